@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian machine that has only the .NET SDK.
+#
+#   ./scripts/test.sh                         every test project
+#   ./scripts/test.sh --project tests/X.Tests  arguments are passed on to `dotnet test`
+#
+# It installs what the tests need when it is missing (apt: PostgreSQL, SoftHSM2), starts a throw-away
+# PostgreSQL on 127.0.0.1, runs the tests, stops what it started, and ends with the line
+# `tests: N passed, N failed[, N skipped]` computed from the TRX result files.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/lib/deps.sh
+. "$root/scripts/lib/deps.sh"
+# shellcheck source=scripts/lib/postgres.sh
+. "$root/scripts/lib/postgres.sh"
+
+export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+work=$(mktemp -d /tmp/crm-security-tests.XXXXXX)
+results="$root/artifacts/test-results"
+rm -rf "$results"
+mkdir -p "$results"
+
+cleanup() {
+  postgres_stop || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== dependencies"
+deps_ensure_apt postgresql softhsm2
+
+echo "== PostgreSQL"
+postgres_start
+export CRM_SECURITY_TEST_POSTGRES="Host=127.0.0.1;Port=$POSTGRES_PORT;Username=postgres;Include Error Detail=true"
+echo "PostgreSQL $(postgres_version) on 127.0.0.1:$POSTGRES_PORT (data in $POSTGRES_DIR)"
+
+echo "== SoftHSM2"
+# A private token directory: tests initialise their own tokens in it and nothing outlives the run.
+mkdir -p "$work/softhsm/tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$work/softhsm/tokens" > "$work/softhsm/softhsm2.conf"
+export SOFTHSM2_CONF="$work/softhsm/softhsm2.conf"
+export CRM_SECURITY_TEST_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so
+echo "module $CRM_SECURITY_TEST_PKCS11_MODULE, tokens in $work/softhsm/tokens"
+
+echo "== tests"
+status=0
+dotnet test --solution Security.sln --report-xunit-trx --results-directory "$results" "$@" || status=$?
+
+# The summary comes from the TRX files, not from the runner's console output.
+passed=0 failed=0 skipped=0 files=0
+for trx in "$results"/*.trx; do
+  [ -e "$trx" ] || continue
+  files=$((files + 1))
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+  attr() { printf '%s' "$counters" | sed -n "s/.* $1=\"\\([0-9]*\\)\".*/\\1/p"; }
+  passed=$((passed + $(attr passed)))
+  failed=$((failed + $(attr failed) + $(attr error) + $(attr timeout) + $(attr aborted)))
+  skipped=$((skipped + $(attr notExecuted)))
+done
+
+# A test project that produced no TRX (build failure, crashed test host) counts as one failure each.
+projects=$(find tests -name '*.Tests.csproj' | wc -l)
+if [ "$#" -eq 0 ] && [ "$files" -lt "$projects" ]; then
+  missing=$((projects - files))
+  echo "error: $missing of $projects test projects produced no results (build failure or crashed test host); counted as failures" >&2
+  failed=$((failed + missing))
+fi
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  echo "error: dotnet test exited with $status but no test failed; counted as one failure" >&2
+  failed=1
+fi
+
+summary="tests: $passed passed, $failed failed"
+[ "$skipped" -gt 0 ] && summary="$summary, $skipped skipped"
+echo "$summary"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,119 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
+
+namespace CrmSecurity.Server.Data;
+
+/// <summary>A module's tables, created together, at a schema version the module declares.</summary>
+internal sealed record ModuleSchema(string Module, Type ContextType, int Version);
+
+/// <summary>
+/// Creates each module's tables in the shared database on first start and refuses to run against a
+/// schema version it does not know. Several modules (and several host instances) share one database, so
+/// EF Core's EnsureCreated (which gives up as soon as any table exists) is not enough: each module is
+/// recorded in <c>crm_schema_modules</c>, and creation runs under a database lock so two hosts starting
+/// at once do not both create the same tables.
+/// </summary>
+/// <remarks>
+/// Upgrading a schema in place is not automated yet; a version mismatch stops start-up with the module
+/// named. This is recorded in the README's limits.
+/// </remarks>
+internal static partial class DatabaseSchema
+{
+    private const string Table = "crm_schema_modules";
+
+    public static async Task EnsureAsync(DbContext context, ModuleSchema schema, ILogger logger, CancellationToken cancellationToken)
+    {
+        var database = context.Database;
+        var creator = database.GetService<IRelationalDatabaseCreator>();
+        if (!await creator.ExistsAsync(cancellationToken))
+        {
+            try
+            {
+                await creator.CreateAsync(cancellationToken);
+            }
+            catch (Exception) when (creator.Exists())
+            {
+                // Another instance created the database between our check and our create.
+            }
+        }
+
+        await database.ExecuteSqlRawAsync(CreateMarkerTableSql(database.ProviderName), cancellationToken);
+
+        await using var transaction = await database.BeginTransactionAsync(cancellationToken);
+        await LockAsync(database, cancellationToken);
+
+        var recorded = await database
+            .SqlQueryRaw<int>($"SELECT version AS \"Value\" FROM {Table} WHERE module = {{0}}", schema.Module)
+            .ToListAsync(cancellationToken);
+
+        if (recorded.Count == 0)
+        {
+            await creator.CreateTablesAsync(cancellationToken);
+            await database.ExecuteSqlRawAsync(
+                $"INSERT INTO {Table} (module, version, created_at) VALUES ({{0}}, {{1}}, {{2}})",
+                [schema.Module, schema.Version, DateTimeOffset.UtcNow.ToString("O")],
+                cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            LogCreated(logger, schema.Module, schema.Version);
+            return;
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+        if (recorded[0] != schema.Version)
+        {
+            throw new InvalidOperationException(
+                $"The database holds schema version {recorded[0]} of module '{schema.Module}', but this build needs version {schema.Version}. " +
+                "In-place schema upgrades are not automated yet: restore a database made by this version, or start with an empty one.");
+        }
+    }
+
+    private static string CreateMarkerTableSql(string? provider) => IsSqlServer(provider)
+        ? $"IF OBJECT_ID(N'{Table}', N'U') IS NULL CREATE TABLE {Table} (module nvarchar(100) NOT NULL PRIMARY KEY, version int NOT NULL, created_at nvarchar(40) NOT NULL)"
+        : $"CREATE TABLE IF NOT EXISTS {Table} (module varchar(100) NOT NULL PRIMARY KEY, version integer NOT NULL, created_at varchar(40) NOT NULL)";
+
+    private static Task LockAsync(DatabaseFacade database, CancellationToken cancellationToken)
+    {
+        // SQLite: Microsoft.Data.Sqlite begins transactions IMMEDIATE, which already takes the write lock.
+        if (IsPostgreSql(database.ProviderName))
+        {
+            // Transaction-scoped advisory lock: released at commit or rollback, even if this process dies.
+            return database.ExecuteSqlRawAsync("SELECT pg_advisory_xact_lock(726354101)", cancellationToken);
+        }
+
+        if (IsSqlServer(database.ProviderName))
+        {
+            return database.ExecuteSqlRawAsync(
+                "EXEC sp_getapplock @Resource = N'crm_schema_modules', @LockMode = N'Exclusive', @LockOwner = N'Transaction'",
+                cancellationToken);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static bool IsPostgreSql(string? provider) => provider == "Npgsql.EntityFrameworkCore.PostgreSQL";
+
+    private static bool IsSqlServer(string? provider) => provider == "Microsoft.EntityFrameworkCore.SqlServer";
+
+    [LoggerMessage(EventId = 1010, Level = LogLevel.Information, Message = "Created the tables of module {Module} at schema version {Version}")]
+    private static partial void LogCreated(ILogger logger, string module, int version);
+}
+
+/// <summary>Runs <see cref="DatabaseSchema.EnsureAsync"/> for every registered module before anything else starts.</summary>
+internal sealed class DatabaseSchemaInitializer(
+    IServiceScopeFactory scopes,
+    IEnumerable<ModuleSchema> schemas,
+    ILogger<DatabaseSchemaInitializer> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var schema in schemas)
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var context = (DbContext)scope.ServiceProvider.GetRequiredService(schema.ContextType);
+            await DatabaseSchema.EnsureAsync(context, schema, logger, cancellationToken);
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

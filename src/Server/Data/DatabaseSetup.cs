@@ -1,0 +1,74 @@
+using System.Data.Common;
+using Microsoft.Data.SqlClient;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace CrmSecurity.Server.Data;
+
+/// <summary>
+/// The one place that turns <see cref="DatabaseOptions"/> into an EF Core provider. Modules take an
+/// <c>Action&lt;IServiceProvider, DbContextOptionsBuilder&gt;</c> and the host passes <see cref="Configure"/>,
+/// so no module knows which database it runs on.
+/// </summary>
+internal static class DatabaseSetup
+{
+    public static void Configure(IServiceProvider services, DbContextOptionsBuilder builder)
+    {
+        var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
+        var environment = services.GetRequiredService<IHostEnvironment>();
+        var connectionString = ResolveConnectionString(options, environment.ContentRootPath);
+        switch (options.ParsedProvider)
+        {
+            case DatabaseProvider.Sqlite:
+                builder.UseSqlite(connectionString);
+                break;
+            case DatabaseProvider.PostgreSql:
+                builder.UseNpgsql(connectionString);
+                break;
+            case DatabaseProvider.SqlServer:
+                builder.UseSqlServer(connectionString);
+                break;
+        }
+    }
+
+    public static string ResolveConnectionString(DatabaseOptions options, string contentRoot)
+    {
+        if (options.ParsedProvider != DatabaseProvider.Sqlite)
+        {
+            return options.ConnectionString!;
+        }
+
+        var sqlite = new SqliteConnectionStringBuilder(
+            string.IsNullOrWhiteSpace(options.ConnectionString) ? "Data Source=data/security.db" : options.ConnectionString);
+        if (sqlite.DataSource != ":memory:" && sqlite.Mode != SqliteOpenMode.Memory)
+        {
+            // Relative paths are relative to the content root, so `dotnet run` and the published app agree.
+            var path = Path.GetFullPath(sqlite.DataSource, contentRoot);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            sqlite.DataSource = path;
+        }
+
+        return sqlite.ToString();
+    }
+
+    public static string? ConnectionStringError(DatabaseProvider provider, string connectionString)
+    {
+        try
+        {
+            DbConnectionStringBuilder parsed = provider switch
+            {
+                DatabaseProvider.Sqlite => new SqliteConnectionStringBuilder(connectionString),
+                DatabaseProvider.PostgreSql => new NpgsqlConnectionStringBuilder(connectionString),
+                DatabaseProvider.SqlServer => new SqlConnectionStringBuilder(connectionString),
+                _ => throw new ArgumentOutOfRangeException(nameof(provider)),
+            };
+            return parsed.Count == 0 ? "it is empty" : null;
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or KeyNotFoundException)
+        {
+            return e.Message;
+        }
+    }
+}

@@ -1,0 +1,38 @@
+using System.Globalization;
+using Microsoft.Extensions.Options;
+using Serilog;
+using Serilog.Formatting.Compact;
+
+namespace CrmSecurity.Server.Hosting;
+
+internal static class ServerLogging
+{
+    /// <summary>
+    /// Serilog for the host: levels from the <c>Serilog</c> section, console as text in Development and as
+    /// compact JSON (one event per line, stable property names) elsewhere, chosen by <c>Logging:Console:Format</c>.
+    /// </summary>
+    public static IHostApplicationBuilder AddServerLogging(this IHostApplicationBuilder builder)
+    {
+        var format = builder.Configuration["Logging:Console:Format"];
+        builder.Services.AddSerilog((services, logger) =>
+        {
+            logger.ReadFrom.Configuration(builder.Configuration)
+                .ReadFrom.Services(services)
+                .Enrich.FromLogContext()
+                // The generic host logs a failed start with the full stack trace; configuration errors are
+                // reported by ServerHost as one clear line naming the setting instead.
+                .Filter.ByExcluding(e => e.Exception is OptionsValidationException);
+            if (string.Equals(format, "Text", StringComparison.OrdinalIgnoreCase))
+            {
+                logger.WriteTo.Console(
+                    outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}",
+                    formatProvider: CultureInfo.InvariantCulture);
+            }
+            else
+            {
+                logger.WriteTo.Console(new RenderedCompactJsonFormatter());
+            }
+        });
+        return builder;
+    }
+}

@@ -1,0 +1,20 @@
+using CrmSecurity.Server.Hosting;
+
+// Anything that is not a known verb (no arguments, "serve", or host switches such as --urls) runs the web service.
+if (CommandLine.IsVerb(args))
+{
+    return await CommandLine.InvokeAsync(args);
+}
+
+var builder = WebApplication.CreateBuilder(CommandLine.HostArguments(args));
+builder.AddServerCore();
+
+var app = builder.Build();
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.MapHealth();
+
+return await ServerHost.RunAsync(app);
+
+/// <summary>Entry point; public so that tests can start the real host with WebApplicationFactory.</summary>
+public partial class Program;

@@ -1,0 +1,81 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using CrmSecurity.Tests.Support;
+
+namespace CrmSecurity.Server.Tests.Hosting;
+
+public sealed class StartupTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("crm-security-startup-").FullName;
+
+    [Fact]
+    public async Task The_service_starts_prints_its_address_and_reports_healthy()
+    {
+        await using var server = await ServerProcess.StartAsync(SqliteIn(_directory), cancellationToken: TestContext.Current.CancellationToken);
+        using var client = new HttpClient { BaseAddress = server.BaseAddress };
+
+        var live = await client.GetAsync(new Uri("/health/live", UriKind.Relative), TestContext.Current.CancellationToken);
+        var ready = await client.GetFromJsonAsync<JsonElement>(new Uri("/health/ready", UriKind.Relative), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.OK, live.StatusCode);
+        Assert.Equal("Healthy", ready.GetProperty("status").GetString());
+        Assert.Contains($"CRM security service listening on {server.BaseAddress.ToString().TrimEnd('/')}", server.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unsupported_database_provider_stops_start_up_naming_the_setting()
+    {
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(
+            new Dictionary<string, string?> { ["Database__Provider"] = "Oracle" },
+            TestContext.Current.CancellationToken);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Database:Provider 'Oracle' is not supported. Use one of: Sqlite, PostgreSql, SqlServer.", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal); // one clear line, no stack trace
+    }
+
+    [Fact]
+    public async Task PostgreSql_without_a_connection_string_stops_start_up_naming_the_setting()
+    {
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(
+            new Dictionary<string, string?> { ["Database__Provider"] = "PostgreSql" },
+            TestContext.Current.CancellationToken);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Database:ConnectionString is required when Database:Provider is PostgreSql", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_malformed_connection_string_is_reported_without_echoing_its_values()
+    {
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(
+            new Dictionary<string, string?>
+            {
+                ["Database__Provider"] = "PostgreSql",
+                ["Database__ConnectionString"] = "Host=127.0.0.1;Password=hunter2-secret;Bogus Keyword=1",
+            },
+            TestContext.Current.CancellationToken);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Database:ConnectionString is not a valid PostgreSql connection string", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2-secret", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Help_lists_the_verbs_and_exits_cleanly()
+    {
+        var (exitCode, output) = await ServerProcess.RunVerbAsync(["--help"], cancellationToken: TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains("serve", output, StringComparison.Ordinal);
+    }
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    internal static Dictionary<string, string?> SqliteIn(string directory) => new()
+    {
+        ["Database__Provider"] = "Sqlite",
+        ["Database__ConnectionString"] = $"Data Source={Path.Combine(directory, "security.db")}",
+    };
+}

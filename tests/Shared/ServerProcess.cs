@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace CrmSecurity.Tests.Support;
+
+/// <summary>
+/// The real service executable started as its own process on a free loopback port, exactly as an operator
+/// runs it. Use it where the whole process matters: start-up, exit codes, being killed.
+/// </summary>
+public sealed partial class ServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private ServerProcess(Process process) => _process = process;
+
+    public Uri BaseAddress => _listening.Task.IsCompletedSuccessfully ? _listening.Task.Result : throw new InvalidOperationException("The server is not listening.");
+
+    /// <summary>Everything the process wrote to stdout and stderr so far.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>Path of the built service next to the test assembly (test projects reference src/Server).</summary>
+    public static string ServerAssembly => Path.Combine(AppContext.BaseDirectory, "CrmSecurity.Server.dll");
+
+    /// <summary>Runs a verb (e.g. <c>keys list</c>) to completion and returns its exit code and output.</summary>
+    public static async Task<(int ExitCode, string Output)> RunVerbAsync(
+        IReadOnlyList<string> arguments,
+        IReadOnlyDictionary<string, string?>? environment = null,
+        string? workingDirectory = null,
+        CancellationToken cancellationToken = default)
+    {
+        await using var process = Launch(arguments, environment, workingDirectory);
+        await process._process.WaitForExitAsync(cancellationToken);
+        process._process.WaitForExit(); // flushes the asynchronous output readers
+        return (process._process.ExitCode, process.Output);
+    }
+
+    /// <summary>Starts the web service on a free port and waits until it says where it listens.</summary>
+    public static async Task<ServerProcess> StartAsync(
+        IReadOnlyDictionary<string, string?>? environment = null,
+        string? workingDirectory = null,
+        TimeSpan? timeout = null,
+        CancellationToken cancellationToken = default)
+    {
+        var server = Launch(["serve", "--urls", "http://127.0.0.1:0"], environment, workingDirectory);
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timer.CancelAfter(timeout ?? TimeSpan.FromSeconds(60));
+        var exited = server._process.WaitForExitAsync(timer.Token);
+        var finished = await Task.WhenAny(server._listening.Task, exited);
+        if (finished != server._listening.Task)
+        {
+            var output = server.Output;
+            await server.DisposeAsync();
+            throw new InvalidOperationException($"The server did not start listening. Output:{Environment.NewLine}{output}");
+        }
+
+        return server;
+    }
+
+    /// <summary>Starts the service and returns once the process has ended (for start-up failures).</summary>
+    public static async Task<(int ExitCode, string Output)> StartExpectingExitAsync(
+        IReadOnlyDictionary<string, string?>? environment = null,
+        CancellationToken cancellationToken = default)
+    {
+        await using var server = Launch(["serve", "--urls", "http://127.0.0.1:0"], environment, null);
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timer.CancelAfter(TimeSpan.FromSeconds(60));
+        await server._process.WaitForExitAsync(timer.Token);
+        server._process.WaitForExit();
+        return (server._process.ExitCode, server.Output);
+    }
+
+    /// <summary>Kills the process at once, as a crash or an OOM kill would.</summary>
+    public void Kill() => _process.Kill(entireProcessTree: true);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    private static ServerProcess Launch(IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string?>? environment, string? workingDirectory)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? AppContext.BaseDirectory,
+        };
+        start.ArgumentList.Add(ServerAssembly);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["DOTNET_ENVIRONMENT"] = "Testing";
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            start.Environment[key] = value;
+        }
+
+        var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var server = new ServerProcess(process);
+        process.OutputDataReceived += (_, e) => server.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Append(e.Data);
+        process.Start();
+        process.StandardInput.Close();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return server;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+
+        if (ListeningLine().Match(line) is { Success: true } match)
+        {
+            _listening.TrySetResult(new Uri(match.Groups["url"].Value));
+        }
+    }
+
+    [GeneratedRegex(@"listening on (?<url>https?://\S+)")]
+    private static partial Regex ListeningLine();
+}
