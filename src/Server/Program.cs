@@ -6,7 +6,7 @@ if (CommandLine.IsVerb(args))
     return await CommandLine.InvokeAsync(args);
 }
 
-var builder = WebApplication.CreateBuilder(CommandLine.HostArguments(args));
+var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostArguments(args)));
 builder.AddServerCore();
 
 var app = builder.Build();

@@ -10,7 +10,7 @@ internal sealed class DatabaseOptions
     /// <summary><c>Sqlite</c> (embedded default), <c>PostgreSql</c> or <c>SqlServer</c>.</summary>
     public string Provider { get; set; } = nameof(DatabaseProvider.Sqlite);
 
-    /// <summary>Provider connection string. Optional for SQLite (defaults to <c>data/security.db</c> under the content root).</summary>
+    /// <summary>Provider connection string. Optional for SQLite (defaults to <c>data/security.db</c> in the working directory).</summary>
     public string? ConnectionString { get; set; }
 
     public DatabaseProvider ParsedProvider =>

@@ -17,8 +17,7 @@ internal static class DatabaseSetup
     public static void Configure(IServiceProvider services, DbContextOptionsBuilder builder)
     {
         var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
-        var environment = services.GetRequiredService<IHostEnvironment>();
-        var connectionString = ResolveConnectionString(options, environment.ContentRootPath);
+        var connectionString = ResolveConnectionString(options, Environment.CurrentDirectory);
         switch (options.ParsedProvider)
         {
             case DatabaseProvider.Sqlite:
@@ -33,7 +32,7 @@ internal static class DatabaseSetup
         }
     }
 
-    public static string ResolveConnectionString(DatabaseOptions options, string contentRoot)
+    public static string ResolveConnectionString(DatabaseOptions options, string workingDirectory)
     {
         if (options.ParsedProvider != DatabaseProvider.Sqlite)
         {
@@ -44,8 +43,8 @@ internal static class DatabaseSetup
             string.IsNullOrWhiteSpace(options.ConnectionString) ? "Data Source=data/security.db" : options.ConnectionString);
         if (sqlite.DataSource != ":memory:" && sqlite.Mode != SqliteOpenMode.Memory)
         {
-            // Relative paths are relative to the content root, so `dotnet run` and the published app agree.
-            var path = Path.GetFullPath(sqlite.DataSource, contentRoot);
+            // Relative paths are relative to the working directory, like every other path the user gives.
+            var path = Path.GetFullPath(sqlite.DataSource, workingDirectory);
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             sqlite.DataSource = path;
         }

@@ -8,10 +8,26 @@ namespace CrmSecurity.Server.Hosting;
 
 internal static partial class ServerHost
 {
-    /// <summary>Configuration every part of the host shares, validated when the host starts.</summary>
-    public static IHostApplicationBuilder AddServerCore(this IHostApplicationBuilder builder)
+    /// <summary>
+    /// Configuration files are found next to the executable, whatever the working directory, so that
+    /// relative paths given to verbs (and in settings) are relative to where the user ran the command.
+    /// An explicit <c>--contentRoot</c> (or ASPNETCORE_CONTENTROOT) still wins.
+    /// </summary>
+    public static WebApplicationOptions Options(string[] args) => new()
     {
-        builder.AddServerLogging();
+        Args = args,
+        ContentRootPath = HasExplicitContentRoot(args) ? null : AppContext.BaseDirectory,
+    };
+
+    private static bool HasExplicitContentRoot(string[] args) =>
+        args.Any(arg => arg.StartsWith("--contentRoot", StringComparison.OrdinalIgnoreCase))
+        || Environment.GetEnvironmentVariable("ASPNETCORE_CONTENTROOT") is { Length: > 0 }
+        || Environment.GetEnvironmentVariable("DOTNET_CONTENTROOT") is { Length: > 0 };
+
+    /// <summary>Configuration every part of the host shares, validated when the host starts.</summary>
+    public static IHostApplicationBuilder AddServerCore(this IHostApplicationBuilder builder, bool logToStandardError = false)
+    {
+        builder.AddServerLogging(logToStandardError);
 
         builder.Services.AddOptions<DatabaseOptions>()
             .Bind(builder.Configuration.GetSection(DatabaseOptions.Section))
@@ -52,7 +68,7 @@ internal static partial class ServerHost
         return 0;
     }
 
-    private static int ConfigurationError(string message)
+    internal static int ConfigurationError(string message)
     {
         Console.Error.WriteLine($"Start-up stopped: configuration error.{Environment.NewLine}{message}");
         return ExitCodes.Configuration;

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using Serilog;
+using Serilog.Events;
 using Serilog.Formatting.Compact;
 
 namespace CrmSecurity.Server.Hosting;
@@ -11,8 +12,11 @@ internal static class ServerLogging
     /// Serilog for the host: levels from the <c>Serilog</c> section, console as text in Development and as
     /// compact JSON (one event per line, stable property names) elsewhere, chosen by <c>Logging:Console:Format</c>.
     /// </summary>
-    public static IHostApplicationBuilder AddServerLogging(this IHostApplicationBuilder builder)
+    /// <param name="builder">The host builder.</param>
+    /// <param name="toStandardError">For verbs: all log events go to stderr so stdout carries only the verb's output.</param>
+    public static IHostApplicationBuilder AddServerLogging(this IHostApplicationBuilder builder, bool toStandardError = false)
     {
+        LogEventLevel? standardErrorFrom = toStandardError ? LogEventLevel.Verbose : null;
         var format = builder.Configuration["Logging:Console:Format"];
         builder.Services.AddSerilog((services, logger) =>
         {
@@ -26,11 +30,12 @@ internal static class ServerLogging
             {
                 logger.WriteTo.Console(
                     outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}",
-                    formatProvider: CultureInfo.InvariantCulture);
+                    formatProvider: CultureInfo.InvariantCulture,
+                    standardErrorFromLevel: standardErrorFrom);
             }
             else
             {
-                logger.WriteTo.Console(new RenderedCompactJsonFormatter());
+                logger.WriteTo.Console(new RenderedCompactJsonFormatter(), standardErrorFromLevel: standardErrorFrom);
             }
         });
         return builder;

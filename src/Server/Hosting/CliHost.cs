@@ -1,0 +1,57 @@
+using Microsoft.Extensions.Options;
+
+namespace CrmSecurity.Server.Hosting;
+
+/// <summary>
+/// What a verb runs in: the service's configuration, validation, logging and database, without the web
+/// server. A verb adds the module it needs to <see cref="CreateBuilder"/> and runs through <see cref="RunAsync"/>.
+/// </summary>
+internal static class CliHost
+{
+    public static HostApplicationBuilder CreateBuilder()
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            Args = [],
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+
+        // Verbs talk to a person (or a pipe) on stdout: logs go to stderr, and only warnings unless the
+        // environment asks for more (Serilog__MinimumLevel__Default=Information).
+        if (Environment.GetEnvironmentVariable("Serilog__MinimumLevel__Default") is null)
+        {
+            builder.Configuration["Serilog:MinimumLevel:Default"] = "Warning";
+        }
+
+        builder.AddServerCore(logToStandardError: true);
+        return builder;
+    }
+
+    /// <summary>Starts the host (validating settings, creating tables), runs the verb, and stops it.</summary>
+    /// <returns>The verb's exit code, or 78 with one line naming the setting when the configuration is invalid.</returns>
+    public static async Task<int> RunAsync(
+        HostApplicationBuilder builder,
+        Func<IServiceProvider, CancellationToken, Task<int>> verb,
+        CancellationToken cancellationToken)
+    {
+        using var host = builder.Build();
+        try
+        {
+            await host.StartAsync(cancellationToken);
+        }
+        catch (OptionsValidationException e)
+        {
+            return ServerHost.ConfigurationError(string.Join(Environment.NewLine, e.Failures));
+        }
+
+        try
+        {
+            await using var scope = host.Services.CreateAsyncScope();
+            return await verb(scope.ServiceProvider, cancellationToken);
+        }
+        finally
+        {
+            await host.StopAsync(CancellationToken.None);
+        }
+    }
+}
