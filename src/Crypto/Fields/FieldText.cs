@@ -44,7 +44,15 @@ public static class FieldText
             throw new FieldDecryptionException(DecryptFailureReason.InvalidEncoding, "Its base64url length is impossible.");
         }
 
-        var bytes = Base64Url.DecodeFromChars(body);
+        byte[] bytes;
+        try
+        {
+            bytes = Base64Url.DecodeFromChars(body);
+        }
+        catch (FormatException)
+        {
+            throw new FieldDecryptionException(DecryptFailureReason.InvalidEncoding, "Its base64url encoding is not canonical.");
+        }
 
         // Canonical form only: unused low bits of the last character must be zero, so one ciphertext has one text form.
         if (!Base64Url.EncodeToString(bytes).AsSpan().SequenceEqual(body))
