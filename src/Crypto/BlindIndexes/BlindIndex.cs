@@ -65,6 +65,25 @@ public sealed class BlindIndex : IDisposable
         return output;
     }
 
+    /// <summary>
+    /// The blind index of a search fragment for a partial index (last-N, prefix-N): the fragment is normalised
+    /// with <see cref="Normaliser.NormaliseFragment"/> and then transformed, so "555-0100" matches the last-4
+    /// index of "+1 212 555 0100". For a whole-value index this is <see cref="Compute"/>.
+    /// </summary>
+    /// <param name="fragment">The fragment the user typed.</param>
+    public byte[] ComputeFragment(string fragment)
+    {
+        ArgumentNullException.ThrowIfNull(fragment);
+        if (Definition.Transform.Characters is null)
+        {
+            return Compute(fragment);
+        }
+
+        var output = new byte[Definition.Bytes];
+        ComputeRaw(Definition.Transform.Apply(Definition.Normaliser.NormaliseFragment(fragment)), output);
+        return output;
+    }
+
     /// <summary>Like <see cref="Compute"/> but on a value that is already normalised and transformed (for bulk jobs and benchmarks).</summary>
     internal void ComputeRaw(string indexed, Span<byte> output)
     {

@@ -36,6 +36,14 @@ public abstract class Normaliser
     /// <param name="value">The raw value.</param>
     public abstract string Normalise(string value);
 
+    /// <summary>
+    /// Canonical form of a fragment typed for a partial search (for example the last four digits of a phone
+    /// number), which need not be a whole valid value: the same character rules as <see cref="Normalise"/>
+    /// without the whole-value checks.
+    /// </summary>
+    /// <param name="fragment">The fragment.</param>
+    public virtual string NormaliseFragment(string fragment) => Normalise(fragment);
+
     /// <summary>The name.</summary>
     public override string ToString() => Name;
 
@@ -58,6 +66,8 @@ public abstract class Normaliser
 
             return result;
         }
+
+        public override string NormaliseFragment(string fragment) => fragment.Trim().Normalize(NormalizationForm.FormKC).ToLowerInvariant();
     }
 
     private sealed class PhoneNormaliser(string? defaultCountryCode) : Normaliser
@@ -108,6 +118,8 @@ public abstract class Normaliser
 
             return "+" + number;
         }
+
+        public override string NormaliseFragment(string fragment) => new(fragment.Where(char.IsAsciiDigit).ToArray());
     }
 
     private sealed class NationalIdNormaliser : Normaliser

@@ -64,6 +64,14 @@ internal sealed class SecretBytes : IDisposable
         {
             CryptographicOperations.ZeroMemory(_bytes);
         }
+
+        GC.SuppressFinalize(this);
+    }
+
+    // A key that was never disposed (for example one cached for the life of a DbContext) is still zeroed when collected.
+    ~SecretBytes()
+    {
+        CryptographicOperations.ZeroMemory(_bytes);
     }
 
     public override string ToString() => $"SecretBytes({Length} bytes, value hidden)";
