@@ -28,6 +28,9 @@ public sealed class KeysetBuilder
     /// <summary>The keyset's random identifier.</summary>
     public uint Id { get; }
 
+    /// <summary>Metadata of the versions so far (never key material).</summary>
+    public IReadOnlyList<KeyVersionInfo> Versions => [.. _entries.Select(e => new KeyVersionInfo(e.Version, e.Status, e.CreatedAt, e.Version == _primary))];
+
     /// <summary>Starts a new keyset with a random id and one fresh active primary version.</summary>
     /// <param name="name">Name of the keyset in the keyring.</param>
     /// <param name="time">Clock for the creation time; the system clock when null.</param>

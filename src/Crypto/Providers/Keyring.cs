@@ -78,7 +78,7 @@ public sealed class Keyring : IDisposable
             using var stream = File.OpenRead(path);
             document = JsonSerializer.Deserialize<KeyringDocument>(stream, Json) ?? throw new KeyManagementException($"The keyring file '{path}' is empty.");
         }
-        catch (FileNotFoundException e)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new KeyManagementException($"The keyring file '{path}' does not exist. Create one with `keys init`, or restore a backup with `keys restore`.", e);
         }

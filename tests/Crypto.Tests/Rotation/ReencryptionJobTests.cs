@@ -118,7 +118,7 @@ public sealed class ReencryptionJobTests : IAsyncLifetime
         Directory.Delete(_directory, recursive: true);
     }
 
-    internal static async Task FillAsync(Store store, string connectionString, Keyring keyring)
+    internal static async Task FillAsync(Store store, string connectionString, Keyring keyring, int rows = Rows)
     {
         await using var connection = Open(store, connectionString);
         await connection.OpenAsync(TestContext.Current.CancellationToken);
@@ -134,7 +134,7 @@ public sealed class ReencryptionJobTests : IAsyncLifetime
         var email = encryption.Encryptor(new FieldContext("acme", "accounts", "email"));
         var national = encryption.DeterministicEncryptor(new FieldContext("acme", "accounts", "national_id"));
         await using var transaction = await connection.BeginTransactionAsync(TestContext.Current.CancellationToken);
-        for (var id = 1; id <= Rows; id++)
+        for (var id = 1; id <= rows; id++)
         {
             await using var insert = connection.CreateCommand();
             insert.Transaction = transaction;
@@ -149,14 +149,14 @@ public sealed class ReencryptionJobTests : IAsyncLifetime
         await transaction.CommitAsync(TestContext.Current.CancellationToken);
     }
 
-    internal static async Task AssertAllUnderPrimaryAsync(Store store, string connectionString, FieldEncryption encryption)
+    internal static async Task AssertAllUnderPrimaryAsync(Store store, string connectionString, FieldEncryption encryption, int expectedRows = Rows)
     {
         await using var connection = Open(store, connectionString);
         var rows = await ReadAllAsync(connection);
         var keyset = encryption.Keyring.Get(Keyring.FieldsKeyset);
         var email = encryption.Encryptor(new FieldContext("acme", "accounts", "email"));
         var national = encryption.DeterministicEncryptor(new FieldContext("acme", "accounts", "national_id"));
-        Assert.Equal(Rows, rows.Count);
+        Assert.Equal(expectedRows, rows.Count);
         foreach (var (id, emailCiphertext, nationalCiphertext) in rows)
         {
             Assert.Equal(keyset.PrimaryVersion, FieldCiphertext.Inspect(emailCiphertext).KeyVersion);
