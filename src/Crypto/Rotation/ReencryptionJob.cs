@@ -110,7 +110,9 @@ public sealed class ReencryptionJob
         var deterministic = _table.Columns.Select(c => _encryption.DeterministicEncryptor(new FieldContext(_table.Tenant, _table.Table, c.ContextColumn))).ToArray();
         var selectFirst = SelectSql(after: false);
         var selectNext = SelectSql(after: true);
-        var update = UpdateSql();
+        // Ciphertext parameters are typed binary (null included); the key parameter's type comes from its value.
+        object?[] placeholders = [.. Enumerable.Repeat<object?>(null, _table.Columns.Count), string.Empty, .. Enumerable.Repeat<object?>(null, _table.Columns.Count)];
+        await using var update = Command(connection, null, UpdateSql(), placeholders);
         var batchNumber = 0;
         while (true)
         {
@@ -125,6 +127,7 @@ public sealed class ReencryptionJob
             }
 
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+            update.Transaction = transaction;
             foreach (var row in rows)
             {
                 var rowId = RowId(row.Key);
@@ -160,7 +163,15 @@ public sealed class ReencryptionJob
 
                 if (changed)
                 {
-                    await ExecuteAsync(connection, transaction, update, [.. values, row.Key, .. row.Values], cancellationToken);
+                    // One prepared statement for the whole run: only the parameter values change per row.
+                    for (var i = 0; i < values.Length; i++)
+                    {
+                        update.Parameters[i].Value = values[i] ?? DBNull.Value;
+                        update.Parameters[values.Length + 1 + i].Value = row.Values[i] ?? DBNull.Value;
+                    }
+
+                    update.Parameters[values.Length].Value = row.Key;
+                    await update.ExecuteNonQueryAsync(cancellationToken);
                 }
             }
 
