@@ -84,6 +84,13 @@ internal static class KeyCommands
         {
             using var keyring = store.Load();
             var name = parse.GetValue(keysetOption)!;
+            if (name == Keyring.BlindIndexKeyset)
+            {
+                // Blind-index keys come from this keyset's primary: a new primary changes every index value and lookups
+                // would miss every existing row until all indexes are recomputed, which no verb does yet.
+                return Fail("The blind-index keyset is not rotated by this build: every stored blind index would stop matching. Rotate 'fields' instead.", ExitCodes.Usage);
+            }
+
             var builder = KeysetBuilder.From(keyring.Get(name), services.GetRequiredService<TimeProvider>());
             var staged = builder.Versions.FirstOrDefault(v => v.Status == KeyStatus.Active && !v.IsPrimary);
             uint version;
