@@ -27,6 +27,14 @@ if (args is ["--profile-reencryption"])
     return;
 }
 
+if (args is ["--interleaved"])
+{
+    // A/B rounds alternating baseline and library, median of per-round ratios: robust when other processes
+    // share the cores (BenchmarkDotNet measures one benchmark after the other, so load changes skew its ratios).
+    CrmSecurity.Crypto.Benchmarks.Interleaved.Run();
+    return;
+}
+
 var config = DefaultConfig.Instance
     .AddJob(Job.ShortRun.WithIterationCount(15).WithToolchain(InProcessEmitToolchain.Instance))
     .WithOptions(ConfigOptions.DisableOptimizationsValidator);

@@ -11,14 +11,14 @@ using Microsoft.Data.Sqlite;
 namespace CrmSecurity.Crypto.Benchmarks;
 
 /// <summary>
-/// The re-encryption job over 2,000 rows (one randomized column, all under the old key version) against a raw
+/// The re-encryption job (batches of 1,000, its default) over 10,000 rows (one randomized column, all under the old key version) against a raw
 /// loop over the same rows in the same SQLite database: read every row, decrypt and re-encrypt with the same
 /// encryptor, update it, all in one transaction, with no checkpoint, no batching and no concurrency check.
 /// Each invocation starts from the same table (restored in IterationSetup, not measured).
 /// </summary>
 public class ReencryptionBenchmarks
 {
-    private const int Rows = 2_000;
+    private const int Rows = 10_000;
     private readonly string _path = Path.Combine(Path.GetTempPath(), $"crm-bench-{Guid.NewGuid():N}.db");
     private SqliteConnection _connection = null!;
     private FieldEncryption _encryption = null!;
@@ -100,7 +100,7 @@ public class ReencryptionBenchmarks
     public long ReencryptionJob()
     {
         var table = new ReencryptionTable("acme", "accounts", "id", RowKeyKind.Number, [new ReencryptionColumn("email", "email")]);
-        return new ReencryptionJob(_encryption, table, batchSize: 500).RunAsync(_connection).GetAwaiter().GetResult().ValuesRewritten;
+        return new ReencryptionJob(_encryption, table, batchSize: 1000).RunAsync(_connection).GetAwaiter().GetResult().ValuesRewritten;
     }
 
     [GlobalCleanup]

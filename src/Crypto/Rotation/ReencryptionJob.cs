@@ -63,7 +63,7 @@ public sealed class ReencryptionJob
     /// <param name="encryption">The runtime whose <c>fields</c> primary version is the target.</param>
     /// <param name="table">What to re-encrypt.</param>
     /// <param name="batchSize">Rows per transaction.</param>
-    public ReencryptionJob(FieldEncryption encryption, ReencryptionTable table, int batchSize = 500)
+    public ReencryptionJob(FieldEncryption encryption, ReencryptionTable table, int batchSize = 1000)
     {
         ArgumentNullException.ThrowIfNull(encryption);
         ArgumentNullException.ThrowIfNull(table);

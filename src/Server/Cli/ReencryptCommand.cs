@@ -22,7 +22,7 @@ internal static class ReencryptCommand
             Description = "Encrypted column, as DB_COLUMN or DB_COLUMN=CONTEXT_COLUMN (for EF Core entities: Email_encrypted=Email); repeatable.",
             Required = true,
         };
-        var batchOption = new Option<int>("--batch") { Description = "Rows per transaction.", DefaultValueFactory = _ => 500 };
+        var batchOption = new Option<int>("--batch") { Description = "Rows per transaction.", DefaultValueFactory = _ => 1000 };
         var command = new Command("reencrypt", "Re-encrypt a table's encrypted columns under the primary key version. Safe to stop or kill: run it again to resume.")
         {
             tenantOption, tableOption, keyOption, keyTypeOption, columnOption, batchOption,
