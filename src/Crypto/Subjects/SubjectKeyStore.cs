@@ -171,6 +171,40 @@ public sealed class SubjectKeyStore
         return destroyed;
     }
 
+    /// <summary>
+    /// Rewraps every live subject key that is not under the <c>fields</c> keyset's primary version (after
+    /// <c>keys rotate</c>), so old versions stop being needed for subject keys. Each key is rewritten only if its
+    /// wrapped value is still the one read (a concurrent shred wins); safe to stop and run again.
+    /// </summary>
+    /// <param name="cancellationToken">Stops between keys.</param>
+    /// <returns>How many keys were rewrapped.</returns>
+    public async Task<int> RewrapAsync(CancellationToken cancellationToken = default)
+    {
+        var primary = _wrapping.PrimaryVersion;
+        var rewrapped = 0;
+        await using var context = _contexts();
+        var records = await context.SubjectKeys.Where(k => k.WrappedKey != null).ToListAsync(cancellationToken);
+        foreach (var record in records)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var info = FieldCiphertext.Inspect(record.WrappedKey);
+            if (info.KeysetId == _wrapping.Id && info.KeyVersion == primary)
+            {
+                continue;
+            }
+
+            using var keyset = Unwrap(record);
+            var old = record.WrappedKey!;
+            var fresh = Wrap(record.Tenant, record.SubjectId, keyset);
+            var updated = await context.SubjectKeys
+                .Where(k => k.Tenant == record.Tenant && k.SubjectId == record.SubjectId && k.WrappedKey == old)
+                .ExecuteUpdateAsync(setters => setters.SetProperty(k => k.WrappedKey, fresh), cancellationToken);
+            rewrapped += updated;
+        }
+
+        return rewrapped;
+    }
+
     private byte[] Wrap(string tenant, string subjectId, Keyset keyset)
     {
         var plaintext = new byte[4 + DataKey.Size];

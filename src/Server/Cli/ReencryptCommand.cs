@@ -13,22 +13,34 @@ internal static class ReencryptCommand
 {
     public static Command Create()
     {
-        var tenantOption = new Option<string>("--tenant") { Description = "Tenant the values are bound to.", Required = true };
-        var tableOption = new Option<string>("--table") { Description = "Table to re-encrypt.", Required = true };
+        var tenantOption = new Option<string?>("--tenant") { Description = "Tenant the values are bound to." };
+        var tableOption = new Option<string?>("--table") { Description = "Table to re-encrypt." };
+        var subjectKeysOption = new Option<bool>("--subject-keys") { Description = "Instead of a table: rewrap every data-subject key under the primary version of the fields keyset." };
         var keyOption = new Option<string>("--key-column") { Description = "Its single-column primary key.", DefaultValueFactory = _ => "id" };
         var keyTypeOption = new Option<RowKeyKind>("--key-type") { Description = "Key type: Number, Text or Uuid.", DefaultValueFactory = _ => RowKeyKind.Number };
         var columnOption = new Option<string[]>("--column")
         {
             Description = "Encrypted column, as DB_COLUMN or DB_COLUMN=CONTEXT_COLUMN (for EF Core entities: Email_encrypted=Email); repeatable.",
-            Required = true,
         };
         var batchOption = new Option<int>("--batch") { Description = "Rows per transaction.", DefaultValueFactory = _ => 1000 };
         var command = new Command("reencrypt", "Re-encrypt a table's encrypted columns under the primary key version. Safe to stop or kill: run it again to resume.")
         {
-            tenantOption, tableOption, keyOption, keyTypeOption, columnOption, batchOption,
+            tenantOption, tableOption, keyOption, keyTypeOption, columnOption, batchOption, subjectKeysOption,
         };
         command.SetAction((parse, cancellationToken) => KeyCommands.RunAsync(requireKeyring: true, async (services, _, token) =>
         {
+            if (parse.GetValue(subjectKeysOption))
+            {
+                var rewrapped = await services.GetRequiredService<FieldEncryption>().SubjectKeys!.RewrapAsync(token);
+                Console.WriteLine($"reencrypt --subject-keys: {rewrapped} data-subject key(s) rewrapped under the primary version.");
+                return ExitCodes.Success;
+            }
+
+            if (parse.GetValue(tenantOption) is null || parse.GetValue(tableOption) is null || (parse.GetValue(columnOption) ?? []).Length == 0)
+            {
+                return await KeyCommands.Fail("reencrypt needs --tenant, --table and at least one --column (or --subject-keys).", ExitCodes.Usage);
+            }
+
             var columns = (parse.GetValue(columnOption) ?? []).Select(c => c.Split('=', 2) is [var db, var context] ? new ReencryptionColumn(db, context) : new ReencryptionColumn(c, c)).ToList();
             var batch = parse.GetValue(batchOption);
             if (batch < 1)
