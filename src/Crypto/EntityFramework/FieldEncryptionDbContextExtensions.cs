@@ -83,9 +83,9 @@ public static class FieldEncryptionDbContextExtensions
         ArgumentNullException.ThrowIfNull(property);
         var rows = await set.WhereEncryptedMatches(property, value, index).ToListAsync(cancellationToken);
         var get = property.Compile();
-        var normalise = index is null ? (Func<string, string>)(v => v) : v => Normalise(set, property, index, v);
+        Func<string, string?> normalise = index is null ? v => v : v => Normalise(set, property, index, v);
         var wanted = normalise(value);
-        return [.. rows.Where(r => get(r) is { } v && string.Equals(normalise(v), wanted, StringComparison.Ordinal))];
+        return [.. rows.Where(r => get(r) is { } v && wanted is not null && string.Equals(normalise(v), wanted, StringComparison.Ordinal))];
     }
 
     /// <summary>
@@ -133,7 +133,8 @@ public static class FieldEncryptionDbContextExtensions
         return purged;
     }
 
-    private static string Normalise<TEntity>(DbSet<TEntity> set, Expression<Func<TEntity, string?>> property, string index, string value)
+    // Null when the value is not of the normaliser's kind: it then equals nothing.
+    private static string? Normalise<TEntity>(DbSet<TEntity> set, Expression<Func<TEntity, string?>> property, string index, string value)
         where TEntity : class
     {
         var context = set.GetService<ICurrentDbContext>().Context;
@@ -145,7 +146,7 @@ public static class FieldEncryptionDbContextExtensions
         }
         catch (FormatException)
         {
-            return "\u0000invalid";
+            return null;
         }
     }
 

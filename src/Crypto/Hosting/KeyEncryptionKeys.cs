@@ -38,7 +38,11 @@ public static class KeyEncryptionKeys
             {
                 "Environment" => "Crypto:MasterKey:Variable",
                 "File" => "Crypto:MasterKey:File",
-                _ => e.Message.Contains("token", StringComparison.OrdinalIgnoreCase) && !e.Message.Contains("PIN", StringComparison.Ordinal) ? "Crypto:Pkcs11:TokenLabel" : "Crypto:Pkcs11",
+                _ when e.Message.StartsWith("No PKCS#11 token", StringComparison.Ordinal) => "Crypto:Pkcs11:TokenLabel",
+                _ when e.Message.Contains("secret key", StringComparison.Ordinal) => "Crypto:Pkcs11:KeyLabel",
+                _ when e.Message.Contains("PIN", StringComparison.Ordinal) => "Crypto:Pkcs11:PinVariable",
+                _ when e.Message.Contains("cannot be loaded", StringComparison.Ordinal) => "Crypto:Pkcs11:ModulePath",
+                _ => "Crypto:Pkcs11",
             };
             throw new KeyManagementException($"{setting}: {e.Message}", e);
         }

@@ -59,6 +59,22 @@ public sealed class KeyVerbTests : IDisposable
     }
 
     [Fact]
+    public async Task A_key_label_missing_from_the_token_stops_the_verb_with_exit_78_naming_the_setting()
+    {
+        var environment = Environment_();
+        environment["Crypto__MasterKey__Source"] = "Pkcs11";
+        environment["Crypto__Pkcs11__ModulePath"] = SoftHsm.ModulePath;
+        environment["Crypto__Pkcs11__TokenLabel"] = SoftHsm.TokenLabel;
+        environment["Crypto__Pkcs11__KeyLabel"] = "no-such-key";
+        environment["CRM_SECURITY_PKCS11_PIN"] = SoftHsm.Pin;
+
+        var (exitCode, output) = await RunAsync(["keys", "list"], environment);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Crypto:Pkcs11:KeyLabel", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Init_rotate_and_list_show_versions_and_statuses_but_never_key_material()
     {
         Assert.Equal(0, (await RunAsync(["keys", "init"])).ExitCode);
