@@ -1,3 +1,4 @@
+using CrmSecurity.Server.Cli;
 using CrmSecurity.Server.Hosting;
 
 // Anything that is not a known verb (no arguments, "serve", or host switches such as --urls) runs the web service.
@@ -8,6 +9,7 @@ if (CommandLine.IsVerb(args))
 
 var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostArguments(args)));
 builder.AddServerCore();
+builder.AddCryptoModule();
 
 var app = builder.Build();
 app.UseExceptionHandler();

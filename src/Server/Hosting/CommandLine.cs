@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CrmSecurity.Server.Cli;
 
 namespace CrmSecurity.Server.Hosting;
 
@@ -12,6 +13,8 @@ internal static class CommandLine
     {
         var root = new RootCommand("CRM security service: identity, field encryption and access-log analysis.");
         root.Add(new Command("serve", "Run the web service (the default when no verb is given). Host switches such as --urls follow."));
+        root.Add(KeyCommands.Create());
+        root.Add(ReencryptCommand.Create());
         return root;
     }
 

@@ -1,0 +1,199 @@
+using System.Linq.Expressions;
+using System.Reflection;
+using CrmSecurity.Crypto.Fields;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Storage;
+
+namespace CrmSecurity.Crypto.EntityFramework;
+
+/// <summary>Turns field encryption on for a DbContext, queries encrypted fields by equality, and shreds data subjects.</summary>
+public static class FieldEncryptionDbContextExtensions
+{
+    /// <summary>Adds the interceptor that encrypts on save and decrypts on read for entities configured with <c>Encrypted(...)</c>.</summary>
+    /// <param name="options">The context options.</param>
+    /// <param name="encryption">The runtime (keyring, subject keys, events).</param>
+    /// <param name="tenant">The tenant of this context's data (called per operation, so it can come from the current request).</param>
+    public static DbContextOptionsBuilder UseFieldEncryption(this DbContextOptionsBuilder options, FieldEncryption encryption, Func<string> tenant)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(encryption);
+        ArgumentNullException.ThrowIfNull(tenant);
+        return options.AddInterceptors(new FieldEncryptionInterceptor(encryption, tenant));
+    }
+
+    /// <summary>
+    /// Rows whose encrypted <paramref name="property"/> equals <paramref name="value"/>, found through the blind
+    /// index <paramref name="index"/> (for a deterministic property without an index: through its ciphertext under
+    /// every key version that still decrypts). Blind indexes are truncated, so results can include false positives:
+    /// compare the decrypted value before acting on a row (<see cref="WhereEncryptedEqualsAsync"/> does).
+    /// </summary>
+    /// <typeparam name="TEntity">The entity.</typeparam>
+    /// <param name="set">The entity set.</param>
+    /// <param name="property">The encrypted property.</param>
+    /// <param name="value">The value to look for (normalised by the index's normaliser).</param>
+    /// <param name="index">The blind index name; null for a deterministic property's ciphertext.</param>
+    public static IQueryable<TEntity> WhereEncryptedMatches<TEntity>(this DbSet<TEntity> set, Expression<Func<TEntity, string?>> property, string value, string? index = null)
+        where TEntity : class
+    {
+        ArgumentNullException.ThrowIfNull(set);
+        ArgumentNullException.ThrowIfNull(property);
+        ArgumentNullException.ThrowIfNull(value);
+        var context = set.GetService<ICurrentDbContext>().Context;
+        var interceptor = Interceptor(context);
+        var entityType = context.Model.FindEntityType(typeof(TEntity)) ?? throw new InvalidOperationException($"{typeof(TEntity).Name} is not in the model.");
+        var name = property.Body is MemberExpression { Member: PropertyInfo info } ? info.Name : throw new ArgumentException("Pass a property access.", nameof(property));
+        var encrypted = EncryptedEntity.Of(entityType)?.Properties.SingleOrDefault(p => p.Name == name)
+            ?? throw new InvalidOperationException($"{typeof(TEntity).Name}.{name} is not encrypted.");
+        var field = new FieldContext(interceptor.Tenant, entityType.GetTableName() ?? entityType.ShortName(), name);
+
+        if (index is null)
+        {
+            if (encrypted.Mode != EncryptionMode.Deterministic || EncryptedEntity.Of(entityType)!.SubjectProperty is not null)
+            {
+                throw new InvalidOperationException($"{typeof(TEntity).Name}.{name} is randomized: name one of its blind indexes ({string.Join(", ", encrypted.Indexes.Select(i => i.Definition.Name))}).");
+            }
+
+            var keyset = interceptor.Encryption.Keyring.Get(Providers.Keyring.FieldsKeyset);
+            var candidates = keyset.Versions.Where(v => v.Status != Keys.KeyStatus.Destroyed)
+                .Select(v => DeterministicUnder(keyset, v.Version, field, value)).ToList();
+            return set.Where(Contains<TEntity>(encrypted.CiphertextProperty, candidates));
+        }
+
+        var (definition, shadow) = encrypted.Indexes.SingleOrDefault(i => i.Definition.Name == index);
+        if (definition is null)
+        {
+            throw new InvalidOperationException($"{typeof(TEntity).Name}.{name} has no blind index named '{index}'.");
+        }
+
+        var blind = interceptor.Encryption.BlindIndex(field, definition).ComputeFragment(value);
+        return set.Where(Equal<TEntity>(shadow, blind));
+    }
+
+    /// <summary>Like <see cref="WhereEncryptedMatches"/>, then drops false positives by comparing the decrypted values after normalisation.</summary>
+    /// <typeparam name="TEntity">The entity.</typeparam>
+    /// <param name="set">The entity set.</param>
+    /// <param name="property">The encrypted property.</param>
+    /// <param name="value">The value to look for.</param>
+    /// <param name="index">The blind index name; null for a deterministic property's ciphertext.</param>
+    /// <param name="cancellationToken">Cancels the query.</param>
+    public static async Task<List<TEntity>> WhereEncryptedEqualsAsync<TEntity>(this DbSet<TEntity> set, Expression<Func<TEntity, string?>> property, string value, string? index = null, CancellationToken cancellationToken = default)
+        where TEntity : class
+    {
+        ArgumentNullException.ThrowIfNull(property);
+        var rows = await set.WhereEncryptedMatches(property, value, index).ToListAsync(cancellationToken);
+        var get = property.Compile();
+        Func<string, string?> normalise = index is null ? v => v : v => Normalise(set, property, index, v);
+        var wanted = normalise(value);
+        return [.. rows.Where(r => get(r) is { } v && wanted is not null && string.Equals(normalise(v), wanted, StringComparison.Ordinal))];
+    }
+
+    /// <summary>
+    /// Crypto-shreds one data subject: destroys the subject's key (so every field encrypted under it, in every copy
+    /// of the data, is unreadable), sets every blind index of that subject's rows to NULL in every entity of this
+    /// model that has <c>HasDataSubject</c>, and writes the shred access event.
+    /// </summary>
+    /// <param name="context">A context using field encryption.</param>
+    /// <param name="subjectId">The subject id.</param>
+    /// <param name="actor">Who asked for it, for the audit event.</param>
+    /// <param name="cancellationToken">Cancels the database calls.</param>
+    /// <returns>Number of rows whose blind indexes were purged.</returns>
+    public static async Task<int> ShredDataSubjectAsync(this DbContext context, string subjectId, string actor, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentException.ThrowIfNullOrWhiteSpace(subjectId);
+        var interceptor = Interceptor(context);
+        var store = interceptor.Encryption.SubjectKeys ?? throw new InvalidOperationException("No subject key store is configured.");
+        await store.ShredAsync(interceptor.Tenant, subjectId, actor, cancellationToken);
+        interceptor.Forget(context);
+
+        var sql = context.GetService<ISqlGenerationHelper>();
+        var purged = 0;
+        foreach (var entityType in context.Model.GetEntityTypes())
+        {
+            if (EncryptedEntity.Of(entityType) is not { SubjectProperty: { } subjectProperty } metadata)
+            {
+                continue;
+            }
+
+            var table = entityType.GetTableName()!;
+            var storeObject = Microsoft.EntityFrameworkCore.Metadata.StoreObjectIdentifier.Table(table, entityType.GetSchema());
+            var columns = metadata.Properties.SelectMany(p => p.Indexes).Select(i => entityType.FindProperty(i.Property)!.GetColumnName(storeObject)!).ToList();
+            if (columns.Count == 0)
+            {
+                continue;
+            }
+
+            var subjectColumn = entityType.FindProperty(subjectProperty)!.GetColumnName(storeObject)!;
+            var subjectValue = System.ComponentModel.TypeDescriptor.GetConverter(entityType.FindProperty(subjectProperty)!.ClrType).ConvertFromInvariantString(subjectId);
+            var statement = $"UPDATE {sql.DelimitIdentifier(table, entityType.GetSchema())} SET {string.Join(", ", columns.Select(c => sql.DelimitIdentifier(c) + " = NULL"))} WHERE {sql.DelimitIdentifier(subjectColumn)} = {{0}}";
+            purged += await context.Database.ExecuteSqlRawAsync(statement, [subjectValue!], cancellationToken);
+        }
+
+        return purged;
+    }
+
+    // Null when the value is not of the normaliser's kind: it then equals nothing.
+    private static string? Normalise<TEntity>(DbSet<TEntity> set, Expression<Func<TEntity, string?>> property, string index, string value)
+        where TEntity : class
+    {
+        var context = set.GetService<ICurrentDbContext>().Context;
+        var name = ((MemberExpression)property.Body).Member.Name;
+        var definition = EncryptedEntity.Of(context.Model.FindEntityType(typeof(TEntity))!)!.Properties.Single(p => p.Name == name).Indexes.Single(i => i.Definition.Name == index).Definition;
+        try
+        {
+            return definition.Transform.Apply(definition.Normaliser.Normalise(value));
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    private static byte[] DeterministicUnder(Keys.Keyset keyset, uint version, FieldContext field, string value)
+    {
+        // Build a one-version view so the ciphertext is made under that version (equality must find rows not yet re-encrypted).
+        var builder = Keys.KeysetBuilder.Restore(keyset.Name, keyset.Id);
+        foreach (var key in keyset.Keys)
+        {
+            builder.AddExisting(key.Version, key.Version == version ? Keys.KeyStatus.Active : Keys.KeyStatus.Destroyed, key.CreatedAt, key.Version == version ? Primitives.SecretBytes.CopyOf(key.Material!.Span) : null, key.Version == version);
+        }
+
+        using var view = builder.Build();
+        using var encryptor = view.CreateDeterministicFieldEncryptor(field);
+        return encryptor.EncryptString(value);
+    }
+
+    private static Expression<Func<TEntity, bool>> Equal<TEntity>(string shadow, byte[] value)
+    {
+        var entity = Expression.Parameter(typeof(TEntity), "e");
+        var column = Expression.Call(typeof(EF), nameof(EF.Property), [typeof(byte[])], entity, Expression.Constant(shadow));
+        var holder = new ValueHolder { Value = value };
+        return Expression.Lambda<Func<TEntity, bool>>(Expression.Equal(column, Expression.Property(Expression.Constant(holder), nameof(ValueHolder.Value))), entity);
+    }
+
+    private static Expression<Func<TEntity, bool>> Contains<TEntity>(string shadow, List<byte[]> values)
+    {
+        var entity = Expression.Parameter(typeof(TEntity), "e");
+        var column = Expression.Call(typeof(EF), nameof(EF.Property), [typeof(byte[])], entity, Expression.Constant(shadow));
+        Expression? body = null;
+        foreach (var value in values)
+        {
+            var holder = new ValueHolder { Value = value };
+            var equal = Expression.Equal(column, Expression.Property(Expression.Constant(holder), nameof(ValueHolder.Value)));
+            body = body is null ? equal : Expression.OrElse(body, equal);
+        }
+
+        return Expression.Lambda<Func<TEntity, bool>>(body ?? Expression.Constant(false), entity);
+    }
+
+    private static FieldEncryptionInterceptor Interceptor(DbContext context) =>
+        context.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.Interceptors?.OfType<FieldEncryptionInterceptor>().FirstOrDefault()
+        ?? throw new InvalidOperationException("Field encryption is not enabled on this DbContext: call UseFieldEncryption(...) in its options.");
+
+    // A closure-like holder so EF Core sends the value as a parameter rather than inlining it in the SQL.
+    private sealed class ValueHolder
+    {
+        public byte[]? Value { get; init; }
+    }
+}

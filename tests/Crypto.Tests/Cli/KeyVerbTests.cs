@@ -1,0 +1,242 @@
+using CrmSecurity.Crypto.Fields;
+using CrmSecurity.Crypto.Keys;
+using CrmSecurity.Crypto.Providers;
+using CrmSecurity.Crypto.Subjects;
+using CrmSecurity.Crypto.Tests.Support;
+using CrmSecurity.Tests.Support;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+
+namespace CrmSecurity.Crypto.Tests.Cli;
+
+/// <summary>The key-management verbs, run as the real executable.</summary>
+public sealed class KeyVerbTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("crm-keys-cli-").FullName;
+    private readonly string _masterKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    private string KeyringPath => Path.Combine(_directory, "keyring.json");
+
+    [Fact]
+    public async Task A_missing_master_key_stops_the_verb_with_exit_78_naming_the_variable()
+    {
+        var environment = Environment_();
+        environment["CRM_SECURITY_MASTER_KEY"] = null;
+
+        var (exitCode, output) = await RunAsync(["keys", "list"], environment);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Crypto:MasterKey:Variable", output, StringComparison.Ordinal);
+        Assert.Contains("CRM_SECURITY_MASTER_KEY", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unreadable_keyring_stops_the_verb_with_exit_78_naming_the_setting()
+    {
+        await File.WriteAllTextAsync(KeyringPath, "{ this is not a keyring", TestContext.Current.CancellationToken);
+
+        var (exitCode, output) = await RunAsync(["keys", "list"]);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Crypto:KeyringPath", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_hsm_token_that_is_not_there_stops_the_verb_with_exit_78_naming_the_setting()
+    {
+        var environment = Environment_();
+        environment["Crypto__MasterKey__Source"] = "Pkcs11";
+        environment["Crypto__Pkcs11__ModulePath"] = SoftHsm.ModulePath;
+        environment["Crypto__Pkcs11__TokenLabel"] = "no-such-token";
+        environment["CRM_SECURITY_PKCS11_PIN"] = SoftHsm.Pin;
+
+        var (exitCode, output) = await RunAsync(["keys", "list"], environment);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Crypto:Pkcs11:TokenLabel", output, StringComparison.Ordinal);
+        Assert.Contains("no-such-token", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_key_label_missing_from_the_token_stops_the_verb_with_exit_78_naming_the_setting()
+    {
+        var environment = Environment_();
+        environment["Crypto__MasterKey__Source"] = "Pkcs11";
+        environment["Crypto__Pkcs11__ModulePath"] = SoftHsm.ModulePath;
+        environment["Crypto__Pkcs11__TokenLabel"] = SoftHsm.TokenLabel;
+        environment["Crypto__Pkcs11__KeyLabel"] = "no-such-key";
+        environment["CRM_SECURITY_PKCS11_PIN"] = SoftHsm.Pin;
+
+        var (exitCode, output) = await RunAsync(["keys", "list"], environment);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Crypto:Pkcs11:KeyLabel", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Init_rotate_and_list_show_versions_and_statuses_but_never_key_material()
+    {
+        Assert.Equal(0, (await RunAsync(["keys", "init"])).ExitCode);
+        Assert.NotEqual(0, (await RunAsync(["keys", "init"])).ExitCode); // never overwrites
+        Assert.Equal(0, (await RunAsync(["keys", "rotate"])).ExitCode);
+
+        var (exitCode, output) = await RunAsync(["keys", "list"]);
+
+        Assert.Equal(0, exitCode);
+        Assert.Matches(@"fields\s+│\s+[0-9a-f]{8}\s+│\s+1\s+│\s+DecryptOnly", output);
+        Assert.Matches(@"fields\s+│\s+[0-9a-f]{8}\s+│\s+2\s+│\s+Active\s+│\s+yes", output);
+        using var kek = LocalMasterKey.FromBase64(_masterKey, "test");
+        using var keyring = Keyring.Load(KeyringPath, kek);
+        foreach (var keyset in keyring.Keysets)
+        {
+            foreach (var version in keyset.Versions.Where(v => v.Status != KeyStatus.Destroyed))
+            {
+                Assert.DoesNotContain(Convert.ToBase64String(keyset.ExportPlaintextKeyMaterial(version.Version)), output, StringComparison.Ordinal);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_pkcs11_keyring_is_created_on_the_token_and_listed()
+    {
+        var token = SoftHsm.InitialiseToken(); // a new token: the test process's loaded module does not need to see it
+        var environment = Environment_();
+        environment["Crypto__MasterKey__Source"] = "Pkcs11";
+        environment["Crypto__Pkcs11__ModulePath"] = SoftHsm.ModulePath;
+        environment["Crypto__Pkcs11__TokenLabel"] = token;
+        environment["CRM_SECURITY_PKCS11_PIN"] = SoftHsm.Pin;
+
+        var init = await RunAsync(["keys", "init"], environment);
+        var list = await RunAsync(["keys", "list"], environment);
+
+        Assert.Equal(0, init.ExitCode);
+        Assert.Contains($"pkcs11:{token}/crm-security-kek", init.Output, StringComparison.Ordinal);
+        Assert.Equal(0, list.ExitCode);
+        Assert.Contains("blind-index", list.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_backup_restored_on_a_fresh_machine_makes_old_fields_readable_again()
+    {
+        Assert.Equal(0, (await RunAsync(["keys", "init"])).ExitCode);
+        byte[] ciphertext;
+        using (var kek = LocalMasterKey.FromBase64(_masterKey, "test"))
+        using (var keyring = Keyring.Load(KeyringPath, kek))
+        using (var encryptor = keyring.Get(Keyring.FieldsKeyset).CreateFieldEncryptor(new FieldContext("acme", "contacts", "email")))
+        {
+            ciphertext = encryptor.EncryptString("alice@example.com", "1");
+        }
+
+        var backup = Path.Combine(_directory, "keyring.backup");
+        var environment = Environment_();
+        environment["CRM_SECURITY_BACKUP_PASSPHRASE"] = "correct horse battery staple";
+        Assert.Equal(0, (await RunAsync(["keys", "backup", "--out", backup], environment)).ExitCode);
+
+        // A fresh machine: no keyring, another master key, another database.
+        var fresh = Directory.CreateDirectory(Path.Combine(_directory, "fresh")).FullName;
+        var freshKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var freshEnvironment = Environment_(fresh, freshKey);
+        freshEnvironment["CRM_SECURITY_BACKUP_PASSPHRASE"] = "wrong horse battery staple";
+        Assert.Equal(1, (await RunAsync(["keys", "restore", "--in", backup], freshEnvironment)).ExitCode);
+        freshEnvironment["CRM_SECURITY_BACKUP_PASSPHRASE"] = "correct horse battery staple";
+        var restore = await RunAsync(["keys", "restore", "--in", backup], freshEnvironment);
+
+        Assert.Equal(0, restore.ExitCode);
+        using var freshKek = LocalMasterKey.FromBase64(freshKey, "test");
+        using var restored = Keyring.Load(Path.Combine(fresh, "keyring.json"), freshKek);
+        using var again = restored.Get(Keyring.FieldsKeyset).CreateFieldEncryptor(new FieldContext("acme", "contacts", "email"));
+        Assert.Equal("alice@example.com", again.DecryptString(ciphertext, "1"));
+    }
+
+    [Fact]
+    public async Task Rewrap_moves_the_keyring_to_a_new_master_key()
+    {
+        Assert.Equal(0, (await RunAsync(["keys", "init"])).ExitCode);
+        var newKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        var environment = Environment_();
+        environment["NEW_MASTER_KEY"] = newKey;
+
+        var rewrap = await RunAsync(["keys", "rewrap", "--to-master-key-variable", "NEW_MASTER_KEY"], environment);
+
+        Assert.Equal(0, rewrap.ExitCode);
+        using var newKek = LocalMasterKey.FromBase64(newKey, "test");
+        using var oldKek = LocalMasterKey.FromBase64(_masterKey, "test");
+        using var loaded = Keyring.Load(KeyringPath, newKek);
+        Assert.Throws<KeyManagementException>(() => Keyring.Load(KeyringPath, oldKek));
+        Assert.Equal(78, (await RunAsync(["keys", "list"])).ExitCode); // the old master key no longer opens it
+    }
+
+    [Fact]
+    public async Task Shred_destroys_the_subject_key_clears_its_blind_indexes_and_records_the_event()
+    {
+        Assert.Equal(0, (await RunAsync(["keys", "init"])).ExitCode);
+        Assert.Equal(0, (await RunAsync(["keys", "list"])).ExitCode); // creates the module's tables in the database
+        var database = $"Data Source={Path.Combine(_directory, "security.db")}";
+        await using (var connection = new SqliteConnection(database))
+        {
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var create = connection.CreateCommand();
+            create.CommandText = "CREATE TABLE people (id TEXT PRIMARY KEY, notes BLOB, email_bidx BLOB); INSERT INTO people VALUES ('p1', x'01', x'abcd'), ('p2', x'01', x'beef');";
+            await create.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+        }
+
+        var events = new RecordingEventSink();
+        byte[] ciphertext;
+        var cryptoOptions = new DbContextOptionsBuilder<CryptoDbContext>().UseSqlite(database).Options;
+        using (var kek = LocalMasterKey.FromBase64(_masterKey, "test"))
+        using (var keyring = Keyring.Load(KeyringPath, kek))
+        {
+            var store = new SubjectKeyStore(() => new CryptoDbContext(cryptoOptions), keyring.Get(Keyring.FieldsKeyset), events);
+            using var subjectKey = await store.GetOrCreateAsync("acme", "p1", TestContext.Current.CancellationToken);
+            using var encryptor = subjectKey.CreateFieldEncryptor(new FieldContext("acme", "people", "notes"));
+            ciphertext = encryptor.EncryptString("to be forgotten", "p1");
+        }
+
+        var shred = await RunAsync(["keys", "shred", "--tenant", "acme", "--subject", "p1", "--actor", "dpo@acme", "--purge", "people:id:email_bidx"]);
+
+        Assert.Equal(0, shred.ExitCode);
+        using (var kek = LocalMasterKey.FromBase64(_masterKey, "test"))
+        using (var keyring = Keyring.Load(KeyringPath, kek))
+        {
+            var store = new SubjectKeyStore(() => new CryptoDbContext(cryptoOptions), keyring.Get(Keyring.FieldsKeyset), events);
+            var error = await Assert.ThrowsAsync<FieldDecryptionException>(() => store.FindAsync("acme", "p1", TestContext.Current.CancellationToken));
+            Assert.Equal(DecryptFailureReason.SubjectShredded, error.Reason);
+        }
+
+        await using (var connection = new SqliteConnection(database))
+        {
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var query = connection.CreateCommand();
+            query.CommandText = "SELECT id FROM people WHERE email_bidx IS NULL";
+            Assert.Equal("p1", (string?)await query.ExecuteScalarAsync(TestContext.Current.CancellationToken));
+        }
+
+        var line = Assert.Single(await File.ReadAllLinesAsync(Path.Combine(_directory, "events.jsonl"), TestContext.Current.CancellationToken));
+        Assert.Contains("\"action\":\"admin_change\"", line, StringComparison.Ordinal);
+        Assert.Contains("\"privilege\":\"crypto_shred\"", line, StringComparison.Ordinal);
+        Assert.Contains("\"user_id\":\"dpo@acme\"", line, StringComparison.Ordinal);
+        Assert.Contains("\"record_id\":\"p1\"", line, StringComparison.Ordinal);
+        Assert.NotEmpty(ciphertext);
+    }
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    internal static Dictionary<string, string?> EnvironmentFor(string directory, string masterKey) => new()
+    {
+        ["Database__Provider"] = "Sqlite",
+        ["Database__ConnectionString"] = $"Data Source={Path.Combine(directory, "security.db")}",
+        ["Crypto__KeyringPath"] = Path.Combine(directory, "keyring.json"),
+        ["Crypto__AccessEventLog"] = Path.Combine(directory, "events.jsonl"),
+        ["CRM_SECURITY_MASTER_KEY"] = masterKey,
+    };
+
+    private Dictionary<string, string?> Environment_(string? directory = null, string? masterKey = null) => EnvironmentFor(directory ?? _directory, masterKey ?? _masterKey);
+
+    private async Task<(int ExitCode, string Output)> RunAsync(IReadOnlyList<string> arguments, Dictionary<string, string?>? environment = null) =>
+        await ServerProcess.RunVerbAsync(arguments, environment ?? Environment_(), _directory, TestContext.Current.CancellationToken);
+}

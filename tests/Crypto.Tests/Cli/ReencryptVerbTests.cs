@@ -1,0 +1,118 @@
+using CrmSecurity.Crypto.Fields;
+using CrmSecurity.Crypto.Providers;
+using CrmSecurity.Crypto.Tests.Rotation;
+using CrmSecurity.Crypto.Tests.Support;
+using CrmSecurity.Tests.Support;
+using Microsoft.Data.Sqlite;
+
+namespace CrmSecurity.Crypto.Tests.Cli;
+
+/// <summary>The reencrypt verb killed at random moments, as a crash would, and run again until it finishes.</summary>
+public sealed class ReencryptVerbTests : IDisposable
+{
+    private const int Rows = 4000;
+    private readonly string _directory = Directory.CreateTempSubdirectory("crm-reencrypt-cli-").FullName;
+    private readonly string _masterKey = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    [Fact]
+    public async Task Killing_the_reencrypt_verb_at_random_moments_and_rerunning_it_leaves_every_row_readable_under_the_new_key()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var environment = KeyVerbTests.EnvironmentFor(_directory, _masterKey);
+        Assert.Equal(0, (await ServerProcess.RunVerbAsync(["keys", "init"], environment, _directory, cancellationToken)).ExitCode);
+        var database = $"Data Source={Path.Combine(_directory, "security.db")}";
+        using (var kek = LocalMasterKey.FromBase64(_masterKey, "test"))
+        using (var keyring = Keyring.Load(Path.Combine(_directory, "keyring.json"), kek))
+        {
+            await ReencryptionJobTests.FillAsync(ReencryptionJobTests.Store.Sqlite, database, keyring, Rows);
+        }
+
+        Assert.Equal(0, (await ServerProcess.RunVerbAsync(["keys", "rotate"], environment, _directory, cancellationToken)).ExitCode);
+
+        string[] verb = ["reencrypt", "--tenant", "acme", "--table", "accounts", "--key-column", "id", "--column", "email", "--column", "national_id", "--batch", "10"];
+        var random = new Random(4711);
+        var kills = 0;
+        var killedMidway = 0;
+        int? exitCode = null;
+        for (var run = 0; run < 40 && exitCode is null; run++)
+        {
+            using var process = VerbProcess.Start(verb, environment, _directory);
+            if (run == 0)
+            {
+                // Once during start-up, before any batch.
+                exitCode = await process.KillAfterAsync(TimeSpan.FromMilliseconds(random.Next(50, 400)), cancellationToken);
+            }
+            else if (run < 8)
+            {
+                // Then at random points of the job itself: the moment is chosen by progress, not by the clock, so it does not depend on this machine's speed.
+                var before = await RowsDoneAsync(database);
+                var target = before + random.Next(1, Math.Max(2, (int)((Rows - before) * 0.6)));
+                while (!process.HasExited && await RowsDoneAsync(database) < target)
+                {
+                    await Task.Delay(5, cancellationToken);
+                }
+
+                if (process.HasExited)
+                {
+                    exitCode = process.ExitCode;
+                }
+                else
+                {
+                    await process.KillAsync();
+                }
+            }
+            else
+            {
+                exitCode = await process.KillAfterAsync(TimeSpan.FromMinutes(5), cancellationToken);
+            }
+
+            if (exitCode is null)
+            {
+                kills++;
+                var done = await RowsDoneAsync(database);
+                if (done is > 0 and < Rows)
+                {
+                    killedMidway++;
+                }
+            }
+            else
+            {
+                Assert.True(exitCode == 0, process.Output);
+            }
+        }
+
+        Assert.Equal(0, exitCode);
+        Assert.True(kills >= 5, $"only {kills} kills");
+        Assert.True(killedMidway >= 1, $"no kill landed in the middle of the job ({kills} kills)");
+        using var finalKek = LocalMasterKey.FromBase64(_masterKey, "test");
+        using var encryption = new FieldEncryption(Keyring.Load(Path.Combine(_directory, "keyring.json"), finalKek), null, new RecordingEventSink());
+        await ReencryptionJobTests.AssertAllUnderPrimaryAsync(ReencryptionJobTests.Store.Sqlite, database, encryption, Rows);
+    }
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private static async Task<long> RowsDoneAsync(string database)
+    {
+        if (!File.Exists(database["Data Source=".Length..]))
+        {
+            return 0;
+        }
+
+        await using var connection = new SqliteConnection(database);
+        await connection.OpenAsync(TestContext.Current.CancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COALESCE(MAX(rows_done), 0) FROM crypto_reencryption_checkpoints";
+        try
+        {
+            return (long)(await command.ExecuteScalarAsync(TestContext.Current.CancellationToken))!;
+        }
+        catch (SqliteException e) when (e.SqliteErrorCode == 1)
+        {
+            return 0; // the verb has not created the module's tables yet
+        }
+    }
+}
