@@ -1,0 +1,118 @@
+using System.Diagnostics;
+using CrmSecurity.AuditAnalyzer.Events;
+using CrmSecurity.AuditAnalyzer.Ingestion;
+using CrmSecurity.AuditAnalyzer.Policy;
+
+namespace CrmSecurity.AuditAnalyzer.Scoring;
+
+/// <summary>What one pass over the input produced.</summary>
+internal sealed record AnalysisResult(
+    IngestionReport Report,
+    long EventsScored,
+    IReadOnlyDictionary<Severity, int> FindingsBySeverity,
+    int Users,
+    int UsersInLearningMode,
+    int UsersNotInDirectory,
+    IReadOnlyList<UserRisk> Risks,
+    TimeSpan Elapsed,
+    DateTimeOffset? FirstEvent,
+    DateTimeOffset? LastEvent)
+{
+    public double EventsPerSecond => Elapsed.TotalSeconds <= 0 ? 0 : EventsScored / Elapsed.TotalSeconds;
+}
+
+/// <summary>
+/// One streaming pass: files -> merged events -> order and dedupe -> scorer -> findings, in memory that
+/// depends on users, baselines and the lateness window only.
+/// </summary>
+internal static class AnalysisRun
+{
+    public static AnalysisResult Run(
+        EventInput input,
+        Scorer scorer,
+        IngestionReport report,
+        Action<Finding> onFinding,
+        Action<long, long>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var policy = scorer.Policy;
+        var ordering = new EventOrdering(policy.Lateness, report, scorer.Baselines.Watermark);
+        var ready = new List<AccessEvent>(1024);
+        var closed = new List<Finding>();
+        var bySeverity = Enum.GetValues<Severity>().ToDictionary(s => s, _ => 0);
+        DateTimeOffset? first = null;
+        long count = 0;
+
+        void Drain()
+        {
+            foreach (var e in ready)
+            {
+                first ??= e.Timestamp;
+                scorer.Score(e, closed);
+            }
+
+            ready.Clear();
+            foreach (var finding in closed)
+            {
+                bySeverity[finding.Severity]++;
+                onFinding(finding);
+            }
+
+            closed.Clear();
+        }
+
+        while (input.TryRead(out var e))
+        {
+            ordering.Add(e, ready);
+            if (ready.Count > 0)
+            {
+                Drain();
+            }
+
+            if ((++count & 0xFFFF) == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                progress?.Invoke(input.BytesRead, input.TotalBytes);
+            }
+        }
+
+        ordering.Complete(ready);
+        Drain();
+        scorer.Complete(closed);
+        Drain();
+        progress?.Invoke(input.TotalBytes, input.TotalBytes);
+
+        report.EventsScored = scorer.EventsScored;
+        if (scorer.LastEventTime is { } last)
+        {
+            scorer.Baselines.Watermark = last;
+        }
+
+        var asOf = scorer.LastEventTime ?? DateTimeOffset.UtcNow;
+        return new AnalysisResult(
+            report,
+            scorer.EventsScored,
+            bySeverity,
+            scorer.Baselines.Users.Count,
+            scorer.UsersInLearningMode,
+            scorer.UsersNotInDirectory,
+            scorer.Risks(asOf),
+            clock.Elapsed,
+            first,
+            scorer.LastEventTime);
+    }
+
+    /// <summary>Reads and parses everything and does nothing else: the baseline the scoring speed is compared with.</summary>
+    public static (long Events, TimeSpan Elapsed) ParseOnly(EventInput input)
+    {
+        var clock = Stopwatch.StartNew();
+        long events = 0;
+        while (input.TryRead(out _))
+        {
+            events++;
+        }
+
+        return (events, clock.Elapsed);
+    }
+}
