@@ -8,6 +8,7 @@ if (CommandLine.IsVerb(args))
 
 var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostArguments(args)));
 builder.AddServerCore();
+builder.AddAuditAnalyzerModule();
 
 var app = builder.Build();
 app.UseExceptionHandler();

@@ -37,6 +37,37 @@ internal sealed class PeerBaseline(string group)
 
     public Dictionary<string, int> EntityActionMembers { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Members whose exports were unusual for themselves, per local day (runtime only, last few days).</summary>
+    private readonly Dictionary<int, HashSet<string>> _unusual = [];
+    private readonly Dictionary<int, int> _activeByDay = [];
+
+    public void MarkActiveDay(int day)
+    {
+        _activeByDay[day] = _activeByDay.GetValueOrDefault(day) + 1;
+        if (_activeByDay.Count > 8)
+        {
+            foreach (var old in _activeByDay.Keys.Where(d => d < day - 3).ToList())
+            {
+                _activeByDay.Remove(old);
+                _unusual.Remove(old);
+            }
+        }
+    }
+
+    public void MarkUnusual(int day, string userId)
+    {
+        if (!_unusual.TryGetValue(day, out var users))
+        {
+            users = new HashSet<string>(StringComparer.Ordinal);
+            _unusual[day] = users;
+        }
+
+        users.Add(userId);
+    }
+
+    /// <summary>How many members had unusual exports on <paramref name="day"/>, out of the members active that day.</summary>
+    public (int Unusual, int Active) Synchrony(int day) => (_unusual.GetValueOrDefault(day)?.Count ?? 0, _activeByDay.GetValueOrDefault(day));
+
     public void AddMemberDay(in DayTotals day)
     {
         PoolExported[PoolNext] = day.Exported;

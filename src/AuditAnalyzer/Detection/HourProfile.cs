@@ -4,7 +4,8 @@ namespace CrmSecurity.AuditAnalyzer.Detection;
 /// Share of active days on which a user (or group) was active around an hour of the week. Counts are
 /// smoothed over neighbouring hours with a Gaussian kernel, because with a few months of history each of
 /// the 168 hours has only a handful of observations; the hour-of-day profile of the same kind of day
-/// (weekday or weekend) backs it up, at half weight, so a Tuesday-only habit also covers Wednesday.
+/// (weekday or weekend) backs it up at half weight, so a Tuesday-only habit also covers Wednesday, and the
+/// hour-of-day profile over all days at a fifth.
 /// </summary>
 internal static class HourProfile
 {
@@ -57,7 +58,32 @@ internal static class HourProfile
         }
 
         var kindShare = kindWeights == 0 ? 0 : kindWeighted / kindWeights;
-        return Math.Max(weekShare, 0.5 * kindShare);
+
+        // Same hour on any day, at a fifth of the weight: a weekday worker's first Saturday morning is
+        // unusual but not an odd hour; their first 3 a.m. is both.
+        double anyWeighted = 0, anyWeights = 0;
+        long allDays = 0;
+        for (var d = 0; d < 7; d++)
+        {
+            allDays += activeDaysByWeekday[d];
+        }
+
+        for (var k = -reach; k <= reach && allDays > 0; k++)
+        {
+            var w = Math.Exp(-(k * k) / (2 * kernelHours * kernelHours));
+            var h = (((hour + k) % 24) + 24) % 24;
+            long count = 0;
+            for (var d = 0; d < 7; d++)
+            {
+                count += slots[(d * 24) + h];
+            }
+
+            anyWeighted += w * count / allDays;
+            anyWeights += w;
+        }
+
+        var anyShare = anyWeights == 0 ? 0 : anyWeighted / anyWeights;
+        return Math.Max(weekShare, Math.Max(0.5 * kindShare, 0.2 * anyShare));
     }
 
     public static double Share(int[] slots, int[] activeDaysByWeekday, DayOfWeek weekday, int hour, double kernelHours)

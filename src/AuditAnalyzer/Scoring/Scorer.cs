@@ -74,6 +74,11 @@ internal sealed class Scorer
         var hour = Rarity(user, e, time);
         Accumulate(user, e, hour);
 
+        if (e.Action == AccessAction.Export && user.Baseline.Today.Exported > user.Profile!.OwnExportThreshold)
+        {
+            user.Peers.MarkUnusual(time.Day, user.Baseline.UserId);
+        }
+
         var view = new UserView(user.Baseline, user.Peers, user.Directory, user.IsAdmin, user.Profile!, time, hour,
             user.OddRecordsToday, user.DayEvidence, user.OddEvidence);
         _signals.Clear();
@@ -192,6 +197,7 @@ internal sealed class Scorer
         }
 
         user.Profile = Profile(user, day, previousActive);
+        user.Peers.MarkActiveDay(day);
         user.OddRecordsToday = 0;
         user.DayEvidence.Clear();
         user.OddEvidence.Clear();
@@ -408,7 +414,7 @@ internal sealed class Scorer
 
         if (incident is null)
         {
-            incident = new Incident(user, signal.Time);
+            incident = new Incident(user, signal.Time, user.Profile!.Day);
             user.Open = incident;
             _closing.Enqueue(incident, signal.Time.UtcTicks + _policy.CorrelationWindow.Ticks);
         }
@@ -419,6 +425,29 @@ internal sealed class Scorer
             // Keep the day out of the baselines so an attack does not become the user's new normal.
             user.Baseline.Today.Tainted = true;
         }
+    }
+
+    /// <summary>
+    /// Group-wide export days (a campaign, a period close) are not individual anomalies: when at least
+    /// three members and a quarter of the group's active members exported unusually much for themselves
+    /// on the same local day, export reasons of that day are damped and say so. Checked when the finding
+    /// closes, by which time the whole day of the group has been seen.
+    /// </summary>
+    private static Func<Reason, Reason> Synchronised(Incident incident)
+    {
+        var (unusual, active) = incident.User.Peers.Synchrony(incident.Day);
+        if (unusual < 3 || unusual < 0.25 * Math.Max(1, active))
+        {
+            return reason => reason;
+        }
+
+        return reason => reason.Code is ReasonCodes.OwnHistory or ReasonCodes.PeerHistory or ReasonCodes.Cumulative7 or ReasonCodes.Cumulative30
+            ? reason with
+            {
+                Score = Math.Round(reason.Score * 0.4, 1),
+                Text = $"{reason.Text}; damped: {unusual} of {active} active peers exported unusually much the same day (group-wide, e.g. a campaign or period close)",
+            }
+            : reason;
     }
 
     private static bool IsVolume(string code) => code is ReasonCodes.OwnHistory or ReasonCodes.PeerHistory or ReasonCodes.SensitiveLimit
@@ -437,7 +466,7 @@ internal sealed class Scorer
             incident.User.Open = null;
         }
 
-        var finding = incident.ToFinding(_policy);
+        var finding = incident.ToFinding(_policy, Synchronised(incident));
         if (finding.Score < _policy.MinFindingScore)
         {
             return;
@@ -483,8 +512,10 @@ internal sealed class Scorer
     }
 
     /// <summary>Signals of one user close in time, correlated into one finding when the window closes.</summary>
-    private sealed class Incident(UserContext user, DateTimeOffset start)
+    private sealed class Incident(UserContext user, DateTimeOffset start, int day)
     {
+        public int Day { get; } = day;
+
         private readonly Dictionary<string, Reason> _best = new(StringComparer.Ordinal);
         private readonly List<string> _events = [];
         private readonly HashSet<string> _eventSet = new(StringComparer.Ordinal);
@@ -528,9 +559,9 @@ internal sealed class Scorer
             }
         }
 
-        public Finding ToFinding(ScoringPolicy policy)
+        public Finding ToFinding(ScoringPolicy policy, Func<Reason, Reason> adjust)
         {
-            var reasons = _best.Values.OrderByDescending(r => r.Score).ToList();
+            var reasons = _best.Values.Select(adjust).OrderByDescending(r => r.Score).ToList();
             var score = ScoreCurve.Combine(reasons.Select(r => r.Score));
             var detectors = reasons.Select(r => r.Detector).Distinct().ToList();
             var userId = User.Baseline.UserId;
