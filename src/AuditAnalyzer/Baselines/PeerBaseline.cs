@@ -44,9 +44,9 @@ internal sealed class PeerBaseline(string group)
     public void MarkActiveDay(int day)
     {
         _activeByDay[day] = _activeByDay.GetValueOrDefault(day) + 1;
-        if (_activeByDay.Count > 8)
+        if (_activeByDay.Count > 40)
         {
-            foreach (var old in _activeByDay.Keys.Where(d => d < day - 3).ToList())
+            foreach (var old in _activeByDay.Keys.Where(d => d < day - 35).ToList())
             {
                 _activeByDay.Remove(old);
                 _unusual.Remove(old);
@@ -67,6 +67,16 @@ internal sealed class PeerBaseline(string group)
 
     /// <summary>How many members had unusual exports on <paramref name="day"/>, out of the members active that day.</summary>
     public (int Unusual, int Active) Synchrony(int day) => (_unusual.GetValueOrDefault(day)?.Count ?? 0, _activeByDay.GetValueOrDefault(day));
+
+    /// <summary>
+    /// A group-wide export day (a campaign, a period close): at least three members, and a quarter of the
+    /// members active that day, exported unusually much for themselves. Kept for the last 35 days.
+    /// </summary>
+    public bool IsGroupWide(int day)
+    {
+        var (unusual, active) = Synchrony(day);
+        return unusual >= 3 && unusual >= 0.25 * Math.Max(1, active);
+    }
 
     public void AddMemberDay(in DayTotals day)
     {

@@ -10,7 +10,7 @@ internal struct DayTotals
     public float AdminBusinessRead;
     public uint HoursMask;
 
-    /// <summary>A day that raised a volume finding is kept out of every baseline, so an attack does not become the new normal.</summary>
+    /// <summary>A day that raised an alert: kept out of the recent baseline and of later rolling totals.</summary>
     public bool Tainted;
 
     public readonly bool Active => HoursMask != 0;
@@ -120,8 +120,11 @@ internal sealed class UserBaseline
         ref var slot = ref Recent[day % RecentDays];
         if (slot.Day != day)
         {
-            // Every day that is overwritten is older than the recent window now.
-            if (slot.Active && !slot.Tainted)
+            // Every day that is overwritten is older than the recent window now. Days that raised an alert
+            // join the long-term history too: held out for the 30 days of the recent window (so a repeat
+            // within a month alerts again), then learnt, because what recurs month after month (campaigns,
+            // period close) is the user's normal. Confirmed incidents are kept out by the review workflow.
+            if (slot.Active)
             {
                 PushHistory(slot);
             }
@@ -185,8 +188,12 @@ internal sealed class UserBaseline
         return n;
     }
 
-    /// <summary>Sum over the last <paramref name="days"/> local days (today included) and how many of them were active.</summary>
-    public (double Sum, int ActiveDays) RollingSum(int days, Func<DayTotals, float> value)
+    /// <summary>
+    /// Sum over the last <paramref name="days"/> local days (today included) and how many of them were active.
+    /// Earlier days that already raised a volume finding (tainted) or that <paramref name="explained"/> says
+    /// were group-wide are left out: they have been reported or explained once already.
+    /// </summary>
+    public (double Sum, int ActiveDays) RollingSum(int days, Func<DayTotals, float> value, Func<int, bool>? explained = null)
     {
         double sum = 0;
         var active = 0;
@@ -194,12 +201,44 @@ internal sealed class UserBaseline
         {
             if (day.Active && day.Day > CurrentDay - days && day.Day <= CurrentDay)
             {
-                sum += value(day);
                 active++;
+                if (day.Day != CurrentDay && (day.Tainted || (explained?.Invoke(day.Day) ?? false)))
+                {
+                    continue;
+                }
+
+                sum += value(day);
             }
         }
 
         return (sum, active);
+    }
+
+    /// <summary>The highest total of <paramref name="span"/> consecutive active days in the long-term history (0 if shorter).</summary>
+    public double MaxHistoryRun(int span, float[] history)
+    {
+        if (span <= 0 || HistoryCount < span)
+        {
+            return 0;
+        }
+
+        var start = HistoryCount < history.Length ? 0 : HistoryNext;
+        double window = 0, best = 0;
+        for (var i = 0; i < HistoryCount; i++)
+        {
+            window += history[(start + i) % history.Length];
+            if (i >= span)
+            {
+                window -= history[(start + i - span) % history.Length];
+            }
+
+            if (i >= span - 1 && window > best)
+            {
+                best = window;
+            }
+        }
+
+        return best;
     }
 
     public double SensitiveRollingSum(string entity, int days)

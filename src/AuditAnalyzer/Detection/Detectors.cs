@@ -85,15 +85,17 @@ internal static class BulkExportDetector
     {
         var p = view.Profile;
         var rules = policy.BulkExport;
-        var (sum, active) = view.Baseline.RollingSum(days, d => d.Exported);
+        var (sum, active) = view.Baseline.RollingSum(days, d => d.Exported, view.Peers.IsGroupWide);
         if (sum < rules.CumulativeMinRecords)
         {
             return;
         }
 
-        // Expected total: the long-term mean per active day (history older than the window, so a slow
-        // exfiltration cannot raise its own baseline), else the peers' mean.
-        var fromPeers = p.LongTermDays < policy.LearningMinActiveDays;
+        // Expected total: the long-term mean per active day times the active days in the window, from
+        // history older than the window (so a slow exfiltration cannot raise its own baseline), and never
+        // below 1.5 x the highest total of as many consecutive active days in that history (they have
+        // done it before). With under 20 days of long-term history the peers' mean is used instead.
+        var fromPeers = p.LongTermDays < 20;
         var mean = fromPeers ? p.PeerExportMean : p.LongTermExportMean;
         if (fromPeers && double.IsNaN(p.PeerExportQuantile))
         {
@@ -101,7 +103,8 @@ internal static class BulkExportDetector
         }
 
         var expected = mean * Math.Max(active, 1);
-        var threshold = Math.Max(rules.CumulativeMinRecords, rules.CumulativeOverTypical * expected);
+        var highest = fromPeers ? 0 : view.Baseline.MaxHistoryRun(active, view.Baseline.HistoryExported);
+        var threshold = Math.Max(rules.CumulativeMinRecords, Math.Max(rules.CumulativeOverTypical * expected, rules.OverHistoryMax * highest));
         if (sum <= threshold)
         {
             return;
@@ -160,11 +163,13 @@ internal static class OddHoursDetector
         }
 
         var rules = policy.OddHours;
-        var rarity = 1 - Math.Min(1, hour.Share / rules.MaxShare);
+        // Squared, so an hour just under the rarity limit (an early start, a long evening) adds little and
+        // an hour never seen adds all: the score follows how far the hour is from the user's habits.
+        var rarity = Math.Pow(1 - Math.Min(1, hour.Share / rules.MaxShare), 2);
         var typicalDay = Math.Max(50, view.Profile.Learning ? view.Profile.PeerReadMedian : view.Profile.Read.Median);
         var share = view.OddHourRecordsToday / typicalDay;
         var dataPart = share / (share + rules.HalfScoreDataShare);
-        var score = 25 + (15 * rarity) + (45 * dataPart);
+        var score = 25 + (rarity * (15 + (45 * dataPart)));
         if (view.OddHourRecordsToday <= 0)
         {
             score = Math.Min(score, rules.LoginOnlyMaxScore);

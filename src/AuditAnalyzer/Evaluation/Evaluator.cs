@@ -138,7 +138,7 @@ internal static class Evaluator
             alerts++;
             var userId = f.GetProperty("user_id").GetString()!;
             var topReason = f.GetProperty("reasons")[0].GetProperty("code").GetString()!;
-            if (insiderByUser.TryGetValue(userId, out var insider) && windowEnd >= insider.Start && windowStart <= insider.End.AddDays(2))
+            if (insiderByUser.TryGetValue(userId, out var insider) && windowEnd >= insider.Start.AddMinutes(-1) && windowStart <= insider.End.AddDays(2))
             {
                 var detectedAt = f.GetProperty("detected_at").GetDateTimeOffset();
                 var match = insider.Expected.Contains(topReason) ? 1 : 0;

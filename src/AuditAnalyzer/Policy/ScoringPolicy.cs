@@ -91,8 +91,8 @@ internal sealed record BulkExportPolicy
     /// <summary>Below this many records in a day no export is called bulk, whatever the baseline.</summary>
     public double MinRecordsPerDay { get; init; } = 500;
 
-    /// <summary>Robust z-score over the user's history (median and MAD) a day must exceed.</summary>
-    public double RobustZ { get; init; } = 5;
+    /// <summary>Robust z-score (median and MAD, on the log scale of export days) a day must exceed.</summary>
+    public double RobustZ { get; init; } = 3.5;
 
     /// <summary>A day must also exceed the user's highest day in history by this factor (they have done X before).</summary>
     public double OverHistoryMax { get; init; } = 1.5;
@@ -131,7 +131,7 @@ internal sealed record SensitiveEntityLimit
 internal sealed record OddHoursPolicy
 {
     /// <summary>An hour is rare when the user was active around it on less than this share of their active days.</summary>
-    public double MaxShare { get; init; } = 0.03;
+    public double MaxShare { get; init; } = 0.02;
 
     /// <summary>Width (hours) of the smoothing over neighbouring hours of the week.</summary>
     public double KernelHours { get; init; } = 1.5;

@@ -181,7 +181,7 @@ internal sealed class Scorer
         var b = user.Baseline;
         var previousActive = b.LastActiveDay;
         var closed = b.OpenDay(day);
-        if (closed is { } finished && !finished.Tainted)
+        if (closed is { } finished)
         {
             // The day just closed joins the peer group's pooled sample and hour profile.
             user.Peers.AddMemberDay(finished);
@@ -212,7 +212,10 @@ internal sealed class Scorer
         var activeBefore = b.Today.Active ? b.ActiveDays - 1 : b.ActiveDays;
         var learning = activeBefore < _policy.LearningMinActiveDays;
         Span<double> values = stackalloc double[b.HistoryExported.Length + UserBaseline.RecentDays];
-        var export = RobustStats.Of(values[..b.BaselineValues(values, d => d.Exported, b.HistoryExported)]);
+        var exportCount = b.BaselineValues(values, d => d.Exported, b.HistoryExported);
+        var export = RobustStats.Of(values[..exportCount]);
+        var exportDays = LogOfPositive(values[..exportCount]);
+        var logExport = RobustStats.Of(exportDays);
         var read = RobustStats.Of(values[..b.BaselineValues(values, d => d.Read, b.HistoryRead)]);
         var decrypt = RobustStats.Of(values[..b.BaselineValues(values, d => d.Decrypted, b.HistoryDecrypted)]);
         var adminRead = RobustStats.Of(values[..b.BaselineValues(values, d => d.AdminBusinessRead, b.HistoryAdminRead)]);
@@ -225,9 +228,15 @@ internal sealed class Scorer
         var peers = user.Peers;
         var enoughPeers = peers.PoolCount >= 50;
         var peerQuantile = enoughPeers ? peers.ExportQuantile(rules.PeerQuantile) : double.NaN;
+        // Export volumes are heavy-tailed (roughly log-normal): the robust z is taken on the log of the
+        // days with exports, its spread floored at 0.5 (a factor of 1.6) so a very regular user is not
+        // flagged for a modest change. With fewer than 5 export days there is no spread to speak of, and
+        // only a day far beyond anything seen before counts.
         var ownThreshold = learning
             ? double.PositiveInfinity
-            : Math.Max(rules.MinRecordsPerDay, Math.Max(export.Median + (rules.RobustZ * export.Sigma), rules.OverHistoryMax * export.Max));
+            : logExport.Count >= 5
+                ? Math.Max(rules.MinRecordsPerDay, Math.Max(Math.Exp(logExport.Median + (rules.RobustZ * Math.Max(0.5, 1.4826 * logExport.Mad))), rules.OverHistoryMax * export.Max))
+                : Math.Max(rules.MinRecordsPerDay, 2 * rules.OverHistoryMax * export.Max);
         var privilege = _policy.Privilege;
         var peerDecrypt = enoughPeers ? peers.DecryptQuantile(rules.PeerQuantile) : 0;
         var decryptThreshold = learning
@@ -258,6 +267,20 @@ internal sealed class Scorer
             DormantGapDays = dormant,
             TypicalGapDays = activeBefore > 1 && b.FirstDay > 0 ? Math.Max(1, (int)Math.Round((double)(previousActive - b.FirstDay) / Math.Max(1, activeBefore - 1))) : 1,
         };
+    }
+
+    private static Span<double> LogOfPositive(Span<double> values)
+    {
+        var n = 0;
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (values[i] >= 1)
+            {
+                values[n++] = Math.Log(values[i]);
+            }
+        }
+
+        return values[..n];
     }
 
     private HourRarity Rarity(UserContext user, AccessEvent e, LocalTime time)
@@ -420,9 +443,10 @@ internal sealed class Scorer
         }
 
         incident.Add(signal, _policy);
-        if (signal.Reason.Score >= _policy.MediumScore && IsVolume(signal.Reason.Code))
+        if (incident.DetectedAt is not null)
         {
-            // Keep the day out of the baselines so an attack does not become the user's new normal.
+            // A day that raised an alert is kept out of the baselines and later rolling totals, so an attack
+            // neither becomes the user's new normal nor is reported again every day for a month.
             user.Baseline.Today.Tainted = true;
         }
     }
@@ -435,11 +459,12 @@ internal sealed class Scorer
     /// </summary>
     private static Func<Reason, Reason> Synchronised(Incident incident)
     {
-        var (unusual, active) = incident.User.Peers.Synchrony(incident.Day);
-        if (unusual < 3 || unusual < 0.25 * Math.Max(1, active))
+        if (!incident.User.Peers.IsGroupWide(incident.Day))
         {
             return reason => reason;
         }
+
+        var (unusual, active) = incident.User.Peers.Synchrony(incident.Day);
 
         return reason => reason.Code is ReasonCodes.OwnHistory or ReasonCodes.PeerHistory or ReasonCodes.Cumulative7 or ReasonCodes.Cumulative30
             ? reason with
@@ -449,9 +474,6 @@ internal sealed class Scorer
             }
             : reason;
     }
-
-    private static bool IsVolume(string code) => code is ReasonCodes.OwnHistory or ReasonCodes.PeerHistory or ReasonCodes.SensitiveLimit
-        or ReasonCodes.MassDecrypt or ReasonCodes.AdminDataAccess;
 
     private void Close(Incident incident, List<Finding> closed)
     {

@@ -475,6 +475,7 @@ internal sealed partial class OrganisationGenerator
         string? target = null, string? privilege = null, string? details = null, int fields = 0, bool malicious = false)
     {
         var ticks = LocalTicks(region.TimeZone, date, hour) + _random.Next(0, 600_000_000);
+        ticks -= ticks % TimeSpan.TicksPerMillisecond; // the events file carries milliseconds
         var offset = region.TimeZone.GetUtcOffset(new DateTime(ticks, DateTimeKind.Utc));
         var e = new GenEvent
         {

@@ -7,8 +7,6 @@ internal sealed partial class OrganisationGenerator
 {
     private static readonly string[] Choice1 = ["contact", "account", "opportunity", "contact"];
 
-    private static readonly string[] Choice2 = ["list", "search", "read", "report_run"];
-
     private static readonly (string, string, string)[] Choice3 = [("payroll:export", "payroll", "export"), ("employee:export", "employee", "export"),
                     ("role:HR Partner", "employee", "list"), ("bank_account:read", "bank_account", "list"),];
 
@@ -77,11 +75,12 @@ internal sealed partial class OrganisationGenerator
                     var records = typical * Uniform(0.5, 3);
                     Emit(user, region, date, hour, "login", null, 1, country, session, malicious: true);
                     var steps = _random.Next(4, 12);
+                    // Only things the user does by day: the signal is the hour, not what is touched.
+                    var usual = user.Role.Work.Where(w => w.Action is "read" or "list" or "search" or "report_run").Select(w => (w.Action, w.Entity)).ToList();
                     for (var s = 0; s < steps; s++)
                     {
-                        var action = Pick(Choice2);
-                        var (readAction, readEntity) = Pick(user.Role.Work.Where(w => w.Action is "read" or "list" or "report_run").Select(w => (w.Action, w.Entity)).ToList());
-                        Emit(user, region, date, hour + Uniform(0, 0.8), action == "read" ? readAction : action, readEntity, (int)Math.Max(1, records / steps), country, session, malicious: true);
+                        var (readAction, readEntity) = Pick(usual);
+                        Emit(user, region, date, hour + Uniform(0, 0.8), readAction, readEntity, (int)Math.Max(1, records / steps), country, session, malicious: true);
                     }
 
                     user.ScenarioDescription += Describe($"night session at {hour:00.0}h local on {date:yyyy-MM-dd} touching {records:N0} records; ");
@@ -94,7 +93,8 @@ internal sealed partial class OrganisationGenerator
                 // An administrator grants a privilege the user's peers do not have; the user uses it within hours.
                 var admin = user.Accomplice!;
                 var (privilege, entity, action) = Pick(Choice3);
-                Emit(admin, admin.Region, date, work - 1, "admin_change", "user", 1, admin.Region.Country, "adm" + session, target: user.Id, privilege: privilege, details: "grant", malicious: false);
+                // The grant's time is taken in the grantee's time zone, so it precedes the use wherever the admin sits.
+                Emit(admin, region, date, work - 1, "admin_change", "user", 1, admin.Region.Country, "adm" + session, target: user.Id, privilege: privilege, details: "grant", malicious: false);
                 var later = work - 1 + Uniform(0.5, 6);
                 var records = _random.Next(30, 400);
                 Emit(user, region, date, later, action, entity, records, country, session, malicious: true);
