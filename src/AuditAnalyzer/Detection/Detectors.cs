@@ -166,9 +166,12 @@ internal static class OddHoursDetector
         // Squared, so an hour just under the rarity limit (an early start, a long evening) adds little and
         // an hour never seen adds all: the score follows how far the hour is from the user's habits.
         var rarity = Math.Pow(1 - Math.Min(1, hour.Share / rules.MaxShare), 2);
+        // Data touched at odd hours is measured in hours of the user's typical work: a typical day's records
+        // spread over their typical active hours per day.
         var typicalDay = Math.Max(50, view.Profile.Learning ? view.Profile.PeerReadMedian : view.Profile.Read.Median);
-        var share = view.OddHourRecordsToday / typicalDay;
-        var dataPart = share / (share + rules.HalfScoreDataShare);
+        var typicalHour = typicalDay / Math.Max(1, view.Profile.ActiveHoursPerDay);
+        var hoursOfWork = view.OddHourRecordsToday / typicalHour;
+        var dataPart = hoursOfWork / (hoursOfWork + rules.HalfScoreHoursOfWork);
         var score = 25 + (rarity * (15 + (45 * dataPart)));
         if (view.OddHourRecordsToday <= 0)
         {
@@ -183,7 +186,7 @@ internal static class OddHoursDetector
         var who = hour.FromPeers ? $"peers ({view.Peers.Group}, learning mode)" : "this user";
         var where = hour.Travelling ? $" (in {hour.TravelCountry}'s local time)" : "";
         var touched = view.OddHourRecordsToday > 0
-            ? $"; {Numbers.N(view.OddHourRecordsToday)} records touched at odd hours today (typical day {Numbers.N(typicalDay)})"
+            ? $"; {Numbers.N(view.OddHourRecordsToday)} records touched at odd hours today, {hoursOfWork:0.#} hours of typical work ({Numbers.N(typicalHour)} records an hour)"
             : "; no data touched";
         BulkExportDetector.Add(signals, view with { DayEvidence = view.OddEvidence }, e, ReasonCodes.RareHour, score * policy.Weight(ReasonCodes.RareHour),
             $"active {hour.Weekday} {hour.Hour:00}:00-{hour.Hour:00}:59 local{where}: typical share of active days at this hour for {who} {Numbers.Percent(hour.Share)}, actual active{touched}",

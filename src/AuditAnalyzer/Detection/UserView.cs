@@ -46,6 +46,9 @@ internal sealed record DayProfile
     public required int DormantGapDays { get; init; }
 
     public required int TypicalGapDays { get; init; }
+
+    /// <summary>Hours with activity on a typical active day (hour-of-week slots over active days).</summary>
+    public required double ActiveHoursPerDay { get; init; }
 }
 
 /// <summary>The local time of an event in the user's time zone, and how rare that hour of the week is for them.</summary>

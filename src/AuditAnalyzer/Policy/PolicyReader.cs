@@ -115,7 +115,7 @@ internal static class PolicyReader
             MaxShare = s.Number("max_share", d.MaxShare, 0.0001, 0.5),
             KernelHours = s.Number("kernel_hours", d.KernelHours, 0.25, 6),
             LoginOnlyMaxScore = s.Number("login_only_max_score", d.LoginOnlyMaxScore, 0, 100),
-            HalfScoreDataShare = s.Number("half_score_data_share", d.HalfScoreDataShare, 0.001, 100),
+            HalfScoreHoursOfWork = s.Number("half_score_hours_of_work", d.HalfScoreHoursOfWork, 0.01, 100),
         };
         s.RejectUnknown();
         return result;

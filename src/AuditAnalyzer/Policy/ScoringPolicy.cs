@@ -139,8 +139,8 @@ internal sealed record OddHoursPolicy
     /// <summary>Odd-hour sign-in with no data touched scores at most this (low).</summary>
     public double LoginOnlyMaxScore { get; init; } = 30;
 
-    /// <summary>Records touched in the odd hour, relative to a typical day, at which the data part of the score is half-way.</summary>
-    public double HalfScoreDataShare { get; init; } = 0.5;
+    /// <summary>Records touched at odd hours, in hours of the user's typical work, at which the data part of the score is half-way.</summary>
+    public double HalfScoreHoursOfWork { get; init; } = 1;
 }
 
 internal sealed record PrivilegePolicy

@@ -265,6 +265,7 @@ internal sealed class Scorer
             DecryptThreshold = decryptThreshold,
             AdminReadThreshold = adminThreshold,
             DormantGapDays = dormant,
+            ActiveHoursPerDay = b.ActiveDays == 0 ? 8 : (double)b.HourSlots.Sum() / b.ActiveDays,
             TypicalGapDays = activeBefore > 1 && b.FirstDay > 0 ? Math.Max(1, (int)Math.Round((double)(previousActive - b.FirstDay) / Math.Max(1, activeBefore - 1))) : 1,
         };
     }
