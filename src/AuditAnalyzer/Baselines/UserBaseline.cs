@@ -117,6 +117,21 @@ internal sealed class UserBaseline
         }
 
         DayTotals? closed = CurrentDay != 0 && Today.Active ? Today : null;
+        if (closed is { } finished)
+        {
+            // The hour-of-week profile learns a day when it closes, so today's hours never make
+            // themselves normal while they are being scored.
+            var weekday = (int)DateOnly.FromDayNumber(finished.Day).DayOfWeek;
+            ActiveDaysByWeekday[weekday]++;
+            for (var h = 0; h < 24; h++)
+            {
+                if ((finished.HoursMask & (1u << h)) != 0)
+                {
+                    HourSlots[(weekday * 24) + h]++;
+                }
+            }
+        }
+
         ref var slot = ref Recent[day % RecentDays];
         if (slot.Day != day)
         {
@@ -144,27 +159,20 @@ internal sealed class UserBaseline
         return closed;
     }
 
-    /// <summary>Marks an hour of the current day active; counts the day and the hour-of-week slot once.</summary>
-    public void MarkActive(int localHour, DayOfWeek weekday)
+    /// <summary>Marks an hour of the current day active; the day counts once, the hour profile learns it when the day closes.</summary>
+    public void MarkActive(int localHour)
     {
         ref var today = ref Today;
         if (today.HoursMask == 0)
         {
             ActiveDays++;
-            ActiveDaysByWeekday[(int)weekday]++;
             if (FirstDay == 0)
             {
                 FirstDay = today.Day;
             }
         }
 
-        var bit = 1u << localHour;
-        if ((today.HoursMask & bit) == 0)
-        {
-            today.HoursMask |= bit;
-            HourSlots[((int)weekday * 24) + localHour]++;
-        }
-
+        today.HoursMask |= 1u << localHour;
         LastActiveDay = today.Day;
     }
 

@@ -265,7 +265,7 @@ internal sealed class Scorer
             DecryptThreshold = decryptThreshold,
             AdminReadThreshold = adminThreshold,
             DormantGapDays = dormant,
-            ActiveHoursPerDay = b.ActiveDays == 0 ? 8 : (double)b.HourSlots.Sum() / b.ActiveDays,
+            ActiveHoursPerDay = b.ActiveDaysByWeekday.Sum() == 0 ? 8 : (double)b.HourSlots.Sum() / b.ActiveDaysByWeekday.Sum(),
             TypicalGapDays = activeBefore > 1 && b.FirstDay > 0 ? Math.Max(1, (int)Math.Round((double)(previousActive - b.FirstDay) / Math.Max(1, activeBefore - 1))) : 1,
         };
     }
@@ -399,7 +399,7 @@ internal sealed class Scorer
         if (e.Succeeded && e.Action != AccessAction.LoginFailed)
         {
             var wasActive = b.ActiveDays > 0;
-            b.MarkActive(time.Hour, time.Weekday);
+            b.MarkActive(time.Hour);
             if (!wasActive)
             {
                 user.Peers.Members.Add(b.UserId);
