@@ -127,11 +127,11 @@ internal sealed class Org
     /// <summary>Scores every event in timestamp order and returns the findings (all of them, low included).</summary>
     public List<Finding> Score(BaselineSet? baselines = null) => Score(out _, baselines);
 
-    public List<Finding> Score(out Scorer scorer, BaselineSet? baselines = null)
+    public List<Finding> Score(out Scorer scorer, BaselineSet? baselines = null, DateTimeOffset? from = null, DateTimeOffset? before = null)
     {
         scorer = new ScoringOptions { Policy = Policy, Directory = Directory, Baselines = baselines }.Build();
         var findings = new List<Finding>();
-        foreach (var e in _events.OrderBy(e => e.UtcTicks))
+        foreach (var e in _events.Where(e => (from is null || e.Timestamp >= from) && (before is null || e.Timestamp < before)).OrderBy(e => e.UtcTicks))
         {
             scorer.Score(e, findings);
         }
