@@ -16,6 +16,7 @@ internal sealed class PeerBaseline(string group)
     private double _exportMean;
     private int _quantileVersion = -1;
     private int _version;
+    private double[]? _buffer;
 
     public string Group { get; } = group;
 
@@ -124,15 +125,16 @@ internal sealed class PeerBaseline(string group)
 
     private void Refresh(double q)
     {
-        // Recomputed at most once per 64 new member-days: quantiles of a 2,048 sample barely move in between.
-        if (_quantileVersion >= 0 && _exportQuantileAt == q && _version - _quantileVersion < 64)
+        // Recomputed at most once per 256 new member-days: quantiles of a 2,048 sample barely move in between.
+        if (_quantileVersion >= 0 && _exportQuantileAt == q && _version - _quantileVersion < 256)
         {
             return;
         }
 
         _quantileVersion = _version;
         _exportQuantileAt = q;
-        var buffer = new double[PoolCount];
+        _buffer ??= new double[PoolSize];
+        var buffer = _buffer;
         _exportQuantile = Quantile(PoolExported, buffer, q, out _exportMean);
         _decryptQuantile = Quantile(PoolDecrypted, buffer, q, out _);
         _readMedian = Quantile(PoolRead, buffer, 0.5, out _);

@@ -20,6 +20,11 @@ internal readonly record struct RobustStats(int Count, double Median, double Mad
             return None;
         }
 
+        if (!values.ContainsAnyExcept(0d))
+        {
+            return new RobustStats(values.Length, 0, 0, 0, 0, 0); // never did it: nothing to sort
+        }
+
         values.Sort();
         var median = Quantile(values, 0.5);
         var p90 = Quantile(values, 0.9);

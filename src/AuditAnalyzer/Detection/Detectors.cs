@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using CrmSecurity.AuditAnalyzer.Events;
 using CrmSecurity.AuditAnalyzer.Policy;
@@ -232,7 +233,7 @@ internal static class PrivilegeMisuseDetector
                 0, 1);
         }
 
-        var key = EntityActionKey(e);
+        var key = view.EntityAction;
         var firstSeen = key is not null && !b.EntityActions.Contains(key);
         if (firstSeen && e.Succeeded)
         {
@@ -276,13 +277,32 @@ internal static class PrivilegeMisuseDetector
         }
     }
 
+    private static readonly ConcurrentDictionary<(string Entity, AccessAction Action), string> Keys = new();
+
     /// <summary>The entity/action pair first-seen checks track; null for events that touch no entity.</summary>
     public static string? EntityActionKey(AccessEvent e) => e.Action switch
     {
         AccessAction.Login or AccessAction.LoginFailed or AccessAction.Logout => null,
         AccessAction.AdminChange or AccessAction.Impersonate => AccessActions.Name(e.Action),
-        _ => e.Entity is null ? null : string.Concat(e.Entity, ":", AccessActions.Name(e.Action)),
+        _ => e.Entity is null ? null : Key(e.Entity, e.Action),
     };
+
+    private static string Key(string entity, AccessAction action)
+    {
+        if (Keys.TryGetValue((entity, action), out var key))
+        {
+            return key;
+        }
+
+        key = string.Concat(entity, ":", AccessActions.Name(action));
+        // Entities are few; a flood of distinct ones is not cached, so the cache stays small.
+        if (Keys.Count < 100_000)
+        {
+            Keys.TryAdd((entity, action), key);
+        }
+
+        return key;
+    }
 
     public static bool IsRevoke(AccessEvent e) =>
         e.Details is { } details && details.StartsWith("revoke", StringComparison.OrdinalIgnoreCase);

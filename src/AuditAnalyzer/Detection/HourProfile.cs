@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace CrmSecurity.AuditAnalyzer.Detection;
 
 /// <summary>
@@ -7,100 +9,102 @@ namespace CrmSecurity.AuditAnalyzer.Detection;
 /// (weekday or weekend) backs it up at half weight, so a Tuesday-only habit also covers Wednesday, and the
 /// hour-of-day profile over all days at a fifth.
 /// </summary>
-internal static class HourProfile
+internal sealed class HourProfile
 {
-    public static double Share(ReadOnlySpan<long> slots, ReadOnlySpan<long> activeDaysByWeekday, DayOfWeek weekday, int hour, double kernelHours)
+    private readonly double[] _weights;
+    private readonly int _reach;
+    private readonly double _weightSum;
+    private readonly double[] _weekShare = new double[168];
+    private readonly double[] _weekdayHour = new double[24];
+    private readonly double[] _weekendHour = new double[24];
+    private readonly double[] _anyHour = new double[24];
+
+    private HourProfile(double[] weights, int reach)
+    {
+        _weights = weights;
+        _reach = reach;
+        _weightSum = weights.Sum();
+    }
+
+    /// <summary>A profile of the given counts: each hour's share computed once, then smoothed per lookup.</summary>
+    public static HourProfile Of<T>(ReadOnlySpan<T> slots, ReadOnlySpan<T> activeDaysByWeekday, double kernelHours)
+        where T : INumber<T>
+    {
+        var (weights, reach) = Kernel(kernelHours);
+        var profile = new HourProfile(weights, reach);
+        double weekdayDays = 0, weekendDays = 0;
+        for (var d = 0; d < 7; d++)
+        {
+            var days = double.CreateTruncating(activeDaysByWeekday[d]);
+            var weekend = d is (int)DayOfWeek.Saturday or (int)DayOfWeek.Sunday;
+            if (weekend)
+            {
+                weekendDays += days;
+            }
+            else
+            {
+                weekdayDays += days;
+            }
+
+            for (var h = 0; h < 24; h++)
+            {
+                var count = double.CreateTruncating(slots[(d * 24) + h]);
+                profile._weekShare[(d * 24) + h] = days > 0 ? count / days : 0;
+                (weekend ? profile._weekendHour : profile._weekdayHour)[h] += count;
+                profile._anyHour[h] += count;
+            }
+        }
+
+        for (var h = 0; h < 24; h++)
+        {
+            profile._weekdayHour[h] = weekdayDays > 0 ? profile._weekdayHour[h] / weekdayDays : 0;
+            profile._weekendHour[h] = weekendDays > 0 ? profile._weekendHour[h] / weekendDays : 0;
+            profile._anyHour[h] = weekdayDays + weekendDays > 0 ? profile._anyHour[h] / (weekdayDays + weekendDays) : 0;
+        }
+
+        return profile;
+    }
+
+    private static KernelWeights? _kernel;
+
+    private static (double[] Weights, int Reach) Kernel(double kernelHours)
+    {
+        // One reference, read and written atomically: scorers on several threads may share it.
+        if (_kernel is { } cached && cached.Hours == kernelHours)
+        {
+            return (cached.Weights, cached.Reach);
+        }
+
+        var reach = (int)Math.Ceiling(kernelHours * 3);
+        var weights = new double[(2 * reach) + 1];
+        for (var k = -reach; k <= reach; k++)
+        {
+            weights[k + reach] = Math.Exp(-(k * k) / (2 * kernelHours * kernelHours));
+        }
+
+        _kernel = new KernelWeights(weights, reach, kernelHours);
+        return (weights, reach);
+    }
+
+    private sealed record KernelWeights(double[] Weights, int Reach, double Hours);
+
+    public double Share(DayOfWeek weekday, int hour)
     {
         var slot = ((int)weekday * 24) + hour;
-        double weighted = 0, weights = 0;
-        var reach = (int)Math.Ceiling(kernelHours * 3);
-        for (var k = -reach; k <= reach; k++)
+        var kind = weekday is DayOfWeek.Saturday or DayOfWeek.Sunday ? _weekendHour : _weekdayHour;
+        double week = 0, sameKind = 0, any = 0;
+        for (var k = -_reach; k <= _reach; k++)
         {
-            var w = Math.Exp(-(k * k) / (2 * kernelHours * kernelHours));
-            var s = (((slot + k) % 168) + 168) % 168;
-            var days = activeDaysByWeekday[s / 24];
-            if (days > 0)
-            {
-                weighted += w * slots[s] / days;
-            }
-
-            weights += w;
-        }
-
-        var weekShare = weights == 0 ? 0 : weighted / weights;
-
-        // Same hour on the same kind of day (weekdays / weekend), smoothed the same way.
-        var weekend = weekday is DayOfWeek.Saturday or DayOfWeek.Sunday;
-        double kindWeighted = 0, kindWeights = 0;
-        for (var k = -reach; k <= reach; k++)
-        {
-            var w = Math.Exp(-(k * k) / (2 * kernelHours * kernelHours));
+            var w = _weights[k + _reach];
+            week += w * _weekShare[(((slot + k) % 168) + 168) % 168];
             var h = (((hour + k) % 24) + 24) % 24;
-            long count = 0, days = 0;
-            for (var d = 0; d < 7; d++)
-            {
-                var isWeekend = d is (int)DayOfWeek.Saturday or (int)DayOfWeek.Sunday;
-                if (isWeekend != weekend)
-                {
-                    continue;
-                }
-
-                count += slots[(d * 24) + h];
-                days += activeDaysByWeekday[d];
-            }
-
-            if (days > 0)
-            {
-                kindWeighted += w * count / days;
-            }
-
-            kindWeights += w;
+            sameKind += w * kind[h];
+            any += w * _anyHour[h];
         }
-
-        var kindShare = kindWeights == 0 ? 0 : kindWeighted / kindWeights;
 
         // Same hour on any day, at a fifth of the weight: a weekday worker's first Saturday morning is
         // unusual but not an odd hour; their first 3 a.m. is both.
-        double anyWeighted = 0, anyWeights = 0;
-        long allDays = 0;
-        for (var d = 0; d < 7; d++)
-        {
-            allDays += activeDaysByWeekday[d];
-        }
-
-        for (var k = -reach; k <= reach && allDays > 0; k++)
-        {
-            var w = Math.Exp(-(k * k) / (2 * kernelHours * kernelHours));
-            var h = (((hour + k) % 24) + 24) % 24;
-            long count = 0;
-            for (var d = 0; d < 7; d++)
-            {
-                count += slots[(d * 24) + h];
-            }
-
-            anyWeighted += w * count / allDays;
-            anyWeights += w;
-        }
-
-        var anyShare = anyWeights == 0 ? 0 : anyWeighted / anyWeights;
-        return Math.Max(weekShare, Math.Max(0.5 * kindShare, 0.2 * anyShare));
-    }
-
-    public static double Share(int[] slots, int[] activeDaysByWeekday, DayOfWeek weekday, int hour, double kernelHours)
-    {
-        Span<long> s = stackalloc long[168];
-        Span<long> d = stackalloc long[7];
-        for (var i = 0; i < 168; i++)
-        {
-            s[i] = slots[i];
-        }
-
-        for (var i = 0; i < 7; i++)
-        {
-            d[i] = activeDaysByWeekday[i];
-        }
-
-        return Share(s, d, weekday, hour, kernelHours);
+        return Math.Max(week, Math.Max(0.5 * sameKind, 0.2 * any)) / _weightSum;
     }
 }
 

@@ -1,3 +1,5 @@
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
 using CrmSecurity.AuditAnalyzer.Events;
 
 namespace CrmSecurity.AuditAnalyzer.Ingestion;
@@ -23,10 +25,9 @@ internal sealed class EventOrdering(TimeSpan lateness, IngestionReport report, D
 {
     private readonly long _latenessTicks = lateness.Ticks;
     private readonly long _resumeTicks = resumeAfter?.UtcTicks ?? long.MinValue;
-    private readonly PriorityQueue<AccessEvent, (long Ticks, long Order)> _pending = new();
+    private readonly OrderedBuffer _pending = new();
     private readonly HashSet<ulong> _seen = [];
     private readonly Queue<(long Ticks, ulong Hash)> _released = new();
-    private long _order;
     private long _newest = long.MinValue;
     private long _lastReleased = long.MinValue;
 
@@ -54,13 +55,14 @@ internal sealed class EventOrdering(TimeSpan lateness, IngestionReport report, D
             return;
         }
 
-        if (e.HasSourceId && !_seen.Add(Hash(e.EventId)))
+        var hash = e.HasSourceId ? Hash(e.EventId) : 0;
+        if (e.HasSourceId && !_seen.Add(hash))
         {
             report.Reject(e.SourceFile ?? "(stream)", e.SourceLine, RejectReason.Duplicate, $"event_id '{e.EventId}' was already read");
             return;
         }
 
-        _pending.Enqueue(e, (ticks, _order++));
+        _pending.Insert(e, ticks, hash);
         if (ticks > _newest)
         {
             _newest = ticks;
@@ -71,27 +73,17 @@ internal sealed class EventOrdering(TimeSpan lateness, IngestionReport report, D
 
     public void Complete(List<AccessEvent> ready) => Release(long.MaxValue, ready);
 
-    internal static ulong Hash(string id)
-    {
-        // FNV-1a, 64 bit.
-        var hash = 14695981039346656037UL;
-        foreach (var c in id)
-        {
-            hash = (hash ^ c) * 1099511628211UL;
-        }
-
-        return hash;
-    }
+    internal static ulong Hash(string id) => XxHash3.HashToUInt64(MemoryMarshal.AsBytes(id.AsSpan()));
 
     private void Release(long upTo, List<AccessEvent> ready)
     {
-        while (_pending.TryPeek(out var next, out var key) && key.Ticks <= upTo)
+        while (_pending.Count > 0 && _pending.FirstTicks <= upTo)
         {
-            _pending.Dequeue();
-            _lastReleased = key.Ticks;
+            var next = _pending.RemoveFirst(out var nextHash);
+            _lastReleased = next.UtcTicks;
             if (next.HasSourceId)
             {
-                _released.Enqueue((key.Ticks, Hash(next.EventId)));
+                _released.Enqueue((_lastReleased, nextHash));
             }
 
             ready.Add(next);
@@ -103,5 +95,73 @@ internal sealed class EventOrdering(TimeSpan lateness, IngestionReport report, D
             _released.Dequeue();
             _seen.Remove(old.Hash);
         }
+    }
+}
+
+/// <summary>
+/// Events kept sorted by timestamp in a ring buffer. Input is nearly sorted, so an event is almost always
+/// appended at the end (O(1)); a late one is moved into place from the end, over the few events it is
+/// older than. Events with equal timestamps keep their arrival order.
+/// </summary>
+internal sealed class OrderedBuffer
+{
+    private AccessEvent[] _items = new AccessEvent[1024];
+    private long[] _ticks = new long[1024];
+    private ulong[] _hashes = new ulong[1024];
+    private int _head;
+
+    public int Count { get; private set; }
+
+    public long FirstTicks => _ticks[_head];
+
+    public void Insert(AccessEvent e, long ticks, ulong hash)
+    {
+        if (Count == _items.Length)
+        {
+            Grow();
+        }
+
+        var mask = _items.Length - 1;
+        var at = Count;
+        while (at > 0 && _ticks[(_head + at - 1) & mask] > ticks)
+        {
+            _items[(_head + at) & mask] = _items[(_head + at - 1) & mask];
+            _ticks[(_head + at) & mask] = _ticks[(_head + at - 1) & mask];
+            _hashes[(_head + at) & mask] = _hashes[(_head + at - 1) & mask];
+            at--;
+        }
+
+        _items[(_head + at) & mask] = e;
+        _ticks[(_head + at) & mask] = ticks;
+        _hashes[(_head + at) & mask] = hash;
+        Count++;
+    }
+
+    public AccessEvent RemoveFirst(out ulong hash)
+    {
+        var e = _items[_head];
+        hash = _hashes[_head];
+        _items[_head] = null!;
+        _head = (_head + 1) & (_items.Length - 1);
+        Count--;
+        return e;
+    }
+
+    private void Grow()
+    {
+        var items = new AccessEvent[_items.Length * 2];
+        var ticks = new long[_items.Length * 2];
+        var hashes = new ulong[_items.Length * 2];
+        for (var i = 0; i < Count; i++)
+        {
+            items[i] = _items[(_head + i) & (_items.Length - 1)];
+            ticks[i] = _ticks[(_head + i) & (_items.Length - 1)];
+            hashes[i] = _hashes[(_head + i) & (_items.Length - 1)];
+        }
+
+        _items = items;
+        _ticks = ticks;
+        _hashes = hashes;
+        _head = 0;
     }
 }

@@ -74,7 +74,16 @@ internal sealed class IngestionReport
     public IEnumerable<(RejectReason Reason, long Count)> ByReason() =>
         Enum.GetValues<RejectReason>().Where(r => _byReason[(int)r] > 0).Select(r => (r, _byReason[(int)r]));
 
+    /// <summary>Thread-safe: the reading thread and the scoring thread both report.</summary>
     public void Reject(string file, long line, RejectReason reason, string message, string? unknownAction = null)
+    {
+        lock (_examples)
+        {
+            RejectLocked(file, line, reason, message, unknownAction);
+        }
+    }
+
+    private void RejectLocked(string file, long line, RejectReason reason, string message, string? unknownAction)
     {
         _byReason[(int)reason]++;
         if (unknownAction is not null)
@@ -92,5 +101,11 @@ internal sealed class IngestionReport
     }
 
     /// <summary>A warning reported once per key (e.g. an unknown time zone), however often it recurs.</summary>
-    public bool Warn(string key, string message) => Warnings.TryAdd(key, message);
+    public bool Warn(string key, string message)
+    {
+        lock (_examples)
+        {
+            return Warnings.TryAdd(key, message);
+        }
+    }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Threading.Channels;
 using CrmSecurity.AuditAnalyzer.Events;
 using CrmSecurity.AuditAnalyzer.Ingestion;
 using CrmSecurity.AuditAnalyzer.Policy;
@@ -42,7 +43,6 @@ internal static class AnalysisRun
         var closed = new List<Finding>();
         var bySeverity = Enum.GetValues<Severity>().ToDictionary(s => s, _ => 0);
         DateTimeOffset? first = null;
-        long count = 0;
 
         void Drain()
         {
@@ -62,21 +62,63 @@ internal static class AnalysisRun
             closed.Clear();
         }
 
-        while (input.TryRead(out var e))
+        // Reading and parsing run on their own thread, a bounded number of batches ahead of scoring, so
+        // the two stages overlap on a multi-core machine; memory stays bounded by the channel.
+        var batches = Channel.CreateBounded<AccessEvent[]>(new BoundedChannelOptions(8) { SingleReader = true, SingleWriter = true });
+        long bytesRead = 0;
+        var reading = Task.Run(() =>
         {
-            ordering.Add(e, ready);
-            if (ready.Count > 0)
+            try
             {
-                Drain();
-            }
+                var batch = new List<AccessEvent>(4096);
+                while (input.TryRead(out var e))
+                {
+                    batch.Add(e);
+                    if (batch.Count == 4096)
+                    {
+                        Interlocked.Exchange(ref bytesRead, input.BytesRead);
+                        while (!batches.Writer.TryWrite(batch.ToArray()))
+                        {
+                            batches.Writer.WaitToWriteAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
+                        }
 
-            if ((++count & 0xFFFF) == 0)
+                        batch.Clear();
+                    }
+                }
+
+                if (batch.Count > 0)
+                {
+                    batches.Writer.WriteAsync(batch.ToArray(), cancellationToken).AsTask().GetAwaiter().GetResult();
+                }
+
+                batches.Writer.Complete();
+            }
+            catch (Exception e)
             {
+                batches.Writer.Complete(e);
+            }
+        }, cancellationToken);
+
+        var reader = batches.Reader;
+        while (reader.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult())
+        {
+            while (reader.TryRead(out var batch))
+            {
+                foreach (var e in batch)
+                {
+                    ordering.Add(e, ready);
+                    if (ready.Count > 0)
+                    {
+                        Drain();
+                    }
+                }
+
                 cancellationToken.ThrowIfCancellationRequested();
-                progress?.Invoke(input.BytesRead, input.TotalBytes);
+                progress?.Invoke(Interlocked.Read(ref bytesRead), input.TotalBytes);
             }
         }
 
+        reading.GetAwaiter().GetResult();
         ordering.Complete(ready);
         Drain();
         scorer.Complete(closed);

@@ -65,7 +65,7 @@ internal sealed class Scorer
         EventsScored++;
 
         var user = Context(e.UserId);
-        var time = LocalTime.Of(e.Timestamp, user.Directory?.TimeZone ?? TimeZoneInfo.Utc);
+        var time = user.LocalTimeOf(e.Timestamp);
         if (time.Day != user.Baseline.CurrentDay || user.Profile is null)
         {
             OpenDay(user, time.Day);
@@ -79,7 +79,8 @@ internal sealed class Scorer
             user.Peers.MarkUnusual(time.Day, user.Baseline.UserId);
         }
 
-        var view = new UserView(user.Baseline, user.Peers, user.Directory, user.IsAdmin, user.Profile!, time, hour,
+        var key = EntityActionKey(e);
+        var view = new UserView(key, user.Baseline, user.Peers, user.Directory, user.IsAdmin, user.Profile!, time, hour,
             user.OddRecordsToday, user.DayEvidence, user.OddEvidence);
         _signals.Clear();
         BulkExportDetector.Evaluate(e, view, _policy, _signals);
@@ -90,7 +91,29 @@ internal sealed class Scorer
             Attach(user, signal, closed);
         }
 
-        Learn(user, e, time);
+        Learn(user, e, time, key);
+    }
+
+    private readonly Dictionary<string, string?[]> _keys = new(StringComparer.Ordinal);
+
+    /// <summary>The event's entity/action key, built once per distinct entity and action (entities are few).</summary>
+    private string? EntityActionKey(AccessEvent e)
+    {
+        if (e.Entity is null || e.Action is AccessAction.AdminChange or AccessAction.Impersonate or AccessAction.Login or AccessAction.LoginFailed or AccessAction.Logout)
+        {
+            return PrivilegeMisuseDetector.EntityActionKey(e);
+        }
+
+        if (!_keys.TryGetValue(e.Entity, out var byAction))
+        {
+            byAction = new string?[Enum.GetValues<AccessAction>().Length];
+            if (_keys.Count < 100_000)
+            {
+                _keys[e.Entity] = byAction;
+            }
+        }
+
+        return byAction[(int)e.Action] ??= PrivilegeMisuseDetector.EntityActionKey(e);
     }
 
     /// <summary>Closes findings whose window ended before <paramref name="ticks"/> (a live stream calls this on a timer).</summary>
@@ -203,112 +226,37 @@ internal sealed class Scorer
         user.OddEvidence.Clear();
         user.CountriesToday.Clear();
         user.RarityCacheSlot = -1;
+        user.Hours = null;
+        user.HomeCountry = user.Baseline.HomeCountry;
+        user.LastCountry = null;
     }
 
-    private DayProfile Profile(UserContext user, int day, int previousActive)
-    {
-        var b = user.Baseline;
-        var rules = _policy.BulkExport;
-        var activeBefore = b.Today.Active ? b.ActiveDays - 1 : b.ActiveDays;
-        var learning = activeBefore < _policy.LearningMinActiveDays;
-        Span<double> values = stackalloc double[b.HistoryExported.Length + UserBaseline.RecentDays];
-        var exportCount = b.BaselineValues(values, d => d.Exported, b.HistoryExported);
-        var export = RobustStats.Of(values[..exportCount]);
-        var exportDays = LogOfPositive(values[..exportCount]);
-        var logExport = RobustStats.Of(exportDays);
-        var read = RobustStats.Of(values[..b.BaselineValues(values, d => d.Read, b.HistoryRead)]);
-        var decrypt = RobustStats.Of(values[..b.BaselineValues(values, d => d.Decrypted, b.HistoryDecrypted)]);
-        var adminRead = RobustStats.Of(values[..b.BaselineValues(values, d => d.AdminBusinessRead, b.HistoryAdminRead)]);
-        double longTermSum = 0;
-        for (var i = 0; i < b.HistoryCount; i++)
-        {
-            longTermSum += b.HistoryExported[i];
-        }
-
-        var peers = user.Peers;
-        var enoughPeers = peers.PoolCount >= 50;
-        var peerQuantile = enoughPeers ? peers.ExportQuantile(rules.PeerQuantile) : double.NaN;
-        // Export volumes are heavy-tailed (roughly log-normal): the robust z is taken on the log of the
-        // days with exports, its spread floored at 0.5 (a factor of 1.6) so a very regular user is not
-        // flagged for a modest change. With fewer than 5 export days there is no spread to speak of, and
-        // only a day far beyond anything seen before counts.
-        var ownThreshold = learning
-            ? double.PositiveInfinity
-            : logExport.Count >= 5
-                ? Math.Max(rules.MinRecordsPerDay, Math.Max(Math.Exp(logExport.Median + (rules.RobustZ * Math.Max(0.5, 1.4826 * logExport.Mad))), rules.OverHistoryMax * export.Max))
-                : Math.Max(rules.MinRecordsPerDay, 2 * rules.OverHistoryMax * export.Max);
-        var privilege = _policy.Privilege;
-        var peerDecrypt = enoughPeers ? peers.DecryptQuantile(rules.PeerQuantile) : 0;
-        var decryptThreshold = learning
-            ? Math.Max(privilege.MassDecryptMinValues, 2 * peerDecrypt)
-            : Math.Max(privilege.MassDecryptMinValues, Math.Max(privilege.MassDecryptOverHistoryMax * decrypt.Max, decrypt.Median + (rules.RobustZ * decrypt.Sigma)));
-        var adminThreshold = learning
-            ? double.PositiveInfinity
-            : Math.Max(privilege.AdminDataMinRecords, Math.Max(privilege.AdminDataOverHistoryMax * adminRead.Max, adminRead.Median + (rules.RobustZ * adminRead.Sigma)));
-        var gap = previousActive > 0 && day > previousActive ? day - previousActive : 0;
-        var dormant = gap >= privilege.DormantDays && activeBefore >= 5 ? gap : 0;
-        return new DayProfile
-        {
-            Day = day,
-            ActiveDaysBefore = activeBefore,
-            Learning = learning,
-            Export = export,
-            Read = read,
-            Decrypt = decrypt,
-            AdminRead = adminRead,
-            LongTermExportMean = b.HistoryCount == 0 ? 0 : longTermSum / b.HistoryCount,
-            LongTermDays = b.HistoryCount,
-            OwnExportThreshold = ownThreshold,
-            PeerExportQuantile = peerQuantile,
-            PeerExportMean = enoughPeers ? peers.ExportMean : 0,
-            PeerReadMedian = enoughPeers ? peers.ReadMedian : 0,
-            DecryptThreshold = decryptThreshold,
-            AdminReadThreshold = adminThreshold,
-            DormantGapDays = dormant,
-            ActiveHoursPerDay = b.ActiveDaysByWeekday.Sum() == 0 ? 8 : (double)b.HourSlots.Sum() / b.ActiveDaysByWeekday.Sum(),
-            TypicalGapDays = activeBefore > 1 && b.FirstDay > 0 ? Math.Max(1, (int)Math.Round((double)(previousActive - b.FirstDay) / Math.Max(1, activeBefore - 1))) : 1,
-        };
-    }
-
-    private static Span<double> LogOfPositive(Span<double> values)
-    {
-        var n = 0;
-        for (var i = 0; i < values.Length; i++)
-        {
-            if (values[i] >= 1)
-            {
-                values[n++] = Math.Log(values[i]);
-            }
-        }
-
-        return values[..n];
-    }
+    private DayProfile Profile(UserContext user, int day, int previousActive) => new(user.Baseline, user.Peers, _policy, day, previousActive);
 
     private HourRarity Rarity(UserContext user, AccessEvent e, LocalTime time)
     {
         var slot = ((int)time.Weekday * 24) + time.Hour;
-        var travelling = e.Country is { } country && user.Baseline.HomeCountry is { } home && !string.Equals(country, home, StringComparison.OrdinalIgnoreCase);
+        var travelling = e.Country is { } country && user.HomeCountry is { } home && !string.Equals(country, home, StringComparison.OrdinalIgnoreCase);
         if (!travelling && user.RarityCacheSlot == slot)
         {
             return user.RarityCache;
         }
 
         var rules = _policy.OddHours;
-        var b = user.Baseline;
         var fromPeers = user.Profile!.Learning;
-        double ShareAt(DayOfWeek weekday, int hour) => fromPeers
-            ? HourProfile.Share(user.Peers.HourSlots, user.Peers.ActiveDaysByWeekday, weekday, hour, rules.KernelHours)
-            : HourProfile.Share(b.HourSlots, b.ActiveDaysByWeekday, weekday, hour, rules.KernelHours);
+        // The profile changes only when a day closes, so it is built once per user-day, on first need.
+        user.Hours ??= fromPeers
+            ? HourProfile.Of<long>(user.Peers.HourSlots, user.Peers.ActiveDaysByWeekday, rules.KernelHours)
+            : HourProfile.Of<int>(user.Baseline.HourSlots, user.Baseline.ActiveDaysByWeekday, rules.KernelHours);
 
-        var peerDays = user.Peers.ActiveDaysByWeekday.Sum();
-        var share = ShareAt(time.Weekday, time.Hour);
-        var rare = share < rules.MaxShare && (!fromPeers || peerDays >= 50);
+        var share = user.Hours.Share(time.Weekday, time.Hour);
+        var rare = share < rules.MaxShare && (!fromPeers || user.Peers.ActiveDaysByWeekday.Sum() >= 50);
         var result = new HourRarity(rare, share, false, null, time.Hour, time.Weekday, fromPeers);
         if (rare && travelling && CountryTimeZones.Of(e.Country!) is { } zone)
         {
             // A traveller's hours are judged in the local time of where they are.
             var there = LocalTime.Of(e.Timestamp, zone);
-            var thereShare = ShareAt(there.Weekday, there.Hour);
+            var thereShare = user.Hours.Share(there.Weekday, there.Hour);
             result = new HourRarity(thereShare < rules.MaxShare, thereShare, true, e.Country, there.Hour, there.Weekday, fromPeers);
         }
 
@@ -393,7 +341,7 @@ internal sealed class Scorer
         }
     }
 
-    private void Learn(UserContext user, AccessEvent e, LocalTime time)
+    private void Learn(UserContext user, AccessEvent e, LocalTime time, string? entityAction)
     {
         var b = user.Baseline;
         if (e.Succeeded && e.Action != AccessAction.LoginFailed)
@@ -405,12 +353,13 @@ internal sealed class Scorer
                 user.Peers.Members.Add(b.UserId);
             }
 
-            if (e.Country is { } country && user.CountriesToday.Add(country))
+            if (e.Country is { } country && !ReferenceEquals(country, user.LastCountry) && user.CountriesToday.Add(country))
             {
                 b.Countries[country] = b.Countries.GetValueOrDefault(country) + 1;
+                user.LastCountry = country;
             }
 
-            if (PrivilegeMisuseDetector.EntityActionKey(e) is { } key && b.EntityActions.Add(key))
+            if (entityAction is { } key && b.EntityActions.Add(key))
             {
                 user.Peers.EntityActionMembers[key] = user.Peers.EntityActionMembers.GetValueOrDefault(key) + 1;
             }
@@ -528,6 +477,35 @@ internal sealed class Scorer
         public HashSet<string> CountriesToday { get; } = new(StringComparer.OrdinalIgnoreCase);
 
         public int RarityCacheSlot { get; set; } = -1;
+
+        public HourProfile? Hours { get; set; }
+
+        private long _offsetFrom = long.MaxValue;
+        private long _offsetTo = long.MinValue;
+        private long _offset;
+
+        /// <summary>Local time in the user's zone, with the UTC offset looked up about once a day per user.</summary>
+        public LocalTime LocalTimeOf(DateTimeOffset timestamp)
+        {
+            var utc = timestamp.UtcTicks;
+            if (utc < _offsetFrom || utc >= _offsetTo)
+            {
+                // Zones change offset at most once or twice a year: when the offset is the same now and a
+                // day later, it holds for that whole day.
+                var zone = Directory?.TimeZone ?? TimeZoneInfo.Utc;
+                _offset = zone.GetUtcOffset(new DateTime(utc, DateTimeKind.Utc)).Ticks;
+                var later = zone.GetUtcOffset(new DateTime(utc + TimeSpan.TicksPerDay, DateTimeKind.Utc)).Ticks;
+                _offsetFrom = utc;
+                _offsetTo = later == _offset ? utc + TimeSpan.TicksPerDay : utc + 1;
+            }
+
+            var local = new DateTime(utc + _offset, DateTimeKind.Unspecified);
+            return new LocalTime(local, (int)(local.Ticks / TimeSpan.TicksPerDay), local.Hour, local.DayOfWeek);
+        }
+
+        public string? HomeCountry { get; set; }
+
+        public string? LastCountry { get; set; }
 
         public HourRarity RarityCache { get; set; }
 
