@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Numerics;
 
 namespace CrmSecurity.AuditAnalyzer.Detection;
@@ -32,6 +33,17 @@ internal sealed class HourProfile
     {
         var (weights, reach) = Kernel(kernelHours);
         var profile = new HourProfile(weights, reach);
+        profile.Fill(slots, activeDaysByWeekday);
+        return profile;
+    }
+
+    /// <summary>Recomputes the profile in place (one per user, refilled when their day changes).</summary>
+    public void Fill<T>(ReadOnlySpan<T> slots, ReadOnlySpan<T> activeDaysByWeekday)
+        where T : INumber<T>
+    {
+        Array.Clear(_weekdayHour);
+        Array.Clear(_weekendHour);
+        Array.Clear(_anyHour);
         double weekdayDays = 0, weekendDays = 0;
         for (var d = 0; d < 7; d++)
         {
@@ -46,23 +58,23 @@ internal sealed class HourProfile
                 weekdayDays += days;
             }
 
+            var kind = weekend ? _weekendHour : _weekdayHour;
             for (var h = 0; h < 24; h++)
             {
                 var count = double.CreateTruncating(slots[(d * 24) + h]);
-                profile._weekShare[(d * 24) + h] = days > 0 ? count / days : 0;
-                (weekend ? profile._weekendHour : profile._weekdayHour)[h] += count;
-                profile._anyHour[h] += count;
+                _weekShare[(d * 24) + h] = days > 0 ? count / days : 0;
+                kind[h] += count;
+                _anyHour[h] += count;
             }
         }
 
+        var allDays = weekdayDays + weekendDays;
         for (var h = 0; h < 24; h++)
         {
-            profile._weekdayHour[h] = weekdayDays > 0 ? profile._weekdayHour[h] / weekdayDays : 0;
-            profile._weekendHour[h] = weekendDays > 0 ? profile._weekendHour[h] / weekendDays : 0;
-            profile._anyHour[h] = weekdayDays + weekendDays > 0 ? profile._anyHour[h] / (weekdayDays + weekendDays) : 0;
+            _weekdayHour[h] = weekdayDays > 0 ? _weekdayHour[h] / weekdayDays : 0;
+            _weekendHour[h] = weekendDays > 0 ? _weekendHour[h] / weekendDays : 0;
+            _anyHour[h] = allDays > 0 ? _anyHour[h] / allDays : 0;
         }
-
-        return profile;
     }
 
     private static KernelWeights? _kernel;
@@ -132,25 +144,8 @@ internal static class CountryTimeZones
         ["KE"] = "Africa/Nairobi",
     };
 
-    private static readonly Dictionary<string, TimeZoneInfo?> Cache = new(StringComparer.OrdinalIgnoreCase);
+    private static readonly ConcurrentDictionary<string, TimeZoneInfo?> Cache = new(StringComparer.OrdinalIgnoreCase);
 
-    public static TimeZoneInfo? Of(string country)
-    {
-        lock (Cache)
-        {
-            if (Cache.TryGetValue(country, out var cached))
-            {
-                return cached;
-            }
-
-            TimeZoneInfo? zone = null;
-            if (Zones.TryGetValue(country, out var id) && TimeZoneInfo.TryFindSystemTimeZoneById(id, out var found))
-            {
-                zone = found;
-            }
-
-            Cache[country] = zone;
-            return zone;
-        }
-    }
+    public static TimeZoneInfo? Of(string country) => Cache.GetOrAdd(country, static c =>
+        Zones.TryGetValue(c, out var id) && TimeZoneInfo.TryFindSystemTimeZoneById(id, out var zone) ? zone : null);
 }

@@ -226,7 +226,7 @@ internal sealed class Scorer
         user.OddEvidence.Clear();
         user.CountriesToday.Clear();
         user.RarityCacheSlot = -1;
-        user.Hours = null;
+        user.HoursFilled = false;
         user.HomeCountry = user.Baseline.HomeCountry;
         user.LastCountry = null;
     }
@@ -245,18 +245,30 @@ internal sealed class Scorer
         var rules = _policy.OddHours;
         var fromPeers = user.Profile!.Learning;
         // The profile changes only when a day closes, so it is built once per user-day, on first need.
-        user.Hours ??= fromPeers
-            ? HourProfile.Of<long>(user.Peers.HourSlots, user.Peers.ActiveDaysByWeekday, rules.KernelHours)
-            : HourProfile.Of<int>(user.Baseline.HourSlots, user.Baseline.ActiveDaysByWeekday, rules.KernelHours);
+        if (!user.HoursFilled)
+        {
+            user.Hours ??= HourProfile.Of<int>(user.Baseline.HourSlots, user.Baseline.ActiveDaysByWeekday, rules.KernelHours);
+            if (fromPeers)
+            {
+                user.Hours.Fill<long>(user.Peers.HourSlots, user.Peers.ActiveDaysByWeekday);
+            }
+            else
+            {
+                user.Hours.Fill<int>(user.Baseline.HourSlots, user.Baseline.ActiveDaysByWeekday);
+            }
 
-        var share = user.Hours.Share(time.Weekday, time.Hour);
+            user.HoursFilled = true;
+        }
+
+        var hours = user.Hours!;
+        var share = hours.Share(time.Weekday, time.Hour);
         var rare = share < rules.MaxShare && (!fromPeers || user.Peers.ActiveDaysByWeekday.Sum() >= 50);
         var result = new HourRarity(rare, share, false, null, time.Hour, time.Weekday, fromPeers);
         if (rare && travelling && CountryTimeZones.Of(e.Country!) is { } zone)
         {
             // A traveller's hours are judged in the local time of where they are.
             var there = LocalTime.Of(e.Timestamp, zone);
-            var thereShare = user.Hours.Share(there.Weekday, there.Hour);
+            var thereShare = hours.Share(there.Weekday, there.Hour);
             result = new HourRarity(thereShare < rules.MaxShare, thereShare, true, e.Country, there.Hour, there.Weekday, fromPeers);
         }
 
@@ -478,7 +490,10 @@ internal sealed class Scorer
 
         public int RarityCacheSlot { get; set; } = -1;
 
+        /// <summary>The user's hour profile, refilled once per user-day on first need.</summary>
         public HourProfile? Hours { get; set; }
+
+        public bool HoursFilled { get; set; }
 
         private long _offsetFrom = long.MaxValue;
         private long _offsetTo = long.MinValue;
