@@ -27,6 +27,7 @@ internal static class Throughput
         var files = EventInput.FindFiles(events);
         var run = modes.Length == 0 ? ["parse", "order", "score"] : modes;
         double? parseRate = null;
+        double? parseWallRate = null;
         foreach (var mode in run)
         {
             var report = new IngestionReport();
@@ -67,7 +68,10 @@ internal static class Throughput
             // The machine is shared: CPU seconds of this process are the fairer clock; wall time is shown too.
             var rate = count / cpu;
             parseRate ??= mode == "parse" ? rate : null;
-            var ratio = parseRate is { } p ? string.Create(CultureInfo.InvariantCulture, $", {rate / p:P0} of parse-only") : "";
+            parseWallRate ??= mode == "parse" ? count / seconds : null;
+            var ratio = parseRate is { } p && parseWallRate is { } w
+                ? string.Create(CultureInfo.InvariantCulture, $", {rate / p:P0} of parse-only in CPU time, {count / seconds / w:P0} in wall time")
+                : "";
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{mode,-6} {count,12:N0} events {seconds,7:0.00} s wall {cpu,7:0.00} s CPU {rate,12:N0} events/CPU-s{ratio}; peak working set {self.PeakWorkingSet64 / 1048576.0:N0} MiB, GC heap {GC.GetTotalMemory(false) / 1048576.0:N0} MiB"));
         }

@@ -39,9 +39,11 @@ internal static class BulkExportDetector
             if (!p.Learning && exported > p.OwnExportThreshold)
             {
                 var score = ScoreCurve.Over(exported, p.OwnExportThreshold) * (peerAnomalous ? 1 : rules.OwnOnlyFactor);
+                // Typical: the median export day (days without exports would make it 0 for most users).
+                var typical = p.LogExport.Count > 0 ? Math.Exp(p.LogExport.Median) : 0;
                 Add(signals, view, e, ReasonCodes.OwnHistory, score * policy.Weight(ReasonCodes.OwnHistory),
-                    $"records exported today ({entity} last): typical {Numbers.N(p.Export.Median)}, actual {Numbers.N(exported)} (highest day in {p.Export.Count} days of history: {Numbers.N(p.Export.Max)})",
-                    p.Export.Median, exported);
+                    $"records exported today ({entity} last): typical {Numbers.N(typical)} on a day with exports ({p.LogExport.Count} of {p.Export.Count} days of history), actual {Numbers.N(exported)} (highest day before: {Numbers.N(p.Export.Max)})",
+                    typical, exported);
             }
 
             if (!double.IsNaN(peerThreshold) && exported > peerThreshold)

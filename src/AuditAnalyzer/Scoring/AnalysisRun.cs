@@ -28,6 +28,9 @@ internal sealed record AnalysisResult(
 /// </summary>
 internal static class AnalysisRun
 {
+    // Large enough that the two threads rarely wait on each other; 4 batches ahead bound the memory.
+    private const int BatchSize = 16_384;
+
     public static AnalysisResult Run(
         EventInput input,
         Scorer scorer,
@@ -64,17 +67,17 @@ internal static class AnalysisRun
 
         // Reading and parsing run on their own thread, a bounded number of batches ahead of scoring, so
         // the two stages overlap on a multi-core machine; memory stays bounded by the channel.
-        var batches = Channel.CreateBounded<AccessEvent[]>(new BoundedChannelOptions(8) { SingleReader = true, SingleWriter = true });
+        var batches = Channel.CreateBounded<AccessEvent[]>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
         long bytesRead = 0;
         var reading = Task.Run(() =>
         {
             try
             {
-                var batch = new List<AccessEvent>(4096);
+                var batch = new List<AccessEvent>(BatchSize);
                 while (input.TryRead(out var e))
                 {
                     batch.Add(e);
-                    if (batch.Count == 4096)
+                    if (batch.Count == BatchSize)
                     {
                         Interlocked.Exchange(ref bytesRead, input.BytesRead);
                         while (!batches.Writer.TryWrite(batch.ToArray()))
