@@ -62,7 +62,8 @@ internal sealed class HourProfile
             for (var h = 0; h < 24; h++)
             {
                 var count = double.CreateTruncating(slots[(d * 24) + h]);
-                _weekShare[(d * 24) + h] = days > 0 ? count / days : 0;
+                // No active day on this weekday yet is no evidence either way: NaN, filled in below.
+                _weekShare[(d * 24) + h] = days > 0 ? count / days : double.NaN;
                 kind[h] += count;
                 _anyHour[h] += count;
             }
@@ -71,9 +72,23 @@ internal sealed class HourProfile
         var allDays = weekdayDays + weekendDays;
         for (var h = 0; h < 24; h++)
         {
-            _weekdayHour[h] = weekdayDays > 0 ? _weekdayHour[h] / weekdayDays : 0;
-            _weekendHour[h] = weekendDays > 0 ? _weekendHour[h] / weekendDays : 0;
             _anyHour[h] = allDays > 0 ? _anyHour[h] / allDays : 0;
+            _weekdayHour[h] = weekdayDays > 0 ? _weekdayHour[h] / weekdayDays : _anyHour[h];
+            _weekendHour[h] = weekendDays > 0 ? _weekendHour[h] / weekendDays : _anyHour[h];
+        }
+
+        // A weekday never seen active takes the profile of its kind of day (or of any day), instead of
+        // making every one of its hours look rare.
+        for (var d = 0; d < 7; d++)
+        {
+            var kind = d is (int)DayOfWeek.Saturday or (int)DayOfWeek.Sunday ? _weekendHour : _weekdayHour;
+            for (var h = 0; h < 24; h++)
+            {
+                if (double.IsNaN(_weekShare[(d * 24) + h]))
+                {
+                    _weekShare[(d * 24) + h] = kind[h];
+                }
+            }
         }
     }
 

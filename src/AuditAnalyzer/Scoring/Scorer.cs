@@ -245,8 +245,12 @@ internal sealed class Scorer
         var rules = _policy.OddHours;
         var fromPeers = user.Profile!.Learning;
         // The profile changes only when a day closes, so it is built once per user-day, on first need.
-        if (!user.HoursFilled)
+        // In learning mode the profile is the peers': it grows during the day as other members' days close,
+        // so it is refilled when the group has seen 10% more member-days than when it was filled.
+        var peerDays = fromPeers ? user.Peers.ActiveDaysByWeekday.Sum() : 0;
+        if (!user.HoursFilled || (fromPeers && peerDays > (1.1 * user.HoursPeerDays) + 1))
         {
+            user.HoursPeerDays = peerDays;
             user.Hours ??= HourProfile.Of<int>(user.Baseline.HourSlots, user.Baseline.ActiveDaysByWeekday, rules.KernelHours);
             if (fromPeers)
             {
@@ -262,7 +266,7 @@ internal sealed class Scorer
 
         var hours = user.Hours!;
         var share = hours.Share(time.Weekday, time.Hour);
-        var rare = share < rules.MaxShare && (!fromPeers || user.Peers.ActiveDaysByWeekday.Sum() >= 50);
+        var rare = share < rules.MaxShare && (!fromPeers || peerDays >= 50);
         var result = new HourRarity(rare, share, false, null, time.Hour, time.Weekday, fromPeers);
         if (rare && travelling && CountryTimeZones.Of(e.Country!) is { } zone)
         {
@@ -494,6 +498,8 @@ internal sealed class Scorer
         public HourProfile? Hours { get; set; }
 
         public bool HoursFilled { get; set; }
+
+        public long HoursPeerDays { get; set; }
 
         private long _offsetFrom = long.MaxValue;
         private long _offsetTo = long.MinValue;

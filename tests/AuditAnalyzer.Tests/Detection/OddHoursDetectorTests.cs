@@ -78,6 +78,22 @@ public sealed class OddHoursDetectorTests
     }
 
     [Fact]
+    public void On_the_first_day_of_data_ordinary_hours_of_a_new_user_are_not_odd_once_peers_days_close()
+    {
+        // Peers in Tokyo close their Monday while a Los Angeles user is still working theirs: the
+        // learning-mode profile must follow the peers' closed days, not stay as it was at the user's first event.
+        var org = new Org();
+        for (var i = 0; i < 60; i++)
+        {
+            org.User($"t{i:00}", zone: "Asia/Tokyo").WorkDays($"t{i:00}", 2);
+        }
+
+        org.User("lena", zone: "America/Los_Angeles").WorkDays("lena", 1, endHour: 19);
+
+        Assert.DoesNotContain(org.Score().For("lena"), f => f.HasReason(ReasonCodes.RareHour));
+    }
+
+    [Fact]
     public void Odd_hours_and_a_bulk_export_on_one_user_are_one_stronger_correlated_finding()
     {
         var org = new Org().Peers("p", 20).User("alice");
