@@ -19,7 +19,7 @@ internal static class Numbers
 /// </summary>
 internal static class BulkExportDetector
 {
-    public static void Evaluate(AccessEvent e, UserView view, ScoringPolicy policy, List<Signal> signals)
+    public static void Evaluate(AccessEvent e, in UserView view, ScoringPolicy policy, List<Signal> signals)
     {
         if (e.Action != AccessAction.Export || !e.Succeeded)
         {
@@ -84,7 +84,7 @@ internal static class BulkExportDetector
         Cumulative(e, view, policy, 30, ReasonCodes.Cumulative30, signals);
     }
 
-    private static void Cumulative(AccessEvent e, UserView view, ScoringPolicy policy, int days, string code, List<Signal> signals)
+    private static void Cumulative(AccessEvent e, in UserView view, ScoringPolicy policy, int days, string code, List<Signal> signals)
     {
         var p = view.Profile;
         var rules = policy.BulkExport;
@@ -120,10 +120,10 @@ internal static class BulkExportDetector
             expected, sum);
     }
 
-    private static bool Exempt(SensitiveEntityLimit limit, UserView view) =>
+    private static bool Exempt(SensitiveEntityLimit limit, in UserView view) =>
         view.Directory is { } user && (limit.ExemptDepartments.Contains(user.Department) || user.Roles.Any(limit.ExemptRoles.Contains));
 
-    internal static void Add(List<Signal> signals, UserView view, AccessEvent e, string code, double score, string text, double? typical, double? actual)
+    internal static void Add(List<Signal> signals, in UserView view, AccessEvent e, string code, double score, string text, double? typical, double? actual)
     {
         if (score <= 0)
         {
@@ -133,7 +133,7 @@ internal static class BulkExportDetector
         signals.Add(new Signal(new Reason(code, Math.Round(Math.Min(100, score), 1), text, typical, actual), e.Timestamp, Evidence(view, e), view.Profile.Learning));
     }
 
-    internal static IReadOnlyList<string> Evidence(UserView view, AccessEvent e)
+    internal static IReadOnlyList<string> Evidence(in UserView view, AccessEvent e)
     {
         var list = new List<string>(Math.Min(view.DayEvidence.Count + 1, 21));
         foreach (var id in view.DayEvidence)
@@ -157,7 +157,7 @@ internal static class BulkExportDetector
 /// </summary>
 internal static class OddHoursDetector
 {
-    public static void Evaluate(AccessEvent e, UserView view, ScoringPolicy policy, List<Signal> signals)
+    public static void Evaluate(AccessEvent e, in UserView view, ScoringPolicy policy, List<Signal> signals)
     {
         var hour = view.Hour;
         if (!hour.Rare || !e.Succeeded || e.Action is AccessAction.Logout or AccessAction.LoginFailed)
@@ -204,7 +204,7 @@ internal static class OddHoursDetector
 /// </summary>
 internal static class PrivilegeMisuseDetector
 {
-    public static void Evaluate(AccessEvent e, UserView view, ScoringPolicy policy, List<Signal> signals)
+    public static void Evaluate(AccessEvent e, in UserView view, ScoringPolicy policy, List<Signal> signals)
     {
         var rules = policy.Privilege;
         var p = view.Profile;

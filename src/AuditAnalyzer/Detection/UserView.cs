@@ -172,7 +172,7 @@ internal readonly record struct LocalTime(DateTime Local, int Day, int Hour, Day
 internal readonly record struct HourRarity(bool Rare, double Share, bool Travelling, string? TravelCountry, int Hour, DayOfWeek Weekday, bool FromPeers);
 
 /// <summary>Everything a detector may look at for one event: the event's user, their baselines, peers and directory row.</summary>
-internal sealed record UserView(
+internal readonly record struct UserView(
     string? EntityAction,
     UserBaseline Baseline,
     PeerBaseline Peers,
