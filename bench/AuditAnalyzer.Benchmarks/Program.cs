@@ -58,7 +58,7 @@ internal static class Throughput
                 default:
                     var scorer = new ScoringOptions { Directory = directory }.Build();
                     long findings = 0;
-                    count = AnalysisRun.Run(input, scorer, report, _ => findings++).EventsScored;
+                    count = AnalysisRun.Run(input, scorer, report, _ => findings++, pipelined: mode != "score1").EventsScored;
                     break;
             }
 

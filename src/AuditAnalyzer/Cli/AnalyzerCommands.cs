@@ -165,7 +165,7 @@ public static class AuditAnalyzerCommands
             {
                 result = console.WithProgress(
                     $"Scoring {files.Count} file(s)",
-                    progress => AnalysisRun.Run(input, scorer, report, writer.Write, progress, cancellationToken));
+                    progress => AnalysisRun.Run(input, scorer, report, writer.Write, progress, cancellationToken: cancellationToken));
             }
 
             await BaselineStore.SaveAsync(db, scorer.Baselines, DateTimeOffset.UtcNow, cancellationToken);

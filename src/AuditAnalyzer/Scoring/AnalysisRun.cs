@@ -37,6 +37,7 @@ internal static class AnalysisRun
         IngestionReport report,
         Action<Finding> onFinding,
         Action<long, long>? progress = null,
+        bool pipelined = true,
         CancellationToken cancellationToken = default)
     {
         var clock = Stopwatch.StartNew();
@@ -65,63 +66,29 @@ internal static class AnalysisRun
             closed.Clear();
         }
 
-        // Reading and parsing run on their own thread, a bounded number of batches ahead of scoring, so
-        // the two stages overlap on a multi-core machine; memory stays bounded by the channel.
-        var batches = Channel.CreateBounded<AccessEvent[]>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
-        long bytesRead = 0;
-        var reading = Task.Run(() =>
+        if (!pipelined)
         {
-            try
+            long count = 0;
+            while (input.TryRead(out var e))
             {
-                var batch = new List<AccessEvent>(BatchSize);
-                while (input.TryRead(out var e))
+                ordering.Add(e, ready);
+                if (ready.Count > 0)
                 {
-                    batch.Add(e);
-                    if (batch.Count == BatchSize)
-                    {
-                        Interlocked.Exchange(ref bytesRead, input.BytesRead);
-                        while (!batches.Writer.TryWrite(batch.ToArray()))
-                        {
-                            batches.Writer.WaitToWriteAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
-                        }
-
-                        batch.Clear();
-                    }
+                    Drain();
                 }
 
-                if (batch.Count > 0)
+                if ((++count & 0xFFFF) == 0)
                 {
-                    batches.Writer.WriteAsync(batch.ToArray(), cancellationToken).AsTask().GetAwaiter().GetResult();
+                    cancellationToken.ThrowIfCancellationRequested();
+                    progress?.Invoke(input.BytesRead, input.TotalBytes);
                 }
-
-                batches.Writer.Complete();
-            }
-            catch (Exception e)
-            {
-                batches.Writer.Complete(e);
-            }
-        }, cancellationToken);
-
-        var reader = batches.Reader;
-        while (reader.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult())
-        {
-            while (reader.TryRead(out var batch))
-            {
-                foreach (var e in batch)
-                {
-                    ordering.Add(e, ready);
-                    if (ready.Count > 0)
-                    {
-                        Drain();
-                    }
-                }
-
-                cancellationToken.ThrowIfCancellationRequested();
-                progress?.Invoke(Interlocked.Read(ref bytesRead), input.TotalBytes);
             }
         }
+        else
+        {
+            Pipelined();
+        }
 
-        reading.GetAwaiter().GetResult();
         ordering.Complete(ready);
         Drain();
         scorer.Complete(closed);
@@ -146,6 +113,67 @@ internal static class AnalysisRun
             clock.Elapsed,
             first,
             scorer.LastEventTime);
+
+        void Pipelined()
+        {
+            // Reading and parsing run on their own thread, a bounded number of batches ahead of scoring, so
+            // the two stages overlap on a multi-core machine; memory stays bounded by the channel.
+            var batches = Channel.CreateBounded<AccessEvent[]>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
+            long bytesRead = 0;
+            var reading = Task.Run(() =>
+            {
+                try
+                {
+                    var batch = new List<AccessEvent>(BatchSize);
+                    while (input.TryRead(out var e))
+                    {
+                        batch.Add(e);
+                        if (batch.Count == BatchSize)
+                        {
+                            Interlocked.Exchange(ref bytesRead, input.BytesRead);
+                            while (!batches.Writer.TryWrite(batch.ToArray()))
+                            {
+                                batches.Writer.WaitToWriteAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
+                            }
+
+                            batch.Clear();
+                        }
+                    }
+
+                    if (batch.Count > 0)
+                    {
+                        batches.Writer.WriteAsync(batch.ToArray(), cancellationToken).AsTask().GetAwaiter().GetResult();
+                    }
+
+                    batches.Writer.Complete();
+                }
+                catch (Exception e)
+                {
+                    batches.Writer.Complete(e);
+                }
+            }, cancellationToken);
+
+            var reader = batches.Reader;
+            while (reader.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult())
+            {
+                while (reader.TryRead(out var batch))
+                {
+                    foreach (var e in batch)
+                    {
+                        ordering.Add(e, ready);
+                        if (ready.Count > 0)
+                        {
+                            Drain();
+                        }
+                    }
+
+                    cancellationToken.ThrowIfCancellationRequested();
+                    progress?.Invoke(Interlocked.Read(ref bytesRead), input.TotalBytes);
+                }
+            }
+
+            reading.GetAwaiter().GetResult();
+        }
     }
 
     /// <summary>Reads and parses everything and does nothing else: the baseline the scoring speed is compared with.</summary>
