@@ -103,10 +103,7 @@ public static class AuditAnalyzerCommands
         report.Rejected += rejection =>
         {
             rejectsFile?.WriteLine(rejection.ToString());
-            if (++logged <= IngestionReport.KeptExamples)
-            {
-                AnalyzerLog.Rejected(logger, rejection.File, rejection.Line, RejectReasons.Name(rejection.Reason), rejection.Message);
-            }
+            logged++;
         };
 
         try
@@ -169,6 +166,13 @@ public static class AuditAnalyzerCommands
             }
 
             await BaselineStore.SaveAsync(db, scorer.Baselines, DateTimeOffset.UtcNow, cancellationToken);
+
+            // Logged after the progress bar is gone, so the two do not interleave on a terminal.
+            foreach (var rejection in report.Examples)
+            {
+                AnalyzerLog.Rejected(logger, rejection.File, rejection.Line, RejectReasons.Name(rejection.Reason), rejection.Message);
+            }
+
             if (logged > IngestionReport.KeptExamples)
             {
                 AnalyzerLog.MoreRejected(logger, logged - IngestionReport.KeptExamples);
