@@ -47,10 +47,10 @@ echo "module $CRM_SECURITY_TEST_PKCS11_MODULE, tokens in $work/softhsm/tokens"
 
 echo "== tests"
 status=0
-# `dotnet test` refuses --solution together with --project: the solution is the default target only.
+# `dotnet test` refuses --solution together with --project (or another target): pass the solution only when none is given.
 target=(--solution Security.sln)
-for arg in "$@"; do
-  case "$arg" in --project|--project=*|--solution|--solution=*|--test-modules|--test-modules=*|--directory|--directory=*) target=() ;; esac
+for argument in "$@"; do
+  case "$argument" in --project|--project=*|--solution|--solution=*|--directory|--directory=*|--test-modules|--test-modules=*) target=() ;; esac
 done
 dotnet test "${target[@]}" --report-xunit-trx --results-directory "$results" "$@" || status=$?
 
