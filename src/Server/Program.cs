@@ -10,6 +10,7 @@ if (CommandLine.IsVerb(args))
 var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostArguments(args)));
 builder.AddServerCore();
 builder.AddCryptoModule();
+builder.AddAuditAnalyzerModule();
 
 var app = builder.Build();
 app.UseExceptionHandler();

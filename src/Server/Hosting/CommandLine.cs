@@ -15,6 +15,11 @@ internal static class CommandLine
         root.Add(new Command("serve", "Run the web service (the default when no verb is given). Host switches such as --urls follow."));
         root.Add(KeyCommands.Create());
         root.Add(ReencryptCommand.Create());
+        foreach (var command in AuditAnalyzerHosting.Commands())
+        {
+            root.Add(command);
+        }
+
         return root;
     }
 
