@@ -1,3 +1,6 @@
+using CrmSecurity.Identity;
+using CrmSecurity.Identity.Data;
+using CrmSecurity.Server.Data;
 using CrmSecurity.Server.Hosting;
 
 // Anything that is not a known verb (no arguments, "serve", or host switches such as --urls) runs the web service.
@@ -8,11 +11,16 @@ if (CommandLine.IsVerb(args))
 
 var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostArguments(args)));
 builder.AddServerCore();
+builder.AddIdentity(DatabaseSetup.Configure);
+builder.Services.AddSingleton(new ModuleSchema("identity", typeof(IdentityStore), 1));
 
 var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
 app.MapHealth();
+app.MapIdentity();
 
 return await ServerHost.RunAsync(app);
 
