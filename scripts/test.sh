@@ -47,7 +47,12 @@ echo "module $CRM_SECURITY_TEST_PKCS11_MODULE, tokens in $work/softhsm/tokens"
 
 echo "== tests"
 status=0
-dotnet test --solution Security.sln --report-xunit-trx --results-directory "$results" "$@" || status=$?
+# `dotnet test` (Microsoft.Testing.Platform) takes either --solution or --project, not both.
+target=(--solution Security.sln)
+for arg in "$@"; do
+  case "$arg" in --project|--project=*|--solution|--solution=*|--test-modules|--test-modules=*) target=() ;; esac
+done
+dotnet test "${target[@]}" --report-xunit-trx --results-directory "$results" "$@" || status=$?
 
 # The summary comes from the TRX files, not from the runner's console output.
 passed=0 failed=0 skipped=0 files=0

@@ -184,8 +184,7 @@ public static class IdentityModule
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()
                     .EnableUserInfoEndpointPassthrough()
-                    .EnableEndSessionEndpointPassthrough()
-                    .EnableStatusCodePagesIntegration();
+                    .EnableEndSessionEndpointPassthrough();
 
                 options.AddEventHandler(UseKeyRingCredentials.Descriptor);
                 options.AddEventHandler(RejectRevokedTokens.Descriptor);

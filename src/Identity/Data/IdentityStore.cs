@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 
 namespace CrmSecurity.Identity.Data;
 
@@ -50,6 +51,9 @@ internal sealed class IdentityStore(DbContextOptions<IdentityStore> options)
             token.HasKey(t => t.TokenId);
             token.Property(t => t.TokenId).HasMaxLength(100);
             token.HasIndex(t => t.ExpiresAt);
+            // Stored as UTC ticks: SQLite cannot compare DateTimeOffset text in SQL; every provider can compare integers.
+            token.Property(t => t.ExpiresAt).HasConversion<DateTimeOffsetToBinaryConverter>();
+            token.Property(t => t.RevokedAt).HasConversion<DateTimeOffsetToBinaryConverter>();
         });
 
         builder.Entity<RevocationCutoffRecord>(cutoff =>
@@ -58,6 +62,7 @@ internal sealed class IdentityStore(DbContextOptions<IdentityStore> options)
             cutoff.HasKey(c => new { c.Kind, c.Value });
             cutoff.Property(c => c.Kind).HasMaxLength(16);
             cutoff.Property(c => c.Value).HasMaxLength(200);
+            cutoff.Property(c => c.RevokedBefore).HasConversion<DateTimeOffsetToBinaryConverter>();
         });
 
         builder.Entity<AccessEventRecord>(e =>
@@ -66,6 +71,7 @@ internal sealed class IdentityStore(DbContextOptions<IdentityStore> options)
             e.HasKey(x => x.EventId);
             e.Property(x => x.EventId).HasMaxLength(40);
             e.Property(x => x.Action).HasMaxLength(40);
+            e.Property(x => x.Timestamp).HasConversion<DateTimeOffsetToBinaryConverter>();
             e.HasIndex(x => x.Timestamp);
             e.HasIndex(x => x.UserId);
         });
