@@ -195,9 +195,10 @@ public static class IdentityModule
                 options.AddEventHandler(WriteTokenRevokedEvent.Descriptor);
             });
 
-        services.AddOptions<OpenIddictServerOptions>().Configure<IOptions<IdentitySettings>>((options, settings) =>
+        services.AddOptions<OpenIddictServerOptions>().Configure<IOptions<IdentitySettings>, TimeProvider>((options, settings, time) =>
         {
             var value = settings.Value;
+            options.TimeProvider = time;
             if (!string.IsNullOrWhiteSpace(value.Issuer))
             {
                 options.Issuer = new Uri(value.Issuer, UriKind.Absolute);

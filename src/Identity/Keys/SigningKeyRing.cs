@@ -109,18 +109,24 @@ internal sealed partial class SigningKeyRing(
         return next;
     }
 
-    /// <summary>Rotates when the newest generation is older than the rotation interval minus the lead (scheduled rotation).</summary>
+    /// <summary>
+    /// Rotates when the newest generation is older than the rotation interval minus the lead (scheduled rotation).
+    /// Decides on the table as it is now, not on this instance's snapshot: instances that run the schedule at
+    /// the same time all try the same generation number, and the unique index lets exactly one of them add it.
+    /// </summary>
     public async Task<bool> RotateIfDueAsync(CancellationToken cancellationToken)
     {
         var keys = settings.Value.SigningKeys;
-        var newest = Generations[^1];
-        if (newest.ActivatesAt + keys.RotationInterval - keys.PublishLead > time.GetUtcNow())
+        var records = await LoadAsync(cancellationToken);
+        if (records.Count > 0 && records.Max(r => r.ActivatesAt) + keys.RotationInterval - keys.PublishLead > time.GetUtcNow())
         {
             return false;
         }
 
-        await RotateAsync(immediately: false, cancellationToken);
-        return true;
+        var next = records.Count == 0 ? 1 : records.Max(r => r.Generation) + 1;
+        var created = await TryCreateGenerationAsync(next, time.GetUtcNow() + keys.PublishLead, cancellationToken);
+        await RefreshAsync(cancellationToken);
+        return created;
     }
 
     private async Task<List<SigningKeyRecord>> LoadAsync(CancellationToken cancellationToken)

@@ -13,7 +13,7 @@ internal sealed class WriteTokenIssuedEvent(AccessEvents events) : IOpenIddictSe
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
         OpenIddictServerHandlerDescriptor.CreateBuilder<ProcessSignInContext>()
             .UseSingletonHandler<WriteTokenIssuedEvent>()
-            .SetOrder(int.MaxValue - 100_000)
+            .SetOrder(OpenIddictServerHandlers.GenerateIdentityToken.Descriptor.Order + 500)
             .SetType(OpenIddictServerHandlerType.Custom)
             .Build();
 

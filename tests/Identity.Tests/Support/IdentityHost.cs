@@ -79,6 +79,7 @@ public class IdentityHost : IAsyncLifetime
         _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
         {
             builder.UseEnvironment("Testing");
+            builder.UseUrls("http://127.0.0.1:0"); // a free port per host, so test classes run in parallel
             foreach (var (key, value) in settings)
             {
                 builder.UseSetting(key, value);
