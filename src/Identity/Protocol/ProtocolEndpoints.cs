@@ -63,7 +63,7 @@ internal static class ProtocolEndpoints
 
         if (request.IsTokenExchangeGrantType())
         {
-            return await TokenExchangeAsync(http, request, users, scopes);
+            return await TokenExchangeAsync(http, request, users, applications, scopes);
         }
 
         return Forbid(Errors.UnsupportedGrantType, "The grant type is not supported.");
@@ -75,7 +75,7 @@ internal static class ProtocolEndpoints
     /// (RFC 8693 §4.1). OpenIddict has validated the subject token (signature, expiry, revocation).
     /// </summary>
     private static async Task<Results<SignInHttpResult, ForbidHttpResult>> TokenExchangeAsync(
-        HttpContext http, OpenIddictRequest request, UserManager<CrmUser> users, IOpenIddictScopeManager scopes)
+        HttpContext http, OpenIddictRequest request, UserManager<CrmUser> users, IOpenIddictApplicationManager applications, IOpenIddictScopeManager scopes)
     {
         var result = await http.AuthenticateAsync(Scheme);
         var subject = result.Principal;
@@ -99,11 +99,14 @@ internal static class ProtocolEndpoints
             return Forbid(Errors.InvalidGrant, "The user is no longer allowed to sign in.");
         }
 
-        // The exchanged token may not widen the user's grant: only scopes the subject token already had.
+        // OpenIddict has checked the scopes against the caller's permissions. A third-party client (explicit
+        // consent) may not widen what the user consented to: only scopes the subject token already had.
         var requested = request.GetScopes();
-        if (requested.Any(scope => !subject.HasScope(scope)))
+        var application = await applications.FindByClientIdAsync(caller, http.RequestAborted);
+        if (application is not null && await applications.HasConsentTypeAsync(application, ConsentTypes.Explicit, http.RequestAborted)
+            && requested.Any(scope => !subject.HasScope(scope)))
         {
-            return Forbid(Errors.InvalidScope, "The requested scope exceeds the scope of the subject token.");
+            return Forbid(Errors.InvalidScope, "The requested scope exceeds the scope the user consented to.");
         }
 
         var principal = await ClaimsContract.ForUserAsync(users, user, requested.IsEmpty ? subject.GetScopes() : requested, subject.GetClaims(Claims.AuthenticationMethodReference));

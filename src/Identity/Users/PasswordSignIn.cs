@@ -67,7 +67,8 @@ internal sealed class PasswordSignIn(
             return false;
         }
 
-        var normalized = code.Replace(" ", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal);
+        // Recovery codes are stored as XXXXX-XXXXX; authenticator codes are digits that people may type with spaces.
+        var normalized = recovery ? code.Trim().ToUpperInvariant() : code.Replace(" ", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal);
         var result = recovery
             ? await signIn.TwoFactorRecoveryCodeSignInAsync(normalized)
             : await signIn.TwoFactorAuthenticatorSignInAsync(normalized, isPersistent: false, rememberClient: false);

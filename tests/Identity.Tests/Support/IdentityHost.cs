@@ -41,6 +41,11 @@ public class IdentityHost : IAsyncLifetime
 
     protected virtual IDictionary<string, string?> Settings => new Dictionary<string, string?>();
 
+    /// <summary>Replaces services of the host (true boundaries only).</summary>
+    protected virtual void ConfigureServices(IServiceCollection services)
+    {
+    }
+
     public async ValueTask InitializeAsync()
     {
         var settings = new Dictionary<string, string?>
@@ -85,10 +90,15 @@ public class IdentityHost : IAsyncLifetime
                 builder.UseSetting(key, value);
             }
 
-            if (Clock is not null)
+            builder.ConfigureServices(services =>
             {
-                builder.ConfigureServices(services => services.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock)));
-            }
+                if (Clock is not null)
+                {
+                    services.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock));
+                }
+
+                ConfigureServices(services);
+            });
         });
         _factory.UseKestrel(0);
         _factory.StartServer();

@@ -98,7 +98,9 @@ internal sealed class TwoFactorModel(UserManager<CrmUser> users, SignInManager<C
             var key = await users.GetAuthenticatorKeyAsync(user);
             if (string.IsNullOrEmpty(key))
             {
+                // A new key changes the security stamp; renew this session's cookie so it stays valid.
                 await users.ResetAuthenticatorKeyAsync(user);
+                await signIn.RefreshSignInAsync(user);
                 key = await users.GetAuthenticatorKeyAsync(user) ?? "";
             }
 
