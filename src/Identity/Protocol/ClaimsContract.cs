@@ -1,6 +1,8 @@
 using System.Security.Claims;
+using System.Text.Json;
 using CrmSecurity.Identity.Data;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Abstractions;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -36,13 +38,34 @@ internal static class ClaimsContract
             .SetClaim(BusinessUnit, user.BusinessUnit);
         identity.AddClaim(new Claim(PermissionModelVersion, user.PermissionModelVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), ClaimValueTypes.Integer64));
         identity.SetClaims(Claims.Role, [.. await users.GetRolesAsync(user)]);
-        identity.SetClaims(Claims.AuthenticationMethodReference, [.. authenticationMethods.Distinct()]);
+        // OpenID Connect Core §2: amr is a JSON array even with one value.
+        // OpenIddict's own claim helpers do not take arrays; a JSON_ARRAY claim is written as an array by IdentityModel.
+        identity.AddClaim(new Claim(Claims.AuthenticationMethodReference, JsonSerializer.Serialize(authenticationMethods.Distinct().ToArray()), JsonClaimValueTypes.JsonArray));
 
         var granted = scopes.ToHashSet(StringComparer.Ordinal);
         var principal = new ClaimsPrincipal(identity);
         principal.SetScopes(granted);
         principal.SetDestinations(claim => Destinations(claim, granted));
         return principal;
+    }
+
+    /// <summary>The amr values of a principal read back from one of our tokens (an array claim, or single values).</summary>
+    public static IEnumerable<string> AuthenticationMethods(ClaimsPrincipal principal)
+    {
+        foreach (var claim in principal.FindAll(Claims.AuthenticationMethodReference))
+        {
+            if (claim.ValueType == JsonClaimValueTypes.JsonArray)
+            {
+                foreach (var value in JsonSerializer.Deserialize<string[]>(claim.Value) ?? [])
+                {
+                    yield return value;
+                }
+            }
+            else
+            {
+                yield return claim.Value;
+            }
+        }
     }
 
     /// <summary>A client acting for itself (client credentials): <c>sub</c> is the client id (RFC 9068 §2.2).</summary>

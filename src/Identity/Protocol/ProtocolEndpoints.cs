@@ -19,6 +19,7 @@ namespace CrmSecurity.Identity.Protocol;
 internal static class ProtocolEndpoints
 {
     private const string Scheme = OpenIddictServerAspNetCoreDefaults.AuthenticationScheme;
+    private const string ActorClaim = "act";
 
     public static IEndpointRouteBuilder MapProtocolEndpoints(this IEndpointRouteBuilder endpoints)
     {
@@ -56,7 +57,7 @@ internal static class ProtocolEndpoints
             }
 
             // Claims are read again from the user, so a refresh carries current roles and permission-model version.
-            var principal = await ClaimsContract.ForUserAsync(users, user, result.Principal!.GetScopes(), result.Principal!.GetClaims(Claims.AuthenticationMethodReference));
+            var principal = await ClaimsContract.ForUserAsync(users, user, result.Principal!.GetScopes(), ClaimsContract.AuthenticationMethods(result.Principal!));
             principal.SetResources(await ResourcesAsync(scopes, principal.GetScopes(), cancellationToken));
             return TypedResults.SignIn(principal, authenticationScheme: Scheme);
         }
@@ -109,10 +110,11 @@ internal static class ProtocolEndpoints
             return Forbid(Errors.InvalidScope, "The requested scope exceeds the scope the user consented to.");
         }
 
-        var principal = await ClaimsContract.ForUserAsync(users, user, requested.IsEmpty ? subject.GetScopes() : requested, subject.GetClaims(Claims.AuthenticationMethodReference));
+        var principal = await ClaimsContract.ForUserAsync(users, user, requested.IsEmpty ? subject.GetScopes() : requested, ClaimsContract.AuthenticationMethods(subject));
         principal.SetResources(await ResourcesAsync(scopes, principal.GetScopes(), http.RequestAborted));
-        principal.SetClaim(Claims.Actor, new JsonObject { [Claims.Subject] = caller });
-        principal.SetDestinations(claim => claim.Type == Claims.Actor ? [Destinations.AccessToken] : claim.GetDestinations());
+        // RFC 8693 §4.1 names the claim "act" (OpenIddict's Claims.Actor constant is "actor").
+        principal.SetClaim(ActorClaim, new JsonObject { [Claims.Subject] = caller });
+        principal.SetDestinations(claim => claim.Type == ActorClaim ? [Destinations.AccessToken] : claim.GetDestinations());
         return TypedResults.SignIn(principal, authenticationScheme: Scheme);
     }
 

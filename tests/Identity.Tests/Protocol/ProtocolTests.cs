@@ -117,6 +117,7 @@ public sealed class ProtocolTests(IdentityHost host) : IClassFixture<IdentityHos
         Assert.Equal(CrmClient, id.GetProperty("aud").GetString());
         Assert.Equal(access.GetProperty("sub").GetString(), id.GetProperty("sub").GetString());
         Assert.True(id.TryGetProperty("nonce", out _));
+        Assert.Equal(["pwd"], id.GetProperty("amr").EnumerateArray().Select(e => e.GetString()));
         Assert.True(tokens.TryGetProperty("refresh_token", out _));
     }
 
