@@ -29,10 +29,11 @@ internal static class Throttling
                 PartitionedRateLimiter.Create<HttpContext, string>(context => ByAccount(context, limits)));
             options.OnRejected = (context, _) =>
             {
-                if (context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter))
-                {
-                    context.HttpContext.Response.Headers.RetryAfter = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-                }
+                // RFC 6585 §4: say when to come back. Sliding windows give no exact time; a window's length is the bound.
+                var seconds = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter)
+                    ? (int)Math.Ceiling(retryAfter.TotalSeconds)
+                    : IsLoginPost(context.HttpContext) ? 60 : 1;
+                context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
 
                 return ValueTask.CompletedTask;
             };
