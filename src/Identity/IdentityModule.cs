@@ -52,6 +52,7 @@ public static class IdentityModule
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>>(provider => provider.GetRequiredService<KeyRingOptionsSetup>());
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>>(provider => provider.GetRequiredService<KeyRingOptionsSetup>());
         services.AddSingleton<VerifiedSecretCache>();
+        services.AddSingleton<ScopeResources>();
         services.AddScoped<ClientRegistry>();
         services.AddScoped<RevocationList>();
         services.AddScoped<IncidentResponse>();

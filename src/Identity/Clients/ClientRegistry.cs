@@ -12,7 +12,8 @@ namespace CrmSecurity.Identity.Clients;
 internal sealed class ClientRegistry(
     IOpenIddictApplicationManager applications,
     IOpenIddictScopeManager scopes,
-    VerifiedSecretCache verifiedSecrets)
+    VerifiedSecretCache verifiedSecrets,
+    Protocol.ScopeResources scopeResources)
 {
     public async Task RegisterScopeAsync(ApiScopeSettings scope, CancellationToken cancellationToken)
     {
@@ -26,6 +27,8 @@ internal sealed class ClientRegistry(
         {
             await scopes.CreateAsync(descriptor, cancellationToken);
         }
+
+        scopeResources.Clear();
     }
 
     /// <summary>Creates the client, or replaces its registration (and secret) when it exists.</summary>

@@ -32,7 +32,7 @@ internal static class ProtocolEndpoints
         HttpContext http,
         UserManager<CrmUser> users,
         IOpenIddictApplicationManager applications,
-        IOpenIddictScopeManager scopes)
+        ScopeResources scopes)
     {
         var cancellationToken = http.RequestAborted;
         var request = http.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("The OpenID Connect request cannot be retrieved.");
@@ -76,7 +76,7 @@ internal static class ProtocolEndpoints
     /// (RFC 8693 §4.1). OpenIddict has validated the subject token (signature, expiry, revocation).
     /// </summary>
     private static async Task<Results<SignInHttpResult, ForbidHttpResult>> TokenExchangeAsync(
-        HttpContext http, OpenIddictRequest request, UserManager<CrmUser> users, IOpenIddictApplicationManager applications, IOpenIddictScopeManager scopes)
+        HttpContext http, OpenIddictRequest request, UserManager<CrmUser> users, IOpenIddictApplicationManager applications, ScopeResources scopes)
     {
         var result = await http.AuthenticateAsync(Scheme);
         var subject = result.Principal;
@@ -168,16 +168,8 @@ internal static class ProtocolEndpoints
         return user is null || user.IsDisabled || await users.IsLockedOutAsync(user) ? null : user;
     }
 
-    internal static async Task<List<string>> ResourcesAsync(IOpenIddictScopeManager scopes, IEnumerable<string> granted, CancellationToken cancellationToken)
-    {
-        var resources = new List<string>();
-        await foreach (var resource in scopes.ListResourcesAsync([.. granted], cancellationToken))
-        {
-            resources.Add(resource);
-        }
-
-        return resources;
-    }
+    internal static Task<List<string>> ResourcesAsync(ScopeResources scopes, IEnumerable<string> granted, CancellationToken cancellationToken) =>
+        scopes.ForAsync(granted, cancellationToken);
 
     private static ForbidHttpResult Forbid(string error, string description) =>
         TypedResults.Forbid(Properties(error, description), [Scheme]);

@@ -22,7 +22,7 @@ internal sealed class AuthorizeModel(
     SignInManager<CrmUser> signIn,
     IOpenIddictApplicationManager applications,
     IOpenIddictAuthorizationManager authorizations,
-    IOpenIddictScopeManager scopeManager) : PageModel
+    ScopeResources scopeManager) : PageModel
 {
     private const string Scheme = OpenIddictServerAspNetCoreDefaults.AuthenticationScheme;
 
