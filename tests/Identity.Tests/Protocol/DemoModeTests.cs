@@ -38,6 +38,18 @@ public sealed class DemoModeTests : IDisposable
         Assert.DoesNotContain("Demo mode: seeded", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task An_invalid_identity_setting_stops_start_up_naming_it()
+    {
+        var environment = Environment("Testing");
+        environment["Identity__SigningKeys__AccessTokenAlgorithm"] = "HS256";
+
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(environment, TestContext.Current.CancellationToken);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Identity:SigningKeys:AccessTokenAlgorithm 'HS256' is not supported. Use ES256 or RS256.", output, StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     private Dictionary<string, string?> Environment(string name) => new()
