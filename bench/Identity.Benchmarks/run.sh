@@ -4,7 +4,9 @@
 #   bench/Identity.Benchmarks/run.sh [seconds] [connections]      (defaults: 20 s measured, 32 connections)
 #
 # The service is pinned to CPU 0 (taskset) and wrk to CPU 1, so the service's rate is its rate on one core.
-# Each configuration gets a fresh SQLite database, 5 s of warm-up, then the measured run. Configurations:
+# Each configuration gets a fresh SQLite database, 5 s of warm-up, then the measured run. Besides wrk's rate and
+# latency, the service's own CPU time over the run is read from /proc: tokens per CPU-second is the per-core
+# rate even when other work shares the machine (wrk's wall-clock rate then understates it). Configurations:
 #   stock      OpenIddict defaults: a token row per token in SQLite, PBKDF2 client-secret check per request, RS256
 #   +secrets   verified client secrets remembered as keyed digests (PBKDF2 once per process)
 #   +es256     access tokens signed with ES256
@@ -27,6 +29,9 @@ server_pid=""
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
+# utime + stime of a process, in clock ticks (proc(5)): the service's own CPU, whatever else runs on the machine.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
 run() {
   local name=$1; shift
   rm -rf "$work/db" && mkdir -p "$work/db"
@@ -42,12 +47,18 @@ run() {
     sleep 0.2
   done
   taskset -c 1 wrk -t1 -c"$connections" -d5s -s bench/Identity.Benchmarks/client-credentials.lua "http://127.0.0.1:$port/connect/token" >/dev/null
-  local result
+  local result cpu_before cpu_after
+  cpu_before=$(cpu_ticks "$server_pid")
   result=$(taskset -c 1 wrk -t1 -c"$connections" -d"${seconds}s" -s bench/Identity.Benchmarks/client-credentials.lua "http://127.0.0.1:$port/connect/token" | grep '^RESULT')
+  cpu_after=$(cpu_ticks "$server_pid")
+  local ok cpu_seconds per_cpu_second
+  ok=$(sed -n 's/.* ok=\([0-9]*\).*/\1/p' <<<"$result")
+  cpu_seconds=$(awk -v a="$cpu_before" -v b="$cpu_after" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
+  per_cpu_second=$(awk -v n="$ok" -v s="$cpu_seconds" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
   local rows
   rows=$(sqlite3 "$work/db/security.db" "select count(*) from OpenIddictTokens" 2>/dev/null || echo "?")
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
-  printf '%-9s %s token_rows=%s\n' "$name" "${result#RESULT }" "$rows"
+  printf '%-9s %s service_cpu_s=%s tokens_per_cpu_second=%s token_rows=%s\n' "$name" "${result#RESULT }" "$cpu_seconds" "$per_cpu_second" "$rows"
 }
 
 echo "wrk $(wrk -v 2>&1 | head -n1 | awk '{print $2}'), 1 thread, $connections connections, ${seconds}s after 5s warm-up; service on CPU 0, wrk on CPU 1"

@@ -35,7 +35,8 @@ public static class IdentityModule
         services.TryAddSingleton(TimeProvider.System);
         services.AddHttpContextAccessor();
 
-        services.AddDbContext<IdentityStore>((provider, options) =>
+        // Pooled: OpenIddict and Identity resolve the context for nearly every request, often without a query.
+        services.AddDbContextPool<IdentityStore>((provider, options) =>
         {
             database(provider, options);
             options.UseOpenIddict();
@@ -106,7 +107,7 @@ public static class IdentityModule
             .AddEntityFrameworkStores<IdentityStore>()
             .AddDefaultTokenProviders()
             .AddPasswordValidator<PasswordDenyList>();
-        services.AddSingleton<PasswordDenyList>();
+        services.AddSingleton<CommonPasswords>();
 
         services.AddOptions<IdentityOptions>().Configure<IOptions<IdentitySettings>>((options, settings) =>
         {

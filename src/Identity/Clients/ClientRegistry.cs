@@ -35,6 +35,8 @@ internal sealed class ClientRegistry(
     public async Task RegisterAsync(ClientSettings client, CancellationToken cancellationToken)
     {
         var descriptor = Describe(client);
+        // Read the client fresh (not from the per-process cache) so the update works on a tracked, current row.
+        verifiedSecrets.Clear();
         if (await applications.FindByClientIdAsync(client.ClientId, cancellationToken) is { } existing)
         {
             await applications.UpdateAsync(existing, descriptor, cancellationToken);

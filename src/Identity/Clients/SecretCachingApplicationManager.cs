@@ -14,6 +14,8 @@ namespace CrmSecurity.Identity.Clients;
 /// (CryptographicOperations.FixedTimeEquals) and skip PBKDF2. A wrong secret still pays the full PBKDF2 check.
 /// Changing the client's secret changes the stored hash, so the cached digest no longer applies.
 /// The digests never leave memory and cannot be inverted without the process key.
+/// It also keeps clients found by client_id for <see cref="VerifiedSecretCache.ClientLifetime"/>: OpenIddict's
+/// own entity cache lives per request, so every token request would otherwise query the clients table.
 /// </summary>
 internal sealed class SecretCachingApplicationManager<TApplication>(
     IOpenIddictApplicationCache<TApplication> cache,
@@ -24,6 +26,27 @@ internal sealed class SecretCachingApplicationManager<TApplication>(
     : OpenIddictApplicationManager<TApplication>(cache, logger, options, store)
     where TApplication : class
 {
+    public override async ValueTask<TApplication?> FindByClientIdAsync(string identifier, CancellationToken cancellationToken = default)
+    {
+        if (!verified.Enabled)
+        {
+            return await base.FindByClientIdAsync(identifier, cancellationToken);
+        }
+
+        if (verified.TryGetClient(identifier, out var cached) && cached is TApplication application)
+        {
+            return application;
+        }
+
+        var found = await base.FindByClientIdAsync(identifier, cancellationToken);
+        if (found is not null)
+        {
+            verified.RememberClient(identifier, found);
+        }
+
+        return found;
+    }
+
     protected override async ValueTask<bool> ValidateClientSecretAsync(string secret, string comparand, CancellationToken cancellationToken = default)
     {
         if (!verified.Enabled)
@@ -48,11 +71,16 @@ internal sealed class SecretCachingApplicationManager<TApplication>(
 }
 
 /// <summary>Process-local digests of client secrets that PBKDF2 has already accepted.</summary>
-internal sealed class VerifiedSecretCache(IOptions<IdentitySettings> settings) : IDisposable
+internal sealed class VerifiedSecretCache(IOptions<IdentitySettings> settings, TimeProvider time) : IDisposable
 {
     private const int MaxEntries = 10_000;
     private readonly byte[] _key = RandomNumberGenerator.GetBytes(32);
     private readonly ConcurrentDictionary<string, byte[]> _digests = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (object Client, DateTimeOffset Until)> _clients = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time = time;
+
+    /// <summary>How long a client read from the database is reused; a change made on another instance is seen after this.</summary>
+    public static TimeSpan ClientLifetime { get; } = TimeSpan.FromSeconds(30);
 
     public bool Enabled { get; } = settings.Value.Performance.CacheVerifiedClientSecrets;
 
@@ -71,8 +99,34 @@ internal sealed class VerifiedSecretCache(IOptions<IdentitySettings> settings) :
         _digests[storedHash] = digest;
     }
 
-    /// <summary>Forgets every verified secret (a client's secret was changed or the client removed).</summary>
-    public void Clear() => _digests.Clear();
+    public bool TryGetClient(string clientId, out object? client)
+    {
+        if (_clients.TryGetValue(clientId, out var entry) && entry.Until > _time.GetUtcNow())
+        {
+            client = entry.Client;
+            return true;
+        }
+
+        client = null;
+        return false;
+    }
+
+    public void RememberClient(string clientId, object client)
+    {
+        if (_clients.Count >= MaxEntries)
+        {
+            _clients.Clear();
+        }
+
+        _clients[clientId] = (client, _time.GetUtcNow() + ClientLifetime);
+    }
+
+    /// <summary>Forgets every verified secret and cached client (a client was changed or removed).</summary>
+    public void Clear()
+    {
+        _digests.Clear();
+        _clients.Clear();
+    }
 
     public void Dispose() => CryptographicOperations.ZeroMemory(_key);
 }

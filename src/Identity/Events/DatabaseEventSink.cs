@@ -12,6 +12,7 @@ internal sealed partial class DatabaseEventSink(IServiceScopeFactory scopes, ILo
     : BackgroundService, IAccessEventSink
 {
     private const int BatchSize = 500;
+    private static readonly TimeSpan GatherFor = TimeSpan.FromMilliseconds(100);
 
     // Bounded so a stuck database applies back-pressure instead of growing memory without limit.
     private readonly Channel<AccessEvent> _queue = Channel.CreateBounded<AccessEvent>(
@@ -39,6 +40,13 @@ internal sealed partial class DatabaseEventSink(IServiceScopeFactory scopes, ILo
             while (await _queue.Reader.WaitToReadAsync(stoppingToken))
             {
                 Interlocked.Exchange(ref _writing, 1);
+
+                // Gather for a moment so a busy token endpoint writes hundreds of events per transaction, not one.
+                if (_queue.Reader.Count < BatchSize)
+                {
+                    await Task.Delay(GatherFor, stoppingToken);
+                }
+
                 while (batch.Count < BatchSize && _queue.Reader.TryRead(out var item))
                 {
                     batch.Add(item);

@@ -30,10 +30,11 @@ internal static class ProtocolEndpoints
 
     internal static async Task<Results<SignInHttpResult, ForbidHttpResult>> ExchangeAsync(
         HttpContext http,
-        UserManager<CrmUser> users,
         IOpenIddictApplicationManager applications,
         ScopeResources scopes)
     {
+        // UserManager is built per request with its validators; client credentials, the hot path, need none of it.
+        var users = new Lazy<UserManager<CrmUser>>(() => http.RequestServices.GetRequiredService<UserManager<CrmUser>>());
         var cancellationToken = http.RequestAborted;
         var request = http.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("The OpenID Connect request cannot be retrieved.");
 
@@ -50,21 +51,21 @@ internal static class ProtocolEndpoints
         {
             // The code or refresh token was validated by OpenIddict (signature, expiry, redemption, chain).
             var result = await http.AuthenticateAsync(Scheme);
-            var user = await ActiveUserAsync(users, result.Principal);
+            var user = await ActiveUserAsync(users.Value, result.Principal);
             if (user is null)
             {
                 return Forbid(Errors.InvalidGrant, "The user is no longer allowed to sign in.");
             }
 
             // Claims are read again from the user, so a refresh carries current roles and permission-model version.
-            var principal = await ClaimsContract.ForUserAsync(users, user, result.Principal!.GetScopes(), ClaimsContract.AuthenticationMethods(result.Principal!));
+            var principal = await ClaimsContract.ForUserAsync(users.Value, user, result.Principal!.GetScopes(), ClaimsContract.AuthenticationMethods(result.Principal!));
             principal.SetResources(await ResourcesAsync(scopes, principal.GetScopes(), cancellationToken));
             return TypedResults.SignIn(principal, authenticationScheme: Scheme);
         }
 
         if (request.IsTokenExchangeGrantType())
         {
-            return await TokenExchangeAsync(http, request, users, applications, scopes);
+            return await TokenExchangeAsync(http, request, users.Value, applications, scopes);
         }
 
         return Forbid(Errors.UnsupportedGrantType, "The grant type is not supported.");
