@@ -35,6 +35,12 @@ public class IdentityHost : IAsyncLifetime
     /// <summary>Set when the host runs on a fake clock (tests of expiry and key rotation).</summary>
     public FakeTimeProvider? Clock { get; private set; }
 
+    /// <summary>A PostgreSQL database another host also uses (several instances of the service).</summary>
+    public string? SharedPostgres { get; init; }
+
+    /// <summary>Extra settings for this instance.</summary>
+    public IDictionary<string, string?> ExtraSettings { get; init; } = new Dictionary<string, string?>();
+
     protected virtual bool UsePostgres => false;
 
     protected virtual bool UseFakeClock => false;
@@ -59,7 +65,12 @@ public class IdentityHost : IAsyncLifetime
             ["Identity:Throttling:LoginPerAccountPerMinute"] = "100000",
             ["Serilog:MinimumLevel:Default"] = "Warning",
         };
-        if (UsePostgres)
+        if (SharedPostgres is { } shared)
+        {
+            settings["Database:Provider"] = "PostgreSql";
+            settings["Database:ConnectionString"] = shared;
+        }
+        else if (UsePostgres)
         {
             _postgres = await PostgresDatabase.CreateAsync(cancellationToken: TestContext.Current.CancellationToken);
             settings["Database:Provider"] = "PostgreSql";
@@ -71,7 +82,7 @@ public class IdentityHost : IAsyncLifetime
             settings["Database:ConnectionString"] = $"Data Source={Path.Combine(_directory, "identity.db")}";
         }
 
-        foreach (var (key, value) in Settings)
+        foreach (var (key, value) in Settings.Concat(ExtraSettings))
         {
             settings[key] = value;
         }
