@@ -144,7 +144,6 @@ public static class IdentityModule
             options.ExpireTimeSpan = TimeSpan.FromHours(8);
             options.SlidingExpiration = true;
         });
-        services.AddSingleton<IPostConfigureOptions<SecurityStampValidatorOptions>, DisabledUsersFailValidation>();
     }
 
     private static void AddOpenIddict(IServiceCollection services)
@@ -282,15 +281,5 @@ public static class IdentityModule
 
         var request = http?.Request ?? throw new InvalidOperationException("No request to derive the issuer from.");
         return $"{request.Scheme}://{request.Host}{request.PathBase}/";
-    }
-}
-
-/// <summary>A disabled user's cookie fails the per-request security-stamp check.</summary>
-internal sealed class DisabledUsersFailValidation : IPostConfigureOptions<SecurityStampValidatorOptions>
-{
-    public void PostConfigure(string? name, SecurityStampValidatorOptions options)
-    {
-        var previous = options.OnRefreshingPrincipal;
-        options.OnRefreshingPrincipal = previous;
     }
 }

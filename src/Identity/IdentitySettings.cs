@@ -163,6 +163,11 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment) : 
             // OpenID Connect Discovery §3: the issuer is an https URL without query or fragment.
             errors.Add($"Identity:Issuer '{settings.Issuer}' is not an absolute URL without query or fragment. Set it to the public base address, e.g. https://login.example.com/.");
         }
+        else if (!string.IsNullOrWhiteSpace(settings.Issuer) && !settings.AllowHttp && !settings.Issuer.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            // OpenID Connect Discovery §3 and RFC 8414 §2: the issuer uses the https scheme.
+            errors.Add($"Identity:Issuer '{settings.Issuer}' must use https. Use the public https address, or set Identity:AllowHttp to true for a loopback test setup.");
+        }
 
         if (settings.DemoMode && environment.IsProduction())
         {
