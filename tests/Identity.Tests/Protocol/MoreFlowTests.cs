@@ -34,6 +34,13 @@ public sealed partial class MoreFlowTests(IdentityHost host) : IClassFixture<Ide
         Assert.Equal(HttpStatusCode.Redirect, again.StatusCode);
         Assert.StartsWith(SpaRedirect, again.Headers.Location!.AbsoluteUri, StringComparison.Ordinal);
 
+        // prompt=consent asks again even for the remembered scope set.
+        var prompted = AuthorizeParameters(Pkce().Challenge, SpaClient, SpaRedirect, "openid profile crm.api");
+        prompted["prompt"] = "consent";
+        var askedAgain = await http.GetAsync(new Uri(AuthorizeUrl(prompted), UriKind.Relative), Cancel);
+        Assert.Equal(HttpStatusCode.OK, askedAgain.StatusCode);
+        Assert.Contains("Allow Demo single-page app", await askedAgain.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+
         // A new scope set asks again, and a denial goes back as access_denied.
         var wider = AuthorizeParameters(Pkce().Challenge, SpaClient, SpaRedirect, "openid profile email crm.api");
         var page = await (await http.GetAsync(new Uri(AuthorizeUrl(wider), UriKind.Relative), Cancel)).Content.ReadAsStringAsync(Cancel);

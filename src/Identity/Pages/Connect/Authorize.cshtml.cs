@@ -22,7 +22,8 @@ internal sealed class AuthorizeModel(
     SignInManager<CrmUser> signIn,
     IOpenIddictApplicationManager applications,
     IOpenIddictAuthorizationManager authorizations,
-    ScopeResources scopeManager) : PageModel
+    ScopeResources scopeManager,
+    TimeProvider time) : PageModel
 {
     private const string Scheme = OpenIddictServerAspNetCoreDefaults.AuthenticationScheme;
 
@@ -44,7 +45,7 @@ internal sealed class AuthorizeModel(
 
         // OpenID Connect Core §3.1.2.1: prompt=login and max_age force a fresh sign-in.
         var authenticatedAt = session.Properties?.IssuedUtc;
-        var tooOld = request.MaxAge is { } maxAge && authenticatedAt is { } at && DateTimeOffset.UtcNow - at > TimeSpan.FromSeconds(maxAge);
+        var tooOld = request.MaxAge is { } maxAge && authenticatedAt is { } at && time.GetUtcNow() - at > TimeSpan.FromSeconds(maxAge);
         if (!session.Succeeded || tooOld || (request.HasPromptValue(PromptValues.Login) && decision is null))
         {
             if (request.HasPromptValue(PromptValues.None))
@@ -74,7 +75,9 @@ internal sealed class AuthorizeModel(
         }
 
         var consentType = await applications.GetConsentTypeAsync(application, cancellationToken);
-        if (consentType == ConsentTypes.Explicit && existing.Count == 0)
+        // OpenID Connect Core §3.1.2.1: prompt=consent asks again even when consent was given before.
+        var askAgain = request.HasPromptValue(PromptValues.Consent) && decision is null;
+        if (consentType == ConsentTypes.Explicit && (existing.Count == 0 || askAgain))
         {
             if (decision == "deny")
             {
