@@ -43,11 +43,17 @@ public sealed class DemoModeTests : IDisposable
     {
         var environment = Environment("Testing");
         environment["Identity__SigningKeys__AccessTokenAlgorithm"] = "HS256";
+        var unconvertible = Environment("Testing");
+        unconvertible["Identity__Tokens__AccessTokenLifetime"] = "ten-minutes";
 
         var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(environment, TestContext.Current.CancellationToken);
+        var (badValueExitCode, badValueOutput) = await ServerProcess.StartExpectingExitAsync(unconvertible, TestContext.Current.CancellationToken);
 
         Assert.Equal(78, exitCode);
         Assert.Contains("Identity:SigningKeys:AccessTokenAlgorithm 'HS256' is not supported. Use ES256 or RS256.", output, StringComparison.Ordinal);
+        Assert.Equal(78, badValueExitCode);
+        Assert.Contains("'Identity:Tokens:AccessTokenLifetime'", badValueOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", badValueOutput, StringComparison.Ordinal);
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
