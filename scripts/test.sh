@@ -59,10 +59,10 @@ done
 
 echo "== tests"
 status=0
-# `dotnet test` (Microsoft.Testing.Platform) takes either --solution or --project, not both.
+# `dotnet test` refuses --solution together with --project (or another target): pass the solution only when none is given.
 target=(--solution Security.sln)
-for arg in "$@"; do
-  case "$arg" in --project|--project=*|--solution|--solution=*|--test-modules|--test-modules=*) target=() ;; esac
+for argument in "$@"; do
+  case "$argument" in --project|--project=*|--solution|--solution=*|--directory|--directory=*|--test-modules|--test-modules=*) target=() ;; esac
 done
 dotnet test "${target[@]}" --report-xunit-trx --results-directory "$results" "$@" || status=$?
 

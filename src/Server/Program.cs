@@ -1,6 +1,5 @@
 using CrmSecurity.Identity;
-using CrmSecurity.Identity.Data;
-using CrmSecurity.Server.Data;
+using CrmSecurity.Server.Cli;
 using CrmSecurity.Server.Hosting;
 
 // Anything that is not a known verb (no arguments, "serve", or host switches such as --urls) runs the web service.
@@ -11,8 +10,7 @@ if (CommandLine.IsVerb(args))
 
 var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostArguments(args)));
 builder.AddServerCore();
-builder.AddIdentity(DatabaseSetup.Configure);
-builder.Services.AddSingleton(new ModuleSchema("identity", typeof(IdentityStore), 1));
+builder.AddIdentityModule();
 
 var app = builder.Build();
 app.UseExceptionHandler();
