@@ -4,7 +4,8 @@
 #   ./scripts/test.sh                         every test project
 #   ./scripts/test.sh --project tests/X.Tests  arguments are passed on to `dotnet test`
 #
-# It installs what the tests need when it is missing (apt: PostgreSQL, SoftHSM2), starts a throw-away
+# It installs what the tests need when it is missing (apt: PostgreSQL, SoftHSM2; npm packages of interop
+# tests from their package-lock.json), starts a throw-away
 # PostgreSQL on 127.0.0.1, runs the tests, stops what it started, and ends with the line
 # `tests: N passed, N failed[, N skipped]` computed from the TRX result files.
 set -euo pipefail
@@ -44,6 +45,17 @@ printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR
 export SOFTHSM2_CONF="$work/softhsm/softhsm2.conf"
 export CRM_SECURITY_TEST_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so
 echo "module $CRM_SECURITY_TEST_PKCS11_MODULE, tokens in $work/softhsm/tokens"
+
+echo "== npm packages (interop tests)"
+# Identity's interop tests drive the service with openid-client from npm; package-lock.json pins the versions.
+if ! command -v npm >/dev/null 2>&1; then
+  deps_ensure_apt nodejs npm
+fi
+for folder in tests/*/Interop/*/; do
+  [ -f "$folder/package-lock.json" ] || continue
+  (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || { echo "error: npm ci failed in $folder" >&2; exit 1; }
+  echo "installed $(node -p "Object.keys(require('./${folder}package.json').dependencies).join(', ')") in $folder"
+done
 
 echo "== tests"
 status=0
