@@ -65,7 +65,10 @@ internal sealed class RevocationList(IdentityStore store, TimeProvider time)
     /// <summary>Every token of <paramref name="kind"/> <paramref name="value"/> issued up to now becomes invalid.</summary>
     public async Task CutOffAsync(string kind, string value, CancellationToken cancellationToken)
     {
-        // One second past now: tokens carry whole-second issue times (RFC 7519 NumericDate).
+        // One second past now. Issue times are whole seconds, truncated (RFC 7519 NumericDate), so "now" alone
+        // would already catch every older token of this instance; the extra second absorbs clock skew between
+        // instances, where another host whose clock runs ahead could stamp a token issued before this cut-off
+        // with a later time. The price is that a new sign-in within that second is refused too.
         var cutoff = time.GetUtcNow().AddSeconds(1);
         var existing = await store.RevocationCutoffs.FindAsync([kind, value], cancellationToken);
         if (existing is null)
