@@ -235,7 +235,7 @@ internal sealed record Settings(string Url, int Clients, int Seconds, int Warmup
             Get("business-unit", ""),
             Get("client", "demo-crm"),
             Get("secret", "demo-crm-secret"),
-            Get("events-path", "/analyzer/v1/events"),
+            Get("events-path", "/analyzer/events"),
             int.Parse(Get("batch", "50"), CultureInfo.InvariantCulture));
     }
 }

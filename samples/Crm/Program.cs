@@ -14,7 +14,7 @@ var service = builder.Configuration["Crm:Service"] ?? "http://localhost:5080";
 var dataDirectory = Path.GetFullPath(builder.Configuration["Crm:DataDirectory"] ?? "data", builder.Environment.ContentRootPath);
 
 var feed = builder.Configuration.GetSection("Crm:Events").Get<EventFeedOptions>() ?? new EventFeedOptions();
-feed.Endpoint ??= $"{service}/analyzer/v1/events";
+feed.Endpoint ??= $"{service}/analyzer/events";
 feed.TokenEndpoint ??= $"{service}/connect/token";
 feed.ClientSecret ??= builder.Configuration["Crm:ClientSecret"];
 builder.Services.AddSingleton(feed);
