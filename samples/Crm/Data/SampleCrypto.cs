@@ -1,0 +1,81 @@
+using CrmSecurity.Crypto.Events;
+using CrmSecurity.Crypto.Fields;
+using CrmSecurity.Crypto.Providers;
+using CrmSecurity.Samples.Crm.Events;
+
+namespace CrmSecurity.Samples.Crm.Data;
+
+/// <summary>
+/// The sample's keys: a keyring file whose data keys are wrapped (AES-KWP) by a master key from
+/// <c>CRM_SAMPLE_MASTER_KEY</c>, or, in Development only, by a generated key file next to the database.
+/// </summary>
+public static class SampleCrypto
+{
+    public const string MasterKeyVariable = "CRM_SAMPLE_MASTER_KEY";
+
+    public static FieldEncryption Open(string dataDirectory, bool development, AccessEventSender events, ILogger logger)
+    {
+        Directory.CreateDirectory(dataDirectory);
+        LocalMasterKey master;
+        if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable(MasterKeyVariable)))
+        {
+            master = LocalMasterKey.FromEnvironment(MasterKeyVariable);
+        }
+        else if (development)
+        {
+            var keyFile = Path.Combine(dataDirectory, "development-master.key");
+            if (!File.Exists(keyFile))
+            {
+                using var generated = LocalMasterKey.Generate();
+                File.WriteAllText(keyFile, generated.ExportPlaintextBase64());
+                if (!OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                }
+
+                Log.DevelopmentKey(logger, keyFile, MasterKeyVariable);
+            }
+
+            master = LocalMasterKey.FromFile(keyFile);
+        }
+        else
+        {
+            throw new InvalidOperationException($"{MasterKeyVariable} is not set: outside Development the sample needs a master key (openssl rand -base64 32).");
+        }
+
+        var keyringPath = Path.Combine(dataDirectory, "keyring.json");
+        Keyring keyring;
+        if (File.Exists(keyringPath))
+        {
+            keyring = Keyring.Load(keyringPath, master);
+        }
+        else
+        {
+            keyring = Keyring.CreateNew();
+            keyring.Save(keyringPath, master);
+        }
+
+        return new FieldEncryption(keyring, subjectKeys: null, new ForwardingSink(events));
+    }
+
+    /// <summary>Sends the library's own events (shreds, subject-key use) on with the sample's.</summary>
+    private sealed class ForwardingSink(AccessEventSender events) : ICryptoEventSink
+    {
+        public ValueTask WriteAsync(CryptoAccessEvent accessEvent, CancellationToken cancellationToken)
+        {
+            events.Write(new AccessEvent
+            {
+                EventId = accessEvent.EventId,
+                Timestamp = accessEvent.Timestamp,
+                UserId = accessEvent.UserId,
+                Action = accessEvent.Action,
+                Entity = accessEvent.Entity,
+                RecordId = accessEvent.RecordId,
+                RecordCount = accessEvent.RecordCount,
+                Fields = accessEvent.Fields,
+                Outcome = accessEvent.Outcome,
+            });
+            return ValueTask.CompletedTask;
+        }
+    }
+}

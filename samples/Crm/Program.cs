@@ -1,0 +1,88 @@
+using System.Security.Claims;
+using CrmSecurity.Samples.Crm;
+using CrmSecurity.Crypto.EntityFramework;
+using CrmSecurity.Crypto.Fields;
+using CrmSecurity.Samples.Crm.Data;
+using CrmSecurity.Samples.Crm.Events;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Authentication.OpenIdConnect;
+using Microsoft.EntityFrameworkCore;
+
+var builder = WebApplication.CreateBuilder(args);
+var service = builder.Configuration["Crm:Service"] ?? "http://localhost:5080";
+var dataDirectory = Path.GetFullPath(builder.Configuration["Crm:DataDirectory"] ?? "data", builder.Environment.ContentRootPath);
+
+var feed = builder.Configuration.GetSection("Crm:Events").Get<EventFeedOptions>() ?? new EventFeedOptions();
+feed.Endpoint ??= $"{service}/analyzer/events";
+feed.TokenEndpoint ??= $"{service}/connect/token";
+feed.ClientSecret ??= builder.Configuration["Crm:ClientSecret"];
+builder.Services.AddSingleton(feed);
+builder.Services.AddSingleton(sp => new AccessEventSender(feed, new HttpClient { Timeout = TimeSpan.FromSeconds(30) }, sp.GetRequiredService<ILogger<AccessEventSender>>()));
+builder.Services.AddHostedService(sp => sp.GetRequiredService<AccessEventSender>());
+
+builder.Services.AddSingleton(sp => SampleCrypto.Open(
+    dataDirectory, builder.Environment.IsDevelopment(), sp.GetRequiredService<AccessEventSender>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("Crypto")));
+builder.Services.AddDbContext<CrmDbContext>((sp, options) => options
+    .UseSqlite($"Data Source={Path.Combine(dataDirectory, "crm.db")}")
+    .UseFieldEncryption(sp.GetRequiredService<FieldEncryption>(), tenant: () => "demo"));
+
+builder.Services.AddAuthentication(options =>
+    {
+        options.DefaultScheme = CookieAuthenticationDefaults.AuthenticationScheme;
+        options.DefaultChallengeScheme = OpenIdConnectDefaults.AuthenticationScheme;
+    })
+    .AddCookie(options =>
+    {
+        options.Cookie.Name = "crm-sample";
+        options.Cookie.SameSite = SameSiteMode.Lax;
+    })
+    .AddOpenIdConnect(options =>
+    {
+        // Nothing here is specific to our service: the stock handler against its discovery document.
+        options.Authority = service;
+        options.RequireHttpsMetadata = !builder.Environment.IsDevelopment() && service.StartsWith("https:", StringComparison.Ordinal);
+        options.ClientId = builder.Configuration["Crm:ClientId"] ?? "demo-crm";
+        options.ClientSecret = builder.Configuration["Crm:ClientSecret"];
+        options.ResponseType = "code";
+        options.UsePkce = true;
+        options.SaveTokens = true;
+        options.GetClaimsFromUserInfoEndpoint = true;
+        options.MapInboundClaims = false;
+        options.TokenValidationParameters.NameClaimType = "preferred_username";
+        options.TokenValidationParameters.RoleClaimType = "role";
+        foreach (var scope in (builder.Configuration["Crm:Scopes"] ?? "openid profile email roles offline_access").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            options.Scope.Add(scope);
+        }
+    });
+builder.Services.AddAuthorization(options => options.FallbackPolicy = options.DefaultPolicy);
+builder.Services.AddRazorPages();
+
+var app = builder.Build();
+using (var scope = app.Services.CreateScope())
+{
+    var db = scope.ServiceProvider.GetRequiredService<CrmDbContext>();
+    await db.Database.EnsureCreatedAsync();
+    await SampleData.SeedAsync(db, builder.Configuration.GetValue("Crm:SeedContacts", 200), CancellationToken.None);
+}
+
+app.UseStaticFiles();
+app.UseAuthentication();
+app.UseAuthorization();
+app.MapRazorPages();
+app.MapGet("/signout", async (HttpContext http) =>
+{
+    await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+    await http.SignOutAsync(OpenIdConnectDefaults.AuthenticationScheme, new() { RedirectUri = "/" });
+});
+
+app.Lifetime.ApplicationStarted.Register(() => Log.Started(app.Logger, string.Join(", ", app.Urls), service));
+await app.RunAsync();
+
+/// <summary>The test host's entry point.</summary>
+public partial class Program
+{
+    /// <summary>The signed-in user's id (<c>sub</c>), for access events.</summary>
+    internal static string UserId(ClaimsPrincipal user) => user.FindFirst("sub")?.Value ?? "anonymous";
+}
