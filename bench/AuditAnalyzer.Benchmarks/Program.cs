@@ -17,9 +17,10 @@ using CrmSecurity.AuditAnalyzer.Scoring;
 //                                 the parse pass of the same round, so a change in machine load hits both alike.
 //                                 Modes: parse (read and parse only), order (+ reorder/dedupe window), score1
 //                                 (+ scoring, one thread), score (+ scoring, reading on a second thread).
-//   stages EVENTS USERS_CSV [COUNT] [ROUNDS]
-//                                 read/parse, the reorder window and the scorer timed apart over the first COUNT
-//                                 events (default 1,000,000), ROUNDS times (default 7); see Stages.
+//   stages EVENTS USERS_CSV [COUNT] [ROUNDS] [STAGE,...]
+//                                 read/parse, the reorder window, the scorer, and all three in one pass (parse,
+//                                 order, score, all) timed apart over the first COUNT events (default 1,000,000),
+//                                 ROUNDS times (default 7); see Stages.
 //   anything else                 BenchmarkDotNet micro-benchmarks (see ScoringBenchmarks).
 if (args.Length >= 2 && args[0] == "throughput")
 {
@@ -29,7 +30,7 @@ if (args.Length >= 2 && args[0] == "throughput")
 if (args.Length >= 3 && args[0] == "stages")
 {
     return Stages.Run(args[1], args[2], args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 1_000_000,
-        args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 7);
+        args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 7, args.Length > 5 ? args[5].Split(',') : []);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(ScoringBenchmarks).Assembly).Run(args);
@@ -68,7 +69,7 @@ internal static class Throughput
             double? parseWallRate = null;
             foreach (var mode in modes)
             {
-                var (count, seconds, cpu, gc, jit) = Measure(mode, files, users);
+                var (count, seconds, cpu, gc, jit, collections) = Measure(mode, files, users);
                 using var self = Process.GetCurrentProcess();
                 // The machine is shared: CPU seconds of this process are the fairer clock; wall time is shown too.
                 var rate = count / cpu;
@@ -93,7 +94,7 @@ internal static class Throughput
                 }
 
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{(rounds > 1 ? $"[{round}] " : "")}{mode,-6} {count,12:N0} events {seconds,7:0.00} s wall {cpu,7:0.00} s CPU (GC pauses {gc:0.00} s, JIT {jit:0.00} s) {rate,12:N0} events/CPU-s{ratio}; peak working set {self.PeakWorkingSet64 / 1048576.0:N0} MiB, GC heap {GC.GetTotalMemory(false) / 1048576.0:N0} MiB"));
+                    $"{(rounds > 1 ? $"[{round}] " : "")}{mode,-6} {count,12:N0} events {seconds,7:0.00} s wall {cpu,7:0.00} s CPU (GC pauses {gc:0.00} s in {collections}, JIT {jit:0.00} s) {rate,12:N0} events/CPU-s{ratio}; peak working set {self.PeakWorkingSet64 / 1048576.0:N0} MiB, GC heap {GC.GetTotalMemory(false) / 1048576.0:N0} MiB"));
             }
         }
 
@@ -115,7 +116,7 @@ internal static class Throughput
         return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
-    private static (long Count, double Seconds, double Cpu, double Gc, double Jit) Measure(string mode, IReadOnlyList<string> files, string? users)
+    private static (long Count, double Seconds, double Cpu, double Gc, double Jit, string Collections) Measure(string mode, IReadOnlyList<string> files, string? users)
     {
         var report = new IngestionReport();
         var directory = users is null ? UserDirectory.Empty : DirectoryReader.Read(users, report);
@@ -123,6 +124,7 @@ internal static class Throughput
         using var self = Process.GetCurrentProcess();
         var cpuBefore = self.TotalProcessorTime;
         var gcBefore = GC.GetTotalPauseDuration();
+        int[] countsBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
         var jitBefore = System.Runtime.JitInfo.GetCompilationTime();
         var clock = Stopwatch.StartNew();
         long count = 0;
@@ -156,6 +158,7 @@ internal static class Throughput
         var seconds = clock.Elapsed.TotalSeconds;
         self.Refresh();
         return (count, seconds, (self.TotalProcessorTime - cpuBefore).TotalSeconds,
-            (GC.GetTotalPauseDuration() - gcBefore).TotalSeconds, (System.Runtime.JitInfo.GetCompilationTime() - jitBefore).TotalSeconds);
+            (GC.GetTotalPauseDuration() - gcBefore).TotalSeconds, (System.Runtime.JitInfo.GetCompilationTime() - jitBefore).TotalSeconds,
+            string.Create(CultureInfo.InvariantCulture, $"{GC.CollectionCount(0) - countsBefore[0]}/{GC.CollectionCount(1) - countsBefore[1]}/{GC.CollectionCount(2) - countsBefore[2]} gen0/1/2 collections"));
     }
 }

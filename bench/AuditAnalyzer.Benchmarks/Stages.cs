@@ -15,7 +15,7 @@ namespace CrmSecurity.AuditAnalyzer.Benchmarks;
 /// </summary>
 internal static class Stages
 {
-    public static int Run(string events, string users, int count, int rounds)
+    public static int Run(string events, string users, int count, int rounds, IReadOnlyCollection<string> only)
     {
         var files = EventInput.FindFiles(events);
         var directory = DirectoryReader.Read(users, new IngestionReport());
@@ -39,9 +39,17 @@ internal static class Stages
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{parsed.Count:N0} events parsed, {ordered.Count:N0} after the window; {rounds} rounds per stage"));
 
         var times = new Dictionary<string, List<double>> { ["parse"] = [], ["order"] = [], ["score"] = [], ["all"] = [] };
+        void Stage(string name, Action action, int events)
+        {
+            if (only.Count == 0 || only.Contains(name))
+            {
+                times[name].Add(Time(action) / events);
+            }
+        }
+
         for (var round = 0; round < rounds; round++)
         {
-            times["parse"].Add(Time(() =>
+            Stage("parse", () =>
             {
                 using var input = new EventInput(files, new IngestionReport(), new StringPool());
                 var n = 0;
@@ -49,9 +57,9 @@ internal static class Stages
                 {
                     n++;
                 }
-            }) / parsed.Count);
+            }, parsed.Count);
 
-            times["order"].Add(Time(() =>
+            Stage("order", () =>
             {
                 var window = new EventOrdering(TimeSpan.FromHours(1), new IngestionReport());
                 var ready = new List<AccessEvent>(1024);
@@ -62,9 +70,9 @@ internal static class Stages
                 }
 
                 window.Complete(ready);
-            }) / parsed.Count);
+            }, parsed.Count);
 
-            times["score"].Add(Time(() =>
+            Stage("score", () =>
             {
                 var scorer = new ScoringOptions { Directory = directory }.Build();
                 var closed = new List<Finding>();
@@ -75,20 +83,25 @@ internal static class Stages
                 }
 
                 scorer.Complete(closed);
-            }) / ordered.Count);
+            }, ordered.Count);
 
-            times["all"].Add(Time(() =>
+            Stage("all", () =>
             {
                 using var input = new EventInput(files, new IngestionReport(), new StringPool());
                 var scorer = new ScoringOptions { Directory = directory }.Build();
                 AnalysisRun.Run(input, scorer, new IngestionReport(), _ => { }, pipelined: false);
-            }) / parsed.Count);
+            }, parsed.Count);
         }
 
-        foreach (var (stage, list) in times)
+        foreach (var (stage, list) in times.Where(t => t.Value.Count > 0))
         {
             list.Sort();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{stage,-6} fastest {list[0] * 1e9,7:0} ns/event, median {list[list.Count / 2] * 1e9,7:0} ns/event"));
+        }
+
+        if (times.Values.Any(t => t.Count == 0))
+        {
+            return 0;
         }
 
         var parse = times["parse"][0];
