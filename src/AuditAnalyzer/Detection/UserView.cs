@@ -171,9 +171,13 @@ internal readonly record struct LocalTime(DateTime Local, int Day, int Hour, Day
 /// <summary>How usual an hour of the week is for a user (or, in learning mode, for their peers).</summary>
 internal readonly record struct HourRarity(bool Rare, double Share, bool Travelling, string? TravelCountry, int Hour, DayOfWeek Weekday, bool FromPeers);
 
-/// <summary>Everything a detector may look at for one event: the event's user, their baselines, peers and directory row.</summary>
+/// <summary>
+/// Everything a detector may look at for one event: the event's user, their baselines, peers and directory row.
+/// <see cref="FirstSeenEntityAction"/> says the user had never done <see cref="EntityAction"/> before this event.
+/// </summary>
 internal readonly record struct UserView(
     string? EntityAction,
+    bool FirstSeenEntityAction,
     UserBaseline Baseline,
     PeerBaseline Peers,
     DirectoryUser? Directory,
