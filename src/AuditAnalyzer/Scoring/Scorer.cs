@@ -112,6 +112,27 @@ internal sealed class Scorer
         }
     }
 
+    /// <summary>
+    /// Findings still open (their correlation window has not passed), as they stand now, for a live service that
+    /// shows a finding within seconds of its evidence and replaces it as the finding grows (same id).
+    /// </summary>
+    public void OpenFindings(List<Finding> open)
+    {
+        foreach (var (incident, _) in _closing.UnorderedItems)
+        {
+            if (incident.Closed)
+            {
+                continue;
+            }
+
+            var finding = incident.ToFinding(_policy, Synchronised(incident));
+            if (finding.Score >= _policy.MinFindingScore)
+            {
+                open.Add(finding);
+            }
+        }
+    }
+
     /// <summary>End of input: closes every open finding.</summary>
     public void Complete(List<Finding> closed)
     {
@@ -628,7 +649,7 @@ internal sealed class Scorer
                 WindowEnd = End,
                 DetectedAt = DetectedAt ?? End,
                 Reasons = reasons,
-                EventIds = _events,
+                EventIds = [.. _events], // a copy: a live service snapshots open findings that keep growing
                 Learning = Learning,
             };
         }
