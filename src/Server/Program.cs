@@ -1,3 +1,4 @@
+using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity;
 using CrmSecurity.Server.Cli;
 using CrmSecurity.Server.Hosting;
@@ -13,6 +14,7 @@ builder.AddServerCore();
 builder.AddIdentityModule();
 builder.AddCryptoModule();
 builder.AddAuditAnalyzerModule();
+builder.AddAuditAnalyzerLiveModule();
 
 var app = builder.Build();
 app.UseExceptionHandler();
@@ -21,6 +23,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.MapHealth();
 app.MapIdentity();
+app.MapAuditAnalyzerLive();
 
 return await ServerHost.RunAsync(app);
 

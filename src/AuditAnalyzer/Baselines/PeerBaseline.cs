@@ -150,8 +150,8 @@ internal sealed class PeerBaseline(string group)
         }
 
         mean = PoolCount == 0 ? 0 : sum / PoolCount;
-        Array.Sort(buffer, 0, PoolCount);
-        return RobustStats.Quantile(buffer.AsSpan(0, PoolCount), q);
+        // Selection instead of a full sort: the same quantile, in linear time (three of these per refresh).
+        return RobustStats.QuantileOfUnsorted(buffer.AsSpan(0, PoolCount), q);
     }
 }
 

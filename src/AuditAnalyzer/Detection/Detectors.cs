@@ -236,7 +236,7 @@ internal static class PrivilegeMisuseDetector
         }
 
         var key = view.EntityAction;
-        var firstSeen = key is not null && !b.EntityActions.Contains(key);
+        var firstSeen = view.FirstSeenEntityAction;
         if (firstSeen && e.Succeeded)
         {
             var peerShare = view.Peers.MemberShare(key!);

@@ -52,16 +52,16 @@ internal sealed class DayProfile
 
     public int TypicalGapDays { get; }
 
-    public RobustStats Export => _export ??= Stats(d => d.Exported, _baseline.HistoryExported, logOfPositive: false);
+    public RobustStats Export => _export ?? ExportStats().Export;
 
     /// <summary>Median and MAD of the log of the days with exports.</summary>
-    public RobustStats LogExport => _logExport ??= Stats(d => d.Exported, _baseline.HistoryExported, logOfPositive: true);
+    public RobustStats LogExport => _logExport ?? ExportStats().Log;
 
-    public RobustStats Read => _read ??= Stats(d => d.Read, _baseline.HistoryRead, logOfPositive: false);
+    public RobustStats Read => _read ??= Stats(d => d.Read, _baseline.HistoryRead);
 
-    public RobustStats Decrypt => _decrypt ??= Stats(d => d.Decrypted, _baseline.HistoryDecrypted, logOfPositive: false);
+    public RobustStats Decrypt => _decrypt ??= Stats(d => d.Decrypted, _baseline.HistoryDecrypted);
 
-    public RobustStats AdminRead => _adminRead ??= Stats(d => d.AdminBusinessRead, _baseline.HistoryAdminRead, logOfPositive: false);
+    public RobustStats AdminRead => _adminRead ??= Stats(d => d.AdminBusinessRead, _baseline.HistoryAdminRead);
 
     /// <summary>Mean exported per active day over history older than the recent window (for rolling totals).</summary>
     public double LongTermExportMean => _longTermExportMean ??= ComputeLongTermExportMean();
@@ -136,25 +136,45 @@ internal sealed class DayProfile
         ? 8
         : (double)_baseline.HourSlots.Sum() / _baseline.ActiveDaysByWeekday.Sum();
 
-    private RobustStats Stats(Func<DayTotals, float> recent, float[] history, bool logOfPositive)
+    private RobustStats Stats(Func<DayTotals, float> recent, float[] history)
     {
         Span<double> values = stackalloc double[history.Length + UserBaseline.RecentDays];
         var count = _baseline.BaselineValues(values, recent, history);
-        if (!logOfPositive)
+        return RobustStats.Of(values[..count]);
+    }
+
+    /// <summary>
+    /// Export days and their logs from one sort: the days with at least one record exported are the sorted
+    /// tail, and the logarithm keeps their order, so the log sample needs no second sort.
+    /// </summary>
+    private (RobustStats Export, RobustStats Log) ExportStats()
+    {
+        Span<double> values = stackalloc double[_baseline.HistoryExported.Length + UserBaseline.RecentDays];
+        var count = _baseline.BaselineValues(values, d => d.Exported, _baseline.HistoryExported);
+        values = values[..count];
+        values.Sort();
+        _export = RobustStats.OfSorted(values);
+        var first = 0;
+        while (first < values.Length && values[first] < 1)
         {
-            return RobustStats.Of(values[..count]);
+            first++;
         }
 
-        var n = 0;
-        for (var i = 0; i < count; i++)
+        var logs = values[first..];
+        var ordered = true;
+        for (var i = 0; i < logs.Length; i++)
         {
-            if (values[i] >= 1)
-            {
-                values[n++] = Math.Log(values[i]);
-            }
+            logs[i] = Math.Log(logs[i]);
+            ordered &= i == 0 || logs[i] >= logs[i - 1];
         }
 
-        return RobustStats.Of(values[..n]);
+        if (!ordered)
+        {
+            logs.Sort(); // not expected (log is monotonic), but the statistics must not depend on it
+        }
+
+        _logExport = RobustStats.OfSorted(logs);
+        return (_export.Value, _logExport.Value);
     }
 }
 
@@ -171,9 +191,13 @@ internal readonly record struct LocalTime(DateTime Local, int Day, int Hour, Day
 /// <summary>How usual an hour of the week is for a user (or, in learning mode, for their peers).</summary>
 internal readonly record struct HourRarity(bool Rare, double Share, bool Travelling, string? TravelCountry, int Hour, DayOfWeek Weekday, bool FromPeers);
 
-/// <summary>Everything a detector may look at for one event: the event's user, their baselines, peers and directory row.</summary>
+/// <summary>
+/// Everything a detector may look at for one event: the event's user, their baselines, peers and directory row.
+/// <see cref="FirstSeenEntityAction"/> says the user had never done <see cref="EntityAction"/> before this event.
+/// </summary>
 internal readonly record struct UserView(
     string? EntityAction,
+    bool FirstSeenEntityAction,
     UserBaseline Baseline,
     PeerBaseline Peers,
     DirectoryUser? Directory,

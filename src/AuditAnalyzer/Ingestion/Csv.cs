@@ -1,9 +1,9 @@
 namespace CrmSecurity.AuditAnalyzer.Ingestion;
 
 /// <summary>
-/// One CSV line (RFC 4180 quoting: <c>"a ""quoted"" value"</c>) split into cells without allocating.
+/// One CSV record (RFC 4180 quoting: <c>"a ""quoted"" value"</c>) split into cells without allocating.
 /// Quoted cells that hold escaped quotes are unescaped into a scratch buffer owned by the row.
-/// A line break inside a quoted cell is not supported: such a record reads as a broken line.
+/// A record may hold line breaks inside quoted cells; <see cref="CsvRecordReader"/> joins its lines first.
 /// </summary>
 internal sealed class CsvRow
 {

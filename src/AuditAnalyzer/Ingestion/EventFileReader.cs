@@ -9,6 +9,7 @@ namespace CrmSecurity.AuditAnalyzer.Ingestion;
 internal sealed class EventFileReader : IDisposable
 {
     private readonly LineReader _lines;
+    private readonly CsvRecordReader _records;
     private readonly EventFields _fields;
     private readonly IngestionReport _report;
     private IEventLineParser? _parser;
@@ -21,6 +22,8 @@ internal sealed class EventFileReader : IDisposable
     public EventFileReader(Stream stream, string displayName, IngestionReport report, StringPool pool)
     {
         _lines = new LineReader(stream);
+        // The first line is read as a line: it decides the format, and only CSV joins quoted line breaks.
+        _records = new CsvRecordReader(_lines) { JoinQuotedLineBreaks = false };
         DisplayName = displayName;
         _report = report;
         _fields = new EventFields(displayName, report, pool);
@@ -36,17 +39,18 @@ internal sealed class EventFileReader : IDisposable
 
     public bool MoveNext()
     {
-        while (_lines.TryReadLine(out var line))
+        // A CSV record may span lines (a quoted line break); it is counted once and numbered by its first line.
+        while (_records.TryReadRecord(out var line))
         {
             _report.LinesRead++;
-            if (_lines.LastLineTooLong)
+            if (_records.LastLineTooLong)
             {
-                _report.Reject(DisplayName, _lines.LineNumber, RejectReason.LineTooLong, $"line longer than {LineReader.MaxLineBytes} bytes");
+                _report.Reject(DisplayName, _records.LineNumber, RejectReason.LineTooLong, $"line longer than {LineReader.MaxLineBytes} bytes");
                 continue;
             }
 
             _parser ??= Choose(line);
-            var parsed = _parser.Parse(line, _lines.LineNumber);
+            var parsed = _parser.Parse(line, _records.LineNumber);
             if (parsed is not null)
             {
                 _report.EventsParsed++;
@@ -73,10 +77,12 @@ internal sealed class EventFileReader : IDisposable
         if (SalesforceEventParser.IsSalesforceHeader(first))
         {
             Format = "salesforce-csv";
+            _records.JoinQuotedLineBreaks = true;
             return new SalesforceEventParser(_fields);
         }
 
         Format = "csv";
+        _records.JoinQuotedLineBreaks = true;
         return new CsvEventParser(_fields);
     }
 }

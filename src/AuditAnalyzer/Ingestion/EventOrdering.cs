@@ -26,8 +26,7 @@ internal sealed class EventOrdering(TimeSpan lateness, IngestionReport report, D
     private readonly long _latenessTicks = lateness.Ticks;
     private readonly long _resumeTicks = resumeAfter?.UtcTicks ?? long.MinValue;
     private readonly OrderedBuffer _pending = new();
-    private readonly HashSet<ulong> _seen = [];
-    private readonly Queue<(long Ticks, ulong Hash)> _released = new();
+    private readonly RecentIds _seen = new();
     private long _newest = long.MinValue;
     private long _lastReleased = long.MinValue;
 
@@ -36,7 +35,11 @@ internal sealed class EventOrdering(TimeSpan lateness, IngestionReport report, D
 
     public int Pending => _pending.Count;
 
-    public int RememberedIds => _seen.Count;
+    /// <summary>Event ids still remembered for dedupe (pending, or released less than a lateness ago).</summary>
+    public int RememberedIds => _seen.CountLive(ForgetBefore);
+
+    /// <summary>Ids of events older than this were released more than a lateness ago and are forgotten.</summary>
+    private long ForgetBefore => _lastReleased == long.MinValue ? long.MinValue : _lastReleased - _latenessTicks;
 
     public void Add(AccessEvent e, List<AccessEvent> ready)
     {
@@ -55,14 +58,13 @@ internal sealed class EventOrdering(TimeSpan lateness, IngestionReport report, D
             return;
         }
 
-        var hash = e.HasSourceId ? Hash(e.EventId) : 0;
-        if (e.HasSourceId && !_seen.Add(hash))
+        if (e.HasSourceId && !_seen.Add(Hash(e.EventId), ticks, ForgetBefore))
         {
             report.Reject(e.SourceFile ?? "(stream)", e.SourceLine, RejectReason.Duplicate, $"event_id '{e.EventId}' was already read");
             return;
         }
 
-        _pending.Insert(e, ticks, hash);
+        _pending.Insert(e, ticks);
         if (ticks > _newest)
         {
             _newest = ticks;
@@ -79,23 +81,118 @@ internal sealed class EventOrdering(TimeSpan lateness, IngestionReport report, D
     {
         while (_pending.Count > 0 && _pending.FirstTicks <= upTo)
         {
-            var next = _pending.RemoveFirst(out var nextHash);
+            var next = _pending.RemoveFirst();
             _lastReleased = next.UtcTicks;
-            if (next.HasSourceId)
-            {
-                _released.Enqueue((_lastReleased, nextHash));
-            }
-
             ready.Add(next);
         }
+    }
+}
 
-        var forgetBefore = _lastReleased - _latenessTicks;
-        while (_released.TryPeek(out var old) && old.Ticks < forgetBefore)
+/// <summary>
+/// The 64-bit hashes of recent event ids with their event's timestamp, in an open-addressing table
+/// (linear probing, power-of-two size). Nothing is removed one by one: an entry whose timestamp is older
+/// than the caller's forget-before time counts as absent (a new event with the same hash takes its slot),
+/// and when half the slots are used the live entries are copied into a second, clean table of the same
+/// size, which then becomes the table (both are doubled when more than a quarter of the slots is live). So
+/// the cost per event is one hash and a probe or two plus an amortised copy of a few slots, nothing is
+/// allocated in steady state, memory follows the events in the window, and which ids are remembered is
+/// exactly "pending, or released less than a lateness ago".
+/// </summary>
+internal sealed class RecentIds
+{
+    private const long Empty = long.MinValue;
+    private Slot[] _slots = NewSlots(4096);
+    private Slot[] _spare = NewSlots(4096);
+    private int _used;
+
+    /// <summary>Adds a hash; false when it is already there and not older than <paramref name="forgetBefore"/>.</summary>
+    public bool Add(ulong hash, long ticks, long forgetBefore)
+    {
+        var slots = _slots;
+        var mask = slots.Length - 1;
+        var i = (int)hash & mask;
+        while (true)
         {
-            _released.Dequeue();
-            _seen.Remove(old.Hash);
+            ref var slot = ref slots[i];
+            if (slot.Ticks == Empty)
+            {
+                slot = new Slot(hash, ticks);
+                if (++_used > slots.Length / 2)
+                {
+                    Rebuild(forgetBefore);
+                }
+
+                return true;
+            }
+
+            if (slot.Hash == hash)
+            {
+                if (slot.Ticks >= forgetBefore)
+                {
+                    return false;
+                }
+
+                slot = new Slot(hash, ticks); // the earlier event with this id is forgotten: this one takes its place
+                return true;
+            }
+
+            i = (i + 1) & mask;
         }
     }
+
+    public int CountLive(long forgetBefore)
+    {
+        var live = 0;
+        foreach (var slot in _slots)
+        {
+            live += slot.Ticks != Empty && slot.Ticks >= forgetBefore ? 1 : 0;
+        }
+
+        return live;
+    }
+
+    private void Rebuild(long forgetBefore)
+    {
+        var old = _slots;
+        var target = _spare;
+        var mask = target.Length - 1;
+        var live = 0;
+        foreach (var slot in old)
+        {
+            if (slot.Ticks != Empty && slot.Ticks >= forgetBefore)
+            {
+                var i = (int)slot.Hash & mask;
+                while (target[i].Ticks != Empty)
+                {
+                    i = (i + 1) & mask;
+                }
+
+                target[i] = slot;
+                live++;
+            }
+        }
+
+        Array.Fill(old, new Slot(0, Empty));
+        _slots = target;
+        _spare = old;
+        _used = live;
+        if (live > target.Length / 4)
+        {
+            // Rebuilds would come too often: double both tables (rare: the window holds more ids than before).
+            _spare = NewSlots(target.Length * 2);
+            Rebuild(forgetBefore);
+            _spare = NewSlots(_slots.Length);
+        }
+    }
+
+    private static Slot[] NewSlots(int size)
+    {
+        var slots = new Slot[size];
+        Array.Fill(slots, new Slot(0, Empty));
+        return slots;
+    }
+
+    private readonly record struct Slot(ulong Hash, long Ticks);
 }
 
 /// <summary>
@@ -107,14 +204,13 @@ internal sealed class OrderedBuffer
 {
     private AccessEvent[] _items = new AccessEvent[1024];
     private long[] _ticks = new long[1024];
-    private ulong[] _hashes = new ulong[1024];
     private int _head;
 
     public int Count { get; private set; }
 
     public long FirstTicks => _ticks[_head];
 
-    public void Insert(AccessEvent e, long ticks, ulong hash)
+    public void Insert(AccessEvent e, long ticks)
     {
         if (Count == _items.Length)
         {
@@ -127,20 +223,17 @@ internal sealed class OrderedBuffer
         {
             _items[(_head + at) & mask] = _items[(_head + at - 1) & mask];
             _ticks[(_head + at) & mask] = _ticks[(_head + at - 1) & mask];
-            _hashes[(_head + at) & mask] = _hashes[(_head + at - 1) & mask];
             at--;
         }
 
         _items[(_head + at) & mask] = e;
         _ticks[(_head + at) & mask] = ticks;
-        _hashes[(_head + at) & mask] = hash;
         Count++;
     }
 
-    public AccessEvent RemoveFirst(out ulong hash)
+    public AccessEvent RemoveFirst()
     {
         var e = _items[_head];
-        hash = _hashes[_head];
         _items[_head] = null!;
         _head = (_head + 1) & (_items.Length - 1);
         Count--;
@@ -151,17 +244,14 @@ internal sealed class OrderedBuffer
     {
         var items = new AccessEvent[_items.Length * 2];
         var ticks = new long[_items.Length * 2];
-        var hashes = new ulong[_items.Length * 2];
         for (var i = 0; i < Count; i++)
         {
             items[i] = _items[(_head + i) & (_items.Length - 1)];
             ticks[i] = _ticks[(_head + i) & (_items.Length - 1)];
-            hashes[i] = _hashes[(_head + i) & (_items.Length - 1)];
         }
 
         _items = items;
         _ticks = ticks;
-        _hashes = hashes;
         _head = 0;
     }
 }

@@ -85,12 +85,13 @@ internal static class DirectoryReader
 
     public static UserDirectory Read(Stream stream, string displayName, IngestionReport report)
     {
-        using var lines = new LineReader(stream);
+        using var physical = new LineReader(stream);
+        var lines = new CsvRecordReader(physical); // RFC 4180: a quoted cell may hold a line break
         var row = new CsvRow();
         var index = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
         var users = new List<DirectoryUser>();
         var zones = new Dictionary<string, TimeZoneInfo>(StringComparer.OrdinalIgnoreCase);
-        while (lines.TryReadLine(out var line))
+        while (lines.TryReadRecord(out var line))
         {
             if (line.Trim(" \t"u8).IsEmpty)
             {

@@ -32,6 +32,8 @@ internal sealed class Scorer
     private readonly UserDirectory _directory;
     private readonly TimeProvider _time;
     private readonly Dictionary<string, UserContext> _users = new(StringComparer.Ordinal);
+    private readonly IdentityCache<UserContext> _usersByIdentity = new(4096);
+    private readonly EntityActionKeys _keys = new();
     private readonly PriorityQueue<Incident, long> _closing = new();
     private readonly List<Signal> _signals = [];
     private readonly Dictionary<string, List<(DateTimeOffset At, double Score, string Reason)>> _history = new(StringComparer.Ordinal);
@@ -79,8 +81,9 @@ internal sealed class Scorer
             user.Peers.MarkUnusual(time.Day, user.Baseline.UserId);
         }
 
-        var key = EntityActionKey(e);
-        var view = new UserView(key, user.Baseline, user.Peers, user.Directory, user.IsAdmin, user.Profile!, time, hour,
+        var key = _keys.Of(e);
+        var firstSeen = key.Name is { } name && (key.Id >= 0 ? !user.HasDone(key.Id) : !user.Baseline.EntityActions.Contains(name));
+        var view = new UserView(key.Name, firstSeen, user.Baseline, user.Peers, user.Directory, user.IsAdmin, user.Profile!, time, hour,
             user.OddRecordsToday, user.DayEvidence, user.OddEvidence);
         _signals.Clear();
         BulkExportDetector.Evaluate(e, view, _policy, _signals);
@@ -92,28 +95,6 @@ internal sealed class Scorer
         }
 
         Learn(user, e, time, key);
-    }
-
-    private readonly Dictionary<string, string?[]> _keys = new(StringComparer.Ordinal);
-
-    /// <summary>The event's entity/action key, built once per distinct entity and action (entities are few).</summary>
-    private string? EntityActionKey(AccessEvent e)
-    {
-        if (e.Entity is null || e.Action is AccessAction.AdminChange or AccessAction.Impersonate or AccessAction.Login or AccessAction.LoginFailed or AccessAction.Logout)
-        {
-            return PrivilegeMisuseDetector.EntityActionKey(e);
-        }
-
-        if (!_keys.TryGetValue(e.Entity, out var byAction))
-        {
-            byAction = new string?[Enum.GetValues<AccessAction>().Length];
-            if (_keys.Count < 100_000)
-            {
-                _keys[e.Entity] = byAction;
-            }
-        }
-
-        return byAction[(int)e.Action] ??= PrivilegeMisuseDetector.EntityActionKey(e);
     }
 
     /// <summary>Closes findings whose window ended before <paramref name="ticks"/> (a live stream calls this on a timer).</summary>
@@ -128,6 +109,27 @@ internal sealed class Scorer
         {
             _closing.Dequeue();
             Close(incident, closed);
+        }
+    }
+
+    /// <summary>
+    /// Findings still open (their correlation window has not passed), as they stand now, for a live service that
+    /// shows a finding within seconds of its evidence and replaces it as the finding grows (same id).
+    /// </summary>
+    public void OpenFindings(List<Finding> open)
+    {
+        foreach (var (incident, _) in _closing.UnorderedItems)
+        {
+            if (incident.Closed)
+            {
+                continue;
+            }
+
+            var finding = incident.ToFinding(_policy, Synchronised(incident));
+            if (finding.Score >= _policy.MinFindingScore)
+            {
+                open.Add(finding);
+            }
         }
     }
 
@@ -179,8 +181,14 @@ internal sealed class Scorer
 
     private UserContext Context(string userId)
     {
+        if (_usersByIdentity.Find(userId) is { } known)
+        {
+            return known;
+        }
+
         if (_users.TryGetValue(userId, out var user))
         {
+            _usersByIdentity.Remember(userId, user);
             return user;
         }
 
@@ -195,7 +203,21 @@ internal sealed class Scorer
         baseline.PeerGroup = group;
         var isAdmin = directory is not null && directory.Roles.Any(_policy.AdminRoles.Contains);
         user = new UserContext(baseline, Baselines.Peer(group), directory, isAdmin);
+        foreach (var done in baseline.EntityActions)
+        {
+            if (_keys.Get(done).Id is var id and >= 0)
+            {
+                user.MarkDone(id);
+            }
+        }
+
         _users[userId] = user;
+        if (_users.Count * 4 > _usersByIdentity.Size && _usersByIdentity.Size < 1 << 20)
+        {
+            _usersByIdentity.Resize(_users.Count * 8);
+        }
+
+        _usersByIdentity.Remember(userId, user);
         return user;
     }
 
@@ -357,7 +379,7 @@ internal sealed class Scorer
         }
     }
 
-    private void Learn(UserContext user, AccessEvent e, LocalTime time, string? entityAction)
+    private void Learn(UserContext user, AccessEvent e, LocalTime time, EntityActionKeys.Key entityAction)
     {
         var b = user.Baseline;
         if (e.Succeeded && e.Action != AccessAction.LoginFailed)
@@ -375,7 +397,9 @@ internal sealed class Scorer
                 user.LastCountry = country;
             }
 
-            if (entityAction is { } key && b.EntityActions.Add(key))
+            // The bit set mirrors the string set for pairs with an id, so the string set is only touched the
+            // first time a user does something.
+            if (entityAction.Name is { } key && (entityAction.Id < 0 || user.MarkDone(entityAction.Id)) && b.EntityActions.Add(key))
             {
                 user.Peers.EntityActionMembers[key] = user.Peers.EntityActionMembers.GetValueOrDefault(key) + 1;
             }
@@ -531,6 +555,30 @@ internal sealed class Scorer
         public HourRarity RarityCache { get; set; }
 
         public Incident? Open { get; set; }
+
+        private ulong[] _done = [];
+
+        /// <summary>True when the user has done the entity/action pair with this id (<see cref="EntityActionKeys"/>).</summary>
+        public bool HasDone(int id) => (id >> 6) < _done.Length && (_done[id >> 6] & (1UL << id)) != 0;
+
+        /// <summary>Records the pair; false when it was already recorded.</summary>
+        public bool MarkDone(int id)
+        {
+            if ((id >> 6) >= _done.Length)
+            {
+                Array.Resize(ref _done, Math.Max((id >> 6) + 1, _done.Length * 2));
+            }
+
+            ref var word = ref _done[id >> 6];
+            var bit = 1UL << id;
+            if ((word & bit) != 0)
+            {
+                return false;
+            }
+
+            word |= bit;
+            return true;
+        }
     }
 
     /// <summary>Signals of one user close in time, correlated into one finding when the window closes.</summary>
@@ -601,7 +649,7 @@ internal sealed class Scorer
                 WindowEnd = End,
                 DetectedAt = DetectedAt ?? End,
                 Reasons = reasons,
-                EventIds = _events,
+                EventIds = [.. _events], // a copy: a live service snapshots open findings that keep growing
                 Learning = Learning,
             };
         }

@@ -32,7 +32,7 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
             DisplayName = "Demo CRM",
             ClientSecret = "demo-crm-secret",
             GrantTypes = ["authorization_code", "client_credentials", "refresh_token", GrantTypes.TokenExchange],
-            Scopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, "roles", Scopes.OfflineAccess, "crm.api", "crm.reports"],
+            Scopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, "roles", Scopes.OfflineAccess, "crm.api", "crm.reports", "events:write"],
             RedirectUris = ["http://localhost:5081/signin-oidc", "http://127.0.0.1:5081/signin-oidc"],
             PostLogoutRedirectUris = ["http://localhost:5081/signout-callback-oidc", "http://127.0.0.1:5081/signout-callback-oidc"],
             FirstParty = true,
@@ -54,6 +54,14 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
             ClientSecret = "demo-secops-secret",
             GrantTypes = ["client_credentials"],
             Scopes = [IncidentEndpoints.AdminScope],
+        },
+        new()
+        {
+            ClientId = "demo-audit",
+            DisplayName = "Demo audit tool",
+            ClientSecret = "demo-audit-secret",
+            GrantTypes = ["client_credentials"],
+            Scopes = ["findings:read"],
         },
     ];
 
@@ -108,7 +116,7 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
             Console.WriteLine($"  {demo.UserName,-6} {demo.Password,-26} role {demo.Role}");
         }
 
-        Console.WriteLine("  clients: demo-crm (secret demo-crm-secret), demo-spa (public, PKCE), demo-secops (secret demo-secops-secret, scope identity.admin)");
+        Console.WriteLine("  clients: demo-crm (secret demo-crm-secret), demo-spa (public, PKCE), demo-secops (secret demo-secops-secret, scope identity.admin), demo-audit (secret demo-audit-secret, scope findings:read); demo-crm may also send events (scope events:write)");
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -1,5 +1,7 @@
 using CrmSecurity.AuditAnalyzer;
 using CrmSecurity.AuditAnalyzer.Cli;
+using CrmSecurity.AuditAnalyzer.Service;
+using CrmSecurity.Identity.Protocol;
 using CrmSecurity.Server.Data;
 
 namespace CrmSecurity.Server.Hosting;
@@ -11,6 +13,15 @@ internal static class AuditAnalyzerHosting
     {
         builder.AddAuditAnalyzer(DatabaseSetup.Configure);
         builder.Services.AddSingleton(new ModuleSchema(AuditAnalyzerModule.SchemaName, AuditAnalyzerModule.SchemaContext, AuditAnalyzerModule.SchemaVersion));
+        return builder;
+    }
+
+    /// <summary>Live ingestion and background scoring, with callers' tokens checked against the in-process Identity provider.</summary>
+    public static WebApplicationBuilder AddAuditAnalyzerLiveModule(this WebApplicationBuilder builder)
+    {
+        builder.AddAuditAnalyzerLive(DatabaseSetup.Configure);
+        builder.Services.AddSingleton(new ModuleSchema(LiveModule.SchemaName, LiveModule.SchemaContext, LiveModule.SchemaVersion));
+        builder.Services.AddAuthentication().AddIdentityBearer(LiveModule.BearerScheme, LiveModule.Audience);
         return builder;
     }
 

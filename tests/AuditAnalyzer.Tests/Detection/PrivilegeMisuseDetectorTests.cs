@@ -128,6 +128,22 @@ public sealed class PrivilegeMisuseDetectorTests
     }
 
     [Fact]
+    public void An_entity_a_user_touched_in_an_earlier_run_is_not_first_seen_again_when_a_later_run_continues()
+    {
+        var org = new Org().Peers("p", 20).User("alice");
+        org.WorkDays("alice", 30);
+        org.Add("alice", Org.Utc(Org.Weekday(12), 12), AccessAction.List, "employee", 40);
+        org.Add("alice", Org.Utc(Org.Weekday(30), 12), AccessAction.List, "employee", 40);
+        var split = Org.Utc(Org.Weekday(20), 0);
+
+        var first = org.Score(out var earlier, before: split);
+        var later = org.Score(out _, baselines: earlier.Baselines, from: split);
+
+        Assert.Contains(first.For("alice"), f => f.HasReason(ReasonCodes.FirstSeenRare));
+        Assert.DoesNotContain(later.For("alice"), f => f.HasReason(ReasonCodes.FirstSeenRare));
+    }
+
+    [Fact]
     public void An_administrator_reading_business_data_far_beyond_their_norm_is_flagged()
     {
         var org = WithAdmin();

@@ -107,6 +107,53 @@ public sealed class EventFileReaderTests
     }
 
     [Fact]
+    public void A_quoted_csv_cell_may_hold_line_breaks_and_later_errors_keep_their_own_line_numbers()
+    {
+        // RFC 4180 §2 rule 6: the record of line 2 spans lines 2-4; the bad record after it is still line 5.
+        var (events, report) = Read(
+            "timestamp,user_id,action,details\r\n" +
+            "2026-03-02T09:00:00Z,u1,export,\"first line\r\nsecond, with comma\r\nthird \"\"quoted\"\"\"\r\n" +
+            "2026-03-02T09:01:00Z,u2,teleport,\r\n" +
+            "2026-03-02T09:02:00Z,u3,read,\"one\ntwo\"\n",
+            "events.csv");
+
+        Assert.Equal(["u1", "u3"], events.Select(e => e.UserId));
+        Assert.Equal("first line\nsecond, with comma\nthird \"quoted\"", events[0].Details);
+        Assert.Equal("one\ntwo", events[1].Details);
+        Assert.Equal(4, report.LinesRead); // records (header and three events), not physical lines
+        Assert.Equal((5L, RejectReason.UnknownAction), (Assert.Single(report.Examples).Line, report.Examples[0].Reason));
+    }
+
+    [Fact]
+    public void A_quote_never_closed_is_reported_at_its_line_and_the_lines_after_it_are_still_read()
+    {
+        var (events, report) = Read(
+            "timestamp,user_id,action,details\n" +
+            "2026-03-02T09:00:00Z,u1,read,\"never closed\n" +
+            "2026-03-02T09:01:00Z,u2,read,fine\n" +
+            "2026-03-02T09:02:00Z,u3,read,\"also fine\"\n",
+            "events.csv");
+
+        Assert.Equal(["u2", "u3"], events.Select(e => e.UserId));
+        Assert.Equal("events.csv:2: broken_csv: unbalanced quotes", Assert.Single(report.Examples).ToString());
+    }
+
+    [Theory]
+    [InlineData("a,b,c", false, "Complete")]
+    [InlineData("a,\"b", false, "InsideQuotes")]
+    [InlineData("a,\"b\",\"c", false, "InsideQuotes")]
+    [InlineData("a,b\"c", false, "Complete")] // a quote inside an unquoted cell is data, as CsvRow reads it
+    [InlineData("a,\"say \"\"hi\"\"\"", false, "Complete")]
+    [InlineData("still inside", true, "InsideQuotes")]
+    [InlineData("closes\",next", true, "Complete")]
+    [InlineData("closes\"\" not yet", true, "InsideQuotes")]
+    [InlineData("x,\"also fine\"", true, "Broken")] // the first quote closes the open cell, then 'a' cannot follow
+    public void A_line_continues_its_record_only_while_a_quoted_cell_is_open(string line, bool insideAtStart, string expected)
+    {
+        Assert.Equal(expected, CsvRecordReader.Scan(Encoding.UTF8.GetBytes(line), insideAtStart).ToString());
+    }
+
+    [Fact]
     public void Salesforce_event_log_files_map_login_report_export_api_and_uri_events()
     {
         var (events, report) = Read("""

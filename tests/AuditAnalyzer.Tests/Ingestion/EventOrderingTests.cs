@@ -67,6 +67,44 @@ public sealed class EventOrderingTests
     }
 
     [Fact]
+    public void An_id_is_accepted_again_once_its_first_event_is_a_full_lateness_older_than_what_was_released()
+    {
+        var report = new IngestionReport();
+        var ordering = new EventOrdering(TimeSpan.FromMinutes(10), report);
+        var ready = new List<AccessEvent>();
+        ordering.Add(At(0, "a"), ready);
+        ordering.Add(At(15, "b"), ready); // releases minute 0; "a" is still remembered (0 >= 0 - 10)
+        ordering.Add(At(9, "a"), ready); // a copy less than the lateness apart: dropped
+        ordering.Add(At(30, "c"), ready); // releases 15; "a" (minute 0) is now older than 15 - 10 and forgotten
+        ordering.Add(At(26, "a"), ready); // a different event reusing the id further apart: scored
+        ordering.Complete(ready);
+
+        Assert.Equal(1, report.Count(RejectReason.Duplicate));
+        Assert.Equal([0, 15, 26, 30], ready.Select(e => (int)(e.Timestamp - Start).TotalMinutes));
+    }
+
+    [Fact]
+    public void Repeated_ids_are_still_found_after_the_id_table_has_grown_and_been_rebuilt()
+    {
+        var report = new IngestionReport();
+        var ordering = new EventOrdering(TimeSpan.FromHours(10), report);
+        var ready = new List<AccessEvent>();
+        // 20,000 ids within one lateness: the table starts at 4,096 slots and must grow several times.
+        for (var i = 0; i < 20_000; i++)
+        {
+            ordering.Add(At(i / 100, $"id{i}"), ready);
+        }
+
+        for (var i = 0; i < 20_000; i += 7)
+        {
+            ordering.Add(At(i / 100, $"id{i}"), ready);
+        }
+
+        Assert.Equal(2858, report.Count(RejectReason.Duplicate));
+        Assert.Equal(20_000, ordering.RememberedIds);
+    }
+
+    [Fact]
     public void Events_up_to_the_previous_runs_watermark_are_skipped_as_already_analysed()
     {
         var report = new IngestionReport();

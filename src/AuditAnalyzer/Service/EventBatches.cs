@@ -1,0 +1,127 @@
+using System.IO.Hashing;
+using System.Security.Cryptography;
+using System.Text;
+using CrmSecurity.AuditAnalyzer.Events;
+using CrmSecurity.AuditAnalyzer.Ingestion;
+using Microsoft.EntityFrameworkCore;
+
+namespace CrmSecurity.AuditAnalyzer.Service;
+
+/// <summary>A line of a batch that was not stored, and why.</summary>
+internal sealed record LineError(long Line, string Reason, string Message);
+
+/// <summary>What became of one batch.</summary>
+internal sealed record BatchResult(int Lines, int Accepted, int Duplicates, IReadOnlyList<LineError> Errors);
+
+/// <summary>
+/// A batch of JSON Lines access events, validated with the same parser as the <c>analyze</c> verb and stored
+/// in one transaction: every valid line is stored (or found already stored), every invalid one is returned
+/// with its line number. Idempotent on (client, <c>event_id</c>); a line without <c>event_id</c> is keyed by
+/// a SHA-256 of its bytes, so re-sending the same batch never stores anything twice, across restarts too.
+/// </summary>
+internal static class EventBatches
+{
+    public static int PartitionOf(string userId, int partitions) =>
+        (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(userId)) % (uint)partitions);
+
+    /// <summary>Parses the batch; null when it has more than <see cref="LiveOptions.MaxBatchLines"/> lines (nothing is stored then).</summary>
+    public static (List<StoredEventRow> Rows, List<LineError> Errors, int Lines, int Duplicates)? Parse(byte[] body, int length, string clientId, LiveOptions options, DateTimeOffset now)
+    {
+        var report = new IngestionReport();
+        var errors = new List<LineError>();
+        report.Rejected += r => errors.Add(new LineError(r.Line, RejectReasons.Name(r.Reason), r.Message));
+        var parser = new JsonLinesEventParser(new EventFields("batch", report, new StringPool(10_000)));
+        var rows = new List<StoredEventRow>();
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        var duplicates = 0;
+        var lines = 0;
+        using var reader = new LineReader(new MemoryStream(body, 0, length, writable: false), bufferSize: 64 * 1024);
+        while (reader.TryReadLine(out var line))
+        {
+            if (reader.LastLineTooLong)
+            {
+                errors.Add(new LineError(reader.LineNumber, RejectReasons.Name(RejectReason.LineTooLong), $"line longer than {LineReader.MaxLineBytes} bytes"));
+                continue;
+            }
+
+            if (line.Trim(" \t"u8).IsEmpty)
+            {
+                continue;
+            }
+
+            if (++lines > options.MaxBatchLines)
+            {
+                return null;
+            }
+
+            var e = parser.Parse(line, reader.LineNumber);
+            if (e is null)
+            {
+                continue;
+            }
+
+            var id = e.HasSourceId ? e.EventId : "sha256:" + Convert.ToHexStringLower(SHA256.HashData(line));
+            var key = $"{clientId}:{id}";
+            if (!keys.Add(key))
+            {
+                duplicates++;
+                continue;
+            }
+
+            rows.Add(new StoredEventRow
+            {
+                EventKey = key,
+                ClientId = clientId,
+                UserId = e.UserId,
+                Partition = PartitionOf(e.UserId, options.Partitions),
+                TimestampTicks = e.UtcTicks,
+                Line = Encoding.UTF8.GetString(line),
+                ReceivedTicks = now.UtcTicks,
+            });
+        }
+
+        return (rows, errors, lines, duplicates);
+    }
+
+    /// <summary>Stores the rows not stored before, all in one transaction; returns how many were new.</summary>
+    public static async Task<int> StoreAsync(LiveDbContext db, List<StoredEventRow> rows, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                var keys = rows.Select(r => r.EventKey).ToList();
+                var known = (await db.Events.AsNoTracking().Where(e => keys.Contains(e.EventKey)).Select(e => e.EventKey).ToListAsync(cancellationToken))
+                    .ToHashSet(StringComparer.Ordinal);
+                var fresh = rows.Where(r => !known.Contains(r.EventKey)).ToList();
+                if (fresh.Count > 0)
+                {
+                    db.Events.AddRange(fresh);
+                    await db.SaveChangesAsync(cancellationToken);
+                }
+
+                return fresh.Count;
+            }
+            catch (DbUpdateException) when (attempt < 3)
+            {
+                // The same event arrived concurrently on another request or instance (unique event_key): look again.
+                db.ChangeTracker.Clear();
+                foreach (var row in rows)
+                {
+                    row.Seq = 0;
+                }
+            }
+            finally
+            {
+                db.ChangeTracker.Clear();
+            }
+        }
+    }
+
+    /// <summary>The stored line as the scorer's event, with the id it was stored under as its evidence id.</summary>
+    public static AccessEvent? ToEvent(StoredEventRow row, JsonLinesEventParser parser)
+    {
+        var e = parser.Parse(Encoding.UTF8.GetBytes(row.Line), row.Seq);
+        return e is null ? null : e with { EventId = row.EventKey[(row.ClientId.Length + 1)..], HasSourceId = true, SourceFile = null, SourceLine = row.Seq };
+    }
+}

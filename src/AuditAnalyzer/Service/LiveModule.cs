@@ -1,0 +1,65 @@
+using System.Security.Claims;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace CrmSecurity.AuditAnalyzer.Service;
+
+/// <summary>
+/// Live ingestion (<c>POST /analyzer/events</c>) and background scoring into stored findings
+/// (<c>GET /analyzer/findings</c>). Callers authenticate with bearer access tokens for <see cref="Audience"/>;
+/// the host registers the <see cref="BearerScheme"/> JwtBearer scheme against its token issuer.
+/// </summary>
+public static class LiveModule
+{
+    /// <summary>Authentication scheme the host must register (JwtBearer for <see cref="Audience"/>).</summary>
+    public const string BearerScheme = "AuditAnalyzerApi";
+
+    /// <summary>The resource (token audience) of the analyzer's API.</summary>
+    public const string Audience = "crm-security-analyzer";
+
+    /// <summary>Scope that lets a CRM app send access events.</summary>
+    public const string WriteScope = "events:write";
+
+    /// <summary>Scope that lets an auditor's tool read findings.</summary>
+    public const string ReadScope = "findings:read";
+
+    /// <summary>Module name of the live tables in <c>crm_schema_modules</c>.</summary>
+    public const string SchemaName = "audit-analyzer-live";
+
+    /// <summary>Schema version of the live tables.</summary>
+    public const int SchemaVersion = LiveDbContext.SchemaVersion;
+
+    /// <summary>The live tables' DbContext, for the host's schema registration.</summary>
+    public static Type SchemaContext => typeof(LiveDbContext);
+
+    internal const string WritePolicy = "audit-analyzer.events.write";
+    internal const string ReadPolicy = "audit-analyzer.findings.read";
+
+    /// <summary>Adds ingestion, the background scorer and their authorization policies; the analyzer module must be added too.</summary>
+    public static IHostApplicationBuilder AddAuditAnalyzerLive(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
+        services.AddOptions<LiveOptions>().Bind(builder.Configuration.GetSection(LiveOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<LiveOptions>, LiveOptionsValidator>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddDbContext<LiveDbContext>(database);
+        services.AddSingleton<LiveScoring>();
+        services.AddHostedService(provider => provider.GetRequiredService<LiveScoring>());
+
+        // Deny by default: an authenticated caller needs the scope for the call (RFC 6749 §3.3, RFC 9068 §2.2.3).
+        services.AddAuthorizationBuilder()
+            .AddPolicy(WritePolicy, policy => policy.AddAuthenticationSchemes(BearerScheme).RequireAuthenticatedUser()
+                .RequireAssertion(context => HasScope(context.User, WriteScope)))
+            .AddPolicy(ReadPolicy, policy => policy.AddAuthenticationSchemes(BearerScheme).RequireAuthenticatedUser()
+                .RequireAssertion(context => HasScope(context.User, ReadScope)));
+        return builder;
+    }
+
+    /// <summary>Whether the token's <c>scope</c> claim (space-separated, RFC 9068 §2.2.3) holds <paramref name="scope"/>.</summary>
+    internal static bool HasScope(ClaimsPrincipal user, string scope) =>
+        user.FindAll("scope").Any(c => c.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(scope, StringComparer.Ordinal));
+}

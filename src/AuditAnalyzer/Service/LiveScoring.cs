@@ -1,0 +1,285 @@
+using System.Text;
+using CrmSecurity.AuditAnalyzer.Events;
+using CrmSecurity.AuditAnalyzer.Ingestion;
+using CrmSecurity.AuditAnalyzer.Organisation;
+using CrmSecurity.AuditAnalyzer.Policy;
+using CrmSecurity.AuditAnalyzer.Scoring;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace CrmSecurity.AuditAnalyzer.Service;
+
+/// <summary>
+/// Background scoring of the stored events, partition by partition. Each poll renews or takes the leases this
+/// instance can get, scores each held partition's unscored events in arrival order, and in one transaction
+/// checks the lease is still held, saves the findings (closed ones and open ones as they stand, by id) and
+/// marks the events scored. A partition new to this instance is first rebuilt by replaying its scored events,
+/// so a finding is neither lost nor doubled when an instance dies and another takes over.
+/// </summary>
+internal sealed partial class LiveScoring(
+    IServiceScopeFactory scopes,
+    IOptions<LiveOptions> options,
+    ScoringPolicy policy,
+    TimeProvider time,
+    ILogger<LiveScoring> logger) : BackgroundService
+{
+    private const int PageSize = 2000;
+    private readonly Dictionary<int, PartitionState> _held = [];
+    private readonly LiveOptions _options = options.Value;
+
+    public string Owner { get; } = string.IsNullOrWhiteSpace(options.Value.InstanceId)
+        ? $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}"
+        : options.Value.InstanceId;
+
+    /// <summary>Partitions this instance scored in its last poll (for tests and health).</summary>
+    public IReadOnlyCollection<int> Held { get; private set; } = [];
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!_options.Scoring)
+        {
+            return;
+        }
+
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await PollAsync(stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // A failed poll leaves the database consistent (one transaction per partition); state is rebuilt.
+                _held.Clear();
+                LogPollFailed(logger, e);
+            }
+
+            try
+            {
+                await Task.Delay(_options.PollInterval, time, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        if (_held.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
+            foreach (var partition in _held.Keys)
+            {
+                await PartitionLeases.ReleaseAsync(db, partition, Owner, cancellationToken);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogPollFailed(logger, e); // the leases then simply expire
+        }
+    }
+
+    /// <summary>One round over all partitions.</summary>
+    internal async Task PollAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
+        for (var partition = 0; partition < _options.Partitions; partition++)
+        {
+            var now = time.GetUtcNow();
+            var outcome = await PartitionLeases.TryAcquireAsync(db, partition, Owner, now, _options.LeaseDuration, cancellationToken);
+            if (outcome == LeaseOutcome.Refused)
+            {
+                _held.Remove(partition);
+                continue;
+            }
+
+            if (outcome == LeaseOutcome.Acquired || !_held.TryGetValue(partition, out var state))
+            {
+                LogAcquired(logger, partition, Owner);
+                state = await RebuildAsync(db, partition, cancellationToken);
+                _held[partition] = state;
+            }
+
+            if (!await ScoreNewAsync(db, partition, state, cancellationToken))
+            {
+                _held.Remove(partition);
+                LogLost(logger, partition, Owner);
+            }
+        }
+
+        Held = [.. _held.Keys];
+    }
+
+    private PartitionState NewState()
+    {
+        var report = new IngestionReport();
+        var parser = new JsonLinesEventParser(new EventFields("stored", report, new StringPool()));
+        var scorer = new ScoringOptions { Policy = policy, Directory = UserDirectory.Empty, TimeProvider = time }.Build();
+        return new PartitionState(scorer, parser);
+    }
+
+    /// <summary>Replays the events already scored (by any instance) so baselines and open findings are as their last owner left them.</summary>
+    private async Task<PartitionState> RebuildAsync(LiveDbContext db, int partition, CancellationToken cancellationToken)
+    {
+        var state = NewState();
+        var discarded = new List<Finding>();
+        long after = 0;
+        while (true)
+        {
+            var page = await db.Events.AsNoTracking()
+                .Where(e => e.Partition == partition && e.Scored && e.Seq > after)
+                .OrderBy(e => e.Seq)
+                .Take(PageSize)
+                .ToListAsync(cancellationToken);
+            if (page.Count == 0)
+            {
+                return state;
+            }
+
+            ScorePage(state, page, discarded);
+            discarded.Clear(); // already saved when the events were first scored
+            after = page[^1].Seq;
+        }
+    }
+
+    /// <summary>Scores the partition's unscored events and saves the result; false when the lease was lost.</summary>
+    private async Task<bool> ScoreNewAsync(LiveDbContext db, int partition, PartitionState state, CancellationToken cancellationToken)
+    {
+        var page = await db.Events.AsNoTracking()
+            .Where(e => e.Partition == partition && !e.Scored)
+            .OrderBy(e => e.Seq)
+            .Take(PageSize)
+            .ToListAsync(cancellationToken);
+        var findings = new List<Finding>();
+        ScorePage(state, page, findings);
+
+        // Findings whose correlation window has passed by the clock close now, not when the next event comes.
+        var now = time.GetUtcNow();
+        state.Scorer.AdvanceTo(now.UtcTicks, findings);
+        if (page.Count == 0 && findings.Count == 0)
+        {
+            return true;
+        }
+
+        state.Scorer.OpenFindings(findings);
+        var strategy = db.Database.CreateExecutionStrategy();
+        try
+        {
+            return await strategy.ExecuteAsync(async () =>
+            {
+                await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+
+                // Fencing: the lease row is locked by this UPDATE until commit, so nobody takes the partition over
+                // while these findings are written, and an instance that lost it writes nothing.
+                if (!await PartitionLeases.RenewAsync(db, partition, Owner, now, _options.LeaseDuration, cancellationToken))
+                {
+                    await transaction.RollbackAsync(cancellationToken);
+                    return false;
+                }
+
+                await SaveFindingsAsync(db, findings, now, cancellationToken);
+                var seqs = page.Select(e => e.Seq).ToList();
+                if (seqs.Count > 0)
+                {
+                    await db.Events.Where(e => seqs.Contains(e.Seq)).ExecuteUpdateAsync(s => s.SetProperty(e => e.Scored, true), cancellationToken);
+                }
+
+                await transaction.CommitAsync(cancellationToken);
+                return true;
+            });
+        }
+        catch
+        {
+            // The in-memory state is ahead of the database now: drop it, the next poll rebuilds it.
+            _held.Remove(partition);
+            throw;
+        }
+    }
+
+    private static void ScorePage(PartitionState state, List<StoredEventRow> page, List<Finding> findings)
+    {
+        var events = new List<AccessEvent>(page.Count);
+        foreach (var row in page)
+        {
+            if (EventBatches.ToEvent(row, state.Parser) is { } e)
+            {
+                events.Add(e);
+            }
+        }
+
+        // A batch may hold events of several senders interleaved: score in time order (stable for equal times).
+        foreach (var e in events.OrderBy(e => e.UtcTicks))
+        {
+            state.Scorer.Score(e, findings);
+        }
+    }
+
+    private static async Task SaveFindingsAsync(LiveDbContext db, List<Finding> findings, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        // An open finding and its closed form share the id; the last one in the list is the newest.
+        var latest = new Dictionary<string, Finding>(StringComparer.Ordinal);
+        foreach (var finding in findings)
+        {
+            latest[finding.Id] = finding;
+        }
+
+        var ids = latest.Keys.ToList();
+        var existing = await db.Findings.Where(f => ids.Contains(f.Id)).ToDictionaryAsync(f => f.Id, StringComparer.Ordinal, cancellationToken);
+        foreach (var finding in latest.Values)
+        {
+            if (!existing.TryGetValue(finding.Id, out var row))
+            {
+                row = new StoredFindingRow { Id = finding.Id, UserId = finding.UserId, Detector = finding.Detector, Severity = "", Json = "" };
+                db.Findings.Add(row);
+            }
+
+            row.UserName = finding.UserName;
+            row.Detector = finding.Detector;
+            row.Score = Math.Round(finding.Score);
+            row.Severity = FindingWriter.SeverityName(finding.Severity);
+            row.WindowStartTicks = finding.WindowStart.UtcTicks;
+            row.WindowEndTicks = finding.WindowEnd.UtcTicks;
+            row.DetectedTicks = finding.DetectedAt.UtcTicks;
+            row.Json = Serialize(finding);
+            row.UpdatedTicks = now.UtcTicks;
+        }
+
+        await db.SaveChangesAsync(cancellationToken);
+        db.ChangeTracker.Clear();
+    }
+
+    private static string Serialize(Finding finding)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new FindingWriter(buffer))
+        {
+            writer.Write(finding);
+        }
+
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length).TrimEnd('\n');
+    }
+
+    [LoggerMessage(EventId = 6100, Level = LogLevel.Information, Message = "Scoring partition {Partition} as {Owner}")]
+    private static partial void LogAcquired(ILogger logger, int partition, string owner);
+
+    [LoggerMessage(EventId = 6101, Level = LogLevel.Warning, Message = "Lost the lease of partition {Partition} ({Owner}); its unsaved work is discarded")]
+    private static partial void LogLost(ILogger logger, int partition, string owner);
+
+    [LoggerMessage(EventId = 6102, Level = LogLevel.Error, Message = "A background scoring poll failed; it is retried")]
+    private static partial void LogPollFailed(ILogger logger, Exception exception);
+
+    private sealed record PartitionState(Scorer Scorer, JsonLinesEventParser Parser);
+}

@@ -1,0 +1,79 @@
+using System.Globalization;
+using CrmSecurity.AuditAnalyzer.Service;
+using CrmSecurity.AuditAnalyzer.Tests.Support;
+using CrmSecurity.Tests.Support;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CrmSecurity.AuditAnalyzer.Tests.Service;
+
+/// <summary>Two real hosts on loopback sharing the real PostgreSQL: one stops mid-run, the other takes its partitions over.</summary>
+public sealed class ScaleOutTests : IAsyncLifetime
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("crm-analyzer-scale-").FullName;
+    private PostgresDatabase _postgres = null!;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => _postgres = await PostgresDatabase.CreateAsync(cancellationToken: Cancel);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _postgres.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private static string Exports(IEnumerable<string> users, DateTimeOffset night) => string.Join('\n', users.Select(user =>
+        $"{{\"event_id\":\"exp-{user}\",\"timestamp\":\"{night.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)}\",\"user_id\":\"{user}\",\"action\":\"export\",\"entity\":\"contact\",\"record_count\":48000}}"));
+
+    private static async Task<List<(string User, string Id)>> WaitForFindingsAsync(LiveHost host, string token, int expected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var (_, body) = await host.GetFindingsAsync(token, "?limit=1000");
+            var findings = body.EnumerateArray().Select(f => (f.GetProperty("user_id").GetString()!, f.GetProperty("id").GetString()!)).ToList();
+            if (findings.Count >= expected || DateTime.UtcNow > deadline)
+            {
+                return findings;
+            }
+
+            await Task.Delay(250, Cancel);
+        }
+    }
+
+    [Fact]
+    public async Task When_one_of_two_hosts_stops_the_other_scores_its_partitions_and_no_finding_is_lost_or_doubled()
+    {
+        var night = DateTimeOffset.UtcNow.Date.AddDays(-1).AddHours(3);
+        string[] early = ["u1", "u2", "u3", "u4", "u5", "u6"];
+        string[] late = ["u7", "u8", "u9", "u10", "u11", "u12"];
+        var a = LiveHost.Start(Path.Combine(_directory, "a"), _postgres.ConnectionString, new Dictionary<string, string?> { ["AuditAnalyzer:Live:InstanceId"] = "host-a" });
+        await using var b = LiveHost.Start(Path.Combine(_directory, "b"), _postgres.ConnectionString, new Dictionary<string, string?> { ["AuditAnalyzer:Live:InstanceId"] = "host-b" });
+        var auditor = await b.AuditorTokenAsync();
+
+        var first = await a.PostEventsAsync(await a.WriterTokenAsync(), Exports(early, night));
+        Assert.Equal(6, first.Body.GetProperty("stored").GetInt32());
+        var before = await WaitForFindingsAsync(b, auditor, early.Length);
+        Assert.Equal(early.Order(), before.Select(f => f.User).Order());
+
+        await a.DisposeAsync(); // mid-run: host a goes away with the partitions it held
+
+        var writer = await b.WriterTokenAsync();
+        var resent = await b.PostEventsAsync(writer, Exports(early, night)); // a client retrying against the survivor
+        var second = await b.PostEventsAsync(writer, Exports(late, night));
+        Assert.Equal((0, 6), (resent.Body.GetProperty("stored").GetInt32(), resent.Body.GetProperty("duplicates").GetInt32()));
+        Assert.Equal(6, second.Body.GetProperty("stored").GetInt32());
+
+        var after = await WaitForFindingsAsync(b, auditor, early.Length + late.Length);
+        Assert.Equal(early.Concat(late).Order(), after.Select(f => f.User).Order()); // one finding per user: none lost, none doubled
+        Assert.Equal(before.OrderBy(f => f.User).Select(f => f.Id), after.Where(f => early.Contains(f.User)).OrderBy(f => f.User).Select(f => f.Id));
+
+        await using var scope = b.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
+        Assert.Equal(0, await db.Events.CountAsync(e => !e.Scored, Cancel));
+        var leases = await db.Leases.AsNoTracking().ToListAsync(Cancel);
+        Assert.Equal(4, leases.Count); // every partition (Partitions = 4 in LiveHost), all with the survivor
+        Assert.All(leases, lease => Assert.Equal("host-b", lease.Owner));
+    }
+}

@@ -1,0 +1,121 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using CrmSecurity.AuditAnalyzer.Service;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CrmSecurity.AuditAnalyzer.Tests.Support;
+
+/// <summary>
+/// The real host (src/Server's Program) on a free loopback port with demo clients seeded into a SQLite file of
+/// its own folder (or a given connection), and the background scorer polling every 200 ms.
+/// </summary>
+public sealed class LiveHost : IAsyncDisposable
+{
+    private readonly WebApplicationFactory<Program> _factory;
+
+    private LiveHost(WebApplicationFactory<Program> factory, Uri baseAddress)
+    {
+        _factory = factory;
+        BaseAddress = baseAddress;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public IServiceProvider Services => _factory.Services;
+
+    public static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    /// <summary>Starts a host on <paramref name="directory"/>'s SQLite file, or on PostgreSQL when a connection string is given.</summary>
+    public static LiveHost Start(string directory, string? postgres = null, IDictionary<string, string?>? extra = null)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Identity:AllowHttp"] = "true",
+            ["Identity:DemoMode"] = "true",
+            ["Identity:MailPickupDirectory"] = Path.Combine(directory, "mail"),
+            ["Identity:Throttling:TokenPerIpPerSecond"] = "100000",
+            ["Identity:Throttling:TokenPerClientPerSecond"] = "100000",
+            ["AuditAnalyzer:Live:PollInterval"] = "00:00:00.2",
+            ["AuditAnalyzer:Live:LeaseDuration"] = "00:00:05",
+            ["AuditAnalyzer:Live:Partitions"] = "4",
+            ["Serilog:MinimumLevel:Default"] = "Warning",
+            ["Database:Provider"] = postgres is null ? "Sqlite" : "PostgreSql",
+            ["Database:ConnectionString"] = postgres ?? $"Data Source={Path.Combine(directory, "service.db")}",
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        {
+            builder.UseEnvironment("Testing");
+            builder.UseUrls("http://127.0.0.1:0");
+            foreach (var (key, value) in settings)
+            {
+                builder.UseSetting(key, value);
+            }
+        });
+        factory.UseKestrel(0);
+        factory.StartServer();
+        var address = factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new LiveHost(factory, new Uri(address.Replace("localhost", "127.0.0.1", StringComparison.Ordinal) + "/"));
+    }
+
+    public HttpClient CreateClient() => new() { BaseAddress = BaseAddress };
+
+    /// <summary>A client-credentials access token of a demo client (RFC 6749 §4.4).</summary>
+    public async Task<string> TokenAsync(string client, string secret, string scope)
+    {
+        using var http = CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "connect/token")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope }),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{client}:{secret}")));
+        using var response = await http.SendAsync(request, Cancel);
+        var body = await response.Content.ReadAsStringAsync(Cancel);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"client_credentials for {client} failed: {response.StatusCode} {body}");
+        return JsonDocument.Parse(body).RootElement.GetProperty("access_token").GetString()!;
+    }
+
+    public Task<string> WriterTokenAsync() => TokenAsync("demo-crm", "demo-crm-secret", LiveModule.WriteScope);
+
+    public Task<string> AuditorTokenAsync() => TokenAsync("demo-audit", "demo-audit-secret", LiveModule.ReadScope);
+
+    public async Task<(HttpStatusCode Status, string ContentType, JsonElement Body)> PostEventsAsync(string? token, string lines)
+    {
+        using var http = CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "analyzer/events") { Content = new StringContent(lines, Encoding.UTF8, "application/x-ndjson") };
+        if (token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        using var response = await http.SendAsync(request, Cancel);
+        var text = await response.Content.ReadAsStringAsync(Cancel);
+        return (response.StatusCode, response.Content.Headers.ContentType?.MediaType ?? "", text.Length > 0 ? JsonDocument.Parse(text).RootElement.Clone() : default);
+    }
+
+    public async Task<(HttpStatusCode Status, JsonElement Body)> GetFindingsAsync(string? token, string query = "")
+    {
+        using var http = CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "analyzer/findings" + query);
+        if (token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        using var response = await http.SendAsync(request, Cancel);
+        var text = await response.Content.ReadAsStringAsync(Cancel);
+        return (response.StatusCode, text.Length > 0 ? JsonDocument.Parse(text).RootElement.Clone() : default);
+    }
+
+    public async ValueTask DisposeAsync() => await _factory.DisposeAsync();
+}
