@@ -159,7 +159,7 @@ internal static class KeyCommands
         var actorOption = new Option<string?>("--actor") { Description = "Who asked for the shred (recorded in the access event); defaults to the OS user." };
         var purgeOption = new Option<string[]>("--purge")
         {
-            Description = "Blind-index columns to clear, as TABLE:SUBJECT_COLUMN:INDEX_COLUMN[,INDEX_COLUMN...]; repeatable.",
+            Description = "Blind-index columns to clear, as TABLE:SUBJECT_COLUMN:INDEX_COLUMN[,INDEX_COLUMN...] (TABLE may be schema.table); repeatable.",
             AllowMultipleArgumentsPerToken = false,
         };
         var command = new Command("shred", "Crypto-shred one data subject: destroy its key (every copy of its fields becomes unreadable), clear its blind indexes, record the event.") { tenantOption, subjectOption, actorOption, purgeOption };
@@ -168,28 +168,40 @@ internal static class KeyCommands
             var tenant = parse.GetValue(tenantOption)!;
             var subject = parse.GetValue(subjectOption)!;
             var actor = parse.GetValue(actorOption) ?? Environment.UserName + "@cli";
-            var purges = new List<(string Table, string SubjectColumn, string[] Columns)>();
-            foreach (var purge in parse.GetValue(purgeOption) ?? [])
+            var purges = new List<PurgeTarget>();
+            foreach (var argument in parse.GetValue(purgeOption) ?? [])
             {
-                var parts = purge.Split(':');
-                if (parts.Length != 3 || parts.Any(string.IsNullOrWhiteSpace))
+                if (PurgeTarget.Parse(argument, out var error) is not { } target)
                 {
-                    return await Fail($"--purge '{purge}' is not TABLE:SUBJECT_COLUMN:INDEX_COLUMN[,INDEX_COLUMN...].", ExitCodes.Usage);
+                    return await Fail(error!, ExitCodes.Usage);
                 }
 
-                purges.Add((parts[0], parts[1], parts[2].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
+                purges.Add(target);
+            }
+
+            // Every purge is checked against the database (tables, columns, the subject's type) before the key is destroyed.
+            var database = services.GetRequiredService<CryptoDbContext>().Database;
+            var statements = new List<(string Sql, IReadOnlyList<object> Values)>();
+            try
+            {
+                foreach (var purge in purges)
+                {
+                    var provider = SubjectPurge.ProviderOf(database.ProviderName);
+                    var kind = await SubjectPurge.CheckAsync(database.GetDbConnection(), provider, purge, token);
+                    statements.Add(SubjectPurge.Statement(provider, purge, kind, subject));
+                }
+            }
+            catch (PurgeException e)
+            {
+                return await Fail(e.Message, ExitCodes.Usage);
             }
 
             var encryption = services.GetRequiredService<Crypto.Fields.FieldEncryption>();
             var destroyed = await encryption.SubjectKeys!.ShredAsync(tenant, subject, actor, token);
-            var context = services.GetRequiredService<CryptoDbContext>();
             var cleared = 0;
-            foreach (var (table, subjectColumn, columns) in purges)
+            foreach (var statement in statements)
             {
-                // Identifiers are quoted (they come from the operator's command line); the subject id is a parameter.
-                var set = string.Join(", ", columns.Select(c => $"{Quote(c)} = NULL"));
-                var sql = $"UPDATE {Quote(table)} SET {set} WHERE LOWER(CAST({Quote(subjectColumn)} AS TEXT)) = LOWER({{0}})";
-                cleared += await context.Database.ExecuteSqlRawAsync(sql, [subject], token);
+                cleared += await SubjectPurge.ExecuteAsync(database.GetDbConnection(), statement, token);
             }
 
             Console.WriteLine(destroyed
@@ -288,6 +300,4 @@ internal static class KeyCommands
 
         return console;
     }
-
-    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }

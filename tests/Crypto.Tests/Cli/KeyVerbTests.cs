@@ -220,6 +220,51 @@ public sealed class KeyVerbTests : IDisposable
         Assert.NotEmpty(ciphertext);
     }
 
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("PostgreSql")]
+    public async Task Shred_purge_clears_only_the_subjects_rows_comparing_the_subject_as_its_column_type(string provider)
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var environment = Environment_();
+        await using var postgres = provider == "PostgreSql" ? await PostgresDatabase.CreateAsync(cancellationToken: cancellationToken) : null;
+        if (postgres is not null)
+        {
+            environment["Database__Provider"] = "PostgreSql";
+            environment["Database__ConnectionString"] = postgres.ConnectionString;
+        }
+
+        Assert.Equal(0, (await RunAsync(["keys", "init"], environment)).ExitCode);
+        var shredded = Guid.NewGuid();
+        var kept = Guid.NewGuid();
+        // EF Core keeps Guids as upper-case TEXT in SQLite and as uuid in PostgreSQL; the subject is given in lower case.
+        var people = postgres is null ? "people" : "crm.people";
+        await ExecuteAsync(postgres, postgres is null
+            ? $"CREATE TABLE people (\"Id\" TEXT PRIMARY KEY, email_bidx BLOB); INSERT INTO people VALUES ('{shredded.ToString().ToUpperInvariant()}', x'01'), ('{kept.ToString().ToUpperInvariant()}', x'02');" +
+              "CREATE TABLE leads (id INTEGER PRIMARY KEY, email_bidx BLOB); INSERT INTO leads VALUES (42, x'01'), (43, x'02');"
+            : $"CREATE SCHEMA crm; CREATE TABLE crm.people (\"Id\" uuid PRIMARY KEY, email_bidx bytea); INSERT INTO crm.people VALUES ('{shredded}', '\\x01'), ('{kept}', '\\x02');" +
+              "CREATE TABLE leads (id bigint PRIMARY KEY, email_bidx bytea); INSERT INTO leads VALUES (42, '\\x01'), (43, '\\x02');");
+
+        var byUuid = await RunAsync(["keys", "shred", "--tenant", "acme", "--subject", shredded.ToString(), "--purge", $"{people}:Id:email_bidx"], environment);
+        var byNumber = await RunAsync(["keys", "shred", "--tenant", "acme", "--subject", "42", "--purge", "leads:id:email_bidx"], environment);
+        var wrongType = await RunAsync(["keys", "shred", "--tenant", "acme", "--subject", "p9", "--purge", "leads:id:email_bidx"], environment);
+        var noColumn = await RunAsync(["keys", "shred", "--tenant", "acme", "--subject", "43", "--purge", "leads:nope:email_bidx"], environment);
+
+        Assert.True(byUuid.ExitCode == 0, byUuid.Output);
+        Assert.Contains("blind indexes cleared in 1 row(s)", byUuid.Output, StringComparison.Ordinal);
+        Assert.Equal(0, byNumber.ExitCode);
+        Assert.Contains("blind indexes cleared in 1 row(s)", byNumber.Output, StringComparison.Ordinal);
+        Assert.Equal(64, wrongType.ExitCode);
+        Assert.Contains("--subject 'p9' is not a whole number, but leads.id is an integer column.", wrongType.Output, StringComparison.Ordinal);
+        Assert.Equal(64, noColumn.ExitCode);
+        Assert.Contains("--purge: leads has no column nope", noColumn.Output, StringComparison.Ordinal);
+        Assert.Equal(1L, Convert.ToInt64(await ScalarAsync(postgres, $"SELECT COUNT(*) FROM {people} WHERE email_bidx IS NULL"), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(kept.ToString(), (await ScalarAsync(postgres, $"SELECT \"Id\" FROM {people} WHERE email_bidx IS NOT NULL"))!.ToString()!.ToLowerInvariant());
+        Assert.Equal(43L, Convert.ToInt64(await ScalarAsync(postgres, "SELECT id FROM leads WHERE email_bidx IS NOT NULL"), System.Globalization.CultureInfo.InvariantCulture));
+        // A refused purge is found out before anything is shredded.
+        Assert.Equal(2L, Convert.ToInt64(await ScalarAsync(postgres, "SELECT COUNT(*) FROM crypto_subject_keys WHERE wrapped_key IS NULL"), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     public void Dispose()
     {
         SqliteConnection.ClearAllPools();
@@ -234,6 +279,28 @@ public sealed class KeyVerbTests : IDisposable
         ["Crypto__AccessEventLog"] = Path.Combine(directory, "events.jsonl"),
         ["CRM_SECURITY_MASTER_KEY"] = masterKey,
     };
+
+    private async Task ExecuteAsync(PostgresDatabase? postgres, string sql)
+    {
+        await using var connection = Connection(postgres);
+        await connection.OpenAsync(TestContext.Current.CancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+    }
+
+    private async Task<object?> ScalarAsync(PostgresDatabase? postgres, string sql)
+    {
+        await using var connection = Connection(postgres);
+        await connection.OpenAsync(TestContext.Current.CancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return await command.ExecuteScalarAsync(TestContext.Current.CancellationToken);
+    }
+
+    private System.Data.Common.DbConnection Connection(PostgresDatabase? postgres) => postgres is null
+        ? new SqliteConnection($"Data Source={Path.Combine(_directory, "security.db")}")
+        : new Npgsql.NpgsqlConnection(postgres.ConnectionString);
 
     private Dictionary<string, string?> Environment_(string? directory = null, string? masterKey = null) => EnvironmentFor(directory ?? _directory, masterKey ?? _masterKey);
 
