@@ -2,16 +2,26 @@ using CrmSecurity.Crypto.Hosting;
 using CrmSecurity.Crypto.Subjects;
 using CrmSecurity.Server.Data;
 using CrmSecurity.Server.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Server.Cli;
 
 internal static class CryptoModule
 {
-    /// <summary>The Crypto module on the host's database, with its tables created at start like every module's.</summary>
+    /// <summary>
+    /// The Crypto module: its tables in the host's database (checkpoints, shred tombstones) and, when the module is on,
+    /// the subject-key store beside the keyring (<c>Crypto:SubjectKeys</c>), each created at start like every module's.
+    /// </summary>
     public static IHostApplicationBuilder AddCryptoModule(this IHostApplicationBuilder builder)
     {
-        builder.AddCrypto(DatabaseSetup.Configure);
+        builder.AddCrypto(DatabaseSetup.Configure, SubjectKeyDatabase.Configure);
+        builder.Services.AddSingleton<IValidateOptions<CryptoOptions>, SubjectKeyDatabaseValidator>();
         builder.Services.AddSingleton(new ModuleSchema("crypto", typeof(CryptoDbContext), CryptoDbContext.SchemaVersion));
+        if (builder.Configuration.GetValue<bool>("Crypto:Enabled"))
+        {
+            builder.Services.AddSingleton(new ModuleSchema("crypto-subject-keys", typeof(SubjectKeyDbContext), SubjectKeyDbContext.SchemaVersion));
+        }
+
         return builder;
     }
 
