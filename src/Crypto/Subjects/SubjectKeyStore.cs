@@ -370,14 +370,25 @@ public sealed class SubjectKeyStore
             return 0;
         }
 
-        var known = (await DataTombstonesAsync(cancellationToken)).Select(t => (t.Tenant, t.SubjectId)).ToHashSet();
-        var missing = shreds.Where(s => known.Add((s.Tenant, s.SubjectId))).ToList();
+        await using var data = _data();
+        List<ShredRecord> missing;
+        if (shreds.Count == 1)
+        {
+            var (tenant, subject) = (shreds[0].Tenant, shreds[0].SubjectId);
+            missing = await data.SubjectTombstones.AnyAsync(t => t.Tenant == tenant && t.SubjectId == subject, cancellationToken) ? [] : [shreds[0]];
+        }
+        else
+        {
+            var known = (await data.SubjectTombstones.AsNoTracking().Select(t => new { t.Tenant, t.SubjectId }).ToListAsync(cancellationToken))
+                .Select(t => (t.Tenant, t.SubjectId)).ToHashSet();
+            missing = [.. shreds.Where(s => known.Add((s.Tenant, s.SubjectId)))];
+        }
+
         if (missing.Count == 0)
         {
             return 0;
         }
 
-        await using var data = _data();
         data.SubjectTombstones.AddRange(missing.Select(s => new SubjectTombstone { Tenant = s.Tenant, SubjectId = s.SubjectId, ShreddedAt = s.ShreddedAt }));
         try
         {

@@ -129,17 +129,26 @@ internal sealed class SubjectKeyDatabaseValidator(IOptions<DatabaseOptions> data
         }
 
         var data = database.Value;
-        if (data.ParsedProviderOrNull is { } dataProvider)
+        if (data.ParsedProviderOrNull is { } dataProvider && SameAsData(options, provider, data, dataProvider))
         {
-            var (_, keys) = SubjectKeyDatabase.Resolve(options, Environment.CurrentDirectory);
-            if (SubjectKeyDatabase.SameDatabase(provider, keys, dataProvider, DatabaseSetup.ResolveConnectionString(data, Environment.CurrentDirectory)))
-            {
-                return ValidateOptionsResult.Fail(
-                    "Crypto:SubjectKeys:ConnectionString points at the data database (Database:ConnectionString). Subject keys must not live with the data: " +
-                    "every backup of the data would hold them, and a shred would not reach those backups. Give them a database of their own, or leave the setting empty for subject-keys.db beside the keyring.");
-            }
+            return ValidateOptionsResult.Fail(
+                "Crypto:SubjectKeys:ConnectionString points at the data database (Database:ConnectionString). Subject keys must not live with the data: " +
+                "every backup of the data would hold them, and a shred would not reach those backups. Give them a database of their own, or leave the setting empty for subject-keys.db beside the keyring.");
         }
 
         return ValidateOptionsResult.Success;
+    }
+
+    private static bool SameAsData(CryptoOptions options, DatabaseProvider provider, DatabaseOptions data, DatabaseProvider dataProvider)
+    {
+        try
+        {
+            var (_, keys) = SubjectKeyDatabase.Resolve(options, Environment.CurrentDirectory);
+            return SubjectKeyDatabase.SameDatabase(provider, keys, dataProvider, DatabaseSetup.ResolveConnectionString(data, Environment.CurrentDirectory));
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or KeyNotFoundException or InvalidOperationException)
+        {
+            return false; // a malformed data connection string is reported by Database:ConnectionString's own check
+        }
     }
 }
