@@ -307,6 +307,27 @@ public sealed class KeyVerbTests : IDisposable
     }
 
     [Fact]
+    public async Task After_a_data_backup_from_before_a_shred_is_restored_reapply_shreds_clears_its_blind_indexes_and_tombstone_again()
+    {
+        Assert.Equal(0, (await RunAsync(["keys", "init"])).ExitCode);
+        Assert.Equal(0, (await RunAsync(["keys", "list"])).ExitCode);
+        await ExecuteAsync(null, "CREATE TABLE people (id TEXT PRIMARY KEY, notes BLOB, email_bidx BLOB); INSERT INTO people VALUES ('p1', x'01', x'abcd'), ('p2', x'01', x'beef');");
+        var backup = Path.Combine(_directory, "security-backup.db");
+        await CopyDatabaseAsync(Path.Combine(_directory, "security.db"), backup);
+        Assert.Equal(0, (await RunAsync(["keys", "shred", "--tenant", "acme", "--subject", "p1", "--purge", "people:id:email_bidx"])).ExitCode);
+
+        await CopyDatabaseAsync(backup, Path.Combine(_directory, "security.db")); // the data database restored from before the shred
+        Assert.Equal(0L, (long)(await ScalarAsync(null, "SELECT COUNT(*) FROM people WHERE email_bidx IS NULL"))!);
+        var reapply = await RunAsync(["keys", "reapply-shreds", "--tenant", "acme", "--purge", "people:id:email_bidx"]);
+
+        Assert.True(reapply.ExitCode == 0, reapply.Output);
+        Assert.Contains("1 tombstone(s) copied back to the data database", reapply.Output, StringComparison.Ordinal);
+        Assert.Contains("Blind indexes of tenant 'acme' cleared in 1 row(s)", reapply.Output, StringComparison.Ordinal);
+        Assert.Equal("p1", (string?)await ScalarAsync(null, "SELECT id FROM people WHERE email_bidx IS NULL"));
+        Assert.Equal("p1", (string?)await ScalarAsync(null, "SELECT subject_id FROM crypto_subject_tombstones"));
+    }
+
+    [Fact]
     public async Task Shred_destroys_the_subject_key_clears_its_blind_indexes_and_records_the_event()
     {
         Assert.Equal(0, (await RunAsync(["keys", "init"])).ExitCode);
@@ -426,6 +447,14 @@ public sealed class KeyVerbTests : IDisposable
         await using var command = connection.CreateCommand();
         command.CommandText = sql;
         await command.ExecuteNonQueryAsync(TestContext.Current.CancellationToken);
+    }
+
+    private static async Task CopyDatabaseAsync(string from, string to)
+    {
+        await using var source = new SqliteConnection($"Data Source={from}");
+        await using var target = new SqliteConnection($"Data Source={to}");
+        await source.OpenAsync(TestContext.Current.CancellationToken);
+        source.BackupDatabase(target);
     }
 
     private async Task<object?> ScalarAsync(PostgresDatabase? postgres, string sql)
