@@ -4,7 +4,8 @@
 #   ./scripts/test.sh                         every test project
 #   ./scripts/test.sh --project tests/X.Tests  arguments are passed on to `dotnet test`
 #
-# It installs what the tests need when it is missing (apt: PostgreSQL, SoftHSM2), starts a throw-away
+# It installs what the tests need when it is missing (apt: PostgreSQL, SoftHSM2; npm packages of interop
+# tests from their package-lock.json), starts a throw-away
 # PostgreSQL on 127.0.0.1, runs the tests, stops what it started, and ends with the line
 # `tests: N passed, N failed[, N skipped]` computed from the TRX result files.
 set -euo pipefail
@@ -45,14 +46,39 @@ export SOFTHSM2_CONF="$work/softhsm/softhsm2.conf"
 export CRM_SECURITY_TEST_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so
 echo "module $CRM_SECURITY_TEST_PKCS11_MODULE, tokens in $work/softhsm/tokens"
 
+echo "== npm packages (interop tests)"
+# Identity's interop tests drive the service with openid-client from npm; package-lock.json pins the versions.
+if ! command -v npm >/dev/null 2>&1; then
+  deps_ensure_apt nodejs npm
+fi
+for folder in tests/*/Interop/*/; do
+  [ -f "$folder/package-lock.json" ] || continue
+  (cd "$folder" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || { echo "error: npm ci failed in $folder" >&2; exit 1; }
+  echo "installed $(node -p "Object.keys(require('./${folder}package.json').dependencies).join(', ')") in $folder"
+done
+
 echo "== tests"
 status=0
-# `dotnet test` refuses --solution together with --project (or another target): pass the solution only when none is given.
-target=(--solution Security.sln)
+# `dotnet test` refuses --solution together with --project (or another target).
+own_target=0
 for argument in "$@"; do
-  case "$argument" in --project|--project=*|--solution|--solution=*|--directory|--directory=*|--test-modules|--test-modules=*) target=() ;; esac
+  case "$argument" in --project|--project=*|--solution|--solution=*|--directory|--directory=*|--test-modules|--test-modules=*) own_target=1 ;; esac
 done
-dotnet test "${target[@]}" --report-xunit-trx --results-directory "$results" "$@" || status=$?
+if [ "$own_target" -eq 1 ]; then
+  dotnet test --report-xunit-trx --results-directory "$results" "$@" || status=$?
+else
+  # One build, then one run per project with its own TRX name: the runner's default name is a timestamp
+  # to the second, so two projects finishing in the same second overwrote each other's results.
+  if dotnet build Security.sln -nologo -clp:ErrorsOnly; then
+    while IFS= read -r project; do
+      name=$(basename "$project" .csproj)
+      dotnet test --project "$project" --no-build --report-xunit-trx --report-xunit-trx-filename "$name.trx" \
+        --results-directory "$results" "$@" || status=$?
+    done < <(find tests -name '*.Tests.csproj' | sort)
+  else
+    status=1
+  fi
+fi
 
 # The summary comes from the TRX files, not from the runner's console output.
 passed=0 failed=0 skipped=0 files=0

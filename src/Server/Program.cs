@@ -1,3 +1,4 @@
+using CrmSecurity.Identity;
 using CrmSecurity.Server.Cli;
 using CrmSecurity.Server.Hosting;
 
@@ -9,12 +10,17 @@ if (CommandLine.IsVerb(args))
 
 var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostArguments(args)));
 builder.AddServerCore();
+builder.AddIdentityModule();
 builder.AddCryptoModule();
+builder.AddAuditAnalyzerModule();
 
 var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
 app.MapHealth();
+app.MapIdentity();
 
 return await ServerHost.RunAsync(app);
 

@@ -38,10 +38,12 @@ internal static partial class DatabaseSchema
             }
         }
 
-        await database.ExecuteSqlRawAsync(CreateMarkerTableSql(database.ProviderName), cancellationToken);
-
         await using var transaction = await database.BeginTransactionAsync(cancellationToken);
         await LockAsync(database, cancellationToken);
+
+        // Under the lock: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a concurrent twin
+        // (both pass the check, one fails on the pg_type unique index, SQLSTATE 23505).
+        await database.ExecuteSqlRawAsync(CreateMarkerTableSql(database.ProviderName), cancellationToken);
 
         var recorded = await database
             .SqlQueryRaw<int>($"SELECT version AS \"Value\" FROM {Table} WHERE module = {{0}}", schema.Module)

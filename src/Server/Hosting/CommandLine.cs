@@ -13,8 +13,14 @@ internal static class CommandLine
     {
         var root = new RootCommand("CRM security service: identity, field encryption and access-log analysis.");
         root.Add(new Command("serve", "Run the web service (the default when no verb is given). Host switches such as --urls follow."));
+        root.Add(SigningKeyCommands.Create());
         root.Add(KeyCommands.Create());
         root.Add(ReencryptCommand.Create());
+        foreach (var command in AuditAnalyzerHosting.Commands())
+        {
+            root.Add(command);
+        }
+
         return root;
     }
 

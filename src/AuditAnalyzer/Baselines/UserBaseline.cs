@@ -1,0 +1,296 @@
+namespace CrmSecurity.AuditAnalyzer.Baselines;
+
+/// <summary>What one day of a user's activity added up to. Days are the user's local calendar days.</summary>
+internal struct DayTotals
+{
+    public int Day;
+    public float Exported;
+    public float Read;
+    public float Decrypted;
+    public float AdminBusinessRead;
+    public uint HoursMask;
+
+    /// <summary>A day that raised an alert: kept out of the recent baseline and of later rolling totals.</summary>
+    public bool Tainted;
+
+    public readonly bool Active => HoursMask != 0;
+}
+
+/// <summary>
+/// Everything the analyzer remembers about one user, in fixed-size structures so memory grows with the
+/// number of users, never with the number of events:
+/// <list type="bullet">
+/// <item>the last 30 local days as a ring (today included), used for rolling 7/30-day totals;</item>
+/// <item>the last <c>history_days</c> active days older than that (per-day totals), the long-term baseline;</item>
+/// <item>how often each of the 168 hours of the week was active, and active days per weekday;</item>
+/// <item>the entity/action pairs the user has done, countries seen, and recent privilege grants.</item>
+/// </list>
+/// </summary>
+internal sealed class UserBaseline
+{
+    public const int RecentDays = 30;
+
+    public UserBaseline(string userId, int historyDays)
+    {
+        UserId = userId;
+        HistoryExported = new float[historyDays];
+        HistoryRead = new float[historyDays];
+        HistoryDecrypted = new float[historyDays];
+        HistoryAdminRead = new float[historyDays];
+    }
+
+    public string UserId { get; }
+
+    public string PeerGroup { get; set; } = "";
+
+    public int ActiveDays { get; set; }
+
+    public int FirstDay { get; set; }
+
+    public int LastActiveDay { get; set; }
+
+    /// <summary>The local day events are being added to now (0 before the first event).</summary>
+    public int CurrentDay { get; set; }
+
+    public long LastEventTicks { get; set; }
+
+    public int[] HourSlots { get; } = new int[168];
+
+    public int[] ActiveDaysByWeekday { get; } = new int[7];
+
+    public DayTotals[] Recent { get; } = new DayTotals[RecentDays];
+
+    public float[] HistoryExported { get; }
+
+    public float[] HistoryRead { get; }
+
+    public float[] HistoryDecrypted { get; }
+
+    public float[] HistoryAdminRead { get; }
+
+    public int HistoryCount { get; set; }
+
+    public int HistoryNext { get; set; }
+
+    public HashSet<string> EntityActions { get; } = new(StringComparer.Ordinal);
+
+    public Dictionary<string, int> Countries { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Exports of sensitive entities per recent day: entity -> 30 totals indexed like <see cref="Recent"/>.</summary>
+    public Dictionary<string, float[]> SensitiveExports { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    public List<Grant> Grants { get; } = [];
+
+    public ref DayTotals Today => ref Recent[CurrentDay % RecentDays];
+
+    /// <summary>The user's usual country: the one seen on most active days, when it is at least half of them.</summary>
+    public string? HomeCountry
+    {
+        get
+        {
+            string? best = null;
+            var bestCount = 0;
+            var total = 0;
+            foreach (var (country, count) in Countries)
+            {
+                total += count;
+                if (count > bestCount)
+                {
+                    best = country;
+                    bestCount = count;
+                }
+            }
+
+            return bestCount * 2 >= total ? best : null;
+        }
+    }
+
+    /// <summary>
+    /// Moves the ring to <paramref name="day"/>. Days that fall out of the recent window go to the long-term
+    /// history (unless tainted). Returns the previous current day's totals when it was closed (for peers).
+    /// </summary>
+    public DayTotals? OpenDay(int day)
+    {
+        if (day == CurrentDay)
+        {
+            return null;
+        }
+
+        DayTotals? closed = CurrentDay != 0 && Today.Active ? Today : null;
+        if (closed is { } finished)
+        {
+            // The hour-of-week profile learns a day when it closes, so today's hours never make
+            // themselves normal while they are being scored.
+            var weekday = (int)DateOnly.FromDayNumber(finished.Day).DayOfWeek;
+            ActiveDaysByWeekday[weekday]++;
+            for (var h = 0; h < 24; h++)
+            {
+                if ((finished.HoursMask & (1u << h)) != 0)
+                {
+                    HourSlots[(weekday * 24) + h]++;
+                }
+            }
+        }
+
+        ref var slot = ref Recent[day % RecentDays];
+        if (slot.Day != day)
+        {
+            // Every day that is overwritten is older than the recent window now. Days that raised an alert
+            // join the long-term history too: held out for the 30 days of the recent window (so a repeat
+            // within a month alerts again), then learnt, because what recurs month after month (campaigns,
+            // period close) is the user's normal. Confirmed incidents are kept out by the review workflow.
+            if (slot.Active)
+            {
+                PushHistory(slot);
+            }
+
+            slot = new DayTotals { Day = day };
+            foreach (var totals in SensitiveExports.Values)
+            {
+                totals[day % RecentDays] = 0;
+            }
+        }
+
+        if (day > CurrentDay)
+        {
+            CurrentDay = day;
+        }
+
+        return closed;
+    }
+
+    /// <summary>Marks an hour of the current day active; the day counts once, the hour profile learns it when the day closes.</summary>
+    public void MarkActive(int localHour)
+    {
+        ref var today = ref Today;
+        if (today.HoursMask == 0)
+        {
+            ActiveDays++;
+            if (FirstDay == 0)
+            {
+                FirstDay = today.Day;
+            }
+        }
+
+        today.HoursMask |= 1u << localHour;
+        LastActiveDay = today.Day;
+    }
+
+    /// <summary>Daily values of the baseline days: history plus recent days before today, untainted and active.</summary>
+    public int BaselineValues(Span<double> into, Func<DayTotals, float> recent, float[] history)
+    {
+        var n = 0;
+        for (var i = 0; i < HistoryCount && n < into.Length; i++)
+        {
+            into[n++] = history[i];
+        }
+
+        foreach (var day in Recent)
+        {
+            if (day.Active && !day.Tainted && day.Day != CurrentDay && day.Day > CurrentDay - RecentDays && n < into.Length)
+            {
+                into[n++] = recent(day);
+            }
+        }
+
+        return n;
+    }
+
+    /// <summary>
+    /// Sum over the last <paramref name="days"/> local days (today included) and how many of them were active.
+    /// Earlier days that already raised a volume finding (tainted) or that <paramref name="explained"/> says
+    /// were group-wide are left out: they have been reported or explained once already.
+    /// </summary>
+    public (double Sum, int ActiveDays) RollingSum(int days, Func<DayTotals, float> value, Func<int, bool>? explained = null)
+    {
+        double sum = 0;
+        var active = 0;
+        foreach (var day in Recent)
+        {
+            if (day.Active && day.Day > CurrentDay - days && day.Day <= CurrentDay)
+            {
+                active++;
+                if (day.Day != CurrentDay && (day.Tainted || (explained?.Invoke(day.Day) ?? false)))
+                {
+                    continue;
+                }
+
+                sum += value(day);
+            }
+        }
+
+        return (sum, active);
+    }
+
+    /// <summary>The highest total of <paramref name="span"/> consecutive active days in the long-term history (0 if shorter).</summary>
+    public double MaxHistoryRun(int span, float[] history)
+    {
+        if (span <= 0 || HistoryCount < span)
+        {
+            return 0;
+        }
+
+        var start = HistoryCount < history.Length ? 0 : HistoryNext;
+        double window = 0, best = 0;
+        for (var i = 0; i < HistoryCount; i++)
+        {
+            window += history[(start + i) % history.Length];
+            if (i >= span)
+            {
+                window -= history[(start + i - span) % history.Length];
+            }
+
+            if (i >= span - 1 && window > best)
+            {
+                best = window;
+            }
+        }
+
+        return best;
+    }
+
+    public double SensitiveRollingSum(string entity, int days)
+    {
+        if (!SensitiveExports.TryGetValue(entity, out var totals))
+        {
+            return 0;
+        }
+
+        double sum = 0;
+        foreach (var day in Recent)
+        {
+            if (day.Active && day.Day > CurrentDay - days && day.Day <= CurrentDay)
+            {
+                sum += totals[day.Day % RecentDays];
+            }
+        }
+
+        return sum;
+    }
+
+    public void AddSensitiveExport(string entity, double records)
+    {
+        if (!SensitiveExports.TryGetValue(entity, out var totals))
+        {
+            totals = new float[RecentDays];
+            SensitiveExports[entity] = totals;
+        }
+
+        totals[CurrentDay % RecentDays] += (float)records;
+    }
+
+    public void PruneGrants(long olderThanTicks) => Grants.RemoveAll(g => g.Ticks < olderThanTicks);
+
+    private void PushHistory(DayTotals day)
+    {
+        HistoryExported[HistoryNext] = day.Exported;
+        HistoryRead[HistoryNext] = day.Read;
+        HistoryDecrypted[HistoryNext] = day.Decrypted;
+        HistoryAdminRead[HistoryNext] = day.AdminBusinessRead;
+        HistoryNext = (HistoryNext + 1) % HistoryExported.Length;
+        HistoryCount = Math.Min(HistoryCount + 1, HistoryExported.Length);
+    }
+}
+
+/// <summary>A role or privilege given to a user (by an admin_change or assign event).</summary>
+internal sealed record Grant(long Ticks, string Privilege, string GrantedBy, string EventId);

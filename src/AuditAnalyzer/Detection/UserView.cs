@@ -1,0 +1,186 @@
+using CrmSecurity.AuditAnalyzer.Baselines;
+using CrmSecurity.AuditAnalyzer.Organisation;
+using CrmSecurity.AuditAnalyzer.Policy;
+
+namespace CrmSecurity.AuditAnalyzer.Detection;
+
+/// <summary>
+/// What the baselines say about a user for the current local day. Each part is computed on first use
+/// that day and then kept, so a day that never exports never sorts export history, and each event costs a
+/// few comparisons. Built from baselines that do not include today.
+/// </summary>
+internal sealed class DayProfile
+{
+    private readonly UserBaseline _baseline;
+    private readonly PeerBaseline _peers;
+    private readonly ScoringPolicy _policy;
+    private RobustStats? _export;
+    private RobustStats? _logExport;
+    private RobustStats? _read;
+    private RobustStats? _decrypt;
+    private RobustStats? _adminRead;
+    private double? _activeHours;
+    private double? _ownExportThreshold;
+    private double? _peerExportQuantile;
+    private double? _decryptThreshold;
+    private double? _adminReadThreshold;
+    private double? _longTermExportMean;
+
+    public DayProfile(UserBaseline baseline, PeerBaseline peers, ScoringPolicy policy, int day, int previousActive)
+    {
+        _baseline = baseline;
+        _peers = peers;
+        _policy = policy;
+        Day = day;
+        ActiveDaysBefore = baseline.Today.Active ? baseline.ActiveDays - 1 : baseline.ActiveDays;
+        Learning = ActiveDaysBefore < policy.LearningMinActiveDays;
+        var gap = previousActive > 0 && day > previousActive ? day - previousActive : 0;
+        DormantGapDays = gap >= policy.Privilege.DormantDays && ActiveDaysBefore >= 5 ? gap : 0;
+        TypicalGapDays = ActiveDaysBefore > 1 && baseline.FirstDay > 0
+            ? Math.Max(1, (int)Math.Round((double)(previousActive - baseline.FirstDay) / Math.Max(1, ActiveDaysBefore - 1)))
+            : 1;
+    }
+
+    public int Day { get; }
+
+    public int ActiveDaysBefore { get; }
+
+    public bool Learning { get; }
+
+    /// <summary>Days since the previous active day when that gap is at least the dormancy limit; else 0.</summary>
+    public int DormantGapDays { get; }
+
+    public int TypicalGapDays { get; }
+
+    public RobustStats Export => _export ??= Stats(d => d.Exported, _baseline.HistoryExported, logOfPositive: false);
+
+    /// <summary>Median and MAD of the log of the days with exports.</summary>
+    public RobustStats LogExport => _logExport ??= Stats(d => d.Exported, _baseline.HistoryExported, logOfPositive: true);
+
+    public RobustStats Read => _read ??= Stats(d => d.Read, _baseline.HistoryRead, logOfPositive: false);
+
+    public RobustStats Decrypt => _decrypt ??= Stats(d => d.Decrypted, _baseline.HistoryDecrypted, logOfPositive: false);
+
+    public RobustStats AdminRead => _adminRead ??= Stats(d => d.AdminBusinessRead, _baseline.HistoryAdminRead, logOfPositive: false);
+
+    /// <summary>Mean exported per active day over history older than the recent window (for rolling totals).</summary>
+    public double LongTermExportMean => _longTermExportMean ??= ComputeLongTermExportMean();
+
+    private double ComputeLongTermExportMean()
+    {
+        double sum = 0;
+        for (var i = 0; i < _baseline.HistoryCount; i++)
+        {
+            sum += _baseline.HistoryExported[i];
+        }
+
+        return _baseline.HistoryCount == 0 ? 0 : sum / _baseline.HistoryCount;
+    }
+
+    public int LongTermDays => _baseline.HistoryCount;
+
+    /// <summary>
+    /// Records exported in a day above which the day is unusual for this user; +inf in learning mode.
+    /// Export volumes are heavy-tailed (roughly log-normal): the robust z is taken on the log of the days
+    /// with exports, its spread floored at 0.5 (a factor of 1.6) so a very regular user is not flagged for
+    /// a modest change. With fewer than 5 export days there is no spread to speak of, and only a day far
+    /// beyond anything seen before counts.
+    /// </summary>
+    public double OwnExportThreshold => _ownExportThreshold ??= ComputeOwnExportThreshold();
+
+    private double ComputeOwnExportThreshold()
+    {
+        var rules = _policy.BulkExport;
+        if (Learning)
+        {
+            return double.PositiveInfinity;
+        }
+
+        var log = LogExport;
+        return log.Count >= 5
+            ? Math.Max(rules.MinRecordsPerDay, Math.Max(Math.Exp(log.Median + (rules.RobustZ * Math.Max(0.5, 1.4826 * log.Mad))), rules.OverHistoryMax * Export.Max))
+            : Math.Max(rules.MinRecordsPerDay, 2 * rules.OverHistoryMax * Export.Max);
+    }
+
+    private bool EnoughPeers => _peers.PoolCount >= 50;
+
+    /// <summary>The peer group's daily export quantile (policy <c>peer_quantile</c>), NaN when the group has too few member-days.</summary>
+    public double PeerExportQuantile => _peerExportQuantile ??= EnoughPeers ? _peers.ExportQuantile(_policy.BulkExport.PeerQuantile) : double.NaN;
+
+    public double PeerExportMean => EnoughPeers ? _peers.ExportMean : 0;
+
+    public double PeerReadMedian => EnoughPeers ? _peers.ReadMedian : 0;
+
+    public double DecryptThreshold => _decryptThreshold ??= ComputeDecryptThreshold();
+
+    private double ComputeDecryptThreshold()
+    {
+        var privilege = _policy.Privilege;
+        return Learning
+            ? Math.Max(privilege.MassDecryptMinValues, 2 * (EnoughPeers ? _peers.DecryptQuantile(_policy.BulkExport.PeerQuantile) : 0))
+            : Math.Max(privilege.MassDecryptMinValues, Math.Max(privilege.MassDecryptOverHistoryMax * Decrypt.Max, Decrypt.Median + (_policy.BulkExport.RobustZ * Decrypt.Sigma)));
+    }
+
+    public double AdminReadThreshold => _adminReadThreshold ??= ComputeAdminReadThreshold();
+
+    private double ComputeAdminReadThreshold()
+    {
+        var privilege = _policy.Privilege;
+        return Learning
+            ? double.PositiveInfinity
+            : Math.Max(privilege.AdminDataMinRecords, Math.Max(privilege.AdminDataOverHistoryMax * AdminRead.Max, AdminRead.Median + (_policy.BulkExport.RobustZ * AdminRead.Sigma)));
+    }
+
+    /// <summary>Hours with activity on a typical active day (hour-of-week slots over active days).</summary>
+    public double ActiveHoursPerDay => _activeHours ??= _baseline.ActiveDaysByWeekday.Sum() == 0
+        ? 8
+        : (double)_baseline.HourSlots.Sum() / _baseline.ActiveDaysByWeekday.Sum();
+
+    private RobustStats Stats(Func<DayTotals, float> recent, float[] history, bool logOfPositive)
+    {
+        Span<double> values = stackalloc double[history.Length + UserBaseline.RecentDays];
+        var count = _baseline.BaselineValues(values, recent, history);
+        if (!logOfPositive)
+        {
+            return RobustStats.Of(values[..count]);
+        }
+
+        var n = 0;
+        for (var i = 0; i < count; i++)
+        {
+            if (values[i] >= 1)
+            {
+                values[n++] = Math.Log(values[i]);
+            }
+        }
+
+        return RobustStats.Of(values[..n]);
+    }
+}
+
+/// <summary>The local time of an event in the user's time zone, and how rare that hour of the week is for them.</summary>
+internal readonly record struct LocalTime(DateTime Local, int Day, int Hour, DayOfWeek Weekday)
+{
+    public static LocalTime Of(DateTimeOffset timestamp, TimeZoneInfo zone)
+    {
+        var local = TimeZoneInfo.ConvertTime(timestamp, zone).DateTime;
+        return new LocalTime(local, DateOnly.FromDateTime(local).DayNumber, local.Hour, local.DayOfWeek);
+    }
+}
+
+/// <summary>How usual an hour of the week is for a user (or, in learning mode, for their peers).</summary>
+internal readonly record struct HourRarity(bool Rare, double Share, bool Travelling, string? TravelCountry, int Hour, DayOfWeek Weekday, bool FromPeers);
+
+/// <summary>Everything a detector may look at for one event: the event's user, their baselines, peers and directory row.</summary>
+internal readonly record struct UserView(
+    string? EntityAction,
+    UserBaseline Baseline,
+    PeerBaseline Peers,
+    DirectoryUser? Directory,
+    bool IsAdmin,
+    DayProfile Profile,
+    LocalTime Time,
+    HourRarity Hour,
+    double OddHourRecordsToday,
+    IReadOnlyList<string> DayEvidence,
+    IReadOnlyList<string> OddEvidence);

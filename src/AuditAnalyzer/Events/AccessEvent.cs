@@ -1,0 +1,143 @@
+namespace CrmSecurity.AuditAnalyzer.Events;
+
+/// <summary>What a user did, as the access-event contract of design.md names it.</summary>
+internal enum AccessAction : byte
+{
+    Unknown = 0,
+    Login,
+    LoginFailed,
+    Logout,
+    Read,
+    List,
+    Search,
+    ReportRun,
+    Export,
+    ApiQuery,
+    Create,
+    Update,
+    Delete,
+    Decrypt,
+    Share,
+    Assign,
+    AdminChange,
+    Impersonate,
+}
+
+internal enum EventOutcome : byte
+{
+    Success = 0,
+    Denied,
+    Error,
+}
+
+/// <summary>
+/// One access event after parsing. Strings that repeat (user ids, entities, countries) are interned by the
+/// parsers, so a long run holds one copy of each, not one per event.
+/// </summary>
+internal sealed record AccessEvent
+{
+    public required DateTimeOffset Timestamp { get; init; }
+
+    public required string UserId { get; init; }
+
+    public required AccessAction Action { get; init; }
+
+    /// <summary>The event's own id (dedupe key), or <c>file:line</c> when the source gave none.</summary>
+    public required string EventId { get; init; }
+
+    /// <summary>True when <see cref="EventId"/> came from the source and may be used to drop duplicates.</summary>
+    public bool HasSourceId { get; init; }
+
+    /// <summary>File the event was read from (shared string) and its line, for reports on late or repeated events.</summary>
+    public string? SourceFile { get; init; }
+
+    public long SourceLine { get; init; }
+
+    public string? Tenant { get; init; }
+
+    public string? UserName { get; init; }
+
+    public string? SessionId { get; init; }
+
+    public string? SourceIp { get; init; }
+
+    public string? Country { get; init; }
+
+    public string? ClientId { get; init; }
+
+    public string? Entity { get; init; }
+
+    public string? RecordId { get; init; }
+
+    /// <summary>Rows returned or touched; 1 when the source does not say.</summary>
+    public long RecordCount { get; init; } = 1;
+
+    public long Bytes { get; init; }
+
+    /// <summary>How many field names the event listed (decrypts: values revealed per record).</summary>
+    public int FieldCount { get; init; }
+
+    public EventOutcome Outcome { get; init; }
+
+    public string? TargetUser { get; init; }
+
+    public string? Privilege { get; init; }
+
+    public string? Details { get; init; }
+
+    public long UtcTicks => Timestamp.UtcTicks;
+
+    public bool Succeeded => Outcome == EventOutcome.Success;
+}
+
+internal static class AccessActions
+{
+    private static readonly Dictionary<string, AccessAction> ByName = new(StringComparer.Ordinal)
+    {
+        ["login"] = AccessAction.Login,
+        ["login_failed"] = AccessAction.LoginFailed,
+        ["logout"] = AccessAction.Logout,
+        ["read"] = AccessAction.Read,
+        ["list"] = AccessAction.List,
+        ["search"] = AccessAction.Search,
+        ["report_run"] = AccessAction.ReportRun,
+        ["export"] = AccessAction.Export,
+        ["api_query"] = AccessAction.ApiQuery,
+        ["create"] = AccessAction.Create,
+        ["update"] = AccessAction.Update,
+        ["delete"] = AccessAction.Delete,
+        ["decrypt"] = AccessAction.Decrypt,
+        ["share"] = AccessAction.Share,
+        ["assign"] = AccessAction.Assign,
+        ["admin_change"] = AccessAction.AdminChange,
+        ["impersonate"] = AccessAction.Impersonate,
+    };
+
+    private static readonly Dictionary<string, AccessAction>.AlternateLookup<ReadOnlySpan<char>> Lookup = ByName.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    private static readonly string[] Names = BuildNames();
+
+    public static bool TryParse(ReadOnlySpan<char> name, out AccessAction action) => Lookup.TryGetValue(name, out action);
+
+    public static string Name(AccessAction action) => Names[(int)action];
+
+    /// <summary>Reading business data: the volume that bulk-access and admin checks count.</summary>
+    public static bool ReadsData(AccessAction action) =>
+        action is AccessAction.Read or AccessAction.List or AccessAction.Search or AccessAction.ReportRun or AccessAction.ApiQuery or AccessAction.Export;
+
+    /// <summary>Touches business records at all (reads, writes, decrypts), as opposed to sign-in and admin events.</summary>
+    public static bool TouchesData(AccessAction action) =>
+        ReadsData(action) || action is AccessAction.Create or AccessAction.Update or AccessAction.Delete or AccessAction.Decrypt or AccessAction.Share or AccessAction.Assign;
+
+    private static string[] BuildNames()
+    {
+        var names = new string[Enum.GetValues<AccessAction>().Length];
+        names[0] = "unknown";
+        foreach (var (name, action) in ByName)
+        {
+            names[(int)action] = name;
+        }
+
+        return names;
+    }
+}

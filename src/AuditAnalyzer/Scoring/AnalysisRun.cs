@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using CrmSecurity.AuditAnalyzer.Events;
+using CrmSecurity.AuditAnalyzer.Ingestion;
+using CrmSecurity.AuditAnalyzer.Policy;
+
+namespace CrmSecurity.AuditAnalyzer.Scoring;
+
+/// <summary>What one pass over the input produced.</summary>
+internal sealed record AnalysisResult(
+    IngestionReport Report,
+    long EventsScored,
+    IReadOnlyDictionary<Severity, int> FindingsBySeverity,
+    int Users,
+    int UsersInLearningMode,
+    int UsersNotInDirectory,
+    IReadOnlyList<UserRisk> Risks,
+    TimeSpan Elapsed,
+    DateTimeOffset? FirstEvent,
+    DateTimeOffset? LastEvent)
+{
+    public double EventsPerSecond => Elapsed.TotalSeconds <= 0 ? 0 : EventsScored / Elapsed.TotalSeconds;
+}
+
+/// <summary>
+/// One streaming pass: files -> merged events -> order and dedupe -> scorer -> findings, in memory that
+/// depends on users, baselines and the lateness window only.
+/// </summary>
+internal static class AnalysisRun
+{
+    // Large enough that the two threads rarely wait on each other; 4 batches ahead bound the memory.
+    private const int BatchSize = 16_384;
+
+    public static AnalysisResult Run(
+        EventInput input,
+        Scorer scorer,
+        IngestionReport report,
+        Action<Finding> onFinding,
+        Action<long, long>? progress = null,
+        bool pipelined = true,
+        CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var policy = scorer.Policy;
+        var ordering = new EventOrdering(policy.Lateness, report, scorer.Baselines.Watermark);
+        var ready = new List<AccessEvent>(1024);
+        var closed = new List<Finding>();
+        var bySeverity = Enum.GetValues<Severity>().ToDictionary(s => s, _ => 0);
+        DateTimeOffset? first = null;
+
+        void Drain()
+        {
+            foreach (var e in ready)
+            {
+                first ??= e.Timestamp;
+                scorer.Score(e, closed);
+            }
+
+            ready.Clear();
+            foreach (var finding in closed)
+            {
+                bySeverity[finding.Severity]++;
+                onFinding(finding);
+            }
+
+            closed.Clear();
+        }
+
+        if (!pipelined)
+        {
+            long count = 0;
+            while (input.TryRead(out var e))
+            {
+                ordering.Add(e, ready);
+                if (ready.Count > 0)
+                {
+                    Drain();
+                }
+
+                if ((++count & 0xFFFF) == 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    progress?.Invoke(input.BytesRead, input.TotalBytes);
+                }
+            }
+        }
+        else
+        {
+            Pipelined();
+        }
+
+        ordering.Complete(ready);
+        Drain();
+        scorer.Complete(closed);
+        Drain();
+        progress?.Invoke(input.TotalBytes, input.TotalBytes);
+
+        report.EventsScored = scorer.EventsScored;
+        if (scorer.LastEventTime is { } last)
+        {
+            scorer.Baselines.Watermark = last;
+        }
+
+        var asOf = scorer.LastEventTime ?? DateTimeOffset.UtcNow;
+        return new AnalysisResult(
+            report,
+            scorer.EventsScored,
+            bySeverity,
+            scorer.Baselines.Users.Count,
+            scorer.UsersInLearningMode,
+            scorer.UsersNotInDirectory,
+            scorer.Risks(asOf),
+            clock.Elapsed,
+            first,
+            scorer.LastEventTime);
+
+        void Pipelined()
+        {
+            // Reading and parsing run on their own thread, a bounded number of batches ahead of scoring, so
+            // the two stages overlap on a multi-core machine; memory stays bounded by the channel.
+            var batches = Channel.CreateBounded<AccessEvent[]>(new BoundedChannelOptions(4) { SingleReader = true, SingleWriter = true });
+            long bytesRead = 0;
+            var reading = Task.Run(() =>
+            {
+                try
+                {
+                    var batch = new List<AccessEvent>(BatchSize);
+                    while (input.TryRead(out var e))
+                    {
+                        batch.Add(e);
+                        if (batch.Count == BatchSize)
+                        {
+                            Interlocked.Exchange(ref bytesRead, input.BytesRead);
+                            while (!batches.Writer.TryWrite(batch.ToArray()))
+                            {
+                                batches.Writer.WaitToWriteAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
+                            }
+
+                            batch.Clear();
+                        }
+                    }
+
+                    if (batch.Count > 0)
+                    {
+                        batches.Writer.WriteAsync(batch.ToArray(), cancellationToken).AsTask().GetAwaiter().GetResult();
+                    }
+
+                    batches.Writer.Complete();
+                }
+                catch (Exception e)
+                {
+                    batches.Writer.Complete(e);
+                }
+            }, cancellationToken);
+
+            var reader = batches.Reader;
+            while (reader.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult())
+            {
+                while (reader.TryRead(out var batch))
+                {
+                    foreach (var e in batch)
+                    {
+                        ordering.Add(e, ready);
+                        if (ready.Count > 0)
+                        {
+                            Drain();
+                        }
+                    }
+
+                    cancellationToken.ThrowIfCancellationRequested();
+                    progress?.Invoke(Interlocked.Read(ref bytesRead), input.TotalBytes);
+                }
+            }
+
+            reading.GetAwaiter().GetResult();
+        }
+    }
+
+    /// <summary>Reads and parses everything and does nothing else: the baseline the scoring speed is compared with.</summary>
+    public static (long Events, TimeSpan Elapsed) ParseOnly(EventInput input)
+    {
+        var clock = Stopwatch.StartNew();
+        long events = 0;
+        while (input.TryRead(out _))
+        {
+            events++;
+        }
+
+        return (events, clock.Elapsed);
+    }
+}

@@ -1,0 +1,612 @@
+using System.Globalization;
+using CrmSecurity.AuditAnalyzer.Baselines;
+using CrmSecurity.AuditAnalyzer.Detection;
+using CrmSecurity.AuditAnalyzer.Events;
+using CrmSecurity.AuditAnalyzer.Organisation;
+using CrmSecurity.AuditAnalyzer.Policy;
+
+namespace CrmSecurity.AuditAnalyzer.Scoring;
+
+/// <summary>Builder of a <see cref="Scorer"/>: the policy, the directory and the baselines to continue from.</summary>
+internal sealed class ScoringOptions
+{
+    public ScoringPolicy Policy { get; set; } = ScoringPolicy.Default();
+
+    public UserDirectory Directory { get; set; } = UserDirectory.Empty;
+
+    public BaselineSet? Baselines { get; set; }
+
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    public Scorer Build() => new(Policy, Directory, Baselines ?? new BaselineSet(Policy.HistoryDays), TimeProvider);
+}
+
+/// <summary>
+/// The incremental scoring engine: events in (in timestamp order), findings out; its only state is the
+/// baselines and the findings still open for correlation. The same object scores a file or a live stream.
+/// Not thread-safe: one scorer per partition of users.
+/// </summary>
+internal sealed class Scorer
+{
+    private readonly ScoringPolicy _policy;
+    private readonly UserDirectory _directory;
+    private readonly TimeProvider _time;
+    private readonly Dictionary<string, UserContext> _users = new(StringComparer.Ordinal);
+    private readonly PriorityQueue<Incident, long> _closing = new();
+    private readonly List<Signal> _signals = [];
+    private readonly Dictionary<string, List<(DateTimeOffset At, double Score, string Reason)>> _history = new(StringComparer.Ordinal);
+    private long _lastTicks = long.MinValue;
+
+    internal Scorer(ScoringPolicy policy, UserDirectory directory, BaselineSet baselines, TimeProvider time)
+    {
+        _policy = policy;
+        _directory = directory;
+        Baselines = baselines;
+        _time = time;
+    }
+
+    public BaselineSet Baselines { get; }
+
+    public ScoringPolicy Policy => _policy;
+
+    public long EventsScored { get; private set; }
+
+    public int UsersNotInDirectory { get; private set; }
+
+    public int FindingsWritten { get; private set; }
+
+    /// <summary>Last event time scored: the watermark a later run continues from.</summary>
+    public DateTimeOffset? LastEventTime => _lastTicks == long.MinValue ? null : new DateTimeOffset(_lastTicks, TimeSpan.Zero);
+
+    /// <summary>Scores one event. Findings whose correlation window has passed are appended to <paramref name="closed"/>.</summary>
+    public void Score(AccessEvent e, List<Finding> closed)
+    {
+        AdvanceTo(e.UtcTicks, closed);
+        EventsScored++;
+
+        var user = Context(e.UserId);
+        var time = user.LocalTimeOf(e.Timestamp);
+        if (time.Day != user.Baseline.CurrentDay || user.Profile is null)
+        {
+            OpenDay(user, time.Day);
+        }
+
+        var hour = Rarity(user, e, time);
+        Accumulate(user, e, hour);
+
+        if (e.Action == AccessAction.Export && user.Baseline.Today.Exported > user.Profile!.OwnExportThreshold)
+        {
+            user.Peers.MarkUnusual(time.Day, user.Baseline.UserId);
+        }
+
+        var key = EntityActionKey(e);
+        var view = new UserView(key, user.Baseline, user.Peers, user.Directory, user.IsAdmin, user.Profile!, time, hour,
+            user.OddRecordsToday, user.DayEvidence, user.OddEvidence);
+        _signals.Clear();
+        BulkExportDetector.Evaluate(e, view, _policy, _signals);
+        OddHoursDetector.Evaluate(e, view, _policy, _signals);
+        PrivilegeMisuseDetector.Evaluate(e, view, _policy, _signals);
+        foreach (var signal in _signals)
+        {
+            Attach(user, signal, closed);
+        }
+
+        Learn(user, e, time, key);
+    }
+
+    private readonly Dictionary<string, string?[]> _keys = new(StringComparer.Ordinal);
+
+    /// <summary>The event's entity/action key, built once per distinct entity and action (entities are few).</summary>
+    private string? EntityActionKey(AccessEvent e)
+    {
+        if (e.Entity is null || e.Action is AccessAction.AdminChange or AccessAction.Impersonate or AccessAction.Login or AccessAction.LoginFailed or AccessAction.Logout)
+        {
+            return PrivilegeMisuseDetector.EntityActionKey(e);
+        }
+
+        if (!_keys.TryGetValue(e.Entity, out var byAction))
+        {
+            byAction = new string?[Enum.GetValues<AccessAction>().Length];
+            if (_keys.Count < 100_000)
+            {
+                _keys[e.Entity] = byAction;
+            }
+        }
+
+        return byAction[(int)e.Action] ??= PrivilegeMisuseDetector.EntityActionKey(e);
+    }
+
+    /// <summary>Closes findings whose window ended before <paramref name="ticks"/> (a live stream calls this on a timer).</summary>
+    public void AdvanceTo(long ticks, List<Finding> closed)
+    {
+        if (ticks > _lastTicks)
+        {
+            _lastTicks = ticks;
+        }
+
+        while (_closing.TryPeek(out var incident, out var due) && due <= ticks)
+        {
+            _closing.Dequeue();
+            Close(incident, closed);
+        }
+    }
+
+    /// <summary>End of input: closes every open finding.</summary>
+    public void Complete(List<Finding> closed)
+    {
+        while (_closing.TryDequeue(out var incident, out _))
+        {
+            Close(incident, closed);
+        }
+    }
+
+    /// <summary>Per-user risk roll-up as of <paramref name="asOf"/>: the last 30 days of findings, decayed with a 7-day half-life.</summary>
+    public IReadOnlyList<UserRisk> Risks(DateTimeOffset asOf)
+    {
+        var risks = new List<UserRisk>();
+        foreach (var (userId, findings) in _history)
+        {
+            double remaining = 1;
+            var count = 0;
+            (DateTimeOffset At, double Score, string Reason) top = default;
+            foreach (var finding in findings)
+            {
+                var age = (asOf - finding.At).TotalDays;
+                if (age > 30 || age < -1)
+                {
+                    continue;
+                }
+
+                count++;
+                remaining *= 1 - (finding.Score / 100 * Math.Pow(0.5, Math.Max(0, age) / 7));
+                if (finding.Score > top.Score)
+                {
+                    top = finding;
+                }
+            }
+
+            if (count > 0)
+            {
+                risks.Add(new UserRisk(userId, _directory.Find(userId)?.UserName, Math.Round(100 * (1 - remaining), 1), count, top.Score, top.Reason ?? ""));
+            }
+        }
+
+        return risks.OrderByDescending(r => r.Risk).ToList();
+    }
+
+    /// <summary>Users seen so far (this run or before) whose own history is still too short to trust.</summary>
+    public int UsersInLearningMode => Baselines.Users.Values.Count(b => b.ActiveDays > 0 && b.ActiveDays < _policy.LearningMinActiveDays);
+
+    private UserContext Context(string userId)
+    {
+        if (_users.TryGetValue(userId, out var user))
+        {
+            return user;
+        }
+
+        var directory = _directory.Find(userId);
+        if (directory is null)
+        {
+            UsersNotInDirectory++;
+        }
+
+        var baseline = Baselines.User(userId);
+        var group = directory?.PeerGroup ?? "(not in directory)";
+        baseline.PeerGroup = group;
+        var isAdmin = directory is not null && directory.Roles.Any(_policy.AdminRoles.Contains);
+        user = new UserContext(baseline, Baselines.Peer(group), directory, isAdmin);
+        _users[userId] = user;
+        return user;
+    }
+
+    private void OpenDay(UserContext user, int day)
+    {
+        var b = user.Baseline;
+        var previousActive = b.LastActiveDay;
+        var closed = b.OpenDay(day);
+        if (closed is { } finished)
+        {
+            // The day just closed joins the peer group's pooled sample and hour profile.
+            user.Peers.AddMemberDay(finished);
+            var weekday = (int)DateOnly.FromDayNumber(finished.Day).DayOfWeek;
+            user.Peers.ActiveDaysByWeekday[weekday]++;
+            for (var h = 0; h < 24; h++)
+            {
+                if ((finished.HoursMask & (1u << h)) != 0)
+                {
+                    user.Peers.HourSlots[(weekday * 24) + h]++;
+                }
+            }
+        }
+
+        user.Profile = Profile(user, day, previousActive);
+        user.Peers.MarkActiveDay(day);
+        user.OddRecordsToday = 0;
+        user.DayEvidence.Clear();
+        user.OddEvidence.Clear();
+        user.CountriesToday.Clear();
+        user.RarityCacheSlot = -1;
+        user.HoursFilled = false;
+        user.HomeCountry = user.Baseline.HomeCountry;
+        user.LastCountry = null;
+    }
+
+    private DayProfile Profile(UserContext user, int day, int previousActive) => new(user.Baseline, user.Peers, _policy, day, previousActive);
+
+    private HourRarity Rarity(UserContext user, AccessEvent e, LocalTime time)
+    {
+        var slot = ((int)time.Weekday * 24) + time.Hour;
+        var travelling = e.Country is { } country && user.HomeCountry is { } home && !string.Equals(country, home, StringComparison.OrdinalIgnoreCase);
+        if (!travelling && user.RarityCacheSlot == slot)
+        {
+            return user.RarityCache;
+        }
+
+        var rules = _policy.OddHours;
+        var fromPeers = user.Profile!.Learning;
+        // The profile changes only when a day closes, so it is built once per user-day, on first need.
+        // In learning mode the profile is the peers': it grows during the day as other members' days close,
+        // so it is refilled when the group has seen 10% more member-days than when it was filled.
+        var peerDays = fromPeers ? user.Peers.ActiveDaysByWeekday.Sum() : 0;
+        if (!user.HoursFilled || (fromPeers && peerDays > (1.1 * user.HoursPeerDays) + 1))
+        {
+            user.HoursPeerDays = peerDays;
+            user.Hours ??= HourProfile.Of<int>(user.Baseline.HourSlots, user.Baseline.ActiveDaysByWeekday, rules.KernelHours);
+            if (fromPeers)
+            {
+                user.Hours.Fill<long>(user.Peers.HourSlots, user.Peers.ActiveDaysByWeekday);
+            }
+            else
+            {
+                user.Hours.Fill<int>(user.Baseline.HourSlots, user.Baseline.ActiveDaysByWeekday);
+            }
+
+            user.HoursFilled = true;
+        }
+
+        var hours = user.Hours!;
+        var share = hours.Share(time.Weekday, time.Hour);
+        var rare = share < rules.MaxShare && (!fromPeers || peerDays >= 50);
+        var result = new HourRarity(rare, share, false, null, time.Hour, time.Weekday, fromPeers);
+        if (rare && travelling && CountryTimeZones.Of(e.Country!) is { } zone)
+        {
+            // A traveller's hours are judged in the local time of where they are.
+            var there = LocalTime.Of(e.Timestamp, zone);
+            var thereShare = hours.Share(there.Weekday, there.Hour);
+            result = new HourRarity(thereShare < rules.MaxShare, thereShare, true, e.Country, there.Hour, there.Weekday, fromPeers);
+        }
+
+        if (!travelling)
+        {
+            user.RarityCacheSlot = slot;
+            user.RarityCache = result;
+        }
+
+        return result;
+    }
+
+    private void Accumulate(UserContext user, AccessEvent e, HourRarity hour)
+    {
+        ref var today = ref user.Baseline.Today;
+        if (!e.Succeeded)
+        {
+            return;
+        }
+
+        var records = e.RecordCount;
+        var evidence = false;
+        switch (e.Action)
+        {
+            case AccessAction.Export:
+                today.Exported += records;
+                today.Read += records;
+                if (_policy.LimitFor(e.Entity) is { } limit)
+                {
+                    user.Baseline.AddSensitiveExport(limit.Entity, records);
+                }
+
+                evidence = true;
+                break;
+            case AccessAction.Decrypt:
+                today.Decrypted += records * Math.Max(1, e.FieldCount);
+                evidence = true;
+                break;
+            default:
+                if (AccessActions.ReadsData(e.Action))
+                {
+                    today.Read += records;
+                    evidence = records >= 100;
+                }
+
+                break;
+        }
+
+        if (user.IsAdmin && AccessActions.ReadsData(e.Action) && e.Entity is not null
+            && (_policy.BusinessEntities.Count == 0 || _policy.BusinessEntities.Contains(e.Entity)))
+        {
+            today.AdminBusinessRead += records;
+            evidence = true;
+        }
+
+        if (evidence)
+        {
+            AddEvidence(user.DayEvidence, e.EventId);
+        }
+
+        if (hour.Rare)
+        {
+            if (AccessActions.TouchesData(e.Action))
+            {
+                user.OddRecordsToday += records * (e.Action == AccessAction.Decrypt ? Math.Max(1, e.FieldCount) : 1);
+            }
+
+            AddEvidence(user.OddEvidence, e.EventId);
+        }
+    }
+
+    private static void AddEvidence(List<string> list, string id)
+    {
+        // Bounded: the first events of the day that matter, and then the latest ones.
+        if (list.Count < 20)
+        {
+            list.Add(id);
+        }
+        else
+        {
+            list[10 + (list.Count % 10)] = id;
+        }
+    }
+
+    private void Learn(UserContext user, AccessEvent e, LocalTime time, string? entityAction)
+    {
+        var b = user.Baseline;
+        if (e.Succeeded && e.Action != AccessAction.LoginFailed)
+        {
+            var wasActive = b.ActiveDays > 0;
+            b.MarkActive(time.Hour);
+            if (!wasActive)
+            {
+                user.Peers.Members.Add(b.UserId);
+            }
+
+            if (e.Country is { } country && !ReferenceEquals(country, user.LastCountry) && user.CountriesToday.Add(country))
+            {
+                b.Countries[country] = b.Countries.GetValueOrDefault(country) + 1;
+                user.LastCountry = country;
+            }
+
+            if (entityAction is { } key && b.EntityActions.Add(key))
+            {
+                user.Peers.EntityActionMembers[key] = user.Peers.EntityActionMembers.GetValueOrDefault(key) + 1;
+            }
+        }
+
+        b.LastEventTicks = e.UtcTicks;
+
+        if (e.Action is AccessAction.AdminChange or AccessAction.Assign && e.Succeeded && e.Privilege is not null
+            && e.TargetUser is { } target && !string.Equals(target, e.UserId, StringComparison.Ordinal) && !PrivilegeMisuseDetector.IsRevoke(e))
+        {
+            var grantee = Context(target).Baseline;
+            grantee.PruneGrants(e.UtcTicks - _policy.Privilege.EscalationWindow.Ticks);
+            grantee.Grants.Add(new Grant(e.UtcTicks, e.Privilege, e.UserId, e.EventId));
+        }
+    }
+
+    private void Attach(UserContext user, Signal signal, List<Finding> closed)
+    {
+        var incident = user.Open;
+        if (incident is not null && signal.Time.UtcTicks >= incident.Start.UtcTicks + _policy.CorrelationWindow.Ticks)
+        {
+            Close(incident, closed);
+            incident = null;
+        }
+
+        if (incident is null)
+        {
+            incident = new Incident(user, signal.Time, user.Profile!.Day);
+            user.Open = incident;
+            _closing.Enqueue(incident, signal.Time.UtcTicks + _policy.CorrelationWindow.Ticks);
+        }
+
+        incident.Add(signal, _policy);
+        if (incident.DetectedAt is not null)
+        {
+            // A day that raised an alert is kept out of the baselines and later rolling totals, so an attack
+            // neither becomes the user's new normal nor is reported again every day for a month.
+            user.Baseline.Today.Tainted = true;
+        }
+    }
+
+    /// <summary>
+    /// Group-wide export days (a campaign, a period close) are not individual anomalies: when at least
+    /// three members and a quarter of the group's active members exported unusually much for themselves
+    /// on the same local day, export reasons of that day are damped and say so. Checked when the finding
+    /// closes, by which time the whole day of the group has been seen.
+    /// </summary>
+    private static Func<Reason, Reason> Synchronised(Incident incident)
+    {
+        if (!incident.User.Peers.IsGroupWide(incident.Day))
+        {
+            return reason => reason;
+        }
+
+        var (unusual, active) = incident.User.Peers.Synchrony(incident.Day);
+
+        return reason => reason.Code is ReasonCodes.OwnHistory or ReasonCodes.PeerHistory or ReasonCodes.Cumulative7 or ReasonCodes.Cumulative30
+            ? reason with
+            {
+                Score = Math.Round(reason.Score * 0.4, 1),
+                Text = $"{reason.Text}; damped: {unusual} of {active} active peers exported unusually much the same day (group-wide, e.g. a campaign or period close)",
+            }
+            : reason;
+    }
+
+    private void Close(Incident incident, List<Finding> closed)
+    {
+        if (incident.Closed)
+        {
+            return;
+        }
+
+        incident.Closed = true;
+        if (incident.User.Open == incident)
+        {
+            incident.User.Open = null;
+        }
+
+        var finding = incident.ToFinding(_policy, Synchronised(incident));
+        if (finding.Score < _policy.MinFindingScore)
+        {
+            return;
+        }
+
+        FindingsWritten++;
+        if (!_history.TryGetValue(finding.UserId, out var list))
+        {
+            list = [];
+            _history[finding.UserId] = list;
+        }
+
+        list.Add((finding.WindowEnd, finding.Score, finding.Reasons[0].Code));
+        closed.Add(finding);
+    }
+
+    /// <summary>Runtime state of one user: their baselines, today's profile and accumulators, and the open finding.</summary>
+    private sealed class UserContext(UserBaseline baseline, PeerBaseline peers, DirectoryUser? directory, bool isAdmin)
+    {
+        public UserBaseline Baseline { get; } = baseline;
+
+        public PeerBaseline Peers { get; } = peers;
+
+        public DirectoryUser? Directory { get; } = directory;
+
+        public bool IsAdmin { get; } = isAdmin;
+
+        public DayProfile? Profile { get; set; }
+
+        public double OddRecordsToday { get; set; }
+
+        public List<string> DayEvidence { get; } = [];
+
+        public List<string> OddEvidence { get; } = [];
+
+        public HashSet<string> CountriesToday { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+        public int RarityCacheSlot { get; set; } = -1;
+
+        /// <summary>The user's hour profile, refilled once per user-day on first need.</summary>
+        public HourProfile? Hours { get; set; }
+
+        public bool HoursFilled { get; set; }
+
+        public long HoursPeerDays { get; set; }
+
+        private long _offsetFrom = long.MaxValue;
+        private long _offsetTo = long.MinValue;
+        private long _offset;
+
+        /// <summary>Local time in the user's zone, with the UTC offset looked up about once a day per user.</summary>
+        public LocalTime LocalTimeOf(DateTimeOffset timestamp)
+        {
+            var utc = timestamp.UtcTicks;
+            if (utc < _offsetFrom || utc >= _offsetTo)
+            {
+                // Zones change offset at most once or twice a year: when the offset is the same now and a
+                // day later, it holds for that whole day.
+                var zone = Directory?.TimeZone ?? TimeZoneInfo.Utc;
+                _offset = zone.GetUtcOffset(new DateTime(utc, DateTimeKind.Utc)).Ticks;
+                var later = zone.GetUtcOffset(new DateTime(utc + TimeSpan.TicksPerDay, DateTimeKind.Utc)).Ticks;
+                _offsetFrom = utc;
+                _offsetTo = later == _offset ? utc + TimeSpan.TicksPerDay : utc + 1;
+            }
+
+            var local = new DateTime(utc + _offset, DateTimeKind.Unspecified);
+            return new LocalTime(local, (int)(local.Ticks / TimeSpan.TicksPerDay), local.Hour, local.DayOfWeek);
+        }
+
+        public string? HomeCountry { get; set; }
+
+        public string? LastCountry { get; set; }
+
+        public HourRarity RarityCache { get; set; }
+
+        public Incident? Open { get; set; }
+    }
+
+    /// <summary>Signals of one user close in time, correlated into one finding when the window closes.</summary>
+    private sealed class Incident(UserContext user, DateTimeOffset start, int day)
+    {
+        public int Day { get; } = day;
+
+        private readonly Dictionary<string, Reason> _best = new(StringComparer.Ordinal);
+        private readonly List<string> _events = [];
+        private readonly HashSet<string> _eventSet = new(StringComparer.Ordinal);
+
+        public UserContext User { get; } = user;
+
+        public DateTimeOffset Start { get; } = start;
+
+        public DateTimeOffset End { get; private set; } = start;
+
+        public DateTimeOffset? DetectedAt { get; private set; }
+
+        public bool Learning { get; private set; }
+
+        public bool Closed { get; set; }
+
+        public void Add(Signal signal, ScoringPolicy policy)
+        {
+            if (!_best.TryGetValue(signal.Reason.Code, out var existing) || signal.Reason.Score >= existing.Score)
+            {
+                _best[signal.Reason.Code] = signal.Reason;
+            }
+
+            if (signal.Time > End)
+            {
+                End = signal.Time;
+            }
+
+            Learning |= signal.Learning;
+            foreach (var id in signal.Evidence)
+            {
+                if (_events.Count < 50 && _eventSet.Add(id))
+                {
+                    _events.Add(id);
+                }
+            }
+
+            if (DetectedAt is null && ScoreCurve.Combine(_best.Values.Select(r => r.Score)) >= policy.MediumScore)
+            {
+                DetectedAt = signal.Time;
+            }
+        }
+
+        public Finding ToFinding(ScoringPolicy policy, Func<Reason, Reason> adjust)
+        {
+            var reasons = _best.Values.Select(adjust).OrderByDescending(r => r.Score).ToList();
+            var score = ScoreCurve.Combine(reasons.Select(r => r.Score));
+            var detectors = reasons.Select(r => r.Detector).Distinct().ToList();
+            var userId = User.Baseline.UserId;
+            return new Finding
+            {
+                Id = "f-" + EventOrderingHash(userId, Start.UtcTicks),
+                UserId = userId,
+                UserName = User.Directory?.UserName,
+                PeerGroup = User.Peers.Group,
+                Detector = reasons[0].Detector,
+                Detectors = detectors,
+                Score = score,
+                Severity = policy.SeverityOf(score),
+                WindowStart = Start,
+                WindowEnd = End,
+                DetectedAt = DetectedAt ?? End,
+                Reasons = reasons,
+                EventIds = _events,
+                Learning = Learning,
+            };
+        }
+
+        private static string EventOrderingHash(string userId, long ticks) =>
+            Ingestion.EventOrdering.Hash(string.Concat(userId, "@", ticks.ToString(CultureInfo.InvariantCulture))).ToString("x16", CultureInfo.InvariantCulture);
+    }
+}

@@ -1,0 +1,22 @@
+using Microsoft.AspNetCore.Identity;
+
+namespace CrmSecurity.Identity.Data;
+
+/// <summary>
+/// A person who signs in. Besides ASP.NET Core Identity's columns it carries what the CRM authorization model
+/// needs: the tenant, the business unit, and a permission-model version that changes whenever the user's
+/// roles or grants change (tokens carry it as <c>perm_ver</c> so a CRM app can tell a stale decision cache).
+/// </summary>
+internal sealed class CrmUser : IdentityUser
+{
+    public string? DisplayName { get; set; }
+
+    public string Tenant { get; set; } = "default";
+
+    public string? BusinessUnit { get; set; }
+
+    public long PermissionModelVersion { get; set; } = 1;
+
+    /// <summary>A disabled user cannot sign in and holds no valid token or session.</summary>
+    public bool IsDisabled { get; set; }
+}

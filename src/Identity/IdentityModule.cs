@@ -1,0 +1,285 @@
+using CrmSecurity.Identity.Clients;
+using CrmSecurity.Identity.Data;
+using CrmSecurity.Identity.Demo;
+using CrmSecurity.Identity.Events;
+using CrmSecurity.Identity.Incident;
+using CrmSecurity.Identity.Keys;
+using CrmSecurity.Identity.Protocol;
+using CrmSecurity.Identity.Throttling;
+using CrmSecurity.Identity.Users;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
+using OpenIddict.Server;
+using OpenIddict.Server.AspNetCore;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace CrmSecurity.Identity;
+
+/// <summary>The Identity module: OpenID Connect provider, users, sign-in pages, incident response.</summary>
+public static class IdentityModule
+{
+    /// <summary>Authentication scheme of the admin endpoints: bearer access tokens of this server.</summary>
+    public const string AdminScheme = "IdentityAdmin";
+
+    /// <summary>Adds the Identity module. <paramref name="database"/> chooses the EF Core provider (the host passes DatabaseSetup.Configure).</summary>
+    public static IHostApplicationBuilder AddIdentity(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
+    {
+        var services = builder.Services;
+        services.AddOptions<IdentitySettings>().Bind(builder.Configuration.GetSection(IdentitySettings.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<IdentitySettings>, IdentitySettingsValidator>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddHttpContextAccessor();
+
+        // Pooled: OpenIddict and Identity resolve the context for nearly every request, often without a query.
+        services.AddDbContextPool<IdentityStore>((provider, options) =>
+        {
+            database(provider, options);
+            options.UseOpenIddict();
+        });
+
+        AddDataProtection(builder);
+        AddPeople(services);
+        AddOpenIddict(services);
+        AddAdminAuthentication(services);
+        services.AddIdentityThrottling();
+
+        services.AddSingleton<SigningKeyRing>();
+        services.AddSingleton<KeyRingOptionsSetup>();
+        services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>>(provider => provider.GetRequiredService<KeyRingOptionsSetup>());
+        services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>>(provider => provider.GetRequiredService<KeyRingOptionsSetup>());
+        services.AddSingleton<VerifiedSecretCache>();
+        services.AddSingleton<ScopeResources>();
+        services.AddScoped<ClientRegistry>();
+        services.AddScoped<RevocationList>();
+        services.AddScoped<IncidentResponse>();
+        services.AddScoped<PasswordSignIn>();
+
+        services.AddSingleton<DatabaseEventSink>();
+        services.AddSingleton<IAccessEventSink>(provider => provider.GetRequiredService<DatabaseEventSink>());
+        services.AddSingleton<AccessEvents>();
+        services.AddSingleton<IAccountMail>(provider => new PickupDirectoryMail(
+            Path.GetFullPath(builder.Configuration["Identity:MailPickupDirectory"] is { Length: > 0 } pickup ? pickup : "data/mail"),
+            provider.GetRequiredService<TimeProvider>()));
+
+        // Order matters: keys first (OpenIddict needs them), then demo data, then configured clients, then the event writer.
+        services.AddHostedService<SigningKeyRingService>();
+        services.AddHostedService<DemoSeeder>();
+        services.AddHostedService<ClientSync>();
+        services.AddHostedService(provider => provider.GetRequiredService<DatabaseEventSink>());
+
+        services.AddRazorPages().AddApplicationPart(typeof(IdentityModule).Assembly);
+        return builder;
+    }
+
+    /// <summary>Maps the OpenID Connect endpoints, the sign-in and account pages, and the incident-response calls.</summary>
+    public static IEndpointRouteBuilder MapIdentity(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapRazorPages();
+        endpoints.MapProtocolEndpoints();
+        endpoints.MapIncidentEndpoints();
+        return endpoints;
+    }
+
+    private static void AddDataProtection(IHostApplicationBuilder builder)
+    {
+        // Cookies and wrapped signing keys must be readable by every instance: keys live in the shared database
+        // by default (never in the home directory, which differs per machine and container).
+        var location = builder.Configuration["Identity:DataProtectionKeys"];
+        var protection = builder.Services.AddDataProtection().SetApplicationName("crm-security");
+        if (string.IsNullOrWhiteSpace(location) || string.Equals(location, "Database", StringComparison.OrdinalIgnoreCase))
+        {
+            protection.PersistKeysToDbContext<IdentityStore>();
+        }
+        else
+        {
+            protection.PersistKeysToFileSystem(new DirectoryInfo(Path.GetFullPath(location)));
+        }
+    }
+
+    private static void AddPeople(IServiceCollection services)
+    {
+        services.AddIdentity<CrmUser, IdentityRole>()
+            .AddEntityFrameworkStores<IdentityStore>()
+            .AddDefaultTokenProviders()
+            .AddPasswordValidator<PasswordDenyList>();
+        services.AddSingleton<CommonPasswords>();
+
+        services.AddOptions<IdentityOptions>().Configure<IOptions<IdentitySettings>>((options, settings) =>
+        {
+            // NIST SP 800-63B §5.1.1.2: length and a deny list, no composition rules.
+            options.Password.RequiredLength = settings.Value.Passwords.MinimumLength;
+            options.Password.RequireDigit = false;
+            options.Password.RequireLowercase = false;
+            options.Password.RequireUppercase = false;
+            options.Password.RequireNonAlphanumeric = false;
+            options.Password.RequiredUniqueChars = 1;
+            options.Lockout.MaxFailedAccessAttempts = settings.Value.Lockout.MaxFailedAttempts;
+            options.Lockout.DefaultLockoutTimeSpan = settings.Value.Lockout.Duration;
+            options.Lockout.AllowedForNewUsers = true;
+            options.User.RequireUniqueEmail = true;
+            // Tokens carry these claim names, so the cookie principal uses them too.
+            options.ClaimsIdentity.UserIdClaimType = Claims.Subject;
+            options.ClaimsIdentity.UserNameClaimType = Claims.Name;
+            options.ClaimsIdentity.RoleClaimType = Claims.Role;
+            options.ClaimsIdentity.EmailClaimType = Claims.Email;
+        });
+
+        // Every request re-checks the security stamp, so disabling a user or revoking their sessions ends
+        // their sign-in cookie at once rather than after the default 30 minutes.
+        services.Configure<SecurityStampValidatorOptions>(options => options.ValidationInterval = TimeSpan.Zero);
+        services.ConfigureApplicationCookie(options =>
+        {
+            options.LoginPath = "/account/login";
+            options.LogoutPath = "/connect/logout";
+            options.AccessDeniedPath = "/account/login";
+            options.Cookie.Name = "crm.identity";
+            options.Cookie.HttpOnly = true;
+            options.Cookie.SameSite = SameSiteMode.Lax;
+            options.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            options.ExpireTimeSpan = TimeSpan.FromHours(8);
+            options.SlidingExpiration = true;
+        });
+    }
+
+    private static void AddOpenIddict(IServiceCollection services)
+    {
+        services.AddOpenIddict()
+            .AddCore(options =>
+            {
+                options.UseEntityFrameworkCore().UseDbContext<IdentityStore>();
+                options.ReplaceApplicationManager(typeof(SecretCachingApplicationManager<>));
+            })
+            .AddServer(options =>
+            {
+                options.SetAuthorizationEndpointUris("connect/authorize")
+                    .SetPushedAuthorizationEndpointUris("connect/par")
+                    .SetTokenEndpointUris("connect/token")
+                    .SetIntrospectionEndpointUris("connect/introspect")
+                    .SetRevocationEndpointUris("connect/revoke")
+                    .SetUserInfoEndpointUris("connect/userinfo")
+                    .SetEndSessionEndpointUris("connect/logout")
+                    .SetJsonWebKeySetEndpointUris(".well-known/jwks");
+
+                // Implicit, hybrid and password grants are not enabled (RFC 9700 §2.1.2, §2.4).
+                options.AllowAuthorizationCodeFlow()
+                    .AllowClientCredentialsFlow()
+                    .AllowRefreshTokenFlow()
+                    .AllowTokenExchangeFlow();
+
+                // RFC 7636 / RFC 9700 §2.1.1: PKCE for every authorization code request.
+                options.RequireProofKeyForCodeExchange();
+                options.RegisterScopes(Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.OfflineAccess, ClaimsContract.RolesScope);
+                options.RegisterClaims(
+                    Claims.Subject, Claims.Name, Claims.PreferredUsername, Claims.Email, Claims.EmailVerified, Claims.Role,
+                    ClaimsContract.Tenant, ClaimsContract.BusinessUnit, ClaimsContract.PermissionModelVersion, Claims.AuthenticationMethodReference);
+
+                // Access tokens are signed JWTs (RFC 9068) that any JwtBearer resource server validates.
+                options.DisableAccessTokenEncryption();
+
+                options.UseAspNetCore()
+                    .EnableAuthorizationEndpointPassthrough()
+                    .EnableTokenEndpointPassthrough()
+                    .EnableUserInfoEndpointPassthrough()
+                    .EnableEndSessionEndpointPassthrough();
+
+                options.AddEventHandler(UseKeyRingCredentials.Descriptor);
+                options.AddEventHandler(RejectRevokedTokens.Descriptor);
+                options.RemoveEventHandler(OpenIddictServerHandlers.Revocation.RevokeToken.Descriptor);
+                options.AddEventHandler(RevokeTokenOrListIt.Descriptor);
+                options.AddEventHandler(WriteTokenIssuedEvent.Descriptor);
+                options.AddEventHandler(WriteTokenRejectedEvent.Descriptor);
+                options.AddEventHandler(WriteTokenRevokedEvent.Descriptor);
+            });
+
+        services.AddOptions<OpenIddictServerOptions>().Configure<IOptions<IdentitySettings>, TimeProvider>((options, settings, time) =>
+        {
+            var value = settings.Value;
+            options.TimeProvider = time;
+            if (!string.IsNullOrWhiteSpace(value.Issuer))
+            {
+                options.Issuer = new Uri(value.Issuer, UriKind.Absolute);
+            }
+
+            options.AccessTokenLifetime = value.Tokens.AccessTokenLifetime;
+            options.IdentityTokenLifetime = value.Tokens.IdentityTokenLifetime;
+            options.AuthorizationCodeLifetime = value.Tokens.AuthorizationCodeLifetime;
+            options.RefreshTokenLifetime = value.Tokens.RefreshTokenLifetime;
+            options.IssuedTokenLifetime = value.Tokens.IssuedTokenLifetime;
+
+            // RFC 9700 §4.14.2: a spent refresh token presented again revokes the chain. OpenIddict's default
+            // 30-second grace would accept the replay; the setting defaults to zero.
+            options.RefreshTokenReuseLeeway = value.Tokens.RefreshTokenReuseLeeway;
+
+            foreach (var scope in value.ApiScopes)
+            {
+                options.Scopes.Add(scope.Name);
+            }
+
+            // RFC 9700 §2.1.1: only S256; "plain" would let an intercepted challenge be replayed as the verifier.
+            options.CodeChallengeMethods.Remove(CodeChallengeMethods.Plain);
+        });
+
+        services.AddOptions<OpenIddictServerAspNetCoreOptions>().Configure<IOptions<IdentitySettings>>((options, settings) =>
+            // OAuth 2.0 requires TLS (RFC 6749 §3.1, §3.2); plain HTTP only where explicitly allowed (loopback, tests).
+            options.DisableTransportSecurityRequirement = settings.Value.AllowHttp);
+    }
+
+    private static void AddAdminAuthentication(IServiceCollection services)
+    {
+        services.AddAuthentication().AddJwtBearer(AdminScheme);
+        services.AddOptions<JwtBearerOptions>(AdminScheme).Configure<SigningKeyRing, IHttpContextAccessor, IOptions<IdentitySettings>>((options, ring, http, settings) =>
+        {
+            options.MapInboundClaims = false;
+            options.TokenValidationParameters = new TokenValidationParameters
+            {
+                ValidAudience = IncidentEndpoints.AdminAudience,
+                ValidTypes = [JsonWebTokenTypes.AccessToken], // RFC 9068 §4: only at+jwt
+                IssuerSigningKeyResolver = (_, _, _, _) => ring.Published.SelectMany(g => new SecurityKey[] { g.Es256.Key, g.Rs256.Key }),
+                IssuerValidator = (issuer, _, _) => issuer == ExpectedIssuer(settings.Value, http.HttpContext)
+                    ? issuer
+                    : throw new SecurityTokenInvalidIssuerException("The token was issued by another server."),
+                NameClaimType = Claims.Name,
+                RoleClaimType = Claims.Role,
+            };
+            options.Events = new JwtBearerEvents
+            {
+                // Local validation alone would accept a revoked token until it expires; admin calls check revocation.
+                OnTokenValidated = async context =>
+                {
+                    var principal = context.Principal!;
+                    var revocations = context.HttpContext.RequestServices.GetRequiredService<RevocationList>();
+                    var issuedAt = principal.FindFirst(Claims.IssuedAt)?.Value is { } iat && long.TryParse(iat, out var seconds)
+                        ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+                        : (DateTimeOffset?)null;
+                    var client = principal.FindFirst(Claims.ClientId)?.Value;
+                    if (await revocations.IsRevokedAsync(principal.FindFirst(Claims.JwtId)?.Value, principal.FindFirst(Claims.Subject)?.Value,
+                            client is null ? [] : [client], issuedAt, context.HttpContext.RequestAborted))
+                    {
+                        context.Fail("The token was revoked.");
+                    }
+                },
+            };
+        });
+
+        services.AddAuthorizationBuilder().AddPolicy(IncidentEndpoints.Policy, policy => policy
+            .AddAuthenticationSchemes(AdminScheme)
+            .RequireAuthenticatedUser()
+            .RequireAssertion(context => IncidentEndpoints.IsAdmin(context.User)));
+    }
+
+    private static string ExpectedIssuer(IdentitySettings settings, HttpContext? http)
+    {
+        if (!string.IsNullOrWhiteSpace(settings.Issuer))
+        {
+            return new Uri(settings.Issuer, UriKind.Absolute).AbsoluteUri;
+        }
+
+        var request = http?.Request ?? throw new InvalidOperationException("No request to derive the issuer from.");
+        return $"{request.Scheme}://{request.Host}{request.PathBase}/";
+    }
+}

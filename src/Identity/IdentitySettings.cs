@@ -1,0 +1,264 @@
+using Microsoft.Extensions.Options;
+
+namespace CrmSecurity.Identity;
+
+/// <summary>Settings of the OpenID Connect provider, bound from the <c>Identity</c> section and validated at start.</summary>
+internal sealed class IdentitySettings
+{
+    public const string Section = "Identity";
+
+    /// <summary>Absolute issuer URI. Empty: the issuer is the base address each request arrives on.</summary>
+    public string? Issuer { get; set; }
+
+    /// <summary>Accept plain HTTP (loopback, tests). OAuth 2.0 requires TLS everywhere else (RFC 6749 §3.1).</summary>
+    public bool AllowHttp { get; set; }
+
+    /// <summary>Seed demo users and clients on an empty database. Refused in Production.</summary>
+    public bool DemoMode { get; set; }
+
+    /// <summary>Where Data Protection keys (cookies, signing-key wrapping) live: <c>Database</c> or a directory path.</summary>
+    public string DataProtectionKeys { get; set; } = "Database";
+
+    public TokenSettings Tokens { get; set; } = new();
+
+    public SigningKeySettings SigningKeys { get; set; } = new();
+
+    public PasswordSettings Passwords { get; set; } = new();
+
+    public LockoutSettings Lockout { get; set; } = new();
+
+    public ThrottlingSettings Throttling { get; set; } = new();
+
+    public PerformanceSettings Performance { get; set; } = new();
+
+    /// <summary>API scopes and the audience (resource) each one grants.</summary>
+    public List<ApiScopeSettings> ApiScopes { get; set; } = [];
+
+    /// <summary>Clients registered (created or updated) at start.</summary>
+    public List<ClientSettings> Clients { get; set; } = [];
+}
+
+internal sealed class TokenSettings
+{
+    public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromMinutes(10);
+
+    public TimeSpan IdentityTokenLifetime { get; set; } = TimeSpan.FromMinutes(10);
+
+    public TimeSpan AuthorizationCodeLifetime { get; set; } = TimeSpan.FromMinutes(2);
+
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(14);
+
+    public TimeSpan IssuedTokenLifetime { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// How long a spent refresh token may be presented again (a client retrying after a lost response).
+    /// Zero: any reuse revokes the whole chain (RFC 9700 §4.14.2). OpenIddict's own default is 30 seconds.
+    /// </summary>
+    public TimeSpan RefreshTokenReuseLeeway { get; set; } = TimeSpan.Zero;
+}
+
+internal sealed class SigningKeySettings
+{
+    /// <summary>A new key generation is created this often.</summary>
+    public TimeSpan RotationInterval { get; set; } = TimeSpan.FromDays(30);
+
+    /// <summary>A new key is in JWKS this long before it signs, so resource servers' caches see it first.</summary>
+    public TimeSpan PublishLead { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>How often each instance re-reads the key table (other instances may have rotated).</summary>
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Access-token signature algorithm: <c>ES256</c> (fast, default) or <c>RS256</c>. ID tokens are always RS256 (OpenID Connect Core §15.1).</summary>
+    public string AccessTokenAlgorithm { get; set; } = "ES256";
+}
+
+internal sealed class PasswordSettings
+{
+    public int MinimumLength { get; set; } = 10;
+
+    /// <summary>Deny-list file, one password per line. Empty: the list shipped with the service.</summary>
+    public string? DenyListPath { get; set; }
+}
+
+internal sealed class LockoutSettings
+{
+    public int MaxFailedAttempts { get; set; } = 5;
+
+    public TimeSpan Duration { get; set; } = TimeSpan.FromMinutes(5);
+}
+
+internal sealed class ThrottlingSettings
+{
+    /// <summary>Sign-in form posts per client IP per minute.</summary>
+    public int LoginPerIpPerMinute { get; set; } = 30;
+
+    /// <summary>Sign-in form posts per user name per minute (known or not, so throttling reveals nothing).</summary>
+    public int LoginPerAccountPerMinute { get; set; } = 10;
+
+    /// <summary>Token, introspection and revocation requests per client IP per second.</summary>
+    public int TokenPerIpPerSecond { get; set; } = 200;
+
+    /// <summary>Token, introspection and revocation requests per client_id per second.</summary>
+    public int TokenPerClientPerSecond { get; set; } = 100;
+}
+
+internal sealed class PerformanceSettings
+{
+    /// <summary>
+    /// <c>RevocationList</c> (default): client-credentials access tokens get no token row; revocation goes to a
+    /// revocation list checked at introspection. <c>Database</c>: OpenIddict's stock token row for every token.
+    /// </summary>
+    public string ClientCredentialsTokenStorage { get; set; } = "RevocationList";
+
+    /// <summary>Remember a keyed digest of a client secret once PBKDF2 accepted it, so later requests skip PBKDF2.</summary>
+    public bool CacheVerifiedClientSecrets { get; set; } = true;
+}
+
+internal sealed class ApiScopeSettings
+{
+    public string Name { get; set; } = "";
+
+    public string Audience { get; set; } = "";
+
+    public string? DisplayName { get; set; }
+}
+
+internal sealed class ClientSettings
+{
+    public string ClientId { get; set; } = "";
+
+    public string? DisplayName { get; set; }
+
+    /// <summary>Confidential clients have a secret; public clients (SPAs, native apps) do not.</summary>
+    public string? ClientSecret { get; set; }
+
+    /// <summary><c>authorization_code</c>, <c>client_credentials</c>, <c>refresh_token</c>, <c>urn:ietf:params:oauth:grant-type:token-exchange</c>.</summary>
+    public List<string> GrantTypes { get; set; } = [];
+
+    public List<string> Scopes { get; set; } = [];
+
+    public List<string> RedirectUris { get; set; } = [];
+
+    public List<string> PostLogoutRedirectUris { get; set; } = [];
+
+    /// <summary>First-party clients skip the consent page; third-party clients ask the user once.</summary>
+    public bool FirstParty { get; set; } = true;
+
+    public bool RequirePushedAuthorization { get; set; }
+}
+
+internal sealed class IdentitySettingsValidator(IHostEnvironment environment) : IValidateOptions<IdentitySettings>
+{
+    private static readonly string[] KnownGrants =
+    [
+        "authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange",
+    ];
+
+    public ValidateOptionsResult Validate(string? name, IdentitySettings settings)
+    {
+        var errors = new List<string>();
+        if (!string.IsNullOrWhiteSpace(settings.Issuer)
+            && (!Uri.TryCreate(settings.Issuer, UriKind.Absolute, out var issuer) || issuer.Query.Length > 0 || issuer.Fragment.Length > 0))
+        {
+            // OpenID Connect Discovery §3: the issuer is an https URL without query or fragment.
+            errors.Add($"Identity:Issuer '{settings.Issuer}' is not an absolute URL without query or fragment. Set it to the public base address, e.g. https://login.example.com/.");
+        }
+        else if (!string.IsNullOrWhiteSpace(settings.Issuer) && !settings.AllowHttp && !settings.Issuer.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        {
+            // OpenID Connect Discovery §3 and RFC 8414 §2: the issuer uses the https scheme.
+            errors.Add($"Identity:Issuer '{settings.Issuer}' must use https. Use the public https address, or set Identity:AllowHttp to true for a loopback test setup.");
+        }
+
+        if (settings.DemoMode && environment.IsProduction())
+        {
+            errors.Add("Identity:DemoMode is true but the environment is Production. Demo users have published passwords: set Identity:DemoMode to false.");
+        }
+
+        var keys = settings.SigningKeys;
+        if (keys.RotationInterval <= keys.PublishLead)
+        {
+            errors.Add("Identity:SigningKeys:RotationInterval must be longer than Identity:SigningKeys:PublishLead.");
+        }
+
+        if (keys.RefreshInterval <= TimeSpan.Zero || keys.RefreshInterval >= keys.PublishLead)
+        {
+            errors.Add("Identity:SigningKeys:RefreshInterval must be positive and shorter than Identity:SigningKeys:PublishLead, so every instance publishes a new key before any signs with it.");
+        }
+
+        if (keys.AccessTokenAlgorithm is not ("ES256" or "RS256"))
+        {
+            errors.Add($"Identity:SigningKeys:AccessTokenAlgorithm '{keys.AccessTokenAlgorithm}' is not supported. Use ES256 or RS256.");
+        }
+
+        if (settings.Performance.ClientCredentialsTokenStorage is not ("RevocationList" or "Database"))
+        {
+            errors.Add($"Identity:Performance:ClientCredentialsTokenStorage '{settings.Performance.ClientCredentialsTokenStorage}' is not supported. Use RevocationList or Database.");
+        }
+
+        if (settings.Passwords.MinimumLength < 8)
+        {
+            // NIST SP 800-63B §5.1.1.2: at least 8 characters.
+            errors.Add("Identity:Passwords:MinimumLength must be at least 8.");
+        }
+
+        if (settings.Lockout.MaxFailedAttempts < 1 || settings.Lockout.Duration <= TimeSpan.Zero)
+        {
+            errors.Add("Identity:Lockout:MaxFailedAttempts must be at least 1 and Identity:Lockout:Duration positive.");
+        }
+
+        var throttling = settings.Throttling;
+        if (throttling.LoginPerIpPerMinute < 1 || throttling.LoginPerAccountPerMinute < 1 || throttling.TokenPerIpPerSecond < 1 || throttling.TokenPerClientPerSecond < 1)
+        {
+            errors.Add("Identity:Throttling limits must all be at least 1.");
+        }
+
+        foreach (var (scope, index) in settings.ApiScopes.Select((s, i) => (s, i)))
+        {
+            if (string.IsNullOrWhiteSpace(scope.Name) || string.IsNullOrWhiteSpace(scope.Audience))
+            {
+                errors.Add($"Identity:ApiScopes:{index} needs both Name and Audience.");
+            }
+        }
+
+        foreach (var (client, index) in settings.Clients.Select((c, i) => (c, i)))
+        {
+            ValidateClient(client, $"Identity:Clients:{index}", errors);
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void ValidateClient(ClientSettings client, string path, List<string> errors)
+    {
+        if (string.IsNullOrWhiteSpace(client.ClientId))
+        {
+            errors.Add($"{path}:ClientId is required.");
+            return;
+        }
+
+        foreach (var grant in client.GrantTypes.Where(grant => !KnownGrants.Contains(grant)))
+        {
+            // Implicit and password grants are deliberately unavailable (RFC 9700 §2.1.2, §2.4).
+            errors.Add($"{path}:GrantTypes '{grant}' is not supported for client '{client.ClientId}'. Use: {string.Join(", ", KnownGrants)}.");
+        }
+
+        if (client.ClientSecret is null && client.GrantTypes.Contains("client_credentials"))
+        {
+            errors.Add($"{path}: client '{client.ClientId}' uses client_credentials and so needs a ClientSecret (public clients cannot authenticate).");
+        }
+
+        if (client.GrantTypes.Contains("authorization_code") && client.RedirectUris.Count == 0)
+        {
+            errors.Add($"{path}:RedirectUris is required for client '{client.ClientId}', which uses authorization_code.");
+        }
+
+        foreach (var uri in client.RedirectUris.Concat(client.PostLogoutRedirectUris))
+        {
+            // RFC 9700 §4.1.3: exact matching, so a redirect URI is absolute and has no fragment (RFC 6749 §3.1.2).
+            if (!Uri.TryCreate(uri, UriKind.Absolute, out var parsed) || parsed.Fragment.Length > 0)
+            {
+                errors.Add($"{path}: redirect URI '{uri}' of client '{client.ClientId}' must be an absolute URI without a fragment.");
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using CrmSecurity.Identity.Users;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace CrmSecurity.Identity.Pages.Account;
+
+internal sealed class LoginModel(PasswordSignIn signIn) : PageModel
+{
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    [BindProperty]
+    public string? Username { get; set; }
+
+    [BindProperty]
+    public string? Password { get; set; }
+
+    public bool Failed { get; private set; }
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        if (string.IsNullOrEmpty(Username) || string.IsNullOrEmpty(Password))
+        {
+            Failed = true;
+            return Page();
+        }
+
+        switch (await signIn.SignInAsync(Username, Password, HttpContext))
+        {
+            case SignInOutcome.SignedIn:
+                return LocalRedirect(SafeReturnUrl(ReturnUrl));
+            case SignInOutcome.RequiresTwoFactor:
+                return RedirectToPage("/Account/LoginTwoFactor", new { ReturnUrl = SafeReturnUrl(ReturnUrl) });
+            default:
+                Failed = true;
+                Password = null;
+                return Page();
+        }
+    }
+
+    /// <summary>Only local paths: a return URL never leads off this site (no open redirect, RFC 9700 §4.11).</summary>
+    internal static string SafeReturnUrl(string? returnUrl) =>
+        returnUrl is { Length: > 0 } && returnUrl[0] == '/' && (returnUrl.Length == 1 || (returnUrl[1] != '/' && returnUrl[1] != '\\'))
+            ? returnUrl
+            : "/account";
+}

@@ -1,0 +1,141 @@
+using System.Globalization;
+using System.Text;
+using CrmSecurity.Identity.Data;
+using CrmSecurity.Identity.Events;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using QRCoder;
+
+namespace CrmSecurity.Identity.Pages.Account;
+
+/// <summary>TOTP enrolment (RFC 6238) with a QR code, recovery codes, and turning it off again.</summary>
+[Authorize(AuthenticationSchemes = "Identity.Application")]
+internal sealed class TwoFactorModel(UserManager<CrmUser> users, SignInManager<CrmUser> signIn, AccessEvents events) : PageModel
+{
+    public bool Enabled { get; private set; }
+
+    public bool Failed { get; private set; }
+
+    public string? Message { get; private set; }
+
+    public string SharedKey { get; private set; } = "";
+
+    public string QrCodeSvgBase64 { get; private set; } = "";
+
+    public int RecoveryCodesLeft { get; private set; }
+
+    public List<string> RecoveryCodes { get; } = [];
+
+    [BindProperty]
+    public string? Code { get; set; }
+
+    public async Task<IActionResult> OnGetAsync()
+    {
+        var user = await users.GetUserAsync(User);
+        return user is null ? Challenge() : await ShowAsync(user);
+    }
+
+    public async Task<IActionResult> OnPostEnableAsync()
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null)
+        {
+            return Challenge();
+        }
+
+        var code = (Code ?? "").Replace(" ", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal);
+        if (!await users.VerifyTwoFactorTokenAsync(user, users.Options.Tokens.AuthenticatorTokenProvider, code))
+        {
+            Failed = true;
+            return await ShowAsync(user);
+        }
+
+        await users.SetTwoFactorEnabledAsync(user, true);
+        RecoveryCodes.AddRange(await users.GenerateNewTwoFactorRecoveryCodesAsync(user, 10) ?? []);
+        await signIn.RefreshSignInAsync(user);
+        await WriteAsync(user, "totp_enabled");
+        Message = "Two-step verification is on.";
+        return await ShowAsync(user);
+    }
+
+    public async Task<IActionResult> OnPostDisableAsync()
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null)
+        {
+            return Challenge();
+        }
+
+        await users.SetTwoFactorEnabledAsync(user, false);
+        await users.ResetAuthenticatorKeyAsync(user);
+        await signIn.RefreshSignInAsync(user);
+        await WriteAsync(user, "totp_disabled");
+        Message = "Two-step verification is off.";
+        return await ShowAsync(user);
+    }
+
+    public async Task<IActionResult> OnPostNewRecoveryCodesAsync()
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null)
+        {
+            return Challenge();
+        }
+
+        RecoveryCodes.AddRange(await users.GenerateNewTwoFactorRecoveryCodesAsync(user, 10) ?? []);
+        await WriteAsync(user, "recovery_codes_renewed");
+        return await ShowAsync(user);
+    }
+
+    private async Task<IActionResult> ShowAsync(CrmUser user)
+    {
+        Enabled = await users.GetTwoFactorEnabledAsync(user);
+        RecoveryCodesLeft = await users.CountRecoveryCodesAsync(user);
+        if (!Enabled)
+        {
+            var key = await users.GetAuthenticatorKeyAsync(user);
+            if (string.IsNullOrEmpty(key))
+            {
+                // A new key changes the security stamp; renew this session's cookie so it stays valid.
+                await users.ResetAuthenticatorKeyAsync(user);
+                await signIn.RefreshSignInAsync(user);
+                key = await users.GetAuthenticatorKeyAsync(user) ?? "";
+            }
+
+            SharedKey = FormatKey(key);
+            // Key URI format of Google Authenticator, understood by every TOTP app.
+            var uri = string.Create(CultureInfo.InvariantCulture,
+                $"otpauth://totp/{Uri.EscapeDataString("CRM security")}:{Uri.EscapeDataString(user.UserName ?? user.Id)}?secret={key}&issuer={Uri.EscapeDataString("CRM security")}&digits=6");
+            using var generator = new QRCodeGenerator();
+            using var data = generator.CreateQrCode(uri, QRCodeGenerator.ECCLevel.Q);
+            var svg = new SvgQRCode(data).GetGraphic(4);
+            QrCodeSvgBase64 = Convert.ToBase64String(Encoding.UTF8.GetBytes(svg));
+        }
+
+        return Page();
+    }
+
+    private static string FormatKey(string key)
+    {
+        var builder = new StringBuilder();
+        for (var index = 0; index < key.Length; index += 4)
+        {
+            builder.Append(key.AsSpan(index, Math.Min(4, key.Length - index))).Append(' ');
+        }
+
+        return builder.ToString().TrimEnd().ToLowerInvariant();
+    }
+
+    private ValueTask WriteAsync(CrmUser user, string details) => events.WriteAsync(new AccessEvent
+    {
+        Timestamp = events.Time.GetUtcNow(),
+        UserId = user.Id,
+        UserName = user.UserName,
+        Tenant = user.Tenant,
+        Action = AccessActions.MfaChange,
+        SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(),
+        Details = details,
+    }, HttpContext.RequestAborted);
+}

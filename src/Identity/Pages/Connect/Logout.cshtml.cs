@@ -1,0 +1,46 @@
+using Microsoft.AspNetCore;
+using CrmSecurity.Identity.Data;
+using CrmSecurity.Identity.Events;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using OpenIddict.Server.AspNetCore;
+
+namespace CrmSecurity.Identity.Pages.Connect;
+
+/// <summary>
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0). A GET only asks for confirmation, so a link on
+/// another site cannot sign the user out (§2, the OP should confirm); the POST ends the session and OpenIddict
+/// redirects to the client's registered post_logout_redirect_uri (exact match) if one was given.
+/// </summary>
+internal sealed class LogoutModel(SignInManager<CrmUser> signIn, UserManager<CrmUser> users, AccessEvents events) : PageModel
+{
+    public IReadOnlyList<KeyValuePair<string, string>> Parameters { get; private set; } = [];
+
+    public IActionResult OnGet()
+    {
+        var request = HttpContext.GetOpenIddictServerRequest();
+        Parameters = request is null ? [] : [.. request.GetParameters().Select(p => new KeyValuePair<string, string>(p.Key, (string?)p.Value ?? ""))];
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        var userId = users.GetUserId(User);
+        await signIn.SignOutAsync();
+        if (userId is not null)
+        {
+            await events.WriteAsync(new AccessEvent
+            {
+                Timestamp = events.Time.GetUtcNow(),
+                UserId = userId,
+                Action = AccessActions.Logout,
+                ClientId = HttpContext.GetOpenIddictServerRequest()?.ClientId,
+                SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(),
+            }, HttpContext.RequestAborted);
+        }
+
+        return SignOut(new AuthenticationProperties { RedirectUri = "/account/login" }, OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+    }
+}

@@ -1,0 +1,99 @@
+using System.Security.Claims;
+using System.Text.Json;
+using CrmSecurity.Identity.Data;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using OpenIddict.Abstractions;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace CrmSecurity.Identity.Protocol;
+
+/// <summary>
+/// The claims every token carries, a stable contract for CRM apps and the authorization model (README, "Claims").
+/// Access tokens: <c>sub</c>, <c>name</c>, <c>preferred_username</c>, <c>email</c>, <c>role</c> (flat, one per role),
+/// <c>tenant</c>, <c>business_unit</c>, <c>perm_ver</c>, <c>amr</c>, plus the protocol claims (<c>iss</c>, <c>aud</c>,
+/// <c>exp</c>, <c>iat</c>, <c>jti</c>, <c>client_id</c>, <c>scope</c>, RFC 9068 §2.2). ID tokens: the same user
+/// claims, <c>email</c> only with the <c>email</c> scope and <c>name</c> only with <c>profile</c>.
+/// </summary>
+internal static class ClaimsContract
+{
+    public const string Tenant = "tenant";
+    public const string BusinessUnit = "business_unit";
+
+    /// <summary>Version of the user's permissions in the authorization model; bumps when roles or grants change.</summary>
+    public const string PermissionModelVersion = "perm_ver";
+
+    public const string RolesScope = "roles";
+
+    public static async Task<ClaimsPrincipal> ForUserAsync(
+        UserManager<CrmUser> users, CrmUser user, IEnumerable<string> scopes, IEnumerable<string> authenticationMethods)
+    {
+        var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
+        identity.SetClaim(Claims.Subject, user.Id)
+            .SetClaim(Claims.Name, user.DisplayName ?? user.UserName)
+            .SetClaim(Claims.PreferredUsername, user.UserName)
+            .SetClaim(Claims.Email, user.Email)
+            .SetClaim(Tenant, user.Tenant)
+            .SetClaim(BusinessUnit, user.BusinessUnit);
+        identity.AddClaim(new Claim(PermissionModelVersion, user.PermissionModelVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), ClaimValueTypes.Integer64));
+        identity.SetClaims(Claims.Role, [.. await users.GetRolesAsync(user)]);
+        // OpenID Connect Core §2: amr is a JSON array even with one value.
+        // OpenIddict's own claim helpers do not take arrays; a JSON_ARRAY claim is written as an array by IdentityModel.
+        identity.AddClaim(new Claim(Claims.AuthenticationMethodReference, JsonSerializer.Serialize(authenticationMethods.Distinct().ToArray()), JsonClaimValueTypes.JsonArray));
+
+        var granted = scopes.ToHashSet(StringComparer.Ordinal);
+        var principal = new ClaimsPrincipal(identity);
+        principal.SetScopes(granted);
+        principal.SetDestinations(claim => Destinations(claim, granted));
+        return principal;
+    }
+
+    /// <summary>The amr values of a principal read back from one of our tokens (an array claim, or single values).</summary>
+    public static IEnumerable<string> AuthenticationMethods(ClaimsPrincipal principal)
+    {
+        foreach (var claim in principal.FindAll(Claims.AuthenticationMethodReference))
+        {
+            if (claim.ValueType == JsonClaimValueTypes.JsonArray)
+            {
+                foreach (var value in JsonSerializer.Deserialize<string[]>(claim.Value) ?? [])
+                {
+                    yield return value;
+                }
+            }
+            else
+            {
+                yield return claim.Value;
+            }
+        }
+    }
+
+    /// <summary>A client acting for itself (client credentials): <c>sub</c> is the client id (RFC 9068 §2.2).</summary>
+    public static ClaimsPrincipal ForClient(string clientId, string? displayName, IEnumerable<string> scopes)
+    {
+        var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
+        identity.SetClaim(Claims.Subject, clientId).SetClaim(Claims.Name, displayName ?? clientId);
+        var principal = new ClaimsPrincipal(identity);
+        principal.SetScopes(scopes);
+        principal.SetDestinations(static _ => [OpenIddictConstants.Destinations.AccessToken]);
+        return principal;
+    }
+
+    private static IEnumerable<string> Destinations(Claim claim, HashSet<string> scopes)
+    {
+        // Claims without a destination are left out of every token by OpenIddict.
+        yield return OpenIddictConstants.Destinations.AccessToken;
+        var inIdentityToken = claim.Type switch
+        {
+            Claims.Name or Claims.PreferredUsername => scopes.Contains(Scopes.Profile),
+            Claims.Email => scopes.Contains(Scopes.Email),
+            Claims.Role => scopes.Contains(RolesScope) || scopes.Contains(Scopes.Profile),
+            Tenant or BusinessUnit or PermissionModelVersion or Claims.AuthenticationMethodReference => true,
+            _ => false,
+        };
+        if (inIdentityToken)
+        {
+            yield return OpenIddictConstants.Destinations.IdentityToken;
+        }
+    }
+}

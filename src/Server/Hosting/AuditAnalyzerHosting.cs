@@ -1,0 +1,34 @@
+using CrmSecurity.AuditAnalyzer;
+using CrmSecurity.AuditAnalyzer.Cli;
+using CrmSecurity.Server.Data;
+
+namespace CrmSecurity.Server.Hosting;
+
+/// <summary>Wires the access-log analyzer into the host: its module on the host's database, and its verbs.</summary>
+internal static class AuditAnalyzerHosting
+{
+    public static IHostApplicationBuilder AddAuditAnalyzerModule(this IHostApplicationBuilder builder)
+    {
+        builder.AddAuditAnalyzer(DatabaseSetup.Configure);
+        builder.Services.AddSingleton(new ModuleSchema(AuditAnalyzerModule.SchemaName, AuditAnalyzerModule.SchemaContext, AuditAnalyzerModule.SchemaVersion));
+        return builder;
+    }
+
+    /// <summary>analyze, generate and evaluate, run through <see cref="CliHost"/>; <c>--database PATH</c> points the run at a SQLite file.</summary>
+    public static IEnumerable<System.CommandLine.Command> Commands() => AuditAnalyzerCommands.Create(new AnalyzerCliHost
+    {
+        CreateBuilder = sqlitePath =>
+        {
+            var builder = CliHost.CreateBuilder();
+            if (sqlitePath is not null)
+            {
+                builder.Configuration[$"{DatabaseOptions.Section}:{nameof(DatabaseOptions.Provider)}"] = nameof(DatabaseProvider.Sqlite);
+                builder.Configuration[$"{DatabaseOptions.Section}:{nameof(DatabaseOptions.ConnectionString)}"] = $"Data Source={sqlitePath}";
+            }
+
+            return builder;
+        },
+        AddAnalyzer = builder => builder.AddAuditAnalyzerModule(),
+        Run = CliHost.RunAsync,
+    });
+}
