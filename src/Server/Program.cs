@@ -1,5 +1,6 @@
 using CrmSecurity.Identity;
 using CrmSecurity.Server.Cli;
+using CrmSecurity.Server.EncryptionService;
 using CrmSecurity.Server.Hosting;
 
 // Anything that is not a known verb (no arguments, "serve", or host switches such as --urls) runs the web service.
@@ -12,6 +13,7 @@ var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostAr
 builder.AddServerCore();
 builder.AddIdentityModule();
 builder.AddCryptoModule();
+builder.AddCryptoService();
 builder.AddAuditAnalyzerModule();
 
 var app = builder.Build();
@@ -21,6 +23,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.MapHealth();
 app.MapIdentity();
+app.MapCryptoService();
 
 return await ServerHost.RunAsync(app);
 

@@ -1,7 +1,10 @@
+using CrmSecurity.Crypto.Events;
 using CrmSecurity.Crypto.Hosting;
 using CrmSecurity.Crypto.Subjects;
+using CrmSecurity.Server.EncryptionService;
 using CrmSecurity.Server.Data;
 using CrmSecurity.Server.Hosting;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Server.Cli;
@@ -14,6 +17,11 @@ internal static class CryptoModule
     /// </summary>
     public static IHostApplicationBuilder AddCryptoModule(this IHostApplicationBuilder builder)
     {
+        // Registered before AddCrypto (which only adds its file sink when none is): decrypts and shreds reach the
+        // access-event writer Identity uses, as well as the module's JSON Lines file.
+        builder.Services.TryAddSingleton<ICryptoEventSink>(services => new CryptoEventBridge(
+            new JsonLinesEventSink(Path.GetFullPath(services.GetRequiredService<IOptions<CryptoOptions>>().Value.AccessEventLog, Environment.CurrentDirectory)),
+            services));
         builder.AddCrypto(DatabaseSetup.Configure, SubjectKeyDatabase.Configure);
         builder.Services.AddSingleton<IValidateOptions<CryptoOptions>, SubjectKeyDatabaseValidator>();
         builder.Services.AddSingleton(new ModuleSchema("crypto", typeof(CryptoDbContext), CryptoDbContext.SchemaVersion));
