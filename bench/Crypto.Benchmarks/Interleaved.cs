@@ -18,6 +18,8 @@ public static class Interleaved
             fields.Setup();
             Report($"field encrypt+decrypt {size,4} B vs raw AesGcm", () => fields.RawAesGcm(), () => fields.FieldEncryptor(), 20_000);
             Report($"  raw AesGcm with same-length AAD {size,4} B vs raw AesGcm", () => fields.RawAesGcm(), () => fields.RawAesGcmWithAad(), 20_000);
+            Report($"  field encrypt+decrypt {size,4} B vs raw AesGcm with same-length AAD", () => fields.RawAesGcmWithAad(), () => fields.FieldEncryptor(), 20_000);
+            Report($"  raw AesGcm with AAD without context {size,4} B vs with full AAD", () => fields.RawAesGcmWithAad(), () => fields.RawAesGcmWithShortAad(), 20_000);
             fields.Cleanup();
         }
 

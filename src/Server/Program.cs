@@ -1,6 +1,7 @@
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity;
 using CrmSecurity.Server.Cli;
+using CrmSecurity.Server.EncryptionService;
 using CrmSecurity.Server.Hosting;
 
 // Anything that is not a known verb (no arguments, "serve", or host switches such as --urls) runs the web service.
@@ -13,6 +14,7 @@ var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostAr
 builder.AddServerCore();
 builder.AddIdentityModule();
 builder.AddCryptoModule();
+builder.AddCryptoService();
 builder.AddAuditAnalyzerModule();
 builder.AddAuditAnalyzerLiveModule();
 
@@ -24,6 +26,7 @@ app.UseAuthorization();
 app.MapHealth();
 app.MapIdentity();
 app.MapAuditAnalyzerLive();
+app.MapCryptoService();
 
 return await ServerHost.RunAsync(app);
 

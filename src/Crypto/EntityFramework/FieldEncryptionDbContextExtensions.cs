@@ -89,9 +89,10 @@ public static class FieldEncryptionDbContextExtensions
     }
 
     /// <summary>
-    /// Crypto-shreds one data subject: destroys the subject's key (so every field encrypted under it, in every copy
-    /// of the data, is unreadable), sets every blind index of that subject's rows to NULL in every entity of this
-    /// model that has <c>HasDataSubject</c>, and writes the shred access event.
+    /// Crypto-shreds one data subject: destroys the subject's key in the subject-key store (so every field encrypted
+    /// under it, in every copy of the data, is unreadable), records the tombstone, sets every blind index of that
+    /// subject's rows to NULL in every entity of this model that has <c>HasDataSubject</c>, and writes the shred
+    /// access event.
     /// </summary>
     /// <param name="context">A context using field encryption.</param>
     /// <param name="subjectId">The subject id.</param>
@@ -106,7 +107,37 @@ public static class FieldEncryptionDbContextExtensions
         var store = interceptor.Encryption.SubjectKeys ?? throw new InvalidOperationException("No subject key store is configured.");
         await store.ShredAsync(interceptor.Tenant, subjectId, actor, cancellationToken);
         interceptor.Forget(context);
+        return await PurgeBlindIndexesAsync(context, subjectId, cancellationToken);
+    }
 
+    /// <summary>
+    /// After a backup was restored, makes every recorded shred hold again: re-applies the shreds recorded in the data
+    /// database to the subject-key store (<see cref="Subjects.SubjectKeyStore.ReapplyShredsAsync"/>), and clears the
+    /// blind indexes of every shredded subject of this context's tenant, which a restored data backup brings back.
+    /// Idempotent.
+    /// </summary>
+    /// <param name="context">A context using field encryption.</param>
+    /// <param name="actor">Who runs it, for the audit events.</param>
+    /// <param name="cancellationToken">Cancels the database calls.</param>
+    /// <returns>What the store re-applied, and the number of rows whose blind indexes were purged.</returns>
+    public static async Task<(Subjects.ShredReapplication Store, int RowsPurged)> ReapplyShredsAsync(this DbContext context, string actor, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var interceptor = Interceptor(context);
+        var store = interceptor.Encryption.SubjectKeys ?? throw new InvalidOperationException("No subject key store is configured.");
+        var reapplied = await store.ReapplyShredsAsync([], actor, cancellationToken);
+        interceptor.Forget(context);
+        var purged = 0;
+        foreach (var shred in await store.ListShreddedAsync(interceptor.Tenant, cancellationToken))
+        {
+            purged += await PurgeBlindIndexesAsync(context, shred.SubjectId, cancellationToken);
+        }
+
+        return (reapplied, purged);
+    }
+
+    private static async Task<int> PurgeBlindIndexesAsync(DbContext context, string subjectId, CancellationToken cancellationToken)
+    {
         var sql = context.GetService<ISqlGenerationHelper>();
         var purged = 0;
         foreach (var entityType in context.Model.GetEntityTypes())
@@ -125,7 +156,16 @@ public static class FieldEncryptionDbContextExtensions
             }
 
             var subjectColumn = entityType.FindProperty(subjectProperty)!.GetColumnName(storeObject)!;
-            var subjectValue = System.ComponentModel.TypeDescriptor.GetConverter(entityType.FindProperty(subjectProperty)!.ClrType).ConvertFromInvariantString(subjectId);
+            object? subjectValue;
+            try
+            {
+                subjectValue = System.ComponentModel.TypeDescriptor.GetConverter(entityType.FindProperty(subjectProperty)!.ClrType).ConvertFromInvariantString(subjectId);
+            }
+            catch (Exception e) when (e is FormatException or NotSupportedException or ArgumentException)
+            {
+                continue; // not a subject id of this entity's type (a shred of another entity's subject)
+            }
+
             var statement = $"UPDATE {sql.DelimitIdentifier(table, entityType.GetSchema())} SET {string.Join(", ", columns.Select(c => sql.DelimitIdentifier(c) + " = NULL"))} WHERE {sql.DelimitIdentifier(subjectColumn)} = {{0}}";
             purged += await context.Database.ExecuteSqlRawAsync(statement, [subjectValue!], cancellationToken);
         }

@@ -32,6 +32,12 @@ public sealed record CryptoAccessEvent(DateTimeOffset Timestamp, string UserId, 
     /// <summary>Privilege used, for admin changes [privilege].</summary>
     public string? Privilege { get; init; }
 
+    /// <summary>The OAuth client that asked, for decrypts through the encryption service [client_id].</summary>
+    public string? ClientId { get; init; }
+
+    /// <summary>The caller's address, for decrypts through the encryption service [source_ip].</summary>
+    public string? SourceIp { get; init; }
+
     /// <summary>Free text [details], e.g. <c>crypto_shred</c>; never secrets.</summary>
     public string? Details { get; init; }
 }

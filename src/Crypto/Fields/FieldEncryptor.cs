@@ -152,8 +152,8 @@ public sealed class FieldEncryptor : IDisposable
     private void Seal(ReadOnlySpan<byte> plaintext, string rowId, Span<byte> output)
     {
         var key = _keys.Primary;
-        Span<byte> aad = stackalloc byte[AadLength(rowId)];
-        var row = WriteAad(aad, rowId);
+        Span<byte> buffer = stackalloc byte[MaxAadLength(rowId)];
+        var aad = WriteAad(buffer, rowId, out var row);
         CiphertextHeader.Write(output, CiphertextHeader.AesGcm, _keys.KeysetId, key.Version, _columnCheck, CiphertextHeader.RowCheck(row));
         output[..CiphertextHeader.Size].CopyTo(aad);
 
@@ -185,14 +185,15 @@ public sealed class FieldEncryptor : IDisposable
             throw new FieldDecryptionException(DecryptFailureReason.ColumnMismatch);
         }
 
-        Span<byte> aad = stackalloc byte[AadLength(rowId)];
-        var row = WriteAad(aad, rowId);
+        Span<byte> buffer = stackalloc byte[MaxAadLength(rowId)];
+        var aad = WriteAad(buffer, rowId, out var row);
         if (rowCheck != CiphertextHeader.RowCheck(row))
         {
             throw new FieldDecryptionException(DecryptFailureReason.RowMismatch);
         }
 
-        var key = _keys.Get(version);
+        var primary = _keys.Primary;
+        var key = version == primary.Version ? primary : _keys.Get(version);
         ciphertext[..CiphertextHeader.Size].CopyTo(aad);
         var gcm = key.Rent();
         try
@@ -216,29 +217,36 @@ public sealed class FieldEncryptor : IDisposable
         }
     }
 
-    private int AadLength(string rowId)
+    // Room for the AAD with the row id at its longest UTF-8 form, so the row id is encoded once (not counted first).
+    private int MaxAadLength(string rowId)
     {
         ArgumentException.ThrowIfNullOrEmpty(rowId);
-        var rowBytes = Encoding.UTF8.GetByteCount(rowId);
-        if (rowBytes > MaxRowIdBytes)
+        if (rowId.Length > MaxRowIdBytes)
         {
-            throw new ArgumentException($"The row id is longer than {MaxRowIdBytes} UTF-8 bytes.", nameof(rowId));
+            throw RowIdTooLong(); // every UTF-16 char is at least one UTF-8 byte
         }
 
-        return CiphertextHeader.Size + _context.Length + 2 + rowBytes;
+        return CiphertextHeader.Size + _context.Length + 2 + Encoding.UTF8.GetMaxByteCount(rowId.Length);
     }
 
-    // AAD = header (filled in by the caller) || encoded context || 2-byte row length || row id UTF-8. Returns the row bytes.
-    private Span<byte> WriteAad(Span<byte> aad, string rowId)
+    // AAD = header (filled in by the caller) || encoded context || 2-byte row length || row id UTF-8.
+    private Span<byte> WriteAad(Span<byte> buffer, string rowId, out Span<byte> row)
     {
         var offset = CiphertextHeader.Size;
-        _context.CopyTo(aad[offset..]);
+        _context.CopyTo(buffer[offset..]);
         offset += _context.Length;
-        var row = aad[(offset + 2)..];
-        var written = Encoding.UTF8.GetBytes(rowId, row);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(aad[offset..], (ushort)written);
-        return row[..written];
+        var written = Encoding.UTF8.GetBytes(rowId, buffer[(offset + 2)..]);
+        if (written > MaxRowIdBytes)
+        {
+            throw RowIdTooLong();
+        }
+
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(buffer[offset..], (ushort)written);
+        row = buffer.Slice(offset + 2, written);
+        return buffer[..(offset + 2 + written)];
     }
+
+    private static ArgumentException RowIdTooLong() => new($"The row id is longer than {MaxRowIdBytes} UTF-8 bytes.", "rowId");
 
     /// <summary>Frees the derived column keys and cipher objects (zeroing the keys).</summary>
     public void Dispose() => _keys.Dispose();

@@ -23,6 +23,25 @@ public sealed class CryptoOptions
 
     /// <summary>JSON Lines file that crypto access events (shreds, decrypts) are appended to, for the audit pipeline.</summary>
     public string AccessEventLog { get; set; } = "data/crypto-access-events.jsonl";
+
+    /// <summary>Where data-subject keys are kept: with the keys, never in the data database.</summary>
+    public SubjectKeyStoreOptions SubjectKeys { get; set; } = new();
+}
+
+/// <summary>
+/// The subject-key store (<c>Crypto:SubjectKeys</c>). By default a SQLite file <c>subject-keys.db</c> in the
+/// keyring's directory; a server database of its own can be named instead, never the data database.
+/// </summary>
+public sealed class SubjectKeyStoreOptions
+{
+    /// <summary>The default file name, in the keyring's directory.</summary>
+    public const string DefaultFileName = "subject-keys.db";
+
+    /// <summary><c>Sqlite</c> (default), <c>PostgreSql</c> or <c>SqlServer</c>.</summary>
+    public string Provider { get; set; } = "Sqlite";
+
+    /// <summary>Connection string; empty for SQLite means <see cref="DefaultFileName"/> beside the keyring. Required for the server providers.</summary>
+    public string? ConnectionString { get; set; }
 }
 
 /// <summary>The key-encryption key's source.</summary>

@@ -16,19 +16,27 @@ public static class CryptoServiceCollectionExtensions
     /// <summary>
     /// Adds the Crypto module: settings (validated at start: master key, PKCS#11 token, keyring), the
     /// key-encryption key, the keyring, <see cref="FieldEncryption"/>, data-subject keys, the module's
-    /// <see cref="CryptoDbContext"/>, and a JSON Lines <see cref="ICryptoEventSink"/> unless one is registered.
+    /// <see cref="CryptoDbContext"/> (data database) and <see cref="SubjectKeyDbContext"/> (subject-key store),
+    /// and a JSON Lines <see cref="ICryptoEventSink"/> unless one is registered.
     /// </summary>
     /// <param name="builder">The host builder.</param>
-    /// <param name="configureDatabase">How the module's DbContext reaches the database (the host's provider choice).</param>
-    public static IHostApplicationBuilder AddCrypto(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> configureDatabase)
+    /// <param name="configureDatabase">How the module's DbContext reaches the data database (the host's provider choice).</param>
+    /// <param name="configureSubjectKeyStore">How the subject-key store is reached (<see cref="CryptoOptions.SubjectKeys"/>); it must not be the data database.</param>
+    public static IHostApplicationBuilder AddCrypto(
+        this IHostApplicationBuilder builder,
+        Action<IServiceProvider, DbContextOptionsBuilder> configureDatabase,
+        Action<IServiceProvider, DbContextOptionsBuilder> configureSubjectKeyStore)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configureDatabase);
+        ArgumentNullException.ThrowIfNull(configureSubjectKeyStore);
         var services = builder.Services;
         services.AddOptions<CryptoOptions>().Bind(builder.Configuration.GetSection(CryptoOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<CryptoOptions>, CryptoOptionsValidator>();
         services.AddDbContext<CryptoDbContext>(configureDatabase, ServiceLifetime.Scoped, ServiceLifetime.Singleton);
         services.AddDbContextFactory<CryptoDbContext>(configureDatabase);
+        services.AddDbContext<SubjectKeyDbContext>(configureSubjectKeyStore, ServiceLifetime.Scoped, ServiceLifetime.Singleton);
+        services.AddDbContextFactory<SubjectKeyDbContext>(configureSubjectKeyStore);
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ICryptoEventSink>(sp =>
             new JsonLinesEventSink(Path.GetFullPath(sp.GetRequiredService<IOptions<CryptoOptions>>().Value.AccessEventLog, Environment.CurrentDirectory)));
@@ -37,9 +45,13 @@ public static class CryptoServiceCollectionExtensions
         services.AddSingleton(sp =>
         {
             var keyring = sp.GetRequiredService<KeyringStore>().Load();
-            var contexts = sp.GetRequiredService<IDbContextFactory<CryptoDbContext>>();
+            var data = sp.GetRequiredService<IDbContextFactory<CryptoDbContext>>();
+            var keys = sp.GetRequiredService<IDbContextFactory<SubjectKeyDbContext>>();
             var events = sp.GetRequiredService<ICryptoEventSink>();
-            var subjects = new SubjectKeyStore(contexts.CreateDbContext, keyring.Get(Keyring.FieldsKeyset), events, sp.GetRequiredService<TimeProvider>());
+            var wrapping = keyring.Keysets.FirstOrDefault(k => k.Name == Keyring.SubjectsKeyset)
+                ?? throw new KeyManagementException(
+                    $"The keyring has no '{Keyring.SubjectsKeyset}' keyset, which wraps data-subject keys (keyrings made before subject keys moved beside the keyring lack it). Add it with `keys rotate --keyset subjects`.");
+            var subjects = new SubjectKeyStore(keys.CreateDbContext, wrapping, events, data.CreateDbContext, sp.GetRequiredService<TimeProvider>());
             return new FieldEncryption(keyring, subjects, events);
         });
         return builder;

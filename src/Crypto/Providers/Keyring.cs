@@ -21,8 +21,11 @@ public sealed class Keyring : IDisposable
     /// <summary>Format name written in keyring files.</summary>
     public const string Format = "crm-security-keyring/1";
 
-    /// <summary>The keyset that encrypts fields (and wraps data-subject keys).</summary>
+    /// <summary>The keyset that encrypts fields.</summary>
     public const string FieldsKeyset = "fields";
+
+    /// <summary>The keyset that wraps data-subject keys in the subject-key store (its own keyset, so rotating <c>fields</c> never touches subject keys).</summary>
+    public const string SubjectsKeyset = "subjects";
 
     /// <summary>The keyset blind-index keys are derived from.</summary>
     public const string BlindIndexKeyset = "blind-index";
@@ -41,10 +44,10 @@ public sealed class Keyring : IDisposable
     /// <summary>Every keyset, by name.</summary>
     public IReadOnlyCollection<Keyset> Keysets => _keysets.Values;
 
-    /// <summary>A new keyring with fresh <c>fields</c> and <c>blind-index</c> keysets.</summary>
+    /// <summary>A new keyring with fresh <c>fields</c>, <c>blind-index</c> and <c>subjects</c> keysets.</summary>
     /// <param name="time">Clock for creation times.</param>
     public static Keyring CreateNew(TimeProvider? time = null) =>
-        new([KeysetBuilder.CreateNew(FieldsKeyset, time).Build(), KeysetBuilder.CreateNew(BlindIndexKeyset, time).Build()]);
+        new([KeysetBuilder.CreateNew(FieldsKeyset, time).Build(), KeysetBuilder.CreateNew(BlindIndexKeyset, time).Build(), KeysetBuilder.CreateNew(SubjectsKeyset, time).Build()]);
 
     /// <summary>A keyring of the given keysets (it takes ownership of them).</summary>
     /// <param name="keysets">The keysets; names must be unique.</param>

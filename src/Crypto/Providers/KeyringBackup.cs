@@ -4,19 +4,24 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using CrmSecurity.Crypto.Keys;
 using CrmSecurity.Crypto.Primitives;
+using CrmSecurity.Crypto.Subjects;
 
 namespace CrmSecurity.Crypto.Providers;
 
 /// <summary>
-/// Encrypted keyring backups. A backup must restore on a fresh machine where the original KEK (master key or
-/// HSM) may be gone, so it is encrypted under a key derived from a passphrase, not under the KEK:
-/// PBKDF2-HMAC-SHA-256 (600,000 iterations, 16-byte random salt; NIST SP 800-132, OWASP 2023) gives an
-/// AES-256-GCM key; the GCM associated data is the envelope's header fields, so none of them can be changed.
+/// Encrypted backups of the keys: the keyring and the subject-key store. A backup must restore on a fresh machine
+/// where the original KEK (master key or HSM) may be gone, so it is encrypted under a key derived from a
+/// passphrase, not under the KEK: PBKDF2-HMAC-SHA-256 (600,000 iterations, 16-byte random salt; NIST SP 800-132,
+/// OWASP 2023) gives an AES-256-GCM key; the GCM associated data is the envelope's header fields, so none of them
+/// can be changed. Subject keys stay wrapped under the <c>subjects</c> keyset inside it, as they are in the store.
 /// </summary>
 public static class KeyringBackup
 {
-    /// <summary>Format name written in backups.</summary>
-    public const string Format = "crm-security-keyring-backup/1";
+    /// <summary>Format name written in new backups (keyring, subject-key store, creation time).</summary>
+    public const string Format = "crm-security-keyring-backup/2";
+
+    /// <summary>The first format (keyring only), still read.</summary>
+    public const string KeyringOnlyFormat = "crm-security-keyring-backup/1";
 
     /// <summary>PBKDF2 iterations used for new backups.</summary>
     public const int Iterations = 600_000;
@@ -35,14 +40,30 @@ public static class KeyringBackup
     /// <param name="keyring">The keyring to back up.</param>
     /// <param name="passphrase">At least <see cref="MinimumPassphraseLength"/> characters; keep it apart from the backup.</param>
     /// <returns>The backup file's content (JSON).</returns>
-    public static byte[] Create(Keyring keyring, string passphrase) => Create(keyring, passphrase, Iterations);
+    public static byte[] Create(Keyring keyring, string passphrase) => Create(keyring, [], passphrase, Iterations, DateTimeOffset.UtcNow);
 
-    internal static byte[] Create(Keyring keyring, string passphrase, int iterations)
+    /// <summary>
+    /// Encrypts every keyset of <paramref name="keyring"/> and every record of the subject-key store (keys still
+    /// wrapped under the <c>subjects</c> keyset, tombstones included) under <paramref name="passphrase"/>.
+    /// </summary>
+    /// <param name="keyring">The keyring to back up.</param>
+    /// <param name="subjectKeys">The subject-key store's records (<see cref="Subjects.SubjectKeyStore.ExportAsync"/>).</param>
+    /// <param name="passphrase">At least <see cref="MinimumPassphraseLength"/> characters; keep it apart from the backup.</param>
+    /// <param name="createdAt">When the backup was taken (recorded in it, so a restore can say which shreds came after).</param>
+    /// <returns>The backup file's content (JSON).</returns>
+    public static byte[] Create(Keyring keyring, IReadOnlyCollection<SubjectKeyRecord> subjectKeys, string passphrase, DateTimeOffset createdAt) =>
+        Create(keyring, subjectKeys, passphrase, Iterations, createdAt);
+
+    internal static byte[] Create(Keyring keyring, string passphrase, int iterations) => Create(keyring, [], passphrase, iterations, DateTimeOffset.UtcNow);
+
+    internal static byte[] Create(Keyring keyring, IReadOnlyCollection<SubjectKeyRecord> subjectKeys, string passphrase, int iterations, DateTimeOffset createdAt)
     {
         ArgumentNullException.ThrowIfNull(keyring);
+        ArgumentNullException.ThrowIfNull(subjectKeys);
         CheckPassphrase(passphrase);
         var payload = new Payload
         {
+            CreatedAt = createdAt,
             Keysets = [.. keyring.Keysets.OrderBy(k => k.Name, StringComparer.Ordinal).Select(k => new PayloadKeyset
             {
                 Name = k.Name,
@@ -55,6 +76,15 @@ public static class KeyringBackup
                     Created = v.CreatedAt,
                     Key = v.Material is null ? null : Convert.ToBase64String(v.Material.Span),
                 })],
+            })],
+            SubjectKeys = [.. subjectKeys.Select(r => new PayloadSubjectKey
+            {
+                Tenant = r.Tenant,
+                Subject = r.SubjectId,
+                KeysetId = r.KeysetId,
+                Wrapped = r.WrappedKey is null ? null : Convert.ToBase64String(r.WrappedKey),
+                Created = r.CreatedAt,
+                Shredded = r.ShreddedAt,
             })],
         };
         var plaintext = JsonSerializer.SerializeToUtf8Bytes(payload, Json);
@@ -78,7 +108,13 @@ public static class KeyringBackup
     /// <param name="backup">The backup file's content.</param>
     /// <param name="passphrase">The passphrase it was made with.</param>
     /// <exception cref="KeyManagementException">Not a backup, wrong passphrase, or altered.</exception>
-    public static Keyring Restore(ReadOnlySpan<byte> backup, string passphrase)
+    public static Keyring Restore(ReadOnlySpan<byte> backup, string passphrase) => Open(backup, passphrase).Keyring;
+
+    /// <summary>Decrypts a backup: the keyring (save it under the new machine's KEK) and the subject-key store's records.</summary>
+    /// <param name="backup">The backup file's content.</param>
+    /// <param name="passphrase">The passphrase it was made with.</param>
+    /// <exception cref="KeyManagementException">Not a backup, wrong passphrase, or altered.</exception>
+    public static KeyringBackupContents Open(ReadOnlySpan<byte> backup, string passphrase)
     {
         ArgumentNullException.ThrowIfNull(passphrase);
         Envelope envelope;
@@ -95,9 +131,9 @@ public static class KeyringBackup
             throw new KeyManagementException($"The file is not a keyring backup ({e.Message}).", e);
         }
 
-        if (envelope.Format != Format || envelope.Kdf != "PBKDF2-HMAC-SHA256")
+        if (envelope.Format is not (Format or KeyringOnlyFormat) || envelope.Kdf != "PBKDF2-HMAC-SHA256")
         {
-            throw new KeyManagementException($"The backup has format '{envelope.Format}' and KDF '{envelope.Kdf}'; this build reads '{Format}' with PBKDF2-HMAC-SHA256.");
+            throw new KeyManagementException($"The backup has format '{envelope.Format}' and KDF '{envelope.Kdf}'; this build reads '{Format}' and '{KeyringOnlyFormat}' with PBKDF2-HMAC-SHA256.");
         }
 
         if (envelope.Iterations < 100_000 || salt.Length < 16 || nonce.Length != 12 || sealedBytes.Length < 16)
@@ -123,7 +159,8 @@ public static class KeyringBackup
             }
 
             var payload = JsonSerializer.Deserialize<Payload>(plaintext, Json) ?? throw new KeyManagementException("The backup holds no keysets.");
-            return Keyring.Of((payload.Keysets ?? []).Select(ToKeyset).ToList());
+            var subjectKeys = (payload.SubjectKeys ?? []).Select(ToRecord).ToList();
+            return new KeyringBackupContents(Keyring.Of((payload.Keysets ?? []).Select(ToKeyset).ToList()), subjectKeys, payload.CreatedAt);
         }
         finally
         {
@@ -149,6 +186,16 @@ public static class KeyringBackup
 
         return builder.Build();
     }
+
+    private static SubjectKeyRecord ToRecord(PayloadSubjectKey entry) => new()
+    {
+        Tenant = entry.Tenant ?? throw new KeyManagementException("The backup has a subject key without a tenant."),
+        SubjectId = entry.Subject ?? throw new KeyManagementException("The backup has a subject key without a subject id."),
+        KeysetId = entry.KeysetId,
+        WrappedKey = entry.Wrapped is null ? null : Convert.FromBase64String(entry.Wrapped),
+        CreatedAt = entry.Created,
+        ShreddedAt = entry.Shredded,
+    };
 
     private static void CheckPassphrase(string passphrase)
     {
@@ -182,7 +229,26 @@ public static class KeyringBackup
 
     internal sealed class Payload
     {
+        public DateTimeOffset? CreatedAt { get; set; }
+
         public List<PayloadKeyset>? Keysets { get; set; }
+
+        public List<PayloadSubjectKey>? SubjectKeys { get; set; }
+    }
+
+    internal sealed class PayloadSubjectKey
+    {
+        public string? Tenant { get; set; }
+
+        public string? Subject { get; set; }
+
+        public long KeysetId { get; set; }
+
+        public string? Wrapped { get; set; }
+
+        public DateTimeOffset Created { get; set; }
+
+        public DateTimeOffset? Shredded { get; set; }
     }
 
     internal sealed class PayloadKeyset
@@ -207,3 +273,9 @@ public static class KeyringBackup
         public string? Key { get; set; }
     }
 }
+
+/// <summary>What a backup holds: the keyring and the subject-key store's records (keys wrapped under the keyring's <c>subjects</c> keyset).</summary>
+/// <param name="Keyring">The keyring (the caller owns it).</param>
+/// <param name="SubjectKeys">The subject-key store's records, tombstones included; empty for a keyring-only backup.</param>
+/// <param name="CreatedAt">When the backup was taken; null for backups of the first format.</param>
+public sealed record KeyringBackupContents(Keyring Keyring, IReadOnlyList<SubjectKeyRecord> SubjectKeys, DateTimeOffset? CreatedAt);

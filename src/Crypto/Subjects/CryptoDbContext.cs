@@ -2,15 +2,21 @@ using Microsoft.EntityFrameworkCore;
 
 namespace CrmSecurity.Crypto.Subjects;
 
-/// <summary>The Crypto module's own tables: data-subject keys and re-encryption checkpoints.</summary>
+/// <summary>
+/// The Crypto module's tables in the data database: re-encryption checkpoints and shred tombstones. No key
+/// material lives here (subject keys are in <see cref="SubjectKeyDbContext"/>, beside the keyring).
+/// </summary>
 /// <param name="options">Provider options (the host's database).</param>
 public sealed class CryptoDbContext(DbContextOptions<CryptoDbContext> options) : DbContext(options)
 {
-    /// <summary>Schema version of these tables.</summary>
-    public const int SchemaVersion = 1;
+    /// <summary>Schema version of these tables (2: subject keys moved out to the subject-key store, tombstones added).</summary>
+    public const int SchemaVersion = 2;
 
-    /// <summary>One key per data subject per tenant (wrapped), or its tombstone once shredded.</summary>
-    public DbSet<SubjectKeyRecord> SubjectKeys => Set<SubjectKeyRecord>();
+    /// <summary>
+    /// Every shred, recorded in the data database too (it holds no key material), so that restoring an older
+    /// backup of the subject-key store can re-apply shreds made after that backup.
+    /// </summary>
+    public DbSet<SubjectTombstone> SubjectTombstones => Set<SubjectTombstone>();
 
     /// <summary>Progress of re-encryption jobs.</summary>
     public DbSet<ReencryptionCheckpoint> ReencryptionCheckpoints => Set<ReencryptionCheckpoint>();
@@ -19,16 +25,13 @@ public sealed class CryptoDbContext(DbContextOptions<CryptoDbContext> options) :
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
         ArgumentNullException.ThrowIfNull(modelBuilder);
-        modelBuilder.Entity<SubjectKeyRecord>(entity =>
+        modelBuilder.Entity<SubjectTombstone>(entity =>
         {
-            entity.ToTable("crypto_subject_keys");
-            entity.HasKey(k => new { k.Tenant, k.SubjectId });
-            entity.Property(k => k.Tenant).HasColumnName("tenant").HasMaxLength(255);
-            entity.Property(k => k.SubjectId).HasColumnName("subject_id").HasMaxLength(255);
-            entity.Property(k => k.KeysetId).HasColumnName("keyset_id");
-            entity.Property(k => k.WrappedKey).HasColumnName("wrapped_key");
-            entity.Property(k => k.CreatedAt).HasColumnName("created_at");
-            entity.Property(k => k.ShreddedAt).HasColumnName("shredded_at");
+            entity.ToTable("crypto_subject_tombstones");
+            entity.HasKey(t => new { t.Tenant, t.SubjectId });
+            entity.Property(t => t.Tenant).HasColumnName("tenant").HasMaxLength(255);
+            entity.Property(t => t.SubjectId).HasColumnName("subject_id").HasMaxLength(255);
+            entity.Property(t => t.ShreddedAt).HasColumnName("shredded_at");
         });
         modelBuilder.Entity<ReencryptionCheckpoint>(entity =>
         {
@@ -43,26 +46,17 @@ public sealed class CryptoDbContext(DbContextOptions<CryptoDbContext> options) :
     }
 }
 
-/// <summary>A data subject's key, wrapped under the keyring's <c>fields</c> keyset (AES-256-GCM bound to tenant and subject id).</summary>
-public sealed class SubjectKeyRecord
+/// <summary>That a data subject was shredded, and when: no key material.</summary>
+public sealed class SubjectTombstone
 {
     /// <summary>Tenant.</summary>
     public required string Tenant { get; set; }
 
-    /// <summary>The data subject (for example the contact id).</summary>
+    /// <summary>The data subject.</summary>
     public required string SubjectId { get; set; }
 
-    /// <summary>The subject keyset's id, written into every ciphertext made with it.</summary>
-    public long KeysetId { get; set; }
-
-    /// <summary>The wrapped key; null once shredded (the tombstone keeps "shredded" apart from "never existed").</summary>
-    public byte[]? WrappedKey { get; set; }
-
-    /// <summary>When the key was made.</summary>
-    public DateTimeOffset CreatedAt { get; set; }
-
-    /// <summary>When the key was shredded.</summary>
-    public DateTimeOffset? ShreddedAt { get; set; }
+    /// <summary>When it was shredded.</summary>
+    public DateTimeOffset ShreddedAt { get; set; }
 }
 
 /// <summary>How far a re-encryption job got: the last primary key it finished, as text.</summary>

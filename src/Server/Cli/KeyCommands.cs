@@ -10,7 +10,7 @@ using Spectre.Console;
 
 namespace CrmSecurity.Server.Cli;
 
-/// <summary><c>keys init | list | rotate | rewrap | shred | backup | restore</c>.</summary>
+/// <summary><c>keys init | list | rotate | rewrap | shred | reapply-shreds | backup | restore</c>.</summary>
 internal static class KeyCommands
 {
     public const string PassphraseVariable = "CRM_SECURITY_BACKUP_PASSPHRASE";
@@ -23,6 +23,7 @@ internal static class KeyCommands
         keys.Add(Rotate());
         keys.Add(Rewrap());
         keys.Add(Shred());
+        keys.Add(ReapplyShreds());
         keys.Add(Backup());
         keys.Add(Restore());
         return keys;
@@ -30,7 +31,7 @@ internal static class KeyCommands
 
     private static Command Init()
     {
-        var command = new Command("init", "Create the keyring (fields and blind-index keysets) under the configured key-encryption key. With Pkcs11, the key is generated on the token when missing.");
+        var command = new Command("init", "Create the keyring (fields, blind-index and subjects keysets) under the configured key-encryption key. With Pkcs11, the key is generated on the token when missing.");
         command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: false, (services, store, _) =>
         {
             if (store.Exists)
@@ -89,6 +90,15 @@ internal static class KeyCommands
                 // Blind-index keys come from this keyset's primary: a new primary changes every index value and lookups
                 // would miss every existing row until all indexes are recomputed, which no verb does yet.
                 return Fail("The blind-index keyset is not rotated by this build: every stored blind index would stop matching. Rotate 'fields' instead.", ExitCodes.Usage);
+            }
+
+            if (name == Keyring.SubjectsKeyset && keyring.Keysets.All(k => k.Name != name))
+            {
+                // Keyrings made before subject keys moved beside the keyring have no subjects keyset: this adds it.
+                using var added = keyring.With(KeysetBuilder.CreateNew(name, services.GetRequiredService<TimeProvider>()).Build());
+                store.Save(added);
+                Console.WriteLine($"Keyset '{name}' added (version 1, primary): it wraps data-subject keys.");
+                return Task.FromResult(ExitCodes.Success);
             }
 
             var builder = KeysetBuilder.From(keyring.Get(name), services.GetRequiredService<TimeProvider>());
@@ -156,45 +166,82 @@ internal static class KeyCommands
     {
         var tenantOption = new Option<string>("--tenant") { Description = "Tenant of the data subject.", Required = true };
         var subjectOption = new Option<string>("--subject") { Description = "Data subject id (e.g. the contact id).", Required = true };
-        var actorOption = new Option<string?>("--actor") { Description = "Who asked for the shred (recorded in the access event); defaults to the OS user." };
-        var purgeOption = new Option<string[]>("--purge")
-        {
-            Description = "Blind-index columns to clear, as TABLE:SUBJECT_COLUMN:INDEX_COLUMN[,INDEX_COLUMN...]; repeatable.",
-            AllowMultipleArgumentsPerToken = false,
-        };
-        var command = new Command("shred", "Crypto-shred one data subject: destroy its key (every copy of its fields becomes unreadable), clear its blind indexes, record the event.") { tenantOption, subjectOption, actorOption, purgeOption };
+        var actorOption = ActorOption("Who asked for the shred (recorded in the access event); defaults to the OS user.");
+        var purgeOption = PurgeOption();
+        var command = new Command("shred", "Crypto-shred one data subject: destroy its key (every copy of its fields, backups included, becomes unreadable), clear its blind indexes, record the tombstone and the event.") { tenantOption, subjectOption, actorOption, purgeOption };
         command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: true, async (services, store, token) =>
         {
             var tenant = parse.GetValue(tenantOption)!;
             var subject = parse.GetValue(subjectOption)!;
-            var actor = parse.GetValue(actorOption) ?? Environment.UserName + "@cli";
-            var purges = new List<(string Table, string SubjectColumn, string[] Columns)>();
-            foreach (var purge in parse.GetValue(purgeOption) ?? [])
+            var actor = parse.GetValue(actorOption) ?? DefaultActor;
+            if (ParsePurges(parse.GetValue(purgeOption)) is not { } purges)
             {
-                var parts = purge.Split(':');
-                if (parts.Length != 3 || parts.Any(string.IsNullOrWhiteSpace))
-                {
-                    return await Fail($"--purge '{purge}' is not TABLE:SUBJECT_COLUMN:INDEX_COLUMN[,INDEX_COLUMN...].", ExitCodes.Usage);
-                }
+                return ExitCodes.Usage;
+            }
 
-                purges.Add((parts[0], parts[1], parts[2].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
+            // Every purge is checked against the database (tables, columns, the subject's type) before the key is destroyed.
+            if (await PreparePurgesAsync(services, purges, [subject], skipMismatched: false, token) is not { } statements)
+            {
+                return ExitCodes.Usage;
             }
 
             var encryption = services.GetRequiredService<Crypto.Fields.FieldEncryption>();
             var destroyed = await encryption.SubjectKeys!.ShredAsync(tenant, subject, actor, token);
-            var context = services.GetRequiredService<CryptoDbContext>();
-            var cleared = 0;
-            foreach (var (table, subjectColumn, columns) in purges)
+            var cleared = await ExecutePurgesAsync(services, statements, token);
+            Console.WriteLine(destroyed
+                ? $"Shredded data subject '{subject}' of tenant '{tenant}': key destroyed, blind indexes cleared in {cleared} row(s), tombstone and event recorded."
+                : $"Data subject '{subject}' of tenant '{tenant}' had no live key (tombstone recorded); blind indexes cleared in {cleared} row(s), event recorded.");
+            return ExitCodes.Success;
+        }, cancellationToken));
+        return command;
+    }
+
+    private static Command ReapplyShreds()
+    {
+        var tenantOption = new Option<string?>("--tenant") { Description = "Tenant whose shredded subjects' blind indexes --purge clears (required with --purge)." };
+        var actorOption = ActorOption("Who runs it (recorded in the access events); defaults to the OS user.");
+        var purgeOption = PurgeOption();
+        var logOption = ShredLogOption();
+        var command = new Command(
+            "reapply-shreds",
+            "After restoring a backup (of the data or of the keys): destroy again every subject key shredded after that backup, and with --purge clear the blind indexes a restored data backup brought back. Idempotent.")
+        {
+            tenantOption, actorOption, purgeOption, logOption,
+        };
+        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: true, async (services, store, token) =>
+        {
+            if (ParsePurges(parse.GetValue(purgeOption)) is not { } purges)
             {
-                // Identifiers are quoted (they come from the operator's command line); the subject id is a parameter.
-                var set = string.Join(", ", columns.Select(c => $"{Quote(c)} = NULL"));
-                var sql = $"UPDATE {Quote(table)} SET {set} WHERE LOWER(CAST({Quote(subjectColumn)} AS TEXT)) = LOWER({{0}})";
-                cleared += await context.Database.ExecuteSqlRawAsync(sql, [subject], token);
+                return ExitCodes.Usage;
             }
 
-            Console.WriteLine(destroyed
-                ? $"Shredded data subject '{subject}' of tenant '{tenant}': key destroyed, blind indexes cleared in {cleared} row(s), event recorded."
-                : $"Data subject '{subject}' of tenant '{tenant}' had no live key (tombstone recorded); blind indexes cleared in {cleared} row(s), event recorded.");
+            var tenant = parse.GetValue(tenantOption);
+            if (purges.Count > 0 && tenant is null)
+            {
+                return await Fail("--purge needs --tenant: blind indexes are cleared for the shredded subjects of one tenant.", ExitCodes.Usage);
+            }
+
+            var keyStore = services.GetRequiredService<Crypto.Fields.FieldEncryption>().SubjectKeys!;
+            if (await ReadShredLogsAsync(store, parse.GetValue(logOption) ?? [], token) is not { } logs)
+            {
+                return ExitCodes.Failure;
+            }
+
+            var result = await keyStore.ReapplyShredsAsync(logs.Shreds, parse.GetValue(actorOption) ?? DefaultActor, token);
+            var cleared = 0;
+            if (purges.Count > 0)
+            {
+                // Tombstones of subjects of another kind (an integer column, a non-numeric subject) are not this table's.
+                var subjects = (await keyStore.ListShreddedAsync(tenant, token)).Select(s => s.SubjectId).ToList();
+                if (await PreparePurgesAsync(services, purges, subjects, skipMismatched: true, token) is not { } statements)
+                {
+                    return ExitCodes.Usage;
+                }
+
+                cleared = await ExecutePurgesAsync(services, statements, token);
+            }
+
+            Console.WriteLine(Describe(result, logs.Description) + (purges.Count > 0 ? $" Blind indexes of tenant '{tenant}' cleared in {cleared} row(s)." : string.Empty));
             return ExitCodes.Success;
         }, cancellationToken));
         return command;
@@ -204,30 +251,45 @@ internal static class KeyCommands
     {
         var outOption = new Option<string>("--out") { Description = "Backup file to write.", Required = true };
         var passphraseOption = new Option<string>("--passphrase-variable") { Description = "Environment variable holding the backup passphrase (16+ characters).", DefaultValueFactory = _ => PassphraseVariable };
-        var command = new Command("backup", "Write an encrypted backup of the keyring (PBKDF2-HMAC-SHA-256 passphrase -> AES-256-GCM); it restores on a machine without the original master key.") { outOption, passphraseOption };
-        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: true, (_, store, _) =>
+        var command = new Command(
+            "backup",
+            "Write an encrypted backup of the keys: the keyring and the subject-key store (PBKDF2-HMAC-SHA-256 passphrase -> AES-256-GCM); it restores on a machine without the original master key.")
+        {
+            outOption, passphraseOption,
+        };
+        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: true, async (services, store, token) =>
         {
             var passphrase = Environment.GetEnvironmentVariable(parse.GetValue(passphraseOption)!);
             if (string.IsNullOrEmpty(passphrase))
             {
-                return Fail($"The environment variable {parse.GetValue(passphraseOption)} holding the backup passphrase is not set.", ExitCodes.Usage);
+                return await Fail($"The environment variable {parse.GetValue(passphraseOption)} holding the backup passphrase is not set.", ExitCodes.Usage);
             }
 
-            using var keyring = store.Load();
             var path = Path.GetFullPath(parse.GetValue(outOption)!);
             if (File.Exists(path))
             {
-                return Fail($"{path} exists; a backup never overwrites a file.");
+                return await Fail($"{path} exists; a backup never overwrites a file.");
             }
 
-            File.WriteAllBytes(path, KeyringBackup.Create(keyring, passphrase));
+            var encryption = services.GetRequiredService<Crypto.Fields.FieldEncryption>();
+            var subjectKeys = await encryption.SubjectKeys!.ExportAsync(token);
+            var backup = KeyringBackup.Create(encryption.Keyring, subjectKeys, passphrase, services.GetRequiredService<TimeProvider>().GetUtcNow());
+            var fileOptions = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
             if (!OperatingSystem.IsWindows())
             {
-                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite; // never readable by others, not even for a moment
             }
 
-            Console.WriteLine($"Wrote encrypted keyring backup {path} ({keyring.Keysets.Count} keysets). Keep the passphrase apart from it.");
-            return Task.FromResult(ExitCodes.Success);
+            await using (var file = new FileStream(path, fileOptions))
+            {
+                await file.WriteAsync(backup, token);
+            }
+
+            var live = subjectKeys.Count(k => k.WrappedKey is not null);
+            Console.WriteLine(
+                $"Wrote encrypted backup {path}: {encryption.Keyring.Keysets.Count} keysets, {live} data-subject key(s) and {subjectKeys.Count - live} tombstone(s). Keep the passphrase apart from it. " +
+                "A restore re-applies the shreds made after it (`keys restore`).");
+            return ExitCodes.Success;
         }, cancellationToken));
         return command;
     }
@@ -237,26 +299,195 @@ internal static class KeyCommands
         var inOption = new Option<string>("--in") { Description = "Backup file to restore.", Required = true };
         var passphraseOption = new Option<string>("--passphrase-variable") { Description = "Environment variable holding the backup passphrase.", DefaultValueFactory = _ => PassphraseVariable };
         var forceOption = new Option<bool>("--force") { Description = "Replace an existing keyring." };
-        var command = new Command("restore", "Restore a keyring backup, wrapping its keys under this machine's key-encryption key.") { inOption, passphraseOption, forceOption };
-        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: false, (_, store, _) =>
+        var actorOption = ActorOption("Who restores (recorded in the access events of re-applied shreds); defaults to the OS user.");
+        var logOption = ShredLogOption();
+        var command = new Command(
+            "restore",
+            "Restore a backup of the keys: the keyring, wrapped under this machine's key-encryption key, and the subject-key store; then re-apply every shred recorded after the backup (data database tombstones, access-event log).")
+        {
+            inOption, passphraseOption, forceOption, actorOption, logOption,
+        };
+        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: false, async (services, store, token) =>
         {
             var passphrase = Environment.GetEnvironmentVariable(parse.GetValue(passphraseOption)!);
             if (string.IsNullOrEmpty(passphrase))
             {
-                return Fail($"The environment variable {parse.GetValue(passphraseOption)} holding the backup passphrase is not set.", ExitCodes.Usage);
+                return await Fail($"The environment variable {parse.GetValue(passphraseOption)} holding the backup passphrase is not set.", ExitCodes.Usage);
             }
 
             if (store.Exists && !parse.GetValue(forceOption))
             {
-                return Fail($"The keyring {store.Path} exists; pass --force to replace it.");
+                return await Fail($"The keyring {store.Path} exists; pass --force to replace it.");
             }
 
-            using var keyring = KeyringBackup.Restore(File.ReadAllBytes(Path.GetFullPath(parse.GetValue(inOption)!)), passphrase);
-            store.Save(keyring);
-            Console.WriteLine($"Restored {keyring.Keysets.Count} keysets into {store.Path} under key-encryption key {store.Kek.KeyId}.");
-            return Task.FromResult(ExitCodes.Success);
+            if (await ReadShredLogsAsync(store, parse.GetValue(logOption) ?? [], token) is not { } logs)
+            {
+                return ExitCodes.Failure;
+            }
+
+            var contents = KeyringBackup.Open(await File.ReadAllBytesAsync(Path.GetFullPath(parse.GetValue(inOption)!), token), passphrase);
+            using var keyring = contents.Keyring;
+            if (keyring.Keysets.All(k => k.Name != Keyring.SubjectsKeyset))
+            {
+                if (contents.SubjectKeys.Count > 0)
+                {
+                    return await Fail("The backup holds data-subject keys but no 'subjects' keyset to unwrap them: it is damaged.");
+                }
+
+                // A keyring-only backup made before subject keys moved beside the keyring.
+                using var completed = keyring.With(KeysetBuilder.CreateNew(Keyring.SubjectsKeyset, services.GetRequiredService<TimeProvider>()).Build());
+                return await RestoreAsync(services, store, completed, contents, logs, parse.GetValue(actorOption) ?? DefaultActor, token);
+            }
+
+            return await RestoreAsync(services, store, keyring, contents, logs, parse.GetValue(actorOption) ?? DefaultActor, token);
         }, cancellationToken));
         return command;
+    }
+
+    private static async Task<int> RestoreAsync(IServiceProvider services, KeyringStore store, Keyring keyring, KeyringBackupContents contents, ShredLogs logs, string actor, CancellationToken cancellationToken)
+    {
+        var keyStore = new SubjectKeyStore(
+            services.GetRequiredService<IDbContextFactory<SubjectKeyDbContext>>().CreateDbContext,
+            keyring.Get(Keyring.SubjectsKeyset),
+            services.GetRequiredService<Crypto.Events.ICryptoEventSink>(),
+            services.GetRequiredService<IDbContextFactory<CryptoDbContext>>().CreateDbContext,
+            services.GetRequiredService<TimeProvider>());
+        SubjectKeyMerge merge;
+        try
+        {
+            // Every backup key is checked to unwrap before anything is written.
+            merge = await keyStore.MergeAsync(contents.SubjectKeys, cancellationToken);
+        }
+        catch (Crypto.Fields.FieldDecryptionException e)
+        {
+            return await Fail($"A data-subject key in the backup does not unwrap under the backup's own keyring ({e.Reason}): the backup is damaged. Nothing was restored.");
+        }
+
+        store.Save(keyring);
+        var result = await keyStore.ReapplyShredsAsync(logs.Shreds, actor, cancellationToken);
+        var taken = contents.CreatedAt is { } at ? $"taken {at.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} UTC" : "of the keyring-only format";
+        Console.WriteLine($"Restored the backup {taken}: {keyring.Keysets.Count} keysets into {store.Path} under key-encryption key {store.Kek.KeyId}; " +
+            $"subject-key store: {merge.Added} record(s) added, {merge.AlreadyPresent} already there (kept).");
+        Console.WriteLine(Describe(result, logs.Description));
+        return ExitCodes.Success;
+    }
+
+    private static string Describe(ShredReapplication result, string sources) =>
+        $"Re-applied {result.Reapplied} shred(s) recorded after the backup: {result.KeysDestroyed} restored subject key(s) destroyed again, {result.TombstonesAdded} tombstone(s) added " +
+        $"({result.Recorded} shredded subject(s) recorded in the data database's tombstones{sources}); {result.TombstonesRecordedInData} tombstone(s) copied back to the data database.";
+
+    private const string DefaultActorSuffix = "@cli";
+
+    private static string DefaultActor => Environment.UserName + DefaultActorSuffix;
+
+    private static Option<string?> ActorOption(string description) => new("--actor") { Description = description };
+
+    private static Option<string[]> PurgeOption() => new("--purge")
+    {
+        Description = "Blind-index columns to clear, as TABLE:SUBJECT_COLUMN:INDEX_COLUMN[,INDEX_COLUMN...] (TABLE may be schema.table); repeatable.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static Option<string[]> ShredLogOption() => new("--shred-log")
+    {
+        Description = "Another access-event log (JSON Lines, e.g. exported from the audit trail) whose crypto_shred events are re-applied too; repeatable. Crypto:AccessEventLog is always read.",
+        AllowMultipleArgumentsPerToken = false,
+    };
+
+    private static List<PurgeTarget>? ParsePurges(string[]? arguments)
+    {
+        var purges = new List<PurgeTarget>();
+        foreach (var argument in arguments ?? [])
+        {
+            if (PurgeTarget.Parse(argument, out var error) is not { } target)
+            {
+                Console.Error.WriteLine($"error: {error}");
+                return null;
+            }
+
+            purges.Add(target);
+        }
+
+        return purges;
+    }
+
+    // The statements, or null when a purge argument does not fit the database (the error is printed).
+    private static async Task<List<(string Sql, IReadOnlyList<object> Values)>?> PreparePurgesAsync(
+        IServiceProvider services, List<PurgeTarget> purges, List<string> subjects, bool skipMismatched, CancellationToken cancellationToken)
+    {
+        var statements = new List<(string, IReadOnlyList<object>)>();
+        if (purges.Count == 0)
+        {
+            return statements;
+        }
+
+        var database = services.GetRequiredService<CryptoDbContext>().Database;
+        try
+        {
+            var provider = SubjectPurge.ProviderOf(database.ProviderName);
+            foreach (var purge in purges)
+            {
+                var kind = await SubjectPurge.CheckAsync(database.GetDbConnection(), provider, purge, cancellationToken);
+                foreach (var subject in subjects)
+                {
+                    try
+                    {
+                        statements.Add(SubjectPurge.Statement(provider, purge, kind, subject));
+                    }
+                    catch (PurgeException) when (skipMismatched)
+                    {
+                    }
+                }
+            }
+
+            return statements;
+        }
+        catch (PurgeException e)
+        {
+            await Fail(e.Message, ExitCodes.Usage);
+            return null;
+        }
+    }
+
+    private static async Task<int> ExecutePurgesAsync(IServiceProvider services, List<(string Sql, IReadOnlyList<object> Values)> statements, CancellationToken cancellationToken)
+    {
+        var connection = services.GetRequiredService<CryptoDbContext>().Database.GetDbConnection();
+        var cleared = 0;
+        foreach (var statement in statements)
+        {
+            cleared += await SubjectPurge.ExecuteAsync(connection, statement, cancellationToken);
+        }
+
+        return cleared;
+    }
+
+    private sealed record ShredLogs(IReadOnlyList<ShredRecord> Shreds, string Description);
+
+    // The configured access-event log (when it exists) and every --shred-log file (which must exist).
+    private static async Task<ShredLogs?> ReadShredLogsAsync(KeyringStore store, IReadOnlyList<string> extra, CancellationToken cancellationToken)
+    {
+        var shreds = new List<ShredRecord>();
+        var description = new System.Text.StringBuilder();
+        var configured = Path.GetFullPath(store.Options.AccessEventLog, Environment.CurrentDirectory);
+        var files = (File.Exists(configured) ? new[] { configured } : []).Concat(extra.Select(e => Path.GetFullPath(e)));
+        foreach (var file in files.Distinct(StringComparer.Ordinal))
+        {
+            if (!File.Exists(file))
+            {
+                await Fail($"--shred-log {file} does not exist.");
+                return null;
+            }
+
+            var log = await ShredLog.ReadAsync(file, cancellationToken);
+            shreds.AddRange(log.Shreds);
+            description.Append(CultureInfo.InvariantCulture, $", {log.Shreds.Count} shred event(s) in {file}");
+            if (log.UnreadableLines.Count > 0)
+            {
+                description.Append(CultureInfo.InvariantCulture, $" ({log.UnreadableLines.Count} unreadable line(s) skipped: {string.Join(", ", log.UnreadableLines.Take(10))})");
+            }
+        }
+
+        return new ShredLogs(shreds, description.ToString());
     }
 
     internal static Task<int> RunAsync(bool requireKeyring, Func<IServiceProvider, KeyringStore, CancellationToken, Task<int>> verb, CancellationToken cancellationToken) =>
@@ -288,6 +519,4 @@ internal static class KeyCommands
 
         return console;
     }
-
-    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }

@@ -15,7 +15,7 @@ internal static class ReencryptCommand
     {
         var tenantOption = new Option<string?>("--tenant") { Description = "Tenant the values are bound to." };
         var tableOption = new Option<string?>("--table") { Description = "Table to re-encrypt." };
-        var subjectKeysOption = new Option<bool>("--subject-keys") { Description = "Instead of a table: rewrap every data-subject key under the primary version of the fields keyset." };
+        var subjectKeysOption = new Option<bool>("--subject-keys") { Description = "Instead of a table: rewrap every data-subject key in the subject-key store under the primary version of the subjects keyset (after `keys rotate --keyset subjects`)." };
         var keyOption = new Option<string>("--key-column") { Description = "Its single-column primary key.", DefaultValueFactory = _ => "id" };
         var keyTypeOption = new Option<RowKeyKind>("--key-type") { Description = "Key type: Number, Text or Uuid.", DefaultValueFactory = _ => RowKeyKind.Number };
         var columnOption = new Option<string[]>("--column")

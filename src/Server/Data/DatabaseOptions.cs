@@ -17,6 +17,9 @@ internal sealed class DatabaseOptions
         Enum.TryParse<DatabaseProvider>(Provider, ignoreCase: true, out var provider) && Enum.IsDefined(provider)
             ? provider
             : throw new InvalidOperationException($"Database:Provider '{Provider}' is not supported.");
+
+    /// <summary>The provider, or null when the setting is invalid (its own validator reports that).</summary>
+    public DatabaseProvider? ParsedProviderOrNull => Data.SubjectKeyDatabase.Parse(Provider);
 }
 
 internal enum DatabaseProvider

@@ -17,8 +17,12 @@ internal static class DatabaseSetup
     public static void Configure(IServiceProvider services, DbContextOptionsBuilder builder)
     {
         var options = services.GetRequiredService<IOptions<DatabaseOptions>>().Value;
-        var connectionString = ResolveConnectionString(options, Environment.CurrentDirectory);
-        switch (options.ParsedProvider)
+        Use(options.ParsedProvider, ResolveConnectionString(options, Environment.CurrentDirectory), builder);
+    }
+
+    public static void Use(DatabaseProvider provider, string connectionString, DbContextOptionsBuilder builder)
+    {
+        switch (provider)
         {
             case DatabaseProvider.Sqlite:
                 builder.UseSqlite(connectionString);
@@ -39,9 +43,20 @@ internal static class DatabaseSetup
             return options.ConnectionString!;
         }
 
-        var sqlite = new SqliteConnectionStringBuilder(
-            string.IsNullOrWhiteSpace(options.ConnectionString) ? "Data Source=data/security.db" : options.ConnectionString);
-        if (sqlite.DataSource != ":memory:" && sqlite.Mode != SqliteOpenMode.Memory)
+        return ResolveSqlite(string.IsNullOrWhiteSpace(options.ConnectionString) ? "Data Source=data/security.db" : options.ConnectionString, workingDirectory);
+    }
+
+    public static bool IsInMemorySqlite(string connectionString)
+    {
+        var sqlite = new SqliteConnectionStringBuilder(connectionString);
+        return sqlite.DataSource is "" or ":memory:" || sqlite.Mode == SqliteOpenMode.Memory;
+    }
+
+    /// <summary>Makes a SQLite file path absolute (relative to <paramref name="workingDirectory"/>) and creates its directory.</summary>
+    public static string ResolveSqlite(string connectionString, string workingDirectory)
+    {
+        var sqlite = new SqliteConnectionStringBuilder(connectionString);
+        if (!IsInMemorySqlite(connectionString))
         {
             // Relative paths are relative to the working directory, like every other path the user gives.
             var path = Path.GetFullPath(sqlite.DataSource, workingDirectory);

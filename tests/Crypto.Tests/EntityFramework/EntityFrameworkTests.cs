@@ -179,6 +179,39 @@ public sealed class EntityFrameworkTests : IAsyncLifetime
     [Theory]
     [InlineData(Store.Sqlite)]
     [InlineData(Store.PostgreSql)]
+    public async Task A_data_backup_taken_before_a_shred_and_restored_after_it_cannot_read_the_shredded_subject_but_reads_the_others(Store store)
+    {
+        var options = await CreateDatabaseAsync(store);
+        var shredded = new Person { Email = "gone@example.com", Notes = "to be forgotten" };
+        var kept = new Person { Email = "kept@example.com", Notes = "stays" };
+        await using (var context = Crm(options))
+        {
+            context.People.AddRange(shredded, kept);
+            await context.SaveChangesAsync(TestContext.Current.CancellationToken);
+            await BackUpDataAsync(store, context);
+            await context.ShredDataSubjectAsync(shredded.Id.ToString(), "dpo@acme", TestContext.Current.CancellationToken);
+        }
+
+        await RestoreDataAsync(store, options);
+
+        // Only the data came back: the key store (beside the keyring) still has the tombstone and no key.
+        await using var reading = Crm(options);
+        var error = await Assert.ThrowsAsync<FieldDecryptionException>(() => reading.People.Where(p => p.Id == shredded.Id).ToListAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(DecryptFailureReason.SubjectShredded, error.Reason);
+        var keptRead = await reading.People.SingleAsync(p => p.Id == kept.Id, TestContext.Current.CancellationToken);
+        Assert.Equal(("kept@example.com", "stays"), (keptRead.Email, keptRead.Notes));
+
+        // The restored rows brought the shredded subject's blind index back; re-applying the shreds clears it again.
+        Assert.Equal([shredded.Id], await reading.People.WhereEncryptedMatches(p => p.Email, "gone@example.com", "email").Select(p => p.Id).ToListAsync(TestContext.Current.CancellationToken));
+        var (reapplied, purged) = await reading.ReapplyShredsAsync("dpo@acme", TestContext.Current.CancellationToken);
+        Assert.Equal((0, 1, 1), (reapplied.Reapplied, reapplied.TombstonesRecordedInData, purged));
+        Assert.Empty(await reading.People.WhereEncryptedMatches(p => p.Email, "gone@example.com", "email").Select(p => p.Id).ToListAsync(TestContext.Current.CancellationToken));
+        Assert.Equal([kept.Id], await reading.People.WhereEncryptedMatches(p => p.Email, "kept@example.com", "email").Select(p => p.Id).ToListAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Theory]
+    [InlineData(Store.Sqlite)]
+    [InlineData(Store.PostgreSql)]
     public async Task A_value_copied_between_data_subjects_fails_as_the_wrong_key(Store store)
     {
         var options = await CreateDatabaseAsync(store);
@@ -269,8 +302,16 @@ public sealed class EntityFrameworkTests : IAsyncLifetime
             await crypto.Database.EnsureCreatedAsync(TestContext.Current.CancellationToken);
         }
 
+        // The subject-key store is a SQLite file of its own, as beside the keyring, whatever the data database is.
+        var keyStoreOptions = new DbContextOptionsBuilder<SubjectKeyDbContext>().UseSqlite($"Data Source={Path.Combine(_directory, "subject-keys.db")}").Options;
+        await using (var keys = new SubjectKeyDbContext(keyStoreOptions))
+        {
+            await keys.Database.EnsureCreatedAsync(TestContext.Current.CancellationToken);
+        }
+
         var keyring = Keyring.CreateNew();
-        _encryption = new FieldEncryption(keyring, new SubjectKeyStore(() => new CryptoDbContext(cryptoOptions.Options), keyring.Get(Keyring.FieldsKeyset), _events), _events);
+        var subjects = new SubjectKeyStore(() => new SubjectKeyDbContext(keyStoreOptions), keyring.Get(Keyring.SubjectsKeyset), _events, () => new CryptoDbContext(cryptoOptions.Options));
+        _encryption = new FieldEncryption(keyring, subjects, _events);
         var crmOptions = new DbContextOptionsBuilder<CrmContext>();
         provider(crmOptions);
         crmOptions.UseFieldEncryption(_encryption, () => "acme");
@@ -280,6 +321,41 @@ public sealed class EntityFrameworkTests : IAsyncLifetime
         }
 
         return crmOptions.Options;
+    }
+
+    // A backup of the data database: SQLite's online backup of the whole file; on PostgreSQL a copy of the rows of the
+    // tables involved (no pg_dump here), taken the same way.
+    private async Task BackUpDataAsync(Store store, CrmContext context)
+    {
+        if (store == Store.Sqlite)
+        {
+            await using var live = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_directory, "crm.db")}");
+            await using var copy = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_directory, "crm-backup.db")}");
+            await live.OpenAsync(TestContext.Current.CancellationToken);
+            live.BackupDatabase(copy);
+            return;
+        }
+
+        await context.Database.ExecuteSqlRawAsync(
+            "CREATE TABLE people_backup AS SELECT * FROM people; CREATE TABLE tombstones_backup AS SELECT * FROM crypto_subject_tombstones",
+            TestContext.Current.CancellationToken);
+    }
+
+    private async Task RestoreDataAsync(Store store, DbContextOptions<CrmContext> options)
+    {
+        if (store == Store.Sqlite)
+        {
+            await using var copy = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_directory, "crm-backup.db")}");
+            await using var live = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_directory, "crm.db")}");
+            await copy.OpenAsync(TestContext.Current.CancellationToken);
+            copy.BackupDatabase(live);
+            return;
+        }
+
+        await using var context = Crm(options);
+        await context.Database.ExecuteSqlRawAsync(
+            "DELETE FROM people; INSERT INTO people SELECT * FROM people_backup; DELETE FROM crypto_subject_tombstones; INSERT INTO crypto_subject_tombstones SELECT * FROM tombstones_backup",
+            TestContext.Current.CancellationToken);
     }
 
     private static async Task<byte[]> RawAsync(DbContext context, string sql)

@@ -26,6 +26,22 @@ public sealed class TamperTests : IDisposable
     }
 
     [Fact]
+    public void A_row_id_of_up_to_1024_utf8_bytes_is_bound_and_a_longer_one_is_refused()
+    {
+        using var encryptor = _keyset.CreateFieldEncryptor(Email);
+        var ascii = new string('r', 1024);
+        var multibyte = new string('€', 341) + "r"; // 341 * 3 + 1 = 1024 UTF-8 bytes
+
+        Assert.Equal("v", encryptor.DecryptString(encryptor.EncryptString("v", ascii), ascii));
+        Assert.Equal("v", encryptor.DecryptString(encryptor.EncryptString("v", multibyte), multibyte));
+        Assert.Throws<ArgumentException>(() => encryptor.EncryptString("v", ascii + "r"));
+        Assert.Throws<ArgumentException>(() => encryptor.EncryptString("v", new string('€', 342))); // 342 chars, 1026 bytes
+        Assert.Throws<ArgumentException>(() => encryptor.Decrypt(encryptor.EncryptString("v", "1"), new string('€', 342)));
+        var error = Assert.Throws<FieldDecryptionException>(() => encryptor.DecryptString(encryptor.EncryptString("v", "é"), "e"));
+        Assert.Equal(DecryptFailureReason.RowMismatch, error.Reason);
+    }
+
+    [Fact]
     public void Flipping_any_bit_of_a_deterministic_ciphertext_makes_it_fail()
     {
         using var encryptor = _keyset.CreateDeterministicFieldEncryptor(Email);

@@ -1,0 +1,367 @@
+using System.Security.Claims;
+using System.Text;
+using CrmSecurity.Crypto.BlindIndexes;
+using CrmSecurity.Crypto.Events;
+using CrmSecurity.Crypto.Fields;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+
+namespace CrmSecurity.Server.EncryptionService;
+
+/// <summary>Encrypts one value for a field of a row (context binding: tenant, table, column, row id).</summary>
+/// <param name="Tenant">The tenant.</param>
+/// <param name="Table">The table (entity).</param>
+/// <param name="Column">The column (field).</param>
+/// <param name="RowId">The row's primary key as text; required for randomized mode, not used by deterministic mode.</param>
+/// <param name="Mode"><c>randomized</c> (AES-256-GCM, default) or <c>deterministic</c> (AES-SIV, for equality lookups).</param>
+/// <param name="Plaintext">The value.</param>
+internal sealed record EncryptRequest(string? Tenant, string? Table, string? Column, string? RowId, string? Mode, string? Plaintext);
+
+internal sealed record EncryptResponse(string Ciphertext, uint KeyVersion);
+
+/// <summary>Decrypts one value; the context must be the one it was encrypted for.</summary>
+internal sealed record DecryptRequest(string? Tenant, string? Table, string? Column, string? RowId, string? Mode, string? Ciphertext);
+
+internal sealed record DecryptResponse(string Plaintext);
+
+/// <summary>Computes a blind index of a value (or of a search fragment, for partial indexes).</summary>
+/// <param name="Tenant">The tenant.</param>
+/// <param name="Table">The table (entity).</param>
+/// <param name="Column">The column (field).</param>
+/// <param name="Index">The index name (part of the index key's derivation).</param>
+/// <param name="Normaliser"><c>email</c>, <c>phone-e164</c>, <c>national-id</c> or <c>exact</c>.</param>
+/// <param name="Bits">Bits kept, 1 to 64 (the planner's advice: see the README).</param>
+/// <param name="Transform"><c>whole</c> (default), <c>lower-case</c>, <c>prefix-N</c> or <c>last-N</c>.</param>
+/// <param name="Value">The value (or fragment) to index.</param>
+/// <param name="Fragment">True when <paramref name="Value"/> is a search fragment for a partial index.</param>
+internal sealed record BlindIndexRequest(
+    string? Tenant, string? Table, string? Column, string? Index, string? Normaliser, int? Bits, string? Transform, string? Value, bool Fragment);
+
+internal sealed record BlindIndexResponse(string Index, int Bits);
+
+/// <summary>
+/// The encryption service for CRM apps not on .NET (issue 7): encrypt, decrypt and blind-index over HTTP, with OAuth
+/// access tokens of this server. Decrypt needs the <c>crypto:decrypt</c> scope and a <c>read_unmasked</c> grant on
+/// the field from <see cref="IUnmaskedFieldAccess"/>; every decrypt, allowed or not, is a <c>decrypt</c> access event.
+/// </summary>
+internal static class CryptoServiceEndpoints
+{
+    /// <summary>Largest request body: a value of <see cref="MaxPlaintextBytes"/> in JSON with its context fits.</summary>
+    public const int MaxRequestBytes = 256 * 1024;
+
+    /// <summary>Largest plaintext, in UTF-8 bytes (CRM field values; documents belong in a file store).</summary>
+    public const int MaxPlaintextBytes = 64 * 1024;
+
+    /// <summary>Blind indexes are kept short on purpose: long ones leak more about low-entropy values.</summary>
+    public const int MaxIndexBits = 64;
+
+    private const string Randomized = "randomized";
+    private const string Deterministic = "deterministic";
+
+    // Base64url of the largest plaintext plus overhead, with room for the prefix.
+    private static readonly int MaxCiphertextChars = ((MaxPlaintextBytes + 128) * 4 / 3) + 16;
+
+    public static IEndpointRouteBuilder MapCryptoService(this IEndpointRouteBuilder endpoints)
+    {
+        var group = endpoints.MapGroup("/crypto/v1").WithTags("Crypto")
+            .WithMetadata(new RequestSizeLimitAttribute(MaxRequestBytes))
+            .DisableAntiforgery();
+        group.MapPost("/encrypt", Encrypt).RequireAuthorization(CryptoServiceAuthentication.EncryptScope);
+        group.MapPost("/decrypt", DecryptAsync).RequireAuthorization(CryptoServiceAuthentication.DecryptScope);
+        group.MapPost("/blind-index", ComputeBlindIndex).RequireAuthorization(CryptoServiceAuthentication.IndexScope);
+        return endpoints;
+    }
+
+    internal static Results<Ok<EncryptResponse>, ValidationProblem, ProblemHttpResult> Encrypt(
+        EncryptRequest request, ClaimsPrincipal caller, FieldEncryption encryption)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var mode = CheckMode(request.Mode, errors);
+        var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
+        var rowId = CheckRowId(request.RowId, mode, errors);
+        if (request.Plaintext is null)
+        {
+            errors["plaintext"] = ["plaintext is required (an empty string is allowed)."];
+        }
+        else if (Encoding.UTF8.GetByteCount(request.Plaintext) > MaxPlaintextBytes)
+        {
+            errors["plaintext"] = [$"plaintext is longer than {MaxPlaintextBytes} UTF-8 bytes."];
+        }
+
+        if (errors.Count > 0 || context is null)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        if (TenantRefused(caller, context.Tenant) is { } refused)
+        {
+            return refused;
+        }
+
+        if (mode == Deterministic)
+        {
+            var encryptor = encryption.DeterministicEncryptor(context);
+            return TypedResults.Ok(new EncryptResponse(encryptor.EncryptText(request.Plaintext!), encryptor.PrimaryVersion));
+        }
+
+        var randomized = encryption.Encryptor(context);
+        return TypedResults.Ok(new EncryptResponse(randomized.EncryptText(request.Plaintext!, rowId!), randomized.PrimaryVersion));
+    }
+
+    internal static async Task<Results<Ok<DecryptResponse>, ValidationProblem, ProblemHttpResult>> DecryptAsync(
+        DecryptRequest request, HttpContext http, FieldEncryption encryption, IUnmaskedFieldAccess access, TimeProvider time)
+    {
+        var caller = http.User;
+        var errors = new Dictionary<string, string[]>();
+        var mode = CheckMode(request.Mode, errors);
+        var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
+        var rowId = CheckRowId(request.RowId, mode, errors);
+        if (string.IsNullOrEmpty(request.Ciphertext))
+        {
+            errors["ciphertext"] = ["ciphertext is required."];
+        }
+        else if (request.Ciphertext.Length > MaxCiphertextChars)
+        {
+            errors["ciphertext"] = [$"ciphertext is longer than {MaxCiphertextChars} characters, more than any value of at most {MaxPlaintextBytes} bytes encrypts to."];
+        }
+
+        if (errors.Count > 0 || context is null)
+        {
+            // Nothing was decrypted and no field was named validly: a malformed request, not an access attempt.
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var cancellationToken = http.RequestAborted;
+        var audit = new CryptoAccessEvent(time.GetUtcNow(), CryptoServiceAuthentication.Caller(caller), "decrypt", "success")
+        {
+            Tenant = context.Tenant,
+            Entity = context.Table,
+            RecordId = rowId,
+            Fields = [context.Column],
+            ClientId = caller.FindFirst(OpenIddict.Abstractions.OpenIddictConstants.Claims.ClientId)?.Value,
+            SourceIp = http.Connection.RemoteIpAddress?.ToString(),
+        };
+
+        if (TenantRefused(caller, context.Tenant) is { } refused)
+        {
+            await encryption.Events.WriteAsync(audit with { Outcome = "denied", Details = "the token is for another tenant" }, cancellationToken);
+            return refused;
+        }
+
+        // Deny by default: only an explicit read_unmasked grant on this field lets the value out (design.md, field security profiles).
+        var decision = await access.CheckAsync(caller, new UnmaskedFieldRequest(context.Tenant, context.Table, context.Column, rowId), cancellationToken);
+        if (!decision.Allowed)
+        {
+            await encryption.Events.WriteAsync(audit with { Outcome = "denied", Details = decision.Reason }, cancellationToken);
+            return TypedResults.Problem(
+                detail: $"The caller has no read_unmasked grant on {context.Table}.{context.Column}: {decision.Reason}.",
+                statusCode: StatusCodes.Status403Forbidden,
+                title: "Decrypt refused");
+        }
+
+        string plaintext;
+        try
+        {
+            plaintext = mode == Deterministic
+                ? encryption.DeterministicEncryptor(context).DecryptText(request.Ciphertext!)
+                : encryption.Encryptor(context).DecryptText(request.Ciphertext!, rowId!);
+        }
+        catch (FieldDecryptionException e)
+        {
+            // Authenticated decryption (NIST SP 800-38D §7.2) releases nothing when the tag fails: no partial plaintext exists.
+            await encryption.Events.WriteAsync(audit with { Outcome = "error", Details = $"{decision.Reason}; not decrypted: {e.Reason}" }, cancellationToken);
+            var field = e.Reason switch
+            {
+                DecryptFailureReason.RowMismatch => "rowId",
+                DecryptFailureReason.ColumnMismatch => "column",
+                _ => "ciphertext",
+            };
+            var problem = new HttpValidationProblemDetails(new Dictionary<string, string[]> { [field] = [e.Message] })
+            {
+                Status = StatusCodes.Status422UnprocessableEntity,
+                Title = "The ciphertext could not be decrypted",
+                Detail = $"{field}: {e.Message}",
+            };
+            problem.Extensions["reason"] = e.Reason.ToString();
+            return TypedResults.Problem(problem);
+        }
+
+        await encryption.Events.WriteAsync(audit with { Details = decision.Reason }, cancellationToken);
+        return TypedResults.Ok(new DecryptResponse(plaintext));
+    }
+
+    internal static Results<Ok<BlindIndexResponse>, ValidationProblem, ProblemHttpResult> ComputeBlindIndex(
+        BlindIndexRequest request, ClaimsPrincipal caller, FieldEncryption encryption)
+    {
+        var errors = new Dictionary<string, string[]>();
+        var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
+        var definition = CheckIndex(request, errors);
+        if (request.Value is null)
+        {
+            errors["value"] = ["value is required."];
+        }
+        else if (Encoding.UTF8.GetByteCount(request.Value) > MaxPlaintextBytes)
+        {
+            errors["value"] = [$"value is longer than {MaxPlaintextBytes} UTF-8 bytes."];
+        }
+
+        if (errors.Count > 0 || context is null || definition is null)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        if (TenantRefused(caller, context.Tenant) is { } refused)
+        {
+            return refused;
+        }
+
+        var index = encryption.BlindIndex(context, definition);
+        byte[] value;
+        try
+        {
+            value = request.Fragment ? index.ComputeFragment(request.Value!) : index.Compute(request.Value!);
+        }
+        catch (FormatException e)
+        {
+            // The normaliser's message names the expected kind, never the value.
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["value"] = [e.Message] });
+        }
+
+        return TypedResults.Ok(new BlindIndexResponse(Convert.ToHexStringLower(value), definition.Bits));
+    }
+
+    /// <summary>A token issued for a tenant (its <c>tenant</c> claim) reaches only that tenant's keys.</summary>
+    private static ProblemHttpResult? TenantRefused(ClaimsPrincipal caller, string tenant)
+    {
+        var tenants = caller.FindAll(Identity.Protocol.ClaimsContract.Tenant).Select(c => c.Value).ToArray();
+        return tenants.Length == 0 || tenants.Contains(tenant, StringComparer.Ordinal)
+            ? null
+            : TypedResults.Problem(
+                detail: $"tenant: the access token is for tenant {string.Join(", ", tenants)}, not {tenant}.",
+                statusCode: StatusCodes.Status403Forbidden,
+                title: "Tenant refused");
+    }
+
+    private static string? CheckMode(string? mode, Dictionary<string, string[]> errors)
+    {
+        if (string.IsNullOrEmpty(mode) || mode == Randomized)
+        {
+            return Randomized;
+        }
+
+        if (mode == Deterministic)
+        {
+            return Deterministic;
+        }
+
+        errors["mode"] = [$"mode must be '{Randomized}' (default) or '{Deterministic}'."];
+        return null;
+    }
+
+    private static FieldContext? CheckContext(string? tenant, string? table, string? column, Dictionary<string, string[]> errors)
+    {
+        foreach (var (name, value) in new[] { ("tenant", tenant), ("table", table), ("column", column) })
+        {
+            if (string.IsNullOrEmpty(value))
+            {
+                errors[name] = [$"{name} is required: every value is bound to its tenant, table and column."];
+            }
+            else if (Encoding.UTF8.GetByteCount(value) > FieldContext.MaxNameBytes)
+            {
+                errors[name] = [$"{name} is longer than {FieldContext.MaxNameBytes} UTF-8 bytes."];
+            }
+        }
+
+        return errors.ContainsKey("tenant") || errors.ContainsKey("table") || errors.ContainsKey("column")
+            ? null
+            : new FieldContext(tenant!, table!, column!);
+    }
+
+    private static string? CheckRowId(string? rowId, string? mode, Dictionary<string, string[]> errors)
+    {
+        if (mode == Deterministic)
+        {
+            // Deterministic ciphertexts are bound to the column only, so equal values match across rows.
+            if (!string.IsNullOrEmpty(rowId))
+            {
+                errors["rowId"] = ["rowId must be empty in deterministic mode (deterministic values are bound to the column, not the row)."];
+            }
+
+            return null;
+        }
+
+        if (string.IsNullOrEmpty(rowId))
+        {
+            errors["rowId"] = ["rowId is required in randomized mode: the value is bound to its row."];
+        }
+        else if (Encoding.UTF8.GetByteCount(rowId) > FieldEncryptor.MaxRowIdBytes)
+        {
+            errors["rowId"] = [$"rowId is longer than {FieldEncryptor.MaxRowIdBytes} UTF-8 bytes."];
+        }
+
+        return rowId;
+    }
+
+    private static BlindIndexDefinition? CheckIndex(BlindIndexRequest request, Dictionary<string, string[]> errors)
+    {
+        if (string.IsNullOrWhiteSpace(request.Index))
+        {
+            errors["index"] = ["index (the index name) is required."];
+        }
+        else if (Encoding.UTF8.GetByteCount(request.Index) > FieldContext.MaxNameBytes)
+        {
+            errors["index"] = [$"index is longer than {FieldContext.MaxNameBytes} UTF-8 bytes."];
+        }
+
+        Normaliser? normaliser = request.Normaliser switch
+        {
+            "email" => Normaliser.Email,
+            "phone-e164" => Normaliser.PhoneE164(),
+            "national-id" => Normaliser.NationalId,
+            "exact" => Normaliser.Exact,
+            _ => null,
+        };
+        if (normaliser is null)
+        {
+            errors["normaliser"] = ["normaliser must be one of: email, phone-e164, national-id, exact."];
+        }
+
+        if (request.Bits is not { } bits || bits < 1 || bits > MaxIndexBits)
+        {
+            errors["bits"] = [$"bits is required, from 1 to {MaxIndexBits}."];
+        }
+
+        var transform = ParseTransform(request.Transform);
+        if (transform is null)
+        {
+            errors["transform"] = ["transform must be whole (default), lower-case, prefix-N or last-N with N from 1 to 64."];
+        }
+
+        return errors.Count > 0 ? null : new BlindIndexDefinition(request.Index!, request.Bits!.Value, normaliser!, transform);
+    }
+
+    private static IndexTransform? ParseTransform(string? transform)
+    {
+        if (string.IsNullOrEmpty(transform) || transform == "whole")
+        {
+            return IndexTransform.Whole;
+        }
+
+        if (transform == "lower-case")
+        {
+            return IndexTransform.LowerCase;
+        }
+
+        foreach (var (prefix, make) in new (string, Func<int, IndexTransform>)[] { ("prefix-", IndexTransform.Prefix), ("last-", IndexTransform.Last) })
+        {
+            if (transform.StartsWith(prefix, StringComparison.Ordinal)
+                && int.TryParse(transform.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
+                && n is >= 1 and <= 64)
+            {
+                return make(n);
+            }
+        }
+
+        return null;
+    }
+}

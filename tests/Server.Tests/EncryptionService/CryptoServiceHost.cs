@@ -1,0 +1,196 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using CrmSecurity.Crypto.Providers;
+using CrmSecurity.Server.EncryptionService;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Serilog.Core;
+using Serilog.Events;
+
+namespace CrmSecurity.Server.Tests.EncryptionService;
+
+/// <summary>
+/// The real host (src/Server's Program) on a loopback port over real HTTP, with the Crypto module on under a fresh
+/// keyring and a client-credentials client per scope set. Every log event the host writes is kept for inspection.
+/// </summary>
+public class CryptoServiceHost : IAsyncLifetime
+{
+    public const string AllScopesClient = "crm-app";
+    public const string EncryptOnlyClient = "crm-encrypt-only";
+    public const string Secret = "test-secret-for-crypto-clients";
+
+    private readonly string _directory = System.IO.Directory.CreateTempSubdirectory("crm-crypto-service-").FullName;
+    private WebApplicationFactory<Program>? _factory;
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public string Directory => _directory;
+
+    public string EventFile => Path.Combine(_directory, "crypto-access-events.jsonl");
+
+    public ConcurrentQueue<string> Logs { get; } = new();
+
+    /// <summary>The read_unmasked seam; null keeps the host's default (deny).</summary>
+    internal virtual IUnmaskedFieldAccess? Access => null;
+
+    public async ValueTask InitializeAsync()
+    {
+        var keyFile = Path.Combine(_directory, "master.key");
+        var keyring = Path.Combine(_directory, "keyring.json");
+        using (var kek = LocalMasterKey.Generate())
+        {
+            await File.WriteAllTextAsync(keyFile, kek.ExportPlaintextBase64(), TestContext.Current.CancellationToken);
+            using var created = Keyring.CreateNew();
+            created.Save(keyring, kek);
+        }
+
+        var settings = new Dictionary<string, string?>
+        {
+            ["Database:Provider"] = "Sqlite",
+            ["Database:ConnectionString"] = $"Data Source={Path.Combine(_directory, "security.db")}",
+            ["Identity:AllowHttp"] = "true",
+            ["Identity:DemoMode"] = "false",
+            ["Identity:MailPickupDirectory"] = Path.Combine(_directory, "mail"),
+            ["Crypto:Enabled"] = "true",
+            ["Crypto:KeyringPath"] = keyring,
+            ["Crypto:MasterKey:Source"] = "File",
+            ["Crypto:MasterKey:File"] = keyFile,
+            ["Crypto:AccessEventLog"] = EventFile,
+            ["Serilog:MinimumLevel:Default"] = "Debug",
+        };
+        AddClient(settings, 0, AllScopesClient, "crypto:encrypt", "crypto:decrypt", "crypto:index");
+        AddClient(settings, 1, EncryptOnlyClient, "crypto:encrypt");
+
+        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        {
+            builder.UseEnvironment("Testing");
+            builder.UseUrls("http://127.0.0.1:0");
+            foreach (var (key, value) in settings)
+            {
+                builder.UseSetting(key, value);
+            }
+
+            builder.ConfigureServices(services =>
+            {
+                // Serilog reads sinks from the container (ReadFrom.Services): every log event of the host lands here too.
+                services.AddSingleton<ILogEventSink>(new CapturingSink(Logs));
+                if (Access is { } access)
+                {
+                    services.Replace(ServiceDescriptor.Singleton(access));
+                }
+            });
+        });
+        _factory.UseKestrel(0);
+        _factory.StartServer();
+        var address = _factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("localhost", "127.0.0.1", StringComparison.Ordinal) + "/");
+    }
+
+    public HttpClient CreateClient(string? accessToken = null)
+    {
+        var http = new HttpClient { BaseAddress = BaseAddress };
+        if (accessToken is not null)
+        {
+            http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
+        }
+
+        return http;
+    }
+
+    /// <summary>A client-credentials access token from the host's own OpenID Connect provider.</summary>
+    public async Task<string> TokenAsync(string client, string scope)
+    {
+        using var http = CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, "connect/token")
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope }),
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{client}:{Secret}")));
+        using var response = await http.SendAsync(request, TestContext.Current.CancellationToken);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
+        Assert.True(response.IsSuccessStatusCode, $"token request failed: {(int)response.StatusCode} {body}");
+        return body.GetProperty("access_token").GetString()!;
+    }
+
+    /// <summary>The crypto access events written to the module's JSON Lines file.</summary>
+    public async Task<JsonElement[]> FileEventsAsync() =>
+        File.Exists(EventFile)
+            ? [.. (await File.ReadAllLinesAsync(EventFile, TestContext.Current.CancellationToken)).Select(line => JsonDocument.Parse(line).RootElement.Clone())]
+            : [];
+
+    /// <summary>Rows of Identity's access-event table for one event id, waiting for its background writer.</summary>
+    public async Task<List<Dictionary<string, object?>>> StoredEventAsync(string eventId)
+    {
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            await using var connection = new SqliteConnection($"Data Source={Path.Combine(_directory, "security.db")}");
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT * FROM identity_access_events WHERE EventId = $id";
+            command.Parameters.AddWithValue("$id", eventId);
+            await using var reader = await command.ExecuteReaderAsync(TestContext.Current.CancellationToken);
+            var rows = new List<Dictionary<string, object?>>();
+            while (await reader.ReadAsync(TestContext.Current.CancellationToken))
+            {
+                rows.Add(Enumerable.Range(0, reader.FieldCount).ToDictionary(reader.GetName, i => reader.IsDBNull(i) ? null : reader.GetValue(i)));
+            }
+
+            if (rows.Count > 0)
+            {
+                return rows;
+            }
+
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        return [];
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_factory is not null)
+        {
+            await _factory.DisposeAsync();
+        }
+
+        SqliteConnection.ClearAllPools();
+        System.IO.Directory.Delete(_directory, recursive: true);
+        GC.SuppressFinalize(this);
+    }
+
+    private static void AddClient(Dictionary<string, string?> settings, int index, string id, params string[] scopes)
+    {
+        var prefix = $"Identity:Clients:{index}:";
+        settings[prefix + "ClientId"] = id;
+        settings[prefix + "ClientSecret"] = Secret;
+        settings[prefix + "GrantTypes:0"] = "client_credentials";
+        for (var i = 0; i < scopes.Length; i++)
+        {
+            settings[$"{prefix}Scopes:{i}"] = scopes[i];
+        }
+    }
+
+    private sealed class CapturingSink(ConcurrentQueue<string> logs) : ILogEventSink
+    {
+        public void Emit(LogEvent logEvent)
+        {
+            using var writer = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+            logEvent.RenderMessage(writer, System.Globalization.CultureInfo.InvariantCulture);
+            writer.Write(' ');
+            foreach (var (name, value) in logEvent.Properties)
+            {
+                writer.Write($"{name}={value} ");
+            }
+
+            writer.Write(logEvent.Exception?.ToString());
+            logs.Enqueue(writer.ToString());
+        }
+    }
+}
