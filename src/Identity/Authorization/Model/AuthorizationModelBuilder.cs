@@ -604,9 +604,10 @@ internal sealed partial class AuthorizationModelBuilder
         var hash = new XxHash64();
         hash.Append(depths);
         hash.Append(grants);
-        foreach (var id in roleIds)
+        // Names too: a cached explanation ("role 'Sales manager' grants ...") goes stale when a role is renamed.
+        foreach (var source in sources)
         {
-            hash.Append(Encoding.UTF8.GetBytes(id + "\n"));
+            hash.Append(Encoding.UTF8.GetBytes($"{roles[source.Role].Id}\n{roles[source.Role].Name}\n{source.Team}\n"));
         }
 
         return new AccessClass(sources, profileSources, depths, depthSource, grants, grantSource, projection, roleIds, (long)hash.GetCurrentHashAsUInt64());
@@ -698,6 +699,7 @@ internal sealed partial class AuthorizationModelBuilder
             foreach (var team in user.Teams.Order())
             {
                 AddText(teams[team].Id);
+                AddText(teams[team].Name);
             }
 
             foreach (var report in user.Reports)

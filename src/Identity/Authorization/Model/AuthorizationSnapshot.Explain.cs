@@ -18,7 +18,11 @@ internal sealed record ListFilter(Depth Depth, bool All, bool None, IReadOnlyLis
 internal sealed partial class AuthorizationSnapshot
 {
     /// <summary>The decision in words and parts (allocates; not for the hot path).</summary>
-    public CheckResponse Explain(in Decision decision, in RecordRef record, long? tokenPermVer = null)
+    /// <param name="decision">The decision.</param>
+    /// <param name="record">The record it was made for.</param>
+    /// <param name="tokenPermVer">The perm_ver of the caller's token, if known (to flag a stale token).</param>
+    /// <param name="entityOnly">The decision was about the entity, with no record (<see cref="CheckEntity"/>).</param>
+    public CheckResponse Explain(in Decision decision, in RecordRef record, long? tokenPermVer = null, bool entityOnly = false)
     {
         var user = decision.User >= 0 ? Users[decision.User] : null;
         var entity = decision.Entity >= 0 ? Entities[decision.Entity] : null;
@@ -32,6 +36,9 @@ internal sealed partial class AuthorizationSnapshot
         string reason;
         switch (decision.Basis)
         {
+            case DecisionBasis.Privilege when entityOnly:
+                reason = $"Allowed: {grant} (no record was given: whether a record is covered depends on its owner and business unit).";
+                break;
             case DecisionBasis.Privilege when decision.Depth == Depth.Organization:
                 reason = $"Allowed: {grant}.";
                 break;
