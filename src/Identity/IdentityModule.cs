@@ -90,6 +90,7 @@ public static class IdentityModule
         endpoints.MapRazorPages();
         endpoints.MapProtocolEndpoints();
         endpoints.MapIncidentEndpoints();
+        Authorization.Decisions.DecisionEndpoints.MapDecisionEndpoints(endpoints);
         return endpoints;
     }
 

@@ -146,6 +146,10 @@ public sealed record FieldsResponse
     /// <summary>The model version.</summary>
     [JsonPropertyName("model_version")]
     public long ModelVersion { get; init; }
+
+    /// <summary>True when the request's <c>perm_ver</c> is older than the user's: the token is out of date (the answer is not).</summary>
+    [JsonPropertyName("token_stale")]
+    public bool TokenStale { get; init; }
 }
 
 /// <summary>
@@ -202,4 +206,100 @@ public sealed record FilterResponse
     /// <summary>The model version.</summary>
     [JsonPropertyName("model_version")]
     public long ModelVersion { get; init; }
+
+    /// <summary>True when the request's <c>perm_ver</c> is older than the user's: the token is out of date (the answer is not).</summary>
+    [JsonPropertyName("token_stale")]
+    public bool TokenStale { get; init; }
+}
+
+/// <summary>One way a user reaches something: a role (directly or via a team), a field security profile, a share, ownership or the hierarchy.</summary>
+public sealed record AccessPathResponse
+{
+    /// <summary><c>role</c>, <c>role_via_team</c>, <c>field_profile</c>, <c>field_profile_via_team</c>, <c>share</c>, <c>owner</c>, <c>hierarchy</c>.</summary>
+    [JsonPropertyName("kind")]
+    public required string Kind { get; init; }
+
+    /// <summary>The path in words.</summary>
+    [JsonPropertyName("text")]
+    public required string Text { get; init; }
+
+    /// <summary>The role on the path.</summary>
+    [JsonPropertyName("role")]
+    public NamedRef? Role { get; init; }
+
+    /// <summary>The team on the path.</summary>
+    [JsonPropertyName("team")]
+    public NamedRef? Team { get; init; }
+
+    /// <summary>The field security profile on the path.</summary>
+    [JsonPropertyName("profile")]
+    public NamedRef? Profile { get; init; }
+
+    /// <summary>The depth the role grants.</summary>
+    [JsonPropertyName("depth")]
+    public string? Depth { get; init; }
+
+    /// <summary>What the field security profile grants.</summary>
+    [JsonPropertyName("grant")]
+    public string? Grant { get; init; }
+}
+
+/// <summary>One user who can access the thing asked about, with every path that grants it.</summary>
+public sealed record AccessGrantResponse
+{
+    /// <summary>The user's id.</summary>
+    [JsonPropertyName("user_id")]
+    public required string UserId { get; init; }
+
+    /// <summary>The user name.</summary>
+    [JsonPropertyName("user_name")]
+    public required string UserName { get; init; }
+
+    /// <summary>The depth (entity, record) or field access (field) the user has.</summary>
+    [JsonPropertyName("access")]
+    public required string Access { get; init; }
+
+    /// <summary>The paths.</summary>
+    [JsonPropertyName("paths")]
+    public required IReadOnlyList<AccessPathResponse> Paths { get; init; }
+}
+
+/// <summary>Answer of the who-can-access endpoints (for auditors).</summary>
+public sealed record WhoCanAccessResponse
+{
+    /// <summary>Entity logical name.</summary>
+    [JsonPropertyName("entity")]
+    public required string Entity { get; init; }
+
+    /// <summary>The action asked about (absent for a field).</summary>
+    [JsonPropertyName("action")]
+    public string? Action { get; init; }
+
+    /// <summary>The field asked about.</summary>
+    [JsonPropertyName("field")]
+    public string? Field { get; init; }
+
+    /// <summary>The record asked about.</summary>
+    [JsonPropertyName("record")]
+    public CrmRecord? Record { get; init; }
+
+    /// <summary>The users, in model order.</summary>
+    [JsonPropertyName("users")]
+    public required IReadOnlyList<AccessGrantResponse> Users { get; init; }
+
+    /// <summary>The model version.</summary>
+    [JsonPropertyName("model_version")]
+    public long ModelVersion { get; init; }
+}
+
+/// <summary>Body of <c>POST /authz/v1/who-can-access/{entity}/record</c>.</summary>
+public sealed record WhoCanAccessRecordRequest
+{
+    /// <summary>Action name (<c>read</c>).</summary>
+    [JsonPropertyName("action")]
+    public required string Action { get; init; }
+
+    /// <summary>The record.</summary>
+    [JsonPropertyName("record")]
+    public required CrmRecord Record { get; init; }
 }

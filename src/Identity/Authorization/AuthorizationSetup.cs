@@ -1,3 +1,4 @@
+using CrmSecurity.Identity.Authorization.Decisions;
 using CrmSecurity.Identity.Authorization.Policies;
 using CrmSecurity.Identity.Authorization.Store;
 using Microsoft.Extensions.Options;
@@ -25,6 +26,7 @@ internal static class AuthorizationSetup
         });
         services.AddSingleton<AuthorizationModel>();
         services.AddScoped<ModelChanges>();
+        services.AddDecisionApi();
         return services;
     }
 
