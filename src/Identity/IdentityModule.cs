@@ -1,3 +1,4 @@
+using CrmSecurity.Identity.Authorization;
 using CrmSecurity.Identity.Clients;
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Demo;
@@ -26,6 +27,9 @@ public static class IdentityModule
     /// <summary>Authentication scheme of the admin endpoints: bearer access tokens of this server.</summary>
     public const string AdminScheme = "IdentityAdmin";
 
+    /// <summary>Schema version of the module's tables (2: the authorization model and the audit trail).</summary>
+    public const int SchemaVersion = 2;
+
     /// <summary>Adds the Identity module. <paramref name="database"/> chooses the EF Core provider (the host passes DatabaseSetup.Configure).</summary>
     public static IHostApplicationBuilder AddIdentity(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
     {
@@ -47,6 +51,7 @@ public static class IdentityModule
         AddOpenIddict(services);
         AddAdminAuthentication(services);
         services.AddIdentityThrottling();
+        services.AddAuthorizationModel();
 
         services.AddSingleton<SigningKeyRing>();
         services.AddSingleton<KeyRingOptionsSetup>();
@@ -66,11 +71,14 @@ public static class IdentityModule
             Path.GetFullPath(builder.Configuration["Identity:MailPickupDirectory"] is { Length: > 0 } pickup ? pickup : "data/mail"),
             provider.GetRequiredService<TimeProvider>()));
 
-        // Order matters: keys first (OpenIddict needs them), then demo data, then configured clients, then the event writer.
+        // Order matters: keys first (OpenIddict needs them), then the authorization model, then demo data, then
+        // configured clients, then the event writer and the model refresh.
         services.AddHostedService<SigningKeyRingService>();
+        services.AddAuthorizationStartup();
         services.AddHostedService<DemoSeeder>();
         services.AddHostedService<ClientSync>();
         services.AddHostedService(provider => provider.GetRequiredService<DatabaseEventSink>());
+        services.AddAuthorizationRefresh();
 
         services.AddRazorPages().AddApplicationPart(typeof(IdentityModule).Assembly);
         return builder;
@@ -82,6 +90,7 @@ public static class IdentityModule
         endpoints.MapRazorPages();
         endpoints.MapProtocolEndpoints();
         endpoints.MapIncidentEndpoints();
+        Authorization.Decisions.DecisionEndpoints.MapDecisionEndpoints(endpoints);
         return endpoints;
     }
 

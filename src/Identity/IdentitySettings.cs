@@ -31,6 +31,8 @@ internal sealed class IdentitySettings
 
     public PerformanceSettings Performance { get; set; } = new();
 
+    public AuthorizationSettings Authorization { get; set; } = new();
+
     /// <summary>API scopes and the audience (resource) each one grants.</summary>
     public List<ApiScopeSettings> ApiScopes { get; set; } = [];
 
@@ -112,6 +114,23 @@ internal sealed class PerformanceSettings
 
     /// <summary>Remember a keyed digest of a client secret once PBKDF2 accepted it, so later requests skip PBKDF2.</summary>
     public bool CacheVerifiedClientSecrets { get; set; } = true;
+}
+
+internal sealed class AuthorizationSettings
+{
+    /// <summary>The policy files (entities, role templates, field security profiles, business units). Empty: the files shipped next to the executable.</summary>
+    public string? PolicyDirectory { get; set; }
+
+    /// <summary>How often each instance checks the model version (changes made on another instance).</summary>
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Largest admin API request body, in bytes.</summary>
+    public int MaxRequestBodyBytes { get; set; } = 256 * 1024;
+
+    /// <summary>The directory the policy files are read from.</summary>
+    public string ResolvedPolicyDirectory => string.IsNullOrWhiteSpace(PolicyDirectory)
+        ? Path.Combine(AppContext.BaseDirectory, "policies", "authorization")
+        : Path.GetFullPath(PolicyDirectory, Environment.CurrentDirectory);
 }
 
 internal sealed class ApiScopeSettings
@@ -210,6 +229,16 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment) : 
         if (throttling.LoginPerIpPerMinute < 1 || throttling.LoginPerAccountPerMinute < 1 || throttling.TokenPerIpPerSecond < 1 || throttling.TokenPerClientPerSecond < 1)
         {
             errors.Add("Identity:Throttling limits must all be at least 1.");
+        }
+
+        if (settings.Authorization.RefreshInterval <= TimeSpan.Zero)
+        {
+            errors.Add("Identity:Authorization:RefreshInterval must be positive, e.g. 00:00:01.");
+        }
+
+        if (settings.Authorization.MaxRequestBodyBytes < 1024)
+        {
+            errors.Add("Identity:Authorization:MaxRequestBodyBytes must be at least 1024.");
         }
 
         foreach (var (scope, index) in settings.ApiScopes.Select((s, i) => (s, i)))

@@ -17,6 +17,18 @@ internal sealed class CrmUser : IdentityUser
 
     public long PermissionModelVersion { get; set; } = 1;
 
+    /// <summary>Hash of everything the user's decisions depend on at <see cref="PermissionModelVersion"/>; a new hash means a new version.</summary>
+    public long PermissionFingerprint { get; set; }
+
+    /// <summary>The user's manager (managers read their reports' records).</summary>
+    public string? ManagerId { get; set; }
+
+    /// <summary>
+    /// Set for an application user: the OIDC client that acts as this user (Dynamics 365 "application user"). Admin calls
+    /// made with that client's own tokens get this user's admin permissions. Application users cannot sign in.
+    /// </summary>
+    public string? ApplicationClientId { get; set; }
+
     /// <summary>A disabled user cannot sign in and holds no valid token or session.</summary>
     public bool IsDisabled { get; set; }
 }

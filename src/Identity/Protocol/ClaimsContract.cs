@@ -1,7 +1,7 @@
 using System.Security.Claims;
 using System.Text.Json;
+using CrmSecurity.Identity.Authorization.Store;
 using CrmSecurity.Identity.Data;
-using Microsoft.AspNetCore.Identity;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Abstractions;
@@ -26,8 +26,9 @@ internal static class ClaimsContract
 
     public const string RolesScope = "roles";
 
+    /// <summary>The claims of a user's tokens. Roles come from the authorization model (direct and through teams).</summary>
     public static async Task<ClaimsPrincipal> ForUserAsync(
-        UserManager<CrmUser> users, CrmUser user, IEnumerable<string> scopes, IEnumerable<string> authenticationMethods)
+        AuthorizationModel model, CrmUser user, IEnumerable<string> scopes, IEnumerable<string> authenticationMethods, CancellationToken cancellationToken = default)
     {
         var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
         identity.SetClaim(Claims.Subject, user.Id)
@@ -37,7 +38,7 @@ internal static class ClaimsContract
             .SetClaim(Tenant, user.Tenant)
             .SetClaim(BusinessUnit, user.BusinessUnit);
         identity.AddClaim(new Claim(PermissionModelVersion, user.PermissionModelVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), ClaimValueTypes.Integer64));
-        identity.SetClaims(Claims.Role, [.. await users.GetRolesAsync(user)]);
+        identity.SetClaims(Claims.Role, [.. await model.RolesOfAsync(user.Id, user.PermissionModelVersion, cancellationToken)]);
         // OpenID Connect Core §2: amr is a JSON array even with one value.
         // OpenIddict's own claim helpers do not take arrays; a JSON_ARRAY claim is written as an array by IdentityModel.
         identity.AddClaim(new Claim(Claims.AuthenticationMethodReference, JsonSerializer.Serialize(authenticationMethods.Distinct().ToArray()), JsonClaimValueTypes.JsonArray));

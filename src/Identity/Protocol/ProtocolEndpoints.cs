@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore;
 using System.Security.Claims;
 using System.Text.Json.Nodes;
+using CrmSecurity.Identity.Authorization.Store;
 using CrmSecurity.Identity.Data;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -58,7 +59,7 @@ internal static class ProtocolEndpoints
             }
 
             // Claims are read again from the user, so a refresh carries current roles and permission-model version.
-            var principal = await ClaimsContract.ForUserAsync(users.Value, user, result.Principal!.GetScopes(), ClaimsContract.AuthenticationMethods(result.Principal!));
+            var principal = await ClaimsContract.ForUserAsync(http.RequestServices.GetRequiredService<AuthorizationModel>(), user, result.Principal!.GetScopes(), ClaimsContract.AuthenticationMethods(result.Principal!), cancellationToken);
             principal.SetResources(await ResourcesAsync(scopes, principal.GetScopes(), cancellationToken));
             return TypedResults.SignIn(principal, authenticationScheme: Scheme);
         }
@@ -111,7 +112,7 @@ internal static class ProtocolEndpoints
             return Forbid(Errors.InvalidScope, "The requested scope exceeds the scope the user consented to.");
         }
 
-        var principal = await ClaimsContract.ForUserAsync(users, user, requested.IsEmpty ? subject.GetScopes() : requested, ClaimsContract.AuthenticationMethods(subject));
+        var principal = await ClaimsContract.ForUserAsync(http.RequestServices.GetRequiredService<AuthorizationModel>(), user, requested.IsEmpty ? subject.GetScopes() : requested, ClaimsContract.AuthenticationMethods(subject), http.RequestAborted);
         principal.SetResources(await ResourcesAsync(scopes, principal.GetScopes(), http.RequestAborted));
         // RFC 8693 §4.1 names the claim "act" (OpenIddict's Claims.Actor constant is "actor").
         principal.SetClaim(ActorClaim, new JsonObject { [Claims.Subject] = caller });
@@ -119,7 +120,7 @@ internal static class ProtocolEndpoints
         return TypedResults.SignIn(principal, authenticationScheme: Scheme);
     }
 
-    internal static async Task<Results<Ok<Dictionary<string, object>>, ForbidHttpResult>> UserInfoAsync(HttpContext http, UserManager<CrmUser> users)
+    internal static async Task<Results<Ok<Dictionary<string, object>>, ForbidHttpResult>> UserInfoAsync(HttpContext http, UserManager<CrmUser> users, AuthorizationModel model)
     {
         var result = await http.AuthenticateAsync(Scheme);
         var user = await ActiveUserAsync(users, result.Principal);
@@ -152,7 +153,7 @@ internal static class ProtocolEndpoints
 
         if (principal.HasScope(ClaimsContract.RolesScope))
         {
-            claims[Claims.Role] = await users.GetRolesAsync(user);
+            claims[Claims.Role] = await model.RolesOfAsync(user.Id, user.PermissionModelVersion, http.RequestAborted);
         }
 
         return TypedResults.Ok(claims);

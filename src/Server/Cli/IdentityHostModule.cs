@@ -11,7 +11,7 @@ internal static class IdentityHostModule
     public static IHostApplicationBuilder AddIdentityModule(this IHostApplicationBuilder builder)
     {
         builder.AddIdentity(DatabaseSetup.Configure);
-        builder.Services.AddSingleton(new ModuleSchema("identity", typeof(IdentityStore), 1));
+        builder.Services.AddSingleton(new ModuleSchema("identity", typeof(IdentityStore), IdentityModule.SchemaVersion));
         return builder;
     }
 

@@ -77,9 +77,9 @@ public sealed partial class SignInTests(CountingHasherHost host) : IClassFixture
         await using var scope = host.Services.CreateAsyncScope();
         var users = scope.ServiceProvider.GetRequiredService<UserManager<CrmUser>>();
 
-        var common = await users.CreateAsync(new CrmUser { UserName = "erin", Email = "erin@demo.example" }, "qwertyuiop");
-        var shortOne = await users.CreateAsync(new CrmUser { UserName = "erin", Email = "erin@demo.example" }, "Xk3#pq9");
-        var good = await users.CreateAsync(new CrmUser { UserName = "erin", Email = "erin@demo.example" }, "violet-harbour-tram-1987");
+        var common = await users.CreateAsync(new CrmUser { UserName = "nadia", Email = "nadia@demo.example" }, "qwertyuiop");
+        var shortOne = await users.CreateAsync(new CrmUser { UserName = "nadia", Email = "nadia@demo.example" }, "Xk3#pq9");
+        var good = await users.CreateAsync(new CrmUser { UserName = "nadia", Email = "nadia@demo.example" }, "violet-harbour-tram-1987");
 
         Assert.Contains(common.Errors, e => e.Code == "PasswordCommon");
         Assert.Contains(shortOne.Errors, e => e.Code == "PasswordTooShort");

@@ -107,7 +107,7 @@ public sealed class ProtocolTests(IdentityHost host) : IClassFixture<IdentityHos
         Assert.Equal("alice@demo.example", access.GetProperty("email").GetString());
         Assert.Equal("sales_rep", access.GetProperty("role").GetString());
         Assert.Equal("demo", access.GetProperty("tenant").GetString());
-        Assert.Equal("Sales West", access.GetProperty("business_unit").GetString());
+        Assert.Equal("sales-west", access.GetProperty("business_unit").GetString());
         Assert.Equal(JsonValueKind.Number, access.GetProperty("perm_ver").ValueKind);
         Assert.Equal("crm-api", access.GetProperty("aud").GetString());
 

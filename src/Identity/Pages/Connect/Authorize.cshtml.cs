@@ -100,7 +100,7 @@ internal sealed class AuthorizeModel(
             }
         }
 
-        var principal = await ClaimsContract.ForUserAsync(users, user, requested, AuthenticationMethods(session.Principal!));
+        var principal = await ClaimsContract.ForUserAsync(HttpContext.RequestServices.GetRequiredService<Authorization.Store.AuthorizationModel>(), user, requested, AuthenticationMethods(session.Principal!), cancellationToken);
         principal.SetResources(await ProtocolEndpoints.ResourcesAsync(scopeManager, requested, cancellationToken));
 
         // Remembered consent: a permanent authorization, so the user is asked once per client and scope set.

@@ -1,0 +1,129 @@
+using CrmSecurity.CrmAuthorization;
+using CrmSecurity.Identity.AuditTrail;
+using CrmSecurity.Identity.Authorization.Model;
+using CrmSecurity.Identity.Authorization.Policies;
+using CrmSecurity.Identity.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace CrmSecurity.Identity.Authorization.Store;
+
+/// <summary>
+/// At start: seeds an empty database from the policy files (business units, role templates, field security
+/// profiles, organisation settings), then loads the model. If the policy files changed what some users' decisions
+/// depend on (an entity or field removed), those users get a new permission version through an audited change.
+/// </summary>
+internal sealed partial class AuthorizationStartup(IServiceScopeFactory scopes, AuthorizationModel model, TimeProvider time, ILogger<AuthorizationStartup> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var store = scope.ServiceProvider.GetRequiredService<IdentityStore>();
+        if (!await store.ModelState.AnyAsync(cancellationToken))
+        {
+            await SeedAsync(store, model.Policies, cancellationToken);
+        }
+
+        var builder = await ModelLoader.LoadAsync(store, model.Policies, cancellationToken);
+        var version = await ModelLoader.VersionAsync(store, cancellationToken);
+        var snapshot = builder.Build(version);
+        var stale = snapshot.Users.Count(u => u.PermVer == version && u.Definition.PermVer != version);
+        if (stale == 0)
+        {
+            model.Publish(snapshot);
+            return;
+        }
+
+        // Publish first (the change pipeline decides on the current snapshot), then record the new versions.
+        model.Publish(snapshot);
+        LogRecompute(logger, stale);
+        var changes = scope.ServiceProvider.GetRequiredService<ModelChanges>();
+        var refused = await changes.ApplyAsync(AdminActor.System("start-up"), context =>
+        {
+            context.Audit(new AuditChange("model.recompute", "model", "permissions", "permission versions",
+                null, new { users = stale }, Summary: $"{stale} users' decisions depend on changed policy files"));
+            return Task.FromResult<AdminProblem?>(null);
+        }, cancellationToken);
+        if (refused is not null)
+        {
+            throw new InvalidOperationException(refused.Detail);
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private async Task SeedAsync(IdentityStore store, PolicySet policies, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        await using var transaction = await store.Database.BeginTransactionAsync(cancellationToken);
+        store.ModelState.Add(new ModelStateRecord
+        {
+            Version = 1,
+            OrganizationName = policies.Organization.Name,
+            ManagerHierarchy = policies.Organization.ManagerHierarchy,
+            ManagerHierarchyDepth = policies.Organization.ManagerHierarchyDepth,
+            UpdatedAt = now,
+        });
+        try
+        {
+            await store.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException)
+        {
+            // Another instance seeded the same empty database first.
+            await transaction.RollbackAsync(cancellationToken);
+            store.ChangeTracker.Clear();
+            return;
+        }
+
+        var units = policies.BusinessUnits.Count > 0 ? policies.BusinessUnits : [new BusinessUnitDefinition("root", policies.Organization.Name, null)];
+        foreach (var unit in units)
+        {
+            store.BusinessUnits.Add(new BusinessUnitRecord { Id = unit.Id, Name = unit.Name, ParentId = unit.ParentId });
+        }
+
+        foreach (var role in policies.Roles)
+        {
+            store.CrmRoles.Add(new RoleRecord { Id = role.Id, Name = role.Name, Description = role.Description });
+            store.RolePrivileges.AddRange(role.Privileges.Select(p => new RolePrivilegeRecord { RoleId = role.Id, Entity = p.Entity, Action = p.Action.Name(), Depth = p.Depth.Name() }));
+        }
+
+        foreach (var profile in policies.Profiles)
+        {
+            store.FieldProfiles.Add(new FieldProfileRecord { Id = profile.Id, Name = profile.Name, Description = profile.Description });
+            store.FieldPermissions.AddRange(profile.Permissions.Select(p => new FieldPermissionRecord { ProfileId = profile.Id, Entity = p.Entity, Field = p.Field, Grant = p.Grant.Name() }));
+        }
+
+        await store.SaveChangesAsync(cancellationToken);
+        await AuditChain.AppendAsync(store,
+        [
+            new AuditEntryRecord
+            {
+                Timestamp = now,
+                ActorId = "system",
+                ActorName = "start-up",
+                Action = "policies.seed",
+                TargetKind = "model",
+                TargetId = "policies",
+                TargetName = "policy files",
+                After = System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    business_units = units.Select(u => u.Id),
+                    roles = policies.Roles.Select(r => r.Id),
+                    field_security_profiles = policies.Profiles.Select(p => p.Id),
+                }),
+                ModelVersion = 1,
+                PreviousHash = "",
+                Hash = "",
+            },
+        ], cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        store.ChangeTracker.Clear();
+        LogSeeded(logger, units.Count, policies.Roles.Count, policies.Profiles.Count);
+    }
+
+    [LoggerMessage(EventId = 4402, Level = LogLevel.Information, Message = "Seeded the authorization model from the policy files: {Units} business units, {Roles} roles, {Profiles} field security profiles")]
+    private static partial void LogSeeded(ILogger logger, int units, int roles, int profiles);
+
+    [LoggerMessage(EventId = 4403, Level = LogLevel.Information, Message = "{Users} users' decisions depend on changed policy files; recording new permission versions")]
+    private static partial void LogRecompute(ILogger logger, int users);
+}
