@@ -59,12 +59,26 @@ done
 
 echo "== tests"
 status=0
-# `dotnet test` refuses --solution together with --project (or another target): pass the solution only when none is given.
-target=(--solution Security.sln)
+# `dotnet test` refuses --solution together with --project (or another target).
+own_target=0
 for argument in "$@"; do
-  case "$argument" in --project|--project=*|--solution|--solution=*|--directory|--directory=*|--test-modules|--test-modules=*) target=() ;; esac
+  case "$argument" in --project|--project=*|--solution|--solution=*|--directory|--directory=*|--test-modules|--test-modules=*) own_target=1 ;; esac
 done
-dotnet test "${target[@]}" --report-xunit-trx --results-directory "$results" "$@" || status=$?
+if [ "$own_target" -eq 1 ]; then
+  dotnet test --report-xunit-trx --results-directory "$results" "$@" || status=$?
+else
+  # One build, then one run per project with its own TRX name: the runner's default name is a timestamp
+  # to the second, so two projects finishing in the same second overwrote each other's results.
+  if dotnet build Security.sln -nologo -clp:ErrorsOnly; then
+    while IFS= read -r project; do
+      name=$(basename "$project" .csproj)
+      dotnet test --project "$project" --no-build --report-xunit-trx --report-xunit-trx-filename "$name.trx" \
+        --results-directory "$results" "$@" || status=$?
+    done < <(find tests -name '*.Tests.csproj' | sort)
+  else
+    status=1
+  fi
+fi
 
 # The summary comes from the TRX files, not from the runner's console output.
 passed=0 failed=0 skipped=0 files=0

@@ -34,20 +34,7 @@ public static class IdentityModule
     public static IHostApplicationBuilder AddIdentity(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
     {
         var services = builder.Services;
-        // A value the binder cannot convert (e.g. "ten-minutes" for a TimeSpan) becomes a validation failure, so it
-        // stops start-up with exit code 78 and one line naming the setting, like every other bad setting.
-        var section = builder.Configuration.GetSection(IdentitySettings.Section);
-        services.AddOptions<IdentitySettings>().Configure(settings =>
-        {
-            try
-            {
-                section.Bind(settings);
-            }
-            catch (InvalidOperationException e) when (e.InnerException is FormatException or OverflowException or InvalidCastException)
-            {
-                settings.BindingError = e.Message + " TimeSpan settings take the form [d.]hh:mm:ss, e.g. 00:10:00.";
-            }
-        }).ValidateOnStart();
+        services.AddOptions<IdentitySettings>().Bind(builder.Configuration.GetSection(IdentitySettings.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<IdentitySettings>, IdentitySettingsValidator>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddHttpContextAccessor();

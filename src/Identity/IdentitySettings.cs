@@ -38,9 +38,6 @@ internal sealed class IdentitySettings
 
     /// <summary>Clients registered (created or updated) at start.</summary>
     public List<ClientSettings> Clients { get; set; } = [];
-
-    /// <summary>Set when a value could not be converted while binding; reported by the validator.</summary>
-    internal string? BindingError { get; set; }
 }
 
 internal sealed class TokenSettings
@@ -178,11 +175,6 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment) : 
 
     public ValidateOptionsResult Validate(string? name, IdentitySettings settings)
     {
-        if (settings.BindingError is { } bindingError)
-        {
-            return ValidateOptionsResult.Fail(bindingError);
-        }
-
         var errors = new List<string>();
         if (!string.IsNullOrWhiteSpace(settings.Issuer)
             && (!Uri.TryCreate(settings.Issuer, UriKind.Absolute, out var issuer) || issuer.Query.Length > 0 || issuer.Fragment.Length > 0))

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace CrmSecurity.Server.Hosting;
 
 /// <summary>
@@ -39,9 +37,9 @@ internal static class CliHost
         {
             await host.StartAsync(cancellationToken);
         }
-        catch (OptionsValidationException e)
+        catch (Exception e) when (ConfigurationErrors.Describe(e) is { } message)
         {
-            return ServerHost.ConfigurationError(string.Join(Environment.NewLine, e.Failures));
+            return ServerHost.ConfigurationError(message);
         }
 
         try

@@ -48,13 +48,9 @@ internal static partial class ServerHost
         {
             await app.StartAsync();
         }
-        catch (OptionsValidationException e)
+        catch (Exception e) when (ConfigurationErrors.Describe(e) is { } message)
         {
-            return ConfigurationError(string.Join(Environment.NewLine, e.Failures));
-        }
-        catch (InvalidOperationException e) when (e.Source is "CrmSecurity.Server" || e.InnerException is OptionsValidationException)
-        {
-            return ConfigurationError(e.Message);
+            return ConfigurationError(message);
         }
 
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];

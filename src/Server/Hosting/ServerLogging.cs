@@ -1,5 +1,4 @@
 using System.Globalization;
-using Microsoft.Extensions.Options;
 using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
@@ -25,7 +24,7 @@ internal static class ServerLogging
                 .Enrich.FromLogContext()
                 // The generic host logs a failed start with the full stack trace; configuration errors are
                 // reported by ServerHost as one clear line naming the setting instead.
-                .Filter.ByExcluding(e => e.Exception is OptionsValidationException);
+                .Filter.ByExcluding(e => e.Exception is not null && ConfigurationErrors.Describe(e.Exception) is not null);
             if (string.Equals(format, "Text", StringComparison.OrdinalIgnoreCase))
             {
                 logger.WriteTo.Console(

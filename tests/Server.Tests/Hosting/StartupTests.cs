@@ -63,6 +63,20 @@ public sealed class StartupTests : IDisposable
     }
 
     [Fact]
+    public async Task A_value_of_the_wrong_type_stops_start_up_naming_the_setting_but_not_the_value()
+    {
+        var environment = SqliteIn(_directory);
+        environment["Crypto__Enabled"] = "hunter2-not-a-boolean";
+
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(environment, TestContext.Current.CancellationToken);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("The setting 'Crypto:Enabled' cannot be read as Boolean. Use true or false.", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Help_lists_the_verbs_and_exits_cleanly()
     {
         var (exitCode, output) = await ServerProcess.RunVerbAsync(["--help"], cancellationToken: TestContext.Current.CancellationToken);
