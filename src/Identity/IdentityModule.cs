@@ -1,3 +1,4 @@
+using CrmSecurity.Identity.Admin;
 using CrmSecurity.Identity.Authorization;
 using CrmSecurity.Identity.Clients;
 using CrmSecurity.Identity.Data;
@@ -52,6 +53,7 @@ public static class IdentityModule
         AddAdminAuthentication(services);
         services.AddIdentityThrottling();
         services.AddAuthorizationModel();
+        services.AddIdentityAdmin();
 
         services.AddSingleton<SigningKeyRing>();
         services.AddSingleton<KeyRingOptionsSetup>();
@@ -90,6 +92,7 @@ public static class IdentityModule
         endpoints.MapRazorPages();
         endpoints.MapProtocolEndpoints();
         endpoints.MapIncidentEndpoints();
+        endpoints.MapIdentityAdmin();
         return endpoints;
     }
 
