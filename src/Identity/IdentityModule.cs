@@ -1,3 +1,4 @@
+using CrmSecurity.Identity.Admin;
 using CrmSecurity.Identity.Authorization;
 using CrmSecurity.Identity.Clients;
 using CrmSecurity.Identity.Data;
@@ -52,6 +53,7 @@ public static class IdentityModule
         AddAdminAuthentication(services);
         services.AddIdentityThrottling();
         services.AddAuthorizationModel();
+        services.AddIdentityAdmin();
 
         services.AddSingleton<SigningKeyRing>();
         services.AddSingleton<KeyRingOptionsSetup>();
@@ -91,6 +93,7 @@ public static class IdentityModule
         endpoints.MapProtocolEndpoints();
         endpoints.MapIncidentEndpoints();
         Authorization.Decisions.DecisionEndpoints.MapDecisionEndpoints(endpoints);
+        endpoints.MapIdentityAdmin();
         return endpoints;
     }
 

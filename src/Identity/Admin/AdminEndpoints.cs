@@ -1,0 +1,390 @@
+using System.Globalization;
+using CrmSecurity.CrmAuthorization;
+using CrmSecurity.Identity.Authorization.Model;
+using CrmSecurity.Identity.Authorization.Store;
+using CrmSecurity.Identity.Data;
+using CrmSecurity.Identity.Incident;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Net.Http.Headers;
+using OpenIddict.Abstractions;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace CrmSecurity.Identity.Admin;
+
+/// <summary>
+/// The admin REST API under <c>/admin/api</c>: users, roles and their privilege matrix, business units, teams, field
+/// security profiles, shares, OIDC clients and "who can access". Callers present a bearer access token of this server
+/// with scope <c>identity.admin</c> (audience <c>crm-security-identity</c>); what they may do then comes from their admin
+/// privileges in the model (<see cref="AdminGuard"/>), never from the scope alone. Errors are RFC 9457 problem details.
+/// </summary>
+internal static class AdminEndpoints
+{
+    public const string DocumentName = "admin";
+
+    public static IServiceCollection AddIdentityAdmin(this IServiceCollection services)
+    {
+        services.AddScoped<AdminOperations>();
+        services.AddOpenApi(DocumentName, options => options.ShouldInclude = description => description.GroupName == DocumentName);
+        return services;
+    }
+
+    public static IEndpointRouteBuilder MapIdentityAdmin(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapOpenApi("/admin/api/openapi/{documentName}.json");
+        var api = endpoints.MapGroup("/admin/api").WithGroupName(DocumentName).DisableAntiforgery()
+            .RequireAuthorization(policy => policy
+                .AddAuthenticationSchemes(IdentityModule.AdminScheme)
+                .RequireAuthenticatedUser()
+                // RFC 6749 §3.3: scope values are space-separated; the admin API needs identity.admin.
+                .RequireAssertion(context => (context.User.FindFirst(Claims.Scope)?.Value ?? "").Split(' ').Contains(IncidentEndpoints.AdminScope, StringComparer.Ordinal)))
+            .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+
+        var users = api.MapGroup("/users").WithTags("Users");
+        users.MapGet("/", ListUsersAsync).WithSummary("Users the caller may view (their business unit scope).");
+        users.MapGet("/{id}", GetUserAsync).WithSummary("One user with roles, teams and status; the ETag is the version for If-Match.");
+        users.MapPost("/", Body(http => Change<UserBody>(http, async (g, ops, b, ct) =>
+        {
+            var (id, problem) = await ops.CreateUserAsync(g, b, ct);
+            return (problem, id is null ? null : TypedResults.Created($"/admin/api/users/{id}", new { id }));
+        }))).Accepts<UserBody>("application/json").WithSummary("Create a user in a business unit.");
+        users.MapPost("/{id}/disable", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.SetUserDisabledAsync(g, id, true, null, ct)))
+            .WithSummary("Disable a user: every token, authorization and session of the user is revoked at once.");
+        users.MapPost("/{id}/enable", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.SetUserDisabledAsync(g, id, false, null, ct)));
+        users.MapPost("/{id}/unlock", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.UnlockUserAsync(g, id, ct))).WithSummary("End a lockout after failed sign-ins.");
+        users.MapPost("/{id}/reset-mfa", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.ResetMfaAsync(g, id, ct)))
+            .WithSummary("Remove the authenticator and recovery codes; sessions end and the next sign-in enrols again.");
+        users.MapPut("/{id}/business-unit", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserBusinessUnitAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
+            .Accepts<NamesBody>("application/json");
+        users.MapPut("/{id}/roles", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserRolesAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
+            .Accepts<NamesBody>("application/json").WithSummary("Replace the user's direct roles (nobody edits their own; every added role must be held by the caller).");
+        users.MapPut("/{id}/teams", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserTeamsAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
+            .Accepts<NamesBody>("application/json");
+
+        var roles = api.MapGroup("/roles").WithTags("Roles");
+        roles.MapGet("/", ListRolesAsync);
+        roles.MapGet("/{id}", GetRoleAsync).WithSummary("A role with its privilege matrix (entity -> action -> depth); the ETag is the version.");
+        roles.MapPost("/", Body(http => Change<RoleBody>(http, (g, ops, b, ct) => ops.CreateRoleAsync(g, b, ct), StatusCodes.Status201Created))).Accepts<RoleBody>("application/json");
+        roles.MapPut("/{id}", (string id, HttpContext http) => Change<RoleBody>(http, (g, ops, b, ct) => ops.UpdateRoleAsync(g, id, b with { Version = b.Version ?? IntIfMatch(http) }, ct)))
+            .Accepts<RoleBody>("application/json").WithSummary("Replace name, description and/or the privilege matrix.");
+        roles.MapPut("/{id}/privileges/{entity}/{action}", (string id, string entity, string action, HttpContext http) =>
+                Change<PrivilegeBody>(http, (g, ops, b, ct) => ops.SetPrivilegeAsync(g, id, entity, action, b.Depth, b.Version ?? IntIfMatch(http), ct)))
+            .Accepts<PrivilegeBody>("application/json").WithSummary("Set one cell of the privilege grid.");
+        roles.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteRoleAsync(g, id, ct))).WithSummary("Delete a role that no user or team holds.");
+
+        var units = api.MapGroup("/business-units").WithTags("Business units");
+        units.MapGet("/", ListBusinessUnitsAsync);
+        units.MapPost("/", Body(http => Change<BusinessUnitBody>(http, (g, ops, b, ct) => ops.CreateBusinessUnitAsync(g, b, ct), StatusCodes.Status201Created))).Accepts<BusinessUnitBody>("application/json");
+        units.MapPut("/{id}", (string id, HttpContext http) => Change<BusinessUnitBody>(http, (g, ops, b, ct) => ops.UpdateBusinessUnitAsync(g, id, b with { Version = b.Version ?? IntIfMatch(http) }, ct)))
+            .Accepts<BusinessUnitBody>("application/json").WithSummary("Rename or move a unit (a move that would make a cycle is refused).");
+        units.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteBusinessUnitAsync(g, id, ct)));
+
+        var teams = api.MapGroup("/teams").WithTags("Teams");
+        teams.MapGet("/", ListTeamsAsync);
+        teams.MapPost("/", Body(http => Change<TeamBody>(http, (g, ops, b, ct) => ops.CreateTeamAsync(g, b, ct), StatusCodes.Status201Created))).Accepts<TeamBody>("application/json");
+        teams.MapPut("/{id}/roles", (string id, HttpContext http) => Change<TeamBody>(http, (g, ops, b, ct) => ops.SetTeamRolesAsync(g, id, b with { Version = b.Version ?? IntIfMatch(http) }, ct)))
+            .Accepts<TeamBody>("application/json");
+        teams.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteTeamAsync(g, id, ct)));
+
+        var profiles = api.MapGroup("/field-security-profiles").WithTags("Field security profiles");
+        profiles.MapGet("/", ListProfilesAsync);
+        profiles.MapPut("/{id}", (string id, HttpContext http) => Change<FieldProfileBody>(http, (g, ops, b, ct) => ops.UpdateFieldProfileAsync(g, id, b with { Version = b.Version ?? IntIfMatch(http) }, ct)))
+            .Accepts<FieldProfileBody>("application/json").WithSummary("Set grants per (entity, field): none, read, read_unmasked, update.");
+
+        var shares = api.MapGroup("/shares").WithTags("Shares");
+        shares.MapPost("/", Body(http => Change<ShareBody>(http, async (g, ops, b, ct) =>
+        {
+            var (id, problem) = await ops.CreateShareAsync(g, b, ct);
+            return (problem, id is null ? null : TypedResults.Created($"/admin/api/shares/{id}", new { id }));
+        }))).Accepts<ShareBody>("application/json");
+        shares.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteShareAsync(g, id, ct)));
+
+        var clients = api.MapGroup("/clients").WithTags("OIDC clients");
+        clients.MapGet("/", ListClientsAsync);
+        clients.MapPost("/{id}/revoke", (string id, HttpContext http) => Change(http, async (g, ops, ct) =>
+        {
+            var (summary, problem) = await ops.RevokeClientAsync(g, id, null, ct);
+            return (problem, summary is null ? null : TypedResults.Ok(summary));
+        }));
+
+        api.MapGet("/who-can-access", WhoCanAccessAsync).WithTags("Who can access")
+            .WithSummary("For an entity and action, a field, or one record: the users who can, each with the path that grants it.");
+        return endpoints;
+    }
+
+    // ---- reads --------------------------------------------------------------------------------------------------
+
+    private static async Task<IResult> ListUsersAsync(HttpContext http, IdentityStore store, TimeProvider time)
+    {
+        if (Guard(http, out var guard) is { } refused || guard.Require(SystemEntities.User, CrmAction.Read) is { } denied && (refused = Problem(denied)) is not null)
+        {
+            return refused;
+        }
+
+        var users = await store.Users.AsNoTracking().OrderBy(u => u.UserName).ToListAsync(http.RequestAborted);
+        return TypedResults.Ok(users.Where(u => guard.Covers(SystemEntities.User, CrmAction.Read, u.BusinessUnit)).Select(u => AdminOperations.View(guard.Snapshot, u, time.GetUtcNow())).ToList());
+    }
+
+    private static async Task<IResult> GetUserAsync(string id, HttpContext http, IdentityStore store, TimeProvider time)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        var user = await store.Users.AsNoTracking().SingleOrDefaultAsync(u => u.Id == id, http.RequestAborted);
+        if (user is null)
+        {
+            return Problem(AdminProblem.NotFound("user", id));
+        }
+
+        if (guard.Require(SystemEntities.User, CrmAction.Read, user.BusinessUnit) is { } denied)
+        {
+            return Problem(denied);
+        }
+
+        var view = AdminOperations.View(guard.Snapshot, user, time.GetUtcNow());
+        http.Response.Headers.ETag = new EntityTagHeaderValue($"\"{view.Version}\"").ToString();
+        return TypedResults.Ok(view);
+    }
+
+    private static async Task<IResult> ListRolesAsync(HttpContext http, IdentityStore store)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        if (guard.Require(SystemEntities.Role, CrmAction.Read) is { } denied)
+        {
+            return Problem(denied);
+        }
+
+        var versions = await store.CrmRoles.AsNoTracking().ToDictionaryAsync(r => r.Id, r => r.Version, http.RequestAborted);
+        return TypedResults.Ok(guard.Snapshot.Roles.Select(r => AdminOperations.View(guard.Snapshot, r, versions.GetValueOrDefault(r.Id))).ToList());
+    }
+
+    private static async Task<IResult> GetRoleAsync(string id, HttpContext http, IdentityStore store)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        if (guard.Require(SystemEntities.Role, CrmAction.Read) is { } denied)
+        {
+            return Problem(denied);
+        }
+
+        var index = guard.Snapshot.RoleIndex(id);
+        if (index < 0)
+        {
+            return Problem(AdminProblem.NotFound("role", id));
+        }
+
+        var version = await store.CrmRoles.AsNoTracking().Where(r => r.Id == id).Select(r => r.Version).SingleOrDefaultAsync(http.RequestAborted);
+        http.Response.Headers.ETag = $"\"{version.ToString(CultureInfo.InvariantCulture)}\"";
+        return TypedResults.Ok(AdminOperations.View(guard.Snapshot, guard.Snapshot.Roles[index], version));
+    }
+
+    private static async Task<IResult> ListBusinessUnitsAsync(HttpContext http, IdentityStore store)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        if (guard.Require(SystemEntities.BusinessUnit, CrmAction.Read) is { } denied)
+        {
+            return Problem(denied);
+        }
+
+        var units = await store.BusinessUnits.AsNoTracking().OrderBy(b => b.Name).ToListAsync(http.RequestAborted);
+        return TypedResults.Ok(units.Where(u => guard.Covers(SystemEntities.BusinessUnit, CrmAction.Read, u.Id)).Select(u => new BusinessUnitView(u.Id, u.Name, u.ParentId, u.Version)).ToList());
+    }
+
+    private static async Task<IResult> ListTeamsAsync(HttpContext http, IdentityStore store)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        if (guard.Require(SystemEntities.Team, CrmAction.Read) is { } denied)
+        {
+            return Problem(denied);
+        }
+
+        var snapshot = guard.Snapshot;
+        var versions = await store.Teams.AsNoTracking().ToDictionaryAsync(t => t.Id, t => t.Version, http.RequestAborted);
+        return TypedResults.Ok(snapshot.Teams
+            .Where(t => guard.Covers(SystemEntities.Team, CrmAction.Read, snapshot.BusinessUnits[t.BusinessUnit].Id))
+            .Select(t => new TeamView(t.Id, t.Name, snapshot.BusinessUnits[t.BusinessUnit].Id, [.. t.Members.Select(m => snapshot.Users[m].Id)],
+                [.. t.Roles.Select(r => snapshot.Roles[r].Id)], versions.GetValueOrDefault(t.Id)))
+            .ToList());
+    }
+
+    private static async Task<IResult> ListProfilesAsync(HttpContext http, IdentityStore store)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        if (guard.Require(SystemEntities.FieldProfile, CrmAction.Read) is { } denied)
+        {
+            return Problem(denied);
+        }
+
+        var versions = await store.FieldProfiles.AsNoTracking().ToDictionaryAsync(p => p.Id, p => p.Version, http.RequestAborted);
+        return TypedResults.Ok(guard.Snapshot.Profiles.Select(p => AdminOperations.View(p, versions.GetValueOrDefault(p.Id))).ToList());
+    }
+
+    private static async Task<IResult> ListClientsAsync(HttpContext http, IOpenIddictApplicationManager applications)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        if (guard.Require(SystemEntities.Client, CrmAction.Read) is { } denied)
+        {
+            return Problem(denied);
+        }
+
+        var result = new List<ClientView>();
+        await foreach (var application in applications.ListAsync(null, null, http.RequestAborted))
+        {
+            result.Add(new ClientView(await applications.GetClientIdAsync(application, http.RequestAborted) ?? "",
+                await applications.GetDisplayNameAsync(application, http.RequestAborted), await applications.GetClientTypeAsync(application, http.RequestAborted)));
+        }
+
+        return TypedResults.Ok(result);
+    }
+
+    private static IResult WhoCanAccessAsync(HttpContext http, [FromQuery] string? entity, [FromQuery] string? action, [FromQuery] string? field,
+        [FromQuery(Name = "record_id")] string? recordId, [FromQuery] string? owner, [FromQuery(Name = "business_unit")] string? businessUnit)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        var (view, problem) = WhoCanAccess(guard, entity, action, field, recordId, owner, businessUnit);
+        return problem is not null ? Problem(problem) : TypedResults.Ok(view);
+    }
+
+    /// <summary>Who can access, limited to the users the caller may view (a business-unit admin sees their unit's users).</summary>
+    public static (WhoCanAccessView? View, AdminProblem? Problem) WhoCanAccess(AdminGuard guard, string? entity, string? action, string? field, string? recordId, string? owner, string? businessUnit)
+    {
+        if (guard.Require(SystemEntities.User, CrmAction.Read) is { } denied)
+        {
+            return (null, denied);
+        }
+
+        var snapshot = guard.Snapshot;
+        var info = entity is null ? null : snapshot.Entity(entity);
+        if (info is null || info.IsSystem)
+        {
+            return (null, AdminProblem.Invalid("entity", $"unknown entity '{entity}'."));
+        }
+
+        var actionName = action ?? "read";
+        if (!CrmNames.TryParseAction(actionName, out var parsed))
+        {
+            return (null, AdminProblem.Invalid("action", $"unknown action '{actionName}' (use one of {CrmNames.ActionList})."));
+        }
+
+        IReadOnlyList<AccessGrant> grants;
+        if (!string.IsNullOrEmpty(field))
+        {
+            if (!info.FieldIndex.TryGetValue(field, out var fieldIndex))
+            {
+                return (null, AdminProblem.Invalid("field", $"unknown field '{field}' of entity '{info.Name}'."));
+            }
+
+            grants = snapshot.WhoCanAccessField(fieldIndex);
+        }
+        else if (!string.IsNullOrEmpty(recordId))
+        {
+            if (businessUnit is null || snapshot.BusinessUnitIndex(businessUnit) < 0)
+            {
+                return (null, AdminProblem.Invalid("business_unit", businessUnit is null ? "business_unit (of the record) is required with record_id." : $"unknown business unit '{businessUnit}'."));
+            }
+
+            grants = snapshot.WhoCanAccessRecord(info.Index, parsed, new RecordRef(recordId, owner, PrincipalKind.User, businessUnit));
+        }
+        else
+        {
+            grants = snapshot.WhoCanAccessEntity(info.Index, parsed);
+        }
+
+        var users = grants
+            .Where(g => guard.Covers(SystemEntities.User, CrmAction.Read, snapshot.BusinessUnits[g.User.BusinessUnit].Id))
+            .Select(g => new WhoCanAccessUser(g.User.Id, g.User.UserName, g.Access, [.. g.Paths.Select(p => p.Text)]))
+            .ToList();
+        return (new WhoCanAccessView(info.Name, string.IsNullOrEmpty(field) ? parsed.Name() : null, string.IsNullOrEmpty(field) ? null : field, recordId, users), null);
+    }
+
+    // ---- plumbing -----------------------------------------------------------------------------------------------
+
+    private static ProblemHttpResult? Guard(HttpContext http, out AdminGuard guard)
+    {
+        var model = http.RequestServices.GetRequiredService<AuthorizationModel>();
+        guard = AdminGuard.For(model.Current, http.User, http.Connection.RemoteIpAddress?.ToString())!;
+        return guard is null
+            ? Problem(AdminProblem.Forbidden("The token's subject is not an enabled user or application user of the model; admin permissions come from its roles."))
+            : null;
+    }
+
+    private static Task<IResult> Change(HttpContext http, Func<AdminGuard, AdminOperations, CancellationToken, Task<AdminProblem?>> change) =>
+        Change(http, async (g, ops, ct) => (await change(g, ops, ct), (IResult?)null));
+
+    private static async Task<IResult> Change(HttpContext http, Func<AdminGuard, AdminOperations, CancellationToken, Task<(AdminProblem? Problem, IResult? Result)>> change)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        var (problem, result) = await change(guard, http.RequestServices.GetRequiredService<AdminOperations>(), http.RequestAborted);
+        return problem is not null ? Problem(problem) : result ?? TypedResults.NoContent();
+    }
+
+    private static Task<IResult> Change<TBody>(HttpContext http, Func<AdminGuard, AdminOperations, TBody, CancellationToken, Task<AdminProblem?>> change, int status = StatusCodes.Status204NoContent)
+        where TBody : class =>
+        Change<TBody>(http, async (g, ops, b, ct) => (await change(g, ops, b, ct), status == StatusCodes.Status201Created ? TypedResults.StatusCode(status) : null));
+
+    private static async Task<IResult> Change<TBody>(HttpContext http, Func<AdminGuard, AdminOperations, TBody, CancellationToken, Task<(AdminProblem? Problem, IResult? Result)>> change)
+        where TBody : class
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        // Size limit (413), media type (415) and JSON errors naming the path (400) before anything is touched.
+        var (body, bad) = await JsonBody.ReadAsync<TBody>(http);
+        if (bad is not null)
+        {
+            return bad;
+        }
+
+        var (problem, result) = await change(guard, http.RequestServices.GetRequiredService<AdminOperations>(), body!, http.RequestAborted);
+        return problem is not null ? Problem(problem) : result ?? TypedResults.NoContent();
+    }
+
+    /// <summary>A handler that reads its own body: typed as a route handler so its result is written (ASP0016).</summary>
+    private static Delegate Body(Func<HttpContext, Task<IResult>> handler) => handler;
+
+    private static ProblemHttpResult Problem(AdminProblem problem) => TypedResults.Problem(problem.ToProblemDetails());
+
+    /// <summary>RFC 9110 §13.1.1 If-Match: the version the client last read (the ETag of the GET).</summary>
+    private static string? IfMatch(HttpContext http) =>
+        http.Request.Headers.IfMatch.ToString() is { Length: > 0 } value ? value.Replace("W/", "", StringComparison.Ordinal).Trim().Trim('"') : null;
+
+    private static int? IntIfMatch(HttpContext http) =>
+        IfMatch(http) is { } value && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var version) ? version : null;
+}

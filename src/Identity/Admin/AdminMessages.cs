@@ -1,0 +1,134 @@
+using System.Text.Json.Serialization;
+
+namespace CrmSecurity.Identity.Admin;
+
+// Requests and responses of the admin API. Property names are snake_case like the policy files and the access events;
+// an unknown property is refused (400 naming it), so a typo never silently does nothing.
+
+internal sealed record RoleBody(
+    [property: JsonPropertyName("id")] string? Id,
+    [property: JsonPropertyName("name")] string? Name,
+    [property: JsonPropertyName("description")] string? Description,
+    [property: JsonPropertyName("privileges")] Dictionary<string, Dictionary<string, string>>? Privileges,
+    [property: JsonPropertyName("version")] int? Version);
+
+internal sealed record RoleView(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("description")] string Description,
+    [property: JsonPropertyName("privileges")] SortedDictionary<string, SortedDictionary<string, string>> Privileges,
+    [property: JsonPropertyName("users")] int Users,
+    [property: JsonPropertyName("teams")] int Teams,
+    [property: JsonPropertyName("version")] int Version);
+
+internal sealed record PrivilegeBody(
+    [property: JsonPropertyName("depth")] string? Depth,
+    [property: JsonPropertyName("version")] int? Version);
+
+internal sealed record BusinessUnitBody(
+    [property: JsonPropertyName("id")] string? Id,
+    [property: JsonPropertyName("name")] string? Name,
+    [property: JsonPropertyName("parent")] string? Parent,
+    [property: JsonPropertyName("version")] int? Version);
+
+internal sealed record BusinessUnitView(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("parent")] string? Parent,
+    [property: JsonPropertyName("version")] int Version);
+
+internal sealed record TeamBody(
+    [property: JsonPropertyName("id")] string? Id,
+    [property: JsonPropertyName("name")] string? Name,
+    [property: JsonPropertyName("business_unit")] string? BusinessUnit,
+    [property: JsonPropertyName("roles")] List<string>? Roles,
+    [property: JsonPropertyName("version")] int? Version);
+
+internal sealed record TeamView(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("business_unit")] string BusinessUnit,
+    [property: JsonPropertyName("members")] IReadOnlyList<string> Members,
+    [property: JsonPropertyName("roles")] IReadOnlyList<string> Roles,
+    [property: JsonPropertyName("version")] int Version);
+
+internal sealed record UserBody(
+    [property: JsonPropertyName("user_name")] string? UserName,
+    [property: JsonPropertyName("display_name")] string? DisplayName,
+    [property: JsonPropertyName("email")] string? Email,
+    [property: JsonPropertyName("business_unit")] string? BusinessUnit,
+    [property: JsonPropertyName("password")] string? Password,
+    [property: JsonPropertyName("application_client_id")] string? ApplicationClientId);
+
+internal sealed record UserView(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("user_name")] string UserName,
+    [property: JsonPropertyName("display_name")] string DisplayName,
+    [property: JsonPropertyName("business_unit")] string? BusinessUnit,
+    [property: JsonPropertyName("roles")] IReadOnlyList<string> Roles,
+    [property: JsonPropertyName("teams")] IReadOnlyList<string> Teams,
+    [property: JsonPropertyName("disabled")] bool Disabled,
+    [property: JsonPropertyName("locked_out")] bool LockedOut,
+    [property: JsonPropertyName("mfa")] bool Mfa,
+    [property: JsonPropertyName("version")] string Version);
+
+internal sealed record NamesBody(
+    [property: JsonPropertyName("roles")] List<string>? Roles,
+    [property: JsonPropertyName("teams")] List<string>? Teams,
+    [property: JsonPropertyName("business_unit")] string? BusinessUnit,
+    [property: JsonPropertyName("reason")] string? Reason,
+    [property: JsonPropertyName("version")] string? Version);
+
+internal sealed record FieldProfileBody(
+    [property: JsonPropertyName("name")] string? Name,
+    [property: JsonPropertyName("description")] string? Description,
+    [property: JsonPropertyName("permissions")] Dictionary<string, Dictionary<string, string>>? Permissions,
+    [property: JsonPropertyName("version")] int? Version);
+
+internal sealed record FieldProfileView(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("description")] string Description,
+    [property: JsonPropertyName("permissions")] SortedDictionary<string, SortedDictionary<string, string>> Permissions,
+    [property: JsonPropertyName("version")] int Version);
+
+internal sealed record ShareBody(
+    [property: JsonPropertyName("entity")] string? Entity,
+    [property: JsonPropertyName("record_id")] string? RecordId,
+    [property: JsonPropertyName("record_business_unit")] string? RecordBusinessUnit,
+    [property: JsonPropertyName("principal_kind")] string? PrincipalKind,
+    [property: JsonPropertyName("principal_id")] string? PrincipalId,
+    [property: JsonPropertyName("actions")] List<string>? Actions);
+
+internal sealed record ShareView(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("entity")] string Entity,
+    [property: JsonPropertyName("record_id")] string RecordId,
+    [property: JsonPropertyName("principal_kind")] string PrincipalKind,
+    [property: JsonPropertyName("principal_id")] string PrincipalId,
+    [property: JsonPropertyName("actions")] IReadOnlyList<string> Actions);
+
+internal sealed record ClientView(
+    [property: JsonPropertyName("client_id")] string ClientId,
+    [property: JsonPropertyName("display_name")] string? DisplayName,
+    [property: JsonPropertyName("client_type")] string? ClientType);
+
+internal sealed record WhoCanAccessView(
+    [property: JsonPropertyName("entity")] string Entity,
+    [property: JsonPropertyName("action")] string? Action,
+    [property: JsonPropertyName("field")] string? Field,
+    [property: JsonPropertyName("record_id")] string? RecordId,
+    [property: JsonPropertyName("users")] IReadOnlyList<WhoCanAccessUser> Users);
+
+internal sealed record WhoCanAccessUser(
+    [property: JsonPropertyName("user_id")] string UserId,
+    [property: JsonPropertyName("user_name")] string UserName,
+    [property: JsonPropertyName("access")] string Access,
+    [property: JsonPropertyName("paths")] IReadOnlyList<string> Paths);
+
+/// <summary>Access-event actions of admin changes (design.md's list); every other admin change is <c>admin_change</c>.</summary>
+internal static class AdminEventActions
+{
+    public const string Assign = "assign";
+    public const string Share = "share";
+}

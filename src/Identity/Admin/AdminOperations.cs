@@ -1,0 +1,999 @@
+using System.Globalization;
+using CrmSecurity.CrmAuthorization;
+using CrmSecurity.Identity.Authorization.Model;
+using CrmSecurity.Identity.Authorization.Store;
+using CrmSecurity.Identity.Data;
+using CrmSecurity.Identity.Incident;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+
+namespace CrmSecurity.Identity.Admin;
+
+/// <summary>
+/// Every admin change, for the admin API and the admin pages alike. Each one checks the caller's admin privileges on the
+/// snapshot the change starts from, validates the input naming the field, and runs as one <see cref="ModelChanges"/>
+/// transaction that appends a hash-chained audit entry (actor, target names, before and after, source IP) and emits the
+/// access event; a refusal anywhere rolls the whole change back.
+/// </summary>
+internal sealed class AdminOperations(ModelChanges changes, IncidentResponse incidents, IPasswordHasher<CrmUser> hasher)
+{
+    public const int MaxIdLength = 100;
+
+    // ---- roles -------------------------------------------------------------------------------------------------
+
+    public async Task<AdminProblem?> CreateRoleAsync(AdminGuard guard, RoleBody body, CancellationToken cancellationToken)
+    {
+        if (guard.Require(SystemEntities.Role, CrmAction.Create) is { } denied)
+        {
+            return denied;
+        }
+
+        if (Identifier(body.Id, "id") is { } badId)
+        {
+            return badId;
+        }
+
+        if (string.IsNullOrWhiteSpace(body.Name))
+        {
+            return AdminProblem.Invalid("name", "name is required.");
+        }
+
+        if (guard.Snapshot.RoleIndex(body.Id!) >= 0)
+        {
+            return AdminProblem.Conflict($"A role with id '{body.Id}' already exists.");
+        }
+
+        var (grants, problem) = ParsePrivileges(guard, body.Privileges ?? [], $"role '{body.Name}'");
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return await changes.ApplyAsync(guard.Actor, context =>
+        {
+            context.Store.CrmRoles.Add(new RoleRecord { Id = body.Id!, Name = body.Name!.Trim(), Description = body.Description ?? "" });
+            context.Store.RolePrivileges.AddRange(grants.Select(g => new RolePrivilegeRecord { RoleId = body.Id!, Entity = g.Entity, Action = g.Action.Name(), Depth = g.Depth.Name() }));
+            context.Audit(new AuditChange("role.create", "security_role", body.Id!, body.Name!, null, new { name = body.Name, privileges = Matrix(grants) }));
+            return Task.FromResult<AdminProblem?>(null);
+        }, cancellationToken);
+    }
+
+    public async Task<AdminProblem?> UpdateRoleAsync(AdminGuard guard, string roleId, RoleBody body, CancellationToken cancellationToken)
+    {
+        if (guard.Require(SystemEntities.Role, CrmAction.Update) is { } denied)
+        {
+            return denied;
+        }
+
+        var index = guard.Snapshot.RoleIndex(roleId);
+        if (index < 0)
+        {
+            return AdminProblem.NotFound("role", roleId);
+        }
+
+        if (body.Id is not null && body.Id != roleId)
+        {
+            return AdminProblem.Invalid("id", $"id '{body.Id}' differs from the role in the path '{roleId}'; ids cannot be changed.");
+        }
+
+        var role = guard.Snapshot.Roles[index];
+        var name = string.IsNullOrWhiteSpace(body.Name) ? role.Name : body.Name.Trim();
+        var (grants, problem) = body.Privileges is null ? (role.Definition.Privileges, null) : ParsePrivileges(guard, body.Privileges, $"role '{name}'", role);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return await ReplaceRoleAsync(guard, role, name, body.Description ?? role.Definition.Description, grants, body.Version, "role.update", cancellationToken);
+    }
+
+    /// <summary>One cell of the privilege grid (the admin pages change one cell at a time).</summary>
+    public async Task<AdminProblem?> SetPrivilegeAsync(AdminGuard guard, string roleId, string entity, string action, string? depth, int? version, CancellationToken cancellationToken)
+    {
+        if (guard.Require(SystemEntities.Role, CrmAction.Update) is { } denied)
+        {
+            return denied;
+        }
+
+        var index = guard.Snapshot.RoleIndex(roleId);
+        if (index < 0)
+        {
+            return AdminProblem.NotFound("role", roleId);
+        }
+
+        var role = guard.Snapshot.Roles[index];
+        var (cell, problem) = ParsePrivileges(guard, new() { [entity] = new() { [action] = depth ?? "" } }, $"role '{role.Name}'", role);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var grant = cell[0];
+        var grants = role.Definition.Privileges.Where(p => p.Entity != grant.Entity || p.Action != grant.Action).Append(grant).ToList();
+        return await ReplaceRoleAsync(guard, role, role.Name, role.Definition.Description, grants, version, "role.privilege", cancellationToken);
+    }
+
+    private Task<AdminProblem?> ReplaceRoleAsync(AdminGuard guard, RoleInfo role, string name, string description, IReadOnlyList<PrivilegeGrant> grants, int? version, string action, CancellationToken cancellationToken) =>
+        changes.ApplyAsync(guard.Actor, async context =>
+        {
+            var record = await context.Store.CrmRoles.SingleOrDefaultAsync(r => r.Id == role.Id, cancellationToken);
+            if (record is null)
+            {
+                return AdminProblem.NotFound("role", role.Id);
+            }
+
+            if (await StaleAsync(context, "role", record.Id, record.Name, record.Version, version, cancellationToken) is { } stale)
+            {
+                return stale;
+            }
+
+            var effective = grants.Where(g => g.Depth != Depth.None).ToList();
+            var before = new { name = record.Name, description = record.Description, privileges = Matrix(role.Definition.Privileges) };
+            record.Name = name;
+            record.Description = description;
+            record.Version++;
+            await context.Store.RolePrivileges.Where(p => p.RoleId == role.Id).ExecuteDeleteAsync(cancellationToken);
+            context.Store.RolePrivileges.AddRange(effective.Select(g => new RolePrivilegeRecord { RoleId = role.Id, Entity = g.Entity, Action = g.Action.Name(), Depth = g.Depth.Name() }));
+            var after = new { name, description, privileges = Matrix(effective) };
+            context.Audit(new AuditChange(action, "security_role", role.Id, name, before, after, Summary: $"security_role '{name}': {Difference(role.Definition.Privileges, effective)}"));
+            return null;
+        }, cancellationToken);
+
+    public async Task<AdminProblem?> DeleteRoleAsync(AdminGuard guard, string roleId, CancellationToken cancellationToken)
+    {
+        if (guard.Require(SystemEntities.Role, CrmAction.Delete) is { } denied)
+        {
+            return denied;
+        }
+
+        var snapshot = guard.Snapshot;
+        var index = snapshot.RoleIndex(roleId);
+        if (index < 0)
+        {
+            return AdminProblem.NotFound("role", roleId);
+        }
+
+        var role = snapshot.Roles[index];
+        return await changes.ApplyAsync(guard.Actor, async context =>
+        {
+            // Checked inside the transaction (changes are serialised on the model-version row), so an assignment made
+            // meanwhile is seen: a role still in use is never deleted out from under its holders.
+            var users = await context.Store.CrmUserRoles.Where(a => a.RoleId == roleId).Select(a => a.UserId).ToListAsync(cancellationToken);
+            var teams = await context.Store.TeamRoles.Where(a => a.RoleId == roleId).Select(a => a.TeamId).ToListAsync(cancellationToken);
+            if (users.Count > 0 || teams.Count > 0)
+            {
+                var names = users.Select(u => snapshot.User(u)?.UserName ?? u).Concat(teams.Select(t => "team " + t)).Take(5);
+                return AdminProblem.Conflict($"Role '{role.Name}' is still assigned to {users.Count} user(s) and {teams.Count} team(s) ({string.Join(", ", names)}); remove those assignments first.");
+            }
+
+            await context.Store.RolePrivileges.Where(p => p.RoleId == roleId).ExecuteDeleteAsync(cancellationToken);
+            await context.Store.CrmRoles.Where(r => r.Id == roleId).ExecuteDeleteAsync(cancellationToken);
+            context.Audit(new AuditChange("role.delete", "security_role", roleId, role.Name, new { name = role.Name, privileges = Matrix(role.Definition.Privileges) }, null));
+            return null;
+        }, cancellationToken);
+    }
+
+    public static RoleView View(AuthorizationSnapshot snapshot, RoleInfo role, int version) => new(
+        role.Id, role.Name, role.Definition.Description, Matrix(role.Definition.Privileges),
+        snapshot.Users.Count(u => u.DirectRoles.Contains(role.Index)), snapshot.Teams.Count(t => t.Roles.Contains(role.Index)), version);
+
+    // ---- business units -----------------------------------------------------------------------------------------
+
+    public async Task<AdminProblem?> CreateBusinessUnitAsync(AdminGuard guard, BusinessUnitBody body, CancellationToken cancellationToken)
+    {
+        if (Identifier(body.Id, "id") is { } badId)
+        {
+            return badId;
+        }
+
+        if (string.IsNullOrWhiteSpace(body.Name))
+        {
+            return AdminProblem.Invalid("name", "name is required.");
+        }
+
+        var parent = body.Parent ?? guard.RootId;
+        if (guard.Snapshot.BusinessUnitIndex(parent) < 0)
+        {
+            return AdminProblem.Invalid("parent", $"unknown business unit '{parent}'.");
+        }
+
+        // A unit is created inside its parent: the admin needs create on business_unit covering the parent.
+        if (guard.Require(SystemEntities.BusinessUnit, CrmAction.Create, parent) is { } denied)
+        {
+            return denied;
+        }
+
+        if (guard.Snapshot.BusinessUnitIndex(body.Id!) >= 0)
+        {
+            return AdminProblem.Conflict($"A business unit with id '{body.Id}' already exists.");
+        }
+
+        return await changes.ApplyAsync(guard.Actor, context =>
+        {
+            context.Store.BusinessUnits.Add(new BusinessUnitRecord { Id = body.Id!, Name = body.Name!.Trim(), ParentId = parent });
+            context.Audit(new AuditChange("business_unit.create", "business_unit", body.Id!, body.Name!, null, new { name = body.Name, parent }));
+            return Task.FromResult<AdminProblem?>(null);
+        }, cancellationToken);
+    }
+
+    public async Task<AdminProblem?> UpdateBusinessUnitAsync(AdminGuard guard, string id, BusinessUnitBody body, CancellationToken cancellationToken)
+    {
+        var snapshot = guard.Snapshot;
+        var index = snapshot.BusinessUnitIndex(id);
+        if (index < 0)
+        {
+            return AdminProblem.NotFound("business unit", id);
+        }
+
+        if (guard.Require(SystemEntities.BusinessUnit, CrmAction.Update, id) is { } denied)
+        {
+            return denied;
+        }
+
+        var unit = snapshot.BusinessUnits[index];
+        var parent = body.Parent ?? (unit.Parent >= 0 ? snapshot.BusinessUnits[unit.Parent].Id : null);
+        if (parent is not null && body.Parent is not null)
+        {
+            var p = snapshot.BusinessUnitIndex(parent);
+            if (p < 0)
+            {
+                return AdminProblem.Invalid("parent", $"unknown business unit '{parent}'.");
+            }
+            else if (unit.Parent < 0)
+            {
+                return AdminProblem.Invalid("parent", $"'{unit.Name}' is the root of the tree and cannot be moved.");
+            }
+            else if (unit.Contains(snapshot.BusinessUnits[p]))
+            {
+                // The tree must stay a tree: a unit cannot move below itself or one of its own descendants.
+                var path = string.Join(" > ", Ancestors(snapshot, p).Reverse().SkipWhile(u => u.Index != index).Select(u => u.Name));
+                return AdminProblem.Invalid("parent", $"moving '{unit.Name}' under '{snapshot.BusinessUnits[p].Name}' would make a cycle ({path} > {unit.Name}).");
+            }
+            else if (guard.Require(SystemEntities.BusinessUnit, CrmAction.Update, parent) is { } deniedParent)
+            {
+                return deniedParent;
+            }
+        }
+
+        return await changes.ApplyAsync(guard.Actor, async context =>
+        {
+            var record = await context.Store.BusinessUnits.SingleAsync(b => b.Id == id, cancellationToken);
+            if (await StaleAsync(context, "business unit", id, record.Name, record.Version, body.Version, cancellationToken) is { } stale)
+            {
+                return stale;
+            }
+
+            var before = new { name = record.Name, parent = record.ParentId };
+            record.Name = string.IsNullOrWhiteSpace(body.Name) ? record.Name : body.Name.Trim();
+            record.ParentId = parent;
+            record.Version++;
+            context.Audit(new AuditChange("business_unit.update", "business_unit", id, record.Name, before, new { name = record.Name, parent }));
+            return null;
+        }, cancellationToken);
+    }
+
+    public async Task<AdminProblem?> DeleteBusinessUnitAsync(AdminGuard guard, string id, CancellationToken cancellationToken)
+    {
+        var snapshot = guard.Snapshot;
+        var index = snapshot.BusinessUnitIndex(id);
+        if (index < 0)
+        {
+            return AdminProblem.NotFound("business unit", id);
+        }
+
+        if (guard.Require(SystemEntities.BusinessUnit, CrmAction.Delete, id) is { } denied)
+        {
+            return denied;
+        }
+
+        var unit = snapshot.BusinessUnits[index];
+        return await changes.ApplyAsync(guard.Actor, async context =>
+        {
+            var children = await context.Store.BusinessUnits.CountAsync(b => b.ParentId == id, cancellationToken);
+            var users = await context.Store.Users.CountAsync(u => u.BusinessUnit == id, cancellationToken);
+            var teams = await context.Store.Teams.CountAsync(t => t.BusinessUnitId == id, cancellationToken);
+            if (unit.Parent < 0 || children + users + teams > 0)
+            {
+                return AdminProblem.Conflict(unit.Parent < 0
+                    ? $"'{unit.Name}' is the root business unit and cannot be deleted."
+                    : $"Business unit '{unit.Name}' still has {children} child unit(s), {users} user(s) and {teams} team(s); move them first.");
+            }
+
+            await context.Store.BusinessUnits.Where(b => b.Id == id).ExecuteDeleteAsync(cancellationToken);
+            context.Audit(new AuditChange("business_unit.delete", "business_unit", id, unit.Name, new { name = unit.Name, parent = snapshot.BusinessUnits[unit.Parent].Id }, null));
+            return null;
+        }, cancellationToken);
+    }
+
+    // ---- teams --------------------------------------------------------------------------------------------------
+
+    public async Task<AdminProblem?> CreateTeamAsync(AdminGuard guard, TeamBody body, CancellationToken cancellationToken)
+    {
+        if (Identifier(body.Id, "id") is { } badId)
+        {
+            return badId;
+        }
+
+        if (string.IsNullOrWhiteSpace(body.Name))
+        {
+            return AdminProblem.Invalid("name", "name is required.");
+        }
+
+        if (body.BusinessUnit is null || guard.Snapshot.BusinessUnitIndex(body.BusinessUnit) < 0)
+        {
+            return AdminProblem.Invalid("business_unit", body.BusinessUnit is null ? "business_unit is required." : $"unknown business unit '{body.BusinessUnit}'.");
+        }
+
+        if (guard.Require(SystemEntities.Team, CrmAction.Create, body.BusinessUnit) is { } denied)
+        {
+            return denied;
+        }
+
+        if (guard.Snapshot.TeamIndex(body.Id!) >= 0)
+        {
+            return AdminProblem.Conflict($"A team with id '{body.Id}' already exists.");
+        }
+
+        var (roles, problem) = Roles(guard, body.Roles ?? [], "roles");
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return await changes.ApplyAsync(guard.Actor, context =>
+        {
+            context.Store.Teams.Add(new TeamRecord { Id = body.Id!, Name = body.Name!.Trim(), BusinessUnitId = body.BusinessUnit });
+            context.Store.TeamRoles.AddRange(roles.Select(r => new TeamRoleRecord { TeamId = body.Id!, RoleId = r.Id }));
+            context.Audit(new AuditChange("team.create", "team", body.Id!, body.Name!, null, new { name = body.Name, business_unit = body.BusinessUnit, roles = roles.Select(r => r.Name) }));
+            return Task.FromResult<AdminProblem?>(null);
+        }, cancellationToken);
+    }
+
+    public async Task<AdminProblem?> SetTeamRolesAsync(AdminGuard guard, string teamId, TeamBody body, CancellationToken cancellationToken)
+    {
+        var snapshot = guard.Snapshot;
+        var index = snapshot.TeamIndex(teamId);
+        if (index < 0)
+        {
+            return AdminProblem.NotFound("team", teamId);
+        }
+
+        var team = snapshot.Teams[index];
+        var unit = snapshot.BusinessUnits[team.BusinessUnit].Id;
+        if (guard.Require(SystemEntities.Team, CrmAction.Assign, unit) is { } denied)
+        {
+            return denied;
+        }
+
+        if (team.Members.Contains(guard.Caller))
+        {
+            return AdminProblem.Forbidden($"{guard.Actor.Name} is a member of team '{team.Name}' and cannot change its roles (that would change their own roles).");
+        }
+
+        var (roles, problem) = Roles(guard, body.Roles ?? [], "roles", team.Roles);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return await changes.ApplyAsync(guard.Actor, async context =>
+        {
+            var record = await context.Store.Teams.SingleAsync(t => t.Id == teamId, cancellationToken);
+            if (await StaleAsync(context, "team", teamId, record.Name, record.Version, body.Version, cancellationToken) is { } stale)
+            {
+                return stale;
+            }
+
+            record.Version++;
+            await context.Store.TeamRoles.Where(r => r.TeamId == teamId).ExecuteDeleteAsync(cancellationToken);
+            context.Store.TeamRoles.AddRange(roles.Select(r => new TeamRoleRecord { TeamId = teamId, RoleId = r.Id }));
+            context.Audit(new AuditChange("team.roles", "team", teamId, team.Name,
+                new { roles = team.Roles.Select(r => snapshot.Roles[r].Name) }, new { roles = roles.Select(r => r.Name) }, AdminEventActions.Assign));
+            return null;
+        }, cancellationToken);
+    }
+
+    public async Task<AdminProblem?> DeleteTeamAsync(AdminGuard guard, string teamId, CancellationToken cancellationToken)
+    {
+        var snapshot = guard.Snapshot;
+        var index = snapshot.TeamIndex(teamId);
+        if (index < 0)
+        {
+            return AdminProblem.NotFound("team", teamId);
+        }
+
+        var team = snapshot.Teams[index];
+        if (guard.Require(SystemEntities.Team, CrmAction.Delete, snapshot.BusinessUnits[team.BusinessUnit].Id) is { } denied)
+        {
+            return denied;
+        }
+
+        return await changes.ApplyAsync(guard.Actor, async context =>
+        {
+            var before = new { name = team.Name, members = team.Members.Select(m => snapshot.Users[m].UserName), roles = team.Roles.Select(r => snapshot.Roles[r].Name) };
+            await context.Store.TeamMembers.Where(m => m.TeamId == teamId).ExecuteDeleteAsync(cancellationToken);
+            await context.Store.TeamRoles.Where(m => m.TeamId == teamId).ExecuteDeleteAsync(cancellationToken);
+            await context.Store.TeamFieldProfiles.Where(m => m.TeamId == teamId).ExecuteDeleteAsync(cancellationToken);
+            await context.Store.Shares.Where(s => s.PrincipalKind == "team" && s.PrincipalId == teamId).ExecuteDeleteAsync(cancellationToken);
+            await context.Store.Teams.Where(t => t.Id == teamId).ExecuteDeleteAsync(cancellationToken);
+            context.Audit(new AuditChange("team.delete", "team", teamId, team.Name, before, null));
+            return null;
+        }, cancellationToken);
+    }
+
+    // ---- users --------------------------------------------------------------------------------------------------
+
+    public async Task<(string? Id, AdminProblem? Problem)> CreateUserAsync(AdminGuard guard, UserBody body, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(body.UserName) || body.UserName.Length > MaxIdLength)
+        {
+            return (null, AdminProblem.Invalid("user_name", $"user_name is required (at most {MaxIdLength} characters)."));
+        }
+
+        var unit = body.BusinessUnit ?? "";
+        if (guard.Snapshot.BusinessUnitIndex(unit) < 0)
+        {
+            return (null, AdminProblem.Invalid("business_unit", body.BusinessUnit is null ? "business_unit is required." : $"unknown business unit '{unit}'."));
+        }
+
+        if (guard.Require(SystemEntities.User, CrmAction.Create, unit) is { } denied)
+        {
+            return (null, denied);
+        }
+
+        var user = new CrmUser
+        {
+            UserName = body.UserName.Trim(),
+            NormalizedUserName = body.UserName.Trim().ToUpperInvariant(),
+            Email = body.Email,
+            NormalizedEmail = body.Email?.ToUpperInvariant(),
+            DisplayName = body.DisplayName ?? body.UserName,
+            BusinessUnit = unit,
+            ApplicationClientId = body.ApplicationClientId,
+            SecurityStamp = Guid.NewGuid().ToString("N"),
+            LockoutEnabled = true,
+        };
+        if (body.Password is { Length: > 0 } password)
+        {
+            user.PasswordHash = hasher.HashPassword(user, password);
+        }
+
+        var problem = await changes.ApplyAsync(guard.Actor, async context =>
+        {
+            if (await context.Store.Users.AnyAsync(u => u.NormalizedUserName == user.NormalizedUserName, cancellationToken))
+            {
+                return AdminProblem.Conflict($"A user named '{user.UserName}' already exists.");
+            }
+
+            context.Store.Users.Add(user);
+            context.Audit(new AuditChange("user.create", "system_user", user.Id, user.UserName!, null,
+                new { user_name = user.UserName, display_name = user.DisplayName, business_unit = unit, application_client_id = user.ApplicationClientId }, TargetUser: user.Id));
+            return null;
+        }, cancellationToken);
+        return (problem is null ? user.Id : null, problem);
+    }
+
+    public Task<AdminProblem?> SetUserRolesAsync(AdminGuard guard, string userId, NamesBody body, CancellationToken cancellationToken) =>
+        ChangeUserAsync(guard, userId, CrmAction.Assign, "roles", body.Version, async (context, user, info) =>
+        {
+            var current = info?.DirectRoles ?? [];
+            var (roles, problem) = Roles(guard, body.Roles ?? [], "roles", current);
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            await context.Store.CrmUserRoles.Where(r => r.UserId == userId).ExecuteDeleteAsync(cancellationToken);
+            context.Store.CrmUserRoles.AddRange(roles.Select(r => new UserRoleRecord { UserId = userId, RoleId = r.Id }));
+            context.Audit(new AuditChange("user.roles", "system_user", userId, user.UserName!,
+                new { roles = current.Select(r => guard.Snapshot.Roles[r].Name) }, new { roles = roles.Select(r => r.Name) }, AdminEventActions.Assign, userId));
+            return null;
+        }, cancellationToken);
+
+    public Task<AdminProblem?> SetUserTeamsAsync(AdminGuard guard, string userId, NamesBody body, CancellationToken cancellationToken) =>
+        ChangeUserAsync(guard, userId, CrmAction.Assign, "teams", body.Version, async (context, user, info) =>
+        {
+            var snapshot = guard.Snapshot;
+            var current = info?.Teams ?? [];
+            var wanted = new List<TeamInfo>();
+            foreach (var (id, i) in (body.Teams ?? []).Select((id, i) => (id, i)))
+            {
+                var t = snapshot.TeamIndex(id);
+                if (t < 0)
+                {
+                    return AdminProblem.Invalid($"teams[{i}]", $"unknown team '{id}'.");
+                }
+
+                if (!current.Contains(t))
+                {
+                    // Joining a team hands out its roles: the admin needs assign on the team and must hold its roles.
+                    var team = snapshot.Teams[t];
+                    var refused = guard.Require(SystemEntities.Team, CrmAction.Assign, snapshot.BusinessUnits[team.BusinessUnit].Id)
+                        ?? team.Roles.Select(r => guard.RequireHolds(snapshot.Roles[r])).FirstOrDefault(p => p is not null);
+                    if (refused is not null)
+                    {
+                        return refused;
+                    }
+                }
+
+                wanted.Add(snapshot.Teams[t]);
+            }
+
+            foreach (var removed in current.Where(t => !wanted.Exists(w => w.Index == t)))
+            {
+                if (guard.Require(SystemEntities.Team, CrmAction.Assign, snapshot.BusinessUnits[snapshot.Teams[removed].BusinessUnit].Id) is { } refused)
+                {
+                    return refused;
+                }
+            }
+
+            await context.Store.TeamMembers.Where(m => m.UserId == userId).ExecuteDeleteAsync(cancellationToken);
+            context.Store.TeamMembers.AddRange(wanted.DistinctBy(t => t.Id).Select(t => new TeamMemberRecord { TeamId = t.Id, UserId = userId }));
+            context.Audit(new AuditChange("user.teams", "system_user", userId, user.UserName!,
+                new { teams = current.Select(t => snapshot.Teams[t].Name) }, new { teams = wanted.Select(t => t.Name) }, AdminEventActions.Assign, userId));
+            return null;
+        }, cancellationToken);
+
+    public async Task<AdminProblem?> SetUserBusinessUnitAsync(AdminGuard guard, string userId, NamesBody body, CancellationToken cancellationToken)
+    {
+        if (body.BusinessUnit is null || guard.Snapshot.BusinessUnitIndex(body.BusinessUnit) < 0)
+        {
+            return AdminProblem.Invalid("business_unit", body.BusinessUnit is null ? "business_unit is required." : $"unknown business unit '{body.BusinessUnit}'.");
+        }
+
+        // The admin must cover the new unit as well as the old one, or moving a user out of reach would be a way round.
+        if (guard.Require(SystemEntities.User, CrmAction.Update, body.BusinessUnit) is { } denied)
+        {
+            return denied;
+        }
+
+        return await ChangeUserAsync(guard, userId, CrmAction.Update, "business unit", body.Version, (context, user, info) =>
+        {
+            var before = user.BusinessUnit;
+            user.BusinessUnit = body.BusinessUnit;
+            context.Audit(new AuditChange("user.business_unit", "system_user", userId, user.UserName!,
+                new { business_unit = before }, new { business_unit = body.BusinessUnit }, TargetUser: userId));
+            return Task.FromResult<AdminProblem?>(null);
+        }, cancellationToken);
+    }
+
+    public async Task<AdminProblem?> SetUserDisabledAsync(AdminGuard guard, string userId, bool disabled, string? reason, CancellationToken cancellationToken)
+    {
+        var problem = await ChangeUserAsync(guard, userId, CrmAction.Update, "account", null, (context, user, info) =>
+        {
+            var before = user.IsDisabled;
+            user.IsDisabled = disabled;
+            context.Audit(new AuditChange(disabled ? "user.disable" : "user.enable", "system_user", userId, user.UserName!,
+                new { disabled = before }, new { disabled, reason }, TargetUser: userId));
+            return Task.FromResult<AdminProblem?>(null);
+        }, cancellationToken, allowSelf: false);
+        if (problem is null && disabled)
+        {
+            // Incident response: every token, authorization and sign-in cookie of the user ends now, not at expiry.
+            await incidents.RevokeUserAsync(userId, guard.Actor.Id, "user disabled by " + guard.Actor.Name, cancellationToken);
+        }
+
+        return problem;
+    }
+
+    public Task<AdminProblem?> UnlockUserAsync(AdminGuard guard, string userId, CancellationToken cancellationToken) =>
+        ChangeUserAsync(guard, userId, CrmAction.Update, "account", null, (context, user, info) =>
+        {
+            var before = new { locked_until = user.LockoutEnd, failed_attempts = user.AccessFailedCount };
+            user.LockoutEnd = null;
+            user.AccessFailedCount = 0;
+            context.Audit(new AuditChange("user.unlock", "system_user", userId, user.UserName!, before, new { locked_until = (DateTimeOffset?)null, failed_attempts = 0 }, TargetUser: userId));
+            return Task.FromResult<AdminProblem?>(null);
+        }, cancellationToken);
+
+    public async Task<AdminProblem?> ResetMfaAsync(AdminGuard guard, string userId, CancellationToken cancellationToken)
+    {
+        var problem = await ChangeUserAsync(guard, userId, CrmAction.Update, "multi-factor authentication", null, async (context, user, info) =>
+        {
+            var before = user.TwoFactorEnabled;
+            user.TwoFactorEnabled = false;
+            // ASP.NET Core Identity keeps the authenticator key and recovery codes as user tokens of its own store.
+            await context.Store.UserTokens.Where(t => t.UserId == userId && t.LoginProvider == "[AspNetUserStore]").ExecuteDeleteAsync(cancellationToken);
+            context.Audit(new AuditChange("user.reset_mfa", "system_user", userId, user.UserName!, new { mfa = before }, new { mfa = false }, TargetUser: userId));
+            return null;
+        }, cancellationToken, allowSelf: false);
+        if (problem is null)
+        {
+            // Sessions signed in with the old second factor end too: the next sign-in enrols a new one.
+            await incidents.RevokeUserAsync(userId, guard.Actor.Id, "MFA reset by " + guard.Actor.Name, cancellationToken);
+        }
+
+        return problem;
+    }
+
+    /// <summary>
+    /// A change to one user: the admin needs <paramref name="action"/> on system_user covering the user's business unit,
+    /// may not change themselves (unless <paramref name="allowSelf"/>), and the user's concurrency stamp is the version.
+    /// </summary>
+    private Task<AdminProblem?> ChangeUserAsync(AdminGuard guard, string userId, CrmAction action, string what, string? version,
+        Func<ChangeContext, CrmUser, UserInfo?, Task<AdminProblem?>> change, CancellationToken cancellationToken, bool allowSelf = false) =>
+        changes.ApplyAsync(guard.Actor, async context =>
+        {
+            var user = await context.Store.Users.SingleOrDefaultAsync(u => u.Id == userId, cancellationToken);
+            if (user is null)
+            {
+                return AdminProblem.NotFound("user", userId);
+            }
+
+            if (guard.Require(SystemEntities.User, action, user.BusinessUnit) is { } denied)
+            {
+                return denied;
+            }
+
+            if (!allowSelf && guard.RequireNotSelf(userId, what) is { } self)
+            {
+                return self;
+            }
+
+            if (version is not null && !string.Equals(version, user.ConcurrencyStamp, StringComparison.Ordinal))
+            {
+                return await ConflictAsync(context, "user", userId, user.UserName ?? userId, user.ConcurrencyStamp ?? "", version, cancellationToken);
+            }
+
+            user.ConcurrencyStamp = Guid.NewGuid().ToString("N");
+            return await change(context, user, guard.Snapshot.User(userId));
+        }, cancellationToken);
+
+    public static UserView View(AuthorizationSnapshot snapshot, CrmUser user, DateTimeOffset now)
+    {
+        var info = snapshot.User(user.Id);
+        return new UserView(user.Id, user.UserName ?? user.Id, user.DisplayName ?? user.UserName ?? user.Id, user.BusinessUnit,
+            info is null ? [] : [.. info.DirectRoles.Select(r => snapshot.Roles[r].Id)],
+            info is null ? [] : [.. info.Teams.Select(t => snapshot.Teams[t].Id)],
+            user.IsDisabled, user.LockoutEnd > now, user.TwoFactorEnabled, user.ConcurrencyStamp ?? "");
+    }
+
+    // ---- field security profiles -------------------------------------------------------------------------------
+
+    public async Task<AdminProblem?> UpdateFieldProfileAsync(AdminGuard guard, string profileId, FieldProfileBody body, CancellationToken cancellationToken)
+    {
+        if (guard.Require(SystemEntities.FieldProfile, CrmAction.Update) is { } denied)
+        {
+            return denied;
+        }
+
+        var snapshot = guard.Snapshot;
+        var index = snapshot.ProfileIndex(profileId);
+        if (index < 0)
+        {
+            return AdminProblem.NotFound("field security profile", profileId);
+        }
+
+        var profile = snapshot.Profiles[index];
+        var permissions = profile.Definition.Permissions.ToDictionary(p => (p.Entity, p.Field));
+        foreach (var (entity, fields) in body.Permissions ?? [])
+        {
+            var info = snapshot.Entity(entity);
+            if (info is null || info.IsSystem)
+            {
+                return AdminProblem.Invalid($"permissions.{entity}", $"unknown entity '{entity}'.");
+            }
+
+            foreach (var (field, grantName) in fields)
+            {
+                if (!info.FieldIndex.TryGetValue(field, out var fieldIndex))
+                {
+                    return AdminProblem.Invalid($"permissions.{entity}.{field}", $"unknown field '{field}' of entity '{entity}'.");
+                }
+
+                if (!CrmNames.TryParseFieldGrant(grantName, out var grant))
+                {
+                    return AdminProblem.Invalid($"permissions.{entity}.{field}", $"unknown grant '{grantName}' (use one of {CrmNames.FieldGrantList}).");
+                }
+
+                var fieldInfo = snapshot.FieldTable[fieldIndex];
+                if (!fieldInfo.IsSecured)
+                {
+                    return AdminProblem.Invalid($"permissions.{entity}.{field}", $"'{entity}.{field}' is not a secured field (sensitivity {fieldInfo.Definition.Sensitivity.Name()}): record privileges govern it.");
+                }
+
+                var before = permissions.TryGetValue((entity, field), out var old) ? old.Grant : FieldGrant.None;
+                if (grant > before && guard.RequireHolds(fieldInfo, grant, $"profile '{profile.Name}'") is { } escalation)
+                {
+                    return escalation;
+                }
+
+                permissions[(entity, field)] = new FieldPermission(entity, field, grant);
+            }
+        }
+
+        var after = permissions.Values.Where(p => p.Grant != FieldGrant.None).ToList();
+        return await changes.ApplyAsync(guard.Actor, async context =>
+        {
+            var record = await context.Store.FieldProfiles.SingleAsync(p => p.Id == profileId, cancellationToken);
+            if (await StaleAsync(context, "field security profile", profileId, record.Name, record.Version, body.Version, cancellationToken) is { } stale)
+            {
+                return stale;
+            }
+
+            record.Name = string.IsNullOrWhiteSpace(body.Name) ? record.Name : body.Name.Trim();
+            record.Description = body.Description ?? record.Description;
+            record.Version++;
+            await context.Store.FieldPermissions.Where(p => p.ProfileId == profileId).ExecuteDeleteAsync(cancellationToken);
+            context.Store.FieldPermissions.AddRange(after.Select(p => new FieldPermissionRecord { ProfileId = profileId, Entity = p.Entity, Field = p.Field, Grant = p.Grant.Name() }));
+            context.Audit(new AuditChange("field_profile.update", "field_security_profile", profileId, record.Name,
+                new { permissions = Grants(profile.Definition.Permissions) }, new { permissions = Grants(after) }));
+            return null;
+        }, cancellationToken);
+    }
+
+    public static FieldProfileView View(FieldProfileInfo profile, int version) => new(profile.Id, profile.Name, profile.Definition.Description, Grants(profile.Definition.Permissions), version);
+
+    // ---- shares -------------------------------------------------------------------------------------------------
+
+    public async Task<(string? Id, AdminProblem? Problem)> CreateShareAsync(AdminGuard guard, ShareBody body, CancellationToken cancellationToken)
+    {
+        var snapshot = guard.Snapshot;
+        var entity = body.Entity is null ? null : snapshot.Entity(body.Entity);
+        if (entity is null || entity.IsSystem)
+        {
+            return (null, AdminProblem.Invalid("entity", $"unknown entity '{body.Entity}'."));
+        }
+
+        if (Identifier(body.RecordId, "record_id") is { } badRecord)
+        {
+            return (null, badRecord);
+        }
+
+        if (!CrmNames.TryParsePrincipal(body.PrincipalKind, out var kind))
+        {
+            return (null, AdminProblem.Invalid("principal_kind", $"unknown principal kind '{body.PrincipalKind}' (use user or team)."));
+        }
+
+        var principalName = kind == PrincipalKind.Team
+            ? snapshot.TeamIndex(body.PrincipalId ?? "") is var t and >= 0 ? snapshot.Teams[t].Name : null
+            : snapshot.User(body.PrincipalId ?? "")?.UserName;
+        if (principalName is null)
+        {
+            return (null, AdminProblem.Invalid("principal_id", $"unknown {kind.Name()} '{body.PrincipalId}'."));
+        }
+
+        var actions = new List<CrmAction>();
+        foreach (var (name, i) in (body.Actions ?? []).Select((n, i) => (n, i)))
+        {
+            if (!CrmNames.TryParseAction(name, out var action))
+            {
+                return (null, AdminProblem.Invalid($"actions[{i}]", $"unknown action '{name}' (use one of {CrmNames.ActionList})."));
+            }
+
+            actions.Add(action);
+        }
+
+        if (actions.Count == 0)
+        {
+            return (null, AdminProblem.Invalid("actions", "at least one action is required."));
+        }
+
+        // Sharing a record needs the share privilege covering the record (its business unit when given, else the
+        // whole organisation), and nobody shares an action they could not do to the record themselves.
+        var unit = body.RecordBusinessUnit ?? guard.RootId;
+        if (body.RecordBusinessUnit is not null && snapshot.BusinessUnitIndex(unit) < 0)
+        {
+            return (null, AdminProblem.Invalid("record_business_unit", $"unknown business unit '{unit}'."));
+        }
+
+        var record = new RecordRef(body.RecordId, null, PrincipalKind.User, unit);
+        foreach (var action in actions.Prepend(CrmAction.Share).Distinct())
+        {
+            var decision = snapshot.Check(guard.Caller, entity.Index, action, record);
+            if (!decision.Allowed || (body.RecordBusinessUnit is null && decision.Depth != Depth.Organization))
+            {
+                return (null, AdminProblem.Forbidden($"{guard.Actor.Name} cannot share {action.Name()} on {entity.Name} '{body.RecordId}': they do not hold {action.Name()} on it" +
+                    (body.RecordBusinessUnit is null ? " at organization depth (give record_business_unit to check a narrower depth)." : ".")));
+            }
+        }
+
+        var id = Guid.NewGuid().ToString("N");
+        var problem = await changes.ApplyAsync(guard.Actor, context =>
+        {
+            context.Store.Shares.Add(new ShareRecord
+            {
+                Id = id,
+                Entity = entity.Name,
+                RecordId = body.RecordId!,
+                PrincipalKind = kind.Name(),
+                PrincipalId = body.PrincipalId!,
+                Actions = string.Join(',', actions.Distinct().Select(a => a.Name())),
+                CreatedAt = context.Now,
+                CreatedBy = guard.Actor.Id,
+            });
+            context.Audit(new AuditChange("share.create", "share", id, $"{entity.Name} {body.RecordId} to {kind.Name()} {principalName}", null,
+                new { entity = entity.Name, record_id = body.RecordId, principal = principalName, actions = actions.Select(a => a.Name()) },
+                AdminEventActions.Share, kind == PrincipalKind.User ? body.PrincipalId : null));
+            return Task.FromResult<AdminProblem?>(null);
+        }, cancellationToken);
+        return (problem is null ? id : null, problem);
+    }
+
+    public async Task<AdminProblem?> DeleteShareAsync(AdminGuard guard, string shareId, CancellationToken cancellationToken)
+    {
+        var share = guard.Snapshot.Shares.FirstOrDefault(s => s.Definition.Id == shareId);
+        if (share is null)
+        {
+            return AdminProblem.NotFound("share", shareId);
+        }
+
+        var definition = share.Definition;
+        if (guard.Snapshot.CheckEntity(guard.Caller, share.Entity, CrmAction.Share) is not { Allowed: true, Depth: Depth.Organization } && definition.PrincipalId != guard.CallerInfo.Id)
+        {
+            return AdminProblem.Forbidden($"{guard.Actor.Name} does not hold share on {definition.Entity} at organization depth.");
+        }
+
+        return await changes.ApplyAsync(guard.Actor, async context =>
+        {
+            await context.Store.Shares.Where(s => s.Id == shareId).ExecuteDeleteAsync(cancellationToken);
+            context.Audit(new AuditChange("share.delete", "share", shareId, $"{definition.Entity} {definition.RecordId} to {definition.PrincipalKind.Name()} {definition.PrincipalId}",
+                new { entity = definition.Entity, record_id = definition.RecordId, principal = definition.PrincipalId, actions = definition.Actions.Select(a => a.Name()) }, null,
+                AdminEventActions.Share, definition.PrincipalKind == PrincipalKind.User ? definition.PrincipalId : null));
+            return null;
+        }, cancellationToken);
+    }
+
+    // ---- clients ------------------------------------------------------------------------------------------------
+
+    public async Task<(RevocationSummary? Summary, AdminProblem? Problem)> RevokeClientAsync(AdminGuard guard, string clientId, string? reason, CancellationToken cancellationToken)
+    {
+        if (guard.Require(SystemEntities.Client, CrmAction.Update) is { } denied)
+        {
+            return (null, denied);
+        }
+
+        RevocationSummary? summary = null;
+        var problem = await changes.ApplyAsync(guard.Actor, async context =>
+        {
+            summary = await incidents.RevokeClientAsync(clientId, guard.Actor.Id, reason ?? "", cancellationToken);
+            if (summary is null)
+            {
+                return AdminProblem.NotFound("client", clientId);
+            }
+
+            context.Audit(new AuditChange("client.revoke", "oidc_client", clientId, clientId, null, new { tokens_revoked = summary.TokensRevoked, reason }));
+            return null;
+        }, cancellationToken);
+        return (summary, problem);
+    }
+
+    // ---- parsing and helpers ------------------------------------------------------------------------------------
+
+    /// <summary>Reads a privilege matrix, naming the JSON path of the first bad entry; increases must be held by the caller.</summary>
+    private static (IReadOnlyList<PrivilegeGrant> Grants, AdminProblem? Problem) ParsePrivileges(AdminGuard guard, Dictionary<string, Dictionary<string, string>> matrix, string what, RoleInfo? before = null)
+    {
+        var snapshot = guard.Snapshot;
+        var grants = new List<PrivilegeGrant>();
+        foreach (var (entity, actions) in matrix)
+        {
+            if (snapshot.Entity(entity) is not { } info)
+            {
+                return ([], AdminProblem.Invalid($"privileges.{entity}", $"unknown entity '{entity}' (declared: {string.Join(", ", snapshot.Entities.Select(e => e.Name))})."));
+            }
+
+            foreach (var (actionName, depthName) in actions)
+            {
+                if (!CrmNames.TryParseAction(actionName, out var action))
+                {
+                    return ([], AdminProblem.Invalid($"privileges.{entity}.{actionName}", $"unknown action '{actionName}' (use one of {CrmNames.ActionList})."));
+                }
+
+                if (!CrmNames.TryParseDepth(depthName, out var depth))
+                {
+                    return ([], AdminProblem.Invalid($"privileges.{entity}.{actionName}", $"invalid depth '{depthName}' (use one of {CrmNames.DepthList})."));
+                }
+
+                var old = before is null ? Depth.None : (Depth)before.Depths[(info.Index * CrmNames.ActionCount) + (int)action];
+                if (depth > old && guard.RequireHolds(entity, action, depth, what) is { } escalation)
+                {
+                    return ([], escalation);
+                }
+
+                grants.Add(new PrivilegeGrant(entity, action, depth));
+            }
+        }
+
+        return (grants, null);
+    }
+
+    /// <summary>The roles named, each one held in full by the caller unless the target already has it.</summary>
+    private static (List<RoleInfo> Roles, AdminProblem? Problem) Roles(AdminGuard guard, List<string> ids, string field, int[]? current = null)
+    {
+        var roles = new List<RoleInfo>();
+        foreach (var (id, i) in ids.Select((id, i) => (id, i)))
+        {
+            var index = guard.Snapshot.RoleIndex(id);
+            if (index < 0)
+            {
+                return ([], AdminProblem.Invalid($"{field}[{i}]", $"unknown role '{id}'."));
+            }
+
+            var role = guard.Snapshot.Roles[index];
+            if (!(current?.Contains(index) ?? false) && guard.RequireHolds(role) is { } escalation)
+            {
+                return ([], escalation);
+            }
+
+            if (!roles.Contains(role))
+            {
+                roles.Add(role);
+            }
+        }
+
+        return (roles, null);
+    }
+
+    private static AdminProblem? Identifier(string? id, string field) =>
+        string.IsNullOrWhiteSpace(id) || id.Length > MaxIdLength || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.')
+            ? AdminProblem.Invalid(field, $"{field} is required: 1 to {MaxIdLength} letters, digits, '_', '-' or '.'.")
+            : null;
+
+    private static Task<AdminProblem?> StaleAsync(ChangeContext context, string kind, string id, string name, int current, int? expected, CancellationToken cancellationToken) =>
+        expected is { } e && e != current
+            ? ConflictAsync(context, kind, id, name, current.ToString(CultureInfo.InvariantCulture), e.ToString(CultureInfo.InvariantCulture), cancellationToken)!
+            : Task.FromResult<AdminProblem?>(null);
+
+    /// <summary>RFC 9110 §13.1.1: the client's copy (If-Match / version) is not the current one; 409 names who changed it last.</summary>
+    private static async Task<AdminProblem?> ConflictAsync(ChangeContext context, string kind, string id, string name, string current, string expected, CancellationToken cancellationToken)
+    {
+        var last = await context.Store.AuditTrail.AsNoTracking().Where(a => a.TargetId == id).OrderByDescending(a => a.Sequence)
+            .Select(a => new { a.ActorName, a.Timestamp, a.Action }).FirstOrDefaultAsync(cancellationToken);
+        var by = last is null ? "" : string.Create(CultureInfo.InvariantCulture, $" ({last.Action} by {last.ActorName} at {last.Timestamp.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z)");
+        return new AdminProblem(StatusCodes.Status409Conflict, "Edit conflict",
+            $"The {kind} '{name}' was changed by someone else{by}: you edited version {expected}, the current version is {current}. Reload it and apply your change again.",
+            new Dictionary<string, string[]> { ["version"] = [$"expected {expected}, current {current}"] });
+    }
+
+    private static SortedDictionary<string, SortedDictionary<string, string>> Matrix(IEnumerable<PrivilegeGrant> grants)
+    {
+        var matrix = new SortedDictionary<string, SortedDictionary<string, string>>(StringComparer.Ordinal);
+        foreach (var grant in grants.Where(g => g.Depth != Depth.None))
+        {
+            if (!matrix.TryGetValue(grant.Entity, out var row))
+            {
+                matrix[grant.Entity] = row = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            }
+
+            row[grant.Action.Name()] = grant.Depth.Name();
+        }
+
+        return matrix;
+    }
+
+    private static SortedDictionary<string, SortedDictionary<string, string>> Grants(IEnumerable<FieldPermission> permissions)
+    {
+        var result = new SortedDictionary<string, SortedDictionary<string, string>>(StringComparer.Ordinal);
+        foreach (var permission in permissions.Where(p => p.Grant != FieldGrant.None))
+        {
+            if (!result.TryGetValue(permission.Entity, out var row))
+            {
+                result[permission.Entity] = row = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            }
+
+            row[permission.Field] = permission.Grant.Name();
+        }
+
+        return result;
+    }
+
+    private static string Difference(IEnumerable<PrivilegeGrant> before, IEnumerable<PrivilegeGrant> after)
+    {
+        var old = before.Where(g => g.Depth != Depth.None).ToDictionary(g => (g.Entity, g.Action), g => g.Depth);
+        var now = after.ToDictionary(g => (g.Entity, g.Action), g => g.Depth);
+        var changed = old.Keys.Union(now.Keys)
+            .Select(k => (k, From: old.GetValueOrDefault(k), To: now.GetValueOrDefault(k)))
+            .Where(c => c.From != c.To)
+            .Select(c => $"{c.k.Entity}:{c.k.Action.Name()} {c.From.Name()} -> {c.To.Name()}")
+            .ToList();
+        return changed.Count == 0 ? "no privilege changed" : string.Join("; ", changed);
+    }
+
+    private static IEnumerable<BusinessUnitInfo> Ancestors(AuthorizationSnapshot snapshot, int index)
+    {
+        for (var i = index; i >= 0; i = snapshot.BusinessUnits[i].Parent)
+        {
+            yield return snapshot.BusinessUnits[i];
+        }
+    }
+}
