@@ -4,6 +4,8 @@ using CrmSecurity.Crypto.EntityFramework;
 using CrmSecurity.Crypto.Fields;
 using CrmSecurity.Samples.Crm.Data;
 using CrmSecurity.Samples.Crm.Events;
+using CrmSecurity.Samples.Crm.Security;
+using CrmSecurity.CrmAuthorization;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authentication.OpenIdConnect;
@@ -27,6 +29,15 @@ builder.Services.AddDbContext<CrmDbContext>((sp, options) => options
     .UseSqlite($"Data Source={Path.Combine(dataDirectory, "crm.db")}")
     .UseFieldEncryption(sp.GetRequiredService<FieldEncryption>(), tenant: () => "demo"));
 
+// The authorization model comes from the service's decision API (profiles cached per user and perm_ver).
+builder.Services.AddCrmAuthorization(options =>
+{
+    options.Issuer = new Uri(service.TrimEnd('/') + "/");
+    options.ClientId = builder.Configuration["Crm:ClientId"] ?? "demo-crm";
+    options.ClientSecret = builder.Configuration["Crm:ClientSecret"];
+    options.RequireHttps = !builder.Environment.IsDevelopment() && !builder.Environment.IsEnvironment("Testing");
+});
+builder.Services.AddSingleton<ContactAccess>();
 builder.Services.AddAuthentication(options =>
     {
         options.DefaultScheme = CookieAuthenticationDefaults.AuthenticationScheme;
@@ -41,7 +52,7 @@ builder.Services.AddAuthentication(options =>
     {
         // Nothing here is specific to our service: the stock handler against its discovery document.
         options.Authority = service;
-        options.RequireHttpsMetadata = !builder.Environment.IsDevelopment() && service.StartsWith("https:", StringComparison.Ordinal);
+        options.RequireHttpsMetadata = service.StartsWith("https:", StringComparison.Ordinal) || !(builder.Environment.IsDevelopment() || builder.Environment.IsEnvironment("Testing"));
         options.ClientId = builder.Configuration["Crm:ClientId"] ?? "demo-crm";
         options.ClientSecret = builder.Configuration["Crm:ClientSecret"];
         options.ResponseType = "code";
@@ -49,6 +60,14 @@ builder.Services.AddAuthentication(options =>
         options.SaveTokens = true;
         options.GetClaimsFromUserInfoEndpoint = true;
         options.MapInboundClaims = false;
+        if (!options.RequireHttpsMetadata)
+        {
+            // Plain-HTTP development only: the correlation and nonce cookies are SameSite=None; Secure by default, which a
+            // client on http:// other than a browser's localhost exception never sends back.
+            options.CorrelationCookie.SecurePolicy = options.NonceCookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            options.CorrelationCookie.SameSite = options.NonceCookie.SameSite = SameSiteMode.Lax;
+        }
+
         options.TokenValidationParameters.NameClaimType = "preferred_username";
         options.TokenValidationParameters.RoleClaimType = "role";
         foreach (var scope in (builder.Configuration["Crm:Scopes"] ?? "openid profile email roles offline_access").Split(' ', StringSplitOptions.RemoveEmptyEntries))

@@ -4,20 +4,34 @@ using Microsoft.EntityFrameworkCore;
 
 namespace CrmSecurity.Samples.Crm.Data;
 
+/// <summary>What the authorization model needs of a record: its id, owner and business unit.</summary>
+public interface IOwnedRecord
+{
+    Guid Id { get; }
+
+    string Owner { get; }
+
+    string BusinessUnit { get; }
+}
+
 /// <summary>An account (a company the CRM sells to).</summary>
-public sealed class Account
+public sealed class Account : IOwnedRecord
 {
     public Guid Id { get; set; } = Guid.NewGuid();
 
     public required string Name { get; set; }
 
+    /// <summary>The owning user's id (<c>sub</c>).</summary>
     public required string Owner { get; set; }
 
+    public required string OwnerName { get; set; }
+
+    /// <summary>The business unit id, as the service's authorization model names it.</summary>
     public required string BusinessUnit { get; set; }
 }
 
 /// <summary>A contact: its email, phone and national id are stored encrypted (AES-256-GCM bound to the row).</summary>
-public sealed class Contact
+public sealed class Contact : IOwnedRecord
 {
     public Guid Id { get; set; } = Guid.NewGuid();
 
@@ -31,9 +45,12 @@ public sealed class Contact
 
     public string? NationalId { get; set; }
 
-    /// <summary>The owning user's user name (the <c>preferred_username</c> claim).</summary>
+    /// <summary>The owning user's id (<c>sub</c>).</summary>
     public required string Owner { get; set; }
 
+    public required string OwnerName { get; set; }
+
+    /// <summary>The business unit id, as the service's authorization model names it.</summary>
     public required string BusinessUnit { get; set; }
 }
 

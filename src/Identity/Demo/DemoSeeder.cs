@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using CrmSecurity.CrmAuthorization;
 using CrmSecurity.Identity.Authorization.Store;
 using CrmSecurity.Identity.Clients;
@@ -143,6 +145,7 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
             {
                 var user = new CrmUser
                 {
+                    Id = DemoUserId(demo.UserName),
                     UserName = demo.UserName,
                     DisplayName = demo.DisplayName,
                     Email = demo.Email,
@@ -209,6 +212,18 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// Demo users get stable ids, name-based (SHA-256, laid out as an RFC 9562 §5.8 version-8 UUID), so that sample
+    /// data (samples/Crm) can name its records' owners before the service's database exists.
+    /// </summary>
+    internal static string DemoUserId(string userName)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes("crm-security/demo-user/" + userName));
+        hash[6] = (byte)((hash[6] & 0x0F) | 0x80);
+        hash[8] = (byte)((hash[8] & 0x3F) | 0x80);
+        return new Guid(hash.AsSpan(0, 16), bigEndian: true).ToString();
+    }
 
     private static RolePrivilegeRecord Privilege(string entity, CrmAction action, Depth depth) =>
         new() { RoleId = WestAdminRole, Entity = entity, Action = action.Name(), Depth = depth.Name() };

@@ -1,14 +1,19 @@
+using CrmSecurity.CrmAuthorization;
 using CrmSecurity.Samples.Crm.Data;
 using CrmSecurity.Samples.Crm.Events;
+using CrmSecurity.Samples.Crm.Security;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
 
 namespace CrmSecurity.Samples.Crm.Pages.Contacts;
 
-public sealed class DetailModel(CrmDbContext db, AccessEventSender events) : PageModel
+public sealed class DetailModel(CrmDbContext db, ContactAccess access, AccessEventSender events) : PageModel
 {
-    public Contact Contact { get; private set; } = null!;
+    public ContactView Contact { get; private set; } = null!;
+
+    /// <summary>Why the read was allowed, in words.</summary>
+    public string Decision { get; private set; } = "";
 
     public async Task<IActionResult> OnGetAsync(Guid id, CancellationToken cancellationToken)
     {
@@ -18,12 +23,22 @@ public sealed class DetailModel(CrmDbContext db, AccessEventSender events) : Pag
             return NotFound();
         }
 
-        Contact = contact;
+        var profile = await access.ProfileAsync(User, cancellationToken);
+        var decision = ContactAccess.Check(profile, contact, CrmAction.Read);
         events.Write(new AccessEvent
         {
             UserId = Program.UserId(User), UserName = User.Identity?.Name, Action = "read", Entity = "contact", RecordId = id.ToString(),
-            Fields = ["full_name", "email", "phone", "national_id"], SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(), ClientId = "demo-crm",
+            Fields = decision.Allowed ? ["full_name", .. ContactAccess.VisibleFields(profile)] : null, Outcome = decision.Allowed ? "success" : "denied",
+            SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(), ClientId = "demo-crm",
         });
+        if (!decision.Allowed)
+        {
+            // The same answer as for a record that does not exist: a denied user learns nothing about it.
+            return NotFound();
+        }
+
+        Contact = ContactAccess.Project(profile, contact);
+        Decision = decision.Reason;
         return Page();
     }
 }

@@ -1,27 +1,44 @@
 using System.Text;
+using CrmSecurity.CrmAuthorization;
 using CrmSecurity.Samples.Crm.Data;
 using CrmSecurity.Samples.Crm.Events;
+using CrmSecurity.Samples.Crm.Security;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using Microsoft.EntityFrameworkCore;
 
 namespace CrmSecurity.Samples.Crm.Pages.Contacts;
 
-public sealed class ExportModel(CrmDbContext db, AccessEventSender events) : PageModel
+public sealed class ExportModel(CrmDbContext db, ContactAccess access, AccessEventSender events) : PageModel
 {
     public async Task<IActionResult> OnGetAsync(CancellationToken cancellationToken)
     {
-        var contacts = await db.Contacts.AsNoTracking().OrderBy(c => c.FullName).ToListAsync(cancellationToken);
-        var csv = new StringBuilder("full_name,email,phone,owner\n");
-        foreach (var contact in contacts)
+        var profile = await access.ProfileAsync(User, cancellationToken);
+        if (!profile.Holds(ContactAccess.Entity, CrmAction.Export))
         {
-            csv.Append(Csv(contact.FullName)).Append(',').Append(Csv(contact.Email)).Append(',').Append(Csv(contact.Phone)).Append(',').Append(Csv(contact.Owner)).Append('\n');
+            events.Write(new AccessEvent
+            {
+                UserId = Program.UserId(User), UserName = User.Identity?.Name, Action = "export", Entity = "contact", RecordCount = 0, Outcome = "denied",
+                SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(), ClientId = "demo-crm",
+            });
+            // 403 in place, not the cookie handler's redirect to an access-denied page this sample does not have.
+            return new ContentResult { StatusCode = StatusCodes.Status403Forbidden, Content = "Your roles do not grant export on contacts.", ContentType = "text/plain" };
+        }
+
+        // Export covers what the export privilege's depth covers, with fields hidden or masked as on screen.
+        var rows = await ContactAccess.Visible(db.Contacts.AsNoTracking(), profile, CrmAction.Export).OrderBy(c => c.FullName).ToListAsync(cancellationToken);
+        var csv = new StringBuilder("full_name,email,phone,national_id,owner\n");
+        foreach (var row in rows)
+        {
+            var view = ContactAccess.Project(profile, row);
+            csv.Append(Csv(view.FullName)).Append(',').Append(Csv(view.Email.Shown)).Append(',').Append(Csv(view.Phone.Shown)).Append(',')
+                .Append(Csv(view.NationalId.Shown)).Append(',').Append(Csv(row.OwnerName)).Append('\n');
         }
 
         events.Write(new AccessEvent
         {
-            UserId = Program.UserId(User), UserName = User.Identity?.Name, Action = "export", Entity = "contact", RecordCount = contacts.Count,
-            Fields = ["full_name", "email", "phone"], SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(), ClientId = "demo-crm",
+            UserId = Program.UserId(User), UserName = User.Identity?.Name, Action = "export", Entity = "contact", RecordCount = rows.Count,
+            Fields = ["full_name", .. ContactAccess.VisibleFields(profile)], SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(), ClientId = "demo-crm",
         });
         return File(Encoding.UTF8.GetBytes(csv.ToString()), "text/csv", "contacts.csv");
     }
