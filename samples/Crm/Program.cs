@@ -18,6 +18,7 @@ var dataDirectory = Path.GetFullPath(builder.Configuration["Crm:DataDirectory"] 
 var feed = builder.Configuration.GetSection("Crm:Events").Get<EventFeedOptions>() ?? new EventFeedOptions();
 feed.Endpoint ??= $"{service}/analyzer/events";
 feed.TokenEndpoint ??= $"{service}/connect/token";
+feed.ClientId ??= builder.Configuration["Crm:ClientId"] ?? "demo-crm";
 feed.ClientSecret ??= builder.Configuration["Crm:ClientSecret"];
 builder.Services.AddSingleton(feed);
 builder.Services.AddSingleton(sp => new AccessEventSender(feed, new HttpClient { Timeout = TimeSpan.FromSeconds(30) }, sp.GetRequiredService<ILogger<AccessEventSender>>()));

@@ -32,7 +32,7 @@ public sealed class EventFeedOptions
     /// <summary>Token endpoint for the client-credentials grant.</summary>
     public string? TokenEndpoint { get; set; }
 
-    public string ClientId { get; set; } = "demo-crm";
+    public string? ClientId { get; set; }
 
     public string? ClientSecret { get; set; }
 
@@ -72,8 +72,8 @@ public sealed class AccessEventSender : BackgroundService
     /// <summary>Events accepted so far (for the tests and the status line).</summary>
     public long Sent { get; private set; }
 
-    /// <summary>Queues one event; never blocks.</summary>
-    public void Write(AccessEvent accessEvent) => _queue.Writer.TryWrite(accessEvent);
+    /// <summary>Queues one event (stamped with this app's client id); never blocks.</summary>
+    public void Write(AccessEvent accessEvent) => _queue.Writer.TryWrite(accessEvent.ClientId is null ? accessEvent with { ClientId = _options.ClientId } : accessEvent);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -158,7 +158,7 @@ public sealed class AccessEventSender : BackgroundService
         });
         using var request = new HttpRequestMessage(HttpMethod.Post, _options.TokenEndpoint) { Content = content };
         // RFC 6749 §2.3.1: client_secret_basic, names and secrets form-encoded before base64.
-        var credentials = $"{Uri.EscapeDataString(_options.ClientId)}:{Uri.EscapeDataString(_options.ClientSecret ?? "")}";
+        var credentials = $"{Uri.EscapeDataString(_options.ClientId ?? "")}:{Uri.EscapeDataString(_options.ClientSecret ?? "")}";
         request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(credentials)));
         using var response = await _http.SendAsync(request, cancellationToken);
         if (!response.IsSuccessStatusCode)

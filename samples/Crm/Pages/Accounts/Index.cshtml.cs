@@ -17,7 +17,7 @@ public sealed class IndexModel(CrmDbContext db, ContactAccess access, AccessEven
         events.Write(new AccessEvent
         {
             UserId = Program.UserId(User), UserName = User.Identity?.Name, Action = "list", Entity = "account",
-            RecordCount = Accounts.Count, SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(), ClientId = "demo-crm",
+            RecordCount = Accounts.Count, SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString()
         });
     }
 }

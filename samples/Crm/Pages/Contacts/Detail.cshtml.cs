@@ -29,7 +29,7 @@ public sealed class DetailModel(CrmDbContext db, ContactAccess access, AccessEve
         {
             UserId = Program.UserId(User), UserName = User.Identity?.Name, Action = "read", Entity = "contact", RecordId = id.ToString(),
             Fields = decision.Allowed ? ["full_name", .. ContactAccess.VisibleFields(profile)] : null, Outcome = decision.Allowed ? "success" : "denied",
-            SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(), ClientId = "demo-crm",
+            SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString()
         });
         if (!decision.Allowed)
         {

@@ -19,7 +19,7 @@ public sealed class ExportModel(CrmDbContext db, ContactAccess access, AccessEve
             events.Write(new AccessEvent
             {
                 UserId = Program.UserId(User), UserName = User.Identity?.Name, Action = "export", Entity = "contact", RecordCount = 0, Outcome = "denied",
-                SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(), ClientId = "demo-crm",
+                SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString()
             });
             // 403 in place, not the cookie handler's redirect to an access-denied page this sample does not have.
             return new ContentResult { StatusCode = StatusCodes.Status403Forbidden, Content = "Your roles do not grant export on contacts.", ContentType = "text/plain" };
@@ -38,7 +38,7 @@ public sealed class ExportModel(CrmDbContext db, ContactAccess access, AccessEve
         events.Write(new AccessEvent
         {
             UserId = Program.UserId(User), UserName = User.Identity?.Name, Action = "export", Entity = "contact", RecordCount = rows.Count,
-            Fields = ["full_name", .. ContactAccess.VisibleFields(profile)], SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(), ClientId = "demo-crm",
+            Fields = ["full_name", .. ContactAccess.VisibleFields(profile)], SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString()
         });
         return File(Encoding.UTF8.GetBytes(csv.ToString()), "text/csv", "contacts.csv");
     }

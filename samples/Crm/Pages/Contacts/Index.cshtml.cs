@@ -37,7 +37,7 @@ public sealed class IndexModel(CrmDbContext db, ContactAccess access, AccessEven
         {
             UserId = Program.UserId(User), UserName = User.Identity?.Name, Action = string.IsNullOrWhiteSpace(Email) ? "list" : "search",
             Entity = "contact", RecordCount = Contacts.Count, Fields = ["full_name", .. ContactAccess.VisibleFields(profile)],
-            SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(), ClientId = "demo-crm",
+            SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString()
         });
     }
 }

@@ -1,0 +1,206 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using CrmSecurity.Tests.Support;
+using Microsoft.Data.Sqlite;
+
+namespace CrmSecurity.Samples.Crm.Tests;
+
+/// <summary>
+/// The sample CRM next to the real service, both as processes on loopback: sign-in with the stock OpenIdConnect handler
+/// through the service's login form, the authorization model narrowing lists and hiding fields, the blind-index
+/// search, and the sample's access events arriving at the analyzer.
+/// </summary>
+public sealed partial class SampleCrmTests : IAsyncLifetime
+{
+    private const string ClientId = "sample-crm-test";
+    private const string ClientSecret = "sample-crm-test-secret-0123456789";
+    private readonly string _directory = Directory.CreateTempSubdirectory("crm-sample-tests.").FullName;
+    private ServerProcess _service = null!;
+    private SampleProcess _sample = null!;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private string ServiceDatabase => Path.Combine(_directory, "service.db");
+
+    private string SampleDatabase => Path.Combine(_directory, "sample", "crm.db");
+
+    public async ValueTask InitializeAsync()
+    {
+        var port = SampleProcess.FreePort();
+        var redirect = $"http://127.0.0.1:{port}/signin-oidc";
+        _service = await ServerProcess.StartAsync(new Dictionary<string, string?>
+        {
+            ["Identity__DemoMode"] = "true",
+            ["Identity__AllowHttp"] = "true",
+            ["Database__Provider"] = "Sqlite",
+            ["Database__ConnectionString"] = $"Data Source={ServiceDatabase}",
+            ["AuditAnalyzer__Live__PollInterval"] = "00:00:00.2",
+            ["Identity__Clients__0__ClientId"] = ClientId,
+            ["Identity__Clients__0__ClientSecret"] = ClientSecret,
+            ["Identity__Clients__0__GrantTypes__0"] = "authorization_code",
+            ["Identity__Clients__0__GrantTypes__1"] = "client_credentials",
+            ["Identity__Clients__0__GrantTypes__2"] = "refresh_token",
+            ["Identity__Clients__0__Scopes__0"] = "openid",
+            ["Identity__Clients__0__Scopes__1"] = "profile",
+            ["Identity__Clients__0__Scopes__2"] = "email",
+            ["Identity__Clients__0__Scopes__3"] = "roles",
+            ["Identity__Clients__0__Scopes__4"] = "offline_access",
+            ["Identity__Clients__0__Scopes__5"] = "authz.decide",
+            ["Identity__Clients__0__Scopes__6"] = "events:write",
+            ["Identity__Clients__0__RedirectUris__0"] = redirect,
+        }, workingDirectory: _directory, cancellationToken: Cancel);
+        _sample = await SampleProcess.StartAsync(port, new Dictionary<string, string>
+        {
+            ["Crm:Service"] = _service.BaseAddress.AbsoluteUri.TrimEnd('/'),
+            ["Crm:ClientId"] = ClientId,
+            ["Crm:ClientSecret"] = ClientSecret,
+            ["Crm:Scopes"] = "openid profile email roles offline_access",
+            ["Crm:DataDirectory"] = Path.Combine(_directory, "sample"),
+            ["Crm:SeedContacts"] = "200",
+            ["CRM_SAMPLE_MASTER_KEY"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+        }, Cancel);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _sample.DisposeAsync();
+        await _service.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_sales_rep_sees_her_business_units_contacts_with_the_national_id_hidden_and_may_not_export()
+    {
+        using var alice = await SignInAsync("alice", "Alice-Sells-Widgets-42");
+        var page = await alice.GetStringAsync("contacts", Cancel);
+        var rows = Rows(page);
+
+        Assert.Equal(Count("BusinessUnit = 'sales-west'"), rows.Count);
+        Assert.NotEmpty(rows);
+        Assert.All(rows, row => Assert.Contains(row.Owner, new[] { "alice", "bob" }));
+        Assert.All(rows, row => Assert.Equal("hidden", row.NationalId));
+        Assert.All(rows, row => Assert.EndsWith("@example.com", row.Email, StringComparison.Ordinal));
+
+        using var export = await alice.GetAsync("contacts/export", Cancel);
+        Assert.Equal(HttpStatusCode.Forbidden, export.StatusCode);
+    }
+
+    [Fact]
+    public async Task Another_business_unit_sees_only_its_own_and_a_record_outside_it_is_not_found()
+    {
+        using var ed = await SignInAsync("ed", "Ed-Sells-In-The-East-42");
+        var rows = Rows(await ed.GetStringAsync("contacts", Cancel));
+        Assert.Equal(Count("BusinessUnit = 'sales-east'"), rows.Count);
+        Assert.All(rows, row => Assert.Equal("ed", row.Owner));
+
+        var westContact = Scalar("select Id from contacts where BusinessUnit = 'sales-west' limit 1");
+        using var denied = await ed.GetAsync($"contacts/{westContact}", Cancel);
+        Assert.Equal(HttpStatusCode.NotFound, denied.StatusCode);
+
+        using var auditor = await SignInAsync("carol", "Carol-Reads-The-Logs-42");
+        Assert.Empty(Rows(await auditor.GetStringAsync("contacts", Cancel)));
+    }
+
+    [Fact]
+    public async Task Email_search_goes_through_the_blind_index_and_still_honours_the_business_unit()
+    {
+        using var alice = await SignInAsync("alice", "Alice-Sells-Widgets-42");
+        var west = Rows(await alice.GetStringAsync("contacts", Cancel))[3];
+
+        var found = Rows(await alice.GetStringAsync($"contacts?email={Uri.EscapeDataString(west.Email.ToUpperInvariant())}", Cancel));
+        Assert.Equal(west.Email, Assert.Single(found).Email);
+
+        using var ed = await SignInAsync("ed", "Ed-Sells-In-The-East-42");
+        Assert.Empty(Rows(await ed.GetStringAsync($"contacts?email={Uri.EscapeDataString(west.Email)}", Cancel)));
+
+        // The plaintext is nowhere in the sample's database: only ciphertexts and truncated HMACs.
+        var bytes = await File.ReadAllBytesAsync(SampleDatabase, Cancel);
+        Assert.DoesNotContain(west.Email, System.Text.Encoding.UTF8.GetString(bytes), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_managers_export_reaches_the_analyzer_as_an_access_event()
+    {
+        using var bob = await SignInAsync("bob", "Bob-Manages-The-Team-42");
+        using var export = await bob.GetAsync("contacts/export", Cancel);
+        Assert.Equal(HttpStatusCode.OK, export.StatusCode);
+        var lines = (await export.Content.ReadAsStringAsync(Cancel)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Count("BusinessUnit = 'sales-west'") + 1, lines.Length);
+
+        var arrived = 0L;
+        for (var attempt = 0; attempt < 100 && arrived == 0; attempt++)
+        {
+            await Task.Delay(200, Cancel);
+            arrived = ServiceCount($"select count(*) from analyzer_live_events where client_id = '{ClientId}' and line like '%\"action\":\"export\"%' and line like '%\"user_name\":\"bob\"%'");
+        }
+
+        Assert.Equal(1, arrived);
+    }
+
+    /// <summary>Signs in as a browser would: the sample redirects to the service's login form, which posts the code back (form_post).</summary>
+    private async Task<HttpClient> SignInAsync(string user, string password)
+    {
+        var http = new HttpClient(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = true }) { BaseAddress = _sample.BaseAddress };
+        using var login = await http.GetAsync("contacts", Cancel);
+        var page = await login.Content.ReadAsStringAsync(Cancel);
+        Assert.True(login.RequestMessage!.RequestUri!.AbsolutePath == "/account/login", $"expected the service's login form, got {login.RequestMessage.RequestUri}: {page[..Math.Min(300, page.Length)]}");
+
+        using var form = new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["Username"] = user,
+            ["Password"] = password,
+            ["ReturnUrl"] = System.Web.HttpUtility.ParseQueryString(login.RequestMessage.RequestUri.Query)["ReturnUrl"] ?? "",
+            ["__RequestVerificationToken"] = AntiForgery().Match(page).Groups[1].Value,
+        });
+        using var posted = await http.PostAsync(login.RequestMessage.RequestUri, form, Cancel);
+        var authorize = await posted.Content.ReadAsStringAsync(Cancel);
+        var fields = Hidden().Matches(authorize).ToDictionary(m => m.Groups[1].Value, m => WebUtility.HtmlDecode(m.Groups[2].Value));
+        Assert.True(fields.ContainsKey("code"), $"no authorization code for {user}: {authorize[..Math.Min(300, authorize.Length)]}");
+
+        using var callback = new FormUrlEncodedContent(fields);
+        using var signedIn = await http.PostAsync("signin-oidc", callback, Cancel);
+        Assert.True(signedIn.StatusCode == HttpStatusCode.OK, $"sign-in of {user} ended with {signedIn.StatusCode}; sample output:{Environment.NewLine}{_sample.Output}");
+        Assert.Equal("/contacts", signedIn.RequestMessage!.RequestUri!.AbsolutePath);
+        return http;
+    }
+
+    private static List<Row> Rows(string page) => [.. RowPattern().Matches(page).Select(m => new Row(
+        Text(m.Groups[1].Value), Text(m.Groups[2].Value), Text(m.Groups[3].Value), Text(m.Groups[4].Value), Text(m.Groups[5].Value)))];
+
+    private static string Text(string html) => WebUtility.HtmlDecode(Tags().Replace(html, "")).Trim();
+
+    private long Count(string where) => (long)Scalar($"select count(*) from contacts where {where}")!;
+
+    private object? Scalar(string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={SampleDatabase};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+
+    private long ServiceCount(string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={ServiceDatabase};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return (long)command.ExecuteScalar()!;
+    }
+
+    private sealed record Row(string Name, string Email, string Phone, string NationalId, string Owner);
+
+    [GeneratedRegex("""<tr>\s*<td><a href="/contacts/[^"]+">(.*?)</a></td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>""", RegexOptions.Singleline)]
+    private static partial Regex RowPattern();
+
+    [GeneratedRegex("<[^>]+>")]
+    private static partial Regex Tags();
+
+    [GeneratedRegex("""name="__RequestVerificationToken" type="hidden" value="([^"]+)" """)]
+    private static partial Regex AntiForgery();
+
+    [GeneratedRegex("""<input type="hidden" name="([^"]+)" value="([^"]*)" />""")]
+    private static partial Regex Hidden();
+}
