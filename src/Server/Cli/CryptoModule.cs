@@ -25,7 +25,7 @@ internal static class CryptoModule
         builder.AddCrypto(DatabaseSetup.Configure, SubjectKeyDatabase.Configure);
         builder.Services.AddSingleton<IValidateOptions<CryptoOptions>, SubjectKeyDatabaseValidator>();
         builder.Services.AddSingleton(new ModuleSchema("crypto", typeof(CryptoDbContext), CryptoDbContext.SchemaVersion));
-        if (builder.Configuration.GetValue<bool>("Crypto:Enabled"))
+        if (CryptoServiceModule.IsOn(builder.Configuration))
         {
             builder.Services.AddSingleton(new ModuleSchema("crypto-subject-keys", typeof(SubjectKeyDbContext), SubjectKeyDbContext.SchemaVersion));
         }
@@ -39,6 +39,12 @@ internal static class CryptoModule
         var builder = CliHost.CreateBuilder();
         builder.Configuration["Crypto:Enabled"] = "true";
         builder.Configuration["Crypto:RequireKeyring"] = requireKeyring ? "true" : "false";
+        if (builder.Environment.IsDevelopment())
+        {
+            // The key the service generated for development, so `keys list` and friends work on the same keyring.
+            DevelopmentMasterKey.UseWhenNoneConfigured(builder.Configuration, generate: false, Console.Error);
+        }
+
         builder.AddCryptoModule();
         return builder;
     }

@@ -3,6 +3,7 @@ using System.Text;
 using CrmSecurity.Crypto.BlindIndexes;
 using CrmSecurity.Crypto.Events;
 using CrmSecurity.Crypto.Fields;
+using CrmSecurity.Crypto.Providers;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 
@@ -98,13 +99,16 @@ internal static class CryptoServiceEndpoints
             return refused;
         }
 
+        // Made per request and disposed, not taken from FieldEncryption's per-column cache: table and column names come
+        // from callers here, and a cache keyed by them would grow without bound. Deriving a column key costs microseconds.
+        var fields = encryption.Keyring.Get(Keyring.FieldsKeyset);
         if (mode == Deterministic)
         {
-            var encryptor = encryption.DeterministicEncryptor(context);
+            using var encryptor = fields.CreateDeterministicFieldEncryptor(context);
             return TypedResults.Ok(new EncryptResponse(encryptor.EncryptText(request.Plaintext!), encryptor.PrimaryVersion));
         }
 
-        var randomized = encryption.Encryptor(context);
+        using var randomized = fields.CreateFieldEncryptor(context);
         return TypedResults.Ok(new EncryptResponse(randomized.EncryptText(request.Plaintext!, rowId!), randomized.PrimaryVersion));
     }
 
@@ -162,9 +166,17 @@ internal static class CryptoServiceEndpoints
         string plaintext;
         try
         {
-            plaintext = mode == Deterministic
-                ? encryption.DeterministicEncryptor(context).DecryptText(request.Ciphertext!)
-                : encryption.Encryptor(context).DecryptText(request.Ciphertext!, rowId!);
+            var fields = encryption.Keyring.Get(Keyring.FieldsKeyset);
+            if (mode == Deterministic)
+            {
+                using var encryptor = fields.CreateDeterministicFieldEncryptor(context);
+                plaintext = encryptor.DecryptText(request.Ciphertext!);
+            }
+            else
+            {
+                using var encryptor = fields.CreateFieldEncryptor(context);
+                plaintext = encryptor.DecryptText(request.Ciphertext!, rowId!);
+            }
         }
         catch (FieldDecryptionException e)
         {
@@ -215,7 +227,7 @@ internal static class CryptoServiceEndpoints
             return refused;
         }
 
-        var index = encryption.BlindIndex(context, definition);
+        using var index = encryption.Keyring.Get(Keyring.BlindIndexKeyset).CreateBlindIndex(context, definition);
         byte[] value;
         try
         {

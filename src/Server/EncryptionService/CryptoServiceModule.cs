@@ -2,17 +2,24 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace CrmSecurity.Server.EncryptionService;
 
-/// <summary>The encryption service of the host (issue 7): token authentication, the read_unmasked seam.</summary>
+/// <summary>The encryption service of the host (issue 7): token authentication, the read_unmasked seam, a development key.</summary>
 internal static class CryptoServiceModule
 {
     /// <summary>
-    /// Adds the encryption service when the Crypto module is on. The decrypt seam defaults to deny.
+    /// Adds the encryption service when the Crypto module is on. In Development without a configured master key it
+    /// generates one in the data directory (and the keyring under it) so the service runs out of the box; every other
+    /// environment must configure the key (the module's start-up check stops the host with exit 78 naming the setting).
     /// </summary>
     public static WebApplicationBuilder AddCryptoService(this WebApplicationBuilder builder)
     {
-        if (!builder.Configuration.GetValue<bool>("Crypto:Enabled"))
+        if (!IsOn(builder.Configuration))
         {
             return builder;
+        }
+
+        if (builder.Environment.IsDevelopment())
+        {
+            DevelopmentMasterKey.UseWhenNoneConfigured(builder.Configuration, generate: true, Console.Out);
         }
 
         builder.Services.TryAddSingleton<IUnmaskedFieldAccess, DenyUnmaskedFieldAccess>();
@@ -22,13 +29,20 @@ internal static class CryptoServiceModule
 
     public static WebApplication MapCryptoService(this WebApplication app)
     {
-        if (app.Configuration.GetValue<bool>("Crypto:Enabled"))
+        if (IsOn(app.Configuration))
         {
             app.MapCryptoServiceEndpoints();
         }
 
         return app;
     }
+
+    /// <summary>
+    /// Whether <c>Crypto:Enabled</c> is true, read without throwing: a value that is not a boolean is reported at start
+    /// by the options binder as exit 78 naming the setting, instead of crashing the host while it is being built.
+    /// </summary>
+    public static bool IsOn(IConfiguration configuration) =>
+        bool.TryParse(configuration["Crypto:Enabled"], out var on) && on;
 
     private static IEndpointRouteBuilder MapCryptoServiceEndpoints(this IEndpointRouteBuilder endpoints) =>
         CryptoServiceEndpoints.MapCryptoService(endpoints);

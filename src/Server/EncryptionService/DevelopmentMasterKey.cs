@@ -1,0 +1,75 @@
+using CrmSecurity.Crypto.Hosting;
+using CrmSecurity.Crypto.Providers;
+
+namespace CrmSecurity.Server.EncryptionService;
+
+/// <summary>
+/// Development only: a master key file and keyring generated in the data directory, so `dotnet run` works out of the
+/// box with Crypto on. Never used outside Development, where a missing key stops start-up (exit 78) naming the setting.
+/// </summary>
+internal static class DevelopmentMasterKey
+{
+    /// <summary>Where a generated development master key goes, in the keyring's directory.</summary>
+    public const string FileName = "development-master-key";
+
+    /// <summary>
+    /// Only when nothing is configured: the default source (an environment variable) with the variable unset, and no
+    /// key file. A configured key is never replaced, and a wrong one still fails start-up.
+    /// </summary>
+    /// <param name="configuration">The host's configuration; pointed at the key file.</param>
+    /// <param name="generate">The service generates the key and keyring; verbs only use them once the service made them.</param>
+    /// <param name="messages">Where to say which key is used (stdout for the service, stderr for verbs).</param>
+    public static void UseWhenNoneConfigured(IConfigurationManager configuration, bool generate, TextWriter messages)
+    {
+        var source = configuration["Crypto:MasterKey:Source"];
+        var variable = configuration["Crypto:MasterKey:Variable"] is { Length: > 0 } named ? named : LocalMasterKey.DefaultVariable;
+        if ((!string.IsNullOrEmpty(source) && !string.Equals(source, "Environment", StringComparison.OrdinalIgnoreCase))
+            || !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(variable)))
+        {
+            return;
+        }
+
+        var keyringPath = Path.GetFullPath(configuration["Crypto:KeyringPath"] is { Length: > 0 } configured ? configured : new CryptoOptions().KeyringPath);
+        var directory = Path.GetDirectoryName(keyringPath)!;
+        var keyFile = Path.Combine(directory, FileName);
+        if (!generate && !File.Exists(keyFile))
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(directory);
+        if (!File.Exists(keyFile))
+        {
+            using var generated = LocalMasterKey.Generate();
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+            {
+                // Owner-only from the moment it exists, never readable by others even briefly.
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            using (var writer = new StreamWriter(keyFile, System.Text.Encoding.ASCII, options))
+            {
+                writer.Write(generated.ExportPlaintextBase64());
+            }
+
+            messages.WriteLine($"Crypto: generated a DEVELOPMENT master key in {keyFile}. It is for development only: it sits beside the data it protects. Configure Crypto:MasterKey (Environment, File or Pkcs11) anywhere else.");
+        }
+        else
+        {
+            messages.WriteLine($"Crypto: using the DEVELOPMENT master key in {keyFile} (development only; configure Crypto:MasterKey anywhere else).");
+        }
+
+        if (generate && !File.Exists(keyringPath))
+        {
+            using var kek = LocalMasterKey.FromFile(keyFile);
+            using var keyring = Keyring.CreateNew();
+            keyring.Save(keyringPath, kek);
+            messages.WriteLine($"Crypto: created the development keyring {keyringPath} under {kek.KeyId}.");
+        }
+
+        configuration["Crypto:MasterKey:Source"] = "File";
+        configuration["Crypto:MasterKey:File"] = keyFile;
+        configuration["Crypto:KeyringPath"] = keyringPath;
+    }
+}
