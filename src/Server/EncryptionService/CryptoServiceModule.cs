@@ -22,6 +22,12 @@ internal static class CryptoServiceModule
             DevelopmentMasterKey.UseWhenNoneConfigured(builder.Configuration, generate: true, Console.Out);
         }
 
+        // With Identity in this host, decrypt follows the authorization model's field security; without it, nothing decrypts.
+        if (builder.Services.Any(d => d.ServiceType == typeof(Identity.Authorization.Store.AuthorizationModel)))
+        {
+            builder.Services.TryAddSingleton<IUnmaskedFieldAccess, ModelUnmaskedFieldAccess>();
+        }
+
         builder.Services.TryAddSingleton<IUnmaskedFieldAccess, DenyUnmaskedFieldAccess>();
         CryptoServiceAuthentication.Add(builder.Services);
         return builder;
