@@ -76,4 +76,38 @@ public sealed class ScaleOutTests : IAsyncLifetime
         Assert.Equal(4, leases.Count); // every partition (Partitions = 4 in LiveHost), all with the survivor
         Assert.All(leases, lease => Assert.Equal("host-b", lease.Owner));
     }
+
+    [Fact]
+    public async Task A_dead_hosts_partitions_wait_for_its_leases_to_expire_and_are_then_scored_by_the_survivor()
+    {
+        var night = DateTimeOffset.UtcNow.Date.AddDays(-1).AddHours(3);
+        string[] early = ["d1", "d2", "d3"];
+        string[] late = ["d4", "d5", "d6"];
+        var a = LiveHost.Start(Path.Combine(_directory, "a"), _postgres.ConnectionString, new Dictionary<string, string?> { ["AuditAnalyzer:Live:InstanceId"] = "host-a" });
+        Assert.Equal(3, (await a.PostEventsAsync(await a.WriterTokenAsync(), Exports(early, night))).Body.GetProperty("stored").GetInt32());
+        Assert.Equal(3, (await WaitForFindingsAsync(a, await a.AuditorTokenAsync(), early.Length)).Count);
+        await a.DisposeAsync();
+
+        // Host a died rather than stopped: its leases are still in the table, valid for another 15 seconds.
+        var expiry = DateTimeOffset.UtcNow.AddSeconds(15);
+        await using (var db = new LiveDbContext(new DbContextOptionsBuilder<LiveDbContext>().UseNpgsql(_postgres.ConnectionString).Options))
+        {
+            await db.Leases.ExecuteDeleteAsync(Cancel);
+            db.Leases.AddRange(Enumerable.Range(0, 4).Select(p => new PartitionLeaseRow { Partition = p, Owner = "host-a", ExpiresTicks = expiry.UtcTicks }));
+            await db.SaveChangesAsync(Cancel);
+        }
+
+        await using var b = LiveHost.Start(Path.Combine(_directory, "b"), _postgres.ConnectionString, new Dictionary<string, string?> { ["AuditAnalyzer:Live:InstanceId"] = "host-b" });
+        var auditor = await b.AuditorTokenAsync();
+        Assert.Equal(3, (await b.PostEventsAsync(await b.WriterTokenAsync(), Exports(late, night))).Body.GetProperty("stored").GetInt32());
+        await Task.Delay(1000, Cancel); // several polls of host b
+
+        var (_, whileHeld) = await b.GetFindingsAsync(auditor, "?limit=1000");
+        Assert.True(DateTimeOffset.UtcNow < expiry, "the check ran after the dead host's leases expired; it proves nothing");
+        Assert.Equal(early.Order(), whileHeld.EnumerateArray().Select(f => f.GetProperty("user_id").GetString()!).Order());
+
+        var after = await WaitForFindingsAsync(b, auditor, early.Length + late.Length);
+        Assert.Equal(early.Concat(late).Order(), after.Select(f => f.User).Order());
+        Assert.True(DateTimeOffset.UtcNow >= expiry);
+    }
 }
