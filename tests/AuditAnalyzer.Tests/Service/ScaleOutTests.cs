@@ -110,4 +110,41 @@ public sealed class ScaleOutTests : IAsyncLifetime
         Assert.Equal(early.Concat(late).Order(), after.Select(f => f.User).Order());
         Assert.True(DateTimeOffset.UtcNow >= expiry);
     }
+
+    [Fact]
+    public async Task A_killed_host_process_loses_its_partitions_to_the_survivor_once_its_leases_expire()
+    {
+        var night = DateTimeOffset.UtcNow.Date.AddDays(-1).AddHours(3);
+        string[] early = ["k1", "k2", "k3"];
+        string[] late = ["k4", "k5", "k6"];
+        var work = Directory.CreateDirectory(Path.Combine(_directory, "process-a")).FullName;
+        await using var process = await ServerProcess.StartAsync(new Dictionary<string, string?>
+        {
+            ["Database__Provider"] = "PostgreSql",
+            ["Database__ConnectionString"] = _postgres.ConnectionString,
+            ["Identity__AllowHttp"] = "true",
+            ["Identity__DemoMode"] = "true",
+            ["Identity__MailPickupDirectory"] = Path.Combine(work, "mail"),
+            ["AuditAnalyzer__Live__InstanceId"] = "host-a",
+            ["AuditAnalyzer__Live__PollInterval"] = "00:00:00.2",
+            ["AuditAnalyzer__Live__LeaseDuration"] = "00:00:04",
+            ["AuditAnalyzer__Live__Partitions"] = "4",
+        }, work, cancellationToken: Cancel);
+        var a = LiveHost.Remote(process.BaseAddress);
+        Assert.Equal(3, (await a.PostEventsAsync(await a.WriterTokenAsync(), Exports(early, night))).Body.GetProperty("stored").GetInt32());
+        var before = await WaitForFindingsAsync(a, await a.AuditorTokenAsync(), early.Length);
+        Assert.Equal(early.Order(), before.Select(f => f.User).Order());
+
+        process.Kill(); // as a crash would: no lease is given back
+
+        await using var b = LiveHost.Start(Path.Combine(_directory, "b"), _postgres.ConnectionString, new Dictionary<string, string?> { ["AuditAnalyzer:Live:InstanceId"] = "host-b" });
+        Assert.Equal(3, (await b.PostEventsAsync(await b.WriterTokenAsync(), Exports(late, night))).Body.GetProperty("stored").GetInt32());
+
+        var after = await WaitForFindingsAsync(b, await b.AuditorTokenAsync(), early.Length + late.Length);
+        Assert.Equal(early.Concat(late).Order(), after.Select(f => f.User).Order());
+        Assert.Equal(before.OrderBy(f => f.User).Select(f => f.Id), after.Where(f => early.Contains(f.User)).OrderBy(f => f.User).Select(f => f.Id));
+        await using var scope = b.Services.CreateAsyncScope();
+        var leases = await scope.ServiceProvider.GetRequiredService<LiveDbContext>().Leases.AsNoTracking().ToListAsync(Cancel);
+        Assert.Equal(["host-b", "host-b", "host-b", "host-b"], leases.Select(l => l.Owner));
+    }
 }
