@@ -96,7 +96,14 @@ internal sealed partial class LiveScoring(
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
-        for (var partition = 0; partition < _options.Partitions; partition++)
+
+        // Only partitions with unscored events, already held (their open findings close by the clock), or left
+        // by a dead instance (an expired lease) are leased: an idle instance holds no lease and costs two small
+        // queries per poll.
+        var nowTicks = time.GetUtcNow().UtcTicks;
+        var pending = await db.Events.AsNoTracking().Where(e => !e.Scored).Select(e => e.Partition).Distinct().ToListAsync(cancellationToken);
+        var orphaned = await db.Leases.AsNoTracking().Where(l => l.ExpiresTicks < nowTicks).Select(l => l.Partition).ToListAsync(cancellationToken);
+        foreach (var partition in pending.Union(orphaned).Union(_held.Keys).Where(p => p < _options.Partitions).Order().ToList())
         {
             var now = time.GetUtcNow();
 

@@ -27,7 +27,20 @@ public sealed class LiveIngestionTests : IAsyncLifetime
     {
         await _host.DisposeAsync();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_directory, recursive: true);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Directory.Delete(_directory, recursive: true);
+                return;
+            }
+            catch (IOException) when (attempt < 10)
+            {
+                // Under heavy load the factory's dispose can return while the host's last database call (the
+                // scorer giving its leases back) still runs and re-creates a file; give it a moment.
+                await Task.Delay(200);
+            }
+        }
     }
 
     private static string At(DateTimeOffset time) => time.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
