@@ -21,6 +21,9 @@ internal sealed record BatchResult(int Lines, int Accepted, int Duplicates, IRea
 /// </summary>
 internal static class EventBatches
 {
+    public const int MaxUserIdLength = 200;
+    public const int MaxEventIdLength = 240;
+
     public static int PartitionOf(string userId, int partitions) =>
         (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(userId)) % (uint)partitions);
 
@@ -57,6 +60,15 @@ internal static class EventBatches
             var e = parser.Parse(line, reader.LineNumber);
             if (e is null)
             {
+                continue;
+            }
+
+            // The columns are bounded (varchar on PostgreSQL and SQL Server): say so per line instead of failing the batch.
+            if (e.UserId.Length > MaxUserIdLength || (e.HasSourceId && e.EventId.Length > MaxEventIdLength))
+            {
+                errors.Add(new LineError(reader.LineNumber, RejectReasons.Name(RejectReason.BadValue), e.UserId.Length > MaxUserIdLength
+                    ? $"user_id is longer than {MaxUserIdLength} characters"
+                    : $"event_id is longer than {MaxEventIdLength} characters"));
                 continue;
             }
 

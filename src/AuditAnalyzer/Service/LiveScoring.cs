@@ -96,21 +96,36 @@ internal sealed partial class LiveScoring(
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
-        for (var partition = 0; partition < _options.Partitions; partition++)
+
+        // Only partitions with unscored events, already held (their open findings close by the clock), or left
+        // by a dead instance (an expired lease) are leased: an idle instance holds no lease and costs two small
+        // queries per poll.
+        var nowTicks = time.GetUtcNow().UtcTicks;
+        var pending = await db.Events.AsNoTracking().Where(e => !e.Scored).Select(e => e.Partition).Distinct().ToListAsync(cancellationToken);
+        var orphaned = await db.Leases.AsNoTracking().Where(l => l.ExpiresTicks < nowTicks).Select(l => l.Partition).ToListAsync(cancellationToken);
+        foreach (var partition in pending.Union(orphaned).Union(_held.Keys).Where(p => p < _options.Partitions).Order().ToList())
         {
             var now = time.GetUtcNow();
-            var outcome = await PartitionLeases.TryAcquireAsync(db, partition, Owner, now, _options.LeaseDuration, cancellationToken);
-            if (outcome == LeaseOutcome.Refused)
-            {
-                _held.Remove(partition);
-                continue;
-            }
 
-            if (outcome == LeaseOutcome.Acquired || !_held.TryGetValue(partition, out var state))
+            // A held lease is renewed once half of it has run, not on every poll: an idle partition costs one
+            // SELECT per poll. Writes are fenced by a renewal in their own transaction either way.
+            if (!_held.TryGetValue(partition, out var state) || state.LeaseUntil - now < _options.LeaseDuration / 2)
             {
-                LogAcquired(logger, partition, Owner);
-                state = await RebuildAsync(db, partition, cancellationToken);
-                _held[partition] = state;
+                var outcome = await PartitionLeases.TryAcquireAsync(db, partition, Owner, now, _options.LeaseDuration, cancellationToken);
+                if (outcome == LeaseOutcome.Refused)
+                {
+                    _held.Remove(partition);
+                    continue;
+                }
+
+                if (outcome == LeaseOutcome.Acquired || state is null)
+                {
+                    LogAcquired(logger, partition, Owner);
+                    state = await RebuildAsync(db, partition, cancellationToken);
+                    _held[partition] = state;
+                }
+
+                state.LeaseUntil = now + _options.LeaseDuration;
             }
 
             if (!await ScoreNewAsync(db, partition, state, cancellationToken))
@@ -198,6 +213,7 @@ internal sealed partial class LiveScoring(
                 }
 
                 await transaction.CommitAsync(cancellationToken);
+                state.LeaseUntil = now + _options.LeaseDuration;
                 return true;
             });
         }
@@ -281,5 +297,13 @@ internal sealed partial class LiveScoring(
     [LoggerMessage(EventId = 6102, Level = LogLevel.Error, Message = "A background scoring poll failed; it is retried")]
     private static partial void LogPollFailed(ILogger logger, Exception exception);
 
-    private sealed record PartitionState(Scorer Scorer, JsonLinesEventParser Parser);
+    private sealed class PartitionState(Scorer scorer, JsonLinesEventParser parser)
+    {
+        public Scorer Scorer { get; } = scorer;
+
+        public JsonLinesEventParser Parser { get; } = parser;
+
+        /// <summary>Until when this instance's lease runs, as of its last renewal.</summary>
+        public DateTimeOffset LeaseUntil { get; set; }
+    }
 }

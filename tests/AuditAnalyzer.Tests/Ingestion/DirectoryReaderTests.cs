@@ -30,6 +30,20 @@ public sealed class DirectoryReaderTests
     }
 
     [Fact]
+    public void A_quoted_title_spanning_two_lines_is_one_row_and_later_rows_keep_their_line_numbers()
+    {
+        var report = new IngestionReport();
+        var directory = DirectoryReader.Read(new MemoryStream(Encoding.UTF8.GetBytes(
+            "user_id,user_name,department,title,roles,business_unit,manager,timezone,hired,terminated\n" +
+            "u1,ann,Sales,\"Account Executive\nEMEA North\",AE,EMEA,u9,Europe/Berlin,,\n" +
+            "u2,bob,Support,Agent,Support Agent,EMEA,u9,Mars/Olympus,,\n")), "users.csv", report);
+
+        Assert.Equal("Account Executive\nEMEA North", directory.Find("u1")!.Title);
+        Assert.Equal("Europe/Berlin", directory.Find("u1")!.TimeZone.Id);
+        Assert.Contains(report.Warnings.Values, w => w.Contains("users.csv:4: unknown time zone 'Mars/Olympus'", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Salesforce_18_character_ids_find_the_15_character_directory_row()
     {
         var directory = new UserDirectory([new DirectoryUser { UserId = "005000000000001" }]);

@@ -73,7 +73,88 @@ public sealed class ScaleOutTests : IAsyncLifetime
         var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
         Assert.Equal(0, await db.Events.CountAsync(e => !e.Scored, Cancel));
         var leases = await db.Leases.AsNoTracking().ToListAsync(Cancel);
-        Assert.Equal(4, leases.Count); // every partition (Partitions = 4 in LiveHost), all with the survivor
+        Assert.NotEmpty(leases); // every partition that has had work is the survivor's
+        Assert.All(leases, lease => Assert.Equal("host-b", lease.Owner));
+    }
+
+    [Fact]
+    public async Task A_dead_hosts_partitions_wait_for_its_leases_to_expire_and_are_then_scored_by_the_survivor()
+    {
+        var night = DateTimeOffset.UtcNow.Date.AddDays(-1).AddHours(3);
+        string[] early = ["d1", "d2", "d3"];
+        string[] late = ["d4", "d5", "d6"];
+        var a = LiveHost.Start(Path.Combine(_directory, "a"), _postgres.ConnectionString, new Dictionary<string, string?> { ["AuditAnalyzer:Live:InstanceId"] = "host-a" });
+        Assert.Equal(3, (await a.PostEventsAsync(await a.WriterTokenAsync(), Exports(early, night))).Body.GetProperty("stored").GetInt32());
+        Assert.Equal(3, (await WaitForFindingsAsync(a, await a.AuditorTokenAsync(), early.Length)).Count);
+        await a.DisposeAsync();
+
+        // Host a died rather than stopped: its leases are still in the table, valid for another 15 seconds.
+        var expiry = DateTimeOffset.UtcNow.AddSeconds(15);
+        await using (var db = new LiveDbContext(new DbContextOptionsBuilder<LiveDbContext>().UseNpgsql(_postgres.ConnectionString).Options))
+        {
+            await db.Leases.ExecuteDeleteAsync(Cancel);
+            db.Leases.AddRange(Enumerable.Range(0, 4).Select(p => new PartitionLeaseRow { Partition = p, Owner = "host-a", ExpiresTicks = expiry.UtcTicks }));
+            await db.SaveChangesAsync(Cancel);
+        }
+
+        await using var b = LiveHost.Start(Path.Combine(_directory, "b"), _postgres.ConnectionString, new Dictionary<string, string?> { ["AuditAnalyzer:Live:InstanceId"] = "host-b" });
+        var auditor = await b.AuditorTokenAsync();
+        Assert.Equal(3, (await b.PostEventsAsync(await b.WriterTokenAsync(), Exports(late, night))).Body.GetProperty("stored").GetInt32());
+        await Task.Delay(1000, Cancel); // several polls of host b
+
+        var (_, whileHeld) = await b.GetFindingsAsync(auditor, "?limit=1000");
+        Assert.True(DateTimeOffset.UtcNow < expiry, "the check ran after the dead host's leases expired; it proves nothing");
+        Assert.Equal(early.Order(), whileHeld.EnumerateArray().Select(f => f.GetProperty("user_id").GetString()!).Order());
+
+        var after = await WaitForFindingsAsync(b, auditor, early.Length + late.Length);
+        Assert.Equal(early.Concat(late).Order(), after.Select(f => f.User).Order());
+        Assert.True(DateTimeOffset.UtcNow >= expiry);
+    }
+
+    [Fact]
+    public async Task A_killed_host_process_loses_its_partitions_to_the_survivor_once_its_leases_expire()
+    {
+        var night = DateTimeOffset.UtcNow.Date.AddDays(-1).AddHours(3);
+        string[] early = ["k1", "k2", "k3"];
+        string[] late = ["k4", "k5", "k6"];
+        var work = Directory.CreateDirectory(Path.Combine(_directory, "process-a")).FullName;
+        await using var process = await ServerProcess.StartAsync(new Dictionary<string, string?>
+        {
+            ["Database__Provider"] = "PostgreSql",
+            ["Database__ConnectionString"] = _postgres.ConnectionString,
+            ["Identity__AllowHttp"] = "true",
+            ["Identity__DemoMode"] = "true",
+            ["Identity__MailPickupDirectory"] = Path.Combine(work, "mail"),
+            ["AuditAnalyzer__Live__InstanceId"] = "host-a",
+            ["AuditAnalyzer__Live__PollInterval"] = "00:00:00.2",
+            ["AuditAnalyzer__Live__LeaseDuration"] = "00:00:04",
+            ["AuditAnalyzer__Live__Partitions"] = "4",
+        }, work, cancellationToken: Cancel);
+        var a = LiveHost.Remote(process.BaseAddress);
+        Assert.Equal(3, (await a.PostEventsAsync(await a.WriterTokenAsync(), Exports(early, night))).Body.GetProperty("stored").GetInt32());
+        var before = await WaitForFindingsAsync(a, await a.AuditorTokenAsync(), early.Length);
+        Assert.Equal(early.Order(), before.Select(f => f.User).Order());
+
+        process.Kill(); // as a crash would: no lease is given back
+
+        await using var b = LiveHost.Start(Path.Combine(_directory, "b"), _postgres.ConnectionString, new Dictionary<string, string?> { ["AuditAnalyzer:Live:InstanceId"] = "host-b" });
+        Assert.Equal(3, (await b.PostEventsAsync(await b.WriterTokenAsync(), Exports(late, night))).Body.GetProperty("stored").GetInt32());
+
+        var after = await WaitForFindingsAsync(b, await b.AuditorTokenAsync(), early.Length + late.Length);
+        Assert.Equal(early.Concat(late).Order(), after.Select(f => f.User).Order());
+        Assert.Equal(before.OrderBy(f => f.User).Select(f => f.Id), after.Where(f => early.Contains(f.User)).OrderBy(f => f.User).Select(f => f.Id));
+        // The killed host's leases of partitions without new work are taken over too, once expired (4 s).
+        await using var scope = b.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        var leases = await db.Leases.AsNoTracking().ToListAsync(Cancel);
+        while (leases.Any(l => l.Owner != "host-b") && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250, Cancel);
+            leases = await db.Leases.AsNoTracking().ToListAsync(Cancel);
+        }
+
+        Assert.NotEmpty(leases);
         Assert.All(leases, lease => Assert.Equal("host-b", lease.Owner));
     }
 }

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using CrmSecurity.AuditAnalyzer.Service;
+using CrmSecurity.Tests.Support;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -17,9 +18,9 @@ namespace CrmSecurity.AuditAnalyzer.Tests.Support;
 /// </summary>
 public sealed class LiveHost : IAsyncDisposable
 {
-    private readonly WebApplicationFactory<Program> _factory;
+    private readonly WebApplicationFactory<Program>? _factory;
 
-    private LiveHost(WebApplicationFactory<Program> factory, Uri baseAddress)
+    private LiveHost(WebApplicationFactory<Program>? factory, Uri baseAddress)
     {
         _factory = factory;
         BaseAddress = baseAddress;
@@ -27,7 +28,7 @@ public sealed class LiveHost : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
-    public IServiceProvider Services => _factory.Services;
+    public IServiceProvider Services => _factory?.Services ?? throw new InvalidOperationException("A host in another process has no services here.");
 
     public static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
@@ -67,6 +68,9 @@ public sealed class LiveHost : IAsyncDisposable
         var address = factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new LiveHost(factory, new Uri(address.Replace("localhost", "127.0.0.1", StringComparison.Ordinal) + "/"));
     }
+
+    /// <summary>The HTTP helpers for a host running in another process (<see cref="ServerProcess"/>).</summary>
+    public static LiveHost Remote(Uri baseAddress) => new(null, baseAddress);
 
     public HttpClient CreateClient() => new() { BaseAddress = BaseAddress };
 
@@ -117,5 +121,11 @@ public sealed class LiveHost : IAsyncDisposable
         return (response.StatusCode, text.Length > 0 ? JsonDocument.Parse(text).RootElement.Clone() : default);
     }
 
-    public async ValueTask DisposeAsync() => await _factory.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        if (_factory is not null)
+        {
+            await _factory.DisposeAsync();
+        }
+    }
 }
