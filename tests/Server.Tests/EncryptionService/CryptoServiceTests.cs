@@ -227,11 +227,14 @@ public sealed class CryptoServiceTests(GrantingCryptoServiceHost host) : IClassF
         accessEvent.TryGetProperty("record_id", out var id) ? id.GetString() : null;
 }
 
-/// <summary>The host exactly as shipped: no grant source is wired, so every decrypt is refused.</summary>
+/// <summary>
+/// The host exactly as shipped: decrypt follows the authorization model, where a client acting for itself with no
+/// application user bound to it holds no field grant, so its decrypt is refused.
+/// </summary>
 public sealed class DefaultDenyTests(CryptoServiceHost host) : IClassFixture<CryptoServiceHost>
 {
     [Fact]
-    public async Task By_default_every_decrypt_is_refused_and_written_as_a_denied_decrypt_event()
+    public async Task A_client_without_a_field_grant_in_the_model_is_refused_and_the_refusal_is_a_denied_decrypt_event()
     {
         var cancel = TestContext.Current.CancellationToken;
         using var http = host.CreateClient(await host.TokenAsync(CryptoServiceHost.AllScopesClient, "crypto:encrypt crypto:decrypt"));
@@ -242,7 +245,7 @@ public sealed class DefaultDenyTests(CryptoServiceHost host) : IClassFixture<Cry
         var text = await response.Content.ReadAsStringAsync(cancel);
 
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-        Assert.Contains(DenyUnmaskedFieldAccess.Reason, text, StringComparison.Ordinal);
+        Assert.Contains($"client '{CryptoServiceHost.AllScopesClient}' acts for itself and no application user", text, StringComparison.Ordinal);
         Assert.DoesNotContain("default-deny@", text, StringComparison.Ordinal);
         var audit = Assert.Single(await host.FileEventsAsync());
         Assert.Equal("decrypt", audit.GetProperty("action").GetString());
