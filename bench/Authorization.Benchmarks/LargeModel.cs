@@ -5,7 +5,7 @@ namespace CrmSecurity.Authorization.Benchmarks;
 
 /// <summary>
 /// The size, generated with a fixed seed: 30 entities x 40 fields, 50 roles, 20 field security profiles,
-/// 121 business units four levels deep, 300 teams and 10,000 users (1-3 roles, 0-2 profiles, 0-2 teams, managers).
+/// 125 business units four levels deep, 300 teams and 10,000 users (1-3 roles, 0-2 profiles, 0-2 teams, managers).
 /// </summary>
 internal static class LargeModel
 {

@@ -49,7 +49,17 @@ internal sealed class CrmFieldMaskingFilter(string entity) : IEndpointFilter
         }
 
         var http = context.HttpContext;
-        var profile = await http.GetCrmProfileAsync();
+        CrmAccessProfile profile;
+        try
+        {
+            profile = await http.GetCrmProfileAsync();
+        }
+        catch (CrmDecisionException)
+        {
+            // No user or no answer from the service: nothing of the record is shown (deny by default).
+            return TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Not allowed", detail: $"The fields of '{entity}' could not be decided for this caller.");
+        }
+
         var json = http.RequestServices.GetService<IOptions<JsonOptions>>()?.Value.SerializerOptions ?? new JsonSerializerOptions(JsonSerializerDefaults.Web);
         var unsecured = _unsecured ??= http.RequestServices.GetRequiredService<IOptions<CrmAuthorizationOptions>>().Value.UnsecuredProperties
             .Select(Normalise).ToFrozenSet(StringComparer.Ordinal);

@@ -123,6 +123,19 @@ public sealed class CrmAuthorizationTests(IdentityHost host) : IClassFixture<Ide
     }
 
     [Fact]
+    public async Task Masking_without_a_user_shows_nothing_of_the_record()
+    {
+        await using var crm = await SampleCrm.StartAsync(host.Issuer, Contacts());
+        using var anonymous = crm.CreateClient(null);
+
+        using var response = await anonymous.GetAsync(new Uri("unguarded/contacts/c-1", UriKind.Relative), Cancel);
+        var body = await response.Content.ReadAsStringAsync(Cancel);
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.DoesNotContain("jane", body, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task A_record_check_in_a_handler_allows_the_owner_and_denies_outside_the_depth()
     {
         await using var crm = await SampleCrm.StartAsync(host.Issuer, Contacts());

@@ -50,6 +50,7 @@ public sealed class SampleCrm : IAsyncDisposable
         app.MapGet("/contacts", () => contacts).RequireCrmPermission("contact", "read").WithCrmFieldMasking("contact");
         app.MapGet("/contacts/{id}", (string id) => contacts.FirstOrDefault(c => c.Id == id) is { } contact ? Results.Ok(contact) : Results.NotFound())
             .RequireCrmPermission("contact", "read").WithCrmFieldMasking("contact");
+        app.MapGet("/unguarded/contacts/{id}", (string id) => contacts.First(c => c.Id == id)).WithCrmFieldMasking("contact"); // masking alone, no policy
         app.MapGet("/invoices", () => new[] { new { id = "i-1" } }).RequireCrmPermission("invoice", "read");
         app.MapPut("/contacts/{id}", async (string id, HttpContext http) =>
         {

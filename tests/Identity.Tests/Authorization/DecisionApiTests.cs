@@ -166,6 +166,19 @@ public sealed class DecisionApiTests(IdentityHost host) : IClassFixture<Identity
     }
 
     [Fact]
+    public async Task A_revoked_token_gets_401()
+    {
+        using var http = host.CreateClient();
+        var token = (await ClientCredentialsAsync(http, "authz.decide")).GetProperty("access_token").GetString()!;
+        Assert.Equal(HttpStatusCode.OK, (await RevokeAsync(http, token)).Status);
+        http.DefaultRequestHeaders.Authorization = new("Bearer", token);
+
+        var response = await http.PostAsJsonAsync("authz/v1/check", new { user_id = Id("alice"), entity = "contact", action = "read" }, Cancel);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
     public async Task Unknown_entity_action_field_and_user_are_problem_details_naming_the_field()
     {
         using var http = await DecisionClientAsync();
