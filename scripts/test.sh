@@ -4,7 +4,7 @@
 #   ./scripts/test.sh                         every test project
 #   ./scripts/test.sh --project tests/X.Tests  arguments are passed on to `dotnet test`
 #
-# It installs what the tests need when it is missing (apt: PostgreSQL, SoftHSM2; npm packages of interop
+# It installs what the tests need when it is missing (apt: PostgreSQL, SoftHSM2, chromium for browser tests; npm packages of interop
 # tests from their package-lock.json), starts a throw-away
 # PostgreSQL on 127.0.0.1, runs the tests, stops what it started, and ends with the line
 # `tests: N passed, N failed[, N skipped]` computed from the TRX result files.
@@ -45,6 +45,14 @@ printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR
 export SOFTHSM2_CONF="$work/softhsm/softhsm2.conf"
 export CRM_SECURITY_TEST_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so
 echo "module $CRM_SECURITY_TEST_PKCS11_MODULE, tokens in $work/softhsm/tokens"
+
+echo "== Chromium (browser tests)"
+# tests/EndToEnd.Tests drive Debian's chromium through Microsoft.Playwright (its own browser download does not work
+# here). Installed only when the browser tests run: all projects, or a --project naming them.
+case " $* " in
+  *EndToEnd*|"  ") deps_ensure_apt chromium; export CRM_SECURITY_TEST_CHROMIUM=/usr/bin/chromium; echo "chromium at $CRM_SECURITY_TEST_CHROMIUM" ;;
+  *) echo "skipped (no browser tests in this run)" ;;
+esac
 
 echo "== npm packages (interop tests)"
 # Identity's interop tests drive the service with openid-client from npm; package-lock.json pins the versions.

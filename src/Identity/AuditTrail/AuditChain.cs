@@ -54,6 +54,9 @@ internal static class AuditChain
         var written = new List<AuditEntryRecord>();
         foreach (var entry in entries)
         {
+            // The timestamp column (DateTimeOffsetToBinaryConverter) keeps ticks / 1000, i.e. 100 µs: hashing the full
+            // ticks made every entry read back look changed. Hash exactly what is stored.
+            entry.Timestamp = new DateTimeOffset(entry.Timestamp.UtcTicks - (entry.Timestamp.UtcTicks % 1000), TimeSpan.Zero);
             entry.Sequence = ++sequence;
             entry.PreviousHash = previous;
             entry.Hash = Hash(entry);

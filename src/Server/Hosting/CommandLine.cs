@@ -16,6 +16,7 @@ internal static class CommandLine
         root.Add(SigningKeyCommands.Create());
         root.Add(KeyCommands.Create());
         root.Add(ReencryptCommand.Create());
+        root.Add(AuditCommands.Create());
         foreach (var command in AuditAnalyzerHosting.Commands())
         {
             root.Add(command);

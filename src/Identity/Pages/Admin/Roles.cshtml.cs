@@ -1,0 +1,94 @@
+using CrmSecurity.CrmAuthorization;
+using CrmSecurity.Identity.Admin;
+using CrmSecurity.Identity.Authorization.Model;
+using CrmSecurity.Identity.Data;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
+
+namespace CrmSecurity.Identity.Pages.Admin;
+
+/// <summary>The role privilege grid, like Dynamics 365's: one row per entity, one column per action, a depth per cell.</summary>
+internal sealed class RolesModel(IdentityStore store, AdminOperations operations) : AdminPageModel
+{
+    public IReadOnlyList<RoleInfo> Roles { get; private set; } = [];
+
+    public RoleInfo? Role { get; private set; }
+
+    public IReadOnlyList<EntityInfo> Entities { get; private set; } = [];
+
+    public bool CanEdit { get; private set; }
+
+    [BindProperty(SupportsGet = true, Name = "role")]
+    public string? RoleId { get; set; }
+
+    [BindProperty]
+    public int Version { get; set; }
+
+    [BindProperty]
+    public Dictionary<string, string> Cells { get; set; } = [];
+
+    public Depth DepthOf(EntityInfo entity, CrmAction action) =>
+        Role is null ? Depth.None : (Depth)Role.Depths[(entity.Index * CrmNames.ActionCount) + (int)action];
+
+    public async Task<IActionResult> OnGetAsync(CancellationToken cancellationToken)
+    {
+        if (Guard.Require(SystemEntities.Role, CrmAction.Read) is { } denied)
+        {
+            return Forbidden(denied);
+        }
+
+        await LoadAsync(cancellationToken);
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostAsync(CancellationToken cancellationToken)
+    {
+        if (RoleId is null)
+        {
+            return RedirectToPage();
+        }
+
+        // The whole grid is one change: every cell is validated first, then applied in one transaction, or none is.
+        var privileges = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
+        foreach (var (key, depth) in Cells)
+        {
+            var parts = key.Split(':', 2);
+            if (parts.Length != 2)
+            {
+                continue;
+            }
+
+            if (!privileges.TryGetValue(parts[0], out var row))
+            {
+                privileges[parts[0]] = row = new(StringComparer.Ordinal);
+            }
+
+            row[parts[1]] = depth;
+        }
+
+        var problem = await operations.UpdateRoleAsync(Guard, RoleId, new RoleBody(null, null, null, privileges, Version), cancellationToken);
+        if (problem is not null)
+        {
+            await LoadAsync(cancellationToken);
+            return Refused(problem);
+        }
+
+        return Done($"Saved the privileges of role '{Guard.Snapshot.Roles[Guard.Snapshot.RoleIndex(RoleId)].Name}'.", "/Admin/Roles", new { role = RoleId });
+    }
+
+    private async Task LoadAsync(CancellationToken cancellationToken)
+    {
+        Refresh();
+        var snapshot = Guard.Snapshot;
+        Roles = [.. snapshot.Roles.OrderBy(r => r.Name, StringComparer.CurrentCulture)];
+        Entities = [.. snapshot.Entities.OrderBy(e => e.IsSystem).ThenBy(e => e.Name, StringComparer.Ordinal)];
+        CanEdit = Guard.Require(SystemEntities.Role, CrmAction.Update) is null;
+        if (RoleId is not null && snapshot.RoleIndex(RoleId) is var index and >= 0)
+        {
+            Role = snapshot.Roles[index];
+            Version = await store.CrmRoles.AsNoTracking().Where(r => r.Id == RoleId).Select(r => r.Version).SingleAsync(cancellationToken);
+        }
+    }
+
+    private static ObjectResult Forbidden(Authorization.Store.AdminProblem denied) => new(denied.Detail) { StatusCode = StatusCodes.Status403Forbidden };
+}

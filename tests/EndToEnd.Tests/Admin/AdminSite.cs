@@ -1,0 +1,90 @@
+using Microsoft.Playwright;
+using CrmSecurity.Tests.Support;
+
+namespace CrmSecurity.EndToEnd.Tests.Admin;
+
+/// <summary>
+/// The service as an operator runs it (demo mode, SQLite in a temporary folder) and one headless Chromium. Each test
+/// gets its own browser context (cookie jar). Screenshots go to artifacts/screenshots at the repository root.
+/// </summary>
+public sealed class AdminSite : IAsyncLifetime
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("crm-e2e-").FullName;
+    private ServerProcess? _server;
+    private IPlaywright? _playwright;
+
+    public IBrowser Browser { get; private set; } = null!;
+
+    public Uri BaseAddress => _server!.BaseAddress;
+
+    public static string Screenshots { get; } = Path.Combine(RepositoryRoot(), "artifacts", "screenshots");
+
+    public async ValueTask InitializeAsync()
+    {
+        _server = await ServerProcess.StartAsync(new Dictionary<string, string?>
+        {
+            ["Database__Provider"] = "Sqlite",
+            ["Database__ConnectionString"] = $"Data Source={Path.Combine(_directory, "security.db")}",
+            ["Identity__AllowHttp"] = "true",
+            ["Identity__DemoMode"] = "true",
+            ["Identity__MailPickupDirectory"] = Path.Combine(_directory, "mail"),
+        }, cancellationToken: TestContext.Current.CancellationToken);
+
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            // Playwright's own browser download does not work here: Debian's chromium, found by scripts/test.sh.
+            ExecutablePath = Environment.GetEnvironmentVariable("CRM_SECURITY_TEST_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+        Directory.CreateDirectory(Screenshots);
+    }
+
+    /// <summary>A fresh browser context signed in through the login form, on <paramref name="path"/>.</summary>
+    public async Task<IPage> SignInAsync(string userName, string password, string path)
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseAddress.AbsoluteUri });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(path);
+        await page.GetByLabel("User name").Or(page.Locator("#username")).First.FillAsync(userName);
+        await page.Locator("#password").FillAsync(password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == path.Split('?')[0]);
+        return page;
+    }
+
+    public static Task ScreenshotAsync(IPage page, string name) =>
+        page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, name + ".png"), FullPage = true });
+
+    public string Output => _server?.Output ?? "";
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Browser is not null)
+        {
+            await Browser.DisposeAsync();
+        }
+
+        _playwright?.Dispose();
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "Security.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        return AppContext.BaseDirectory;
+    }
+}
