@@ -9,13 +9,11 @@ using CrmSecurity.Identity.Keys;
 using CrmSecurity.Identity.Protocol;
 using CrmSecurity.Identity.Throttling;
 using CrmSecurity.Identity.Users;
-using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
-using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Server;
 using OpenIddict.Server.AspNetCore;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -243,40 +241,7 @@ public static class IdentityModule
 
     private static void AddAdminAuthentication(IServiceCollection services)
     {
-        services.AddAuthentication().AddJwtBearer(AdminScheme);
-        services.AddOptions<JwtBearerOptions>(AdminScheme).Configure<SigningKeyRing, IHttpContextAccessor, IOptions<IdentitySettings>>((options, ring, http, settings) =>
-        {
-            options.MapInboundClaims = false;
-            options.TokenValidationParameters = new TokenValidationParameters
-            {
-                ValidAudience = IncidentEndpoints.AdminAudience,
-                ValidTypes = [JsonWebTokenTypes.AccessToken], // RFC 9068 §4: only at+jwt
-                IssuerSigningKeyResolver = (_, _, _, _) => ring.Published.SelectMany(g => new SecurityKey[] { g.Es256.Key, g.Rs256.Key }),
-                IssuerValidator = (issuer, _, _) => issuer == ExpectedIssuer(settings.Value, http.HttpContext)
-                    ? issuer
-                    : throw new SecurityTokenInvalidIssuerException("The token was issued by another server."),
-                NameClaimType = Claims.Name,
-                RoleClaimType = Claims.Role,
-            };
-            options.Events = new JwtBearerEvents
-            {
-                // Local validation alone would accept a revoked token until it expires; admin calls check revocation.
-                OnTokenValidated = async context =>
-                {
-                    var principal = context.Principal!;
-                    var revocations = context.HttpContext.RequestServices.GetRequiredService<RevocationList>();
-                    var issuedAt = principal.FindFirst(Claims.IssuedAt)?.Value is { } iat && long.TryParse(iat, out var seconds)
-                        ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-                        : (DateTimeOffset?)null;
-                    var client = principal.FindFirst(Claims.ClientId)?.Value;
-                    if (await revocations.IsRevokedAsync(principal.FindFirst(Claims.JwtId)?.Value, principal.FindFirst(Claims.Subject)?.Value,
-                            client is null ? [] : [client], issuedAt, context.HttpContext.RequestAborted))
-                    {
-                        context.Fail("The token was revoked.");
-                    }
-                },
-            };
-        });
+        services.AddAuthentication().AddIdentityBearer(AdminScheme, IncidentEndpoints.AdminAudience);
 
         services.AddAuthorizationBuilder().AddPolicy(IncidentEndpoints.Policy, policy => policy
             .AddAuthenticationSchemes(AdminScheme)
@@ -284,14 +249,4 @@ public static class IdentityModule
             .RequireAssertion(context => IncidentEndpoints.IsAdmin(context.User)));
     }
 
-    private static string ExpectedIssuer(IdentitySettings settings, HttpContext? http)
-    {
-        if (!string.IsNullOrWhiteSpace(settings.Issuer))
-        {
-            return new Uri(settings.Issuer, UriKind.Absolute).AbsoluteUri;
-        }
-
-        var request = http?.Request ?? throw new InvalidOperationException("No request to derive the issuer from.");
-        return $"{request.Scheme}://{request.Host}{request.PathBase}/";
-    }
 }

@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using CrmSecurity.Identity.Keys;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
@@ -8,13 +9,28 @@ using static OpenIddict.Abstractions.OpenIddictConstants;
 namespace CrmSecurity.Identity.Protocol;
 
 /// <summary>
-/// Lets another module of the same host act as a resource server for this provider's access tokens: a JwtBearer
-/// scheme that trusts the in-process signing keys and issuer, checks one audience, and checks revocation.
+/// Lets a module of the same host act as a resource server for this provider's access tokens: a JwtBearer scheme
+/// that trusts the in-process signing keys and issuer, checks the audience, and checks revocation. Every API of the
+/// host (admin, decisions, analyzer, encryption service) authenticates through this one definition.
 /// </summary>
 public static class ResourceServerBearer
 {
     /// <summary>Adds JwtBearer scheme <paramref name="scheme"/> for access tokens of this server issued for <paramref name="audience"/>.</summary>
-    public static AuthenticationBuilder AddIdentityBearer(this AuthenticationBuilder builder, string scheme, string audience)
+    /// <param name="builder">The authentication builder.</param>
+    /// <param name="scheme">The scheme name.</param>
+    /// <param name="audience">The one audience (resource) the tokens must carry.</param>
+    public static AuthenticationBuilder AddIdentityBearer(this AuthenticationBuilder builder, string scheme, string audience) =>
+        builder.AddIdentityBearer(scheme, _ => [audience]);
+
+    /// <summary>
+    /// The same with several accepted audiences and, optionally, a revocation check of the caller's own (for example
+    /// cached); without one, every request asks the <see cref="RevocationList"/>.
+    /// </summary>
+    internal static AuthenticationBuilder AddIdentityBearer(
+        this AuthenticationBuilder builder,
+        string scheme,
+        Func<IdentitySettings, IEnumerable<string>> audiences,
+        Func<HttpContext, ClaimsPrincipal, ValueTask<bool>>? isRevoked = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.AddJwtBearer(scheme);
@@ -23,7 +39,7 @@ public static class ResourceServerBearer
             options.MapInboundClaims = false;
             options.TokenValidationParameters = new TokenValidationParameters
             {
-                ValidAudience = audience, // RFC 9068 §4: the token must be meant for this resource
+                ValidAudiences = audiences(settings.Value).ToArray(), // RFC 9068 §4: the token must be meant for this resource
                 ValidTypes = [JsonWebTokenTypes.AccessToken], // RFC 9068 §4: only at+jwt, never an ID token
                 IssuerSigningKeyResolver = (_, _, _, _) => ring.Published.SelectMany(g => new SecurityKey[] { g.Es256.Key, g.Rs256.Key }),
                 IssuerValidator = (issuer, _, _) => issuer == ExpectedIssuer(settings.Value, http.HttpContext)
@@ -34,17 +50,14 @@ public static class ResourceServerBearer
             };
             options.Events = new JwtBearerEvents
             {
-                // Local validation alone accepts a revoked token until it expires (platform facts); check the list.
+                // Local validation alone accepts a revoked token until it expires (RFC 7009 §2.2 leaves self-contained
+                // tokens to the resource server): check the revocation list and the incident cut-offs.
                 OnTokenValidated = async context =>
                 {
-                    var principal = context.Principal!;
-                    var revocations = context.HttpContext.RequestServices.GetRequiredService<RevocationList>();
-                    var issuedAt = principal.FindFirst(Claims.IssuedAt)?.Value is { } iat && long.TryParse(iat, out var seconds)
-                        ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-                        : (DateTimeOffset?)null;
-                    var client = principal.FindFirst(Claims.ClientId)?.Value;
-                    if (await revocations.IsRevokedAsync(principal.FindFirst(Claims.JwtId)?.Value, principal.FindFirst(Claims.Subject)?.Value,
-                            client is null ? [] : [client], issuedAt, context.HttpContext.RequestAborted))
+                    var revoked = isRevoked is null
+                        ? await IsRevokedAsync(context.HttpContext.RequestServices.GetRequiredService<RevocationList>(), context.Principal!, context.HttpContext.RequestAborted)
+                        : await isRevoked(context.HttpContext, context.Principal!);
+                    if (revoked)
                     {
                         context.Fail("The token was revoked.");
                     }
@@ -54,7 +67,19 @@ public static class ResourceServerBearer
         return builder;
     }
 
-    private static string ExpectedIssuer(IdentitySettings settings, HttpContext? http)
+    /// <summary>Whether the token (its <c>jti</c>, or its user or client by a cut-off after its <c>iat</c>) was revoked.</summary>
+    internal static ValueTask<bool> IsRevokedAsync(RevocationList revocations, ClaimsPrincipal principal, CancellationToken cancellationToken)
+    {
+        var issuedAt = principal.FindFirst(Claims.IssuedAt)?.Value is { } iat && long.TryParse(iat, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : (DateTimeOffset?)null;
+        var client = principal.FindFirst(Claims.ClientId)?.Value;
+        return new ValueTask<bool>(revocations.IsRevokedAsync(principal.FindFirst(Claims.JwtId)?.Value, principal.FindFirst(Claims.Subject)?.Value,
+            client is null ? [] : [client], issuedAt, cancellationToken));
+    }
+
+    /// <summary>The configured issuer, or the address the request came to (what discovery publishes then).</summary>
+    internal static string ExpectedIssuer(IdentitySettings settings, HttpContext? http)
     {
         if (!string.IsNullOrWhiteSpace(settings.Issuer))
         {

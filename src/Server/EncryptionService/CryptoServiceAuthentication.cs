@@ -1,10 +1,5 @@
 using System.Security.Claims;
-using CrmSecurity.Identity;
-using CrmSecurity.Identity.Keys;
 using CrmSecurity.Identity.Protocol;
-using Microsoft.AspNetCore.Authentication.JwtBearer;
-using Microsoft.Extensions.Options;
-using Microsoft.IdentityModel.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace CrmSecurity.Server.EncryptionService;
@@ -26,40 +21,8 @@ internal static class CryptoServiceAuthentication
 
     public static void Add(IServiceCollection services)
     {
-        services.AddAuthentication().AddJwtBearer(Scheme);
-        services.AddOptions<JwtBearerOptions>(Scheme).Configure<SigningKeyRing, IHttpContextAccessor, IOptions<IdentitySettings>>((options, ring, http, settings) =>
-        {
-            options.MapInboundClaims = false;
-            options.TokenValidationParameters = new TokenValidationParameters
-            {
-                ValidAudience = Audience, // RFC 9068 §4: the token must be meant for this resource
-                ValidTypes = [JsonWebTokenTypes.AccessToken], // RFC 9068 §4: only at+jwt, never an ID token
-                IssuerSigningKeyResolver = (_, _, _, _) => ring.Published.SelectMany(g => new SecurityKey[] { g.Es256.Key, g.Rs256.Key }),
-                IssuerValidator = (issuer, _, _) => issuer == ExpectedIssuer(settings.Value, http.HttpContext)
-                    ? issuer
-                    : throw new SecurityTokenInvalidIssuerException("The token was issued by another server."),
-                NameClaimType = Claims.Name,
-                RoleClaimType = Claims.Role,
-            };
-            options.Events = new JwtBearerEvents
-            {
-                // A signed JWT stays valid until it expires; decrypting is sensitive enough to honour revocation at once.
-                OnTokenValidated = async context =>
-                {
-                    var principal = context.Principal!;
-                    var revocations = context.HttpContext.RequestServices.GetRequiredService<RevocationList>();
-                    var issuedAt = principal.FindFirst(Claims.IssuedAt)?.Value is { } iat && long.TryParse(iat, out var seconds)
-                        ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-                        : (DateTimeOffset?)null;
-                    var client = principal.FindFirst(Claims.ClientId)?.Value;
-                    if (await revocations.IsRevokedAsync(principal.FindFirst(Claims.JwtId)?.Value, principal.FindFirst(Claims.Subject)?.Value,
-                            client is null ? [] : [client], issuedAt, context.HttpContext.RequestAborted))
-                    {
-                        context.Fail("The token was revoked.");
-                    }
-                },
-            };
-        });
+        // RFC 9068 §4 audience and type; revocation honoured at once (decrypting is sensitive enough not to cache it).
+        services.AddAuthentication().AddIdentityBearer(Scheme, Audience);
 
         var policies = services.AddAuthorizationBuilder();
         foreach (var scope in new[] { EncryptScope, DecryptScope, IndexScope })
@@ -78,15 +41,4 @@ internal static class CryptoServiceAuthentication
     /// <summary>The subject of the token: a user id, or the client id for a client acting for itself.</summary>
     public static string Caller(ClaimsPrincipal principal) =>
         principal.FindFirst(Claims.Subject)?.Value ?? principal.FindFirst(Claims.ClientId)?.Value ?? "unknown";
-
-    private static string ExpectedIssuer(IdentitySettings settings, HttpContext? http)
-    {
-        if (!string.IsNullOrWhiteSpace(settings.Issuer))
-        {
-            return new Uri(settings.Issuer, UriKind.Absolute).AbsoluteUri;
-        }
-
-        var request = http?.Request ?? throw new InvalidOperationException("No request to derive the issuer from.");
-        return $"{request.Scheme}://{request.Host}{request.PathBase}/";
-    }
 }

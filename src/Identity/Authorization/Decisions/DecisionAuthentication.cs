@@ -1,10 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Claims;
-using CrmSecurity.Identity.Keys;
 using CrmSecurity.Identity.Protocol;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
-using Microsoft.Extensions.Options;
-using Microsoft.IdentityModel.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace CrmSecurity.Identity.Authorization.Decisions;
@@ -22,42 +19,18 @@ internal static class DecisionAuthentication
     public static IServiceCollection AddDecisionApi(this IServiceCollection services)
     {
         services.AddSingleton<DecisionRevocationCache>();
-        services.AddAuthentication().AddJwtBearer(Scheme);
-        services.AddOptions<JwtBearerOptions>(Scheme).Configure<SigningKeyRing, IHttpContextAccessor, IOptions<IdentitySettings>>((options, ring, http, settings) =>
+        // RFC 9068 §4: the audience must be validated; every API audience of ours authenticates here and the policy
+        // below then requires this API's own, so a wrong token gets 403 rather than a bare 401. Revocation and incident
+        // cut-offs (RFC 7009) are looked up at most once a second per token.
+        services.AddAuthentication().AddIdentityBearer(
+            Scheme,
+            settings => settings.ApiScopes.Select(s => s.Audience).Append(DecisionEndpoints.Audience).Distinct(StringComparer.Ordinal),
+            (http, principal) => http.RequestServices.GetRequiredService<DecisionRevocationCache>().IsRevokedAsync(principal, http.RequestServices, http.RequestAborted));
+        services.PostConfigure<JwtBearerOptions>(Scheme, options => options.Events.OnForbidden = context =>
         {
-            options.MapInboundClaims = false;
-            options.TokenValidationParameters = new TokenValidationParameters
-            {
-                // RFC 9068 §4: the audience must be validated; every API audience of ours authenticates here and the
-                // policy below then requires this API's own, so a wrong token gets 403 rather than a bare 401.
-                ValidAudiences = settings.Value.ApiScopes.Select(s => s.Audience).Append(DecisionEndpoints.Audience).Distinct(StringComparer.Ordinal),
-                ValidTypes = [JsonWebTokenTypes.AccessToken], // RFC 9068 §4: only at+jwt
-                IssuerSigningKeyResolver = (_, _, _, _) => ring.Published.SelectMany(g => new SecurityKey[] { g.Es256.Key, g.Rs256.Key }),
-                IssuerValidator = (issuer, _, _) => issuer == ExpectedIssuer(settings.Value, http.HttpContext)
-                    ? issuer
-                    : throw new SecurityTokenInvalidIssuerException("The token was issued by another server."),
-                NameClaimType = Claims.Name,
-                RoleClaimType = Claims.Role,
-            };
-            options.Events = new JwtBearerEvents
-            {
-                OnTokenValidated = async context =>
-                {
-                    // A JWT stays valid for local validators until it expires; the decision API also honours
-                    // revocation and incident cut-offs (RFC 7009), looked up at most once a second per token.
-                    var cache = context.HttpContext.RequestServices.GetRequiredService<DecisionRevocationCache>();
-                    if (await cache.IsRevokedAsync(context.Principal!, context.HttpContext.RequestServices, context.HttpContext.RequestAborted))
-                    {
-                        context.Fail("The token was revoked.");
-                    }
-                },
-                OnForbidden = context =>
-                {
-                    // RFC 6750 §3.1: insufficient_scope, naming the scope the request needs.
-                    context.Response.Headers.WWWAuthenticate = $"Bearer error=\"insufficient_scope\", scope=\"{DecisionEndpoints.Scope}\"";
-                    return Task.CompletedTask;
-                },
-            };
+            // RFC 6750 §3.1: insufficient_scope, naming the scope the request needs.
+            context.Response.Headers.WWWAuthenticate = $"Bearer error=\"insufficient_scope\", scope=\"{DecisionEndpoints.Scope}\"";
+            return Task.CompletedTask;
         });
 
         services.AddAuthorizationBuilder().AddPolicy(DecisionEndpoints.Policy, policy => policy
@@ -71,16 +44,6 @@ internal static class DecisionAuthentication
     public static bool HasAudience(ClaimsPrincipal principal) =>
         principal.FindAll(Claims.Audience).Any(claim => string.Equals(claim.Value, DecisionEndpoints.Audience, StringComparison.Ordinal));
 
-    private static string ExpectedIssuer(IdentitySettings settings, HttpContext? http)
-    {
-        if (!string.IsNullOrWhiteSpace(settings.Issuer))
-        {
-            return new Uri(settings.Issuer, UriKind.Absolute).AbsoluteUri;
-        }
-
-        var request = http?.Request ?? throw new InvalidOperationException("No request to derive the issuer from.");
-        return $"{request.Scheme}://{request.Host}{request.PathBase}/";
-    }
 }
 
 /// <summary>
@@ -102,12 +65,7 @@ internal sealed class DecisionRevocationCache(TimeProvider time)
             return false;
         }
 
-        var issuedAt = principal.FindFirst(Claims.IssuedAt)?.Value is { } iat && long.TryParse(iat, out var seconds)
-            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-            : (DateTimeOffset?)null;
-        var client = principal.FindFirst(Claims.ClientId)?.Value;
-        var revoked = await services.GetRequiredService<RevocationList>().IsRevokedAsync(
-            jti, principal.FindFirst(Claims.Subject)?.Value, client is null ? [] : [client], issuedAt, cancellationToken);
+        var revoked = await ResourceServerBearer.IsRevokedAsync(services.GetRequiredService<RevocationList>(), principal, cancellationToken);
         if (!revoked && jti is not null)
         {
             if (_checked.Count >= MaxEntries)
