@@ -1,6 +1,7 @@
 using System.Globalization;
 using CrmSecurity.CrmAuthorization;
 using CrmSecurity.Identity.Authorization.Model;
+using CrmSecurity.Identity.Authorization.Policies;
 using CrmSecurity.Identity.Authorization.Store;
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Incident;
@@ -109,6 +110,8 @@ internal static class AdminEndpoints
             return (problem, summary is null ? null : TypedResults.Ok(summary));
         }));
 
+        api.MapGet("/policies", ExportPolicies).WithTags("Policies")
+            .WithSummary("Organisation, business units, roles and field security profiles as one document in the format of policies/authorization: review it, or seed another installation with it.");
         api.MapGet("/who-can-access", WhoCanAccessAsync).WithTags("Who can access")
             .WithSummary("For an entity and action, a field, or one record: the users who can, each with the path that grants it.");
         return endpoints;
@@ -148,6 +151,22 @@ internal static class AdminEndpoints
         var view = AdminOperations.View(guard.Snapshot, user, time.GetUtcNow());
         http.Response.Headers.ETag = new EntityTagHeaderValue($"\"{view.Version}\"").ToString();
         return TypedResults.Ok(view);
+    }
+
+    private static IResult ExportPolicies(HttpContext http)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        // Roles and profiles are what the document mostly holds: viewing them is the right to export them.
+        if ((guard.Require(SystemEntities.Role, CrmAction.Read) ?? guard.Require(SystemEntities.FieldProfile, CrmAction.Read)) is { } denied)
+        {
+            return Problem(denied);
+        }
+
+        return TypedResults.Text(PolicyFiles.Export(guard.Snapshot), "application/json");
     }
 
     private static async Task<IResult> ListRolesAsync(HttpContext http, IdentityStore store)
