@@ -15,6 +15,9 @@ internal static partial class Log
     [LoggerMessage(4, LogLevel.Warning, "Generated a development master key at {Path}; set {Variable} outside Development")]
     public static partial void DevelopmentKey(ILogger logger, string path, string variable);
 
+    [LoggerMessage(6, LogLevel.Error, "The service refused a batch of {Count} access events with {Status}; it is dropped, not retried")]
+    public static partial void BatchRefused(ILogger logger, int count, int status);
+
     [LoggerMessage(5, LogLevel.Information, "Sample CRM on {Urls}, signing in through {Service}")]
     public static partial void Started(ILogger logger, string urls, string service);
 }

@@ -138,9 +138,18 @@ public sealed class AccessEventSender : BackgroundService
             _token = null;
         }
 
-        if (!response.IsSuccessStatusCode && (int)response.StatusCode != 207)
+        var status = (int)response.StatusCode;
+        if (status is 400 or 413)
         {
-            throw new HttpRequestException($"the service answered {(int)response.StatusCode}", null, response.StatusCode);
+            // The batch itself is refused (no valid line, or too large): sending it again cannot help, and holding it
+            // would stop every later event. Say so and drop it; the lines the service rejected are named in its answer.
+            Log.BatchRefused(_logger, batch.Count, status);
+            return;
+        }
+
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new HttpRequestException($"the service answered {status}", null, response.StatusCode);
         }
     }
 
