@@ -88,12 +88,14 @@ public sealed class ScaleOutTests : IAsyncLifetime
         Assert.Equal(3, (await WaitForFindingsAsync(a, await a.AuditorTokenAsync(), early.Length)).Count);
         await a.DisposeAsync();
 
-        // Host a died rather than stopped: its leases are still in the table, valid for another 15 seconds.
+        // A host died rather than stopped: its leases are still in the table, valid for another 15 seconds. They are
+        // written under an owner of their own: host a's stop can still be giving back its leases (owner host-a) after
+        // DisposeAsync returns, and would delete these if they carried its name.
         var expiry = DateTimeOffset.UtcNow.AddSeconds(15);
         await using (var db = new LiveDbContext(new DbContextOptionsBuilder<LiveDbContext>().UseNpgsql(_postgres.ConnectionString).Options))
         {
             await db.Leases.ExecuteDeleteAsync(Cancel);
-            db.Leases.AddRange(Enumerable.Range(0, 4).Select(p => new PartitionLeaseRow { Partition = p, Owner = "host-a", ExpiresTicks = expiry.UtcTicks }));
+            db.Leases.AddRange(Enumerable.Range(0, 4).Select(p => new PartitionLeaseRow { Partition = p, Owner = "host-dead", ExpiresTicks = expiry.UtcTicks }));
             await db.SaveChangesAsync(Cancel);
         }
 
