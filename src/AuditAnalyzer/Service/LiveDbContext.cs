@@ -52,6 +52,15 @@ internal sealed class StoredFindingRow
     public required string Json { get; set; }
 
     public long UpdatedTicks { get; set; }
+
+    /// <summary>The user's peer group (department) when known; what a <c>group</c> suppression matches.</summary>
+    public string? PeerGroup { get; set; }
+
+    /// <summary>What the review queue shows instead of the user id (see <c>Pseudonyms</c>).</summary>
+    public string Pseudonym { get; set; } = "";
+
+    /// <summary>The CRM entities the evidence touched, as <c>,contact,account,</c>: what an <c>entity</c> suppression matches.</summary>
+    public string Entities { get; set; } = ",";
 }
 
 /// <summary>Who scores a partition of users, until when (a lease; taken over once expired).</summary>
@@ -64,17 +73,27 @@ internal sealed class PartitionLeaseRow
     public long ExpiresTicks { get; set; }
 }
 
-/// <summary>The live service's tables: received events, findings, and partition leases.</summary>
+/// <summary>The live service's tables: received events, findings, partition leases, and the review workflow's.</summary>
 public sealed class LiveDbContext(DbContextOptions<LiveDbContext> options) : DbContext(options)
 {
     /// <summary>Schema version of these tables, checked by the host at start.</summary>
-    public const int SchemaVersion = 1;
+    public const int SchemaVersion = 2;
 
     internal DbSet<StoredEventRow> Events => Set<StoredEventRow>();
 
     internal DbSet<StoredFindingRow> Findings => Set<StoredFindingRow>();
 
     internal DbSet<PartitionLeaseRow> Leases => Set<PartitionLeaseRow>();
+
+    internal DbSet<Review.FindingReviewRow> Reviews => Set<Review.FindingReviewRow>();
+
+    internal DbSet<Review.ReviewNoteRow> Notes => Set<Review.ReviewNoteRow>();
+
+    internal DbSet<Review.SuppressionRow> Suppressions => Set<Review.SuppressionRow>();
+
+    internal DbSet<Review.FalsePositiveRow> FalsePositives => Set<Review.FalsePositiveRow>();
+
+    internal DbSet<Review.ReviewSettingRow> ReviewSettings => Set<Review.ReviewSettingRow>();
 
     /// <inheritdoc />
     protected override void OnModelCreating(ModelBuilder modelBuilder)
@@ -110,7 +129,11 @@ public sealed class LiveDbContext(DbContextOptions<LiveDbContext> options) : DbC
             e.Property(x => x.DetectedTicks).HasColumnName("detected_ticks");
             e.Property(x => x.Json).HasColumnName("json");
             e.Property(x => x.UpdatedTicks).HasColumnName("updated_ticks");
+            e.Property(x => x.PeerGroup).HasColumnName("peer_group").HasMaxLength(200);
+            e.Property(x => x.Pseudonym).HasColumnName("pseudonym").HasMaxLength(20);
+            e.Property(x => x.Entities).HasColumnName("entities").HasMaxLength(2000);
             e.HasIndex(x => new { x.UserId, x.WindowStartTicks });
+            e.HasIndex(x => x.Pseudonym);
         });
         modelBuilder.Entity<PartitionLeaseRow>(e =>
         {
@@ -120,5 +143,6 @@ public sealed class LiveDbContext(DbContextOptions<LiveDbContext> options) : DbC
             e.Property(x => x.Owner).HasColumnName("owner").HasMaxLength(200);
             e.Property(x => x.ExpiresTicks).HasColumnName("expires_ticks");
         });
+        Review.ReviewTables.Configure(modelBuilder);
     }
 }

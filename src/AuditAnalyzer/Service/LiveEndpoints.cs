@@ -16,13 +16,17 @@ internal sealed record BatchResponse(int Lines, int Stored, int Duplicates, int 
 /// <summary>HTTP endpoints of live ingestion and the findings list.</summary>
 public static class LiveEndpoints
 {
-    /// <summary>Maps <c>POST /analyzer/events</c> (scope events:write) and <c>GET /analyzer/findings</c> (scope findings:read).</summary>
+    /// <summary>
+    /// Maps <c>POST /analyzer/events</c> (scope events:write), <c>GET /analyzer/findings</c> (scope findings:read) and the
+    /// review API under <c>/analyzer/review</c> (scope findings:read, and the caller's review rights in the host's model).
+    /// </summary>
     public static IEndpointRouteBuilder MapAuditAnalyzerLive(this IEndpointRouteBuilder endpoints)
     {
         // Bearer tokens only, no cookies: no cross-site request can carry the credential, so no antiforgery token.
         var group = endpoints.MapGroup("/analyzer").DisableAntiforgery();
         group.MapPost("/events", IngestAsync).RequireAuthorization(LiveModule.WritePolicy);
         group.MapGet("/findings", ListFindingsAsync).RequireAuthorization(LiveModule.ReadPolicy);
+        Review.ReviewEndpoints.Map(endpoints);
         return endpoints;
     }
 

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using CrmSecurity.AuditAnalyzer.Review;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -37,6 +38,7 @@ public static class LiveModule
 
     internal const string WritePolicy = "audit-analyzer.events.write";
     internal const string ReadPolicy = "audit-analyzer.findings.read";
+    internal const string ReviewPolicy = "audit-analyzer.review";
 
     /// <summary>Adds ingestion, the background scorer and their authorization policies; the analyzer module must be added too.</summary>
     public static IHostApplicationBuilder AddAuditAnalyzerLive(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
@@ -50,11 +52,21 @@ public static class LiveModule
         services.AddSingleton<LiveScoring>();
         services.AddHostedService(provider => provider.GetRequiredService<LiveScoring>());
 
+        // Review: without a host bridge to an authorization model and audit trail, nobody may review (deny by default).
+        services.AddOptions<ReviewOptions>().Bind(builder.Configuration.GetSection(ReviewOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ReviewOptions>, ReviewOptionsValidator>();
+        services.AddSingleton<PseudonymKeys>();
+        services.TryAddSingleton<IReviewAccess, NoReviewAccess>();
+        services.TryAddSingleton<IReviewAuditTrail, NoReviewAccess>();
+        services.AddScoped<ReviewActions>();
+
         // Deny by default: an authenticated caller needs the scope for the call (RFC 6749 §3.3, RFC 9068 §2.2.3).
         services.AddAuthorizationBuilder()
             .AddPolicy(WritePolicy, policy => policy.AddAuthenticationSchemes(BearerScheme).RequireAuthenticatedUser()
                 .RequireAssertion(context => HasScope(context.User, WriteScope)))
             .AddPolicy(ReadPolicy, policy => policy.AddAuthenticationSchemes(BearerScheme).RequireAuthenticatedUser()
+                .RequireAssertion(context => HasScope(context.User, ReadScope)))
+            .AddPolicy(ReviewPolicy, policy => policy.AddAuthenticationSchemes(BearerScheme).RequireAuthenticatedUser()
                 .RequireAssertion(context => HasScope(context.User, ReadScope)));
         return builder;
     }

@@ -3,6 +3,7 @@ using CrmSecurity.AuditAnalyzer.Events;
 using CrmSecurity.AuditAnalyzer.Ingestion;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Policy;
+using CrmSecurity.AuditAnalyzer.Review;
 using CrmSecurity.AuditAnalyzer.Scoring;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -24,6 +25,8 @@ internal sealed partial class LiveScoring(
     IOptions<LiveOptions> options,
     ScoringPolicy policy,
     TimeProvider time,
+    PseudonymKeys pseudonyms,
+    IOptions<ReviewOptions> review,
     ILogger<LiveScoring> logger) : BackgroundService
 {
     private const int PageSize = 2000;
@@ -190,6 +193,7 @@ internal sealed partial class LiveScoring(
         }
 
         state.Scorer.OpenFindings(findings);
+        var pseudonymKey = await pseudonyms.GetAsync(db, cancellationToken);
         var strategy = db.Database.CreateExecutionStrategy();
         try
         {
@@ -205,7 +209,7 @@ internal sealed partial class LiveScoring(
                     return false;
                 }
 
-                await SaveFindingsAsync(db, findings, now, cancellationToken);
+                await SaveFindingsAsync(db, findings, now, pseudonymKey, cancellationToken);
                 var seqs = page.Select(e => e.Seq).ToList();
                 if (seqs.Count > 0)
                 {
@@ -243,7 +247,13 @@ internal sealed partial class LiveScoring(
         }
     }
 
-    private static async Task SaveFindingsAsync(LiveDbContext db, List<Finding> findings, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>
+    /// Upserts the findings by id. A finding seen for the first time gets its review state: <c>new</c>, or
+    /// <c>suppressed</c> when an active suppression matches; a re-saved finding keeps the state reviewers gave it.
+    /// Earlier dismissals as false positive for the same user and detector lower the score (read from the database,
+    /// so every instance applies the same feedback).
+    /// </summary>
+    private async Task SaveFindingsAsync(LiveDbContext db, List<Finding> findings, DateTimeOffset now, byte[] pseudonymKey, CancellationToken cancellationToken)
     {
         // An open finding and its closed form share the id; the last one in the list is the newest.
         var latest = new Dictionary<string, Finding>(StringComparer.Ordinal);
@@ -253,15 +263,30 @@ internal sealed partial class LiveScoring(
         }
 
         var ids = latest.Keys.ToList();
+        var users = latest.Values.Select(f => f.UserId).Distinct(StringComparer.Ordinal).ToList();
         var existing = await db.Findings.Where(f => ids.Contains(f.Id)).ToDictionaryAsync(f => f.Id, StringComparer.Ordinal, cancellationToken);
-        foreach (var finding in latest.Values)
+        var reviewed = (await db.Reviews.AsNoTracking().Where(r => ids.Contains(r.FindingId)).Select(r => r.FindingId).ToListAsync(cancellationToken))
+            .ToHashSet(StringComparer.Ordinal);
+        var falsePositives = await db.FalsePositives.AsNoTracking().Where(p => users.Contains(p.UserId))
+            .Select(p => new { p.UserId, p.Detector, p.FindingId }).ToListAsync(cancellationToken);
+        var nowTicks = now.UtcTicks;
+        var suppressions = (await db.Suppressions.AsNoTracking()
+                .Where(x => x.RevokedTicks == null && (x.ExpiresTicks == null || x.ExpiresTicks > nowTicks))
+                .OrderBy(x => x.CreatedTicks).ToListAsync(cancellationToken))
+            .Select(x => x.ToMatcher()).ToList();
+        var settings = review.Value;
+        foreach (var raw in latest.Values)
         {
+            // A finding's own dismissal does not lower the finding itself as it grows.
+            var earlier = falsePositives.Count(p => p.UserId == raw.UserId && p.Detector == raw.Detector && p.FindingId != raw.Id);
+            var finding = FalsePositiveFeedback.Apply(raw, earlier, settings.FalsePositiveFactor, settings.FalsePositiveFloor, policy);
             if (!existing.TryGetValue(finding.Id, out var row))
             {
                 row = new StoredFindingRow { Id = finding.Id, UserId = finding.UserId, Detector = finding.Detector, Severity = "", Json = "" };
                 db.Findings.Add(row);
             }
 
+            var evidence = await Evidence.LoadAsync(db, finding.UserId, finding.WindowStart.UtcTicks, finding.WindowEnd.UtcTicks, finding.EventIds, cancellationToken);
             row.UserName = finding.UserName;
             row.Detector = finding.Detector;
             row.Score = Math.Round(finding.Score);
@@ -270,7 +295,25 @@ internal sealed partial class LiveScoring(
             row.WindowEndTicks = finding.WindowEnd.UtcTicks;
             row.DetectedTicks = finding.DetectedAt.UtcTicks;
             row.Json = Serialize(finding);
-            row.UpdatedTicks = now.UtcTicks;
+            row.UpdatedTicks = nowTicks;
+            row.PeerGroup = finding.PeerGroup;
+            row.Pseudonym = Pseudonyms.Of(pseudonymKey, finding.UserId);
+            row.Entities = Evidence.EntityList(evidence);
+
+            if (!reviewed.Contains(finding.Id))
+            {
+                var facts = new FindingFacts(finding.UserId, finding.PeerGroup, finding.Detector, Evidence.Entities(row.Entities));
+                var match = SuppressionMatcher.FirstMatch(suppressions, facts, nowTicks);
+                db.Reviews.Add(new FindingReviewRow
+                {
+                    FindingId = finding.Id,
+                    Status = match is null ? ReviewStatus.New : ReviewStatus.Suppressed,
+                    SuppressionId = match?.Id,
+                    UpdatedBy = "scorer",
+                    UpdatedTicks = nowTicks,
+                });
+                reviewed.Add(finding.Id);
+            }
         }
 
         await db.SaveChangesAsync(cancellationToken);

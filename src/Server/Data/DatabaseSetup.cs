@@ -36,6 +36,23 @@ internal static class DatabaseSetup
         }
     }
 
+    /// <summary>Puts a context on an open connection of the host's database (to share another context's transaction).</summary>
+    public static void Use(DatabaseProvider provider, DbConnection connection, DbContextOptionsBuilder builder)
+    {
+        switch (provider)
+        {
+            case DatabaseProvider.Sqlite:
+                builder.UseSqlite(connection);
+                break;
+            case DatabaseProvider.PostgreSql:
+                builder.UseNpgsql(connection);
+                break;
+            case DatabaseProvider.SqlServer:
+                builder.UseSqlServer(connection);
+                break;
+        }
+    }
+
     public static string ResolveConnectionString(DatabaseOptions options, string workingDirectory)
     {
         if (options.ParsedProvider != DatabaseProvider.Sqlite)

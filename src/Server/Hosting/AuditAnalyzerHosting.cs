@@ -1,7 +1,9 @@
 using CrmSecurity.AuditAnalyzer;
 using CrmSecurity.AuditAnalyzer.Cli;
+using CrmSecurity.AuditAnalyzer.Review;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity.Protocol;
+using CrmSecurity.Server.AuditReview;
 using CrmSecurity.Server.Data;
 
 namespace CrmSecurity.Server.Hosting;
@@ -16,9 +18,15 @@ internal static class AuditAnalyzerHosting
         return builder;
     }
 
-    /// <summary>Live ingestion and background scoring, with callers' tokens checked against the in-process Identity provider.</summary>
+    /// <summary>
+    /// Live ingestion, background scoring and review, with callers' tokens checked against the in-process Identity
+    /// provider and review rights and audit entries bridged to Identity's model and hash chain.
+    /// </summary>
     public static WebApplicationBuilder AddAuditAnalyzerLiveModule(this WebApplicationBuilder builder)
     {
+        builder.Services.AddSingleton<ReviewIdentityBridge>();
+        builder.Services.AddSingleton<IReviewAccess>(services => services.GetRequiredService<ReviewIdentityBridge>());
+        builder.Services.AddSingleton<IReviewAuditTrail>(services => services.GetRequiredService<ReviewIdentityBridge>());
         builder.AddAuditAnalyzerLive(DatabaseSetup.Configure);
         builder.Services.AddSingleton(new ModuleSchema(LiveModule.SchemaName, LiveModule.SchemaContext, LiveModule.SchemaVersion));
         builder.Services.AddAuthentication().AddIdentityBearer(LiveModule.BearerScheme, LiveModule.Audience);
