@@ -60,6 +60,9 @@ public static class LiveModule
         services.TryAddSingleton<IReviewAuditTrail, NoReviewAccess>();
         services.AddScoped<ReviewActions>();
 
+        // The review pages (/review); the host maps Razor Pages once for every module (MapRazorPages) and signs users in.
+        services.AddRazorPages().AddApplicationPart(typeof(LiveModule).Assembly);
+
         // Deny by default: an authenticated caller needs the scope for the call (RFC 6749 §3.3, RFC 9068 §2.2.3).
         services.AddAuthorizationBuilder()
             .AddPolicy(WritePolicy, policy => policy.AddAuthenticationSchemes(BearerScheme).RequireAuthenticatedUser()
