@@ -296,13 +296,14 @@ internal sealed partial class LiveScoring(
             row.DetectedTicks = finding.DetectedAt.UtcTicks;
             row.Json = Serialize(finding);
             row.UpdatedTicks = nowTicks;
-            row.PeerGroup = finding.PeerGroup;
+            // The scorer names users missing from the directory "(not in directory)": that is no group to suppress by.
+            row.PeerGroup = finding.PeerGroup is { } group && !group.StartsWith('(') ? group : null;
             row.Pseudonym = Pseudonyms.Of(pseudonymKey, finding.UserId);
             row.Entities = Evidence.EntityList(evidence);
 
             if (!reviewed.Contains(finding.Id))
             {
-                var facts = new FindingFacts(finding.UserId, finding.PeerGroup, finding.Detector, Evidence.Entities(row.Entities));
+                var facts = new FindingFacts(finding.UserId, row.PeerGroup, finding.Detector, Evidence.Entities(row.Entities));
                 var match = SuppressionMatcher.FirstMatch(suppressions, facts, nowTicks);
                 db.Reviews.Add(new FindingReviewRow
                 {

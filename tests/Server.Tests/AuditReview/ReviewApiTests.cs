@@ -168,6 +168,21 @@ public sealed class ReviewApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_group_suppression_never_matches_users_missing_from_the_directory()
+    {
+        var writer = await _host.WriterTokenAsync();
+        var carol = await _host.UserTokenAsync("carol", ReviewHost.CarolPassword);
+        var (created, _) = await _host.SendAsync(carol, HttpMethod.Post, "analyzer/review/suppressions",
+            new { scope_kind = "group", scope_value = "(not in directory)", reason = "placeholder is no group", expires_at = DateTimeOffset.UtcNow.AddDays(1) });
+        Assert.Equal(HttpStatusCode.Created, created);
+
+        await _host.PostNightExportAsync(writer, "gus", 1, 48_000, "t6");
+        var item = await _host.WaitForQueueItemAsync(carol, "?status=new,suppressed", _ => true);
+
+        Assert.Equal("new", item.GetProperty("status").GetString());
+    }
+
+    [Fact]
     public async Task Bad_filters_and_a_suppression_without_an_end_are_refused_naming_each_field()
     {
         var carol = await _host.UserTokenAsync("carol", ReviewHost.CarolPassword);
