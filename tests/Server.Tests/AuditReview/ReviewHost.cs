@@ -47,7 +47,7 @@ public sealed partial class ReviewHost : IAsyncDisposable
 
     public static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
-    public static ReviewHost Start(string? postgres = null)
+    public static ReviewHost Start(string? postgres = null, Action<IServiceCollection>? services = null)
     {
         var directory = System.IO.Directory.CreateTempSubdirectory("crm-review-").FullName;
         var settings = new Dictionary<string, string?>
@@ -79,6 +79,11 @@ public sealed partial class ReviewHost : IAsyncDisposable
             foreach (var (key, value) in settings)
             {
                 builder.UseSetting(key, value);
+            }
+
+            if (services is not null)
+            {
+                builder.ConfigureServices(services);
             }
         });
         factory.UseKestrel(0);
@@ -235,6 +240,16 @@ public sealed partial class ReviewHost : IAsyncDisposable
         }
 
         return rows;
+    }
+
+    /// <summary>Rows in one table (SQLite hosts).</summary>
+    public async Task<long> CountAsync(string table)
+    {
+        await using var connection = new SqliteConnection(Settings["Database:ConnectionString"]);
+        await connection.OpenAsync(Cancel);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT COUNT(*) FROM {table}";
+        return (long)(await command.ExecuteScalarAsync(Cancel))!;
     }
 
     /// <summary>Runs the real <c>audit verify</c> verb on the host's database.</summary>
