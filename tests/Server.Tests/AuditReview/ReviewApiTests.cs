@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using CrmSecurity.Tests.Support;
 using Microsoft.Data.Sqlite;
 
 namespace CrmSecurity.Server.Tests.AuditReview;
@@ -165,6 +166,56 @@ public sealed class ReviewApiTests : IAsyncLifetime
         Assert.Contains("suppression.create", actions);
         Assert.Contains("finding.suppress.bulk", actions);
         Assert.Contains("suppression.revoke", actions);
+    }
+
+    [Fact]
+    public async Task Bulk_acknowledge_reports_each_id_and_notes_assignment_and_the_user_page_follow()
+    {
+        var writer = await _host.WriterTokenAsync();
+        var carol = await _host.UserTokenAsync("carol", ReviewHost.CarolPassword);
+        await _host.PostNightExportAsync(writer, "bea", 1, 48_000, "t5");
+        var item = await _host.WaitForQueueItemAsync(carol, "", _ => true);
+        var id = item.GetProperty("id").GetString()!;
+
+        var (bulk, results) = await _host.SendAsync(carol, HttpMethod.Post, "analyzer/review/findings/bulk", new { ids = new[] { id, "f-missing" }, action = "status", status = "acknowledged" });
+        var (again, againResults) = await _host.SendAsync(carol, HttpMethod.Post, "analyzer/review/findings/bulk", new { ids = new[] { id }, action = "status", status = "acknowledged" });
+        var (assigned, _) = await _host.SendAsync(carol, HttpMethod.Post, $"analyzer/review/findings/{id}/assign", new { assignee = "carol-id" });
+        var (noted, _) = await _host.SendAsync(carol, HttpMethod.Post, $"analyzer/review/findings/{id}/notes", new { text = "called their manager" });
+        var (emptyNote, emptyNoteBody) = await _host.SendAsync(carol, HttpMethod.Post, $"analyzer/review/findings/{id}/notes", new { text = " " });
+        var (_, mine) = await _host.GetAsync(carol, "analyzer/review/findings?assignee=carol-id");
+        var (userStatus, user) = await _host.GetAsync(carol, $"analyzer/review/users/{item.GetProperty("user").GetString()}");
+
+        Assert.Equal(HttpStatusCode.OK, bulk);
+        Assert.Equal(1, results.GetProperty("succeeded").GetInt32());
+        Assert.Equal([(id, 200), ("f-missing", 404)], results.GetProperty("results").EnumerateArray().Select(r => (r.GetProperty("id").GetString()!, r.GetProperty("status").GetInt32())));
+        Assert.Equal(HttpStatusCode.OK, again);
+        Assert.Equal(409, againResults.GetProperty("results")[0].GetProperty("status").GetInt32());
+        Assert.Equal(HttpStatusCode.NoContent, assigned);
+        Assert.Equal(HttpStatusCode.NoContent, noted);
+        Assert.Equal(HttpStatusCode.BadRequest, emptyNote);
+        Assert.True(emptyNoteBody.GetProperty("errors").TryGetProperty("text", out _));
+        Assert.Equal(id, Assert.Single(mine.GetProperty("items").EnumerateArray()).GetProperty("id").GetString());
+        Assert.Equal(HttpStatusCode.OK, userStatus);
+        Assert.Equal(1, user.GetProperty("findings").GetInt32());
+        Assert.Equal(1, user.GetProperty("by_detector").GetProperty("bulk_export").GetInt32());
+        var actions = (await _host.AuditEntriesAsync()).Where(e => e.TargetId == id).Select(e => e.Action);
+        Assert.Equal(["finding.status.bulk", "finding.assign", "finding.note"], actions);
+    }
+
+    [Fact]
+    public async Task A_bad_feedback_factor_stops_start_up_with_exit_78_naming_the_setting()
+    {
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(
+            new Dictionary<string, string?>
+            {
+                ["Database__Provider"] = "Sqlite",
+                ["Database__ConnectionString"] = $"Data Source={Path.Combine(_host.Directory, "other.db")}",
+                ["AuditAnalyzer__Review__FalsePositiveFactor"] = "0",
+            },
+            ReviewHost.Cancel);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("AuditAnalyzer:Review:FalsePositiveFactor is 0; use a number above 0 and at most 1", output, StringComparison.Ordinal);
     }
 
     [Fact]
