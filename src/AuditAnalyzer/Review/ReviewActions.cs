@@ -216,7 +216,7 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
 
         if (string.IsNullOrWhiteSpace(request.ScopeValue) || request.ScopeValue.Length > 200)
         {
-            return (null, 0, ReviewProblem.Invalid("scope_value", "scope_value must be 1 to 200 characters: a user id or pseudonym, a group, a detector or an entity."));
+            return (null, 0, ReviewProblem.Invalid("scope_value", "scope_value must be 1 to 200 characters: a pseudonym, a group, a detector or an entity."));
         }
 
         if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > MaxReason)
@@ -235,13 +235,19 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
         }
 
         var value = request.ScopeValue.Trim();
-        if (request.ScopeKind == SuppressionScope.User && Pseudonyms.LooksLikeOne(value))
+        if (request.ScopeKind == SuppressionScope.User && !Pseudonyms.LooksLikeOne(value))
+        {
+            // A user id here would be answered with its pseudonym: a way to test a guess without an audited reveal.
+            return (null, 0, ReviewProblem.Invalid("scope_value", "For the user scope give the pseudonym as the queue shows it (user- and 8 hex digits), not a user id."));
+        }
+
+        if (request.ScopeKind == SuppressionScope.User)
         {
             // Reviewers see pseudonyms; the suppression keeps the user id so it also matches the user's future findings.
             var userId = await db.Findings.AsNoTracking().Where(f => f.Pseudonym == value).Select(f => f.UserId).FirstOrDefaultAsync(cancellationToken);
             if (userId is null)
             {
-                return (null, 0, ReviewProblem.Invalid("scope_value", $"No finding has the pseudonym '{value}'; give the user id instead."));
+                return (null, 0, ReviewProblem.Invalid("scope_value", $"No finding has the pseudonym '{value}'; a user is suppressed once they have a finding."));
             }
 
             value = userId;

@@ -242,6 +242,8 @@ public sealed class ReviewApiTests : IAsyncLifetime
         var (suppression, suppressionErrors) = await _host.SendAsync(carol, HttpMethod.Post, "analyzer/review/suppressions",
             new { scope_kind = "detector", scope_value = "odd_hours", reason = "night shift" });
         var (missing, _) = await _host.SendAsync(carol, HttpMethod.Post, "analyzer/review/findings/nope/status", new { status = "acknowledged" });
+        var (byUserId, byUserIdErrors) = await _host.SendAsync(carol, HttpMethod.Post, "analyzer/review/suppressions",
+            new { scope_kind = "user", scope_value = "carl", reason = "guessing", expires_at = DateTimeOffset.UtcNow.AddDays(1) });
         var (anonymous, _) = await _host.GetAsync(null!, "analyzer/review/findings");
 
         Assert.Equal(HttpStatusCode.BadRequest, queue);
@@ -250,6 +252,8 @@ public sealed class ReviewApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.BadRequest, suppression);
         Assert.True(suppressionErrors.GetProperty("errors").TryGetProperty("expires_at", out _));
         Assert.Equal(HttpStatusCode.NotFound, missing);
+        Assert.Equal(HttpStatusCode.BadRequest, byUserId);
+        Assert.True(byUserIdErrors.GetProperty("errors").TryGetProperty("scope_value", out _));
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous);
     }
 
