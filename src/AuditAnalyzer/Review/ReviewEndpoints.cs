@@ -4,6 +4,7 @@ using CrmSecurity.AuditAnalyzer.Service;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.EntityFrameworkCore;
 
 namespace CrmSecurity.AuditAnalyzer.Review;
 
@@ -43,11 +44,8 @@ internal sealed record BulkResult(string Id, int Status, string? Error);
 /// </summary>
 internal static class ReviewEndpoints
 {
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
+    /// <summary>snake_case like the findings' JSON Lines and every other API of the service.</summary>
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public static void Map(IEndpointRouteBuilder endpoints)
     {
@@ -179,8 +177,7 @@ internal static class ReviewEndpoints
         }
 
         var key = await actions.PseudonymKeyAsync(cancellationToken);
-        var rows = await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.ToListAsync(
-            actions.Db.Suppressions.OrderByDescending(s => s.CreatedTicks), cancellationToken);
+        var rows = await actions.Db.Suppressions.AsNoTracking().OrderByDescending(s => s.CreatedTicks).ToListAsync(cancellationToken);
         var now = time.GetUtcNow().UtcTicks;
         return TypedResults.Json(rows.Select(s => new { active = SuppressionMatcher.IsActive(s.ToMatcher(), now), suppression = ReviewActions.Describe(s, key) }), Json);
     }

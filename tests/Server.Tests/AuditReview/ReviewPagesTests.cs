@@ -56,6 +56,24 @@ public sealed class ReviewPagesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Bulk_acknowledge_on_the_queue_page_moves_the_selected_findings_and_says_how_many()
+    {
+        var writer = await _host.WriterTokenAsync();
+        var carolToken = await _host.UserTokenAsync("carol", ReviewHost.CarolPassword);
+        await _host.PostNightExportAsync(writer, "quinn", 1, 48_000, "p2");
+        var id = (await _host.WaitForQueueItemAsync(carolToken, "", _ => true)).GetProperty("id").GetString()!;
+        using var carol = await SignedInAsync("carol", ReviewHost.CarolPassword);
+        var queue = await carol.GetStringAsync(new Uri("review", UriKind.Relative), ReviewHost.Cancel);
+
+        using var bulk = await PostAsync(carol, "review?handler=Bulk", queue, new() { ["Selected"] = id, ["BulkAction"] = "acknowledge" });
+        var after = await carol.GetStringAsync(new Uri("review?status=acknowledged", UriKind.Relative), ReviewHost.Cancel);
+
+        Assert.Equal(HttpStatusCode.Redirect, bulk.StatusCode);
+        Assert.Contains("acknowledge: 1 finding(s) done.", after, StringComparison.Ordinal);
+        Assert.Contains($"data-finding=\"{id}\"", after, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_post_without_the_anti_forgery_token_is_refused()
     {
         using var carol = await SignedInAsync("carol", ReviewHost.CarolPassword);
