@@ -8,7 +8,8 @@ using Microsoft.Extensions.Options;
 namespace CrmSecurity.AuditAnalyzer.Export;
 
 /// <summary>
-/// Findings export for SIEMs: an incremental JSON Lines feed in ECS field names (<c>GET /analyzer/export/findings</c>).
+/// Findings export for SIEMs: an incremental JSON Lines feed in ECS field names (<c>GET /analyzer/export/findings</c>),
+/// and a background forwarder pushing each finding change as CEF over syslog.
 /// Reads the live module's findings; the live module must be added too.
 /// </summary>
 public static class ExportModule
@@ -32,6 +33,20 @@ public static class ExportModule
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<IFindingReviewStates, NoReviewStates>();
         services.AddDbContext<ExportDbContext>(database);
+
+        // Destinations come from the validated options; the forwarder idles when there is none.
+        services.AddSingleton<IReadOnlyList<IFindingDestination>>(provider =>
+        {
+            var settings = provider.GetRequiredService<IOptions<ExportOptions>>().Value;
+            var destinations = new List<IFindingDestination>();
+            if (settings.Syslog.Enabled)
+            {
+                destinations.Add(ActivatorUtilities.CreateInstance<SyslogDestination>(provider));
+            }
+
+            return destinations;
+        });
+        services.AddHostedService<ExportForwarder>();
         return builder;
     }
 
