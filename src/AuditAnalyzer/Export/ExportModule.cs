@@ -9,7 +9,7 @@ namespace CrmSecurity.AuditAnalyzer.Export;
 
 /// <summary>
 /// Findings export for SIEMs: an incremental JSON Lines feed in ECS field names (<c>GET /analyzer/export/findings</c>),
-/// and a background forwarder pushing each finding change as CEF over syslog.
+/// and a background forwarder pushing each finding change as CEF over syslog and to signed webhooks.
 /// Reads the live module's findings; the live module must be added too.
 /// </summary>
 public static class ExportModule
@@ -44,8 +44,20 @@ public static class ExportModule
                 destinations.Add(ActivatorUtilities.CreateInstance<SyslogDestination>(provider));
             }
 
+            foreach (var webhook in settings.Webhooks)
+            {
+                destinations.Add(ActivatorUtilities.CreateInstance<WebhookDestination>(provider, webhook));
+            }
+
             return destinations;
         });
+
+        // Redirects are not followed (a 3xx could lead a signed finding to another host or to http); the client's
+        // own request logging is removed because a receiver URL may carry a token in its query.
+        services.AddHttpClient(WebhookDestination.ClientName)
+            .ConfigurePrimaryHttpMessageHandler(() => new System.Net.Http.SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false })
+            .ConfigureHttpClient(client => client.Timeout = TimeSpan.FromSeconds(30))
+            .RemoveAllLoggers();
         services.AddHostedService<ExportForwarder>();
         return builder;
     }
