@@ -42,7 +42,6 @@ internal sealed partial class ExportForwarder(
     TimeProvider time,
     ILogger<ExportForwarder> logger) : BackgroundService
 {
-    internal const string LeaseName = "forwarder";
     private const int PageSize = 200;
     private readonly ExportOptions _options = options.Value;
 
@@ -203,46 +202,11 @@ internal sealed partial class ExportForwarder(
         }
     }
 
-    /// <summary>
-    /// Renews this instance's lease, takes over an expired one, or inserts the first. Each step is one conditional
-    /// statement (or an insert guarded by the primary key), so two instances never both hold it.
-    /// </summary>
     private async Task<bool> HoldLeaseAsync(CancellationToken cancellationToken)
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<ExportDbContext>();
-        var now = time.GetUtcNow();
-        var until = (now + _options.LeaseDuration).UtcTicks;
-        var owner = Owner;
-        var renewed = await db.Leases.Where(l => l.Name == LeaseName && l.Owner == owner && l.ExpiresTicks >= now.UtcTicks)
-            .ExecuteUpdateAsync(s => s.SetProperty(l => l.ExpiresTicks, until), cancellationToken);
-        if (renewed == 1)
-        {
-            return true;
-        }
-
-        var taken = await db.Leases.Where(l => l.Name == LeaseName && l.ExpiresTicks < now.UtcTicks)
-            .ExecuteUpdateAsync(s => s.SetProperty(l => l.Owner, owner).SetProperty(l => l.ExpiresTicks, until), cancellationToken);
-        if (taken == 1)
-        {
-            return true;
-        }
-
-        if (await db.Leases.AsNoTracking().AnyAsync(l => l.Name == LeaseName, cancellationToken))
-        {
-            return false;
-        }
-
-        try
-        {
-            db.Leases.Add(new ExportLeaseRow { Name = LeaseName, Owner = owner, ExpiresTicks = until });
-            await db.SaveChangesAsync(cancellationToken);
-            return true;
-        }
-        catch (DbUpdateException)
-        {
-            return false; // another instance inserted it first (primary key)
-        }
+        return await ExportLease.TryHoldAsync(db, Owner, time.GetUtcNow(), _options.LeaseDuration, cancellationToken);
     }
 
     private async Task ReleaseLeaseAsync()
@@ -251,8 +215,7 @@ internal sealed partial class ExportForwarder(
         {
             await using var scope = scopes.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<ExportDbContext>();
-            var owner = Owner;
-            await db.Leases.Where(l => l.Name == LeaseName && l.Owner == owner).ExecuteDeleteAsync(CancellationToken.None);
+            await ExportLease.ReleaseAsync(db, Owner, CancellationToken.None);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -277,6 +240,59 @@ internal sealed partial class ExportForwarder(
 
     [LoggerMessage(EventId = 6204, Level = LogLevel.Error, Message = "{Destination} refused finding {FindingId} for good (status {Status}): {Reason}; recorded and skipped")]
     private static partial void LogFailed(ILogger logger, string destination, string findingId, int? status, string reason);
+}
+
+/// <summary>
+/// The forwarding lease: one row, held by one instance until it expires. Each step is one conditional statement
+/// (or an insert guarded by the primary key), so two instances never both hold it: on PostgreSQL the row lock makes
+/// the second UPDATE re-check its condition; SQLite serialises writers (as <see cref="Service.PartitionLeases"/>).
+/// </summary>
+internal static class ExportLease
+{
+    public const string Name = "forwarder";
+
+    /// <summary>Renews this owner's unexpired lease, takes over an expired one, or inserts the first; false when another holds it.</summary>
+    public static async Task<bool> TryHoldAsync(ExportDbContext db, string owner, DateTimeOffset now, TimeSpan duration, CancellationToken cancellationToken)
+    {
+        var until = (now + duration).UtcTicks;
+        var renewed = await db.Leases.Where(l => l.Name == Name && l.Owner == owner && l.ExpiresTicks >= now.UtcTicks)
+            .ExecuteUpdateAsync(s => s.SetProperty(l => l.ExpiresTicks, until), cancellationToken);
+        if (renewed == 1)
+        {
+            return true;
+        }
+
+        var taken = await db.Leases.Where(l => l.Name == Name && l.ExpiresTicks < now.UtcTicks)
+            .ExecuteUpdateAsync(s => s.SetProperty(l => l.Owner, owner).SetProperty(l => l.ExpiresTicks, until), cancellationToken);
+        if (taken == 1)
+        {
+            return true;
+        }
+
+        if (await db.Leases.AsNoTracking().AnyAsync(l => l.Name == Name, cancellationToken))
+        {
+            return false;
+        }
+
+        try
+        {
+            db.Leases.Add(new ExportLeaseRow { Name = Name, Owner = owner, ExpiresTicks = until });
+            await db.SaveChangesAsync(cancellationToken);
+            return true;
+        }
+        catch (DbUpdateException)
+        {
+            return false; // another instance inserted it first (primary key)
+        }
+        finally
+        {
+            db.ChangeTracker.Clear();
+        }
+    }
+
+    /// <summary>Gives the lease up at once (on shutdown), so another instance need not wait for the expiry.</summary>
+    public static Task<int> ReleaseAsync(ExportDbContext db, string owner, CancellationToken cancellationToken) =>
+        db.Leases.Where(l => l.Name == Name && l.Owner == owner).ExecuteDeleteAsync(cancellationToken);
 }
 
 /// <summary>Waits between retries: the first delay doubled per attempt, at most the maximum.</summary>
