@@ -17,6 +17,19 @@ internal sealed class ExportCursorRow
     public long SavedTicks { get; set; }
 }
 
+/// <summary>
+/// What a destination last received for a finding (a fingerprint of its content), so a re-save with nothing changed
+/// (the scorer rebuilds its state after a restart or a take-over and saves open findings again) is not sent again.
+/// </summary>
+internal sealed class ExportSentRow
+{
+    public required string Destination { get; set; }
+
+    public required string FindingId { get; set; }
+
+    public required string Fingerprint { get; set; }
+}
+
 /// <summary>Which instance forwards findings, until when (a lease; taken over once expired).</summary>
 internal sealed class ExportLeaseRow
 {
@@ -59,6 +72,8 @@ public sealed class ExportDbContext(DbContextOptions<ExportDbContext> options) :
 
     internal DbSet<ExportLeaseRow> Leases => Set<ExportLeaseRow>();
 
+    internal DbSet<ExportSentRow> Sent => Set<ExportSentRow>();
+
     internal DbSet<ExportFailureRow> Failures => Set<ExportFailureRow>();
 
     /// <inheritdoc />
@@ -72,6 +87,14 @@ public sealed class ExportDbContext(DbContextOptions<ExportDbContext> options) :
             e.Property(x => x.UpdatedTicks).HasColumnName("updated_ticks");
             e.Property(x => x.FindingId).HasColumnName("finding_id").HasMaxLength(40);
             e.Property(x => x.SavedTicks).HasColumnName("saved_ticks");
+        });
+        modelBuilder.Entity<ExportSentRow>(e =>
+        {
+            e.ToTable("analyzer_export_sent");
+            e.HasKey(x => new { x.Destination, x.FindingId });
+            e.Property(x => x.Destination).HasColumnName("destination").HasMaxLength(200);
+            e.Property(x => x.FindingId).HasColumnName("finding_id").HasMaxLength(40);
+            e.Property(x => x.Fingerprint).HasColumnName("fingerprint").HasMaxLength(64);
         });
         modelBuilder.Entity<ExportLeaseRow>(e =>
         {

@@ -52,6 +52,12 @@ internal sealed record ExportFinding
 
     public ReviewState? Review { get; init; }
 
+    /// <summary>
+    /// Fingerprint of what a receiver sees except the version time: equal for a re-save that changed nothing.
+    /// SHA-256 of the stored finding JSON (which has no update time) and the review state, first 16 bytes in hex.
+    /// </summary>
+    public required string Fingerprint { get; init; }
+
     /// <summary>Position of this change in the feed.</summary>
     public FeedCursor Cursor => new(UpdatedAt.UtcTicks, Id);
 
@@ -86,6 +92,8 @@ internal sealed record ExportFinding
             EventIds = Strings(json, "event_ids"),
             Learning = json.TryGetProperty("learning", out var learning) && learning.ValueKind == JsonValueKind.True,
             Review = review,
+            Fingerprint = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+                Encoding.UTF8.GetBytes($"{row.Json}\n{row.UserName}\n{review?.Status}\n{review?.Disposition}")).AsSpan(0, 16)),
         };
     }
 

@@ -119,9 +119,13 @@ internal sealed partial class ExportForwarder(
         var cursor = await export.Cursors.FirstOrDefaultAsync(c => c.Destination == destination.Name, cancellationToken);
         FeedCursor? after = cursor is null ? null : new FeedCursor(cursor.UpdatedTicks, cursor.FindingId);
         var batch = await FindingFeed.ReadAsync(live, reviews, after, PageSize, time.GetUtcNow() - _options.SettleTime, cancellationToken);
+        var ids = batch.Select(f => f.Id).Distinct().ToList();
+        var sent = await export.Sent.Where(x => x.Destination == destination.Name && ids.Contains(x.FindingId))
+            .ToDictionaryAsync(x => x.FindingId, StringComparer.Ordinal, cancellationToken);
         foreach (var finding in batch)
         {
-            if (finding.Severity >= destination.MinSeverity)
+            sent.TryGetValue(finding.Id, out var last);
+            if (finding.Severity >= destination.MinSeverity && last?.Fingerprint != finding.Fingerprint)
             {
                 var result = await destination.DeliverAsync(finding, cancellationToken);
                 if (!result.Delivered)
@@ -137,6 +141,15 @@ internal sealed partial class ExportForwarder(
                         FailedTicks = time.GetUtcNow().UtcTicks,
                     });
                 }
+                else if (last is null)
+                {
+                    sent[finding.Id] = last = new ExportSentRow { Destination = destination.Name, FindingId = finding.Id, Fingerprint = finding.Fingerprint };
+                    export.Sent.Add(last);
+                }
+                else
+                {
+                    last.Fingerprint = finding.Fingerprint;
+                }
             }
 
             if (cursor is null)
@@ -145,6 +158,7 @@ internal sealed partial class ExportForwarder(
                 export.Cursors.Add(cursor);
             }
 
+            // The cursor and the fingerprint move in one SaveChanges: a crash between send and save sends again (at least once).
             cursor.UpdatedTicks = finding.UpdatedAt.UtcTicks;
             cursor.FindingId = finding.Id;
             cursor.SavedTicks = time.GetUtcNow().UtcTicks;

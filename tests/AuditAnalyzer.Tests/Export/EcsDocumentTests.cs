@@ -83,6 +83,18 @@ public sealed class EcsDocumentTests
     }
 
     [Fact]
+    public void A_re_save_with_nothing_changed_keeps_its_fingerprint_and_any_change_moves_it()
+    {
+        var row = ExportSamples.Row();
+        var first = ExportFinding.FromRow(row);
+        row.UpdatedTicks += TimeSpan.TicksPerMinute;
+
+        Assert.Equal(first.Fingerprint, ExportFinding.FromRow(row).Fingerprint);
+        Assert.NotEqual(first.Fingerprint, ExportFinding.FromRow(row, new ReviewState("acknowledged", null)).Fingerprint);
+        Assert.NotEqual(first.Fingerprint, ExportFinding.FromRow(ExportSamples.Row(score: 90)).Fingerprint);
+    }
+
+    [Fact]
     public void A_cursor_round_trips_and_anything_else_is_refused()
     {
         var cursor = new FeedCursor(638_000_000_000_000_000, "f-abc");
