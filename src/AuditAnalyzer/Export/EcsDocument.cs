@@ -120,6 +120,8 @@ internal static class EcsDocument
         w.WriteString("id", f.Id);
         w.WriteNumber("score", f.Score);
         w.WriteString("severity", SeverityName(f.Severity));
+        // Equal for re-saves that changed nothing (event.created moves on anyway): a SIEM can drop those by it.
+        w.WriteString("fingerprint", f.Fingerprint);
         w.WriteStartArray("detectors");
         foreach (var detector in f.Detectors)
         {

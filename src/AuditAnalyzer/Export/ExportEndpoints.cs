@@ -34,7 +34,9 @@ public static class ExportEndpoints
         string? cursor, string? limit, CancellationToken cancellationToken)
     {
         FeedCursor? after = null;
-        if (cursor is not null)
+
+        // An empty cursor is the start: it is what the header says before there was anything to export.
+        if (!string.IsNullOrEmpty(cursor))
         {
             if (!FeedCursor.TryDecode(cursor, out var decoded))
             {
@@ -64,7 +66,7 @@ public static class ExportEndpoints
             body.Append(EcsDocument.ToJsonLine(finding)).Append('\n');
         }
 
-        var next = findings.Count > 0 ? findings[^1].Cursor.Encode() : cursor ?? "";
+        var next = findings.Count > 0 ? findings[^1].Cursor.Encode() : after?.Encode() ?? "";
         http.Response.Headers[CursorHeader] = next;
         http.Response.Headers[MoreHeader] = findings.Count == take ? "true" : "false";
         http.Response.Headers.CacheControl = "no-store";

@@ -47,6 +47,7 @@ public sealed class EcsDocumentTests
         Assert.Equal(["bulk_export", "odd_hours"], finding.GetProperty("detectors").EnumerateArray().Select(d => d.GetString()));
         Assert.Equal(["x-1", "x-2"], finding.GetProperty("event_ids").EnumerateArray().Select(d => d.GetString()));
         Assert.Equal("high", finding.GetProperty("severity").GetString());
+        Assert.Equal(ExportSamples.Finding().Fingerprint, finding.GetProperty("fingerprint").GetString());
         Assert.True(finding.GetProperty("correlated").GetBoolean());
         Assert.False(finding.TryGetProperty("status", out _));
         Assert.False(finding.TryGetProperty("disposition", out _));
