@@ -81,7 +81,13 @@ internal sealed partial class ExportForwarder(
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
+                    // Unsure whether the lease still holds: stop forwarding rather than risk two forwarders.
                     LogLeaseFailed(logger, e);
+                    if (workers is not null)
+                    {
+                        await StopAsync(workers, running);
+                        workers = null;
+                    }
                 }
 
                 try
