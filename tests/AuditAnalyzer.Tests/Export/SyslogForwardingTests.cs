@@ -98,6 +98,35 @@ public sealed class SyslogForwardingTests : IAsyncLifetime
         Assert.Contains(received, m => m.Contains("suid=dora", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_tcp_collector_that_is_down_holds_the_finding_until_it_is_up_and_then_gets_it()
+    {
+        var port = SyslogListener.FreeTcpPort();
+        var settings = new Dictionary<string, string?>
+        {
+            ["AuditAnalyzer:Export:Syslog:Enabled"] = "true",
+            ["AuditAnalyzer:Export:Syslog:Host"] = "127.0.0.1",
+            ["AuditAnalyzer:Export:Syslog:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["AuditAnalyzer:Export:Syslog:Protocol"] = "tcp",
+            ["AuditAnalyzer:Export:Syslog:MinSeverity"] = "low",
+        };
+        await using var host = LiveHost.Start(Path.Combine(_directory, "late"), extra: Fast(settings));
+        Assert.Equal(HttpStatusCode.OK, (await host.PostEventsAsync(await host.WriterTokenAsync(), ExportSamples.NightExport("carl", "late"))).Status);
+
+        // The finding is in the feed while nothing listens: the forwarder retries and its cursor stays behind it.
+        var (lines, _) = await ExportFeedTests.PullUntilAsync(host, await host.AuditorTokenAsync(), "carl");
+        var findingId = lines.First(l => l.GetProperty("user").GetProperty("id").GetString() == "carl").GetProperty("event").GetProperty("id").GetString()!;
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            var cursor = await scope.ServiceProvider.GetRequiredService<ExportDbContext>().Cursors.AsNoTracking().FirstOrDefaultAsync(c => c.Destination == "syslog", Cancel);
+            Assert.Null(cursor);
+        }
+
+        await using var listener = SyslogListener.Start("tcp", port);
+        await listener.WaitForAsync("externalId=" + findingId, [], Cancel);
+        await WaitForCursorAsync(host, "syslog", findingId);
+    }
+
     internal static async Task WaitForCursorAsync(LiveHost host, string destination, string findingId)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);

@@ -14,18 +14,18 @@ internal sealed class SyslogListener : IAsyncDisposable
     private readonly TcpListener? _tcp;
     private readonly Task _loop;
 
-    private SyslogListener(string protocol)
+    private SyslogListener(string protocol, int port)
     {
         Protocol = protocol;
         if (protocol == "udp")
         {
-            _udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+            _udp = new UdpClient(new IPEndPoint(IPAddress.Loopback, port));
             Port = ((IPEndPoint)_udp.Client.LocalEndPoint!).Port;
             _loop = ReceiveUdpAsync();
         }
         else
         {
-            _tcp = new TcpListener(IPAddress.Loopback, 0);
+            _tcp = new TcpListener(IPAddress.Loopback, port);
             _tcp.Start();
             Port = ((IPEndPoint)_tcp.LocalEndpoint).Port;
             _loop = AcceptTcpAsync();
@@ -39,7 +39,17 @@ internal sealed class SyslogListener : IAsyncDisposable
     /// <summary>Every TCP frame's declared length matched the bytes that followed it.</summary>
     public bool FramingHeld { get; private set; } = true;
 
-    public static SyslogListener Start(string protocol) => new(protocol);
+    public static SyslogListener Start(string protocol, int port = 0) => new(protocol, port);
+
+    /// <summary>A loopback TCP port that was free a moment ago (for a collector that starts late).</summary>
+    public static int FreeTcpPort()
+    {
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        return port;
+    }
 
     public IDictionary<string, string?> Settings(string minSeverity = "low") => new Dictionary<string, string?>
     {
