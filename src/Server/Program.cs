@@ -1,3 +1,4 @@
+using CrmSecurity.AuditAnalyzer.Export;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity;
 using CrmSecurity.Server.Cli;
@@ -17,6 +18,7 @@ builder.AddCryptoModule();
 builder.AddCryptoService();
 builder.AddAuditAnalyzerModule();
 builder.AddAuditAnalyzerLiveModule();
+builder.AddAuditAnalyzerExportModule();
 
 var app = builder.Build();
 app.UseExceptionHandler();
@@ -26,6 +28,7 @@ app.UseAuthorization();
 app.MapHealth();
 app.MapIdentity();
 app.MapAuditAnalyzerLive();
+app.MapAuditAnalyzerExport();
 app.MapCryptoService();
 
 return await ServerHost.RunAsync(app);

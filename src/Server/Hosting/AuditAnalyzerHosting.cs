@@ -1,5 +1,6 @@
 using CrmSecurity.AuditAnalyzer;
 using CrmSecurity.AuditAnalyzer.Cli;
+using CrmSecurity.AuditAnalyzer.Export;
 using CrmSecurity.AuditAnalyzer.Review;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity.Protocol;
@@ -30,6 +31,14 @@ internal static class AuditAnalyzerHosting
         builder.AddAuditAnalyzerLive(DatabaseSetup.Configure);
         builder.Services.AddSingleton(new ModuleSchema(LiveModule.SchemaName, LiveModule.SchemaContext, LiveModule.SchemaVersion));
         builder.Services.AddAuthentication().AddIdentityBearer(LiveModule.BearerScheme, LiveModule.Audience);
+        return builder;
+    }
+
+    /// <summary>Findings export for SIEMs (ECS JSON Lines feed), on the host's database; needs the live module.</summary>
+    public static WebApplicationBuilder AddAuditAnalyzerExportModule(this WebApplicationBuilder builder)
+    {
+        builder.AddAuditAnalyzerExport(DatabaseSetup.Configure);
+        builder.Services.AddSingleton(new ModuleSchema(ExportModule.SchemaName, ExportModule.SchemaContext, ExportModule.SchemaVersion));
         return builder;
     }
 

@@ -1,0 +1,75 @@
+using System.Globalization;
+using System.Text;
+using CrmSecurity.AuditAnalyzer.Service;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+
+namespace CrmSecurity.AuditAnalyzer.Export;
+
+/// <summary>The pull side of the export: JSON Lines in ECS field names, read incrementally with a cursor.</summary>
+public static class ExportEndpoints
+{
+    /// <summary>Response header with the cursor to send next time (also when nothing new was returned).</summary>
+    public const string CursorHeader = "Export-Cursor";
+
+    /// <summary>Response header: "true" when the page was full, so more changes may be waiting.</summary>
+    public const string MoreHeader = "Export-More";
+
+    internal const int DefaultLimit = 500;
+    internal const int MaxLimit = 5000;
+
+    /// <summary>Maps <c>GET /analyzer/export/findings</c> (scope findings:read).</summary>
+    public static IEndpointRouteBuilder MapAuditAnalyzerExport(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGroup("/analyzer/export").DisableAntiforgery()
+            .MapGet("/findings", ExportFindingsAsync).RequireAuthorization(ExportModule.ReadPolicy);
+        return endpoints;
+    }
+
+    internal static async Task<Results<ContentHttpResult, ValidationProblem>> ExportFindingsAsync(
+        HttpContext http, LiveDbContext db, IFindingReviewStates reviews, IOptions<ExportOptions> options, TimeProvider time,
+        string? cursor, string? limit, CancellationToken cancellationToken)
+    {
+        FeedCursor? after = null;
+
+        // An empty cursor is the start: it is what the header says before there was anything to export.
+        if (!string.IsNullOrEmpty(cursor))
+        {
+            if (!FeedCursor.TryDecode(cursor, out var decoded))
+            {
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+                {
+                    ["cursor"] = ["cursor is not a cursor this endpoint returned (the Export-Cursor header); leave it out to start from the beginning."],
+                });
+            }
+
+            after = decoded;
+        }
+
+        var take = DefaultLimit;
+        if (limit is not null && (!int.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out take) || take is < 1 or > MaxLimit))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["limit"] = [$"limit must be a whole number from 1 to {MaxLimit}."],
+            });
+        }
+
+        var settledBefore = time.GetUtcNow() - options.Value.SettleTime;
+        var findings = await FindingFeed.ReadAsync(db, reviews, after, take, settledBefore, cancellationToken);
+        var body = new StringBuilder();
+        foreach (var finding in findings)
+        {
+            body.Append(EcsDocument.ToJsonLine(finding)).Append('\n');
+        }
+
+        var next = findings.Count > 0 ? findings[^1].Cursor.Encode() : after?.Encode() ?? "";
+        http.Response.Headers[CursorHeader] = next;
+        http.Response.Headers[MoreHeader] = findings.Count == take ? "true" : "false";
+        http.Response.Headers.CacheControl = "no-store";
+        return TypedResults.Text(body.ToString(), "application/x-ndjson", Encoding.UTF8);
+    }
+}
