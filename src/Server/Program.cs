@@ -17,6 +17,7 @@ builder.AddCryptoModule();
 builder.AddCryptoService();
 builder.AddAuditAnalyzerModule();
 builder.AddAuditAnalyzerLiveModule();
+builder.AddIdentityEventsToAnalyzer();
 
 var app = builder.Build();
 app.UseExceptionHandler();

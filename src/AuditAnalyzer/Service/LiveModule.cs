@@ -48,6 +48,7 @@ public static class LiveModule
         services.TryAddSingleton(TimeProvider.System);
         services.AddDbContext<LiveDbContext>(database);
         services.AddSingleton<LiveScoring>();
+        services.AddSingleton<ILiveEventWriter, LiveEventWriter>();
         services.AddHostedService(provider => provider.GetRequiredService<LiveScoring>());
 
         // Deny by default: an authenticated caller needs the scope for the call (RFC 6749 §3.3, RFC 9068 §2.2.3).

@@ -1,8 +1,10 @@
 using CrmSecurity.AuditAnalyzer;
 using CrmSecurity.AuditAnalyzer.Cli;
 using CrmSecurity.AuditAnalyzer.Service;
+using CrmSecurity.Identity.Events;
 using CrmSecurity.Identity.Protocol;
 using CrmSecurity.Server.Data;
+using CrmSecurity.Server.Events;
 
 namespace CrmSecurity.Server.Hosting;
 
@@ -22,6 +24,18 @@ internal static class AuditAnalyzerHosting
         builder.AddAuditAnalyzerLive(DatabaseSetup.Configure);
         builder.Services.AddSingleton(new ModuleSchema(LiveModule.SchemaName, LiveModule.SchemaContext, LiveModule.SchemaVersion));
         builder.Services.AddAuthentication().AddIdentityBearer(LiveModule.BearerScheme, LiveModule.Audience);
+        return builder;
+    }
+
+    /// <summary>
+    /// Identity's access events go to the analyzer's live event table in-process (client id <c>identity</c>), so
+    /// sign-ins, failed sign-ins, tokens and admin changes are scored like a CRM app's events. Needs both modules.
+    /// </summary>
+    public static IHostApplicationBuilder AddIdentityEventsToAnalyzer(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<AnalyzerEventSink>();
+        builder.Services.AddSingleton<IAccessEventSink>(provider => provider.GetRequiredService<AnalyzerEventSink>());
+        builder.Services.AddHostedService(provider => provider.GetRequiredService<AnalyzerEventSink>());
         return builder;
     }
 
