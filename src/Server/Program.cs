@@ -18,6 +18,7 @@ builder.AddCryptoService();
 builder.AddAuditAnalyzerModule();
 builder.AddAuditAnalyzerLiveModule();
 builder.AddIdentityEventsToAnalyzer();
+builder.AddIdentityDirectoryToAnalyzer();
 
 var app = builder.Build();
 app.UseExceptionHandler();

@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using CrmSecurity.AuditAnalyzer.Organisation;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -49,6 +50,7 @@ public static class LiveModule
         services.AddDbContext<LiveDbContext>(database);
         services.AddSingleton<LiveScoring>();
         services.AddSingleton<ILiveEventWriter, LiveEventWriter>();
+        services.AddSingleton<LiveDirectory>();
         services.AddHostedService(provider => provider.GetRequiredService<LiveScoring>());
 
         // Deny by default: an authenticated caller needs the scope for the call (RFC 6749 §3.3, RFC 9068 §2.2.3).

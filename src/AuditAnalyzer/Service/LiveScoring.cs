@@ -23,6 +23,7 @@ internal sealed partial class LiveScoring(
     IServiceScopeFactory scopes,
     IOptions<LiveOptions> options,
     ScoringPolicy policy,
+    LiveDirectory directory,
     TimeProvider time,
     ILogger<LiveScoring> logger) : BackgroundService
 {
@@ -142,7 +143,7 @@ internal sealed partial class LiveScoring(
     {
         var report = new IngestionReport();
         var parser = new JsonLinesEventParser(new EventFields("stored", report, new StringPool()));
-        var scorer = new ScoringOptions { Policy = policy, Directory = UserDirectory.Empty, TimeProvider = time }.Build();
+        var scorer = new ScoringOptions { Policy = policy, Directory = directory.Current, TimeProvider = time }.Build();
         return new PartitionState(scorer, parser);
     }
 

@@ -1,5 +1,6 @@
 using CrmSecurity.AuditAnalyzer;
 using CrmSecurity.AuditAnalyzer.Cli;
+using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity.Events;
 using CrmSecurity.Identity.Protocol;
@@ -36,6 +37,13 @@ internal static class AuditAnalyzerHosting
         builder.Services.AddSingleton<AnalyzerEventSink>();
         builder.Services.AddSingleton<IAccessEventSink>(provider => provider.GetRequiredService<AnalyzerEventSink>());
         builder.Services.AddHostedService(provider => provider.GetRequiredService<AnalyzerEventSink>());
+        return builder;
+    }
+
+    /// <summary>Live scoring takes its directory (peers, time zones, managers) from Identity's authorization model.</summary>
+    public static IHostApplicationBuilder AddIdentityDirectoryToAnalyzer(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<IDirectorySource, IdentityDirectorySource>();
         return builder;
     }
 

@@ -28,6 +28,9 @@ public class InProcessHost : IAsyncLifetime
 
     public IServiceProvider Services => _factory!.Services;
 
+    /// <summary>Demo mode seeds its own users and clients (demo-crm, demo-secops, demo-audit, ...) instead of <see cref="Client"/>.</summary>
+    protected virtual bool DemoMode => false;
+
     /// <summary>Settings on top of the defaults below; a subclass changes the host's shape.</summary>
     protected virtual IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>();
 
@@ -38,15 +41,19 @@ public class InProcessHost : IAsyncLifetime
             ["Database:Provider"] = "Sqlite",
             ["Database:ConnectionString"] = $"Data Source={DatabasePath}",
             ["Identity:AllowHttp"] = "true",
-            ["Identity:DemoMode"] = "false",
+            ["Identity:DemoMode"] = DemoMode ? "true" : "false",
             ["Identity:MailPickupDirectory"] = Path.Combine(_directory, "mail"),
             ["AuditAnalyzer:Live:PollInterval"] = "00:00:00.200",
-            ["Identity:Clients:0:ClientId"] = Client,
-            ["Identity:Clients:0:ClientSecret"] = Secret,
-            ["Identity:Clients:0:GrantTypes:0"] = "client_credentials",
-            ["Identity:Clients:0:Scopes:0"] = "events:write",
-            ["Identity:Clients:0:Scopes:1"] = "findings:read",
         };
+        if (!DemoMode)
+        {
+            settings["Identity:Clients:0:ClientId"] = Client;
+            settings["Identity:Clients:0:ClientSecret"] = Secret;
+            settings["Identity:Clients:0:GrantTypes:0"] = "client_credentials";
+            settings["Identity:Clients:0:Scopes:0"] = "events:write";
+            settings["Identity:Clients:0:Scopes:1"] = "findings:read";
+        }
+
         foreach (var (key, value) in Settings)
         {
             settings[key] = value;
