@@ -75,7 +75,8 @@ public static class IdentityModule
         // configured clients, then the event writer and the model refresh.
         services.AddHostedService<SigningKeyRingService>();
         services.AddAuthorizationStartup();
-        services.AddHostedService<DemoSeeder>();
+        services.AddSingleton<DemoSeeder>();
+        services.AddHostedService(provider => provider.GetRequiredService<DemoSeeder>());
         services.AddHostedService<ClientSync>();
         services.AddHostedService(provider => provider.GetRequiredService<DatabaseEventSink>());
         services.AddAuthorizationRefresh();

@@ -19,6 +19,7 @@ builder.AddAuditAnalyzerModule();
 builder.AddAuditAnalyzerLiveModule();
 builder.AddIdentityEventsToAnalyzer();
 builder.AddIdentityDirectoryToAnalyzer();
+builder.AddDemoHistory();
 
 var app = builder.Build();
 app.UseExceptionHandler();

@@ -24,6 +24,9 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
     public const string WestAdminRole = "west_user_admin";
     public const string SecOpsApplicationUser = "demo-secops-app";
 
+    /// <summary>Whether this start seeded an empty database (other demo data, such as access history, follows only then).</summary>
+    public bool SeededThisStart { get; private set; }
+
     internal static readonly DemoUnit[] Units =
     [
         new("sales", "Sales", null),
@@ -203,10 +206,11 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
             await registry.RegisterAsync(client, cancellationToken);
         }
 
+        SeededThisStart = true;
         Console.WriteLine("Demo mode: seeded an empty database. Sign in at /account/login (admin pages at /admin) with:");
         foreach (var demo in Users)
         {
-            Console.WriteLine($"  {demo.UserName,-6} {demo.Password,-26} role {string.Join(", ", demo.Roles)} in {demo.BusinessUnit}");
+            Console.WriteLine($"  {demo.UserName,-6} {demo.Password,-26} role {string.Join(", ", demo.Roles)} in {demo.BusinessUnit}, time zone {demo.Zone}");
         }
 
         Console.WriteLine("  clients: demo-crm (secret demo-crm-secret), demo-spa (public, PKCE), demo-secops (secret demo-secops-secret, scope identity.admin), demo-audit (secret demo-audit-secret, scope findings:read); demo-crm may also send events (scope events:write)");

@@ -5,6 +5,7 @@ using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity.Events;
 using CrmSecurity.Identity.Protocol;
 using CrmSecurity.Server.Data;
+using CrmSecurity.Server.Demo;
 using CrmSecurity.Server.Events;
 
 namespace CrmSecurity.Server.Hosting;
@@ -44,6 +45,13 @@ internal static class AuditAnalyzerHosting
     public static IHostApplicationBuilder AddIdentityDirectoryToAnalyzer(this IHostApplicationBuilder builder)
     {
         builder.Services.AddSingleton<IDirectorySource, IdentityDirectorySource>();
+        return builder;
+    }
+
+    /// <summary>Demo mode on an empty database also seeds four weeks of access history for the analyzer (after Identity's demo data).</summary>
+    public static IHostApplicationBuilder AddDemoHistory(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddHostedService<DemoHistory>();
         return builder;
     }
 
