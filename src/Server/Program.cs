@@ -12,6 +12,7 @@ if (CommandLine.IsVerb(args))
 
 var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostArguments(args)));
 builder.AddServerCore();
+builder.AddServerTelemetry();
 builder.AddIdentityModule();
 builder.AddCryptoModule();
 builder.AddCryptoService();

@@ -73,6 +73,7 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
         var fresh = rows.Where(r => !known.Contains(r.EventKey)).ToList();
         if (fresh.Count == 0)
         {
+            AnalyzerMetrics.Ingested(rows[0].ClientId, rows.Count, "duplicate");
             return 0;
         }
 
@@ -105,6 +106,8 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
                 }
 
                 await transaction.CommitAsync(cancellationToken);
+                AnalyzerMetrics.Ingested(rows[0].ClientId, fresh.Count, "accepted");
+                AnalyzerMetrics.Ingested(rows[0].ClientId, rows.Count - fresh.Count, "duplicate");
             }
             catch (DbException)
             {

@@ -36,6 +36,9 @@ public static class LiveModule
     /// <summary>The live tables' DbContext, for the host's schema registration.</summary>
     public static Type SchemaContext => typeof(LiveDbContext);
 
+    /// <summary>Tag of the health checks that decide readiness (the host's readiness endpoint runs those).</summary>
+    public const string ReadyTag = "ready";
+
     internal const string WritePolicy = "audit-analyzer.events.write";
     internal const string ReadPolicy = "audit-analyzer.findings.read";
 
@@ -51,6 +54,8 @@ public static class LiveModule
         services.AddSingleton<LiveScoring>();
         services.AddSingleton<ILiveEventWriter, LiveEventWriter>();
         services.AddSingleton<LiveDirectory>();
+        services.AddHostedService<FindingsMetricsRefresher>();
+        services.AddHealthChecks().AddCheck<ScorerHealthCheck>("analyzer-scorer", tags: [ReadyTag]);
         services.AddHostedService(provider => provider.GetRequiredService<LiveScoring>());
 
         // Deny by default: an authenticated caller needs the scope for the call (RFC 6749 §3.3, RFC 9068 §2.2.3).

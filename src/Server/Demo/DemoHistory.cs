@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity.Demo;
+using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Server.Demo;
 
@@ -12,7 +13,8 @@ namespace CrmSecurity.Server.Demo;
 /// within seconds of the first start. Deterministic: a fixed seed, event ids derived from it; only the dates follow
 /// the clock, so the history always ends yesterday.
 /// </summary>
-internal sealed partial class DemoHistory(IServiceProvider services, ILiveEventWriter writer, TimeProvider time, ILogger<DemoHistory> logger) : IHostedService
+internal sealed partial class DemoHistory(
+    IServiceProvider services, ILiveEventWriter writer, IOptions<DemoHistoryOptions> options, TimeProvider time, ILogger<DemoHistory> logger) : IHostedService
 {
     /// <summary>The sending client the history is stored under (<c>demo-history:{event_id}</c>).</summary>
     public const string ClientId = "demo-history";
@@ -22,7 +24,7 @@ internal sealed partial class DemoHistory(IServiceProvider services, ILiveEventW
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        if (services.GetService<DemoSeeder>() is not { SeededThisStart: true })
+        if (!options.Value.Enabled || services.GetService<DemoSeeder>() is not { SeededThisStart: true })
         {
             return;
         }
@@ -238,4 +240,12 @@ internal sealed partial class DemoHistory(IServiceProvider services, ILiveEventW
 
     [LoggerMessage(EventId = 1300, Level = LogLevel.Information, Message = "Demo mode: seeded {Events} access events of {Days} days of history in {Milliseconds:0} ms")]
     private static partial void LogSeeded(ILogger logger, int events, int days, double milliseconds);
+}
+
+/// <summary><c>AuditAnalyzer:DemoHistory</c>: whether demo mode also seeds access history (tests that count events turn it off).</summary>
+internal sealed class DemoHistoryOptions
+{
+    public const string Section = "AuditAnalyzer:DemoHistory";
+
+    public bool Enabled { get; set; } = true;
 }

@@ -51,6 +51,7 @@ internal static class AuditAnalyzerHosting
     /// <summary>Demo mode on an empty database also seeds four weeks of access history for the analyzer (after Identity's demo data).</summary>
     public static IHostApplicationBuilder AddDemoHistory(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddOptions<DemoHistoryOptions>().Bind(builder.Configuration.GetSection(DemoHistoryOptions.Section)).ValidateOnStart();
         builder.Services.AddHostedService<DemoHistory>();
         return builder;
     }

@@ -37,7 +37,7 @@ internal static partial class ServerHost
         // Registered first so that every module's tables exist before any other hosted service starts.
         builder.Services.AddHostedService<DatabaseSchemaInitializer>();
         builder.Services.AddProblemDetails();
-        builder.Services.AddHealthChecks();
+        builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: [HealthEndpoints.ReadyTag]);
         return builder;
     }
 
