@@ -11,16 +11,28 @@ if (CommandLine.IsVerb(args))
 }
 
 var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostArguments(args)));
+var modules = builder.AddModuleSwitches();
 builder.AddServerCore();
 builder.AddServerTelemetry();
-builder.AddIdentityModule();
+if (modules.Identity)
+{
+    builder.AddIdentityModule();
+}
+
 builder.AddCryptoModule();
 builder.AddCryptoService();
-builder.AddAuditAnalyzerModule();
-builder.AddAuditAnalyzerLiveModule();
-builder.AddIdentityEventsToAnalyzer();
-builder.AddIdentityDirectoryToAnalyzer();
-builder.AddDemoHistory();
+if (modules.AuditAnalyzer)
+{
+    builder.AddAuditAnalyzerModule();
+    builder.AddAuditAnalyzerLiveModule();
+}
+
+if (modules is { Identity: true, AuditAnalyzer: true })
+{
+    builder.AddIdentityEventsToAnalyzer();
+    builder.AddIdentityDirectoryToAnalyzer();
+    builder.AddDemoHistory();
+}
 
 var app = builder.Build();
 app.UseExceptionHandler();
@@ -28,8 +40,16 @@ app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapHealth();
-app.MapIdentity();
-app.MapAuditAnalyzerLive();
+if (modules.Identity)
+{
+    app.MapIdentity();
+}
+
+if (modules.AuditAnalyzer)
+{
+    app.MapAuditAnalyzerLive();
+}
+
 app.MapCryptoService();
 
 return await ServerHost.RunAsync(app);

@@ -3,7 +3,6 @@ using CrmSecurity.AuditAnalyzer.Cli;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity.Events;
-using CrmSecurity.Identity.Protocol;
 using CrmSecurity.Server.Data;
 using CrmSecurity.Server.Demo;
 using CrmSecurity.Server.Events;
@@ -20,12 +19,12 @@ internal static class AuditAnalyzerHosting
         return builder;
     }
 
-    /// <summary>Live ingestion and background scoring, with callers' tokens checked against the in-process Identity provider.</summary>
+    /// <summary>Live ingestion and background scoring, with callers' tokens checked against the in-process Identity provider (or <c>Identity:Authority</c>).</summary>
     public static WebApplicationBuilder AddAuditAnalyzerLiveModule(this WebApplicationBuilder builder)
     {
         builder.AddAuditAnalyzerLive(DatabaseSetup.Configure);
         builder.Services.AddSingleton(new ModuleSchema(LiveModule.SchemaName, LiveModule.SchemaContext, LiveModule.SchemaVersion));
-        builder.Services.AddAuthentication().AddIdentityBearer(LiveModule.BearerScheme, LiveModule.Audience);
+        builder.Services.AddAuthentication().AddHostBearer(builder.Configuration, LiveModule.BearerScheme, LiveModule.Audience);
         return builder;
     }
 

@@ -108,6 +108,18 @@ public sealed class StartupTests : IDisposable
         Assert.Matches(@"Demo mode: seeded \d{4,} access events \(28 days of history", server.Output);
     }
 
+    [Fact]
+    public async Task Identity_off_without_an_authority_stops_start_up_naming_the_setting()
+    {
+        var environment = SqliteIn(_directory);
+        environment["Modules__Identity__Enabled"] = "false";
+
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(environment, TestContext.Current.CancellationToken);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Identity:Authority is required when Modules:Identity:Enabled is false", output, StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     internal static Dictionary<string, string?> SqliteIn(string directory) => new()
