@@ -26,8 +26,8 @@ public static class IdentityModule
     /// <summary>Authentication scheme of the admin endpoints: bearer access tokens of this server.</summary>
     public const string AdminScheme = "IdentityAdmin";
 
-    /// <summary>Schema version of the module's tables (2: the authorization model and the audit trail).</summary>
-    public const int SchemaVersion = 2;
+    /// <summary>Schema version of the module's tables (2: the authorization model and the audit trail; 3: users' <c>ZoneInfo</c>).</summary>
+    public const int SchemaVersion = 3;
 
     /// <summary>Adds the Identity module. <paramref name="database"/> chooses the EF Core provider (the host passes DatabaseSetup.Configure).</summary>
     public static IHostApplicationBuilder AddIdentity(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
@@ -75,7 +75,8 @@ public static class IdentityModule
         // configured clients, then the event writer and the model refresh.
         services.AddHostedService<SigningKeyRingService>();
         services.AddAuthorizationStartup();
-        services.AddHostedService<DemoSeeder>();
+        services.AddSingleton<DemoSeeder>();
+        services.AddHostedService(provider => provider.GetRequiredService<DemoSeeder>());
         services.AddHostedService<ClientSync>();
         services.AddHostedService(provider => provider.GetRequiredService<DatabaseEventSink>());
         services.AddAuthorizationRefresh();

@@ -12,13 +12,30 @@ if (CommandLine.IsVerb(args))
 }
 
 var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostArguments(args)));
+var modules = builder.AddModuleSwitches();
 builder.AddServerCore();
-builder.AddIdentityModule();
+builder.AddServerTelemetry();
+if (modules.Identity)
+{
+    builder.AddIdentityModule();
+}
+
 builder.AddCryptoModule();
 builder.AddCryptoService();
-builder.AddAuditAnalyzerModule();
-builder.AddAuditAnalyzerLiveModule();
-builder.AddAuditAnalyzerExportModule();
+if (modules.AuditAnalyzer)
+{
+    builder.AddAuditAnalyzerModule();
+    builder.AddAuditAnalyzerLiveModule();
+    builder.AddAuditAnalyzerExportModule();
+}
+
+if (modules is { Identity: true, AuditAnalyzer: true })
+{
+    builder.AddIdentityEventsToAnalyzer();
+    builder.AddIdentityDirectoryToAnalyzer();
+    builder.AddReviewThroughIdentity();
+    builder.AddDemoHistory();
+}
 
 var app = builder.Build();
 app.UseExceptionHandler();
@@ -26,9 +43,17 @@ app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapHealth();
-app.MapIdentity();
-app.MapAuditAnalyzerLive();
-app.MapAuditAnalyzerExport();
+if (modules.Identity)
+{
+    app.MapIdentity();
+}
+
+if (modules.AuditAnalyzer)
+{
+    app.MapAuditAnalyzerLive();
+    app.MapAuditAnalyzerExport();
+}
+
 app.MapCryptoService();
 
 return await ServerHost.RunAsync(app);

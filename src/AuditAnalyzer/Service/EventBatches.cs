@@ -92,6 +92,8 @@ internal static class EventBatches
             });
         }
 
+        AnalyzerMetrics.Ingested(clientId, errors.Count, "rejected");
+        AnalyzerMetrics.Ingested(clientId, duplicates, "duplicate");
         return (rows, errors, lines, duplicates);
     }
 
@@ -110,6 +112,12 @@ internal static class EventBatches
                 {
                     db.Events.AddRange(fresh);
                     await db.SaveChangesAsync(cancellationToken);
+                }
+
+                if (rows.Count > 0)
+                {
+                    AnalyzerMetrics.Ingested(rows[0].ClientId, fresh.Count, "accepted");
+                    AnalyzerMetrics.Ingested(rows[0].ClientId, rows.Count - fresh.Count, "duplicate");
                 }
 
                 return fresh.Count;

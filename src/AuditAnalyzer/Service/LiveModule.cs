@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Review;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -36,6 +37,9 @@ public static class LiveModule
     /// <summary>The live tables' DbContext, for the host's schema registration.</summary>
     public static Type SchemaContext => typeof(LiveDbContext);
 
+    /// <summary>Tag of the health checks that decide readiness (the host's readiness endpoint runs those).</summary>
+    public const string ReadyTag = "ready";
+
     internal const string WritePolicy = "audit-analyzer.events.write";
     internal const string ReadPolicy = "audit-analyzer.findings.read";
     internal const string ReviewPolicy = "audit-analyzer.review";
@@ -50,6 +54,10 @@ public static class LiveModule
         services.TryAddSingleton(TimeProvider.System);
         services.AddDbContext<LiveDbContext>(database);
         services.AddSingleton<LiveScoring>();
+        services.AddSingleton<ILiveEventWriter, LiveEventWriter>();
+        services.AddSingleton<LiveDirectory>();
+        services.AddHostedService<FindingsMetricsRefresher>();
+        services.AddHealthChecks().AddCheck<ScorerHealthCheck>("analyzer-scorer", tags: [ReadyTag]);
         services.AddHostedService(provider => provider.GetRequiredService<LiveScoring>());
 
         // Review: without a host bridge to an authorization model and audit trail, nobody may review (deny by default).

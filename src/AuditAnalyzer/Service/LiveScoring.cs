@@ -24,6 +24,7 @@ internal sealed partial class LiveScoring(
     IServiceScopeFactory scopes,
     IOptions<LiveOptions> options,
     ScoringPolicy policy,
+    LiveDirectory directory,
     TimeProvider time,
     PseudonymKeys pseudonyms,
     IOptions<ReviewOptions> review,
@@ -145,7 +146,7 @@ internal sealed partial class LiveScoring(
     {
         var report = new IngestionReport();
         var parser = new JsonLinesEventParser(new EventFields("stored", report, new StringPool()));
-        var scorer = new ScoringOptions { Policy = policy, Directory = UserDirectory.Empty, TimeProvider = time }.Build();
+        var scorer = new ScoringOptions { Policy = policy, Directory = directory.Current, TimeProvider = time }.Build();
         return new PartitionState(scorer, parser);
     }
 

@@ -59,6 +59,8 @@ internal static class AdminEndpoints
             .WithSummary("Remove the authenticator and recovery codes; sessions end and the next sign-in enrols again.");
         users.MapPut("/{id}/business-unit", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserBusinessUnitAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
             .Accepts<NamesBody>("application/json");
+        users.MapPut("/{id}/zoneinfo", (string id, HttpContext http) => Change<ZoneInfoBody>(http, (g, ops, b, ct) => ops.SetUserZoneInfoAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
+            .Accepts<ZoneInfoBody>("application/json").WithSummary("Set the user's time zone (IANA id, OpenID Connect zoneinfo); the analyzer judges working hours in it.");
         users.MapPut("/{id}/roles", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserRolesAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
             .Accepts<NamesBody>("application/json").WithSummary("Replace the user's direct roles (nobody edits their own; every added role must be held by the caller).");
         users.MapPut("/{id}/teams", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserTeamsAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))

@@ -70,7 +70,13 @@ internal sealed record UserView(
     [property: JsonPropertyName("disabled")] bool Disabled,
     [property: JsonPropertyName("locked_out")] bool LockedOut,
     [property: JsonPropertyName("mfa")] bool Mfa,
-    [property: JsonPropertyName("version")] string Version);
+    [property: JsonPropertyName("version")] string Version,
+    [property: JsonPropertyName("zoneinfo")] string? ZoneInfo = null);
+
+/// <summary>The user's time zone, an IANA id (OpenID Connect Core §5.1 <c>zoneinfo</c>); null clears it.</summary>
+internal sealed record ZoneInfoBody(
+    [property: JsonPropertyName("zoneinfo")] string? ZoneInfo,
+    [property: JsonPropertyName("version")] string? Version);
 
 internal sealed record NamesBody(
     [property: JsonPropertyName("roles")] List<string>? Roles,

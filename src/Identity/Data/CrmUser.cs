@@ -29,6 +29,12 @@ internal sealed class CrmUser : IdentityUser
     /// </summary>
     public string? ApplicationClientId { get; set; }
 
+    /// <summary>
+    /// The user's time zone as an IANA id (OpenID Connect Core §5.1 <c>zoneinfo</c>, e.g. <c>Europe/Paris</c>); null for
+    /// unknown. The analyzer judges "odd hours" in this zone.
+    /// </summary>
+    public string? ZoneInfo { get; set; }
+
     /// <summary>A disabled user cannot sign in and holds no valid token or session.</summary>
     public bool IsDisabled { get; set; }
 }

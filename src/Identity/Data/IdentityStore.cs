@@ -66,6 +66,7 @@ internal sealed partial class IdentityStore(DbContextOptions<IdentityStore> opti
             user.Property(u => u.DisplayName).HasMaxLength(200);
             user.Property(u => u.ManagerId).HasMaxLength(450);
             user.Property(u => u.ApplicationClientId).HasMaxLength(100);
+            user.Property(u => u.ZoneInfo).HasMaxLength(100);
             user.HasIndex(u => u.ApplicationClientId).IsUnique();
         });
 

@@ -24,6 +24,9 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
     public const string WestAdminRole = "west_user_admin";
     public const string SecOpsApplicationUser = "demo-secops-app";
 
+    /// <summary>Whether this start seeded an empty database (other demo data, such as access history, follows only then).</summary>
+    public bool SeededThisStart { get; private set; }
+
     internal static readonly DemoUnit[] Units =
     [
         new("sales", "Sales", null),
@@ -38,15 +41,15 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
 
     internal static readonly DemoUser[] Users =
     [
-        new("bob", "Bob Manager", "bob@demo.example", ["sales_manager"], "sales-west", "Bob-Manages-The-Team-42"),
-        new("alice", "Alice Sales", "alice@demo.example", ["sales_rep"], "sales-west", "Alice-Sells-Widgets-42", Manager: "bob"),
-        new("ed", "Ed East", "ed@demo.example", ["sales_rep"], "sales-east", "Ed-Sells-In-The-East-42"),
-        new("carol", "Carol Auditor", "carol@demo.example", ["auditor"], "compliance", "Carol-Reads-The-Logs-42"),
-        new("dave", "Dave Security", "dave@demo.example", ["security_admin"], "security", "Dave-Guards-The-Keys-42", Profiles: ["all_secured_fields"]),
-        new("erin", "Erin Support", "erin@demo.example", ["support_agent"], "support", "Erin-Solves-Cases-42", Profiles: ["support_contact_details"]),
-        new("frank", "Frank Finance", "frank@demo.example", ["finance"], "finance", "Frank-Counts-Money-42", Profiles: ["finance_banking"]),
-        new("grace", "Grace Marketing", "grace@demo.example", ["marketing"], "marketing", "Grace-Runs-Campaigns-42", Profiles: ["marketing_contact_details"]),
-        new("wade", "Wade West Admin", "wade@demo.example", [WestAdminRole], "sales-west", "Wade-Admins-The-West-42", Profiles: ["sales_contact_details"]),
+        new("bob", "Bob Manager", "bob@demo.example", ["sales_manager"], "sales-west", "Bob-Manages-The-Team-42", Zone: "America/Los_Angeles"),
+        new("alice", "Alice Sales", "alice@demo.example", ["sales_rep"], "sales-west", "Alice-Sells-Widgets-42", Manager: "bob", Zone: "America/Los_Angeles"),
+        new("ed", "Ed East", "ed@demo.example", ["sales_rep"], "sales-east", "Ed-Sells-In-The-East-42", Zone: "America/New_York"),
+        new("carol", "Carol Auditor", "carol@demo.example", ["auditor"], "compliance", "Carol-Reads-The-Logs-42", Zone: "Europe/London"),
+        new("dave", "Dave Security", "dave@demo.example", ["security_admin"], "security", "Dave-Guards-The-Keys-42", Profiles: ["all_secured_fields"], Zone: "Europe/Berlin"),
+        new("erin", "Erin Support", "erin@demo.example", ["support_agent"], "support", "Erin-Solves-Cases-42", Profiles: ["support_contact_details"], Zone: "Europe/Dublin"),
+        new("frank", "Frank Finance", "frank@demo.example", ["finance"], "finance", "Frank-Counts-Money-42", Profiles: ["finance_banking"], Zone: "Europe/Paris"),
+        new("grace", "Grace Marketing", "grace@demo.example", ["marketing"], "marketing", "Grace-Runs-Campaigns-42", Profiles: ["marketing_contact_details"], Zone: "America/Chicago"),
+        new("wade", "Wade West Admin", "wade@demo.example", [WestAdminRole], "sales-west", "Wade-Admins-The-West-42", Profiles: ["sales_contact_details"], Zone: "America/Denver"),
     ];
 
     internal static readonly DemoTeam[] Teams =
@@ -153,6 +156,7 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
                     Tenant = "demo",
                     BusinessUnit = demo.BusinessUnit,
                     ManagerId = demo.Manager is null ? null : ids[demo.Manager],
+                    ZoneInfo = demo.Zone,
                 };
                 Check(await users.CreateAsync(user, demo.Password), demo.UserName);
                 ids[demo.UserName] = user.Id;
@@ -202,10 +206,11 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
             await registry.RegisterAsync(client, cancellationToken);
         }
 
+        SeededThisStart = true;
         Console.WriteLine("Demo mode: seeded an empty database. Sign in at /account/login (admin pages at /admin) with:");
         foreach (var demo in Users)
         {
-            Console.WriteLine($"  {demo.UserName,-6} {demo.Password,-26} role {string.Join(", ", demo.Roles)} in {demo.BusinessUnit}");
+            Console.WriteLine($"  {demo.UserName,-6} {demo.Password,-26} role {string.Join(", ", demo.Roles)} in {demo.BusinessUnit}, time zone {demo.Zone}");
         }
 
         Console.WriteLine("  clients: demo-crm (secret demo-crm-secret), demo-spa (public, PKCE), demo-secops (secret demo-secops-secret, scope identity.admin), demo-audit (secret demo-audit-secret, scope findings:read); demo-crm may also send events (scope events:write)");
@@ -241,7 +246,8 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
 
     internal sealed record DemoUnit(string Id, string Name, string? Parent);
 
-    internal sealed record DemoUser(string UserName, string DisplayName, string Email, string[] Roles, string BusinessUnit, string Password, string? Manager = null, string[]? Profiles = null);
+    /// <summary>A demo user; <paramref name="Zone"/> is the IANA time zone the demo history's working hours follow.</summary>
+    internal sealed record DemoUser(string UserName, string DisplayName, string Email, string[] Roles, string BusinessUnit, string Password, string? Manager = null, string[]? Profiles = null, string Zone = "UTC");
 
     internal sealed record DemoTeam(string Id, string Name, string BusinessUnit, string[] Members, string[] Roles, string[] Profiles);
 }

@@ -13,8 +13,8 @@ namespace CrmSecurity.Identity.Protocol;
 /// The claims every token carries, a stable contract for CRM apps and the authorization model (README, "Claims").
 /// Access tokens: <c>sub</c>, <c>name</c>, <c>preferred_username</c>, <c>email</c>, <c>role</c> (flat, one per role),
 /// <c>tenant</c>, <c>business_unit</c>, <c>perm_ver</c>, <c>amr</c>, plus the protocol claims (<c>iss</c>, <c>aud</c>,
-/// <c>exp</c>, <c>iat</c>, <c>jti</c>, <c>client_id</c>, <c>scope</c>, RFC 9068 §2.2). ID tokens: the same user
-/// claims, <c>email</c> only with the <c>email</c> scope and <c>name</c> only with <c>profile</c>.
+/// <c>exp</c>, <c>iat</c>, <c>jti</c>, <c>client_id</c>, <c>scope</c>, RFC 9068 §2.2), <c>zoneinfo</c> when set. ID tokens:
+/// the same user claims, <c>email</c> only with the <c>email</c> scope, <c>name</c> and <c>zoneinfo</c> only with <c>profile</c>.
 /// </summary>
 internal static class ClaimsContract
 {
@@ -36,7 +36,8 @@ internal static class ClaimsContract
             .SetClaim(Claims.PreferredUsername, user.UserName)
             .SetClaim(Claims.Email, user.Email)
             .SetClaim(Tenant, user.Tenant)
-            .SetClaim(BusinessUnit, user.BusinessUnit);
+            .SetClaim(BusinessUnit, user.BusinessUnit)
+            .SetClaim(Claims.Zoneinfo, user.ZoneInfo);
         identity.AddClaim(new Claim(PermissionModelVersion, user.PermissionModelVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), ClaimValueTypes.Integer64));
         identity.SetClaims(Claims.Role, [.. await model.RolesOfAsync(user.Id, user.PermissionModelVersion, cancellationToken)]);
         // OpenID Connect Core §2: amr is a JSON array even with one value.
@@ -86,7 +87,8 @@ internal static class ClaimsContract
         yield return OpenIddictConstants.Destinations.AccessToken;
         var inIdentityToken = claim.Type switch
         {
-            Claims.Name or Claims.PreferredUsername => scopes.Contains(Scopes.Profile),
+            // OpenID Connect Core §5.4: zoneinfo is a profile claim.
+            Claims.Name or Claims.PreferredUsername or Claims.Zoneinfo => scopes.Contains(Scopes.Profile),
             Claims.Email => scopes.Contains(Scopes.Email),
             Claims.Role => scopes.Contains(RolesScope) || scopes.Contains(Scopes.Profile),
             Tenant or BusinessUnit or PermissionModelVersion or Claims.AuthenticationMethodReference => true,

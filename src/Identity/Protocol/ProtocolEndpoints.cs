@@ -143,6 +143,10 @@ internal static class ProtocolEndpoints
             }
 
             claims[ClaimsContract.PermissionModelVersion] = user.PermissionModelVersion;
+            if (user.ZoneInfo is not null)
+            {
+                claims[Claims.Zoneinfo] = user.ZoneInfo; // OpenID Connect Core §5.1
+            }
         }
 
         if (principal.HasScope(Scopes.Email) && user.Email is not null)

@@ -33,6 +33,7 @@ internal sealed class WriteTokenIssuedEvent(AccessEvents events) : IOpenIddictSe
         };
 
         var http = context.Transaction.GetHttpRequest()?.HttpContext;
+        IdentityMetrics.TokensIssued.Add(1, new KeyValuePair<string, object?>("grant_type", request.GrantType));
         await events.WriteAsync(new AccessEvent
         {
             Timestamp = events.Time.GetUtcNow(),

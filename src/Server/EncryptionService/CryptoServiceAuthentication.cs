@@ -1,5 +1,5 @@
 using System.Security.Claims;
-using CrmSecurity.Identity.Protocol;
+using CrmSecurity.Server.Hosting;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace CrmSecurity.Server.EncryptionService;
@@ -19,10 +19,10 @@ internal static class CryptoServiceAuthentication
     public const string DecryptScope = "crypto:decrypt";
     public const string IndexScope = "crypto:index";
 
-    public static void Add(IServiceCollection services)
+    public static void Add(IServiceCollection services, IConfiguration configuration)
     {
         // RFC 9068 §4 audience and type; revocation honoured at once (decrypting is sensitive enough not to cache it).
-        services.AddAuthentication().AddIdentityBearer(Scheme, Audience);
+        services.AddAuthentication().AddHostBearer(configuration, Scheme, Audience);
 
         var policies = services.AddAuthorizationBuilder();
         foreach (var scope in new[] { EncryptScope, DecryptScope, IndexScope })

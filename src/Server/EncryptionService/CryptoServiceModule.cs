@@ -29,7 +29,7 @@ internal static class CryptoServiceModule
         }
 
         builder.Services.TryAddSingleton<IUnmaskedFieldAccess, DenyUnmaskedFieldAccess>();
-        CryptoServiceAuthentication.Add(builder.Services);
+        CryptoServiceAuthentication.Add(builder.Services, builder.Configuration);
         return builder;
     }
 

@@ -1,11 +1,14 @@
 using CrmSecurity.AuditAnalyzer;
 using CrmSecurity.AuditAnalyzer.Cli;
 using CrmSecurity.AuditAnalyzer.Export;
+using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Review;
 using CrmSecurity.AuditAnalyzer.Service;
-using CrmSecurity.Identity.Protocol;
+using CrmSecurity.Identity.Events;
 using CrmSecurity.Server.AuditReview;
 using CrmSecurity.Server.Data;
+using CrmSecurity.Server.Demo;
+using CrmSecurity.Server.Events;
 
 namespace CrmSecurity.Server.Hosting;
 
@@ -21,16 +24,49 @@ internal static class AuditAnalyzerHosting
 
     /// <summary>
     /// Live ingestion, background scoring and review, with callers' tokens checked against the in-process Identity
-    /// provider and review rights and audit entries bridged to Identity's model and hash chain.
+    /// provider (or <c>Identity:Authority</c>). Without <see cref="AddReviewThroughIdentity"/> nobody may review.
     /// </summary>
     public static WebApplicationBuilder AddAuditAnalyzerLiveModule(this WebApplicationBuilder builder)
+    {
+        builder.AddAuditAnalyzerLive(DatabaseSetup.Configure);
+        builder.Services.AddSingleton(new ModuleSchema(LiveModule.SchemaName, LiveModule.SchemaContext, LiveModule.SchemaVersion));
+        builder.Services.AddAuthentication().AddHostBearer(builder.Configuration, LiveModule.BearerScheme, LiveModule.Audience);
+        return builder;
+    }
+
+    /// <summary>
+    /// Identity's access events go to the analyzer's live event table in-process (client id <c>identity</c>), so
+    /// sign-ins, failed sign-ins, tokens and admin changes are scored like a CRM app's events. Needs both modules.
+    /// </summary>
+    public static IHostApplicationBuilder AddIdentityEventsToAnalyzer(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<AnalyzerEventSink>();
+        builder.Services.AddSingleton<IAccessEventSink>(provider => provider.GetRequiredService<AnalyzerEventSink>());
+        builder.Services.AddHostedService(provider => provider.GetRequiredService<AnalyzerEventSink>());
+        return builder;
+    }
+
+    /// <summary>Review rights come from Identity's authorization model and review actions go to its hash-chained audit trail.</summary>
+    public static IHostApplicationBuilder AddReviewThroughIdentity(this IHostApplicationBuilder builder)
     {
         builder.Services.AddSingleton<ReviewIdentityBridge>();
         builder.Services.AddSingleton<IReviewAccess>(services => services.GetRequiredService<ReviewIdentityBridge>());
         builder.Services.AddSingleton<IReviewAuditTrail>(services => services.GetRequiredService<ReviewIdentityBridge>());
-        builder.AddAuditAnalyzerLive(DatabaseSetup.Configure);
-        builder.Services.AddSingleton(new ModuleSchema(LiveModule.SchemaName, LiveModule.SchemaContext, LiveModule.SchemaVersion));
-        builder.Services.AddAuthentication().AddIdentityBearer(LiveModule.BearerScheme, LiveModule.Audience);
+        return builder;
+    }
+
+    /// <summary>Live scoring takes its directory (peers, time zones, managers) from Identity's authorization model.</summary>
+    public static IHostApplicationBuilder AddIdentityDirectoryToAnalyzer(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<IDirectorySource, IdentityDirectorySource>();
+        return builder;
+    }
+
+    /// <summary>Demo mode on an empty database also seeds four weeks of access history for the analyzer (after Identity's demo data).</summary>
+    public static IHostApplicationBuilder AddDemoHistory(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<DemoHistoryOptions>().Bind(builder.Configuration.GetSection(DemoHistoryOptions.Section)).ValidateOnStart();
+        builder.Services.AddHostedService<DemoHistory>();
         return builder;
     }
 

@@ -37,7 +37,7 @@ internal static partial class ServerHost
         // Registered first so that every module's tables exist before any other hosted service starts.
         builder.Services.AddHostedService<DatabaseSchemaInitializer>();
         builder.Services.AddProblemDetails();
-        builder.Services.AddHealthChecks();
+        builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: [HealthEndpoints.ReadyTag]);
         return builder;
     }
 
@@ -59,9 +59,40 @@ internal static partial class ServerHost
             Console.WriteLine($"CRM security service listening on {address}");
         }
 
+        PrintPlaces(app, addresses.FirstOrDefault());
+
         await app.WaitForShutdownAsync();
         await Log.CloseAndFlushAsync();
         return 0;
+    }
+
+    /// <summary>Where to go first. Only pages and endpoints this host maps are listed (a module may be switched off).</summary>
+    private static readonly (string Label, string Path)[] Places =
+    [
+        ("sign-in page", "/account/login"),
+        ("admin pages", "/admin"),
+        ("reviewer queue", "/review"),
+        ("findings API", "/analyzer/findings"),
+        ("health", "/health/ready"),
+        ("liveness", "/health/live"),
+        ("metrics", "/metrics"),
+    ];
+
+    private static void PrintPlaces(WebApplication app, string? address)
+    {
+        if (address is null)
+        {
+            return;
+        }
+
+        var routes = ((IEndpointRouteBuilder)app).DataSources.SelectMany(source => source.Endpoints).OfType<RouteEndpoint>()
+            .Select(endpoint => "/" + (endpoint.RoutePattern.RawText ?? "").Trim('/'))
+            .ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var root = address.Replace("://[::]", "://localhost", StringComparison.Ordinal).Replace("://0.0.0.0", "://localhost", StringComparison.Ordinal).TrimEnd('/');
+        foreach (var (label, path) in Places.Where(place => routes.Contains(place.Path)))
+        {
+            Console.WriteLine($"  {label + ":",-16} {root}{path}");
+        }
     }
 
     internal static int ConfigurationError(string message)

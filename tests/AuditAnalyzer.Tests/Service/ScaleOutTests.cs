@@ -126,6 +126,7 @@ public sealed class ScaleOutTests : IAsyncLifetime
             ["Database__ConnectionString"] = _postgres.ConnectionString,
             ["Identity__AllowHttp"] = "true",
             ["Identity__DemoMode"] = "true",
+            ["AuditAnalyzer__DemoHistory__Enabled"] = "false",
             ["Identity__MailPickupDirectory"] = Path.Combine(work, "mail"),
             ["AuditAnalyzer__Live__InstanceId"] = "host-a",
             ["AuditAnalyzer__Live__PollInterval"] = "00:00:00.2",

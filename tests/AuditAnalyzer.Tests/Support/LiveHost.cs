@@ -39,6 +39,7 @@ public sealed class LiveHost : IAsyncDisposable
         {
             ["Identity:AllowHttp"] = "true",
             ["Identity:DemoMode"] = "true",
+            ["AuditAnalyzer:DemoHistory:Enabled"] = "false",
             ["Identity:MailPickupDirectory"] = Path.Combine(directory, "mail"),
             ["Identity:Throttling:TokenPerIpPerSecond"] = "100000",
             ["Identity:Throttling:TokenPerClientPerSecond"] = "100000",

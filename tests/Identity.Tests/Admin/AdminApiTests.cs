@@ -201,6 +201,52 @@ public sealed class AdminApiTests(IdentityHost host) : IClassFixture<IdentityHos
     }
 
     [Fact]
+    public async Task A_users_time_zone_is_set_by_iana_id_audited_and_shown_in_the_model_and_the_user()
+    {
+        using var admin = await AdminApi.SecOpsAsync(host);
+        var frank = await UserIdAsync(admin, "frank");
+
+        var set = await admin.SendAsync(HttpMethod.Put, $"admin/api/users/{frank}/zoneinfo", new { zoneinfo = "Asia/Tokyo" });
+
+        Assert.Equal(HttpStatusCode.NoContent, set.Status);
+        Assert.Equal("Asia/Tokyo", Model.Current.User(frank)!.Definition.ZoneInfo);
+        Assert.Equal("Asia/Tokyo", (await admin.GetAsync($"admin/api/users/{frank}")).Json.GetProperty("zoneinfo").GetString());
+        var audit = await host.WithStoreAsync(store => store.AuditTrail.AsNoTracking().Where(e => e.Action == "user.zoneinfo" && e.TargetId == frank).SingleAsync(Cancel));
+        Assert.Equal("{\"zoneinfo\":\"Europe/Paris\"}", audit.Before);
+        Assert.Equal("{\"zoneinfo\":\"Asia/Tokyo\"}", audit.After);
+        await host.FlushEventsAsync();
+        Assert.True(await host.WithStoreAsync(store => store.AccessEvents.AsNoTracking()
+            .AnyAsync(e => e.Action == "admin_change" && e.Privilege == "user.zoneinfo" && e.TargetUser == frank, Cancel)));
+    }
+
+    [Theory]
+    [InlineData("Mars/Olympus_Mons", "is not a known IANA time zone")]
+    [InlineData("W. Europe Standard Time", "is a Windows time zone id")]
+    public async Task A_time_zone_that_is_not_an_iana_id_is_refused_naming_the_field(string zone, string message)
+    {
+        using var admin = await AdminApi.SecOpsAsync(host);
+        var erin = await UserIdAsync(admin, "erin");
+
+        var refused = await admin.SendAsync(HttpMethod.Put, $"admin/api/users/{erin}/zoneinfo", new { zoneinfo = zone });
+
+        Assert.Equal(HttpStatusCode.BadRequest, refused.Status);
+        Assert.Contains(message, refused.Error("zoneinfo"), StringComparison.Ordinal);
+        Assert.Equal("Europe/Dublin", Model.Current.User(erin)!.Definition.ZoneInfo);
+    }
+
+    [Fact]
+    public async Task Nobody_sets_their_own_time_zone()
+    {
+        using var secops = await AdminApi.SecOpsAsync(host);
+        var self = await UserIdAsync(secops, DemoApplicationUser);
+
+        var refused = await secops.SendAsync(HttpMethod.Put, $"admin/api/users/{self}/zoneinfo", new { zoneinfo = "Pacific/Kiritimati" });
+
+        Assert.Equal(HttpStatusCode.Forbidden, refused.Status);
+        Assert.Null(Model.Current.User(self)!.Definition.ZoneInfo);
+    }
+
+    [Fact]
     public async Task The_openapi_document_describes_the_admin_api()
     {
         using var http = host.CreateClient();

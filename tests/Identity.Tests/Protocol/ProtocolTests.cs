@@ -297,6 +297,23 @@ public sealed class ProtocolTests(IdentityHost host) : IClassFixture<IdentityHos
     }
 
     [Fact]
+    public async Task The_id_token_and_userinfo_carry_the_users_zoneinfo_with_the_profile_scope()
+    {
+        using var http = host.CreateClient();
+        var tokens = await SignInAliceAsync(host, scope: "openid profile crm.api");
+        using var request = new HttpRequestMessage(HttpMethod.Get, "connect/userinfo");
+        request.Headers.Authorization = new("Bearer", tokens.GetProperty("access_token").GetString());
+        var response = await http.SendAsync(request, Cancel);
+        var userinfo = JsonDocument.Parse(await response.Content.ReadAsStringAsync(Cancel)).RootElement;
+        var idToken = tokens.GetProperty("id_token").GetString()!.Split('.')[1];
+        var claims = JsonDocument.Parse(Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Decode(idToken)).RootElement;
+
+        // OpenID Connect Core §5.1: zoneinfo is the IANA name; the demo gives Alice the US Pacific zone.
+        Assert.Equal("America/Los_Angeles", userinfo.GetProperty("zoneinfo").GetString());
+        Assert.Equal("America/Los_Angeles", claims.GetProperty("zoneinfo").GetString());
+    }
+
+    [Fact]
     public async Task JwtBearer_accepts_our_access_token_and_rejects_tampered_and_foreign_audience_ones()
     {
         await using var api = await ResourceServer.StartAsync(host.Issuer);

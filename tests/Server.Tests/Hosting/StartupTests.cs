@@ -85,6 +85,41 @@ public sealed class StartupTests : IDisposable
         Assert.Contains("serve", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_demo_start_prints_where_to_go_the_demo_sign_ins_and_the_seeded_history()
+    {
+        var environment = SqliteIn(_directory);
+        environment["Identity__DemoMode"] = "true";
+        environment["Identity__AllowHttp"] = "true";
+        environment["Identity__MailPickupDirectory"] = Path.Combine(_directory, "mail");
+        await using var server = await ServerProcess.StartAsync(environment, cancellationToken: TestContext.Current.CancellationToken);
+        var root = server.BaseAddress.ToString().TrimEnd('/');
+        // The list follows the "listening on" line the start waits for: a bounded wait for the rest of it.
+        for (var attempt = 0; attempt < 100 && !server.Output.Contains("liveness:", StringComparison.Ordinal); attempt++)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Contains($"sign-in page:    {root}/account/login", server.Output, StringComparison.Ordinal);
+        Assert.Contains($"admin pages:     {root}/admin", server.Output, StringComparison.Ordinal);
+        Assert.Contains($"findings API:    {root}/analyzer/findings", server.Output, StringComparison.Ordinal);
+        Assert.Contains($"health:          {root}/health/ready", server.Output, StringComparison.Ordinal);
+        Assert.Contains("alice  Alice-Sells-Widgets-42", server.Output, StringComparison.Ordinal);
+        Assert.Matches(@"Demo mode: seeded \d{4,} access events \(28 days of history", server.Output);
+    }
+
+    [Fact]
+    public async Task Identity_off_without_an_authority_stops_start_up_naming_the_setting()
+    {
+        var environment = SqliteIn(_directory);
+        environment["Modules__Identity__Enabled"] = "false";
+
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(environment, TestContext.Current.CancellationToken);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Identity:Authority is required when Modules:Identity:Enabled is false", output, StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     internal static Dictionary<string, string?> SqliteIn(string directory) => new()

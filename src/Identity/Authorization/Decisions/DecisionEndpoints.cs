@@ -72,6 +72,7 @@ internal static class DecisionEndpoints
         var decision = request.Record is null
             ? snapshot.CheckEntity(target.User, target.Entity.Index, action)
             : snapshot.Check(target.User, target.Entity.Index, action, record);
+        IdentityMetrics.AuthorizationDecisions.Add(1, new KeyValuePair<string, object?>("outcome", decision.Allowed ? "allow" : "deny"));
         return TypedResults.Ok(snapshot.Explain(decision, record, target.TokenPermVer, entityOnly: request.Record is null));
     }
 

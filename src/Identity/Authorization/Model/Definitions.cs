@@ -52,7 +52,8 @@ internal sealed record UserDefinition(
     bool Disabled = false,
     long PermVer = 0,
     string? ApplicationClientId = null,
-    string? Origin = null);
+    string? Origin = null,
+    string? ZoneInfo = null);
 
 internal sealed record ShareDefinition(string Id, string Entity, string RecordId, PrincipalKind PrincipalKind, string PrincipalId, IReadOnlyList<CrmAction> Actions, string? Origin = null);
 

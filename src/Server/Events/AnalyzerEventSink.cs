@@ -1,0 +1,205 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Threading.Channels;
+using CrmSecurity.AuditAnalyzer.Service;
+using CrmSecurity.Identity.Events;
+
+namespace CrmSecurity.Server.Events;
+
+/// <summary>
+/// Hands every Identity access event (sign-ins, failed sign-ins, tokens, admin changes, and the crypto decrypts that
+/// pass through <see cref="AccessEvents"/>) to the analyzer's live event table under the client id
+/// <see cref="ClientId"/>, so the background scorer sees them without an HTTP hop. Off the request path: a request
+/// costs a channel write; a background writer stores batches; what is queued is stored when the host stops.
+/// </summary>
+/// <remarks>
+/// Identity's own actions (<c>token_issue</c>, <c>lockout</c>, ...) are not in the analyzer's action list, which
+/// rejects unknown actions: <see cref="ToContract"/> maps each onto the contract action it is (a token grant is a
+/// sign-in of its subject, a refused one a failed sign-in, ...) and keeps Identity's name at the start of <c>details</c>.
+/// The queue is bounded and never waits: when the database is stuck and the queue is full, the analyzer's copy of an
+/// event is dropped (counted and logged) rather than holding a token request. Identity's own table still has it.
+/// </remarks>
+internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, ILogger<AnalyzerEventSink> logger)
+    : BackgroundService, IAccessEventSink
+{
+    /// <summary>The sending client the events are stored under (<c>identity:{event_id}</c>).</summary>
+    public const string ClientId = "identity";
+
+    private const int BatchSize = 500;
+    private const int Capacity = 50_000;
+    private static readonly TimeSpan GatherFor = TimeSpan.FromMilliseconds(100);
+
+    private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+
+    private readonly Channel<AccessEvent> _queue = Channel.CreateBounded<AccessEvent>(
+        new BoundedChannelOptions(Capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+
+    private long _dropped;
+
+    /// <summary>Events not handed to the analyzer because the queue was full or the host was stopping.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
+    public ValueTask WriteAsync(AccessEvent accessEvent, CancellationToken cancellationToken)
+    {
+        if (!_queue.Writer.TryWrite(accessEvent) && Interlocked.Increment(ref _dropped) % 1000 == 1)
+        {
+            LogDropped(logger, Dropped);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // No more events are accepted; ExecuteAsync stores what is queued and then ends.
+        _queue.Writer.TryComplete();
+        await base.StopAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<AccessEvent>(BatchSize);
+        while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
+        {
+            // Gather for a moment so a busy token endpoint stores hundreds of events per transaction, not one.
+            if (_queue.Reader.Count < BatchSize && !stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await Task.Delay(GatherFor, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Stopping: store what is queued without waiting.
+                }
+            }
+
+            while (batch.Count < BatchSize && _queue.Reader.TryRead(out var item))
+            {
+                batch.Add(item);
+            }
+
+            await StoreAsync(batch);
+            batch.Clear();
+        }
+    }
+
+    private async Task StoreAsync(List<AccessEvent> batch)
+    {
+        using var lines = new MemoryStream();
+        foreach (var e in batch)
+        {
+            JsonSerializer.Serialize(lines, ToContract(e), Json);
+            lines.WriteByte((byte)'\n');
+        }
+
+        try
+        {
+            var result = await writer.WriteAsync(ClientId, lines.GetBuffer().AsMemory(0, (int)lines.Length), CancellationToken.None);
+            if (result.Rejected > 0)
+            {
+                LogRejected(logger, result.Rejected, batch.Count);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Identity's own sink keeps the events; the analyzer's copy must not take the token endpoint down.
+            LogStoreFailed(logger, e, batch.Count);
+        }
+    }
+
+    /// <summary>The event in design.md's access-event contract, with an action the analyzer scores.</summary>
+    internal static ContractEvent ToContract(AccessEvent e)
+    {
+        var (action, entity) = e.Action switch
+        {
+            AccessActions.TokenIssue or AccessActions.TokenRefresh or AccessActions.TokenExchange => (AccessActions.Login, null),
+            AccessActions.TokenRejected or AccessActions.Lockout => (AccessActions.LoginFailed, null),
+            AccessActions.TokenRevoke => (AccessActions.Logout, null),
+            AccessActions.PasswordChange or AccessActions.MfaChange => ("update", "user"),
+            _ => (e.Action, (string?)null),
+        };
+        var mapped = action != e.Action;
+        return new ContractEvent
+        {
+            EventId = e.EventId,
+            Timestamp = e.Timestamp,
+            UserId = e.UserId,
+            Action = action,
+            Tenant = e.Tenant,
+            UserName = e.UserName,
+            SessionId = e.SessionId,
+            SourceIp = e.SourceIp,
+            UserAgent = e.UserAgent,
+            ClientId = e.ClientId,
+            Entity = entity,
+            RecordId = entity is null ? null : e.TargetUser ?? e.UserId,
+            Outcome = e.Outcome,
+            TargetUser = e.TargetUser,
+            Privilege = e.Privilege,
+            Details = !mapped ? e.Details : e.Details is null ? e.Action : $"{e.Action}; {e.Details}",
+        };
+    }
+
+    /// <summary>One line of the access-event contract (design.md); identifiers only, never a secret or a token.</summary>
+    internal sealed record ContractEvent
+    {
+        [JsonPropertyName("event_id")]
+        public required string EventId { get; init; }
+
+        [JsonPropertyName("timestamp")]
+        public required DateTimeOffset Timestamp { get; init; }
+
+        [JsonPropertyName("user_id")]
+        public required string UserId { get; init; }
+
+        [JsonPropertyName("action")]
+        public required string Action { get; init; }
+
+        [JsonPropertyName("tenant")]
+        public string? Tenant { get; init; }
+
+        [JsonPropertyName("user_name")]
+        public string? UserName { get; init; }
+
+        [JsonPropertyName("session_id")]
+        public string? SessionId { get; init; }
+
+        [JsonPropertyName("source_ip")]
+        public string? SourceIp { get; init; }
+
+        [JsonPropertyName("user_agent")]
+        public string? UserAgent { get; init; }
+
+        [JsonPropertyName("client_id")]
+        public string? ClientId { get; init; }
+
+        [JsonPropertyName("entity")]
+        public string? Entity { get; init; }
+
+        [JsonPropertyName("record_id")]
+        public string? RecordId { get; init; }
+
+        [JsonPropertyName("outcome")]
+        public required string Outcome { get; init; }
+
+        [JsonPropertyName("target_user")]
+        public string? TargetUser { get; init; }
+
+        [JsonPropertyName("privilege")]
+        public string? Privilege { get; init; }
+
+        [JsonPropertyName("details")]
+        public string? Details { get; init; }
+    }
+
+    [LoggerMessage(EventId = 1200, Level = LogLevel.Warning,
+        Message = "The analyzer's event queue is full or closed: {Dropped} Identity events so far were not handed to the analyzer (Identity's table has them)")]
+    private static partial void LogDropped(ILogger logger, long dropped);
+
+    [LoggerMessage(EventId = 1201, Level = LogLevel.Error, Message = "Could not store {Count} Identity access events for the analyzer")]
+    private static partial void LogStoreFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "The analyzer rejected {Rejected} of {Count} Identity access events as invalid")]
+    private static partial void LogRejected(ILogger logger, int rejected, int count);
+}

@@ -1,0 +1,109 @@
+using CrmSecurity.Identity.Protocol;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Tokens;
+
+namespace CrmSecurity.Server.Hosting;
+
+/// <summary>
+/// <c>Modules:Identity:Enabled</c> and <c>Modules:AuditAnalyzer:Enabled</c> (both true by default): a large installation
+/// runs the same host twice, once per module. Without Identity in the host, bearer tokens are checked against the
+/// external issuer named by <c>Identity:Authority</c> (its discovery document and keys).
+/// </summary>
+internal sealed record ModuleSwitches(bool Identity, bool AuditAnalyzer)
+{
+    public const string IdentitySetting = "Modules:Identity:Enabled";
+    public const string AuditAnalyzerSetting = "Modules:AuditAnalyzer:Enabled";
+    public const string AuthoritySetting = "Identity:Authority";
+
+    /// <summary>
+    /// Reads the switches without throwing: a value that is not a boolean counts as on here and is reported at start by
+    /// <see cref="ModuleSwitchesValidator"/> as exit 78 naming the setting.
+    /// </summary>
+    public static ModuleSwitches Read(IConfiguration configuration) =>
+        new(On(configuration[IdentitySetting]), On(configuration[AuditAnalyzerSetting]));
+
+    private static bool On(string? value) => !bool.TryParse(value, out var on) || on;
+}
+
+internal static class ModuleSwitchesHosting
+{
+    public static ModuleSwitches AddModuleSwitches(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<ModuleSwitchesCheck>().ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ModuleSwitchesCheck>>(new ModuleSwitchesValidator(builder.Configuration));
+        return ModuleSwitches.Read(builder.Configuration);
+    }
+
+    /// <summary>
+    /// Bearer scheme <paramref name="scheme"/> for tokens meant for <paramref name="audience"/>: this host's own provider
+    /// when Identity runs here, else the external issuer of <c>Identity:Authority</c>.
+    /// </summary>
+    public static AuthenticationBuilder AddHostBearer(this AuthenticationBuilder builder, IConfiguration configuration, string scheme, string audience)
+    {
+        if (ModuleSwitches.Read(configuration).Identity)
+        {
+            return builder.AddIdentityBearer(scheme, audience);
+        }
+
+        return builder.AddJwtBearer(scheme, options =>
+        {
+            var authority = configuration[ModuleSwitches.AuthoritySetting];
+            options.Authority = authority;
+            options.MapInboundClaims = false;
+            // Metadata and keys over HTTPS, except from a loopback issuer (tests, a side-car on the same machine).
+            options.RequireHttpsMetadata = !(Uri.TryCreate(authority, UriKind.Absolute, out var uri) && uri.IsLoopback);
+            options.TokenValidationParameters = new TokenValidationParameters
+            {
+                ValidAudience = audience, // RFC 9068 §4: the token must be meant for this resource
+                ValidTypes = ["at+jwt"], // RFC 9068 §4: only access tokens, never an ID token
+                NameClaimType = "name",
+                RoleClaimType = "role",
+            };
+        });
+    }
+}
+
+/// <summary>Marker options so the switches are validated with the other settings at start.</summary>
+internal sealed class ModuleSwitchesCheck;
+
+internal sealed class ModuleSwitchesValidator(IConfiguration configuration) : IValidateOptions<ModuleSwitchesCheck>
+{
+    public ValidateOptionsResult Validate(string? name, ModuleSwitchesCheck options)
+    {
+        var errors = new List<string>();
+        foreach (var setting in new[] { ModuleSwitches.IdentitySetting, ModuleSwitches.AuditAnalyzerSetting })
+        {
+            if (configuration[setting] is { } value && !bool.TryParse(value, out _))
+            {
+                errors.Add($"The setting '{setting}' cannot be read as Boolean. Use true or false.");
+            }
+        }
+
+        var switches = ModuleSwitches.Read(configuration);
+        if (!switches.Identity && !switches.AuditAnalyzer && !CryptoOn())
+        {
+            errors.Add($"{ModuleSwitches.IdentitySetting} and {ModuleSwitches.AuditAnalyzerSetting} are both false and Crypto:Enabled is not true: the host would serve nothing. Turn one module on.");
+        }
+
+        if (!switches.Identity && NeedsTokens(switches))
+        {
+            var authority = configuration[ModuleSwitches.AuthoritySetting];
+            if (string.IsNullOrWhiteSpace(authority))
+            {
+                errors.Add($"{ModuleSwitches.AuthoritySetting} is required when {ModuleSwitches.IdentitySetting} is false: set it to the issuer URL of the Identity deployment (for example https://id.example.com/).");
+            }
+            else if (!Uri.TryCreate(authority, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && !(uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback)))
+            {
+                // RFC 8414 §2 / OpenID Connect Discovery §4: the issuer is an https URL (http only for a loopback test issuer).
+                errors.Add($"{ModuleSwitches.AuthoritySetting} must be an absolute https URL of the issuer (http is accepted only for a loopback address).");
+            }
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private bool NeedsTokens(ModuleSwitches switches) => switches.AuditAnalyzer || CryptoOn();
+
+    private bool CryptoOn() => bool.TryParse(configuration["Crypto:Enabled"], out var on) && on;
+}

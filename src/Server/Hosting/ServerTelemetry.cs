@@ -1,0 +1,35 @@
+using CrmSecurity.AuditAnalyzer.Service;
+using CrmSecurity.Identity;
+using CrmSecurity.Server.EncryptionService;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+
+namespace CrmSecurity.Server.Hosting;
+
+/// <summary>
+/// OpenTelemetry metrics: one meter per module (Identity, Crypto, AuditAnalyzer) and ASP.NET Core's HTTP server
+/// metrics. Exported over OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set (the standard OTEL_* variables
+/// configure protocol, headers and interval); without it the meters still run for in-process listeners
+/// (dotnet-counters, tests).
+/// </summary>
+internal static class ServerTelemetry
+{
+    public const string OtlpEndpointSetting = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+    public static IHostApplicationBuilder AddServerTelemetry(this IHostApplicationBuilder builder)
+    {
+        var otlp = !string.IsNullOrWhiteSpace(builder.Configuration[OtlpEndpointSetting]);
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("crm-security"))
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(IdentityMetrics.MeterName, CryptoMetrics.MeterName, AnalyzerMetrics.MeterName)
+                    .AddAspNetCoreInstrumentation();
+                if (otlp)
+                {
+                    metrics.AddOtlpExporter();
+                }
+            });
+        return builder;
+    }
+}

@@ -1,0 +1,64 @@
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using CrmSecurity.Server.Demo;
+using CrmSecurity.Server.Tests.Hosting;
+
+namespace CrmSecurity.Server.Tests.Events;
+
+public sealed class DemoHistoryTests(DemoHost host) : IClassFixture<DemoHost>
+{
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_fresh_demo_host_shows_the_planted_anomalies_as_findings_to_the_audit_client()
+    {
+        using var http = host.CreateClient(await host.TokenAsync("findings:read", DemoHost.AuditClient, DemoHost.AuditSecret));
+
+        // Bounded wait for the background scorer (it polls every 200 ms here).
+        var findings = new List<JsonElement>();
+        for (var attempt = 0; attempt < 150 && !(HasReason(findings, "alice", "bulk_export") && HasReason(findings, "wade", "privilege_misuse.self_grant")); attempt++)
+        {
+            await Task.Delay(200, Cancel);
+            findings = await http.GetFromJsonAsync<List<JsonElement>>("analyzer/findings?limit=1000", Cancel) ?? [];
+        }
+
+        Assert.True(HasReason(findings, "alice", "bulk_export"), "no bulk export finding for alice: " + string.Join('\n', findings));
+        Assert.True(HasReason(findings, "wade", "privilege_misuse.self_grant"), "no self-grant finding for wade: " + string.Join('\n', findings));
+        var alice = findings.First(f => f.GetProperty("user_name").GetString() == "alice" && Reasons(f).Any(r => r.StartsWith("bulk_export", StringComparison.Ordinal)));
+        Assert.Contains(alice.GetProperty("severity").GetString(), new[] { "high", "critical" });
+    }
+
+    [Fact]
+    public async Task The_history_is_stored_once_under_its_own_client_with_weeks_of_events()
+    {
+        var rows = await host.WaitForRowsAsync("SELECT count(*) AS n, count(DISTINCT user_id) AS users, min(timestamp_ticks) AS first, max(timestamp_ticks) AS last FROM analyzer_live_events WHERE client_id = 'demo-history'",
+            r => (long)r[0]["n"]! > 0);
+
+        var row = Assert.Single(rows);
+        Assert.True((long)row["n"]! > 2000, $"only {row["n"]} events");
+        Assert.Equal(9L, row["users"]);
+        Assert.True(TimeSpan.FromTicks((long)row["last"]! - (long)row["first"]!).TotalDays > 20);
+    }
+
+    [Fact]
+    public void The_history_is_the_same_for_the_same_day()
+    {
+        var now = new DateTimeOffset(2026, 11, 24, 12, 0, 0, TimeSpan.Zero);
+
+        var first = DemoHistory.Generate(now);
+        var second = DemoHistory.Generate(now);
+
+        Assert.Equal(first, second);
+        var lines = Encoding.UTF8.GetString(first).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(lines, line => Assert.True(JsonDocument.Parse(line).RootElement.GetProperty("timestamp").GetDateTimeOffset() < now));
+        Assert.Contains(lines, line => line.Contains("\"export\"", StringComparison.Ordinal) && line.Contains("\"record_count\":12000", StringComparison.Ordinal));
+    }
+
+    private static IEnumerable<string> Reasons(JsonElement finding) =>
+        finding.TryGetProperty("reasons", out var reasons) ? reasons.EnumerateArray().Select(r => r.GetProperty("code").GetString()!) : [];
+
+    private static bool HasReason(List<JsonElement> findings, string userName, string codePrefix) =>
+        findings.Any(f => f.TryGetProperty("user_name", out var name) && name.GetString() == userName
+            && Reasons(f).Any(code => code.StartsWith(codePrefix, StringComparison.Ordinal)));
+}
