@@ -76,7 +76,7 @@ public sealed class ReviewApiTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_security_admin_reads_findings_but_cannot_review_or_reveal_and_an_auditor_cannot_change_roles()
+    public async Task A_security_admin_reads_findings_but_cannot_review_reveal_or_grant_himself_review_and_an_auditor_cannot_change_roles()
     {
         var writer = await _host.WriterTokenAsync();
         var carol = await _host.UserTokenAsync("carol", ReviewHost.CarolPassword);
@@ -101,6 +101,14 @@ public sealed class ReviewApiTests : IAsyncLifetime
         var (roles, rolesBody) = await _host.SendAsync(carol, HttpMethod.Put, $"admin/api/users/{alice}/roles", new { roles = new[] { "auditor" } });
         Assert.Equal(HttpStatusCode.Forbidden, roles);
         Assert.Contains("carol", rolesBody.GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+        // Nor can the security admin route around it: nobody grants what they do not hold (audit_finding update).
+        var (grantCell, grantCellBody) = await _host.SendAsync(dave, HttpMethod.Put, "admin/api/roles/security_admin/privileges/audit_finding/update", new { depth = "organization" });
+        var (grantRole, grantRoleBody) = await _host.SendAsync(dave, HttpMethod.Put, $"admin/api/users/{alice}/roles", new { roles = new[] { "auditor" } });
+        Assert.Equal(HttpStatusCode.Forbidden, grantCell);
+        Assert.Contains("audit_finding", grantCellBody.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Forbidden, grantRole);
+        Assert.Contains("audit_finding", grantRoleBody.GetProperty("detail").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]
