@@ -1,0 +1,339 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using CrmSecurity.Samples.Crm.Tests;
+using CrmSecurity.Tests.Support;
+using Microsoft.Data.Sqlite;
+using Microsoft.Playwright;
+
+namespace CrmSecurity.EndToEnd.Tests.Journey;
+
+/// <summary>
+/// The whole product in one run, as its three kinds of users meet it: the service and the sample CRM as processes on
+/// loopback, headless Chromium for the people. A security admin masks phone numbers for sales; a sales rep signs in to
+/// the CRM through the identity provider and sees them masked; her manager exports every contact at 3 a.m. in his own time zone; the analyzer turns that into a
+/// finding with the night hour and the volume as reasons; an auditor finds it in the reviewer queue, reveals who it
+/// is and dismisses it; the audit trail, with her review in it, verifies.
+/// </summary>
+public sealed class NightExportJourneyTests : IAsyncLifetime
+{
+    private const string ClientId = "sample-crm-journey";
+    private const string ClientSecret = "sample-crm-journey-secret-0123456789";
+    private readonly string _directory = Directory.CreateTempSubdirectory("crm-journey-").FullName;
+    private ServerProcess _service = null!;
+    private SampleProcess _sample = null!;
+    private IPlaywright _playwright = null!;
+    private IBrowser _browser = null!;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private string ServiceDatabase => Path.Combine(_directory, "service.db");
+
+    private Dictionary<string, string?> ServiceSettings => new()
+    {
+        ["Database__Provider"] = "Sqlite",
+        ["Database__ConnectionString"] = $"Data Source={ServiceDatabase}",
+    };
+
+    public async ValueTask InitializeAsync()
+    {
+        var port = SampleProcess.FreePort();
+        var settings = ServiceSettings;
+        settings["Identity__DemoMode"] = "true";
+        settings["AuditAnalyzer__DemoHistory__Enabled"] = "false"; // this test writes the manager's own history, in his time zone
+        settings["Identity__AllowHttp"] = "true";
+        settings["Identity__MailPickupDirectory"] = Path.Combine(_directory, "mail");
+        settings["AuditAnalyzer__Live__PollInterval"] = "00:00:00.2";
+        settings["Identity__Clients__0__ClientId"] = ClientId;
+        settings["Identity__Clients__0__ClientSecret"] = ClientSecret;
+        settings["Identity__Clients__0__GrantTypes__0"] = "authorization_code";
+        settings["Identity__Clients__0__GrantTypes__1"] = "client_credentials";
+        settings["Identity__Clients__0__GrantTypes__2"] = "refresh_token";
+        string[] scopes = ["openid", "profile", "email", "roles", "offline_access", "authz.decide", "events:write"];
+        for (var i = 0; i < scopes.Length; i++)
+        {
+            settings[$"Identity__Clients__0__Scopes__{i}"] = scopes[i];
+        }
+
+        settings["Identity__Clients__0__RedirectUris__0"] = $"http://127.0.0.1:{port}/signin-oidc";
+        _service = await ServerProcess.StartAsync(settings, workingDirectory: _directory, cancellationToken: Cancel);
+        _sample = await SampleProcess.StartAsync(port, new Dictionary<string, string>
+        {
+            ["Crm:Service"] = _service.BaseAddress.AbsoluteUri.TrimEnd('/'),
+            ["Crm:ClientId"] = ClientId,
+            ["Crm:ClientSecret"] = ClientSecret,
+            ["Crm:Scopes"] = "openid profile email roles offline_access",
+            ["Crm:DataDirectory"] = Path.Combine(_directory, "sample"),
+            ["Crm:SeedContacts"] = "1500",
+            ["CRM_SAMPLE_MASTER_KEY"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
+        }, Cancel);
+
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Environment.GetEnvironmentVariable("CRM_SECURITY_TEST_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+        Directory.CreateDirectory(Admin.AdminSite.Screenshots);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_browser is not null)
+        {
+            await _browser.DisposeAsync();
+        }
+
+        _playwright?.Dispose();
+        if (_sample is not null)
+        {
+            await _sample.DisposeAsync();
+        }
+
+        if (_service is not null)
+        {
+            await _service.DisposeAsync();
+        }
+
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_3am_export_becomes_a_finding_that_an_auditor_reviews_and_dismisses_and_the_audit_trail_verifies()
+    {
+        using var api = new HttpClient { BaseAddress = _service.BaseAddress };
+
+        // The manager lives where it is 3 a.m. now: set by a security admin (an audited change), learnt from by the analyzer.
+        var zone = ZoneWhereItIsThreeAm(DateTimeOffset.UtcNow);
+        var admin = await TokenAsync(api, "demo-secops", "demo-secops-secret", "identity.admin");
+        var bob = await UserAsync(api, admin, "bob");
+        using (var put = new HttpRequestMessage(HttpMethod.Put, $"admin/api/users/{bob}/zoneinfo") { Content = JsonContent.Create(new { zoneinfo = zone }) })
+        {
+            put.Headers.Authorization = new AuthenticationHeaderValue("Bearer", admin);
+            using var set = await api.SendAsync(put, Cancel);
+            Assert.True(set.IsSuccessStatusCode, $"setting bob's zone to {zone}: {(int)set.StatusCode} {await set.Content.ReadAsStringAsync(Cancel)}");
+        }
+
+        // The security admin tightens what sales sees of contacts: phone numbers read, but masked (no read_unmasked).
+        using (var put = new HttpRequestMessage(HttpMethod.Put, "admin/api/field-security-profiles/sales_contact_details")
+        {
+            Content = JsonContent.Create(new { permissions = new { contact = new { phone = "read", mobile = "read" } } }),
+        })
+        {
+            put.Headers.Authorization = new AuthenticationHeaderValue("Bearer", admin);
+            using var set = await api.SendAsync(put, Cancel);
+            Assert.True(set.IsSuccessStatusCode, $"masking sales' phone numbers: {(int)set.StatusCode} {await set.Content.ReadAsStringAsync(Cancel)}");
+        }
+
+        // Four weeks of his ordinary office-hours work in the CRM, sent as the CRM sends it.
+        var writer = await TokenAsync(api, ClientId, ClientSecret, "events:write");
+        var history = OfficeHoursHistory(bob, TimeZoneInfo.FindSystemTimeZoneById(zone), DateTimeOffset.UtcNow);
+        using (var post = new HttpRequestMessage(HttpMethod.Post, "analyzer/events") { Content = new StringContent(history, Encoding.UTF8, "application/x-ndjson") })
+        {
+            post.Headers.Authorization = new AuthenticationHeaderValue("Bearer", writer);
+            using var posted = await api.SendAsync(post, Cancel);
+            Assert.True(posted.IsSuccessStatusCode, await posted.Content.ReadAsStringAsync(Cancel));
+        }
+
+        await WaitAsync(() => Count("select count(*) from analyzer_live_events where scored = 0") == 0, "the history to be scored");
+
+        // A sales rep signs in to the CRM through the identity provider and sees masked fields.
+        var alice = await SignInToCrmAsync("alice", "Alice-Sells-Widgets-42");
+        await Assertions.Expect(alice.Locator("table .masked").First).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^•+[0-9]{4}$")); // phone, last4 mask
+        await Assertions.Expect(alice.Locator("table .hidden-field").First).ToHaveTextAsync("hidden"); // national ID
+        await ScreenshotAsync(alice, "journey-sales-rep-masked-fields");
+
+        // At 3 a.m. his time, the manager exports every contact he can see.
+        var manager = await SignInToCrmAsync("bob", "Bob-Manages-The-Team-42");
+        var export = await manager.Context.APIRequest.GetAsync(new Uri(_sample.BaseAddress, "contacts/export").AbsoluteUri);
+        Assert.Equal(200, export.Status);
+        var exported = (await export.TextAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length - 1;
+        Assert.True(exported > 500, $"the export held {exported} contacts");
+
+        // The analyzer turns it into a finding: the night hour in his zone, and the volume against his habits.
+        var reader = await TokenAsync(api, "demo-audit", "demo-audit-secret", "findings:read");
+        JsonElement finding = default;
+        await WaitAsync(async () =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"analyzer/findings?user_id={Uri.EscapeDataString(bob)}");
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", reader);
+            using var response = await api.SendAsync(request, Cancel);
+            var findings = await response.Content.ReadFromJsonAsync<JsonElement>(Cancel);
+            foreach (var candidate in findings.EnumerateArray())
+            {
+                if (candidate.GetRawText().Contains("03:00-03:59 local", StringComparison.Ordinal))
+                {
+                    finding = candidate;
+                    return true;
+                }
+            }
+
+            return false;
+        }, "a finding about the 3 a.m. export");
+        var id = finding.GetProperty("id").GetString()!;
+
+        // An auditor finds it in the queue under a pseudonym, opens it, reveals who it is and dismisses it.
+        var carol = await SignInToServiceAsync("carol", "Carol-Reads-The-Logs-42", "/review");
+        var row = carol.Locator($"a[href='/review/findings/{id}']");
+        await Assertions.Expect(row).ToHaveCountAsync(1);
+        await Assertions.Expect(carol.Locator("main")).Not.ToContainTextAsync("bob");
+        await ScreenshotAsync(carol, "journey-review-queue");
+        await row.First.ClickAsync();
+        await Assertions.Expect(carol.Locator("#reasons")).ToContainTextAsync("03:00-03:59 local");
+        await Assertions.Expect(carol.Locator("#evidence")).ToContainTextAsync("export");
+        await carol.Locator("#reveal").ClickAsync();
+        await Assertions.Expect(carol.Locator("#revealed")).ToContainTextAsync("bob");
+        await carol.Locator("#close-status").SelectOptionAsync("dismissed");
+        await carol.Locator("#disposition").SelectOptionAsync("benign_true_positive");
+        await carol.Locator("#close-note").FillAsync("Quarter-end export, agreed with his director beforehand.");
+        await carol.Locator("#close").ClickAsync();
+        await Assertions.Expect(carol.Locator("#status")).ToContainTextAsync("dismissed");
+        await ScreenshotAsync(carol, "journey-finding-dismissed");
+
+        // The audit trail holds the zone change, the reveal and the dismissal, and verifies.
+        await _service.DisposeAsync();
+        _service = null!;
+        var (exit, output) = await ServerProcess.RunVerbAsync(["audit", "verify"], ServiceSettings, _directory, Cancel);
+        Assert.True(exit == 0, output);
+        var actions = Strings($"select Action from identity_audit_trail where TargetId in ('{bob}', '{id}') order by Sequence");
+        Assert.Contains("user.zoneinfo", actions);
+        Assert.Contains(actions, a => a.Contains("reveal", StringComparison.Ordinal));
+        Assert.Contains(actions, a => a.Contains("dismiss", StringComparison.Ordinal) || a.Contains("status", StringComparison.Ordinal));
+    }
+
+    /// <summary>An IANA zone (Etc/GMT±N: POSIX signs, so Etc/GMT-3 is UTC+3) whose local hour is 3 at <paramref name="now"/>.</summary>
+    private static string ZoneWhereItIsThreeAm(DateTimeOffset now)
+    {
+        var offset = 3 - now.UtcDateTime.Hour;
+        if (offset < -12)
+        {
+            offset += 24;
+        }
+        else if (offset > 14)
+        {
+            offset -= 24;
+        }
+
+        return offset switch
+        {
+            0 => "Etc/UTC",
+            > 0 => $"Etc/GMT-{offset}",
+            _ => $"Etc/GMT+{-offset}",
+        };
+    }
+
+    /// <summary>Weekdays of the last four weeks, 9:00 to 17:00 local: lists, reads and one small export a week.</summary>
+    private static string OfficeHoursHistory(string userId, TimeZoneInfo zone, DateTimeOffset now)
+    {
+        var lines = new StringBuilder();
+        var localToday = TimeZoneInfo.ConvertTime(now, zone).Date;
+        for (var day = 28; day >= 1; day--)
+        {
+            var date = localToday.AddDays(-day);
+            if (date.DayOfWeek is DayOfWeek.Saturday or DayOfWeek.Sunday)
+            {
+                continue;
+            }
+
+            for (var hour = 9; hour <= 17; hour++)
+            {
+                var local = date.AddHours(hour).AddMinutes((day * 7 + hour * 11) % 50);
+                var at = new DateTimeOffset(local, zone.GetUtcOffset(local));
+                var action = hour == 10 && date.DayOfWeek == DayOfWeek.Thursday ? "export" : hour % 2 == 0 ? "list" : "read";
+                var count = action switch { "export" => 30, "list" => 25, _ => 1 };
+                lines.Append(CultureInfo.InvariantCulture, $$"""{"event_id":"history-{{day}}-{{hour}}","timestamp":"{{at:O}}","user_id":"{{userId}}","user_name":"bob","action":"{{action}}","entity":"contact","record_count":{{count}},"outcome":"success","client_id":"{{ClientId}}"}""").Append('\n');
+            }
+        }
+
+        return lines.ToString();
+    }
+
+    private async Task<IPage> SignInToCrmAsync(string user, string password)
+    {
+        var context = await _browser.NewContextAsync();
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(new Uri(_sample.BaseAddress, "contacts").AbsoluteUri);
+        await SubmitLoginAsync(page, user, password);
+        await page.WaitForURLAsync(url => new Uri(url).Port == _sample.BaseAddress.Port && new Uri(url).AbsolutePath == "/contacts");
+        return page;
+    }
+
+    private async Task<IPage> SignInToServiceAsync(string user, string password, string path)
+    {
+        var context = await _browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = _service.BaseAddress.AbsoluteUri });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(path);
+        await SubmitLoginAsync(page, user, password);
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == path);
+        return page;
+    }
+
+    private static async Task SubmitLoginAsync(IPage page, string user, string password)
+    {
+        await page.Locator("#username").FillAsync(user);
+        await page.Locator("#password").FillAsync(password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+    }
+
+    private static Task<byte[]> ScreenshotAsync(IPage page, string name) =>
+        page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Admin.AdminSite.Screenshots, name + ".png"), FullPage = true });
+
+    private static async Task<string> TokenAsync(HttpClient api, string client, string secret, string scope)
+    {
+        using var form = new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = client,
+            ["client_secret"] = secret,
+            ["scope"] = scope,
+        });
+        using var response = await api.PostAsync("connect/token", form, Cancel);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(Cancel);
+        Assert.True(response.IsSuccessStatusCode, $"token for {client}: {body}");
+        return body.GetProperty("access_token").GetString()!;
+    }
+
+    private static async Task<string> UserAsync(HttpClient api, string token, string userName)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "admin/api/users");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var response = await api.SendAsync(request, Cancel);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>(Cancel);
+        var users = body.ValueKind == JsonValueKind.Array ? body : body.GetProperty("items");
+        return users.EnumerateArray().Single(u => u.GetProperty("user_name").GetString() == userName).GetProperty("id").GetString()!;
+    }
+
+    private static async Task WaitAsync(Func<Task<bool>> done, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!await done())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"gave up waiting for {what}");
+            await Task.Delay(250, Cancel);
+        }
+    }
+
+    private static Task WaitAsync(Func<bool> done, string what) => WaitAsync(() => Task.FromResult(done()), what);
+
+    private long Count(string sql) => long.Parse(Strings(sql)[0], CultureInfo.InvariantCulture);
+
+    private List<string> Strings(string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={ServiceDatabase};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var values = new List<string>();
+        while (reader.Read())
+        {
+            values.Add(Convert.ToString(reader.GetValue(0), CultureInfo.InvariantCulture) ?? "");
+        }
+
+        return values;
+    }
+}
