@@ -5,9 +5,15 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.AuditAnalyzer.Export;
+
+/// <summary>A configured push destination: how far it has got and what it refused for good (newest first).</summary>
+internal sealed record DestinationStatus(string Name, string MinSeverity, DateTimeOffset? DeliveredUpTo, string? LastFindingId, DateTimeOffset? SavedAt, int Failures, IReadOnlyList<FailureView> RecentFailures);
+
+internal sealed record FailureView(string FindingId, DateTimeOffset FindingUpdatedAt, int? Status, string Reason, DateTimeOffset FailedAt);
 
 /// <summary>The pull side of the export: JSON Lines in ECS field names, read incrementally with a cursor.</summary>
 public static class ExportEndpoints
@@ -21,13 +27,41 @@ public static class ExportEndpoints
     internal const int DefaultLimit = 500;
     internal const int MaxLimit = 5000;
 
-    /// <summary>Maps <c>GET /analyzer/export/findings</c> (scope findings:read).</summary>
+    /// <summary>Maps <c>GET /analyzer/export/findings</c> and <c>GET /analyzer/export/destinations</c> (scope findings:read).</summary>
     public static IEndpointRouteBuilder MapAuditAnalyzerExport(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGroup("/analyzer/export").DisableAntiforgery()
-            .MapGet("/findings", ExportFindingsAsync).RequireAuthorization(ExportModule.ReadPolicy);
+        var group = endpoints.MapGroup("/analyzer/export").DisableAntiforgery();
+        group.MapGet("/findings", ExportFindingsAsync).RequireAuthorization(ExportModule.ReadPolicy);
+        group.MapGet("/destinations", ListDestinationsAsync).RequireAuthorization(ExportModule.ReadPolicy);
         return endpoints;
     }
+
+    /// <summary>Each push destination's progress and its permanent failures; no URL or secret is shown.</summary>
+    internal static async Task<Ok<List<DestinationStatus>>> ListDestinationsAsync(
+        ExportDbContext db, IReadOnlyList<IFindingDestination> destinations, CancellationToken cancellationToken)
+    {
+        var statuses = new List<DestinationStatus>();
+        foreach (var destination in destinations)
+        {
+            var name = destination.Name;
+            var cursor = await db.Cursors.AsNoTracking().FirstOrDefaultAsync(c => c.Destination == name, cancellationToken);
+            var count = await db.Failures.CountAsync(f => f.Destination == name, cancellationToken);
+            var recent = await db.Failures.AsNoTracking().Where(f => f.Destination == name).OrderByDescending(f => f.FailedTicks).Take(20)
+                .ToListAsync(cancellationToken);
+            statuses.Add(new DestinationStatus(
+                name,
+                EcsDocument.SeverityName(destination.MinSeverity),
+                cursor is null ? null : Time(cursor.UpdatedTicks),
+                cursor?.FindingId,
+                cursor is null ? null : Time(cursor.SavedTicks),
+                count,
+                recent.Select(f => new FailureView(f.FindingId, Time(f.FindingUpdatedTicks), f.Status, f.Reason, Time(f.FailedTicks))).ToList()));
+        }
+
+        return TypedResults.Ok(statuses);
+    }
+
+    private static DateTimeOffset Time(long ticks) => new(ticks, TimeSpan.Zero);
 
     internal static async Task<Results<ContentHttpResult, ValidationProblem>> ExportFindingsAsync(
         HttpContext http, LiveDbContext db, IFindingReviewStates reviews, IOptions<ExportOptions> options, TimeProvider time,

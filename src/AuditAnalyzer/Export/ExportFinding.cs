@@ -72,8 +72,10 @@ internal sealed record ExportFinding
     /// <summary>Reads a stored finding; the row's columns win over its JSON where both exist.</summary>
     public static ExportFinding FromRow(StoredFindingRow row, ReviewState? review = null)
     {
-        using var document = JsonDocument.Parse(row.Json);
-        var json = document.RootElement;
+        // A row whose JSON cannot be read still exports from its columns: one bad row must not stop a feed for good.
+        using var document = TryParse(row.Json);
+        using var empty = JsonDocument.Parse("{}");
+        var json = document?.RootElement.ValueKind == JsonValueKind.Object ? document.RootElement : empty.RootElement;
         return new ExportFinding
         {
             Id = row.Id,
@@ -95,6 +97,18 @@ internal sealed record ExportFinding
             Fingerprint = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
                 Encoding.UTF8.GetBytes($"{row.Json}\n{row.UserName}\n{review?.Status}\n{review?.Disposition}")).AsSpan(0, 16)),
         };
+    }
+
+    private static JsonDocument? TryParse(string json)
+    {
+        try
+        {
+            return JsonDocument.Parse(json);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 
     private static List<string> Strings(JsonElement json, string name) =>

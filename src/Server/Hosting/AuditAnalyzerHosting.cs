@@ -70,7 +70,7 @@ internal static class AuditAnalyzerHosting
         return builder;
     }
 
-    /// <summary>Findings export for SIEMs (ECS JSON Lines feed), on the host's database; needs the live module.</summary>
+    /// <summary>Findings export for SIEMs (ECS JSON Lines feed, CEF over syslog, signed webhooks) on the host's database; needs the live module.</summary>
     public static WebApplicationBuilder AddAuditAnalyzerExportModule(this WebApplicationBuilder builder)
     {
         builder.AddAuditAnalyzerExport(DatabaseSetup.Configure);

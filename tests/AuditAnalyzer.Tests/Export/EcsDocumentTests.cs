@@ -95,6 +95,21 @@ public sealed class EcsDocumentTests
         Assert.NotEqual(first.Fingerprint, ExportFinding.FromRow(ExportSamples.Row(score: 90)).Fingerprint);
     }
 
+    [Theory]
+    [InlineData("{broken")]
+    [InlineData("[1,2]")]
+    public void A_row_with_unreadable_json_still_exports_from_its_columns(string json)
+    {
+        var row = ExportSamples.Row();
+        row.Json = json;
+
+        var doc = JsonDocument.Parse(EcsDocument.ToJsonLine(ExportFinding.FromRow(row))).RootElement;
+
+        Assert.Equal("carl", doc.GetProperty("user").GetProperty("id").GetString());
+        Assert.Equal(["bulk_export"], doc.GetProperty("crm_security").GetProperty("finding").GetProperty("detectors").EnumerateArray().Select(d => d.GetString()));
+        Assert.Equal("bulk_export finding for user carl", doc.GetProperty("message").GetString());
+    }
+
     [Fact]
     public void A_cursor_round_trips_and_anything_else_is_refused()
     {

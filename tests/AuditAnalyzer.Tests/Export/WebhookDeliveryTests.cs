@@ -74,6 +74,20 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         Assert.Equal(("webhook:siem", 422), (failure.Destination, failure.Status));
         Assert.Equal(refused.Id.Split('_')[1], failure.FindingId);
         Assert.DoesNotContain("MfKQ9r8", failure.Reason, StringComparison.Ordinal);
+
+        // An operator sees the failure through the API, without the receiver's URL or secret.
+        using var http = host.CreateClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "analyzer/export/destinations");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await host.AuditorTokenAsync());
+        using var response = await http.SendAsync(request, Cancel);
+        var text = await response.Content.ReadAsStringAsync(Cancel);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var status = Assert.Single(JsonDocument.Parse(text).RootElement.EnumerateArray());
+        Assert.Equal("webhook:siem", status.GetProperty("name").GetString());
+        Assert.Equal(1, status.GetProperty("failures").GetInt32());
+        Assert.Equal(422, status.GetProperty("recentFailures")[0].GetProperty("status").GetInt32());
+        Assert.DoesNotContain(receiver.Url, text, StringComparison.Ordinal);
+        Assert.DoesNotContain("MfKQ9r8", text, StringComparison.Ordinal);
     }
 
     [Theory]
