@@ -10,8 +10,8 @@ namespace CrmSecurity.AuditAnalyzer.Export;
 internal sealed record ExportReason(string Code, string Detector, double Score, string Text, double? Typical, double? Actual);
 
 /// <summary>
-/// The review state of a finding when the export knows it (both nullable: the review queue is optional). The
-/// lead wires it in through <see cref="IFindingReviewStates"/>.
+/// The review state of a finding (status and disposition from the review workflow, through
+/// <see cref="IFindingReviewStates"/>); null for a finding stored before the review tables knew it.
 /// </summary>
 internal sealed record ReviewState(string? Status, string? Disposition);
 
@@ -179,16 +179,10 @@ internal readonly record struct FeedCursor(long UpdatedTicks, string FindingId)
     private static string Base64UrlEncode(string text) => System.Buffers.Text.Base64Url.EncodeToString(Encoding.UTF8.GetBytes(text));
 }
 
-/// <summary>Where review states come from; the default knows none, until the review queue is wired in.</summary>
+/// <summary>Where review states come from (<see cref="LiveReviewStates"/>: the review workflow's table).</summary>
 internal interface IFindingReviewStates
 {
     Task<IReadOnlyDictionary<string, ReviewState>> GetAsync(IReadOnlyCollection<string> findingIds, CancellationToken cancellationToken);
-}
-
-internal sealed class NoReviewStates : IFindingReviewStates
-{
-    public Task<IReadOnlyDictionary<string, ReviewState>> GetAsync(IReadOnlyCollection<string> findingIds, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyDictionary<string, ReviewState>>(new Dictionary<string, ReviewState>());
 }
 
 /// <summary>

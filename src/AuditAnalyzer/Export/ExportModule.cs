@@ -31,7 +31,7 @@ public static class ExportModule
         services.AddOptions<ExportOptions>().Bind(builder.Configuration.GetSection(ExportOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ExportOptions>, ExportOptionsValidator>();
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<IFindingReviewStates, NoReviewStates>();
+        services.TryAddScoped<IFindingReviewStates, LiveReviewStates>();
         services.AddDbContext<ExportDbContext>(database);
 
         // Destinations come from the validated options; the forwarder idles when there is none.

@@ -374,6 +374,15 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
                 return ReviewProblem.Conflict("The finding was changed by someone else meanwhile. Reload it and apply your change again.");
             }
 
+            // A decision changes the finding as SIEMs see it (status, disposition): its export cursor moves with it.
+            var decided = entries.Where(e => e.TargetKind == "audit_finding" && e.Action.StartsWith("finding.status", StringComparison.Ordinal)
+                || e.Action.StartsWith("finding.suppress", StringComparison.Ordinal)).Select(e => e.TargetId).Distinct().ToList();
+            if (decided.Count > 0)
+            {
+                var nowTicks = time.GetUtcNow().UtcTicks;
+                await db.Findings.Where(f => decided.Contains(f.Id)).ExecuteUpdateAsync(u => u.SetProperty(f => f.UpdatedTicks, nowTicks), cancellationToken);
+            }
+
             // Same transaction: if the audit entries cannot be written, the review change is rolled back with them.
             await audit.AppendAsync(caller, entries, transaction.GetDbTransaction(), cancellationToken);
             await transaction.CommitAsync(cancellationToken);

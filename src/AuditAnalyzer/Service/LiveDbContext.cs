@@ -134,6 +134,7 @@ public sealed class LiveDbContext(DbContextOptions<LiveDbContext> options) : DbC
             e.Property(x => x.Entities).HasColumnName("entities").HasMaxLength(2000);
             e.HasIndex(x => new { x.UserId, x.WindowStartTicks });
             e.HasIndex(x => x.Pseudonym);
+            e.HasIndex(x => new { x.UpdatedTicks, x.Id }); // the export feed and forwarders read changes in this order
         });
         modelBuilder.Entity<PartitionLeaseRow>(e =>
         {

@@ -66,6 +66,20 @@ public sealed class ReviewApiTests : IAsyncLifetime
         Assert.DoesNotContain(open.GetProperty("items").EnumerateArray(), f => f.GetProperty("id").GetString() == id);
         Assert.Equal(id, Assert.Single(closed.GetProperty("items").EnumerateArray()).GetProperty("id").GetString());
 
+        // The decision is a change of the finding for SIEMs too: the ECS feed carries it again, with status and disposition.
+        var exported = default(JsonElement);
+        for (var deadline = DateTime.UtcNow.AddSeconds(20); exported.ValueKind == JsonValueKind.Undefined; await Task.Delay(200, Cancel))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the dismissal did not reach the ECS export feed within 20 seconds");
+            using var http = _host.CreateClient(carol);
+            var feed = await http.GetStringAsync(new Uri("analyzer/export/findings", UriKind.Relative), Cancel);
+            exported = feed.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
+                .FirstOrDefault(d => d.GetProperty("event").GetProperty("id").GetString() == id
+                    && d.GetProperty("crm_security").GetProperty("finding").TryGetProperty("status", out var s) && s.GetString() == "dismissed");
+        }
+
+        Assert.Equal("false_positive", exported.GetProperty("crm_security").GetProperty("finding").GetProperty("disposition").GetString());
+
         var entries = (await _host.AuditEntriesAsync()).Where(e => e.TargetId == id).ToList();
         Assert.Equal(["finding.status", "finding.note", "finding.status", "finding.reveal"], entries.Select(e => e.Action));
         Assert.All(entries, e => Assert.Equal("carol", e.ActorName));

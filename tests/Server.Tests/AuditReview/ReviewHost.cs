@@ -68,6 +68,7 @@ public sealed partial class ReviewHost : IAsyncDisposable
             ["AuditAnalyzer:Live:PollInterval"] = "00:00:00.2",
             ["AuditAnalyzer:Live:LeaseDuration"] = "00:00:05",
             ["AuditAnalyzer:Live:Partitions"] = "2",
+            ["AuditAnalyzer:Export:SettleTime"] = "00:00:00.5",
             ["Serilog:MinimumLevel:Default"] = "Warning",
             ["Database:Provider"] = postgres is null ? "Sqlite" : "PostgreSql",
             ["Database:ConnectionString"] = postgres ?? $"Data Source={Path.Combine(directory, "service.db")}",
