@@ -68,11 +68,11 @@ public sealed class ReviewApiTests : IAsyncLifetime
 
         // The decision is a change of the finding for SIEMs too: the ECS feed carries it again, with status and disposition.
         var exported = default(JsonElement);
-        for (var deadline = DateTime.UtcNow.AddSeconds(20); exported.ValueKind == JsonValueKind.Undefined; await Task.Delay(200, Cancel))
+        for (var deadline = DateTime.UtcNow.AddSeconds(20); exported.ValueKind == JsonValueKind.Undefined; await Task.Delay(200, TestContext.Current.CancellationToken))
         {
             Assert.True(DateTime.UtcNow < deadline, "the dismissal did not reach the ECS export feed within 20 seconds");
             using var http = _host.CreateClient(carol);
-            var feed = await http.GetStringAsync(new Uri("analyzer/export/findings", UriKind.Relative), Cancel);
+            var feed = await http.GetStringAsync(new Uri("analyzer/export/findings", UriKind.Relative), TestContext.Current.CancellationToken);
             exported = feed.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
                 .FirstOrDefault(d => d.GetProperty("event").GetProperty("id").GetString() == id
                     && d.GetProperty("crm_security").GetProperty("finding").TryGetProperty("status", out var s) && s.GetString() == "dismissed");
