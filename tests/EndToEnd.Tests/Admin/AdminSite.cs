@@ -27,6 +27,7 @@ public sealed class AdminSite : IAsyncLifetime
             ["Database__ConnectionString"] = $"Data Source={Path.Combine(_directory, "security.db")}",
             ["Identity__AllowHttp"] = "true",
             ["Identity__DemoMode"] = "true",
+            ["AuditAnalyzer__DemoHistory__Enabled"] = "false", // the review tests fill the queue themselves
             ["Identity__MailPickupDirectory"] = Path.Combine(_directory, "mail"),
         }, cancellationToken: TestContext.Current.CancellationToken);
 

@@ -54,6 +54,7 @@ public sealed partial class ReviewHost : IAsyncDisposable
         {
             ["Identity:AllowHttp"] = "true",
             ["Identity:DemoMode"] = "true",
+            ["AuditAnalyzer:DemoHistory:Enabled"] = "false", // the tests fill the queue themselves
             ["Identity:MailPickupDirectory"] = Path.Combine(directory, "mail"),
             ["Identity:Throttling:TokenPerIpPerSecond"] = "100000",
             ["Identity:Throttling:TokenPerClientPerSecond"] = "100000",
