@@ -71,7 +71,8 @@ public sealed class ScaleOutTests : IAsyncLifetime
 
         await using var scope = b.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
-        Assert.Equal(0, await db.Events.CountAsync(e => !e.Scored, Cancel));
+        // Identity's own events (the token requests above) reach the table in-process a moment later: only the posted ones count here.
+        Assert.Equal(0, await db.Events.CountAsync(e => !e.Scored && e.ClientId != "identity", Cancel));
         var leases = await db.Leases.AsNoTracking().ToListAsync(Cancel);
         Assert.NotEmpty(leases); // every partition that has had work is the survivor's
         Assert.All(leases, lease => Assert.Equal("host-b", lease.Owner));

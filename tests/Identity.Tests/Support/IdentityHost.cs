@@ -58,6 +58,8 @@ public class IdentityHost : IAsyncLifetime
         {
             ["Identity:AllowHttp"] = "true",
             ["Identity:DemoMode"] = "true",
+            // The host's demo access history only feeds the analyzer; Identity's tests would pay for scoring it.
+            ["AuditAnalyzer:DemoHistory:Enabled"] = "false",
             ["Identity:MailPickupDirectory"] = Path.Combine(_directory, "mail"),
             ["Identity:Throttling:TokenPerIpPerSecond"] = "100000",
             ["Identity:Throttling:TokenPerClientPerSecond"] = "100000",
