@@ -60,13 +60,17 @@ internal sealed class LiveDirectory(IEnumerable<IDirectorySource> sources)
             }
 
             var snapshot = _source.Current;
-            if (Volatile.Read(ref _cached) is { } cached && cached.Version == snapshot.Version)
+            var cached = Volatile.Read(ref _cached);
+            if (cached is not null && cached.Version == snapshot.Version)
             {
                 return cached.Directory;
             }
 
-            var directory = Convert(snapshot);
-            Volatile.Write(ref _cached, new Converted(snapshot.Version, directory));
+            // Most model versions change privileges, not people: keep the same directory object when no entry
+            // changed, so live scoring (which rebuilds a partition when its directory object changes) does not replay.
+            var fingerprint = Fingerprint(snapshot);
+            var directory = cached is not null && cached.Fingerprint == fingerprint ? cached.Directory : Convert(snapshot);
+            Volatile.Write(ref _cached, new Converted(snapshot.Version, fingerprint, directory));
             return directory;
         }
     }
@@ -89,7 +93,22 @@ internal sealed class LiveDirectory(IEnumerable<IDirectorySource> sources)
         }));
     }
 
-    private sealed record Converted(long Version, UserDirectory Directory);
+    private sealed record Converted(long Version, string Fingerprint, UserDirectory Directory);
+
+    /// <summary>SHA-256 over every entry's fields, in order: equal when no person's directory data changed.</summary>
+    internal static string Fingerprint(DirectorySnapshot snapshot)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var u in snapshot.Users)
+        {
+            var line = string.Join('\u001f', u.UserId, u.UserName, u.Department, u.Title, string.Join('\u001e', u.Roles), u.BusinessUnit, u.Manager,
+                u.TimeZone, u.Hired?.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                u.Terminated?.ToString("O", System.Globalization.CultureInfo.InvariantCulture)) + "\n";
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(line));
+        }
+
+        return System.Convert.ToHexString(hash.GetHashAndReset());
+    }
 
     private static TimeZoneInfo Zone(string? id, Dictionary<string, TimeZoneInfo> zones)
     {

@@ -132,6 +132,17 @@ internal sealed partial class LiveScoring(
                 state.LeaseUntil = now + _options.LeaseDuration;
             }
 
+            // A person's directory data changed (a time zone, a business unit, roles): replay the partition's history
+            // under the new directory, as a takeover would, so local hours and peers are judged as they are now.
+            if (!ReferenceEquals(state.Directory, directory.Current))
+            {
+                LogDirectoryChanged(logger, partition);
+                var leaseUntil = state.LeaseUntil;
+                state = await RebuildAsync(db, partition, cancellationToken);
+                state.LeaseUntil = leaseUntil;
+                _held[partition] = state;
+            }
+
             if (!await ScoreNewAsync(db, partition, state, cancellationToken))
             {
                 _held.Remove(partition);
@@ -146,8 +157,9 @@ internal sealed partial class LiveScoring(
     {
         var report = new IngestionReport();
         var parser = new JsonLinesEventParser(new EventFields("stored", report, new StringPool()));
-        var scorer = new ScoringOptions { Policy = policy, Directory = directory.Current, TimeProvider = time }.Build();
-        return new PartitionState(scorer, parser);
+        var users = directory.Current;
+        var scorer = new ScoringOptions { Policy = policy, Directory = users, TimeProvider = time }.Build();
+        return new PartitionState(scorer, parser, users);
     }
 
     /// <summary>Replays the events already scored (by any instance) so baselines and open findings are as their last owner left them.</summary>
@@ -339,12 +351,18 @@ internal sealed partial class LiveScoring(
     [LoggerMessage(EventId = 6101, Level = LogLevel.Warning, Message = "Lost the lease of partition {Partition} ({Owner}); its unsaved work is discarded")]
     private static partial void LogLost(ILogger logger, int partition, string owner);
 
+    [LoggerMessage(EventId = 6103, Level = LogLevel.Information, Message = "The directory changed: rebuilding partition {Partition} under it")]
+    private static partial void LogDirectoryChanged(ILogger logger, int partition);
+
     [LoggerMessage(EventId = 6102, Level = LogLevel.Error, Message = "A background scoring poll failed; it is retried")]
     private static partial void LogPollFailed(ILogger logger, Exception exception);
 
-    private sealed class PartitionState(Scorer scorer, JsonLinesEventParser parser)
+    private sealed class PartitionState(Scorer scorer, JsonLinesEventParser parser, UserDirectory directory)
     {
         public Scorer Scorer { get; } = scorer;
+
+        /// <summary>The directory the scorer was built with.</summary>
+        public UserDirectory Directory { get; } = directory;
 
         public JsonLinesEventParser Parser { get; } = parser;
 
