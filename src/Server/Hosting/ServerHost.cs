@@ -75,7 +75,6 @@ internal static partial class ServerHost
         ("findings API", "/analyzer/findings"),
         ("health", "/health/ready"),
         ("liveness", "/health/live"),
-        ("metrics", "/metrics"),
     ];
 
     private static void PrintPlaces(WebApplication app, string? address)
