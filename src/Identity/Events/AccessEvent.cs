@@ -39,6 +39,13 @@ internal sealed record AccessEvent
     [JsonPropertyName("client_id")]
     public string? ClientId { get; init; }
 
+    /// <summary>The entity acted on, when the event is about one (e.g. <c>user</c> for a password change).</summary>
+    [JsonPropertyName("entity")]
+    public string? Entity { get; init; }
+
+    [JsonPropertyName("record_id")]
+    public string? RecordId { get; init; }
+
     [JsonPropertyName("outcome")]
     public string Outcome { get; init; } = Outcomes.Success;
 

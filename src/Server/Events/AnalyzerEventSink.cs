@@ -109,7 +109,7 @@ internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, ILogger
     }
 
     /// <summary>The event in design.md's access-event contract, with an action the analyzer scores.</summary>
-    internal static ContractEvent ToContract(AccessEvent e)
+    internal static AccessEvent ToContract(AccessEvent e)
     {
         var (action, entity) = e.Action switch
         {
@@ -120,77 +120,13 @@ internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, ILogger
             _ => (e.Action, (string?)null),
         };
         var mapped = action != e.Action;
-        return new ContractEvent
+        return e with
         {
-            EventId = e.EventId,
-            Timestamp = e.Timestamp,
-            UserId = e.UserId,
             Action = action,
-            Tenant = e.Tenant,
-            UserName = e.UserName,
-            SessionId = e.SessionId,
-            SourceIp = e.SourceIp,
-            UserAgent = e.UserAgent,
-            ClientId = e.ClientId,
-            Entity = entity,
-            RecordId = entity is null ? null : e.TargetUser ?? e.UserId,
-            Outcome = e.Outcome,
-            TargetUser = e.TargetUser,
-            Privilege = e.Privilege,
+            Entity = entity ?? e.Entity,
+            RecordId = entity is null ? e.RecordId : e.TargetUser ?? e.UserId,
             Details = !mapped ? e.Details : e.Details is null ? e.Action : $"{e.Action}; {e.Details}",
         };
-    }
-
-    /// <summary>One line of the access-event contract (design.md); identifiers only, never a secret or a token.</summary>
-    internal sealed record ContractEvent
-    {
-        [JsonPropertyName("event_id")]
-        public required string EventId { get; init; }
-
-        [JsonPropertyName("timestamp")]
-        public required DateTimeOffset Timestamp { get; init; }
-
-        [JsonPropertyName("user_id")]
-        public required string UserId { get; init; }
-
-        [JsonPropertyName("action")]
-        public required string Action { get; init; }
-
-        [JsonPropertyName("tenant")]
-        public string? Tenant { get; init; }
-
-        [JsonPropertyName("user_name")]
-        public string? UserName { get; init; }
-
-        [JsonPropertyName("session_id")]
-        public string? SessionId { get; init; }
-
-        [JsonPropertyName("source_ip")]
-        public string? SourceIp { get; init; }
-
-        [JsonPropertyName("user_agent")]
-        public string? UserAgent { get; init; }
-
-        [JsonPropertyName("client_id")]
-        public string? ClientId { get; init; }
-
-        [JsonPropertyName("entity")]
-        public string? Entity { get; init; }
-
-        [JsonPropertyName("record_id")]
-        public string? RecordId { get; init; }
-
-        [JsonPropertyName("outcome")]
-        public required string Outcome { get; init; }
-
-        [JsonPropertyName("target_user")]
-        public string? TargetUser { get; init; }
-
-        [JsonPropertyName("privilege")]
-        public string? Privilege { get; init; }
-
-        [JsonPropertyName("details")]
-        public string? Details { get; init; }
     }
 
     [LoggerMessage(EventId = 1200, Level = LogLevel.Warning,
