@@ -148,7 +148,7 @@ public class IdentityHost : IAsyncLifetime
         }
 
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        System.IO.Directory.Delete(_directory, recursive: true);
+        await CrmSecurity.Tests.Support.TestDirectories.DeleteAsync(_directory);
         GC.SuppressFinalize(this);
     }
 }

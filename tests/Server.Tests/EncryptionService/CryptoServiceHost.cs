@@ -161,7 +161,7 @@ public class CryptoServiceHost : IAsyncLifetime
         }
 
         SqliteConnection.ClearAllPools();
-        System.IO.Directory.Delete(_directory, recursive: true);
+        await CrmSecurity.Tests.Support.TestDirectories.DeleteAsync(_directory);
         GC.SuppressFinalize(this);
     }
 

@@ -155,21 +155,7 @@ public class InProcessHost : IAsyncLifetime
         await StopAsync();
         SqliteConnection.ClearAllPools();
 
-        // A background poll that was mid-page when the host's shutdown timeout ran out can still touch the database
-        // file for a moment (SQLite recreates its journal): try again shortly rather than fail the whole class.
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                System.IO.Directory.Delete(_directory, recursive: true);
-                break;
-            }
-            catch (IOException) when (attempt < 20)
-            {
-                await Task.Delay(250);
-            }
-        }
-
+        await CrmSecurity.Tests.Support.TestDirectories.DeleteAsync(_directory);
         GC.SuppressFinalize(this);
     }
 }
