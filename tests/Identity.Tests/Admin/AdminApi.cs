@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using CrmSecurity.Identity.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
-using static CrmSecurity.Identity.Tests.Support.OAuthFlows;
+using static CrmSecurity.Tests.Support.OAuthFlows;
 
 namespace CrmSecurity.Identity.Tests.Admin;
 

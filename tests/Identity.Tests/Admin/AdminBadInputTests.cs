@@ -2,7 +2,7 @@ using System.Net;
 using CrmSecurity.Identity.Authorization.Store;
 using CrmSecurity.Identity.Tests.Support;
 using Microsoft.EntityFrameworkCore;
-using static CrmSecurity.Identity.Tests.Support.OAuthFlows;
+using static CrmSecurity.Tests.Support.OAuthFlows;
 
 namespace CrmSecurity.Identity.Tests.Admin;
 

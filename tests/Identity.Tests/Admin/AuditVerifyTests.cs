@@ -5,7 +5,7 @@ using CrmSecurity.Tests.Support;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Npgsql;
-using static CrmSecurity.Identity.Tests.Support.OAuthFlows;
+using static CrmSecurity.Tests.Support.OAuthFlows;
 
 namespace CrmSecurity.Identity.Tests.Admin;
 

@@ -7,7 +7,7 @@ using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Tests.Support;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
-using static CrmSecurity.Identity.Tests.Support.OAuthFlows;
+using static CrmSecurity.Tests.Support.OAuthFlows;
 
 namespace CrmSecurity.Identity.Tests.Authorization;
 

@@ -1,6 +1,6 @@
 using CrmSecurity.Identity.Tests.Support;
 using Microsoft.EntityFrameworkCore;
-using static CrmSecurity.Identity.Tests.Support.OAuthFlows;
+using static CrmSecurity.Tests.Support.OAuthFlows;
 
 namespace CrmSecurity.Identity.Tests.Events;
 

@@ -3,7 +3,7 @@ using CrmSecurity.Identity.Keys;
 using CrmSecurity.Identity.Tests.Support;
 using CrmSecurity.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
-using static CrmSecurity.Identity.Tests.Support.OAuthFlows;
+using static CrmSecurity.Tests.Support.OAuthFlows;
 
 namespace CrmSecurity.Identity.Tests.Keys;
 

@@ -1,6 +1,6 @@
 using System.Net;
 using CrmSecurity.Identity.Tests.Support;
-using static CrmSecurity.Identity.Tests.Support.OAuthFlows;
+using static CrmSecurity.Tests.Support.OAuthFlows;
 
 namespace CrmSecurity.Identity.Tests.People;
 

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using CrmSecurity.Identity.Tests.Support;
-using static CrmSecurity.Identity.Tests.Support.OAuthFlows;
+using static CrmSecurity.Tests.Support.OAuthFlows;
 
 namespace CrmSecurity.Identity.Tests.Protocol;
 

@@ -6,7 +6,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.WebUtilities;
 
-namespace CrmSecurity.Identity.Tests.Support;
+namespace CrmSecurity.Tests.Support;
 
 /// <summary>The protocol steps a relying party takes, spelled out over plain HTTP.</summary>
 public static partial class OAuthFlows
@@ -143,13 +143,14 @@ public static partial class OAuthFlows
         return PostFormAsync(http, "connect/token", form, (client, secret));
     }
 
-    /// <summary>The whole code flow for alice with demo-crm; returns the token response.</summary>
-    public static async Task<JsonElement> SignInAliceAsync(IdentityHost host, string scope = "openid profile email roles offline_access crm.api")
+    /// <summary>The whole code flow for a user with a client (demo-crm by default) on <paramref name="http"/>; returns the token response.</summary>
+    public static async Task<JsonElement> SignInAsync(
+        HttpClient http, string userName, string password, string scope = "openid profile email roles offline_access crm.api",
+        string client = CrmClient, string? secret = CrmSecret, string redirect = CrmRedirect)
     {
-        using var http = host.CreateClient();
         var (verifier, challenge) = Pkce();
-        var redirect = await AuthorizeAsync(http, AuthorizeParameters(challenge, scope: scope));
-        var (status, body) = await RedeemAsync(http, CodeFrom(redirect), verifier);
+        var location = await AuthorizeAsync(http, AuthorizeParameters(challenge, client, redirect, scope), userName, password);
+        var (status, body) = await RedeemAsync(http, CodeFrom(location), verifier, redirect, client, secret);
         Assert.True(status == HttpStatusCode.OK, $"code redemption failed: {status} {body}");
         return body;
     }
