@@ -41,6 +41,11 @@ if (modules is { Identity: true, AuditAnalyzer: true })
 // Last of the start-up work: a Production host refuses what demo mode left behind.
 builder.Services.AddHostedService<DemoDataCheck>();
 var app = builder.Build();
+if (!app.Environment.IsDevelopment())
+{
+    app.UseHsts();
+}
+
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();

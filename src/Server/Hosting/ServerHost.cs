@@ -37,6 +37,15 @@ internal static partial class ServerHost
         // Registered first so that every module's tables exist before any other hosted service starts.
         builder.Services.AddHostedService<DatabaseSchemaInitializer>();
         builder.Services.AddProblemDetails();
+
+        // OWASP ASVS 4.0.3 V14.3.3: responses name no server software. RFC 6797: browsers keep to HTTPS for a year once they
+        // have seen this host over HTTPS (the header is only sent on HTTPS responses, never for localhost).
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel => kestrel.AddServerHeader = false);
+        builder.Services.AddHsts(hsts =>
+        {
+            hsts.MaxAge = TimeSpan.FromDays(365);
+            hsts.IncludeSubDomains = false; // the service does not own its parent domain's other hosts
+        });
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database", tags: [HealthEndpoints.ReadyTag]);
         return builder;
     }
