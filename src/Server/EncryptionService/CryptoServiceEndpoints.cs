@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using System.Text;
 using CrmSecurity.Crypto.BlindIndexes;
 using CrmSecurity.Crypto.Events;
@@ -21,7 +20,20 @@ internal sealed record EncryptRequest(string? Tenant, string? Table, string? Col
 internal sealed record EncryptResponse(string Ciphertext, uint KeyVersion);
 
 /// <summary>Decrypts one value; the context must be the one it was encrypted for.</summary>
-internal sealed record DecryptRequest(string? Tenant, string? Table, string? Column, string? RowId, string? Mode, string? Ciphertext);
+/// <param name="Tenant">The tenant.</param>
+/// <param name="Table">The table (entity).</param>
+/// <param name="Column">The column (field).</param>
+/// <param name="RowId">
+/// The record the value was read from: required in randomized mode (the value is bound to it); in deterministic mode
+/// optional, naming the record for the access check and the audit (the value itself is bound to the column only).
+/// </param>
+/// <param name="Mode"><c>randomized</c> (default) or <c>deterministic</c>.</param>
+/// <param name="Ciphertext">The value as stored (<c>cf1:...</c>).</param>
+/// <param name="Record">
+/// Where the record lives, as in <c>POST /authz/v1/check</c> (<c>owner</c>, <c>owner_kind</c>, <c>business_unit</c>,
+/// <c>shares</c>): believed only from the CRM app's back end (its own token, or one it exchanged for the user).
+/// </param>
+internal sealed record DecryptRequest(string? Tenant, string? Table, string? Column, string? RowId, string? Mode, string? Ciphertext, CrmAuthorization.CrmRecord? Record = null);
 
 internal sealed record DecryptResponse(string Plaintext);
 
@@ -56,6 +68,9 @@ internal static class CryptoServiceEndpoints
     /// <summary>Blind indexes are kept short on purpose: long ones leak more about low-entropy values.</summary>
     public const int MaxIndexBits = 64;
 
+    /// <summary>Most shares one decrypt request may declare for its record.</summary>
+    public const int MaxShares = 100;
+
     private const string Randomized = "randomized";
     private const string Deterministic = "deterministic";
 
@@ -66,15 +81,23 @@ internal static class CryptoServiceEndpoints
     {
         var group = endpoints.MapGroup("/crypto/v1").WithTags("Crypto")
             .WithMetadata(new RequestSizeLimitAttribute(MaxRequestBytes))
-            .DisableAntiforgery();
+            .DisableAntiforgery()
+            .AddEndpointFilter(async (context, next) =>
+            {
+                // Plaintexts, ciphertexts and blind indexes are nobody's to keep: no shared or private cache may store
+                // an answer (RFC 9111 §5.2.2.5; OWASP ASVS 4.0.3 V8.2.1).
+                context.HttpContext.Response.Headers.CacheControl = "no-store";
+                context.HttpContext.Response.Headers.Pragma = "no-cache";
+                return await next(context);
+            });
         group.MapPost("/encrypt", Encrypt).RequireAuthorization(CryptoServiceAuthentication.EncryptScope);
         group.MapPost("/decrypt", DecryptAsync).RequireAuthorization(CryptoServiceAuthentication.DecryptScope);
         group.MapPost("/blind-index", ComputeBlindIndex).RequireAuthorization(CryptoServiceAuthentication.IndexScope);
         return endpoints;
     }
 
-    internal static Results<Ok<EncryptResponse>, ValidationProblem, ProblemHttpResult> Encrypt(
-        EncryptRequest request, ClaimsPrincipal caller, FieldEncryption encryption)
+    internal static async Task<Results<Ok<EncryptResponse>, ValidationProblem, ProblemHttpResult>> Encrypt(
+        EncryptRequest request, HttpContext http, FieldEncryption encryption)
     {
         var errors = new Dictionary<string, string[]>();
         var mode = CheckMode(request.Mode, errors);
@@ -94,9 +117,9 @@ internal static class CryptoServiceEndpoints
             return TypedResults.ValidationProblem(errors);
         }
 
-        if (TenantRefused(caller, context.Tenant) is { } refused)
+        if (await CryptoCaller.Of(http.User).TenantRefusalAsync(http, context.Tenant) is { } refusal)
         {
-            return refused;
+            return TenantRefused(refusal);
         }
 
         // Made per request and disposed, not taken from FieldEncryption's per-column cache: table and column names come
@@ -115,11 +138,12 @@ internal static class CryptoServiceEndpoints
     internal static async Task<Results<Ok<DecryptResponse>, ValidationProblem, ProblemHttpResult>> DecryptAsync(
         DecryptRequest request, HttpContext http, FieldEncryption encryption, IUnmaskedFieldAccess access, TimeProvider time)
     {
-        var caller = http.User;
+        var principal = http.User;
         var errors = new Dictionary<string, string[]>();
         var mode = CheckMode(request.Mode, errors);
         var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
-        var rowId = CheckRowId(request.RowId, mode, errors);
+        var rowId = CheckRowId(request.RowId, mode, errors, decrypting: true);
+        CheckRecord(request.Record, rowId, errors);
         if (string.IsNullOrEmpty(request.Ciphertext))
         {
             errors["ciphertext"] = ["ciphertext is required."];
@@ -136,29 +160,35 @@ internal static class CryptoServiceEndpoints
         }
 
         var cancellationToken = http.RequestAborted;
-        var audit = new CryptoAccessEvent(time.GetUtcNow(), CryptoServiceAuthentication.Caller(caller), "decrypt", "success")
+        var audit = new CryptoAccessEvent(time.GetUtcNow(), CryptoServiceAuthentication.Caller(principal), "decrypt", "success")
         {
             Tenant = context.Tenant,
             Entity = context.Table,
             RecordId = rowId,
             Fields = [context.Column],
-            ClientId = caller.FindFirst(OpenIddict.Abstractions.OpenIddictConstants.Claims.ClientId)?.Value,
+            ClientId = principal.FindFirst(OpenIddict.Abstractions.OpenIddictConstants.Claims.ClientId)?.Value,
             SourceIp = http.Connection.RemoteIpAddress?.ToString(),
         };
 
-        if (TenantRefused(caller, context.Tenant) is { } refused)
+        var caller = CryptoCaller.Of(principal);
+        if (await caller.TenantRefusalAsync(http, context.Tenant) is { } refusal)
         {
-            await encryption.Events.WriteAsync(audit with { Outcome = "denied", Details = "the token is for another tenant" }, cancellationToken);
-            return refused;
+            await encryption.Events.WriteAsync(audit with { Outcome = "denied", Details = refusal }, cancellationToken);
+            return TenantRefused(refusal);
         }
 
-        // Deny by default: only an explicit read_unmasked grant on this field lets the value out (design.md, field security profiles).
-        var decision = await access.CheckAsync(caller, new UnmaskedFieldRequest(context.Tenant, context.Table, context.Column, rowId), cancellationToken);
+        // Where the record lives is believed only from the CRM app's back end; a user's own token could claim any record.
+        var trusted = request.Record is not null && await caller.MayDeclareRecordLocationAsync(http);
+        var unmasked = new UnmaskedFieldRequest(context.Tenant, context.Table, context.Column, rowId, trusted ? request.Record : null, UntrustedLocation: request.Record is not null && !trusted);
+
+        // Deny by default: the record check of the decision API and an explicit read_unmasked grant on this field must
+        // both allow before the value is decrypted (design.md, field security profiles; OWASP ASVS 4.0.3 V4.2.1).
+        var decision = await access.CheckAsync(principal, unmasked, cancellationToken);
         if (!decision.Allowed)
         {
             await encryption.Events.WriteAsync(audit with { Outcome = "denied", Details = decision.Reason }, cancellationToken);
             return TypedResults.Problem(
-                detail: $"The caller has no read_unmasked grant on {context.Table}.{context.Column}: {decision.Reason}.",
+                detail: $"The caller may not see {context.Table}.{context.Column} of this record unmasked: {decision.Reason}",
                 statusCode: StatusCodes.Status403Forbidden,
                 title: "Decrypt refused");
         }
@@ -202,8 +232,8 @@ internal static class CryptoServiceEndpoints
         return TypedResults.Ok(new DecryptResponse(plaintext));
     }
 
-    internal static Results<Ok<BlindIndexResponse>, ValidationProblem, ProblemHttpResult> ComputeBlindIndex(
-        BlindIndexRequest request, ClaimsPrincipal caller, FieldEncryption encryption)
+    internal static async Task<Results<Ok<BlindIndexResponse>, ValidationProblem, ProblemHttpResult>> ComputeBlindIndex(
+        BlindIndexRequest request, HttpContext http, FieldEncryption encryption)
     {
         var errors = new Dictionary<string, string[]>();
         var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
@@ -222,9 +252,9 @@ internal static class CryptoServiceEndpoints
             return TypedResults.ValidationProblem(errors);
         }
 
-        if (TenantRefused(caller, context.Tenant) is { } refused)
+        if (await CryptoCaller.Of(http.User).TenantRefusalAsync(http, context.Tenant) is { } refusal)
         {
-            return refused;
+            return TenantRefused(refusal);
         }
 
         using var index = encryption.Keyring.Get(Keyring.BlindIndexKeyset).CreateBlindIndex(context, definition);
@@ -242,16 +272,17 @@ internal static class CryptoServiceEndpoints
         return TypedResults.Ok(new BlindIndexResponse(Convert.ToHexStringLower(value), definition.Bits));
     }
 
-    /// <summary>A token issued for a tenant (its <c>tenant</c> claim) reaches only that tenant's keys.</summary>
-    private static ProblemHttpResult? TenantRefused(ClaimsPrincipal caller, string tenant)
+    /// <summary>403 naming <c>tenant</c>: the token (and the client it was issued to) is not bound to the tenant asked for.</summary>
+    private static ProblemHttpResult TenantRefused(string reason)
     {
-        var tenants = caller.FindAll(Identity.Protocol.ClaimsContract.Tenant).Select(c => c.Value).ToArray();
-        return tenants.Length == 0 || tenants.Contains(tenant, StringComparer.Ordinal)
-            ? null
-            : TypedResults.Problem(
-                detail: $"tenant: the access token is for tenant {string.Join(", ", tenants)}, not {tenant}.",
-                statusCode: StatusCodes.Status403Forbidden,
-                title: "Tenant refused");
+        var problem = new ProblemDetails
+        {
+            Status = StatusCodes.Status403Forbidden,
+            Title = "Tenant refused",
+            Detail = $"tenant: {reason}.",
+        };
+        problem.Extensions["errors"] = new Dictionary<string, string[]> { ["tenant"] = [reason] };
+        return TypedResults.Problem(problem);
     }
 
     private static string? CheckMode(string? mode, Dictionary<string, string[]> errors)
@@ -289,17 +320,22 @@ internal static class CryptoServiceEndpoints
             : new FieldContext(tenant!, table!, column!);
     }
 
-    private static string? CheckRowId(string? rowId, string? mode, Dictionary<string, string[]> errors)
+    private static string? CheckRowId(string? rowId, string? mode, Dictionary<string, string[]> errors, bool decrypting = false)
     {
         if (mode == Deterministic)
         {
-            // Deterministic ciphertexts are bound to the column only, so equal values match across rows.
-            if (!string.IsNullOrEmpty(rowId))
+            // Deterministic ciphertexts are bound to the column only, so equal values match across rows. A decrypt may
+            // still name the record the value was read from: for the record check and the audit, not for the binding.
+            if (!string.IsNullOrEmpty(rowId) && !decrypting)
             {
-                errors["rowId"] = ["rowId must be empty in deterministic mode (deterministic values are bound to the column, not the row)."];
+                errors["rowId"] = ["rowId must be empty when encrypting in deterministic mode (deterministic values are bound to the column, not the row)."];
+            }
+            else if (rowId is not null && Encoding.UTF8.GetByteCount(rowId) > FieldEncryptor.MaxRowIdBytes)
+            {
+                errors["rowId"] = [$"rowId is longer than {FieldEncryptor.MaxRowIdBytes} UTF-8 bytes."];
             }
 
-            return null;
+            return decrypting && !string.IsNullOrEmpty(rowId) ? rowId : null;
         }
 
         if (string.IsNullOrEmpty(rowId))
@@ -312,6 +348,68 @@ internal static class CryptoServiceEndpoints
         }
 
         return rowId;
+    }
+
+    /// <summary>The declared record location: the decision API's names, and the record id (if given) is the rowId.</summary>
+    private static void CheckRecord(CrmAuthorization.CrmRecord? record, string? rowId, Dictionary<string, string[]> errors)
+    {
+        if (record is null)
+        {
+            return;
+        }
+
+        if (string.IsNullOrEmpty(rowId))
+        {
+            errors["rowId"] = ["rowId is required with a record: the location describes the record the value was read from."];
+        }
+        else if (record.Id is not null && !string.Equals(record.Id, rowId, StringComparison.Ordinal))
+        {
+            errors["record.id"] = ["record.id must be the rowId (or be left out): a value is checked against the record it is bound to."];
+        }
+
+        if (record.OwnerKind is { } kind && !CrmAuthorization.CrmNames.TryParsePrincipal(kind, out _))
+        {
+            errors["record.owner_kind"] = [$"unknown owner kind '{kind}' (use user or team)."];
+        }
+
+        foreach (var (name, value) in new[] { ("record.owner", record.Owner), ("record.business_unit", record.BusinessUnit) })
+        {
+            if (value is not null && Encoding.UTF8.GetByteCount(value) > FieldContext.MaxNameBytes)
+            {
+                errors[name] = [$"{name} is longer than {FieldContext.MaxNameBytes} UTF-8 bytes."];
+            }
+        }
+
+        if (record.Shares is { } shares)
+        {
+            if (shares.Count > MaxShares)
+            {
+                errors["record.shares"] = [$"record.shares holds more than {MaxShares} shares."];
+                return;
+            }
+
+            for (var i = 0; i < shares.Count; i++)
+            {
+                if (shares[i] is not { } share || string.IsNullOrEmpty(share.Principal))
+                {
+                    errors[$"record.shares[{i}].principal"] = ["principal is required."];
+                    continue;
+                }
+
+                if (!CrmAuthorization.CrmNames.TryParsePrincipal(share.Kind, out _))
+                {
+                    errors[$"record.shares[{i}].kind"] = [$"unknown kind '{share.Kind}' (use user or team)."];
+                }
+
+                for (var j = 0; j < (share.Actions?.Count ?? 0); j++)
+                {
+                    if (!CrmAuthorization.CrmNames.TryParseAction(share.Actions![j], out _))
+                    {
+                        errors[$"record.shares[{i}].actions[{j}]"] = [$"unknown action '{share.Actions[j]}' (use one of {CrmAuthorization.CrmNames.ActionList})."];
+                    }
+                }
+            }
+        }
     }
 
     private static BlindIndexDefinition? CheckIndex(BlindIndexRequest request, Dictionary<string, string[]> errors)

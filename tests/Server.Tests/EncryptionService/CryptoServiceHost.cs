@@ -65,8 +65,8 @@ public class CryptoServiceHost : IAsyncLifetime
             ["Crypto:AccessEventLog"] = EventFile,
             ["Serilog:MinimumLevel:Default"] = "Debug",
         };
-        AddClient(settings, 0, AllScopesClient, "crypto:encrypt", "crypto:decrypt", "crypto:index");
-        AddClient(settings, 1, EncryptOnlyClient, "crypto:encrypt");
+        AddClient(settings, 0, AllScopesClient, ["acme", "globex"], "crypto:encrypt", "crypto:decrypt", "crypto:index");
+        AddClient(settings, 1, EncryptOnlyClient, ["acme"], "crypto:encrypt");
 
         _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
         {
@@ -165,9 +165,14 @@ public class CryptoServiceHost : IAsyncLifetime
         GC.SuppressFinalize(this);
     }
 
-    private static void AddClient(Dictionary<string, string?> settings, int index, string id, params string[] scopes)
+    private static void AddClient(Dictionary<string, string?> settings, int index, string id, string[] tenants, params string[] scopes)
     {
         var prefix = $"Identity:Clients:{index}:";
+        for (var i = 0; i < tenants.Length; i++)
+        {
+            settings[$"{prefix}Tenants:{i}"] = tenants[i];
+        }
+
         settings[prefix + "ClientId"] = id;
         settings[prefix + "ClientSecret"] = Secret;
         settings[prefix + "GrantTypes:0"] = "client_credentials";
