@@ -37,14 +37,14 @@ internal sealed record DecryptRequest(string? Tenant, string? Table, string? Col
 
 internal sealed record DecryptResponse(string Plaintext);
 
-/// <summary>Computes a blind index of a value (or of a search fragment, for partial indexes).</summary>
+/// <summary>Computes a declared blind index of a value (or of a search fragment, for partial indexes).</summary>
 /// <param name="Tenant">The tenant.</param>
 /// <param name="Table">The table (entity).</param>
 /// <param name="Column">The column (field).</param>
-/// <param name="Index">The index name (part of the index key's derivation).</param>
-/// <param name="Normaliser"><c>email</c>, <c>phone-e164</c>, <c>national-id</c> or <c>exact</c>.</param>
-/// <param name="Bits">Bits kept, 1 to 64 (the planner's advice: see the README).</param>
-/// <param name="Transform"><c>whole</c> (default), <c>lower-case</c>, <c>prefix-N</c> or <c>last-N</c>.</param>
+/// <param name="Index">The index name, as declared for the column in <c>Crypto:Columns</c>.</param>
+/// <param name="Normaliser">Optional; when given it must be the declared one.</param>
+/// <param name="Bits">Optional; when given it must be the planned number (the caller does not choose the leakage).</param>
+/// <param name="Transform">Optional; when given it must be the declared one.</param>
 /// <param name="Value">The value (or fragment) to index.</param>
 /// <param name="Fragment">True when <paramref name="Value"/> is a search fragment for a partial index.</param>
 internal sealed record BlindIndexRequest(
@@ -97,11 +97,12 @@ internal static class CryptoServiceEndpoints
     }
 
     internal static async Task<Results<Ok<EncryptResponse>, ValidationProblem, ProblemHttpResult>> Encrypt(
-        EncryptRequest request, HttpContext http, FieldEncryption encryption)
+        EncryptRequest request, HttpContext http, FieldEncryption encryption, CryptoColumns columns)
     {
         var errors = new Dictionary<string, string[]>();
         var mode = CheckMode(request.Mode, errors);
         var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
+        CheckDeterministicAllowed(mode, context, columns, errors);
         var rowId = CheckRowId(request.RowId, mode, errors);
         if (request.Plaintext is null)
         {
@@ -136,12 +137,13 @@ internal static class CryptoServiceEndpoints
     }
 
     internal static async Task<Results<Ok<DecryptResponse>, ValidationProblem, ProblemHttpResult>> DecryptAsync(
-        DecryptRequest request, HttpContext http, FieldEncryption encryption, IUnmaskedFieldAccess access, TimeProvider time)
+        DecryptRequest request, HttpContext http, FieldEncryption encryption, IUnmaskedFieldAccess access, CryptoColumns columns, TimeProvider time)
     {
         var principal = http.User;
         var errors = new Dictionary<string, string[]>();
         var mode = CheckMode(request.Mode, errors);
         var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
+        CheckDeterministicAllowed(mode, context, columns, errors);
         var rowId = CheckRowId(request.RowId, mode, errors, decrypting: true);
         CheckRecord(request.Record, rowId, errors);
         if (string.IsNullOrEmpty(request.Ciphertext))
@@ -233,11 +235,11 @@ internal static class CryptoServiceEndpoints
     }
 
     internal static async Task<Results<Ok<BlindIndexResponse>, ValidationProblem, ProblemHttpResult>> ComputeBlindIndex(
-        BlindIndexRequest request, HttpContext http, FieldEncryption encryption)
+        BlindIndexRequest request, HttpContext http, FieldEncryption encryption, CryptoColumns columns)
     {
         var errors = new Dictionary<string, string[]>();
         var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
-        var definition = CheckIndex(request, errors);
+        var definition = context is null ? null : CheckIndex(request, columns.Find(context.Table, context.Column), errors);
         if (request.Value is null)
         {
             errors["value"] = ["value is required."];
@@ -412,66 +414,55 @@ internal static class CryptoServiceEndpoints
         }
     }
 
-    private static BlindIndexDefinition? CheckIndex(BlindIndexRequest request, Dictionary<string, string[]> errors)
+    /// <summary>
+    /// Deterministic mode shows which rows hold equal values; only a column the security team declared deterministic
+    /// (<c>Crypto:Columns</c>) gets it, so no caller turns a randomized column into an equality oracle.
+    /// </summary>
+    private static void CheckDeterministicAllowed(string? mode, FieldContext? context, CryptoColumns columns, Dictionary<string, string[]> errors)
+    {
+        if (mode == Deterministic && context is not null && columns.Find(context.Table, context.Column) is not { Deterministic: true })
+        {
+            errors["mode"] = [$"{context.Table}.{context.Column} is not declared deterministic in Crypto:Columns: deterministic ciphertexts reveal equal values, so only declared columns may use them."];
+        }
+    }
+
+    /// <summary>
+    /// The index comes from the column's declaration, planned by <see cref="BlindIndexPlanner"/> for its expected rows
+    /// (CipherSweet's rule): a caller names it and cannot widen it. Anything the request says about it must match.
+    /// </summary>
+    private static BlindIndexDefinition? CheckIndex(BlindIndexRequest request, DeclaredColumn? column, Dictionary<string, string[]> errors)
     {
         if (string.IsNullOrWhiteSpace(request.Index))
         {
             errors["index"] = ["index (the index name) is required."];
-        }
-        else if (Encoding.UTF8.GetByteCount(request.Index) > FieldContext.MaxNameBytes)
-        {
-            errors["index"] = [$"index is longer than {FieldContext.MaxNameBytes} UTF-8 bytes."];
+            return null;
         }
 
-        Normaliser? normaliser = request.Normaliser switch
+        if (column is null || !column.Indexes.TryGetValue(request.Index, out var definition))
         {
-            "email" => Normaliser.Email,
-            "phone-e164" => Normaliser.PhoneE164(),
-            "national-id" => Normaliser.NationalId,
-            "exact" => Normaliser.Exact,
-            _ => null,
-        };
-        if (normaliser is null)
-        {
-            errors["normaliser"] = ["normaliser must be one of: email, phone-e164, national-id, exact."];
+            errors["index"] = [column is null || column.Indexes.Count == 0
+                ? $"{request.Table}.{request.Column} has no blind index declared in Crypto:Columns: a blind index leaks equality, so the security team declares and sizes each one."
+                : $"{request.Table}.{request.Column} has no blind index '{request.Index}'; declared: {string.Join(", ", column.Indexes.Keys.Order(StringComparer.Ordinal))}."];
+            return null;
         }
 
-        if (request.Bits is not { } bits || bits < 1 || bits > MaxIndexBits)
+        if (request.Bits is { } bits && bits != definition.Bits)
         {
-            errors["bits"] = [$"bits is required, from 1 to {MaxIndexBits}."];
+            errors["bits"] = [bits > definition.Bits
+                ? $"bits {bits} is beyond the plan: index '{definition.Name}' of {request.Table}.{request.Column} keeps {definition.Bits} bits for the column's expected rows (leave bits out to get the planned number)."
+                : $"index '{definition.Name}' of {request.Table}.{request.Column} keeps {definition.Bits} bits, not {bits} (leave bits out to get the planned number)."];
         }
 
-        var transform = ParseTransform(request.Transform);
-        if (transform is null)
+        if (request.Normaliser is { } normaliser && normaliser != definition.Normaliser.Name)
         {
-            errors["transform"] = ["transform must be whole (default), lower-case, prefix-N or last-N with N from 1 to 64."];
+            errors["normaliser"] = [$"index '{definition.Name}' of {request.Table}.{request.Column} normalises with {definition.Normaliser.Name}, not {normaliser}."];
         }
 
-        return errors.Count > 0 ? null : new BlindIndexDefinition(request.Index!, request.Bits!.Value, normaliser!, transform);
-    }
-
-    private static IndexTransform? ParseTransform(string? transform)
-    {
-        if (string.IsNullOrEmpty(transform) || transform == "whole")
+        if (request.Transform is { } transform && (CryptoColumns.ParseTransform(transform)?.Name ?? transform) != definition.Transform.Name)
         {
-            return IndexTransform.Whole;
+            errors["transform"] = [$"index '{definition.Name}' of {request.Table}.{request.Column} uses the transform {definition.Transform.Name}, not {transform}."];
         }
 
-        if (transform == "lower-case")
-        {
-            return IndexTransform.LowerCase;
-        }
-
-        foreach (var (prefix, make) in new (string, Func<int, IndexTransform>)[] { ("prefix-", IndexTransform.Prefix), ("last-", IndexTransform.Last) })
-        {
-            if (transform.StartsWith(prefix, StringComparison.Ordinal)
-                && int.TryParse(transform.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
-                && n is >= 1 and <= 64)
-            {
-                return make(n);
-            }
-        }
-
-        return null;
+        return definition;
     }
 }

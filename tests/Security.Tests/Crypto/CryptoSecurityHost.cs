@@ -32,7 +32,20 @@ public class CryptoSecurityHost : SecurityHost
     {
         get
         {
-            var settings = new Dictionary<string, string?> { ["Crypto:Enabled"] = "true" };
+            var settings = new Dictionary<string, string?>
+            {
+                ["Crypto:Enabled"] = "true",
+                // What a security team declares: contact emails searchable through one planned blind index (its bits
+                // left to the planner), national ids deterministic for equality lookups.
+                ["Crypto:Columns:0:Table"] = "contact",
+                ["Crypto:Columns:0:Column"] = "email",
+                ["Crypto:Columns:0:ExpectedRows"] = "1000000",
+                ["Crypto:Columns:0:BlindIndexes:0:Name"] = "email_eq",
+                ["Crypto:Columns:0:BlindIndexes:0:Normaliser"] = "email",
+                ["Crypto:Columns:1:Table"] = "contact",
+                ["Crypto:Columns:1:Column"] = "national_id",
+                ["Crypto:Columns:1:Mode"] = "Deterministic",
+            };
             Client(settings, 0, AcmeClient, Secret, ["client_credentials"], ["crypto:encrypt", "crypto:decrypt", "crypto:index"], ["acme"]);
             Client(settings, 1, GlobexClient, Secret, ["client_credentials"], ["crypto:encrypt", "crypto:decrypt", "crypto:index"], ["globex"]);
             Client(settings, 2, BackendClient, Secret, ["authorization_code", "client_credentials", TokenExchange], ["openid", "crypto:encrypt", "crypto:decrypt", "crypto:index"], ["demo"], BackendRedirect);

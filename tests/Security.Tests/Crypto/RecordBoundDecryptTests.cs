@@ -47,7 +47,7 @@ public sealed class RecordBoundDecryptTests(CryptoSecurityHost host) : IClassFix
         Assert.Equal(HttpStatusCode.Forbidden, lying);
         Assert.Contains("cannot vouch", lyingBody, StringComparison.Ordinal);
         Assert.DoesNotContain(FinancePhone, backendBody + bareBody + lyingBody, StringComparison.Ordinal);
-        var refusals = (await host.CryptoEventsAsync()).Where(e => e.GetProperty("record_id").GetString() == "fin-contact-1" && e.GetProperty("user_id").GetString() == alice).ToList();
+        var refusals = (await host.CryptoEventsAsync()).Where(e => e.TryGetProperty("record_id", out var id) && id.GetString() == "fin-contact-1" && e.GetProperty("user_id").GetString() == alice).ToList();
         Assert.Equal(3, refusals.Count);
         Assert.All(refusals, e => Assert.Equal("denied", e.GetProperty("outcome").GetString()));
     }
@@ -64,7 +64,7 @@ public sealed class RecordBoundDecryptTests(CryptoSecurityHost host) : IClassFix
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal(AlicesPhone, JsonDocument.Parse(body).RootElement.GetProperty("plaintext").GetString());
         Assert.Contains("no-store", response.Headers.CacheControl?.ToString(), StringComparison.Ordinal);
-        var audit = Assert.Single(await host.CryptoEventsAsync(), e => e.GetProperty("record_id").GetString() == "west-contact-1");
+        var audit = Assert.Single(await host.CryptoEventsAsync(), e => e.TryGetProperty("record_id", out var id) && id.GetString() == "west-contact-1");
         Assert.Equal("success", audit.GetProperty("outcome").GetString());
         Assert.Equal(alice, audit.GetProperty("user_id").GetString());
         Assert.Equal(CryptoSecurityHost.BackendClient, audit.GetProperty("client_id").GetString());

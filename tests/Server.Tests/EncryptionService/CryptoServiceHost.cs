@@ -65,6 +65,19 @@ public class CryptoServiceHost : IAsyncLifetime
             ["Crypto:AccessEventLog"] = EventFile,
             ["Serilog:MinimumLevel:Default"] = "Debug",
         };
+        // Declared columns: contact.email may be deterministic, and both email columns keep a 32-bit index (planned for
+        // ten billion rows, so the planner accepts 32 bits).
+        foreach (var (column, index) in new[] { ("email", 0), ("work_email", 1) })
+        {
+            settings[$"Crypto:Columns:{index}:Table"] = "contact";
+            settings[$"Crypto:Columns:{index}:Column"] = column;
+            settings[$"Crypto:Columns:{index}:Mode"] = column == "email" ? "Deterministic" : "Randomized";
+            settings[$"Crypto:Columns:{index}:ExpectedRows"] = "10000000000";
+            settings[$"Crypto:Columns:{index}:BlindIndexes:0:Name"] = "email_eq";
+            settings[$"Crypto:Columns:{index}:BlindIndexes:0:Normaliser"] = "email";
+            settings[$"Crypto:Columns:{index}:BlindIndexes:0:Bits"] = "32";
+        }
+
         AddClient(settings, 0, AllScopesClient, ["acme", "globex"], "crypto:encrypt", "crypto:decrypt", "crypto:index");
         AddClient(settings, 1, EncryptOnlyClient, ["acme"], "crypto:encrypt");
 
