@@ -10,16 +10,54 @@ namespace CrmSecurity.Crypto.EntityFramework;
 /// <summary>Turns field encryption on for a DbContext, queries encrypted fields by equality, and shreds data subjects.</summary>
 public static class FieldEncryptionDbContextExtensions
 {
-    /// <summary>Adds the interceptor that encrypts on save and decrypts on read for entities configured with <c>Encrypted(...)</c>.</summary>
+    /// <summary>
+    /// Adds the interceptor that encrypts on save and decrypts on read for entities configured with <c>Encrypted(...)</c>.
+    /// Without an <paramref name="authorizer"/> (here or per context with <see cref="UseDecryptAuthorizer"/>) nothing is
+    /// decrypted: every value is withheld and the refusal audited (deny by default).
+    /// </summary>
     /// <param name="options">The context options.</param>
     /// <param name="encryption">The runtime (keyring, subject keys, events).</param>
     /// <param name="tenant">The tenant of this context's data (called per operation, so it can come from the current request).</param>
-    public static DbContextOptionsBuilder UseFieldEncryption(this DbContextOptionsBuilder options, FieldEncryption encryption, Func<string> tenant)
+    /// <param name="authorizer">
+    /// Decides each value before it is decrypted and names the reader for the access events; typically a scoped service
+    /// for the current request's user (with <c>AddDbContext((services, options) =&gt; ...)</c>).
+    /// </param>
+    public static DbContextOptionsBuilder UseFieldEncryption(this DbContextOptionsBuilder options, FieldEncryption encryption, Func<string> tenant, IFieldDecryptAuthorizer? authorizer = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(encryption);
         ArgumentNullException.ThrowIfNull(tenant);
-        return options.AddInterceptors(new FieldEncryptionInterceptor(encryption, tenant));
+        return options.AddInterceptors(new FieldEncryptionInterceptor(encryption, tenant, authorizer));
+    }
+
+    /// <summary>
+    /// Sets who reads through this context from now on, in place of the authorizer given with the options: for an
+    /// application that learns its reader's permissions only after the context exists.
+    /// </summary>
+    /// <param name="context">A context using field encryption.</param>
+    /// <param name="authorizer">Decides each value before it is decrypted.</param>
+    public static DbContext UseDecryptAuthorizer(this DbContext context, IFieldDecryptAuthorizer authorizer)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(authorizer);
+        Interceptor(context).Authorize(context, authorizer);
+        return context;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="property"/> of <paramref name="entity"/> was withheld from the reader when it was read (its
+    /// authorizer refused it, so it reads null although a value is stored). Saving the entity keeps the stored value
+    /// unless a new one is set.
+    /// </summary>
+    /// <param name="context">The context the entity was read through.</param>
+    /// <param name="entity">The entity.</param>
+    /// <param name="property">The encrypted property's name.</param>
+    public static bool IsDecryptWithheld(this DbContext context, object entity, string property)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(entity);
+        ArgumentException.ThrowIfNullOrEmpty(property);
+        return Interceptor(context).IsWithheld(entity, property);
     }
 
     /// <summary>
