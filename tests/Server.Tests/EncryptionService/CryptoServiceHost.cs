@@ -128,7 +128,7 @@ public class CryptoServiceHost : IAsyncLifetime
         request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{client}:{Secret}")));
         using var response = await http.SendAsync(request, TestContext.Current.CancellationToken);
         var body = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
-        Assert.True(response.IsSuccessStatusCode, $"token request failed: {(int)response.StatusCode} {body}");
+        Assert.True(response.IsSuccessStatusCode, $"token request failed: {(int)response.StatusCode} {body} {string.Join(Environment.NewLine, Logs.Where(l => l.Contains("Exception", StringComparison.Ordinal)).TakeLast(1))}");
         return body.GetProperty("access_token").GetString()!;
     }
 
