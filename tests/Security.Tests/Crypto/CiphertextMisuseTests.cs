@@ -50,20 +50,22 @@ public sealed class CiphertextMisuseTests(CryptoSecurityHost host) : IClassFixtu
     [Fact]
     public async Task A_deterministic_value_without_its_record_decrypts_only_for_a_reader_whose_grant_covers_every_record()
     {
+        const string mobile = "+447700900123";
         var backend = await host.ClientTokenAsync(CryptoSecurityHost.BackendClient, "crypto:encrypt");
-        var ciphertext = await host.EncryptAsync(backend, "demo", "contact", "national_id", null, NationalId, "deterministic");
+        var ciphertext = await host.EncryptAsync(backend, "demo", "contact", "mobile", null, mobile, "deterministic");
 
-        // Frank (finance) reads every contact and national ids unmasked; bob (sales manager) reads only his units' contacts
-        // and has no national-id grant: a value not bound to a row cannot be placed in his units.
-        var (frank, frankBody, _) = await host.PostAsync(await host.MobileUserTokenAsync("frank"), "crypto/v1/decrypt",
-            new { tenant = "demo", table = "contact", column = "national_id", mode = "deterministic", ciphertext });
+        // Both may see mobile numbers unmasked. Erin (support) reads every contact; bob (sales manager) only his units'
+        // contacts, and a value not bound to a row cannot be placed in his units: without a record he gets nothing.
+        var (erin, erinBody, _) = await host.PostAsync(await host.MobileUserTokenAsync("erin"), "crypto/v1/decrypt",
+            new { tenant = "demo", table = "contact", column = "mobile", mode = "deterministic", ciphertext });
         var (bob, bobBody, _) = await host.PostAsync(await host.MobileUserTokenAsync("bob"), "crypto/v1/decrypt",
-            new { tenant = "demo", table = "contact", column = "national_id", mode = "deterministic", ciphertext });
+            new { tenant = "demo", table = "contact", column = "mobile", mode = "deterministic", ciphertext });
 
-        Assert.Equal(HttpStatusCode.OK, frank);
-        Assert.Equal(NationalId, JsonDocument.Parse(frankBody).RootElement.GetProperty("plaintext").GetString());
+        Assert.Equal(HttpStatusCode.OK, erin);
+        Assert.Equal(mobile, JsonDocument.Parse(erinBody).RootElement.GetProperty("plaintext").GetString());
         Assert.Equal(HttpStatusCode.Forbidden, bob);
-        Assert.DoesNotContain(NationalId, bobBody, StringComparison.Ordinal);
+        Assert.Contains("names no record", bobBody, StringComparison.Ordinal);
+        Assert.DoesNotContain(mobile, bobBody, StringComparison.Ordinal);
     }
 
     [Fact]

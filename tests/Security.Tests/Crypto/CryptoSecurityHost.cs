@@ -36,7 +36,7 @@ public class CryptoSecurityHost : SecurityHost
             {
                 ["Crypto:Enabled"] = "true",
                 // What a security team declares: contact emails searchable through one planned blind index (its bits
-                // left to the planner), national ids deterministic for equality lookups.
+                // left to the planner), national ids and mobile numbers deterministic for equality lookups.
                 ["Crypto:Columns:0:Table"] = "contact",
                 ["Crypto:Columns:0:Column"] = "email",
                 ["Crypto:Columns:0:ExpectedRows"] = "1000000",
@@ -45,6 +45,9 @@ public class CryptoSecurityHost : SecurityHost
                 ["Crypto:Columns:1:Table"] = "contact",
                 ["Crypto:Columns:1:Column"] = "national_id",
                 ["Crypto:Columns:1:Mode"] = "Deterministic",
+                ["Crypto:Columns:2:Table"] = "contact",
+                ["Crypto:Columns:2:Column"] = "mobile",
+                ["Crypto:Columns:2:Mode"] = "Deterministic",
             };
             Client(settings, 0, AcmeClient, Secret, ["client_credentials"], ["crypto:encrypt", "crypto:decrypt", "crypto:index"], ["acme"]);
             Client(settings, 1, GlobexClient, Secret, ["client_credentials"], ["crypto:encrypt", "crypto:decrypt", "crypto:index"], ["globex"]);
