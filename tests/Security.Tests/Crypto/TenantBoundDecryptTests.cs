@@ -88,6 +88,8 @@ public sealed class TenantBoundDecryptTests(CryptoSecurityHost host) : IClassFix
             ["ASPNETCORE_ENVIRONMENT"] = "Testing",
             ["Database__Provider"] = "Sqlite",
             ["Database__ConnectionString"] = $"Data Source={Path.Combine(host.Directory, "unused.db")}",
+            ["Crypto__MasterKey__Source"] = "File",
+            ["Crypto__MasterKey__File"] = host.MasterKeyPath,
             ["Identity__Clients__0__ClientId"] = "legacy-crm",
             ["Identity__Clients__0__ClientSecret"] = "legacy-secret",
             ["Identity__Clients__0__GrantTypes__0"] = "client_credentials",
