@@ -101,6 +101,7 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
             Audit(reader, currentTenant, table, rowId.Value, "denied", denied);
             Audit(reader, currentTenant, table, rowId.Value, "success", allowed);
         }
+
         foreach (var (property, plaintext) in plaintexts)
         {
             property.Set(entity, plaintext);
