@@ -27,7 +27,10 @@ public static class FieldEncryptionDbContextExtensions
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(encryption);
         ArgumentNullException.ThrowIfNull(tenant);
-        return options.AddInterceptors(new FieldEncryptionInterceptor(encryption, tenant, authorizer));
+        // One shared interceptor for every context (EF Core keys its internal service provider on singleton
+        // interceptors); this context's keys, tenant and reader go in its options.
+        ((IDbContextOptionsBuilderInfrastructure)options).AddOrUpdateExtension(new FieldEncryptionOptionsExtension(encryption, tenant, authorizer));
+        return options.AddInterceptors(FieldEncryptionInterceptor.Shared);
     }
 
     /// <summary>
@@ -40,7 +43,8 @@ public static class FieldEncryptionDbContextExtensions
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(authorizer);
-        Interceptor(context).Authorize(context, authorizer);
+        FieldEncryptionInterceptor.Settings(context); // throws when field encryption is not on
+        FieldEncryptionInterceptor.Shared.Authorize(context, authorizer);
         return context;
     }
 
@@ -57,7 +61,8 @@ public static class FieldEncryptionDbContextExtensions
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(entity);
         ArgumentException.ThrowIfNullOrEmpty(property);
-        return Interceptor(context).IsWithheld(entity, property);
+        FieldEncryptionInterceptor.Settings(context);
+        return FieldEncryptionInterceptor.Shared.IsWithheld(entity, property);
     }
 
     /// <summary>
@@ -78,12 +83,12 @@ public static class FieldEncryptionDbContextExtensions
         ArgumentNullException.ThrowIfNull(property);
         ArgumentNullException.ThrowIfNull(value);
         var context = set.GetService<ICurrentDbContext>().Context;
-        var interceptor = Interceptor(context);
+        var settings = FieldEncryptionInterceptor.Settings(context);
         var entityType = context.Model.FindEntityType(typeof(TEntity)) ?? throw new InvalidOperationException($"{typeof(TEntity).Name} is not in the model.");
         var name = property.Body is MemberExpression { Member: PropertyInfo info } ? info.Name : throw new ArgumentException("Pass a property access.", nameof(property));
         var encrypted = EncryptedEntity.Of(entityType)?.Properties.SingleOrDefault(p => p.Name == name)
             ?? throw new InvalidOperationException($"{typeof(TEntity).Name}.{name} is not encrypted.");
-        var field = new FieldContext(interceptor.Tenant, entityType.GetTableName() ?? entityType.ShortName(), name);
+        var field = new FieldContext(settings.Tenant(), entityType.GetTableName() ?? entityType.ShortName(), name);
 
         if (index is null)
         {
@@ -92,7 +97,7 @@ public static class FieldEncryptionDbContextExtensions
                 throw new InvalidOperationException($"{typeof(TEntity).Name}.{name} is randomized: name one of its blind indexes ({string.Join(", ", encrypted.Indexes.Select(i => i.Definition.Name))}).");
             }
 
-            var keyset = interceptor.Encryption.Keyring.Get(Providers.Keyring.FieldsKeyset);
+            var keyset = settings.Encryption.Keyring.Get(Providers.Keyring.FieldsKeyset);
             var candidates = keyset.Versions.Where(v => v.Status != Keys.KeyStatus.Destroyed)
                 .Select(v => DeterministicUnder(keyset, v.Version, field, value)).ToList();
             return set.Where(Contains<TEntity>(encrypted.CiphertextProperty, candidates));
@@ -104,7 +109,7 @@ public static class FieldEncryptionDbContextExtensions
             throw new InvalidOperationException($"{typeof(TEntity).Name}.{name} has no blind index named '{index}'.");
         }
 
-        var blind = interceptor.Encryption.BlindIndex(field, definition).ComputeFragment(value);
+        var blind = settings.Encryption.BlindIndex(field, definition).ComputeFragment(value);
         return set.Where(Equal<TEntity>(shadow, blind));
     }
 
@@ -141,10 +146,10 @@ public static class FieldEncryptionDbContextExtensions
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentException.ThrowIfNullOrWhiteSpace(subjectId);
-        var interceptor = Interceptor(context);
-        var store = interceptor.Encryption.SubjectKeys ?? throw new InvalidOperationException("No subject key store is configured.");
-        await store.ShredAsync(interceptor.Tenant, subjectId, actor, cancellationToken);
-        interceptor.Forget(context);
+        var settings = FieldEncryptionInterceptor.Settings(context);
+        var store = settings.Encryption.SubjectKeys ?? throw new InvalidOperationException("No subject key store is configured.");
+        await store.ShredAsync(settings.Tenant(), subjectId, actor, cancellationToken);
+        FieldEncryptionInterceptor.Shared.Forget(context);
         return await PurgeBlindIndexesAsync(context, subjectId, cancellationToken);
     }
 
@@ -161,12 +166,12 @@ public static class FieldEncryptionDbContextExtensions
     public static async Task<(Subjects.ShredReapplication Store, int RowsPurged)> ReapplyShredsAsync(this DbContext context, string actor, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var interceptor = Interceptor(context);
-        var store = interceptor.Encryption.SubjectKeys ?? throw new InvalidOperationException("No subject key store is configured.");
+        var settings = FieldEncryptionInterceptor.Settings(context);
+        var store = settings.Encryption.SubjectKeys ?? throw new InvalidOperationException("No subject key store is configured.");
         var reapplied = await store.ReapplyShredsAsync([], actor, cancellationToken);
-        interceptor.Forget(context);
+        FieldEncryptionInterceptor.Shared.Forget(context);
         var purged = 0;
-        foreach (var shred in await store.ListShreddedAsync(interceptor.Tenant, cancellationToken))
+        foreach (var shred in await store.ListShreddedAsync(settings.Tenant(), cancellationToken))
         {
             purged += await PurgeBlindIndexesAsync(context, shred.SubjectId, cancellationToken);
         }
@@ -265,9 +270,6 @@ public static class FieldEncryptionDbContextExtensions
         return Expression.Lambda<Func<TEntity, bool>>(body ?? Expression.Constant(false), entity);
     }
 
-    private static FieldEncryptionInterceptor Interceptor(DbContext context) =>
-        context.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.Interceptors?.OfType<FieldEncryptionInterceptor>().FirstOrDefault()
-        ?? throw new InvalidOperationException("Field encryption is not enabled on this DbContext: call UseFieldEncryption(...) in its options.");
 
     // A closure-like holder so EF Core sends the value as a parameter rather than inlining it in the SQL.
     private sealed class ValueHolder

@@ -5,6 +5,7 @@ using CrmSecurity.Crypto.Keys;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 
 namespace CrmSecurity.Crypto.EntityFramework;
 
@@ -15,8 +16,16 @@ namespace CrmSecurity.Crypto.EntityFramework;
 /// changed values are re-encrypted; a value that was withheld keeps its stored ciphertext unless the application sets a
 /// new one.
 /// </summary>
-internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Func<string> tenant, IFieldDecryptAuthorizer? authorizer) : ISaveChangesInterceptor, IMaterializationInterceptor
+/// <remarks>
+/// One instance serves every context: a materialization interceptor is a singleton interceptor, and EF Core builds an
+/// internal service provider for each distinct set of them, so a new instance per context (per request) would build one
+/// per request until EF Core refuses (<c>ManyServiceProvidersCreatedWarning</c>). What differs per context (the keys,
+/// the tenant, the reader) travels in the options (<see cref="FieldEncryptionOptionsExtension"/>).
+/// </remarks>
+internal sealed class FieldEncryptionInterceptor : ISaveChangesInterceptor, IMaterializationInterceptor
 {
+    public static readonly FieldEncryptionInterceptor Shared = new();
+
     /// <summary>Most distinct reasons one access event lists (the rest are counted), so details stay small.</summary>
     private const int MaxReasons = 3;
 
@@ -25,9 +34,14 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
     private readonly ConditionalWeakTable<DbContext, SubjectCache> _subjects = new();
     private readonly ConditionalWeakTable<DbContext, IFieldDecryptAuthorizer> _authorizers = new();
 
-    public FieldEncryption Encryption => encryption;
+    private FieldEncryptionInterceptor()
+    {
+    }
 
-    public string Tenant => tenant();
+    /// <summary>The context's field-encryption settings, from its options.</summary>
+    public static FieldEncryptionOptionsExtension Settings(DbContext context) =>
+        context.GetService<IDbContextOptions>().FindExtension<FieldEncryptionOptionsExtension>()
+        ?? throw new InvalidOperationException("Field encryption is not enabled on this DbContext: call UseFieldEncryption(...) in its options.");
 
     /// <summary>Sets the authorizer of one context (a request's reader), in place of the one given with the options.</summary>
     public void Authorize(DbContext context, IFieldDecryptAuthorizer contextAuthorizer) => _authorizers.AddOrUpdate(context, contextAuthorizer);
@@ -45,9 +59,11 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
 
         var entityType = materializationData.EntityType;
         var table = entityType.GetTableName() ?? entityType.ShortName();
-        var currentTenant = tenant();
+        var settings = Settings(materializationData.Context);
+        var encryption = settings.Encryption;
+        var currentTenant = settings.Tenant();
         var rowId = new Lazy<string>(() => EncryptedEntity.RowId(entityType.FindPrimaryKey()!, p => materializationData.GetPropertyValue(p.Name)));
-        var reader = Authorizer(materializationData.Context);
+        var reader = Authorizer(materializationData.Context, settings);
         var snapshot = new Dictionary<string, string?>(StringComparer.Ordinal);
         var withheld = new HashSet<string>(StringComparer.Ordinal);
         var plaintexts = new List<(EncryptedProperty Property, string? Plaintext)>(metadata.Properties.Count);
@@ -87,7 +103,7 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
             catch (FieldDecryptionException e)
             {
                 // The failed attempt is audited too; the query fails as before, and no plaintext of the row is released.
-                Audit(reader, currentTenant, table, rowId.Value, "error", [(property.Name, $"{decision.Reason}; not decrypted: {e.Reason}")]);
+                Audit(encryption, reader, currentTenant, table, rowId.Value, "error", [(property.Name, $"{decision.Reason}; not decrypted: {e.Reason}")]);
                 throw;
             }
 
@@ -98,8 +114,8 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
         // Written before any plaintext reaches the entity: a sink that fails stops the query, so nothing is read unaudited.
         if (denied.Count + allowed.Count > 0)
         {
-            Audit(reader, currentTenant, table, rowId.Value, "denied", denied);
-            Audit(reader, currentTenant, table, rowId.Value, "success", allowed);
+            Audit(encryption, reader, currentTenant, table, rowId.Value, "denied", denied);
+            Audit(encryption, reader, currentTenant, table, rowId.Value, "success", allowed);
         }
 
         foreach (var (property, plaintext) in plaintexts)
@@ -146,14 +162,14 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
 
     internal void Forget(DbContext context) => _subjects.Remove(context);
 
-    private IFieldDecryptAuthorizer Authorizer(DbContext? context) =>
-        context is not null && _authorizers.TryGetValue(context, out var own) ? own : authorizer ?? FieldDecryptAuthorizer.DenyAll;
+    private IFieldDecryptAuthorizer Authorizer(DbContext context, FieldEncryptionOptionsExtension settings) =>
+        _authorizers.TryGetValue(context, out var own) ? own : settings.Authorizer ?? FieldDecryptAuthorizer.DenyAll;
 
     /// <summary>
     /// One <c>decrypt</c> access event for the values of one row with one outcome: the row, the fields, the reasons;
     /// never a value. Materialization is synchronous, so the sink's write is waited for here.
     /// </summary>
-    private void Audit(IFieldDecryptAuthorizer reader, string currentTenant, string table, string rowId, string outcome, List<(string Field, string Reason)> fields)
+    private static void Audit(FieldEncryption encryption, IFieldDecryptAuthorizer reader, string currentTenant, string table, string rowId, string outcome, List<(string Field, string Reason)> fields)
     {
         if (fields.Count == 0)
         {
@@ -181,7 +197,8 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
 
     private void Encrypt(DbContext context)
     {
-        var currentTenant = tenant();
+        var encryption = Settings(context).Encryption;
+        var currentTenant = Settings(context).Tenant();
         foreach (var entry in context.ChangeTracker.Entries().ToList())
         {
             if (entry.State is not (EntityState.Added or EntityState.Modified or EntityState.Unchanged) || EncryptedEntity.Of(entry.Metadata) is not { } metadata)
@@ -211,14 +228,14 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
                     continue; // unchanged: keep the stored ciphertext
                 }
 
-                Write(context, entry, metadata, property, new FieldContext(currentTenant, table, property.Name), plaintext);
+                Write(encryption, context, entry, metadata, property, new FieldContext(currentTenant, table, property.Name), plaintext);
                 snapshot ??= _snapshots.GetValue(entry.Entity, _ => new Dictionary<string, string?>(StringComparer.Ordinal));
                 snapshot[property.Name] = plaintext;
             }
         }
     }
 
-    private void Write(DbContext context, EntityEntry entry, EncryptedEntity metadata, EncryptedProperty property, FieldContext field, string? plaintext)
+    private void Write(FieldEncryption encryption, DbContext context, EntityEntry entry, EncryptedEntity metadata, EncryptedProperty property, FieldContext field, string? plaintext)
     {
         if (plaintext is null)
         {
@@ -271,7 +288,7 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
     }
 
     private SubjectCache Subjects(DbContext? context) =>
-        _subjects.GetValue(context ?? throw new InvalidOperationException("No DbContext."), _ => new SubjectCache(encryption));
+        _subjects.GetValue(context ?? throw new InvalidOperationException("No DbContext."), c => new SubjectCache(Settings(c).Encryption));
 
     /// <summary>Subject keys looked up during one DbContext's life (contexts are short-lived, so a shred elsewhere is seen by the next one).</summary>
     private sealed class SubjectCache(FieldEncryption encryption)
