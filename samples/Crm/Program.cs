@@ -20,15 +20,21 @@ feed.Endpoint ??= $"{service}/analyzer/events";
 feed.TokenEndpoint ??= $"{service}/connect/token";
 feed.ClientId ??= builder.Configuration["Crm:ClientId"] ?? "demo-crm";
 feed.ClientSecret ??= builder.Configuration["Crm:ClientSecret"];
+feed.Tenant ??= builder.Configuration["Crm:Tenant"] ?? "demo";
 builder.Services.AddSingleton(feed);
+builder.Services.AddSingleton(new EventFeedIdentity(feed.ClientId, feed.Tenant));
 builder.Services.AddSingleton(sp => new AccessEventSender(feed, new HttpClient { Timeout = TimeSpan.FromSeconds(30) }, sp.GetRequiredService<ILogger<AccessEventSender>>()));
 builder.Services.AddHostedService(sp => sp.GetRequiredService<AccessEventSender>());
 
 builder.Services.AddSingleton(sp => SampleCrypto.Open(
     dataDirectory, builder.Environment.IsDevelopment(), sp.GetRequiredService<AccessEventSender>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("Crypto")));
+// Every encrypted value a query reads is checked for the signed-in user before it is decrypted, and each decrypt (or
+// refusal) is an access event sent to the analyzer with the others.
+builder.Services.AddHttpContextAccessor();
+builder.Services.AddScoped<ContactDecryptAuthorizer>();
 builder.Services.AddDbContext<CrmDbContext>((sp, options) => options
     .UseSqlite($"Data Source={Path.Combine(dataDirectory, "crm.db")}")
-    .UseFieldEncryption(sp.GetRequiredService<FieldEncryption>(), tenant: () => "demo"));
+    .UseFieldEncryption(sp.GetRequiredService<FieldEncryption>(), tenant: () => feed.Tenant, sp.GetRequiredService<ContactDecryptAuthorizer>()));
 
 // The authorization model comes from the service's decision API (profiles cached per user and perm_ver).
 builder.Services.AddCrmAuthorization(options =>
@@ -90,6 +96,12 @@ using (var scope = app.Services.CreateScope())
 app.UseStaticFiles();
 app.UseAuthentication();
 app.UseAuthorization();
+// Rows are decrypted synchronously as they are read, so the user's access profile is loaded before any page runs.
+app.Use(async (context, next) =>
+{
+    await ContactDecryptAuthorizer.LoadProfileAsync(context, context.RequestServices.GetRequiredService<ContactAccess>());
+    await next(context);
+});
 app.MapRazorPages();
 app.MapGet("/signout", async (HttpContext http) =>
 {

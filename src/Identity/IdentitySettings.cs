@@ -164,6 +164,13 @@ internal sealed class ClientSettings
     public bool FirstParty { get; set; } = true;
 
     public bool RequirePushedAuthorization { get; set; }
+
+    /// <summary>
+    /// The tenants whose data the client serves: its own tokens (client credentials) carry one <c>tenant</c> claim each,
+    /// and the encryption service and event ingestion refuse any other tenant. Empty: no tenant at all (deny by default).
+    /// Required for clients with a scope in <see cref="Clients.ClientRegistry.TenantBoundScopes"/>.
+    /// </summary>
+    public List<string> Tenants { get; set; } = [];
 }
 
 internal sealed class IdentitySettingsValidator(IHostEnvironment environment) : IValidateOptions<IdentitySettings>
@@ -280,6 +287,8 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment) : 
         {
             errors.Add($"{path}:RedirectUris is required for client '{client.ClientId}', which uses authorization_code.");
         }
+
+        Clients.ClientRegistry.ValidateTenants(client, path, errors);
 
         foreach (var uri in client.RedirectUris.Concat(client.PostLogoutRedirectUris))
         {

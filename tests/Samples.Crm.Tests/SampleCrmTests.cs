@@ -48,6 +48,7 @@ public sealed partial class SampleCrmTests : IAsyncLifetime
             ["Identity__Clients__0__Scopes__5"] = "authz.decide",
             ["Identity__Clients__0__Scopes__6"] = "events:write",
             ["Identity__Clients__0__RedirectUris__0"] = redirect,
+            ["Identity__Clients__0__Tenants__0"] = "demo",
         }, workingDirectory: _directory, cancellationToken: Cancel);
         _sample = await SampleProcess.StartAsync(port, new Dictionary<string, string>
         {
@@ -108,11 +109,15 @@ public sealed partial class SampleCrmTests : IAsyncLifetime
         using var alice = await SignInAsync("alice", "Alice-Sells-Widgets-42");
         var west = Rows(await alice.GetStringAsync("contacts", Cancel))[3];
 
-        var found = Rows(await alice.GetStringAsync($"contacts?email={Uri.EscapeDataString(west.Email.ToUpperInvariant())}", Cancel));
+        var found = Rows(await SearchAsync(alice, west.Email.ToUpperInvariant()));
         Assert.Equal(west.Email, Assert.Single(found).Email);
 
         using var ed = await SignInAsync("ed", "Ed-Sells-In-The-East-42");
-        Assert.Empty(Rows(await ed.GetStringAsync($"contacts?email={Uri.EscapeDataString(west.Email)}", Cancel)));
+        Assert.Empty(Rows(await SearchAsync(ed, west.Email)));
+
+        // The address searched for goes in the body, never the URL (browser history, proxy and server logs).
+        using var inUrl = await alice.GetAsync($"contacts?email={Uri.EscapeDataString(west.Email)}", Cancel);
+        Assert.Equal(Count("BusinessUnit = 'sales-west'"), Rows(await inUrl.Content.ReadAsStringAsync(Cancel)).Count);
 
         // The plaintext is nowhere in the sample's database: only ciphertexts and truncated HMACs.
         var bytes = await File.ReadAllBytesAsync(SampleDatabase, Cancel);
@@ -136,6 +141,101 @@ public sealed partial class SampleCrmTests : IAsyncLifetime
         }
 
         Assert.Equal(1, arrived);
+    }
+
+    [Fact]
+    public async Task A_record_outside_the_users_reach_is_never_decrypted_and_the_refusal_reaches_the_analyzer()
+    {
+        using var ed = await SignInAsync("ed", "Ed-Sells-In-The-East-42");
+        var westContact = (string)Scalar("select Id from contacts where BusinessUnit = 'sales-west' limit 1")!;
+        var recordId = westContact.ToLowerInvariant(); // the row id values are bound to: the Guid in "D" form
+
+        using var denied = await ed.GetAsync($"contacts/{westContact}", Cancel);
+
+        Assert.Equal(HttpStatusCode.NotFound, denied.StatusCode);
+        var refusals = await ServiceLinesAsync($"line like '%\"action\":\"decrypt\"%' and line like '%\"record_id\":\"{recordId}\"%'", 1);
+        var refusal = Assert.Single(refusals);
+        Assert.Contains("\"outcome\":\"denied\"", refusal, StringComparison.Ordinal);
+        Assert.Contains("\"entity\":\"contact\"", refusal, StringComparison.Ordinal);
+        Assert.Contains("\"tenant\":\"demo\"", refusal, StringComparison.Ordinal);
+        Assert.DoesNotContain("@example.com", refusal, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Every_value_a_managers_exports_decrypt_reaches_the_analyzer_and_its_mass_decrypt_detector_sees_them()
+    {
+        var bobId = (string)Scalar("select Owner from contacts where OwnerName = 'bob' limit 1")!;
+        var rows = Count("BusinessUnit = 'sales-west'");
+        // Bob sees email and phone (national id hidden): two values a row. Export until past the detector's 200 values a day.
+        var exports = (int)(200 / (2 * rows)) + 1;
+        using var bob = await SignInAsync("bob", "Bob-Manages-The-Team-42");
+        for (var i = 0; i < exports; i++)
+        {
+            using var export = await bob.GetAsync("contacts/export", Cancel);
+            Assert.Equal(HttpStatusCode.OK, export.StatusCode);
+        }
+
+        // At least one event a row and export (the contact list he lands on after signing in decrypts its rows too).
+        var decrypted = await ServiceLinesAsync($"user_id = '{bobId}' and line like '%\"action\":\"decrypt\"%' and line like '%\"outcome\":\"success\"%'", exports * rows);
+        Assert.True(decrypted.Count >= exports * rows, $"{decrypted.Count} decrypt events for {exports} exports of {rows} contacts");
+        Assert.Equal(rows, decrypted.Select(line => RecordIdOf().Match(line).Groups[1].Value).Distinct(StringComparer.Ordinal).LongCount());
+        Assert.All(decrypted, line => Assert.Contains("\"fields\":[\"email\",\"phone\"]", line, StringComparison.Ordinal));
+        Assert.All(decrypted, line => Assert.DoesNotContain("@example.com", line, StringComparison.Ordinal));
+        var hidden = await ServiceLinesAsync($"user_id = '{bobId}' and line like '%\"action\":\"decrypt\"%' and line like '%\"outcome\":\"denied\"%'", exports * rows);
+        Assert.All(hidden, line => Assert.Contains("\"fields\":[\"national_id\"]", line, StringComparison.Ordinal));
+
+        var found = 0L;
+        for (var attempt = 0; attempt < 150 && found == 0; attempt++)
+        {
+            await Task.Delay(200, Cancel);
+            found = ServiceCount($"select count(*) from analyzer_live_findings where user_id = '{bobId}' and json like '%mass_decrypt%'");
+        }
+
+        Assert.True(found > 0, $"no mass-decrypt finding about bob after {exports * rows * 2} values decrypted");
+    }
+
+    /// <summary>Searches by email as the page's form does: a POST with its anti-forgery token.</summary>
+    private static async Task<string> SearchAsync(HttpClient user, string email)
+    {
+        var page = await user.GetStringAsync("contacts", Cancel);
+        using var form = new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["email"] = email,
+            ["__RequestVerificationToken"] = AntiForgery().Match(page).Groups[1].Value,
+        });
+        using var response = await user.PostAsync("contacts", form, Cancel);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadAsStringAsync(Cancel);
+    }
+
+    /// <summary>Lines the analyzer stored from the sample's client, waiting until at least <paramref name="count"/> arrived.</summary>
+    private async Task<List<string>> ServiceLinesAsync(string where, long count)
+    {
+        var lines = new List<string>();
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            lines.Clear();
+            using (var connection = new SqliteConnection($"Data Source={ServiceDatabase};Mode=ReadOnly;Pooling=False"))
+            {
+                connection.Open();
+                using var command = connection.CreateCommand();
+                command.CommandText = $"select line from analyzer_live_events where client_id = '{ClientId}' and {where}";
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    lines.Add(reader.GetString(0));
+                }
+            }
+
+            if (lines.Count >= count)
+            {
+                break;
+            }
+
+            await Task.Delay(200, Cancel);
+        }
+
+        return lines;
     }
 
     /// <summary>Signs in as a browser would: the sample redirects to the service's login form, which posts the code back (form_post).</summary>
@@ -197,6 +297,9 @@ public sealed partial class SampleCrmTests : IAsyncLifetime
 
     [GeneratedRegex("<[^>]+>")]
     private static partial Regex Tags();
+
+    [GeneratedRegex("\"record_id\":\"([^\"]+)\"")]
+    private static partial Regex RecordIdOf();
 
     [GeneratedRegex("""name="__RequestVerificationToken" type="hidden" value="([^"]+)" """)]
     private static partial Regex AntiForgery();

@@ -58,7 +58,11 @@ public static class SampleCrypto
         return new FieldEncryption(keyring, subjectKeys: null, new ForwardingSink(events));
     }
 
-    /// <summary>Sends the library's own events (shreds, subject-key use) on with the sample's.</summary>
+    /// <summary>
+    /// Sends the library's own events (every decrypt and refusal as rows are read, shreds) on with the sample's, in the
+    /// authorization model's names (entity <c>contact</c>, field <c>email</c>), so the analyzer's mass-decrypt detector
+    /// counts them against the user who read.
+    /// </summary>
     private sealed class ForwardingSink(AccessEventSender events) : ICryptoEventSink
     {
         public ValueTask WriteAsync(CryptoAccessEvent accessEvent, CancellationToken cancellationToken)
@@ -69,11 +73,15 @@ public static class SampleCrypto
                 Timestamp = accessEvent.Timestamp,
                 UserId = accessEvent.UserId,
                 Action = accessEvent.Action,
-                Entity = accessEvent.Entity,
+                Entity = accessEvent.Entity is { } table ? Security.ContactDecryptAuthorizer.EntityOf(table) : null,
                 RecordId = accessEvent.RecordId,
                 RecordCount = accessEvent.RecordCount,
-                Fields = accessEvent.Fields,
+                Fields = accessEvent.Fields?.Select(Security.ContactDecryptAuthorizer.FieldOf).ToList(),
                 Outcome = accessEvent.Outcome,
+                ClientId = accessEvent.ClientId,
+                SourceIp = accessEvent.SourceIp,
+                Tenant = accessEvent.Tenant,
+                Details = accessEvent.Details,
             });
             return ValueTask.CompletedTask;
         }

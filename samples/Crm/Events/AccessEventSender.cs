@@ -20,6 +20,8 @@ public sealed record AccessEvent
     [JsonPropertyName("fields")] public IReadOnlyList<string>? Fields { get; init; }
     [JsonPropertyName("source_ip")] public string? SourceIp { get; init; }
     [JsonPropertyName("client_id")] public string? ClientId { get; init; }
+    [JsonPropertyName("tenant")] public string? Tenant { get; init; }
+    [JsonPropertyName("details")] public string? Details { get; init; }
     [JsonPropertyName("outcome")] public string Outcome { get; init; } = "success";
 }
 
@@ -35,6 +37,9 @@ public sealed class EventFeedOptions
     public string? ClientId { get; set; }
 
     public string? ClientSecret { get; set; }
+
+    /// <summary>The tenant of the sample's data: every event names it (the service accepts only tenants the client serves).</summary>
+    public string? Tenant { get; set; }
 
     public string Scope { get; set; } = "events:write";
 
@@ -72,8 +77,12 @@ public sealed class AccessEventSender : BackgroundService
     /// <summary>Events accepted so far (for the tests and the status line).</summary>
     public long Sent { get; private set; }
 
-    /// <summary>Queues one event (stamped with this app's client id); never blocks.</summary>
-    public void Write(AccessEvent accessEvent) => _queue.Writer.TryWrite(accessEvent.ClientId is null ? accessEvent with { ClientId = _options.ClientId } : accessEvent);
+    /// <summary>Queues one event (stamped with this app's client id and tenant); never blocks.</summary>
+    public void Write(AccessEvent accessEvent) => _queue.Writer.TryWrite(accessEvent with
+    {
+        ClientId = accessEvent.ClientId ?? _options.ClientId,
+        Tenant = accessEvent.Tenant ?? _options.Tenant,
+    });
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -49,6 +49,28 @@ public static class BlindIndexPlanner
         return new BlindIndexPlan(acceptable, coincidences, effective, text.ToString());
     }
 
+    /// <summary>
+    /// The most bits an index over <paramref name="normaliser"/> and <paramref name="transform"/> may keep on a column that
+    /// already has <paramref name="others"/>, for <paramref name="expectedRows"/> rows: what is left of the column's
+    /// budget of floor(log2(R / 2)) effective bits (C &gt;= 2), and never more than the index's input domain can use.
+    /// Zero when the other indexes use the whole budget. Check the result with <see cref="Evaluate"/>: with very few rows
+    /// even the maximum may be too few bits to be useful.
+    /// </summary>
+    /// <param name="expectedRows">How many rows the table is expected to hold.</param>
+    /// <param name="normaliser">The new index's normaliser.</param>
+    /// <param name="transform">The new index's transform (whole value when null).</param>
+    /// <param name="others">The column's other blind indexes.</param>
+    public static int MaximumBits(long expectedRows, Normaliser normaliser, IndexTransform? transform, IReadOnlyCollection<BlindIndexDefinition> others)
+    {
+        ArgumentNullException.ThrowIfNull(normaliser);
+        ArgumentNullException.ThrowIfNull(others);
+        ArgumentOutOfRangeException.ThrowIfLessThan(expectedRows, 1);
+        var budget = Math.Floor(Math.Log2(expectedRows / 2.0)) - others.Sum(i => Math.Min(i.Bits, i.InputDomainBits));
+        var probe = new BlindIndexDefinition("probe", 1, normaliser, transform);
+        var bits = Math.Min(Math.Floor(budget + 1e-9), Math.Ceiling(probe.InputDomainBits));
+        return bits < 1 ? 0 : (int)Math.Min(bits, 256);
+    }
+
     /// <summary>Like <see cref="Evaluate"/>, but throws with the explanation when the plan is refused.</summary>
     /// <param name="expectedRows">How many rows the table is expected to hold.</param>
     /// <param name="indexes">Every blind index on the column.</param>

@@ -10,16 +10,59 @@ namespace CrmSecurity.Crypto.EntityFramework;
 /// <summary>Turns field encryption on for a DbContext, queries encrypted fields by equality, and shreds data subjects.</summary>
 public static class FieldEncryptionDbContextExtensions
 {
-    /// <summary>Adds the interceptor that encrypts on save and decrypts on read for entities configured with <c>Encrypted(...)</c>.</summary>
+    /// <summary>
+    /// Adds the interceptor that encrypts on save and decrypts on read for entities configured with <c>Encrypted(...)</c>.
+    /// Without an <paramref name="authorizer"/> (here or per context with <see cref="UseDecryptAuthorizer"/>) nothing is
+    /// decrypted: every value is withheld and the refusal audited (deny by default).
+    /// </summary>
     /// <param name="options">The context options.</param>
     /// <param name="encryption">The runtime (keyring, subject keys, events).</param>
     /// <param name="tenant">The tenant of this context's data (called per operation, so it can come from the current request).</param>
-    public static DbContextOptionsBuilder UseFieldEncryption(this DbContextOptionsBuilder options, FieldEncryption encryption, Func<string> tenant)
+    /// <param name="authorizer">
+    /// Decides each value before it is decrypted and names the reader for the access events; typically a scoped service
+    /// for the current request's user (with <c>AddDbContext((services, options) =&gt; ...)</c>).
+    /// </param>
+    public static DbContextOptionsBuilder UseFieldEncryption(this DbContextOptionsBuilder options, FieldEncryption encryption, Func<string> tenant, IFieldDecryptAuthorizer? authorizer = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(encryption);
         ArgumentNullException.ThrowIfNull(tenant);
-        return options.AddInterceptors(new FieldEncryptionInterceptor(encryption, tenant));
+        // One shared interceptor for every context (EF Core keys its internal service provider on singleton
+        // interceptors); this context's keys, tenant and reader go in its options.
+        ((IDbContextOptionsBuilderInfrastructure)options).AddOrUpdateExtension(new FieldEncryptionOptionsExtension(encryption, tenant, authorizer));
+        return options.AddInterceptors(FieldEncryptionInterceptor.Shared);
+    }
+
+    /// <summary>
+    /// Sets who reads through this context from now on, in place of the authorizer given with the options: for an
+    /// application that learns its reader's permissions only after the context exists.
+    /// </summary>
+    /// <param name="context">A context using field encryption.</param>
+    /// <param name="authorizer">Decides each value before it is decrypted.</param>
+    public static DbContext UseDecryptAuthorizer(this DbContext context, IFieldDecryptAuthorizer authorizer)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(authorizer);
+        FieldEncryptionInterceptor.Settings(context); // throws when field encryption is not on
+        FieldEncryptionInterceptor.Shared.Authorize(context, authorizer);
+        return context;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="property"/> of <paramref name="entity"/> was withheld from the reader when it was read (its
+    /// authorizer refused it, so it reads null although a value is stored). Saving the entity keeps the stored value
+    /// unless a new one is set.
+    /// </summary>
+    /// <param name="context">The context the entity was read through.</param>
+    /// <param name="entity">The entity.</param>
+    /// <param name="property">The encrypted property's name.</param>
+    public static bool IsDecryptWithheld(this DbContext context, object entity, string property)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(entity);
+        ArgumentException.ThrowIfNullOrEmpty(property);
+        FieldEncryptionInterceptor.Settings(context);
+        return FieldEncryptionInterceptor.Shared.IsWithheld(entity, property);
     }
 
     /// <summary>
@@ -40,12 +83,12 @@ public static class FieldEncryptionDbContextExtensions
         ArgumentNullException.ThrowIfNull(property);
         ArgumentNullException.ThrowIfNull(value);
         var context = set.GetService<ICurrentDbContext>().Context;
-        var interceptor = Interceptor(context);
+        var settings = FieldEncryptionInterceptor.Settings(context);
         var entityType = context.Model.FindEntityType(typeof(TEntity)) ?? throw new InvalidOperationException($"{typeof(TEntity).Name} is not in the model.");
         var name = property.Body is MemberExpression { Member: PropertyInfo info } ? info.Name : throw new ArgumentException("Pass a property access.", nameof(property));
         var encrypted = EncryptedEntity.Of(entityType)?.Properties.SingleOrDefault(p => p.Name == name)
             ?? throw new InvalidOperationException($"{typeof(TEntity).Name}.{name} is not encrypted.");
-        var field = new FieldContext(interceptor.Tenant, entityType.GetTableName() ?? entityType.ShortName(), name);
+        var field = new FieldContext(settings.Tenant(), entityType.GetTableName() ?? entityType.ShortName(), name);
 
         if (index is null)
         {
@@ -54,7 +97,7 @@ public static class FieldEncryptionDbContextExtensions
                 throw new InvalidOperationException($"{typeof(TEntity).Name}.{name} is randomized: name one of its blind indexes ({string.Join(", ", encrypted.Indexes.Select(i => i.Definition.Name))}).");
             }
 
-            var keyset = interceptor.Encryption.Keyring.Get(Providers.Keyring.FieldsKeyset);
+            var keyset = settings.Encryption.Keyring.Get(Providers.Keyring.FieldsKeyset);
             var candidates = keyset.Versions.Where(v => v.Status != Keys.KeyStatus.Destroyed)
                 .Select(v => DeterministicUnder(keyset, v.Version, field, value)).ToList();
             return set.Where(Contains<TEntity>(encrypted.CiphertextProperty, candidates));
@@ -66,7 +109,7 @@ public static class FieldEncryptionDbContextExtensions
             throw new InvalidOperationException($"{typeof(TEntity).Name}.{name} has no blind index named '{index}'.");
         }
 
-        var blind = interceptor.Encryption.BlindIndex(field, definition).ComputeFragment(value);
+        var blind = settings.Encryption.BlindIndex(field, definition).ComputeFragment(value);
         return set.Where(Equal<TEntity>(shadow, blind));
     }
 
@@ -103,10 +146,10 @@ public static class FieldEncryptionDbContextExtensions
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentException.ThrowIfNullOrWhiteSpace(subjectId);
-        var interceptor = Interceptor(context);
-        var store = interceptor.Encryption.SubjectKeys ?? throw new InvalidOperationException("No subject key store is configured.");
-        await store.ShredAsync(interceptor.Tenant, subjectId, actor, cancellationToken);
-        interceptor.Forget(context);
+        var settings = FieldEncryptionInterceptor.Settings(context);
+        var store = settings.Encryption.SubjectKeys ?? throw new InvalidOperationException("No subject key store is configured.");
+        await store.ShredAsync(settings.Tenant(), subjectId, actor, cancellationToken);
+        FieldEncryptionInterceptor.Shared.Forget(context);
         return await PurgeBlindIndexesAsync(context, subjectId, cancellationToken);
     }
 
@@ -123,12 +166,12 @@ public static class FieldEncryptionDbContextExtensions
     public static async Task<(Subjects.ShredReapplication Store, int RowsPurged)> ReapplyShredsAsync(this DbContext context, string actor, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var interceptor = Interceptor(context);
-        var store = interceptor.Encryption.SubjectKeys ?? throw new InvalidOperationException("No subject key store is configured.");
+        var settings = FieldEncryptionInterceptor.Settings(context);
+        var store = settings.Encryption.SubjectKeys ?? throw new InvalidOperationException("No subject key store is configured.");
         var reapplied = await store.ReapplyShredsAsync([], actor, cancellationToken);
-        interceptor.Forget(context);
+        FieldEncryptionInterceptor.Shared.Forget(context);
         var purged = 0;
-        foreach (var shred in await store.ListShreddedAsync(interceptor.Tenant, cancellationToken))
+        foreach (var shred in await store.ListShreddedAsync(settings.Tenant(), cancellationToken))
         {
             purged += await PurgeBlindIndexesAsync(context, shred.SubjectId, cancellationToken);
         }
@@ -227,9 +270,6 @@ public static class FieldEncryptionDbContextExtensions
         return Expression.Lambda<Func<TEntity, bool>>(body ?? Expression.Constant(false), entity);
     }
 
-    private static FieldEncryptionInterceptor Interceptor(DbContext context) =>
-        context.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.Interceptors?.OfType<FieldEncryptionInterceptor>().FirstOrDefault()
-        ?? throw new InvalidOperationException("Field encryption is not enabled on this DbContext: call UseFieldEncryption(...) in its options.");
 
     // A closure-like holder so EF Core sends the value as a parameter rather than inlining it in the SQL.
     private sealed class ValueHolder

@@ -1,24 +1,53 @@
 using System.Runtime.CompilerServices;
+using CrmSecurity.Crypto.Events;
 using CrmSecurity.Crypto.Fields;
 using CrmSecurity.Crypto.Keys;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 
 namespace CrmSecurity.Crypto.EntityFramework;
 
 /// <summary>
-/// Encrypts in SaveChanges (where the row's primary key is known) and decrypts as rows are materialized.
-/// The plaintext each entity was read with is remembered, so only changed values are re-encrypted.
+/// Encrypts in SaveChanges (where the row's primary key is known) and decrypts as rows are materialized, each value only
+/// after the context's <see cref="IFieldDecryptAuthorizer"/> allowed it, and each decision written as a <c>decrypt</c>
+/// access event before any plaintext reaches the entity. The plaintext each entity was read with is remembered, so only
+/// changed values are re-encrypted; a value that was withheld keeps its stored ciphertext unless the application sets a
+/// new one.
 /// </summary>
-internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Func<string> tenant) : ISaveChangesInterceptor, IMaterializationInterceptor
+/// <remarks>
+/// One instance serves every context: a materialization interceptor is a singleton interceptor, and EF Core builds an
+/// internal service provider for each distinct set of them, so a new instance per context (per request) would build one
+/// per request until EF Core refuses (<c>ManyServiceProvidersCreatedWarning</c>). What differs per context (the keys,
+/// the tenant, the reader) travels in the options (<see cref="FieldEncryptionOptionsExtension"/>).
+/// </remarks>
+internal sealed class FieldEncryptionInterceptor : ISaveChangesInterceptor, IMaterializationInterceptor
 {
+    public static readonly FieldEncryptionInterceptor Shared = new();
+
+    /// <summary>Most distinct reasons one access event lists (the rest are counted), so details stay small.</summary>
+    private const int MaxReasons = 3;
+
     private readonly ConditionalWeakTable<object, Dictionary<string, string?>> _snapshots = new();
+    private readonly ConditionalWeakTable<object, HashSet<string>> _withheld = new();
     private readonly ConditionalWeakTable<DbContext, SubjectCache> _subjects = new();
+    private readonly ConditionalWeakTable<DbContext, IFieldDecryptAuthorizer> _authorizers = new();
 
-    public FieldEncryption Encryption => encryption;
+    private FieldEncryptionInterceptor()
+    {
+    }
 
-    public string Tenant => tenant();
+    /// <summary>The context's field-encryption settings, from its options.</summary>
+    public static FieldEncryptionOptionsExtension Settings(DbContext context) =>
+        context.GetService<IDbContextOptions>().FindExtension<FieldEncryptionOptionsExtension>()
+        ?? throw new InvalidOperationException("Field encryption is not enabled on this DbContext: call UseFieldEncryption(...) in its options.");
+
+    /// <summary>Sets the authorizer of one context (a request's reader), in place of the one given with the options.</summary>
+    public void Authorize(DbContext context, IFieldDecryptAuthorizer contextAuthorizer) => _authorizers.AddOrUpdate(context, contextAuthorizer);
+
+    /// <summary>Whether a value of <paramref name="entity"/> was withheld from the reader (not decrypted).</summary>
+    public bool IsWithheld(object entity, string property) => _withheld.TryGetValue(entity, out var withheld) && withheld.Contains(property);
 
     public object InitializedInstance(MaterializationInterceptionData materializationData, object entity)
     {
@@ -30,16 +59,40 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
 
         var entityType = materializationData.EntityType;
         var table = entityType.GetTableName() ?? entityType.ShortName();
-        var currentTenant = tenant();
+        var settings = Settings(materializationData.Context);
+        var encryption = settings.Encryption;
+        var currentTenant = settings.Tenant();
         var rowId = new Lazy<string>(() => EncryptedEntity.RowId(entityType.FindPrimaryKey()!, p => materializationData.GetPropertyValue(p.Name)));
+        var reader = Authorizer(materializationData.Context, settings);
         var snapshot = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var withheld = new HashSet<string>(StringComparer.Ordinal);
+        var plaintexts = new List<(EncryptedProperty Property, string? Plaintext)>(metadata.Properties.Count);
+        var allowed = new List<(string Field, string Reason)>();
+        var denied = new List<(string Field, string Reason)>();
         foreach (var property in metadata.Properties)
         {
             var ciphertext = materializationData.GetPropertyValue<byte[]?>(property.CiphertextProperty);
-            string? plaintext = null;
-            if (ciphertext is not null)
+            if (ciphertext is null)
             {
-                var context = new FieldContext(currentTenant, table, property.Name);
+                plaintexts.Add((property, null)); // no value stored: nothing to decrypt, nothing to audit
+                continue;
+            }
+
+            // Deny by default: the reader's authorizer decides each value before it is decrypted (design.md: every
+            // decrypt is permission-checked and audited, on every path).
+            var context = new FieldContext(currentTenant, table, property.Name);
+            var decision = reader.Authorize(new FieldDecryptRequest(context, rowId.Value, entity));
+            if (!decision.Allowed)
+            {
+                withheld.Add(property.Name);
+                denied.Add((property.Name, decision.Reason));
+                plaintexts.Add((property, null));
+                continue;
+            }
+
+            string plaintext;
+            try
+            {
                 plaintext = metadata.SubjectProperty is { } subjectProperty
                     ? Subjects(materializationData.Context).Encryptor(currentTenant, EncryptedEntity.Text(materializationData.GetPropertyValue(subjectProperty)), context, create: false)
                         .DecryptString(ciphertext, rowId.Value)
@@ -47,12 +100,43 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
                         ? encryption.DeterministicEncryptor(context).DecryptString(ciphertext)
                         : encryption.Encryptor(context).DecryptString(ciphertext, rowId.Value);
             }
+            catch (FieldDecryptionException e)
+            {
+                // The failed attempt is audited too; the query fails as before, and no plaintext of the row is released.
+                Audit(encryption, reader, currentTenant, table, rowId.Value, "error", [(property.Name, $"{decision.Reason}; not decrypted: {e.Reason}")]);
+                throw;
+            }
 
+            allowed.Add((property.Name, decision.Reason));
+            plaintexts.Add((property, plaintext));
+        }
+
+        // Written before any plaintext reaches the entity: a sink that fails stops the query, so nothing is read unaudited.
+        if (denied.Count + allowed.Count > 0)
+        {
+            Audit(encryption, reader, currentTenant, table, rowId.Value, "denied", denied);
+            Audit(encryption, reader, currentTenant, table, rowId.Value, "success", allowed);
+        }
+
+        foreach (var (property, plaintext) in plaintexts)
+        {
             property.Set(entity, plaintext);
-            snapshot[property.Name] = plaintext;
+            if (!withheld.Contains(property.Name))
+            {
+                snapshot[property.Name] = plaintext;
+            }
         }
 
         _snapshots.AddOrUpdate(entity, snapshot);
+        if (withheld.Count > 0)
+        {
+            _withheld.AddOrUpdate(entity, withheld);
+        }
+        else
+        {
+            _withheld.Remove(entity);
+        }
+
         return entity;
     }
 
@@ -78,9 +162,43 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
 
     internal void Forget(DbContext context) => _subjects.Remove(context);
 
+    private IFieldDecryptAuthorizer Authorizer(DbContext context, FieldEncryptionOptionsExtension settings) =>
+        _authorizers.TryGetValue(context, out var own) ? own : settings.Authorizer ?? FieldDecryptAuthorizer.DenyAll;
+
+    /// <summary>
+    /// One <c>decrypt</c> access event for the values of one row with one outcome: the row, the fields, the reasons;
+    /// never a value. Materialization is synchronous, so the sink's write is waited for here.
+    /// </summary>
+    private static void Audit(FieldEncryption encryption, IFieldDecryptAuthorizer reader, string currentTenant, string table, string rowId, string outcome, List<(string Field, string Reason)> fields)
+    {
+        if (fields.Count == 0)
+        {
+            return;
+        }
+
+        var reasons = fields.Select(f => f.Reason).Distinct(StringComparer.Ordinal).ToList();
+        var details = string.Join("; ", reasons.Take(MaxReasons)) + (reasons.Count > MaxReasons ? $" (and {reasons.Count - MaxReasons} more reasons)" : "");
+        var accessEvent = new CryptoAccessEvent(DateTimeOffset.UtcNow, reader.Reader.UserId, "decrypt", outcome)
+        {
+            Tenant = currentTenant,
+            Entity = table,
+            RecordId = rowId,
+            Fields = [.. fields.Select(f => f.Field)],
+            ClientId = reader.Reader.ClientId,
+            SourceIp = reader.Reader.SourceIp,
+            Details = details,
+        };
+        var write = encryption.Events.WriteAsync(accessEvent, CancellationToken.None);
+        if (!write.IsCompletedSuccessfully)
+        {
+            write.AsTask().GetAwaiter().GetResult();
+        }
+    }
+
     private void Encrypt(DbContext context)
     {
-        var currentTenant = tenant();
+        var encryption = Settings(context).Encryption;
+        var currentTenant = Settings(context).Tenant();
         foreach (var entry in context.ChangeTracker.Entries().ToList())
         {
             if (entry.State is not (EntityState.Added or EntityState.Modified or EntityState.Unchanged) || EncryptedEntity.Of(entry.Metadata) is not { } metadata)
@@ -89,24 +207,35 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
             }
 
             _snapshots.TryGetValue(entry.Entity, out var snapshot);
+            _withheld.TryGetValue(entry.Entity, out var withheld);
             var table = entry.Metadata.GetTableName() ?? entry.Metadata.ShortName();
             foreach (var property in metadata.Properties)
             {
                 var plaintext = property.Get(entry.Entity);
+                if (entry.State != EntityState.Added && withheld is not null && withheld.Contains(property.Name))
+                {
+                    if (plaintext is null)
+                    {
+                        continue; // withheld from this reader, not cleared by it: the stored ciphertext stays
+                    }
+
+                    withheld.Remove(property.Name); // the application wrote a new value: encrypt it below
+                }
+
                 string? previous = null;
                 if (entry.State != EntityState.Added && snapshot is not null && snapshot.TryGetValue(property.Name, out previous) && previous == plaintext)
                 {
                     continue; // unchanged: keep the stored ciphertext
                 }
 
-                Write(context, entry, metadata, property, new FieldContext(currentTenant, table, property.Name), plaintext);
+                Write(encryption, context, entry, metadata, property, new FieldContext(currentTenant, table, property.Name), plaintext);
                 snapshot ??= _snapshots.GetValue(entry.Entity, _ => new Dictionary<string, string?>(StringComparer.Ordinal));
                 snapshot[property.Name] = plaintext;
             }
         }
     }
 
-    private void Write(DbContext context, EntityEntry entry, EncryptedEntity metadata, EncryptedProperty property, FieldContext field, string? plaintext)
+    private void Write(FieldEncryption encryption, DbContext context, EntityEntry entry, EncryptedEntity metadata, EncryptedProperty property, FieldContext field, string? plaintext)
     {
         if (plaintext is null)
         {
@@ -159,7 +288,7 @@ internal sealed class FieldEncryptionInterceptor(FieldEncryption encryption, Fun
     }
 
     private SubjectCache Subjects(DbContext? context) =>
-        _subjects.GetValue(context ?? throw new InvalidOperationException("No DbContext."), _ => new SubjectCache(encryption));
+        _subjects.GetValue(context ?? throw new InvalidOperationException("No DbContext."), c => new SubjectCache(Settings(c).Encryption));
 
     /// <summary>Subject keys looked up during one DbContext's life (contexts are short-lived, so a shred elsewhere is seen by the next one).</summary>
     private sealed class SubjectCache(FieldEncryption encryption)

@@ -1,3 +1,5 @@
+using System.Collections.Immutable;
+using System.Text.Json;
 using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -15,6 +17,57 @@ internal sealed class ClientRegistry(
     VerifiedSecretCache verifiedSecrets,
     Protocol.ScopeResources scopeResources)
 {
+    /// <summary>The application property holding a client's tenants (a JSON array of strings).</summary>
+    public const string TenantsProperty = "crm_security_tenants";
+
+    /// <summary>Longest tenant id: the width of a user's tenant column.</summary>
+    public const int MaxTenantLength = 100;
+
+    /// <summary>
+    /// Scopes that reach one tenant's data (keys, values, access events). A client holding one must name its tenants:
+    /// without them it would reach none, and before tenants existed such a client reached every tenant, so a
+    /// configuration from then is refused at start rather than silently losing (or keeping) access.
+    /// </summary>
+    public static readonly ImmutableArray<string> TenantBoundScopes = ["crypto:encrypt", "crypto:decrypt", "crypto:index", "events:write"];
+
+    /// <summary>Checks <see cref="ClientSettings.Tenants"/>: present when a tenant-bound scope needs it, each a plain id, no repeats.</summary>
+    public static void ValidateTenants(ClientSettings client, string path, List<string> errors)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(errors);
+        var bound = client.Scopes.Where(scope => TenantBoundScopes.Contains(scope, StringComparer.Ordinal)).ToList();
+        if (client.Tenants.Count == 0 && bound.Count > 0)
+        {
+            // Deny by default: a client bound to no tenant reaches no tenant's data; say so at start instead of at the first 403.
+            errors.Add($"{path}:Tenants is required for client '{client.ClientId}', whose scopes {string.Join(", ", bound)} reach a tenant's data. " +
+                "List the tenants it serves, e.g. \"Tenants\": [ \"acme\" ] (a client without tenants reaches no tenant; before this version it reached every tenant).");
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var (tenant, index) in client.Tenants.Select((t, i) => (t, i)))
+        {
+            if (string.IsNullOrWhiteSpace(tenant) || tenant.Length > MaxTenantLength || tenant.Any(c => char.IsWhiteSpace(c) || char.IsControl(c)) || tenant.Contains('*', StringComparison.Ordinal))
+            {
+                // No wildcard: every tenant a client reaches is named (deny by default).
+                errors.Add($"{path}:Tenants:{index} of client '{client.ClientId}' must be a tenant id of 1 to {MaxTenantLength} characters without spaces or wildcards.");
+            }
+            else if (!seen.Add(tenant))
+            {
+                errors.Add($"{path}:Tenants:{index} of client '{client.ClientId}' repeats tenant '{tenant}'.");
+            }
+        }
+    }
+
+    /// <summary>The tenants a registered client serves (empty when none were given: it then reaches no tenant).</summary>
+    public static async ValueTask<IReadOnlyList<string>> TenantsAsync(IOpenIddictApplicationManager applications, object application, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(applications);
+        var properties = await applications.GetPropertiesAsync(application, cancellationToken);
+        return properties.TryGetValue(TenantsProperty, out var tenants) && tenants.ValueKind == JsonValueKind.Array
+            ? [.. tenants.EnumerateArray().Where(t => t.ValueKind == JsonValueKind.String).Select(t => t.GetString()!)]
+            : [];
+    }
+
     public async Task RegisterScopeAsync(ApiScopeSettings scope, CancellationToken cancellationToken)
     {
         var descriptor = new OpenIddictScopeDescriptor { Name = scope.Name, DisplayName = scope.DisplayName ?? scope.Name };
@@ -34,6 +87,15 @@ internal sealed class ClientRegistry(
     /// <summary>Creates the client, or replaces its registration (and secret) when it exists.</summary>
     public async Task RegisterAsync(ClientSettings client, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(client);
+        var errors = new List<string>();
+        ValidateTenants(client, $"client '{client.ClientId}'", errors);
+        if (errors.Count > 0)
+        {
+            // Clients registered from code get the same check as those in configuration.
+            throw new ArgumentException(string.Join(" ", errors), nameof(client));
+        }
+
         var descriptor = Describe(client);
         // Read the client fresh (not from the per-process cache) so the update works on a tracked, current row.
         verifiedSecrets.Clear();
@@ -121,6 +183,8 @@ internal sealed class ClientRegistry(
             descriptor.PostLogoutRedirectUris.Add(new Uri(uri, UriKind.Absolute));
         }
 
+        // Stored with the registration (not only in configuration), so a client registered from code keeps its tenants too.
+        descriptor.Properties[TenantsProperty] = JsonSerializer.SerializeToElement(client.Tenants.Distinct(StringComparer.Ordinal).ToArray());
         return descriptor;
     }
 }

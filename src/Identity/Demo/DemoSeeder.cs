@@ -70,6 +70,7 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
             RedirectUris = ["http://localhost:5081/signin-oidc", "http://127.0.0.1:5081/signin-oidc"],
             PostLogoutRedirectUris = ["http://localhost:5081/signout-callback-oidc", "http://127.0.0.1:5081/signout-callback-oidc"],
             FirstParty = true,
+            Tenants = ["demo"],
         },
         new()
         {
@@ -80,6 +81,7 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
             RedirectUris = ["http://localhost:5082/callback", "http://127.0.0.1:5082/callback"],
             PostLogoutRedirectUris = ["http://localhost:5082/", "http://127.0.0.1:5082/"],
             FirstParty = false,
+            Tenants = ["demo"],
         },
         new()
         {
@@ -88,6 +90,7 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
             ClientSecret = "demo-secops-secret",
             GrantTypes = ["client_credentials"],
             Scopes = [IncidentEndpoints.AdminScope],
+            Tenants = ["demo"],
         },
         new()
         {
@@ -96,6 +99,7 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
             ClientSecret = "demo-audit-secret",
             GrantTypes = ["client_credentials"],
             Scopes = ["findings:read"],
+            Tenants = ["demo"],
         },
     ];
 

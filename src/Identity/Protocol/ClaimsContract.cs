@@ -70,11 +70,16 @@ internal static class ClaimsContract
         }
     }
 
-    /// <summary>A client acting for itself (client credentials): <c>sub</c> is the client id (RFC 9068 §2.2).</summary>
-    public static ClaimsPrincipal ForClient(string clientId, string? displayName, IEnumerable<string> scopes)
+    /// <summary>
+    /// A client acting for itself (client credentials): <c>sub</c> is the client id (RFC 9068 §2.2), and one <c>tenant</c>
+    /// claim per tenant the client is registered for (none: the token reaches no tenant's data, deny by default).
+    /// </summary>
+    public static ClaimsPrincipal ForClient(string clientId, string? displayName, IEnumerable<string> scopes, IEnumerable<string> tenants)
     {
         var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
         identity.SetClaim(Claims.Subject, clientId).SetClaim(Claims.Name, displayName ?? clientId);
+        // A string for one tenant, an array for several (the JWT convention the role claim follows too).
+        identity.SetClaims(Tenant, [.. tenants.Distinct(StringComparer.Ordinal)]);
         var principal = new ClaimsPrincipal(identity);
         principal.SetScopes(scopes);
         principal.SetDestinations(static _ => [OpenIddictConstants.Destinations.AccessToken]);

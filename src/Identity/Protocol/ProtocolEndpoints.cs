@@ -43,7 +43,8 @@ internal static class ProtocolEndpoints
         {
             var application = await applications.FindByClientIdAsync(request.ClientId!, cancellationToken)
                 ?? throw new InvalidOperationException("OpenIddict authenticated a client that does not exist.");
-            var principal = ClaimsContract.ForClient(request.ClientId!, await applications.GetDisplayNameAsync(application, cancellationToken), request.GetScopes());
+            var principal = ClaimsContract.ForClient(request.ClientId!, await applications.GetDisplayNameAsync(application, cancellationToken), request.GetScopes(),
+                await Clients.ClientRegistry.TenantsAsync(applications, application, cancellationToken));
             principal.SetResources(await ResourcesAsync(scopes, principal.GetScopes(), cancellationToken));
             return TypedResults.SignIn(principal, authenticationScheme: Scheme);
         }

@@ -39,7 +39,8 @@ internal sealed class WriteTokenIssuedEvent(AccessEvents events) : IOpenIddictSe
             Timestamp = events.Time.GetUtcNow(),
             UserId = principal?.GetClaim(Claims.Subject) ?? request.ClientId ?? "unknown",
             Action = action,
-            Tenant = principal?.GetClaim(ClaimsContract.Tenant),
+            // A client serving several tenants has one tenant claim each (OpenIddict's GetClaim refuses several): name them all.
+            Tenant = principal?.GetClaims(ClaimsContract.Tenant) is { Length: > 0 } tenants ? string.Join(',', tenants) : null,
             UserName = principal?.GetClaim(Claims.PreferredUsername),
             ClientId = request.ClientId,
             SourceIp = http?.Connection.RemoteIpAddress?.ToString(),

@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using System.Text;
 using CrmSecurity.Crypto.BlindIndexes;
 using CrmSecurity.Crypto.Events;
@@ -21,18 +20,31 @@ internal sealed record EncryptRequest(string? Tenant, string? Table, string? Col
 internal sealed record EncryptResponse(string Ciphertext, uint KeyVersion);
 
 /// <summary>Decrypts one value; the context must be the one it was encrypted for.</summary>
-internal sealed record DecryptRequest(string? Tenant, string? Table, string? Column, string? RowId, string? Mode, string? Ciphertext);
-
-internal sealed record DecryptResponse(string Plaintext);
-
-/// <summary>Computes a blind index of a value (or of a search fragment, for partial indexes).</summary>
 /// <param name="Tenant">The tenant.</param>
 /// <param name="Table">The table (entity).</param>
 /// <param name="Column">The column (field).</param>
-/// <param name="Index">The index name (part of the index key's derivation).</param>
-/// <param name="Normaliser"><c>email</c>, <c>phone-e164</c>, <c>national-id</c> or <c>exact</c>.</param>
-/// <param name="Bits">Bits kept, 1 to 64 (the planner's advice: see the README).</param>
-/// <param name="Transform"><c>whole</c> (default), <c>lower-case</c>, <c>prefix-N</c> or <c>last-N</c>.</param>
+/// <param name="RowId">
+/// The record the value was read from: required in randomized mode (the value is bound to it); in deterministic mode
+/// optional, naming the record for the access check and the audit (the value itself is bound to the column only).
+/// </param>
+/// <param name="Mode"><c>randomized</c> (default) or <c>deterministic</c>.</param>
+/// <param name="Ciphertext">The value as stored (<c>cf1:...</c>).</param>
+/// <param name="Record">
+/// Where the record lives, as in <c>POST /authz/v1/check</c> (<c>owner</c>, <c>owner_kind</c>, <c>business_unit</c>,
+/// <c>shares</c>): believed only from the CRM app's back end (its own token, or one it exchanged for the user).
+/// </param>
+internal sealed record DecryptRequest(string? Tenant, string? Table, string? Column, string? RowId, string? Mode, string? Ciphertext, CrmAuthorization.CrmRecord? Record = null);
+
+internal sealed record DecryptResponse(string Plaintext);
+
+/// <summary>Computes a declared blind index of a value (or of a search fragment, for partial indexes).</summary>
+/// <param name="Tenant">The tenant.</param>
+/// <param name="Table">The table (entity).</param>
+/// <param name="Column">The column (field).</param>
+/// <param name="Index">The index name, as declared for the column in <c>Crypto:Columns</c>.</param>
+/// <param name="Normaliser">Optional; when given it must be the declared one.</param>
+/// <param name="Bits">Optional; when given it must be the planned number (the caller does not choose the leakage).</param>
+/// <param name="Transform">Optional; when given it must be the declared one.</param>
 /// <param name="Value">The value (or fragment) to index.</param>
 /// <param name="Fragment">True when <paramref name="Value"/> is a search fragment for a partial index.</param>
 internal sealed record BlindIndexRequest(
@@ -56,6 +68,9 @@ internal static class CryptoServiceEndpoints
     /// <summary>Blind indexes are kept short on purpose: long ones leak more about low-entropy values.</summary>
     public const int MaxIndexBits = 64;
 
+    /// <summary>Most shares one decrypt request may declare for its record.</summary>
+    public const int MaxShares = 100;
+
     private const string Randomized = "randomized";
     private const string Deterministic = "deterministic";
 
@@ -66,19 +81,28 @@ internal static class CryptoServiceEndpoints
     {
         var group = endpoints.MapGroup("/crypto/v1").WithTags("Crypto")
             .WithMetadata(new RequestSizeLimitAttribute(MaxRequestBytes))
-            .DisableAntiforgery();
+            .DisableAntiforgery()
+            .AddEndpointFilter(async (context, next) =>
+            {
+                // Plaintexts, ciphertexts and blind indexes are nobody's to keep: no shared or private cache may store
+                // an answer (RFC 9111 §5.2.2.5; OWASP ASVS 4.0.3 V8.2.1).
+                context.HttpContext.Response.Headers.CacheControl = "no-store";
+                context.HttpContext.Response.Headers.Pragma = "no-cache";
+                return await next(context);
+            });
         group.MapPost("/encrypt", Encrypt).RequireAuthorization(CryptoServiceAuthentication.EncryptScope);
         group.MapPost("/decrypt", DecryptAsync).RequireAuthorization(CryptoServiceAuthentication.DecryptScope);
         group.MapPost("/blind-index", ComputeBlindIndex).RequireAuthorization(CryptoServiceAuthentication.IndexScope);
         return endpoints;
     }
 
-    internal static Results<Ok<EncryptResponse>, ValidationProblem, ProblemHttpResult> Encrypt(
-        EncryptRequest request, ClaimsPrincipal caller, FieldEncryption encryption)
+    internal static async Task<Results<Ok<EncryptResponse>, ValidationProblem, ProblemHttpResult>> Encrypt(
+        EncryptRequest request, HttpContext http, FieldEncryption encryption, CryptoColumns columns)
     {
         var errors = new Dictionary<string, string[]>();
         var mode = CheckMode(request.Mode, errors);
         var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
+        CheckDeterministicAllowed(mode, context, columns, errors);
         var rowId = CheckRowId(request.RowId, mode, errors);
         if (request.Plaintext is null)
         {
@@ -94,9 +118,9 @@ internal static class CryptoServiceEndpoints
             return TypedResults.ValidationProblem(errors);
         }
 
-        if (TenantRefused(caller, context.Tenant) is { } refused)
+        if (await CryptoCaller.Of(http.User).TenantRefusalAsync(http, context.Tenant) is { } refusal)
         {
-            return refused;
+            return TenantRefused(refusal);
         }
 
         // Made per request and disposed, not taken from FieldEncryption's per-column cache: table and column names come
@@ -113,13 +137,15 @@ internal static class CryptoServiceEndpoints
     }
 
     internal static async Task<Results<Ok<DecryptResponse>, ValidationProblem, ProblemHttpResult>> DecryptAsync(
-        DecryptRequest request, HttpContext http, FieldEncryption encryption, IUnmaskedFieldAccess access, TimeProvider time)
+        DecryptRequest request, HttpContext http, FieldEncryption encryption, IUnmaskedFieldAccess access, CryptoColumns columns, TimeProvider time)
     {
-        var caller = http.User;
+        var principal = http.User;
         var errors = new Dictionary<string, string[]>();
         var mode = CheckMode(request.Mode, errors);
         var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
-        var rowId = CheckRowId(request.RowId, mode, errors);
+        CheckDeterministicAllowed(mode, context, columns, errors);
+        var rowId = CheckRowId(request.RowId, mode, errors, decrypting: true);
+        CheckRecord(request.Record, rowId, errors);
         if (string.IsNullOrEmpty(request.Ciphertext))
         {
             errors["ciphertext"] = ["ciphertext is required."];
@@ -136,29 +162,35 @@ internal static class CryptoServiceEndpoints
         }
 
         var cancellationToken = http.RequestAborted;
-        var audit = new CryptoAccessEvent(time.GetUtcNow(), CryptoServiceAuthentication.Caller(caller), "decrypt", "success")
+        var audit = new CryptoAccessEvent(time.GetUtcNow(), CryptoServiceAuthentication.Caller(principal), "decrypt", "success")
         {
             Tenant = context.Tenant,
             Entity = context.Table,
             RecordId = rowId,
             Fields = [context.Column],
-            ClientId = caller.FindFirst(OpenIddict.Abstractions.OpenIddictConstants.Claims.ClientId)?.Value,
+            ClientId = principal.FindFirst(OpenIddict.Abstractions.OpenIddictConstants.Claims.ClientId)?.Value,
             SourceIp = http.Connection.RemoteIpAddress?.ToString(),
         };
 
-        if (TenantRefused(caller, context.Tenant) is { } refused)
+        var caller = CryptoCaller.Of(principal);
+        if (await caller.TenantRefusalAsync(http, context.Tenant) is { } refusal)
         {
-            await encryption.Events.WriteAsync(audit with { Outcome = "denied", Details = "the token is for another tenant" }, cancellationToken);
-            return refused;
+            await encryption.Events.WriteAsync(audit with { Outcome = "denied", Details = refusal }, cancellationToken);
+            return TenantRefused(refusal);
         }
 
-        // Deny by default: only an explicit read_unmasked grant on this field lets the value out (design.md, field security profiles).
-        var decision = await access.CheckAsync(caller, new UnmaskedFieldRequest(context.Tenant, context.Table, context.Column, rowId), cancellationToken);
+        // Where the record lives is believed only from the CRM app's back end; a user's own token could claim any record.
+        var trusted = request.Record is not null && await caller.MayDeclareRecordLocationAsync(http);
+        var unmasked = new UnmaskedFieldRequest(context.Tenant, context.Table, context.Column, rowId, trusted ? request.Record : null, UntrustedLocation: request.Record is not null && !trusted);
+
+        // Deny by default: the record check of the decision API and an explicit read_unmasked grant on this field must
+        // both allow before the value is decrypted (design.md, field security profiles; OWASP ASVS 4.0.3 V4.2.1).
+        var decision = await access.CheckAsync(principal, unmasked, cancellationToken);
         if (!decision.Allowed)
         {
             await encryption.Events.WriteAsync(audit with { Outcome = "denied", Details = decision.Reason }, cancellationToken);
             return TypedResults.Problem(
-                detail: $"The caller has no read_unmasked grant on {context.Table}.{context.Column}: {decision.Reason}.",
+                detail: $"The caller may not see {context.Table}.{context.Column} of this record unmasked: {decision.Reason}",
                 statusCode: StatusCodes.Status403Forbidden,
                 title: "Decrypt refused");
         }
@@ -202,12 +234,12 @@ internal static class CryptoServiceEndpoints
         return TypedResults.Ok(new DecryptResponse(plaintext));
     }
 
-    internal static Results<Ok<BlindIndexResponse>, ValidationProblem, ProblemHttpResult> ComputeBlindIndex(
-        BlindIndexRequest request, ClaimsPrincipal caller, FieldEncryption encryption)
+    internal static async Task<Results<Ok<BlindIndexResponse>, ValidationProblem, ProblemHttpResult>> ComputeBlindIndex(
+        BlindIndexRequest request, HttpContext http, FieldEncryption encryption, CryptoColumns columns)
     {
         var errors = new Dictionary<string, string[]>();
         var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
-        var definition = CheckIndex(request, errors);
+        var definition = context is null ? null : CheckIndex(request, columns.Find(context.Table, context.Column), errors);
         if (request.Value is null)
         {
             errors["value"] = ["value is required."];
@@ -222,9 +254,9 @@ internal static class CryptoServiceEndpoints
             return TypedResults.ValidationProblem(errors);
         }
 
-        if (TenantRefused(caller, context.Tenant) is { } refused)
+        if (await CryptoCaller.Of(http.User).TenantRefusalAsync(http, context.Tenant) is { } refusal)
         {
-            return refused;
+            return TenantRefused(refusal);
         }
 
         using var index = encryption.Keyring.Get(Keyring.BlindIndexKeyset).CreateBlindIndex(context, definition);
@@ -242,16 +274,17 @@ internal static class CryptoServiceEndpoints
         return TypedResults.Ok(new BlindIndexResponse(Convert.ToHexStringLower(value), definition.Bits));
     }
 
-    /// <summary>A token issued for a tenant (its <c>tenant</c> claim) reaches only that tenant's keys.</summary>
-    private static ProblemHttpResult? TenantRefused(ClaimsPrincipal caller, string tenant)
+    /// <summary>403 naming <c>tenant</c>: the token (and the client it was issued to) is not bound to the tenant asked for.</summary>
+    private static ProblemHttpResult TenantRefused(string reason)
     {
-        var tenants = caller.FindAll(Identity.Protocol.ClaimsContract.Tenant).Select(c => c.Value).ToArray();
-        return tenants.Length == 0 || tenants.Contains(tenant, StringComparer.Ordinal)
-            ? null
-            : TypedResults.Problem(
-                detail: $"tenant: the access token is for tenant {string.Join(", ", tenants)}, not {tenant}.",
-                statusCode: StatusCodes.Status403Forbidden,
-                title: "Tenant refused");
+        var problem = new ProblemDetails
+        {
+            Status = StatusCodes.Status403Forbidden,
+            Title = "Tenant refused",
+            Detail = $"tenant: {reason}.",
+        };
+        problem.Extensions["errors"] = new Dictionary<string, string[]> { ["tenant"] = [reason] };
+        return TypedResults.Problem(problem);
     }
 
     private static string? CheckMode(string? mode, Dictionary<string, string[]> errors)
@@ -289,17 +322,22 @@ internal static class CryptoServiceEndpoints
             : new FieldContext(tenant!, table!, column!);
     }
 
-    private static string? CheckRowId(string? rowId, string? mode, Dictionary<string, string[]> errors)
+    private static string? CheckRowId(string? rowId, string? mode, Dictionary<string, string[]> errors, bool decrypting = false)
     {
         if (mode == Deterministic)
         {
-            // Deterministic ciphertexts are bound to the column only, so equal values match across rows.
-            if (!string.IsNullOrEmpty(rowId))
+            // Deterministic ciphertexts are bound to the column only, so equal values match across rows. A decrypt may
+            // still name the record the value was read from: for the record check and the audit, not for the binding.
+            if (!string.IsNullOrEmpty(rowId) && !decrypting)
             {
-                errors["rowId"] = ["rowId must be empty in deterministic mode (deterministic values are bound to the column, not the row)."];
+                errors["rowId"] = ["rowId must be empty when encrypting in deterministic mode (deterministic values are bound to the column, not the row)."];
+            }
+            else if (rowId is not null && Encoding.UTF8.GetByteCount(rowId) > FieldEncryptor.MaxRowIdBytes)
+            {
+                errors["rowId"] = [$"rowId is longer than {FieldEncryptor.MaxRowIdBytes} UTF-8 bytes."];
             }
 
-            return null;
+            return decrypting && !string.IsNullOrEmpty(rowId) ? rowId : null;
         }
 
         if (string.IsNullOrEmpty(rowId))
@@ -314,66 +352,117 @@ internal static class CryptoServiceEndpoints
         return rowId;
     }
 
-    private static BlindIndexDefinition? CheckIndex(BlindIndexRequest request, Dictionary<string, string[]> errors)
+    /// <summary>The declared record location: the decision API's names, and the record id (if given) is the rowId.</summary>
+    private static void CheckRecord(CrmAuthorization.CrmRecord? record, string? rowId, Dictionary<string, string[]> errors)
+    {
+        if (record is null)
+        {
+            return;
+        }
+
+        if (string.IsNullOrEmpty(rowId))
+        {
+            errors["rowId"] = ["rowId is required with a record: the location describes the record the value was read from."];
+        }
+        else if (record.Id is not null && !string.Equals(record.Id, rowId, StringComparison.Ordinal))
+        {
+            errors["record.id"] = ["record.id must be the rowId (or be left out): a value is checked against the record it is bound to."];
+        }
+
+        if (record.OwnerKind is { } kind && !CrmAuthorization.CrmNames.TryParsePrincipal(kind, out _))
+        {
+            errors["record.owner_kind"] = [$"unknown owner kind '{kind}' (use user or team)."];
+        }
+
+        foreach (var (name, value) in new[] { ("record.owner", record.Owner), ("record.business_unit", record.BusinessUnit) })
+        {
+            if (value is not null && Encoding.UTF8.GetByteCount(value) > FieldContext.MaxNameBytes)
+            {
+                errors[name] = [$"{name} is longer than {FieldContext.MaxNameBytes} UTF-8 bytes."];
+            }
+        }
+
+        if (record.Shares is { } shares)
+        {
+            if (shares.Count > MaxShares)
+            {
+                errors["record.shares"] = [$"record.shares holds more than {MaxShares} shares."];
+                return;
+            }
+
+            for (var i = 0; i < shares.Count; i++)
+            {
+                if (shares[i] is not { } share || string.IsNullOrEmpty(share.Principal))
+                {
+                    errors[$"record.shares[{i}].principal"] = ["principal is required."];
+                    continue;
+                }
+
+                if (!CrmAuthorization.CrmNames.TryParsePrincipal(share.Kind, out _))
+                {
+                    errors[$"record.shares[{i}].kind"] = [$"unknown kind '{share.Kind}' (use user or team)."];
+                }
+
+                for (var j = 0; j < (share.Actions?.Count ?? 0); j++)
+                {
+                    if (!CrmAuthorization.CrmNames.TryParseAction(share.Actions![j], out _))
+                    {
+                        errors[$"record.shares[{i}].actions[{j}]"] = [$"unknown action '{share.Actions[j]}' (use one of {CrmAuthorization.CrmNames.ActionList})."];
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Deterministic mode shows which rows hold equal values; only a column the security team declared deterministic
+    /// (<c>Crypto:Columns</c>) gets it, so no caller turns a randomized column into an equality oracle.
+    /// </summary>
+    private static void CheckDeterministicAllowed(string? mode, FieldContext? context, CryptoColumns columns, Dictionary<string, string[]> errors)
+    {
+        if (mode == Deterministic && context is not null && columns.Find(context.Table, context.Column) is not { Deterministic: true })
+        {
+            errors["mode"] = [$"{context.Table}.{context.Column} is not declared deterministic in Crypto:Columns: deterministic ciphertexts reveal equal values, so only declared columns may use them."];
+        }
+    }
+
+    /// <summary>
+    /// The index comes from the column's declaration, planned by <see cref="BlindIndexPlanner"/> for its expected rows
+    /// (CipherSweet's rule): a caller names it and cannot widen it. Anything the request says about it must match.
+    /// </summary>
+    private static BlindIndexDefinition? CheckIndex(BlindIndexRequest request, DeclaredColumn? column, Dictionary<string, string[]> errors)
     {
         if (string.IsNullOrWhiteSpace(request.Index))
         {
             errors["index"] = ["index (the index name) is required."];
-        }
-        else if (Encoding.UTF8.GetByteCount(request.Index) > FieldContext.MaxNameBytes)
-        {
-            errors["index"] = [$"index is longer than {FieldContext.MaxNameBytes} UTF-8 bytes."];
+            return null;
         }
 
-        Normaliser? normaliser = request.Normaliser switch
+        if (column is null || !column.Indexes.TryGetValue(request.Index, out var definition))
         {
-            "email" => Normaliser.Email,
-            "phone-e164" => Normaliser.PhoneE164(),
-            "national-id" => Normaliser.NationalId,
-            "exact" => Normaliser.Exact,
-            _ => null,
-        };
-        if (normaliser is null)
-        {
-            errors["normaliser"] = ["normaliser must be one of: email, phone-e164, national-id, exact."];
+            errors["index"] = [column is null || column.Indexes.Count == 0
+                ? $"{request.Table}.{request.Column} has no blind index declared in Crypto:Columns: a blind index leaks equality, so the security team declares and sizes each one."
+                : $"{request.Table}.{request.Column} has no blind index '{request.Index}'; declared: {string.Join(", ", column.Indexes.Keys.Order(StringComparer.Ordinal))}."];
+            return null;
         }
 
-        if (request.Bits is not { } bits || bits < 1 || bits > MaxIndexBits)
+        if (request.Bits is { } bits && bits != definition.Bits)
         {
-            errors["bits"] = [$"bits is required, from 1 to {MaxIndexBits}."];
+            errors["bits"] = [bits > definition.Bits
+                ? $"bits {bits} is beyond the plan: index '{definition.Name}' of {request.Table}.{request.Column} keeps {definition.Bits} bits for the column's expected rows (leave bits out to get the planned number)."
+                : $"index '{definition.Name}' of {request.Table}.{request.Column} keeps {definition.Bits} bits, not {bits} (leave bits out to get the planned number)."];
         }
 
-        var transform = ParseTransform(request.Transform);
-        if (transform is null)
+        if (request.Normaliser is { } normaliser && normaliser != definition.Normaliser.Name)
         {
-            errors["transform"] = ["transform must be whole (default), lower-case, prefix-N or last-N with N from 1 to 64."];
+            errors["normaliser"] = [$"index '{definition.Name}' of {request.Table}.{request.Column} normalises with {definition.Normaliser.Name}, not {normaliser}."];
         }
 
-        return errors.Count > 0 ? null : new BlindIndexDefinition(request.Index!, request.Bits!.Value, normaliser!, transform);
-    }
-
-    private static IndexTransform? ParseTransform(string? transform)
-    {
-        if (string.IsNullOrEmpty(transform) || transform == "whole")
+        if (request.Transform is { } transform && (CryptoColumns.ParseTransform(transform)?.Name ?? transform) != definition.Transform.Name)
         {
-            return IndexTransform.Whole;
+            errors["transform"] = [$"index '{definition.Name}' of {request.Table}.{request.Column} uses the transform {definition.Transform.Name}, not {transform}."];
         }
 
-        if (transform == "lower-case")
-        {
-            return IndexTransform.LowerCase;
-        }
-
-        foreach (var (prefix, make) in new (string, Func<int, IndexTransform>)[] { ("prefix-", IndexTransform.Prefix), ("last-", IndexTransform.Last) })
-        {
-            if (transform.StartsWith(prefix, StringComparison.Ordinal)
-                && int.TryParse(transform.AsSpan(prefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n)
-                && n is >= 1 and <= 64)
-            {
-                return make(n);
-            }
-        }
-
-        return null;
+        return definition;
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Server.EncryptionService;
 
@@ -29,6 +30,11 @@ internal static class CryptoServiceModule
         }
 
         builder.Services.TryAddSingleton<IUnmaskedFieldAccess, DenyUnmaskedFieldAccess>();
+
+        // The declared columns: deterministic mode and blind indexes only where the security team planned them.
+        builder.Services.AddOptions<CryptoColumnsOptions>().Bind(builder.Configuration.GetSection(CryptoColumnsOptions.Section)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<CryptoColumnsOptions>, CryptoColumnsValidator>();
+        builder.Services.AddSingleton<CryptoColumns>();
         CryptoServiceAuthentication.Add(builder.Services, builder.Configuration);
         return builder;
     }

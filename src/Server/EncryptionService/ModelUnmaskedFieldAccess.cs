@@ -1,22 +1,78 @@
 using System.Globalization;
 using System.Security.Claims;
+using CrmSecurity.CrmAuthorization;
+using CrmSecurity.Identity.Authorization.Model;
 using CrmSecurity.Identity.Authorization.Store;
 
 namespace CrmSecurity.Server.EncryptionService;
 
 /// <summary>
-/// Decrypt permission from the authorization model: the caller must be granted read_unmasked (or update) on the
-/// entity field by their field security profiles. The decision uses a model at least as new as the token's
-/// <c>perm_ver</c>, so a token issued after a grant is never refused on older data.
+/// Decrypt permission from the authorization model, two checks that both must allow (deny by default):
+/// the record check of <c>/authz/v1/check</c> (read on the record: owner, business unit, shares, manager hierarchy),
+/// and the field check (the caller's field security profiles grant read_unmasked or update on the field).
+/// The decision uses a model at least as new as the token's <c>perm_ver</c>, so a token issued after a grant is never
+/// refused on older data.
 /// </summary>
+/// <remarks>
+/// Where the record lives comes from the request, as in a decision request, but only a caller trusted to know it (the
+/// CRM app's back end) may declare it. Otherwise, and for a value that names no record, only grants that hold wherever
+/// the record lives (organization depth) count: that is all the model can check without believing the caller.
+/// </remarks>
 internal sealed class ModelUnmaskedFieldAccess(AuthorizationModel model) : IUnmaskedFieldAccess
 {
     public async ValueTask<UnmaskedFieldDecision> CheckAsync(ClaimsPrincipal caller, UnmaskedFieldRequest request, CancellationToken cancellationToken)
     {
         var subject = caller.FindFirst("sub")?.Value;
+        var clientId = caller.FindFirst("client_id")?.Value;
         var permVer = long.TryParse(caller.FindFirst("perm_ver")?.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var version) ? version : (long?)null;
         var snapshot = await model.ForTokenAsync(subject ?? "", permVer, cancellationToken);
-        var (allowed, reason) = snapshot.UnmaskedRead(subject, caller.FindFirst("client_id")?.Value, request.Entity, request.Field);
-        return allowed ? UnmaskedFieldDecision.Allow(reason) : UnmaskedFieldDecision.Deny(reason);
+
+        // The field: read_unmasked or update from a field security profile.
+        var (fieldAllowed, fieldReason) = snapshot.UnmaskedRead(subject, clientId, request.Entity, request.Field);
+        if (!fieldAllowed)
+        {
+            return UnmaskedFieldDecision.Deny(fieldReason);
+        }
+
+        // The record: the same check as POST /authz/v1/check for action read, on the same snapshot.
+        var user = string.Equals(subject, clientId, StringComparison.Ordinal) ? snapshot.UserIndexOfClient(subject!) : snapshot.UserIndex(subject!);
+        var entity = snapshot.EntityIndex(request.Entity);
+        var record = ToRecord(request);
+        var decision = snapshot.Check(user, entity, CrmAction.Read, record);
+        var explained = snapshot.Explain(decision, record, permVer).Reason;
+        var note = request.UntrustedLocation
+            ? " The record's owner, business unit and shares were declared with a user's own token, which cannot vouch for them, so only grants that hold wherever the record lives were counted; decrypt through the CRM app's back end (its own token, or a token it exchanged for the user, RFC 8693)."
+            : request.RecordId is null
+                ? " The request names no record, so only grants that hold for every record of the entity count; name the record (rowId and its location) to decrypt one of it."
+                : request.Record is null ? " The request declared no location of the record (owner, business unit), so only grants that hold wherever it lives count." : "";
+        return decision.Allowed
+            ? UnmaskedFieldDecision.Allow($"{fieldReason}; record: {explained}")
+            : UnmaskedFieldDecision.Deny($"record: {explained}{note}");
+    }
+
+    /// <summary>
+    /// The record as the decision API takes it. A location that was not declared, or was set aside, leaves only the id:
+    /// then ownership, business-unit depth, inline shares and hierarchy cannot match, and only a location-independent
+    /// grant (organization depth) allows.
+    /// </summary>
+    private static RecordRef ToRecord(UnmaskedFieldRequest request)
+    {
+        if (request.Record is not { } declared)
+        {
+            return new RecordRef(request.RecordId, null, PrincipalKind.User, null);
+        }
+
+        // The endpoint has validated every name below (400 naming the field otherwise).
+        var ownerKind = declared.OwnerKind is { } kind && CrmNames.TryParsePrincipal(kind, out var parsed) ? parsed : PrincipalKind.User;
+        ShareRef[]? shares = null;
+        if (declared.Shares is { Count: > 0 } given)
+        {
+            shares = [.. given.Select(share => new ShareRef(
+                CrmNames.TryParsePrincipal(share.Kind, out var shareKind) ? shareKind : PrincipalKind.User,
+                share.Principal,
+                share.Actions.Aggregate(ActionSet.None, (set, name) => CrmNames.TryParseAction(name, out var action) ? set | ActionSets.Of(action) : set)))];
+        }
+
+        return new RecordRef(request.RecordId, declared.Owner, ownerKind, declared.BusinessUnit, shares);
     }
 }

@@ -58,6 +58,7 @@ public sealed class NightExportJourneyTests : IAsyncLifetime
         }
 
         settings["Identity__Clients__0__RedirectUris__0"] = $"http://127.0.0.1:{port}/signin-oidc";
+        settings["Identity__Clients__0__Tenants__0"] = "demo";
         _service = await ServerProcess.StartAsync(settings, workingDirectory: _directory, cancellationToken: Cancel);
         _sample = await SampleProcess.StartAsync(port, new Dictionary<string, string>
         {

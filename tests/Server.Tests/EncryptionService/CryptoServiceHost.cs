@@ -65,8 +65,21 @@ public class CryptoServiceHost : IAsyncLifetime
             ["Crypto:AccessEventLog"] = EventFile,
             ["Serilog:MinimumLevel:Default"] = "Debug",
         };
-        AddClient(settings, 0, AllScopesClient, "crypto:encrypt", "crypto:decrypt", "crypto:index");
-        AddClient(settings, 1, EncryptOnlyClient, "crypto:encrypt");
+        // Declared columns: contact.email may be deterministic, and both email columns keep a 32-bit index (planned for
+        // ten billion rows, so the planner accepts 32 bits).
+        foreach (var (column, index) in new[] { ("email", 0), ("work_email", 1) })
+        {
+            settings[$"Crypto:Columns:{index}:Table"] = "contact";
+            settings[$"Crypto:Columns:{index}:Column"] = column;
+            settings[$"Crypto:Columns:{index}:Mode"] = column == "email" ? "Deterministic" : "Randomized";
+            settings[$"Crypto:Columns:{index}:ExpectedRows"] = "10000000000";
+            settings[$"Crypto:Columns:{index}:BlindIndexes:0:Name"] = "email_eq";
+            settings[$"Crypto:Columns:{index}:BlindIndexes:0:Normaliser"] = "email";
+            settings[$"Crypto:Columns:{index}:BlindIndexes:0:Bits"] = "32";
+        }
+
+        AddClient(settings, 0, AllScopesClient, ["acme", "globex"], "crypto:encrypt", "crypto:decrypt", "crypto:index");
+        AddClient(settings, 1, EncryptOnlyClient, ["acme"], "crypto:encrypt");
 
         _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
         {
@@ -115,7 +128,7 @@ public class CryptoServiceHost : IAsyncLifetime
         request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{client}:{Secret}")));
         using var response = await http.SendAsync(request, TestContext.Current.CancellationToken);
         var body = await response.Content.ReadFromJsonAsync<JsonElement>(TestContext.Current.CancellationToken);
-        Assert.True(response.IsSuccessStatusCode, $"token request failed: {(int)response.StatusCode} {body}");
+        Assert.True(response.IsSuccessStatusCode, $"token request failed: {(int)response.StatusCode} {body} {string.Join(Environment.NewLine, Logs.Where(l => l.Contains("Exception", StringComparison.Ordinal)).TakeLast(1))}");
         return body.GetProperty("access_token").GetString()!;
     }
 
@@ -165,9 +178,14 @@ public class CryptoServiceHost : IAsyncLifetime
         GC.SuppressFinalize(this);
     }
 
-    private static void AddClient(Dictionary<string, string?> settings, int index, string id, params string[] scopes)
+    private static void AddClient(Dictionary<string, string?> settings, int index, string id, string[] tenants, params string[] scopes)
     {
         var prefix = $"Identity:Clients:{index}:";
+        for (var i = 0; i < tenants.Length; i++)
+        {
+            settings[$"{prefix}Tenants:{i}"] = tenants[i];
+        }
+
         settings[prefix + "ClientId"] = id;
         settings[prefix + "ClientSecret"] = Secret;
         settings[prefix + "GrantTypes:0"] = "client_credentials";

@@ -75,7 +75,7 @@ public sealed class CryptoServiceTests(GrantingCryptoServiceHost host) : IClassF
         var text = await response.Content.ReadAsStringAsync(Cancel);
 
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-        Assert.Contains("read_unmasked grant on contact.national_id", text, StringComparison.Ordinal);
+        Assert.Contains("may not see contact.national_id of this record unmasked", text, StringComparison.Ordinal);
         Assert.DoesNotContain("AB123456C", text, StringComparison.Ordinal);
         var audit = Assert.Single(await host.FileEventsAsync(), e => RecordId(e) == "row-2");
         Assert.Equal("denied", audit.GetProperty("outcome").GetString());

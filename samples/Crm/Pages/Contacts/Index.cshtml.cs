@@ -10,12 +10,24 @@ namespace CrmSecurity.Samples.Crm.Pages.Contacts;
 
 public sealed class IndexModel(CrmDbContext db, ContactAccess access, AccessEventSender events) : PageModel
 {
-    [BindProperty(SupportsGet = true)]
+    /// <summary>
+    /// The address searched for: posted in the body, never in the URL, where it would stay in browser history, proxy and
+    /// server logs (OWASP ASVS 4.0.3 V8.3.1).
+    /// </summary>
+    [BindProperty]
     public string? Email { get; set; }
 
     public IReadOnlyList<ContactView> Contacts { get; private set; } = [];
 
-    public async Task OnGetAsync(CancellationToken cancellationToken)
+    public Task OnGetAsync(CancellationToken cancellationToken)
+    {
+        Email = null;
+        return LoadAsync(cancellationToken);
+    }
+
+    public Task OnPostAsync(CancellationToken cancellationToken) => LoadAsync(cancellationToken);
+
+    private async Task LoadAsync(CancellationToken cancellationToken)
     {
         var profile = await access.ProfileAsync(User, cancellationToken);
         List<Contact> rows;
