@@ -1,12 +1,12 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using CrmSecurity.AuditAnalyzer.Organisation;
 
 namespace CrmSecurity.AuditAnalyzer.Service;
 
@@ -31,62 +31,53 @@ public static class LiveEndpoints
     }
 
     internal static async Task<Results<Ok<BatchResponse>, ValidationProblem, ProblemHttpResult>> IngestAsync(
-        HttpContext http, LiveDbContext db, IOptions<LiveOptions> options, TimeProvider time, CancellationToken cancellationToken)
+        HttpContext http, LiveDbContext db, IOptions<LiveOptions> options, LiveDirectory directory, TimeProvider time, CancellationToken cancellationToken)
     {
         var settings = options.Value;
+
+        // Who sends, and on whom it may report, comes from the client's own token, never from the body: the stored
+        // sender is the authenticated client, whatever a line says in client_id (design.md, trust boundaries).
+        if (SenderBinding.For(http.User, settings, directory.Current, out var refusal) is not { } binding)
+        {
+            return TypedResults.Problem(title: "This token cannot send access events.", detail: refusal, statusCode: StatusCodes.Status403Forbidden);
+        }
+
+        var encoding = http.Request.Headers.ContentEncoding.ToString();
+        if (encoding.Length > 0 && !encoding.Trim().Equals("gzip", StringComparison.OrdinalIgnoreCase) && !encoding.Trim().Equals("identity", StringComparison.OrdinalIgnoreCase))
+        {
+            // RFC 9110 §15.5.16: an encoding we do not decode is refused, not stored as garbage.
+            return TypedResults.Problem(title: "The content encoding is not supported.", detail: "Content-Encoding must be gzip or left out.",
+                statusCode: StatusCodes.Status415UnsupportedMediaType);
+        }
+
         var limit = settings.MaxBatchBytes;
-        if (http.Request.ContentLength > limit)
+        var (body, length) = await BatchBody.ReadAsync(http, limit, cancellationToken);
+        if (body is null)
         {
-            return TooLarge($"The batch is {http.Request.ContentLength} bytes; at most {limit} bytes are accepted per request. Split it into smaller batches.");
+            return TooLarge($"The batch is larger than {limit} bytes (AuditAnalyzer:Live:MaxBatchBytes). Split it into smaller batches.");
         }
 
-        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
+        if (BatchBody.IsGzip(encoding, body.AsSpan(0, length)))
         {
-            // Our own limit answers with problem details; the server's (30 MB by default) must not cut in first.
-            bodySize.MaxRequestBodySize = limit + 1;
-        }
-
-        // Read at most one byte more than allowed, so a body without Content-Length is refused the same way.
-        var body = new byte[(int)Math.Min(limit + 1, 64 * 1024)];
-        var length = 0;
-        while (true)
-        {
-            if (length == body.Length)
+            var inflated = BatchBody.Inflate(body, length, settings.MaxDecompressedBatchBytes);
+            if (inflated.Length < 0)
             {
-                if (length > limit)
-                {
-                    break;
-                }
-
-                Array.Resize(ref body, (int)Math.Min(limit + 1, (long)body.Length * 2));
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = ["The body is not a valid gzip stream (RFC 1952)."] },
+                    title: "The batch cannot be read.");
             }
 
-            var read = await http.Request.Body.ReadAsync(body.AsMemory(length), cancellationToken);
-            if (read == 0)
+            if (inflated.Bytes is null)
             {
-                break;
+                return TooLarge($"The batch inflates to more than {settings.MaxDecompressedBatchBytes} bytes (AuditAnalyzer:Live:MaxDecompressedBatchBytes). Split it into smaller batches.");
             }
 
-            length += read;
+            (body, length) = (inflated.Bytes, inflated.Length);
         }
 
-        if (length > limit)
-        {
-            return TooLarge($"The batch is larger than {limit} bytes. Split it into smaller batches.");
-        }
-
-        // The sending client scopes event ids: two CRM apps may use the same ids for different events.
-        var user = http.User;
-        var client = user.FindFirst("client_id")?.Value ?? user.FindFirst("azp")?.Value ?? user.FindFirst("sub")?.Value;
-        if (string.IsNullOrEmpty(client))
-        {
-            return TypedResults.Problem(title: "The access token names no client (client_id).", statusCode: StatusCodes.Status403Forbidden);
-        }
-
-        var parsed = EventBatches.Parse(body, length, client, settings, time.GetUtcNow());
+        var parsed = EventBatches.Parse(body, length, binding.ClientId, settings, time.GetUtcNow(), binding);
         if (parsed is not { } batch)
         {
-            return TooLarge($"The batch has more than {settings.MaxBatchLines} lines. Split it into smaller batches.");
+            return TooLarge($"The batch has more than {settings.MaxBatchLines} lines (AuditAnalyzer:Live:MaxBatchLines). Split it into smaller batches.");
         }
 
         if (batch.Rows.Count == 0 && batch.Errors.Count > 0)
