@@ -64,6 +64,7 @@ public static class LiveModule
         services.AddOptions<ReviewOptions>().Bind(builder.Configuration.GetSection(ReviewOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ReviewOptions>, ReviewOptionsValidator>();
         services.AddSingleton<PseudonymKeys>();
+        services.AddSingleton<PeerGroupSizes>();
         services.TryAddSingleton<IReviewAccess, NoReviewAccess>();
         services.TryAddSingleton<IReviewAuditTrail, NoReviewAccess>();
         services.AddScoped<ReviewActions>();

@@ -18,10 +18,13 @@ internal static class AnalyzerCalls
     public static string Line(string eventId, string userId, string action, DateTimeOffset time, string extra = "") =>
         $"{{\"event_id\":\"{eventId}\",\"timestamp\":\"{At(time)}\",\"user_id\":\"{userId}\",\"action\":\"{action}\"{extra}}}";
 
-    /// <summary>A sign-in and a 48,000-contact export at 03:00 UTC yesterday: what the analyzer turns into a critical finding.</summary>
-    public static string NightExport(string prefix, string userId, string extra = "")
+    /// <summary>
+    /// A sign-in and a 48,000-contact export <paramref name="daysAgo"/> days ago at <paramref name="utcHour"/> (03:00 UTC: the middle of the night
+    /// for the demo's European users): what the analyzer turns into a finding.
+    /// </summary>
+    public static string NightExport(string prefix, string userId, string extra = "", int utcHour = 3, int daysAgo = 1)
     {
-        var night = new DateTimeOffset(DateTimeOffset.UtcNow.Date.AddDays(-1).AddHours(3), TimeSpan.Zero);
+        var night = new DateTimeOffset(DateTimeOffset.UtcNow.Date.AddDays(-daysAgo).AddHours(utcHour), TimeSpan.Zero);
         return Line(prefix + "-1", userId, "login", night, extra) + "\n"
             + Line(prefix + "-2", userId, "export", night.AddMinutes(4), ",\"entity\":\"contact\",\"record_count\":48000" + extra) + "\n";
     }

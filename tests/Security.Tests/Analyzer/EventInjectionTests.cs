@@ -111,7 +111,7 @@ public sealed class EventInjectionTests(EventInjectionHost host) : IClassFixture
         var error = Assert.Single(body.GetProperty("errors").EnumerateArray());
         Assert.Equal(2, error.GetProperty("line").GetInt32());
         Assert.Equal("user_not_allowed", error.GetProperty("reason").GetString());
-        Assert.Empty(await host.QueryAsync("SELECT seq FROM analyzer_live_events WHERE user_id = $u", ("$u", dave)));
+        Assert.Empty(await host.QueryAsync("SELECT seq FROM analyzer_live_events WHERE user_id = $u AND client_id = 'east-crm'", ("$u", dave)));
     }
 
     [Fact]
