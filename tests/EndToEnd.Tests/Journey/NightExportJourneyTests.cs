@@ -185,6 +185,7 @@ public sealed class NightExportJourneyTests : IAsyncLifetime
         await row.First.ClickAsync();
         await Assertions.Expect(carol.Locator("#reasons")).ToContainTextAsync("03:00-03:59 local");
         await Assertions.Expect(carol.Locator("#evidence")).ToContainTextAsync("export");
+        await carol.Locator("#reveal-reason").FillAsync("3 a.m. export of the sales team's contacts");
         await carol.Locator("#reveal").ClickAsync();
         await Assertions.Expect(carol.Locator("#revealed")).ToContainTextAsync("bob");
         await carol.Locator("#close-status").SelectOptionAsync("dismissed");
