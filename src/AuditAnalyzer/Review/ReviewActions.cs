@@ -260,6 +260,34 @@ internal sealed class ReviewActions(
         return revealed;
     }
 
+    /// <summary>
+    /// Records in the audit trail, before anything is shown, that the identities behind <paramref name="findings"/> are
+    /// released to <paramref name="caller"/> through <paramref name="channel"/> (a list, the export feed, a push
+    /// destination): one <c>finding.reveal.bulk</c> entry per finding, naming the pseudonym, the channel and the reason,
+    /// never the identity. Findings about the caller are left out (they stay pseudonymous). Returns the released ids;
+    /// throws when the trail cannot be written, so nothing is released unaudited.
+    /// </summary>
+    public async Task<IReadOnlySet<string>> ReleaseIdentitiesAsync(
+        ReviewCaller caller, IReadOnlyList<(string Id, string UserId, string? UserName, string Pseudonym, string Detector)> findings, string channel, string reason,
+        CancellationToken cancellationToken)
+    {
+        var released = findings.Where(f => !IsAbout(f.UserId, f.UserName, caller)).ToList();
+        if (released.Count == 0)
+        {
+            return new HashSet<string>(StringComparer.Ordinal);
+        }
+
+        var problem = await InTransactionAsync(caller, entries =>
+        {
+            entries.AddRange(released.Select(f => new ReviewAuditEntry("finding.reveal.bulk", "audit_finding", f.Id, $"{f.Detector} finding of {f.Pseudonym}", null,
+                JsonSerializer.Serialize(new { pseudonym = f.Pseudonym, channel, reason }, AuditJson))));
+            return Task.FromResult<ReviewProblem?>(null);
+        }, cancellationToken);
+        return problem is null
+            ? released.Select(f => f.Id).ToHashSet(StringComparer.Ordinal)
+            : throw new InvalidOperationException($"The release of identities through {channel} could not be audited: {problem.Message}");
+    }
+
     public async Task<(SuppressionRow? Created, int Applied, ReviewProblem? Problem)> CreateSuppressionAsync(ReviewCaller? caller, SuppressionRequest request, CancellationToken cancellationToken)
     {
         if (MayReview(caller) is { } refused)

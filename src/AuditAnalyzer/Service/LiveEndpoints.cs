@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using CrmSecurity.AuditAnalyzer.Organisation;
+using CrmSecurity.AuditAnalyzer.Review;
 
 namespace CrmSecurity.AuditAnalyzer.Service;
 
@@ -91,18 +92,56 @@ public static class LiveEndpoints
         return TypedResults.Ok(new BatchResponse(batch.Lines, stored, batch.Duplicates + (batch.Rows.Count - stored), batch.Errors.Count, batch.Errors));
     }
 
-    internal static async Task<Results<Ok<List<JsonElement>>, ValidationProblem>> ListFindingsAsync(
-        LiveDbContext db, [FromQuery(Name = "user_id")] string? userId, [FromQuery(Name = "min_score")] double? minScore, int? limit, CancellationToken cancellationToken)
+    /// <summary>
+    /// Findings, highest score first, as the caller's model rights allow (read on <c>audit_finding</c>): pseudonymous by
+    /// default. Real identities only with <c>identities=true</c>, the review right (the right to reveal) and a
+    /// <c>reason</c>, each released finding written to the audit trail first (OWASP ASVS 4.0.3 V4.1.3, V7.1.3, V8.3.5).
+    /// </summary>
+    internal static async Task<IResult> ListFindingsAsync(
+        HttpContext http, IReviewAccess access, ReviewActions actions,
+        [FromQuery(Name = "user")] string? user, [FromQuery(Name = "user_id")] string? userId, [FromQuery(Name = "min_score")] double? minScore, int? limit,
+        bool? identities, string? reason, CancellationToken cancellationToken)
     {
+        var caller = access.Identify(http.User, http.Connection.RemoteIpAddress?.ToString());
+        if (ReviewActions.MayRead(caller) is { } refused)
+        {
+            return ReviewEndpoints.Problem(refused);
+        }
+
         if (limit is < 1 or > 1000)
         {
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["limit must be between 1 and 1000."] });
         }
 
-        var query = db.Findings.AsNoTracking();
+        var release = identities == true;
+        if (IdentityRelease.Check(caller!, release, reason) is { } problem)
+        {
+            return ReviewEndpoints.Problem(problem);
+        }
+
+        if (!string.IsNullOrEmpty(userId) && !release)
+        {
+            // A user id filter answers "does this person have findings?" without a reveal: a guess tested for free.
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["user_id"] = ["user_id filters only together with identities=true (an audited release); filter by pseudonym with user."],
+            });
+        }
+
+        if (!string.IsNullOrEmpty(user) && !Review.Pseudonyms.LooksLikeOne(user))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["user"] = ["user is a pseudonym as findings show it (user- and 8 hex digits)."] });
+        }
+
+        var query = actions.Db.Findings.AsNoTracking();
         if (!string.IsNullOrEmpty(userId))
         {
             query = query.Where(f => f.UserId == userId);
+        }
+
+        if (!string.IsNullOrEmpty(user))
+        {
+            query = query.Where(f => f.Pseudonym == user);
         }
 
         if (minScore is { } minimum)
@@ -110,9 +149,14 @@ public static class LiveEndpoints
             query = query.Where(f => f.Score >= minimum);
         }
 
-        var rows = await query.OrderByDescending(f => f.Score).ThenByDescending(f => f.WindowStartTicks).Take(limit ?? 100)
-            .Select(f => f.Json).ToListAsync(cancellationToken);
-        return TypedResults.Ok(rows.Select(json => JsonDocument.Parse(json).RootElement.Clone()).ToList());
+        var rows = await query.OrderByDescending(f => f.Score).ThenByDescending(f => f.WindowStartTicks).Take(limit ?? 100).ToListAsync(cancellationToken);
+        var key = await actions.PseudonymKeyAsync(cancellationToken);
+        var released = release
+            ? await actions.ReleaseIdentitiesAsync(caller!, [.. rows.Select(r => (r.Id, r.UserId, r.UserName, IdentityRelease.PseudonymOf(r, key), r.Detector))],
+                "GET /analyzer/findings", reason!.Trim(), cancellationToken)
+            : new HashSet<string>(StringComparer.Ordinal);
+        http.Response.Headers.CacheControl = "no-store";
+        return TypedResults.Ok(rows.Select(r => JsonDocument.Parse(IdentityRelease.Json(r, key, released.Contains(r.Id), actions.PeerGroups)).RootElement.Clone()).ToList());
     }
 
     private static ProblemHttpResult TooLarge(string detail) =>

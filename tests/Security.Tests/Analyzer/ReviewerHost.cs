@@ -15,7 +15,7 @@ public class ReviewerHost : SecurityHost
     public const string Secret = "review-tool-secret-0123456789abcdef";
     public const string Redirect = "http://127.0.0.1:5099/callback";
 
-    protected override IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>
+    protected override IReadOnlyDictionary<string, string?> Settings => MoreSettings(new Dictionary<string, string?>
     {
         ["Identity:Clients:0:ClientId"] = Client,
         ["Identity:Clients:0:ClientSecret"] = Secret,
@@ -25,7 +25,10 @@ public class ReviewerHost : SecurityHost
         ["Identity:Clients:0:RedirectUris:0"] = Redirect,
         ["Identity:Clients:0:FirstParty"] = "true",
         ["AuditAnalyzer:Export:SettleTime"] = "00:00:00.2",
-    };
+    });
+
+    /// <summary>Adds the settings of a more specific host (push destinations, ...).</summary>
+    protected virtual Dictionary<string, string?> MoreSettings(Dictionary<string, string?> settings) => settings;
 
     private readonly Dictionary<string, string> _tokens = new(StringComparer.Ordinal);
 
