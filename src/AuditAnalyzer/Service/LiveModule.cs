@@ -56,6 +56,8 @@ public static class LiveModule
         services.AddSingleton<LiveScoring>();
         services.AddSingleton<ILiveEventWriter, LiveEventWriter>();
         services.AddSingleton<LiveDirectory>();
+        // Before the scorer and the review start: a clear pseudonym key of an older database is wrapped first.
+        services.AddHostedService<PseudonymKeyUpgrade>();
         services.AddHostedService<FindingsMetricsRefresher>();
         services.AddHealthChecks().AddCheck<ScorerHealthCheck>("analyzer-scorer", tags: [ReadyTag]);
         services.AddHostedService(provider => provider.GetRequiredService<LiveScoring>());
