@@ -47,6 +47,7 @@ public sealed partial class SampleCrmTests : IAsyncLifetime
             ["Identity__Clients__0__Scopes__4"] = "offline_access",
             ["Identity__Clients__0__Scopes__5"] = "authz.decide",
             ["Identity__Clients__0__Scopes__6"] = "events:write",
+            ["Identity__Clients__0__Tenants__0"] = "demo", // the sample reports on the demo users' tenant (analyzer ingestion is tenant-bound)
             ["Identity__Clients__0__RedirectUris__0"] = redirect,
             ["Identity__Clients__0__Tenants__0"] = "demo",
         }, workingDirectory: _directory, cancellationToken: Cancel);

@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text;
-using CrmSecurity.AuditAnalyzer.Service;
+using CrmSecurity.AuditAnalyzer.Review;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -11,7 +10,8 @@ using Microsoft.Extensions.Options;
 namespace CrmSecurity.AuditAnalyzer.Export;
 
 /// <summary>A configured push destination: how far it has got and what it refused for good (newest first).</summary>
-internal sealed record DestinationStatus(string Name, string MinSeverity, DateTimeOffset? DeliveredUpTo, string? LastFindingId, DateTimeOffset? SavedAt, int Failures, IReadOnlyList<FailureView> RecentFailures);
+internal sealed record DestinationStatus(
+    string Name, string MinSeverity, DateTimeOffset? DeliveredUpTo, string? LastFindingId, DateTimeOffset? SavedAt, bool RealIdentities, int Failures, IReadOnlyList<FailureView> RecentFailures);
 
 internal sealed record FailureView(string FindingId, DateTimeOffset FindingUpdatedAt, int? Status, string Reason, DateTimeOffset FailedAt);
 
@@ -36,10 +36,15 @@ public static class ExportEndpoints
         return endpoints;
     }
 
-    /// <summary>Each push destination's progress and its permanent failures; no URL or secret is shown.</summary>
-    internal static async Task<Ok<List<DestinationStatus>>> ListDestinationsAsync(
-        ExportDbContext db, IReadOnlyList<IFindingDestination> destinations, CancellationToken cancellationToken)
+    /// <summary>Each push destination's progress and its permanent failures; no URL or secret is shown. Needs read on audit_finding.</summary>
+    internal static async Task<IResult> ListDestinationsAsync(
+        HttpContext http, IReviewAccess access, ExportDbContext db, IReadOnlyList<IFindingDestination> destinations, CancellationToken cancellationToken)
     {
+        if (ReviewActions.MayRead(access.Identify(http.User, http.Connection.RemoteIpAddress?.ToString())) is { } refused)
+        {
+            return ReviewEndpoints.Problem(refused);
+        }
+
         var statuses = new List<DestinationStatus>();
         foreach (var destination in destinations)
         {
@@ -54,6 +59,7 @@ public static class ExportEndpoints
                 cursor is null ? null : Time(cursor.UpdatedTicks),
                 cursor?.FindingId,
                 cursor is null ? null : Time(cursor.SavedTicks),
+                destination.RealIdentities,
                 count,
                 recent.Select(f => new FailureView(f.FindingId, Time(f.FindingUpdatedTicks), f.Status, f.Reason, Time(f.FailedTicks))).ToList()));
         }
@@ -63,10 +69,21 @@ public static class ExportEndpoints
 
     private static DateTimeOffset Time(long ticks) => new(ticks, TimeSpan.Zero);
 
-    internal static async Task<Results<ContentHttpResult, ValidationProblem>> ExportFindingsAsync(
-        HttpContext http, LiveDbContext db, IFindingReviewStates reviews, IOptions<ExportOptions> options, TimeProvider time,
-        string? cursor, string? limit, CancellationToken cancellationToken)
+    /// <summary>
+    /// The ECS feed, as the caller's model rights allow (read on <c>audit_finding</c>): pseudonymous unless the caller
+    /// asks for <c>identities=true</c> with a <c>reason</c> and holds the right to reveal; each finding so released is
+    /// written to the audit trail before the page is sent.
+    /// </summary>
+    internal static async Task<IResult> ExportFindingsAsync(
+        HttpContext http, IReviewAccess access, ReviewActions actions, IFindingReviewStates reviews, IOptions<ExportOptions> options, TimeProvider time,
+        string? cursor, string? limit, bool? identities, string? reason, CancellationToken cancellationToken)
     {
+        var caller = access.Identify(http.User, http.Connection.RemoteIpAddress?.ToString());
+        if ((ReviewActions.MayRead(caller) ?? IdentityRelease.Check(caller!, identities == true, reason)) is { } refused)
+        {
+            return ReviewEndpoints.Problem(refused);
+        }
+
         FeedCursor? after = null;
 
         // An empty cursor is the start: it is what the header says before there was anything to export.
@@ -93,11 +110,16 @@ public static class ExportEndpoints
         }
 
         var settledBefore = time.GetUtcNow() - options.Value.SettleTime;
-        var findings = await FindingFeed.ReadAsync(db, reviews, after, take, settledBefore, cancellationToken);
+        var findings = await FindingFeed.ReadAsync(actions.Db, reviews, after, take, settledBefore, cancellationToken);
+        var key = await actions.PseudonymKeyAsync(cancellationToken);
+        var released = identities == true && findings.Count > 0
+            ? await actions.ReleaseIdentitiesAsync(caller!, [.. findings.Select(f => (f.Id, f.UserId, f.UserName, string.IsNullOrEmpty(f.Pseudonym) ? Pseudonyms.Of(key, f.UserId) : f.Pseudonym, f.Detector))],
+                "GET /analyzer/export/findings", reason!.Trim(), cancellationToken)
+            : new HashSet<string>(StringComparer.Ordinal);
         var body = new StringBuilder();
         foreach (var finding in findings)
         {
-            body.Append(EcsDocument.ToJsonLine(finding)).Append('\n');
+            body.Append(EcsDocument.ToJsonLine(released.Contains(finding.Id) ? finding : finding.Pseudonymous(key, actions.PeerGroups))).Append('\n');
         }
 
         var next = findings.Count > 0 ? findings[^1].Cursor.Encode() : after?.Encode() ?? "";

@@ -24,6 +24,12 @@ internal sealed record ExportFinding
 
     public string? UserName { get; init; }
 
+    /// <summary>The user's pseudonym (what the review queue shows).</summary>
+    public string Pseudonym { get; init; } = "";
+
+    /// <summary>Whether <see cref="UserId"/> and <see cref="UserName"/> are the real identity (false: the pseudonym, no name).</summary>
+    public bool Identified { get; init; } = true;
+
     public string? PeerGroup { get; init; }
 
     public required string Detector { get; init; }
@@ -81,6 +87,7 @@ internal sealed record ExportFinding
             Id = row.Id,
             UserId = row.UserId,
             UserName = row.UserName,
+            Pseudonym = row.Pseudonym,
             PeerGroup = json.TryGetProperty("peer_group", out var peer) && peer.ValueKind == JsonValueKind.String ? peer.GetString() : null,
             Detector = row.Detector,
             Detectors = Strings(json, "detectors") is { Count: > 0 } detectors ? detectors : [row.Detector],
@@ -96,6 +103,28 @@ internal sealed record ExportFinding
             Review = review,
             Fingerprint = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
                 Encoding.UTF8.GetBytes($"{row.Json}\n{row.UserName}\n{review?.Status}\n{review?.Disposition}")).AsSpan(0, 16)),
+        };
+    }
+
+    /// <summary>
+    /// The same change without the identity (the default for every export): the pseudonym as user id, no name, the
+    /// user's id and name replaced in reason texts and event ids, a peer group too small to be anonymous left out, and
+    /// a fingerprint keyed with the pseudonym key (a plain hash over the stored JSON would let a reader test a guessed
+    /// user id against it).
+    /// </summary>
+    public ExportFinding Pseudonymous(byte[] key, CrmSecurity.AuditAnalyzer.Review.PeerGroupSizes groups)
+    {
+        var pseudonym = string.IsNullOrEmpty(Pseudonym) ? CrmSecurity.AuditAnalyzer.Review.Pseudonyms.Of(key, UserId) : Pseudonym;
+        return this with
+        {
+            UserId = pseudonym,
+            UserName = null,
+            Pseudonym = pseudonym,
+            Identified = false,
+            PeerGroup = groups.Shown(PeerGroup),
+            Reasons = [.. Reasons.Select(r => r with { Text = groups.Redact(CrmSecurity.AuditAnalyzer.Review.PseudonymousView.Text(r.Text, UserId, UserName, pseudonym), PeerGroup) })],
+            EventIds = [.. EventIds.Select(id => CrmSecurity.AuditAnalyzer.Review.PseudonymousView.EventId(key, id, UserId, UserName))],
+            Fingerprint = Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(key, Encoding.UTF8.GetBytes("fingerprint\0" + Fingerprint)).AsSpan(0, 16)),
         };
     }
 

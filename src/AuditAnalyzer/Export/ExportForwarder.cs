@@ -1,4 +1,5 @@
 using CrmSecurity.AuditAnalyzer.Policy;
+using CrmSecurity.AuditAnalyzer.Review;
 using CrmSecurity.AuditAnalyzer.Service;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -21,6 +22,9 @@ internal interface IFindingDestination
     string Name { get; }
 
     Severity MinSeverity { get; }
+
+    /// <summary>Whether it receives real identities (configured explicitly; each release audited) or pseudonyms.</summary>
+    bool RealIdentities { get; }
 
     /// <summary>
     /// Delivers one change, retrying transient failures itself until delivered, refused for good, or
@@ -54,6 +58,11 @@ internal sealed partial class ExportForwarder(
         if (destinations.Count == 0)
         {
             return;
+        }
+
+        foreach (var destination in destinations.Where(d => d.RealIdentities))
+        {
+            LogRealIdentities(logger, destination.Name);
         }
 
         CancellationTokenSource? workers = null;
@@ -122,6 +131,8 @@ internal sealed partial class ExportForwarder(
         var live = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
         var export = scope.ServiceProvider.GetRequiredService<ExportDbContext>();
         var reviews = scope.ServiceProvider.GetRequiredService<IFindingReviewStates>();
+        var actions = scope.ServiceProvider.GetRequiredService<ReviewActions>();
+        var key = await actions.PseudonymKeyAsync(cancellationToken);
         var cursor = await export.Cursors.FirstOrDefaultAsync(c => c.Destination == destination.Name, cancellationToken);
         FeedCursor? after = cursor is null ? null : new FeedCursor(cursor.UpdatedTicks, cursor.FindingId);
         var batch = await FindingFeed.ReadAsync(live, reviews, after, PageSize, time.GetUtcNow() - _options.SettleTime, cancellationToken);
@@ -131,9 +142,18 @@ internal sealed partial class ExportForwarder(
         foreach (var finding in batch)
         {
             sent.TryGetValue(finding.Id, out var last);
-            if (finding.Severity >= destination.MinSeverity && last?.Fingerprint != finding.Fingerprint)
+            // Pseudonymous unless the destination was configured for real identities; then the release is audited first.
+            var shown = destination.RealIdentities ? finding : finding.Pseudonymous(key, actions.PeerGroups);
+            if (finding.Severity >= destination.MinSeverity && last?.Fingerprint != shown.Fingerprint)
             {
-                var result = await destination.DeliverAsync(finding, cancellationToken);
+                if (destination.RealIdentities)
+                {
+                    var pseudonym = string.IsNullOrEmpty(finding.Pseudonym) ? Pseudonyms.Of(key, finding.UserId) : finding.Pseudonym;
+                    await actions.ReleaseIdentitiesAsync(ExportActor(destination), [(finding.Id, finding.UserId, finding.UserName, pseudonym, finding.Detector)],
+                        destination.Name, $"{ExportOptions.Section} destination {destination.Name} is configured with RealIdentities", cancellationToken);
+                }
+
+                var result = await destination.DeliverAsync(shown, cancellationToken);
                 if (!result.Delivered)
                 {
                     LogFailed(logger, destination.Name, finding.Id, result.Status, result.Failure ?? "");
@@ -149,12 +169,12 @@ internal sealed partial class ExportForwarder(
                 }
                 else if (last is null)
                 {
-                    sent[finding.Id] = last = new ExportSentRow { Destination = destination.Name, FindingId = finding.Id, Fingerprint = finding.Fingerprint };
+                    sent[finding.Id] = last = new ExportSentRow { Destination = destination.Name, FindingId = finding.Id, Fingerprint = shown.Fingerprint };
                     export.Sent.Add(last);
                 }
                 else
                 {
-                    last.Fingerprint = finding.Fingerprint;
+                    last.Fingerprint = shown.Fingerprint;
                 }
             }
 
@@ -173,6 +193,10 @@ internal sealed partial class ExportForwarder(
 
         return batch.Count;
     }
+
+    /// <summary>The actor of an audited release to a push destination: the service itself, on the operator's configuration.</summary>
+    private static ReviewCaller ExportActor(IFindingDestination destination) =>
+        new($"system:export:{destination.Name}", $"findings export to {destination.Name}", null, null, null, null);
 
     private async Task RunAsync(IFindingDestination destination, CancellationToken cancellationToken)
     {
@@ -257,6 +281,9 @@ internal sealed partial class ExportForwarder(
 
     [LoggerMessage(EventId = 6203, Level = LogLevel.Error, Message = "Forwarding findings to {Destination} failed; it is retried from the stored cursor")]
     private static partial void LogPumpFailed(ILogger logger, string destination, Exception exception);
+
+    [LoggerMessage(EventId = 6205, Level = LogLevel.Warning, Message = "{Destination} receives real user identities (RealIdentities is on); every finding sent to it is recorded in the audit trail as a release")]
+    private static partial void LogRealIdentities(ILogger logger, string destination);
 
     [LoggerMessage(EventId = 6204, Level = LogLevel.Error, Message = "{Destination} refused finding {FindingId} for good (status {Status}): {Reason}; recorded and skipped")]
     private static partial void LogFailed(ILogger logger, string destination, string findingId, int? status, string reason);

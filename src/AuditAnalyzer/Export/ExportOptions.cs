@@ -60,6 +60,13 @@ public sealed class SyslogOptions
 
     /// <summary>Findings below this severity are not sent: low, medium, high or critical.</summary>
     public string MinSeverity { get; set; } = "medium";
+
+    /// <summary>
+    /// Whether this destination receives real user ids and names. Off by default: it gets the pseudonym, like every
+    /// reader without the right to reveal. On, every finding sent is first recorded in the audit trail as a release of
+    /// its identity to this destination, and the start-up log names the destination (an explicit, audited choice).
+    /// </summary>
+    public bool RealIdentities { get; set; }
 }
 
 /// <summary>One webhook receiver, bound from <c>AuditAnalyzer:Export:Webhooks:N</c>.</summary>
@@ -79,6 +86,13 @@ public sealed class WebhookOptions
 
     /// <summary>Attempts per finding change before it is recorded as failed and skipped.</summary>
     public int MaxAttempts { get; set; } = 8;
+
+    /// <summary>
+    /// Whether this destination receives real user ids and names. Off by default: it gets the pseudonym, like every
+    /// reader without the right to reveal. On, every finding sent is first recorded in the audit trail as a release of
+    /// its identity to this destination, and the start-up log names the destination (an explicit, audited choice).
+    /// </summary>
+    public bool RealIdentities { get; set; }
 }
 
 internal static class SeverityNames

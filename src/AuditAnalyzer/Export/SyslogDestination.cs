@@ -26,6 +26,8 @@ internal sealed partial class SyslogDestination(IOptions<ExportOptions> options,
 
     public Severity MinSeverity => ExportFinding.ParseSeverity(_syslog.MinSeverity);
 
+    public bool RealIdentities => _syslog.RealIdentities;
+
     public async Task<DeliveryResult> DeliverAsync(ExportFinding finding, CancellationToken cancellationToken)
     {
         var message = SyslogMessage.Format(finding, _syslog, time.GetUtcNow(), _hostName, _processId);

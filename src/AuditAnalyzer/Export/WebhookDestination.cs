@@ -32,6 +32,8 @@ internal sealed partial class WebhookDestination(
 
     public Severity MinSeverity { get; } = ExportFinding.ParseSeverity(webhook.MinSeverity);
 
+    public bool RealIdentities { get; } = webhook.RealIdentities;
+
     /// <summary>Stable per change: the finding id and the time of its version.</summary>
     public static string MessageId(ExportFinding finding) => $"msg_{finding.Id}_{finding.UpdatedAt.UtcTicks.ToString(CultureInfo.InvariantCulture)}";
 

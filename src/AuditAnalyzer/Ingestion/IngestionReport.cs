@@ -13,6 +13,12 @@ internal enum RejectReason
     Duplicate,
     Late,
     AlreadyAnalysed,
+
+    /// <summary>Live ingestion: the line's tenant is not one the sending client's token is bound to.</summary>
+    TenantNotAllowed,
+
+    /// <summary>Live ingestion: the line's user is not one the sending client may report on.</summary>
+    UserNotAllowed,
 }
 
 internal static class RejectReasons
@@ -29,6 +35,8 @@ internal static class RejectReasons
         RejectReason.Duplicate => "duplicate_event_id",
         RejectReason.Late => "later_than_lateness",
         RejectReason.AlreadyAnalysed => "already_analysed",
+        RejectReason.TenantNotAllowed => "tenant_not_allowed",
+        RejectReason.UserNotAllowed => "user_not_allowed",
         _ => reason.ToString(),
     };
 }

@@ -19,10 +19,16 @@ internal sealed class LineReader : IDisposable
     private bool _eof;
     private bool _skipUntilNewline;
 
-    public LineReader(Stream stream, int bufferSize = 1 << 20)
+    /// <param name="stream">The input.</param>
+    /// <param name="bufferSize">The first buffer's size.</param>
+    /// <param name="detectGzip">
+    /// Whether gzip is recognised by its magic bytes and inflated (for the operator's own files). Off for input from
+    /// callers, which is inflated beforehand up to a limit: inflating here has none.
+    /// </param>
+    public LineReader(Stream stream, int bufferSize = 1 << 20, bool detectGzip = true)
     {
         _counted = stream;
-        _stream = IsGzip(stream) ? new GZipStream(stream, CompressionMode.Decompress) : stream;
+        _stream = detectGzip && IsGzip(stream) ? new GZipStream(stream, CompressionMode.Decompress) : stream;
         _buffer = ArrayPool<byte>.Shared.Rent(bufferSize);
     }
 

@@ -4,7 +4,10 @@ using Microsoft.EntityFrameworkCore;
 
 namespace CrmSecurity.AuditAnalyzer.Review;
 
-/// <summary>One event behind a finding, as the timeline shows it: what was done, never who (the finding says who).</summary>
+/// <summary>
+/// One event behind a finding, as the timeline shows it: what was done, never who (the finding says who).
+/// <see cref="ClientId"/> is the client that sent the event (its own token), not what the line claimed.
+/// </summary>
 internal sealed record EvidenceEvent(
     string EventId, DateTimeOffset Timestamp, string Action, string? Entity, long RecordCount, string? Outcome, string? SourceIp, string? Country, string? ClientId);
 
@@ -44,7 +47,8 @@ internal static class Evidence
                 Text(e, "outcome"),
                 Text(e, "source_ip"),
                 Text(e, "country"),
-                Text(e, "client_id") ?? row.ClientId));
+                // The authenticated sender, never the line's own client_id: a sender could name any client there.
+                row.ClientId));
             if (events.Count == Limit)
             {
                 break;

@@ -22,6 +22,9 @@ internal sealed record ReviewProblem(int Status, string? Field, string Message)
     public static ReviewProblem From(ReviewRefusal refusal) => refusal.Conflict ? Conflict(refusal.Message) : Invalid(refusal.Field ?? "body", refusal.Message);
 }
 
+/// <summary>Who a finding is about, as a reveal shows it (with the peer group, hidden before a reveal when it is small).</summary>
+internal sealed record RevealedUser(string UserId, string? UserName, string? PeerGroup);
+
 /// <summary>A status change as a reviewer asks for it.</summary>
 internal sealed record StatusChange(string Status, string? Disposition, string? DuplicateOf, string? Note, int? Version);
 
@@ -33,7 +36,8 @@ internal sealed record SuppressionRequest(string ScopeKind, string ScopeValue, s
 /// <see cref="IReviewAuditTrail"/> on the same transaction), so a change whose audit entry cannot be written is not
 /// made. Every change and every reveal needs the review right; reads need the read right (deny by default).
 /// </summary>
-internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, PseudonymKeys pseudonyms, IOptions<ReviewOptions> options, TimeProvider time)
+internal sealed class ReviewActions(
+    LiveDbContext db, IReviewAuditTrail audit, PseudonymKeys pseudonyms, PeerGroupSizes peerGroups, IOptions<ReviewOptions> options, TimeProvider time)
 {
     public const int MaxNote = 4000;
     public const int MaxReason = 2000;
@@ -43,6 +47,9 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
 
     public LiveDbContext Db => db;
 
+    /// <summary>Which peer groups may be named before a reveal (k-anonymity, <see cref="ReviewOptions.MinPeerGroupSize"/>).</summary>
+    public PeerGroupSizes PeerGroups => peerGroups;
+
     public ValueTask<byte[]> PseudonymKeyAsync(CancellationToken cancellationToken) => pseudonyms.GetAsync(db, cancellationToken);
 
     public static ReviewProblem? MayRead(ReviewCaller? caller) => caller is null
@@ -51,6 +58,26 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
 
     public static ReviewProblem? MayReview(ReviewCaller? caller) => MayRead(caller)
         ?? (caller!.CannotReview is { } why ? ReviewProblem.Forbidden(why) : null);
+
+    /// <summary>
+    /// Whether the finding is about the caller: by user id, or by user name where the sender gave one (a CRM app may
+    /// key its events by user name). Nobody reviews, reveals, notes, assigns or suppresses their own finding
+    /// (separation of duties, NIST SP 800-53 AC-5; OWASP ASVS 4.0.3 V1.4.3): an auditor may be investigated too.
+    /// </summary>
+    public static bool IsAbout(StoredFindingRow finding, ReviewCaller caller) => IsAbout(finding.UserId, finding.UserName, caller);
+
+    public static bool IsAbout(string userId, string? userName, ReviewCaller caller) =>
+        string.Equals(userId, caller.Id, StringComparison.Ordinal)
+        || string.Equals(userId, caller.Name, StringComparison.OrdinalIgnoreCase)
+        || (userName is not null && string.Equals(userName, caller.Name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Whether the stored finding is about the caller (false when there is no such finding).</summary>
+    public async Task<bool> IsAboutAsync(string findingId, ReviewCaller caller, CancellationToken cancellationToken) =>
+        await db.Findings.AsNoTracking().Where(f => f.Id == findingId).Select(f => new { f.UserId, f.UserName }).FirstOrDefaultAsync(cancellationToken) is { } f
+        && IsAbout(f.UserId, f.UserName, caller);
+
+    private static ReviewProblem AboutYou(string findingId) =>
+        ReviewProblem.Forbidden($"Finding '{findingId}' is about you: nobody reviews, reveals, notes, assigns or suppresses a finding about themselves. Another reviewer must handle it.");
 
     public async Task<ReviewProblem?> ChangeStatusAsync(ReviewCaller? caller, string findingId, StatusChange change, bool bulk, CancellationToken cancellationToken)
     {
@@ -70,6 +97,11 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
             if (review is null || finding is null)
             {
                 return ReviewProblem.NotFound($"There is no finding '{findingId}'.");
+            }
+
+            if (IsAbout(finding, caller!))
+            {
+                return AboutYou(findingId);
             }
 
             if (VersionProblem(review, change.Version) is { } stale)
@@ -130,6 +162,11 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
                 return ReviewProblem.NotFound($"There is no finding '{findingId}'.");
             }
 
+            if (IsAbout(finding, caller!))
+            {
+                return AboutYou(findingId);
+            }
+
             AddNote(entries, finding, caller!, text.Trim(), time.GetUtcNow().UtcTicks);
             return null;
         }, cancellationToken);
@@ -155,6 +192,13 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
                 return ReviewProblem.NotFound($"There is no finding '{findingId}'.");
             }
 
+            if (IsAbout(finding, caller!))
+            {
+                return AboutYou(findingId);
+            }
+
+            // Assigning to the person the finding is about is not refused here (a refusal would tell a reviewer whether a
+            // guessed user id is the finding's user); that person cannot act on it, as every action checks IsAbout.
             if (VersionProblem(review, version) is { } stale)
             {
                 return stale;
@@ -168,8 +212,12 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
         }, cancellationToken);
     }
 
-    /// <summary>The real user id and name behind a finding's pseudonym; audited as <c>finding.reveal</c> before it is returned.</summary>
-    public async Task<(string UserId, string? UserName)?> RevealAsync(ReviewCaller? caller, string findingId, List<ReviewProblem> problems, CancellationToken cancellationToken)
+    /// <summary>
+    /// The real user id and name behind a finding's pseudonym, and its peer group; audited as <c>finding.reveal</c> with
+    /// the reviewer's reason before it is returned. A reveal needs a reason (GDPR Art. 5(1)(c) data minimisation; what
+    /// Purview asks of an investigator), and nobody reveals a finding about themselves.
+    /// </summary>
+    public async Task<RevealedUser?> RevealAsync(ReviewCaller? caller, string findingId, string? reason, List<ReviewProblem> problems, CancellationToken cancellationToken)
     {
         if (MayReview(caller) is { } refused)
         {
@@ -177,7 +225,13 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
             return null;
         }
 
-        (string, string?)? revealed = null;
+        if (string.IsNullOrWhiteSpace(reason) || reason.Trim().Length > MaxReason)
+        {
+            problems.Add(ReviewProblem.Invalid("reason", $"reason must say why the identity is needed, in 1 to {MaxReason} characters; it goes into the audit trail."));
+            return null;
+        }
+
+        RevealedUser? revealed = null;
         var problem = await InTransactionAsync(caller!, async entries =>
         {
             var finding = await db.Findings.AsNoTracking().FirstOrDefaultAsync(f => f.Id == findingId, cancellationToken);
@@ -186,10 +240,15 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
                 return ReviewProblem.NotFound($"There is no finding '{findingId}'.");
             }
 
+            if (IsAbout(finding, caller!))
+            {
+                return AboutYou(findingId);
+            }
+
             // The entry names the finding and pseudonym, never the revealed identity: the trail is read by more people.
             entries.Add(new ReviewAuditEntry("finding.reveal", "audit_finding", finding.Id, $"{finding.Detector} finding of {finding.Pseudonym}", null,
-                JsonSerializer.Serialize(new { pseudonym = finding.Pseudonym }, AuditJson)));
-            revealed = (finding.UserId, finding.UserName);
+                JsonSerializer.Serialize(new { pseudonym = finding.Pseudonym, reason = reason.Trim() }, AuditJson)));
+            revealed = new RevealedUser(finding.UserId, finding.UserName, finding.PeerGroup);
             return null;
         }, cancellationToken);
         if (problem is not null)
@@ -199,6 +258,34 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
         }
 
         return revealed;
+    }
+
+    /// <summary>
+    /// Records in the audit trail, before anything is shown, that the identities behind <paramref name="findings"/> are
+    /// released to <paramref name="caller"/> through <paramref name="channel"/> (a list, the export feed, a push
+    /// destination): one <c>finding.reveal.bulk</c> entry per finding, naming the pseudonym, the channel and the reason,
+    /// never the identity. Findings about the caller are left out (they stay pseudonymous). Returns the released ids;
+    /// throws when the trail cannot be written, so nothing is released unaudited.
+    /// </summary>
+    public async Task<IReadOnlySet<string>> ReleaseIdentitiesAsync(
+        ReviewCaller caller, IReadOnlyList<(string Id, string UserId, string? UserName, string Pseudonym, string Detector)> findings, string channel, string reason,
+        CancellationToken cancellationToken)
+    {
+        var released = findings.Where(f => !IsAbout(f.UserId, f.UserName, caller)).ToList();
+        if (released.Count == 0)
+        {
+            return new HashSet<string>(StringComparer.Ordinal);
+        }
+
+        var problem = await InTransactionAsync(caller, entries =>
+        {
+            entries.AddRange(released.Select(f => new ReviewAuditEntry("finding.reveal.bulk", "audit_finding", f.Id, $"{f.Detector} finding of {f.Pseudonym}", null,
+                JsonSerializer.Serialize(new { pseudonym = f.Pseudonym, channel, reason }, AuditJson))));
+            return Task.FromResult<ReviewProblem?>(null);
+        }, cancellationToken);
+        return problem is null
+            ? released.Select(f => f.Id).ToHashSet(StringComparer.Ordinal)
+            : throw new InvalidOperationException($"The release of identities through {channel} could not be audited: {problem.Message}");
     }
 
     public async Task<(SuppressionRow? Created, int Applied, ReviewProblem? Problem)> CreateSuppressionAsync(ReviewCaller? caller, SuppressionRequest request, CancellationToken cancellationToken)
@@ -229,6 +316,14 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
             return (null, 0, ReviewProblem.Invalid("expires_at", "expires_at must be a time in the future (ISO 8601 with offset): a suppression without an end would hide findings forever."));
         }
 
+        var longest = TimeSpan.FromDays(Options.MaxSuppressionDays);
+        if (expires - now > longest)
+        {
+            // A suppression is a decision to stop looking; it must come back for review (ISO 27001 A.5.18 periodic review).
+            return (null, 0, ReviewProblem.Invalid("expires_at", string.Create(CultureInfo.InvariantCulture,
+                $"expires_at is more than {Options.MaxSuppressionDays} days ahead (AuditAnalyzer:Review:MaxSuppressionDays); choose {(now + longest).UtcDateTime:yyyy-MM-dd} or earlier and renew it then if it is still needed.")));
+        }
+
         if (request.Owner is { Length: 0 or > 200 })
         {
             return (null, 0, ReviewProblem.Invalid("owner", "owner is a user id of 1 to 200 characters (the creator when left out)."));
@@ -244,13 +339,23 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
         if (request.ScopeKind == SuppressionScope.User)
         {
             // Reviewers see pseudonyms; the suppression keeps the user id so it also matches the user's future findings.
-            var userId = await db.Findings.AsNoTracking().Where(f => f.Pseudonym == value).Select(f => f.UserId).FirstOrDefaultAsync(cancellationToken);
-            if (userId is null)
+            var subject = await db.Findings.AsNoTracking().Where(f => f.Pseudonym == value).Select(f => new { f.UserId, f.UserName }).FirstOrDefaultAsync(cancellationToken);
+            if (subject is null)
             {
                 return (null, 0, ReviewProblem.Invalid("scope_value", $"No finding has the pseudonym '{value}'; a user is suppressed once they have a finding."));
             }
 
-            value = userId;
+            if (IsAbout(subject.UserId, subject.UserName, caller!))
+            {
+                return (null, 0, ReviewProblem.Forbidden($"'{value}' is you: nobody suppresses findings about themselves. Another reviewer must decide."));
+            }
+
+            if (request.Owner is { } owner && string.Equals(owner, subject.UserId, StringComparison.Ordinal))
+            {
+                return (null, 0, ReviewProblem.Invalid("owner", "The owner of a suppression cannot be the user it suppresses."));
+            }
+
+            value = subject.UserId;
         }
         else if (request.ScopeKind == SuppressionScope.Entity)
         {
@@ -277,7 +382,7 @@ internal sealed class ReviewActions(LiveDbContext db, IReviewAuditTrail audit, P
             entries.Add(new ReviewAuditEntry("suppression.create", "audit_suppression", row.Id, SuppressionName(row, key), null, JsonSerializer.Serialize(Describe(row, key), AuditJson)));
             if (request.ApplyToExisting)
             {
-                var matcher = row.ToMatcher();
+                var matcher = row.ToMatcher(Options.MaxSuppressionLifetime);
                 var open = await db.Reviews.Where(r => r.Status == ReviewStatus.New || r.Status == ReviewStatus.Acknowledged)
                     .Join(db.Findings, r => r.FindingId, f => f.Id, (r, f) => new { Review = r, Finding = f })
                     .Where(x => (row.ScopeKind == SuppressionScope.User && x.Finding.UserId == row.ScopeValue)

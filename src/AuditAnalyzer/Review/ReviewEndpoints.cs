@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using CrmSecurity.AuditAnalyzer.Service;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
 
@@ -16,6 +17,8 @@ internal sealed record StatusBody(
     [property: JsonPropertyName("version")] int? Version);
 
 internal sealed record NoteBody([property: JsonPropertyName("text")] string? Text);
+
+internal sealed record RevealBody([property: JsonPropertyName("reason")] string? Reason);
 
 internal sealed record AssignBody([property: JsonPropertyName("assignee")] string? Assignee, [property: JsonPropertyName("version")] int? Version);
 
@@ -47,9 +50,15 @@ internal static class ReviewEndpoints
     /// <summary>snake_case like the findings' JSON Lines and every other API of the service.</summary>
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
+    /// <summary>Largest request body of the review API and pages.</summary>
+    public const int MaxBodyBytes = 256 * 1024;
+
     public static void Map(IEndpointRouteBuilder endpoints)
     {
-        var group = endpoints.MapGroup("/analyzer/review").DisableAntiforgery().RequireAuthorization(LiveModule.ReviewPolicy);
+        // Bodies are small JSON documents (a note is at most 4,000 characters, a bulk action 500 ids): anything larger is
+        // refused with 413 before it is read (OWASP ASVS 4.0.3 V13.1.3), instead of Kestrel's default of 30 MB.
+        var group = endpoints.MapGroup("/analyzer/review").DisableAntiforgery().RequireAuthorization(LiveModule.ReviewPolicy)
+            .WithMetadata(new RequestSizeLimitAttribute(MaxBodyBytes));
         group.MapGet("/findings", QueueAsync);
         group.MapGet("/findings/{id}", DetailAsync);
         group.MapPost("/findings/{id}/status", StatusAsync);
@@ -79,7 +88,7 @@ internal static class ReviewEndpoints
             return TypedResults.ValidationProblem(errors, title: "The queue's filters are not valid.");
         }
 
-        return TypedResults.Json(await ReviewQueries.QueueAsync(actions.Db, filter, cancellationToken), Json);
+        return TypedResults.Json(await ReviewQueries.QueueAsync(actions.Db, filter, actions.PeerGroups, cancellationToken), Json);
     }
 
     internal static async Task<IResult> DetailAsync(string id, HttpContext http, IReviewAccess access, ReviewActions actions, TimeProvider time, CancellationToken cancellationToken)
@@ -89,7 +98,7 @@ internal static class ReviewEndpoints
             return Problem(refused);
         }
 
-        return await ReviewQueries.DetailAsync(actions.Db, id, time.GetUtcNow(), cancellationToken) is { } detail
+        return await ReviewQueries.DetailAsync(actions.Db, id, time.GetUtcNow(), actions.PeerGroups, cancellationToken) is { } detail
             ? TypedResults.Json(detail, Json)
             : Problem(ReviewProblem.NotFound($"There is no finding '{id}'."));
     }
@@ -117,13 +126,18 @@ internal static class ReviewEndpoints
         return problem is null ? TypedResults.NoContent() : Problem(problem);
     }
 
-    internal static async Task<IResult> RevealAsync(string id, HttpContext http, IReviewAccess access, ReviewActions actions, CancellationToken cancellationToken)
+    internal static async Task<IResult> RevealAsync(string id, RevealBody? body, HttpContext http, IReviewAccess access, ReviewActions actions, CancellationToken cancellationToken)
     {
         var problems = new List<ReviewProblem>();
-        var revealed = await actions.RevealAsync(Caller(http, access), id, problems, cancellationToken);
-        return revealed is { } user
-            ? TypedResults.Json(new { finding_id = id, user_id = user.UserId, user_name = user.UserName }, Json)
-            : Problem(problems[0]);
+        var revealed = await actions.RevealAsync(Caller(http, access), id, body?.Reason, problems, cancellationToken);
+        if (revealed is not { } user)
+        {
+            return Problem(problems[0]);
+        }
+
+        // Audited before it was read; a cache must not keep it (RFC 9111 §5.2.2.5).
+        http.Response.Headers.CacheControl = "no-store";
+        return TypedResults.Json(new { finding_id = id, user_id = user.UserId, user_name = user.UserName, peer_group = user.PeerGroup }, Json);
     }
 
     /// <summary>The same action on many findings, each in its own transaction; the reply has one result per id.</summary>
@@ -179,7 +193,7 @@ internal static class ReviewEndpoints
         var key = await actions.PseudonymKeyAsync(cancellationToken);
         var rows = await actions.Db.Suppressions.AsNoTracking().OrderByDescending(s => s.CreatedTicks).ToListAsync(cancellationToken);
         var now = time.GetUtcNow().UtcTicks;
-        return TypedResults.Json(rows.Select(s => new { active = SuppressionMatcher.IsActive(s.ToMatcher(), now), suppression = ReviewActions.Describe(s, key) }), Json);
+        return TypedResults.Json(rows.Select(s => new { active = SuppressionMatcher.IsActive(s.ToMatcher(actions.Options.MaxSuppressionLifetime), now), suppression = ReviewActions.Describe(s, key) }), Json);
     }
 
     internal static async Task<IResult> CreateSuppressionAsync(SuppressionBody? body, HttpContext http, IReviewAccess access, ReviewActions actions, CancellationToken cancellationToken)

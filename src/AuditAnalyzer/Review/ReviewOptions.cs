@@ -20,6 +20,21 @@ public sealed class ReviewOptions
 
     /// <summary>Most finding ids in one bulk action.</summary>
     public int MaxBulk { get; set; } = 500;
+
+    /// <summary>
+    /// Longest lifetime of a suppression in days: a new one must expire within it, and an older one (made before the cap,
+    /// or under a longer one) stops applying this long after it was made.
+    /// </summary>
+    public int MaxSuppressionDays { get; set; } = 90;
+
+    /// <summary>
+    /// k-anonymity threshold: a peer group with fewer members is not named before a reveal, because a group of one or
+    /// two people names the user behind the pseudonym.
+    /// </summary>
+    public int MinPeerGroupSize { get; set; } = 5;
+
+    /// <summary>The longest suppression lifetime as a span.</summary>
+    public TimeSpan MaxSuppressionLifetime => TimeSpan.FromDays(MaxSuppressionDays);
 }
 
 internal sealed class ReviewOptionsValidator : IValidateOptions<ReviewOptions>
@@ -45,6 +60,16 @@ internal sealed class ReviewOptionsValidator : IValidateOptions<ReviewOptions>
         if (options.MaxBulk is < 1 or > 10_000)
         {
             errors.Add($"{ReviewOptions.Section}:MaxBulk is {options.MaxBulk}; use 1 to 10000.");
+        }
+
+        if (options.MaxSuppressionDays is < 1 or > 366)
+        {
+            errors.Add($"{ReviewOptions.Section}:MaxSuppressionDays is {options.MaxSuppressionDays}; use 1 to 366 (days a suppression may last before it must be renewed).");
+        }
+
+        if (options.MinPeerGroupSize is < 1 or > 1000)
+        {
+            errors.Add($"{ReviewOptions.Section}:MinPeerGroupSize is {options.MinPeerGroupSize}; use 1 to 1000 (1 names every peer group; 5 is the default k-anonymity threshold).");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -41,7 +41,7 @@ internal static class ReviewQueries
     public static readonly IReadOnlyList<string> SeverityNames = ["low", "medium", "high", "critical"];
 
     /// <summary>Sorted by score (highest first), then newest window.</summary>
-    public static async Task<QueuePage> QueueAsync(LiveDbContext db, QueueFilter filter, CancellationToken cancellationToken)
+    public static async Task<QueuePage> QueueAsync(LiveDbContext db, QueueFilter filter, PeerGroupSizes groups, CancellationToken cancellationToken)
     {
         var query = db.Findings.AsNoTracking().Join(db.Reviews.AsNoTracking(), f => f.Id, r => r.FindingId, (f, r) => new { f, r });
         var statuses = filter.Statuses.ToList();
@@ -84,11 +84,12 @@ internal static class ReviewQueries
             .Skip((filter.Page - 1) * filter.PageSize).Take(filter.PageSize).ToListAsync(cancellationToken);
         var items = rows.Select(x => new QueueItem(
             x.f.Id, x.f.Pseudonym, x.f.Detector, x.f.Score, x.f.Severity, Time(x.f.WindowStartTicks), Time(x.f.WindowEndTicks),
-            x.r.Status, x.r.Disposition, x.r.Assignee, x.r.Version, TopReason(x.f.Json))).ToList();
+            x.r.Status, x.r.Disposition, x.r.Assignee, x.r.Version, TopReason(x.f.Json) is { } top ? groups.Redact(top, x.f.PeerGroup) : null)).ToList();
         return new QueuePage(filter.Page, filter.PageSize, total, items);
     }
 
-    public static async Task<FindingDetail?> DetailAsync(LiveDbContext db, string id, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>The finding as a reviewer sees it before a reveal: a peer group too small to be anonymous is withheld, in the reasons too.</summary>
+    public static async Task<FindingDetail?> DetailAsync(LiveDbContext db, string id, DateTimeOffset now, PeerGroupSizes groups, CancellationToken cancellationToken)
     {
         var f = await db.Findings.AsNoTracking().FirstOrDefaultAsync(x => x.Id == id, cancellationToken);
         var r = f is null ? null : await db.Reviews.AsNoTracking().FirstOrDefaultAsync(x => x.FindingId == id, cancellationToken);
@@ -99,7 +100,7 @@ internal static class ReviewQueries
 
         var json = JsonNode.Parse(f.Json)!.AsObject();
         var reasons = json["reasons"]?.AsArray().Select(n => new FindingReason(
-            (string?)n!["code"] ?? "", (string?)n["detector"] ?? "", (double?)n["score"] ?? 0, (string?)n["text"] ?? "", (double?)n["typical"], (double?)n["actual"])).ToList() ?? [];
+            (string?)n!["code"] ?? "", (string?)n["detector"] ?? "", (double?)n["score"] ?? 0, groups.Redact((string?)n["text"] ?? "", f.PeerGroup), (double?)n["typical"], (double?)n["actual"])).ToList() ?? [];
         var eventIds = json["event_ids"]?.AsArray().Select(n => (string?)n).OfType<string>().ToList() ?? [];
         var notes = await db.Notes.AsNoTracking().Where(n => n.FindingId == id).OrderBy(n => n.Id)
             .Select(n => new ReviewNote(n.AuthorName, n.Text, new DateTimeOffset(n.CreatedTicks, TimeSpan.Zero))).ToListAsync(cancellationToken);
@@ -107,7 +108,7 @@ internal static class ReviewQueries
         var since = (now - TimeSpan.FromDays(30)).UtcTicks;
         var history = await HistoryAsync(db, f.UserId, since, 100, cancellationToken);
         return new FindingDetail(
-            f.Id, f.Pseudonym, f.PeerGroup, f.Detector,
+            f.Id, f.Pseudonym, groups.Shown(f.PeerGroup), f.Detector,
             json["detectors"]?.AsArray().Select(n => (string?)n).OfType<string>().ToList() ?? [f.Detector],
             f.Score, f.Severity, Time(f.WindowStartTicks), Time(f.WindowEndTicks), Time(f.DetectedTicks), (bool?)json["learning"] ?? false,
             reasons,

@@ -68,7 +68,9 @@ internal sealed class SuppressionRow
 
     public string? RevokedBy { get; set; }
 
-    public ActiveSuppression ToMatcher() => new(Id, ScopeKind, ScopeValue, ExpiresTicks, RevokedTicks);
+    /// <summary>The suppression for matching, its lifetime capped at <paramref name="maxLifetime"/> from its creation.</summary>
+    public ActiveSuppression ToMatcher(TimeSpan maxLifetime) =>
+        new(Id, ScopeKind, ScopeValue, SuppressionMatcher.EndOf(CreatedTicks, ExpiresTicks, maxLifetime), RevokedTicks, CreatedBy, Owner);
 }
 
 /// <summary>A dismissal as false positive, kept as feedback for later findings of the same user and detector.</summary>

@@ -27,8 +27,13 @@ internal static class EventBatches
     public static int PartitionOf(string userId, int partitions) =>
         (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(userId)) % (uint)partitions);
 
-    /// <summary>Parses the batch; null when it has more than <see cref="LiveOptions.MaxBatchLines"/> lines (nothing is stored then).</summary>
-    public static (List<StoredEventRow> Rows, List<LineError> Errors, int Lines, int Duplicates)? Parse(byte[] body, int length, string clientId, LiveOptions options, DateTimeOffset now)
+    /// <summary>
+    /// Parses the batch (already decompressed: gzip is not sniffed here, so only the caller decides how far a body may
+    /// inflate); null when it has more than <see cref="LiveOptions.MaxBatchLines"/> lines (nothing is stored then).
+    /// With a <paramref name="binding"/> (an HTTP sender), a line outside it is rejected with its reason.
+    /// </summary>
+    public static (List<StoredEventRow> Rows, List<LineError> Errors, int Lines, int Duplicates)? Parse(
+        byte[] body, int length, string clientId, LiveOptions options, DateTimeOffset now, SenderBinding? binding = null)
     {
         var report = new IngestionReport();
         var errors = new List<LineError>();
@@ -38,12 +43,12 @@ internal static class EventBatches
         var keys = new HashSet<string>(StringComparer.Ordinal);
         var duplicates = 0;
         var lines = 0;
-        using var reader = new LineReader(new MemoryStream(body, 0, length, writable: false), bufferSize: 64 * 1024);
+        using var reader = new LineReader(new MemoryStream(body, 0, length, writable: false), bufferSize: 64 * 1024, detectGzip: false);
         while (reader.TryReadLine(out var line))
         {
-            if (reader.LastLineTooLong)
+            if (reader.LastLineTooLong || line.Length > options.MaxLineBytes)
             {
-                errors.Add(new LineError(reader.LineNumber, RejectReasons.Name(RejectReason.LineTooLong), $"line longer than {LineReader.MaxLineBytes} bytes"));
+                errors.Add(new LineError(reader.LineNumber, RejectReasons.Name(RejectReason.LineTooLong), $"line longer than {options.MaxLineBytes} bytes (AuditAnalyzer:Live:MaxLineBytes)"));
                 continue;
             }
 
@@ -69,6 +74,12 @@ internal static class EventBatches
                 errors.Add(new LineError(reader.LineNumber, RejectReasons.Name(RejectReason.BadValue), e.UserId.Length > MaxUserIdLength
                     ? $"user_id is longer than {MaxUserIdLength} characters"
                     : $"event_id is longer than {MaxEventIdLength} characters"));
+                continue;
+            }
+
+            if (binding?.Check(e) is { } refused)
+            {
+                errors.Add(new LineError(reader.LineNumber, RejectReasons.Name(refused.Reason), refused.Message));
                 continue;
             }
 

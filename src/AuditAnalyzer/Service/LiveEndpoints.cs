@@ -1,12 +1,13 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
+using CrmSecurity.AuditAnalyzer.Organisation;
+using CrmSecurity.AuditAnalyzer.Review;
 
 namespace CrmSecurity.AuditAnalyzer.Service;
 
@@ -31,62 +32,53 @@ public static class LiveEndpoints
     }
 
     internal static async Task<Results<Ok<BatchResponse>, ValidationProblem, ProblemHttpResult>> IngestAsync(
-        HttpContext http, LiveDbContext db, IOptions<LiveOptions> options, TimeProvider time, CancellationToken cancellationToken)
+        HttpContext http, LiveDbContext db, IOptions<LiveOptions> options, LiveDirectory directory, TimeProvider time, CancellationToken cancellationToken)
     {
         var settings = options.Value;
+
+        // Who sends, and on whom it may report, comes from the client's own token, never from the body: the stored
+        // sender is the authenticated client, whatever a line says in client_id (design.md, trust boundaries).
+        if (SenderBinding.For(http.User, settings, directory.Current, out var refusal) is not { } binding)
+        {
+            return TypedResults.Problem(title: "This token cannot send access events.", detail: refusal, statusCode: StatusCodes.Status403Forbidden);
+        }
+
+        var encoding = http.Request.Headers.ContentEncoding.ToString();
+        if (encoding.Length > 0 && !encoding.Trim().Equals("gzip", StringComparison.OrdinalIgnoreCase) && !encoding.Trim().Equals("identity", StringComparison.OrdinalIgnoreCase))
+        {
+            // RFC 9110 §15.5.16: an encoding we do not decode is refused, not stored as garbage.
+            return TypedResults.Problem(title: "The content encoding is not supported.", detail: "Content-Encoding must be gzip or left out.",
+                statusCode: StatusCodes.Status415UnsupportedMediaType);
+        }
+
         var limit = settings.MaxBatchBytes;
-        if (http.Request.ContentLength > limit)
+        var (body, length) = await BatchBody.ReadAsync(http, limit, cancellationToken);
+        if (body is null)
         {
-            return TooLarge($"The batch is {http.Request.ContentLength} bytes; at most {limit} bytes are accepted per request. Split it into smaller batches.");
+            return TooLarge($"The batch is larger than {limit} bytes (AuditAnalyzer:Live:MaxBatchBytes). Split it into smaller batches.");
         }
 
-        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
+        if (BatchBody.IsGzip(encoding, body.AsSpan(0, length)))
         {
-            // Our own limit answers with problem details; the server's (30 MB by default) must not cut in first.
-            bodySize.MaxRequestBodySize = limit + 1;
-        }
-
-        // Read at most one byte more than allowed, so a body without Content-Length is refused the same way.
-        var body = new byte[(int)Math.Min(limit + 1, 64 * 1024)];
-        var length = 0;
-        while (true)
-        {
-            if (length == body.Length)
+            var inflated = BatchBody.Inflate(body, length, settings.MaxDecompressedBatchBytes);
+            if (inflated.Length < 0)
             {
-                if (length > limit)
-                {
-                    break;
-                }
-
-                Array.Resize(ref body, (int)Math.Min(limit + 1, (long)body.Length * 2));
+                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = ["The body is not a valid gzip stream (RFC 1952)."] },
+                    title: "The batch cannot be read.");
             }
 
-            var read = await http.Request.Body.ReadAsync(body.AsMemory(length), cancellationToken);
-            if (read == 0)
+            if (inflated.Bytes is null)
             {
-                break;
+                return TooLarge($"The batch inflates to more than {settings.MaxDecompressedBatchBytes} bytes (AuditAnalyzer:Live:MaxDecompressedBatchBytes). Split it into smaller batches.");
             }
 
-            length += read;
+            (body, length) = (inflated.Bytes, inflated.Length);
         }
 
-        if (length > limit)
-        {
-            return TooLarge($"The batch is larger than {limit} bytes. Split it into smaller batches.");
-        }
-
-        // The sending client scopes event ids: two CRM apps may use the same ids for different events.
-        var user = http.User;
-        var client = user.FindFirst("client_id")?.Value ?? user.FindFirst("azp")?.Value ?? user.FindFirst("sub")?.Value;
-        if (string.IsNullOrEmpty(client))
-        {
-            return TypedResults.Problem(title: "The access token names no client (client_id).", statusCode: StatusCodes.Status403Forbidden);
-        }
-
-        var parsed = EventBatches.Parse(body, length, client, settings, time.GetUtcNow());
+        var parsed = EventBatches.Parse(body, length, binding.ClientId, settings, time.GetUtcNow(), binding);
         if (parsed is not { } batch)
         {
-            return TooLarge($"The batch has more than {settings.MaxBatchLines} lines. Split it into smaller batches.");
+            return TooLarge($"The batch has more than {settings.MaxBatchLines} lines (AuditAnalyzer:Live:MaxBatchLines). Split it into smaller batches.");
         }
 
         if (batch.Rows.Count == 0 && batch.Errors.Count > 0)
@@ -100,18 +92,56 @@ public static class LiveEndpoints
         return TypedResults.Ok(new BatchResponse(batch.Lines, stored, batch.Duplicates + (batch.Rows.Count - stored), batch.Errors.Count, batch.Errors));
     }
 
-    internal static async Task<Results<Ok<List<JsonElement>>, ValidationProblem>> ListFindingsAsync(
-        LiveDbContext db, [FromQuery(Name = "user_id")] string? userId, [FromQuery(Name = "min_score")] double? minScore, int? limit, CancellationToken cancellationToken)
+    /// <summary>
+    /// Findings, highest score first, as the caller's model rights allow (read on <c>audit_finding</c>): pseudonymous by
+    /// default. Real identities only with <c>identities=true</c>, the review right (the right to reveal) and a
+    /// <c>reason</c>, each released finding written to the audit trail first (OWASP ASVS 4.0.3 V4.1.3, V7.1.3, V8.3.5).
+    /// </summary>
+    internal static async Task<IResult> ListFindingsAsync(
+        HttpContext http, IReviewAccess access, ReviewActions actions,
+        [FromQuery(Name = "user")] string? user, [FromQuery(Name = "user_id")] string? userId, [FromQuery(Name = "min_score")] double? minScore, int? limit,
+        bool? identities, string? reason, CancellationToken cancellationToken)
     {
+        var caller = access.Identify(http.User, http.Connection.RemoteIpAddress?.ToString());
+        if (ReviewActions.MayRead(caller) is { } refused)
+        {
+            return ReviewEndpoints.Problem(refused);
+        }
+
         if (limit is < 1 or > 1000)
         {
             return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["limit"] = ["limit must be between 1 and 1000."] });
         }
 
-        var query = db.Findings.AsNoTracking();
+        var release = identities == true;
+        if (IdentityRelease.Check(caller!, release, reason) is { } problem)
+        {
+            return ReviewEndpoints.Problem(problem);
+        }
+
+        if (!string.IsNullOrEmpty(userId) && !release)
+        {
+            // A user id filter answers "does this person have findings?" without a reveal: a guess tested for free.
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]>
+            {
+                ["user_id"] = ["user_id filters only together with identities=true (an audited release); filter by pseudonym with user."],
+            });
+        }
+
+        if (!string.IsNullOrEmpty(user) && !Review.Pseudonyms.LooksLikeOne(user))
+        {
+            return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["user"] = ["user is a pseudonym as findings show it (user- and 8 hex digits)."] });
+        }
+
+        var query = actions.Db.Findings.AsNoTracking();
         if (!string.IsNullOrEmpty(userId))
         {
             query = query.Where(f => f.UserId == userId);
+        }
+
+        if (!string.IsNullOrEmpty(user))
+        {
+            query = query.Where(f => f.Pseudonym == user);
         }
 
         if (minScore is { } minimum)
@@ -119,9 +149,14 @@ public static class LiveEndpoints
             query = query.Where(f => f.Score >= minimum);
         }
 
-        var rows = await query.OrderByDescending(f => f.Score).ThenByDescending(f => f.WindowStartTicks).Take(limit ?? 100)
-            .Select(f => f.Json).ToListAsync(cancellationToken);
-        return TypedResults.Ok(rows.Select(json => JsonDocument.Parse(json).RootElement.Clone()).ToList());
+        var rows = await query.OrderByDescending(f => f.Score).ThenByDescending(f => f.WindowStartTicks).Take(limit ?? 100).ToListAsync(cancellationToken);
+        var key = await actions.PseudonymKeyAsync(cancellationToken);
+        var released = release
+            ? await actions.ReleaseIdentitiesAsync(caller!, [.. rows.Select(r => (r.Id, r.UserId, r.UserName, IdentityRelease.PseudonymOf(r, key), r.Detector))],
+                "GET /analyzer/findings", reason!.Trim(), cancellationToken)
+            : new HashSet<string>(StringComparer.Ordinal);
+        http.Response.Headers.CacheControl = "no-store";
+        return TypedResults.Ok(rows.Select(r => JsonDocument.Parse(IdentityRelease.Json(r, key, released.Contains(r.Id), actions.PeerGroups)).RootElement.Clone()).ToList());
     }
 
     private static ProblemHttpResult TooLarge(string detail) =>

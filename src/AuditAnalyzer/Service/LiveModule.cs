@@ -56,6 +56,8 @@ public static class LiveModule
         services.AddSingleton<LiveScoring>();
         services.AddSingleton<ILiveEventWriter, LiveEventWriter>();
         services.AddSingleton<LiveDirectory>();
+        // Before the scorer and the review start: a clear pseudonym key of an older database is wrapped first.
+        services.AddHostedService<PseudonymKeyUpgrade>();
         services.AddHostedService<FindingsMetricsRefresher>();
         services.AddHealthChecks().AddCheck<ScorerHealthCheck>("analyzer-scorer", tags: [ReadyTag]);
         services.AddHostedService(provider => provider.GetRequiredService<LiveScoring>());
@@ -64,6 +66,7 @@ public static class LiveModule
         services.AddOptions<ReviewOptions>().Bind(builder.Configuration.GetSection(ReviewOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ReviewOptions>, ReviewOptionsValidator>();
         services.AddSingleton<PseudonymKeys>();
+        services.AddSingleton<PeerGroupSizes>();
         services.TryAddSingleton<IReviewAccess, NoReviewAccess>();
         services.TryAddSingleton<IReviewAuditTrail, NoReviewAccess>();
         services.AddScoped<ReviewActions>();

@@ -26,8 +26,36 @@ public sealed class LiveOptions
     /// <summary>Most lines in one batch.</summary>
     public int MaxBatchLines { get; set; } = 10_000;
 
+    /// <summary>
+    /// Largest batch after gzip decompression. A compressed body is inflated only up to this many bytes, so a small
+    /// "gzip bomb" cannot make the host inflate gigabytes (OWASP ASVS 4.0.3 V12.1.1, V13.1.3).
+    /// </summary>
+    public long MaxDecompressedBatchBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Longest line of a batch (one access event); a longer line is rejected as <c>line_too_long</c>.</summary>
+    public int MaxLineBytes { get; set; } = 64 * 1024;
+
+    /// <summary>
+    /// Per sending client (the key is its client id), the users it may report on, beyond the tenants its token names.
+    /// A client without an entry may report on any user of its tenants.
+    /// </summary>
+    public Dictionary<string, SenderOptions> Senders { get; set; } = new(StringComparer.Ordinal);
+
     /// <summary>Identifies this instance in the lease table; empty for host name, process id and a random suffix.</summary>
     public string? InstanceId { get; set; }
+}
+
+/// <summary>
+/// The users one sending client may report on, bound from <c>AuditAnalyzer:Live:Senders:&lt;client_id&gt;</c>: a line
+/// about anyone else is rejected as <c>user_not_allowed</c>. Either list may be empty, not both.
+/// </summary>
+public sealed class SenderOptions
+{
+    /// <summary>User ids (the events' <c>user_id</c>) the client may report on.</summary>
+    public List<string>? Users { get; set; }
+
+    /// <summary>Business unit ids of the directory (Identity's model): the client may report on their users.</summary>
+    public List<string>? BusinessUnits { get; set; }
 }
 
 internal sealed class LiveOptionsValidator : IValidateOptions<LiveOptions>
@@ -58,6 +86,44 @@ internal sealed class LiveOptionsValidator : IValidateOptions<LiveOptions>
         if (options.MaxBatchLines < 1)
         {
             errors.Add($"{LiveOptions.Section}:MaxBatchLines must be at least 1.");
+        }
+
+        if (options.MaxDecompressedBatchBytes < options.MaxBatchBytes || options.MaxDecompressedBatchBytes > 1024L * 1024 * 1024)
+        {
+            errors.Add($"{LiveOptions.Section}:MaxDecompressedBatchBytes is {options.MaxDecompressedBatchBytes}; use at least MaxBatchBytes ({options.MaxBatchBytes}) and at most 1073741824.");
+        }
+
+        if (options.MaxLineBytes is < 256 or > Ingestion.LineReader.MaxLineBytes)
+        {
+            errors.Add($"{LiveOptions.Section}:MaxLineBytes is {options.MaxLineBytes}; use 256 to {Ingestion.LineReader.MaxLineBytes}.");
+        }
+
+        foreach (var (client, sender) in options.Senders)
+        {
+            var key = $"{LiveOptions.Section}:Senders:{client}";
+            if (string.IsNullOrWhiteSpace(client) || client.Length > 200)
+            {
+                errors.Add($"{LiveOptions.Section}:Senders has an entry whose client id is empty or longer than 200 characters; the key is the sending client's client_id.");
+                continue;
+            }
+
+            var users = sender.Users ?? [];
+            var units = sender.BusinessUnits ?? [];
+            if (users.Count == 0 && units.Count == 0)
+            {
+                // An empty binding is almost certainly a typo; silently allowing everyone (or no one) would surprise.
+                errors.Add($"{key} names neither Users nor BusinessUnits; list the user ids or business unit ids the client may report on, or remove the entry.");
+            }
+
+            if (users.Any(u => string.IsNullOrWhiteSpace(u) || u.Length > EventBatches.MaxUserIdLength))
+            {
+                errors.Add($"{key}:Users has an empty entry or one longer than {EventBatches.MaxUserIdLength} characters.");
+            }
+
+            if (units.Any(u => string.IsNullOrWhiteSpace(u) || u.Length > 200))
+            {
+                errors.Add($"{key}:BusinessUnits has an empty entry or one longer than 200 characters.");
+            }
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -286,7 +286,7 @@ internal sealed partial class LiveScoring(
         var suppressions = (await db.Suppressions.AsNoTracking()
                 .Where(x => x.RevokedTicks == null && (x.ExpiresTicks == null || x.ExpiresTicks > nowTicks))
                 .OrderBy(x => x.CreatedTicks).ToListAsync(cancellationToken))
-            .Select(x => x.ToMatcher()).ToList();
+            .Select(x => x.ToMatcher(review.Value.MaxSuppressionLifetime)).ToList();
         var settings = review.Value;
         foreach (var raw in latest.Values)
         {

@@ -34,19 +34,21 @@ public sealed class ExportEndToEndTests : IAsyncLifetime
         var (posted, _, _) = await host.PostEventsAsync(await host.WriterTokenAsync(), ExportSamples.NightExport("carl", "e"));
         Assert.Equal(HttpStatusCode.OK, posted);
 
-        var (lines, cursor) = await ExportFeedTests.PullUntilAsync(host, await host.AuditorTokenAsync(), "carl");
-        var ecs = lines.First(l => l.GetProperty("user").GetProperty("id").GetString() == "carl");
+        // Every destination gets the pseudonym: none was configured with RealIdentities.
+        var carl = await host.PseudonymAsync("carl");
+        var (lines, cursor) = await ExportFeedTests.PullUntilAsync(host, await host.AuditorTokenAsync(), carl);
+        var ecs = lines.First(l => l.GetProperty("user").GetProperty("id").GetString() == carl);
         var findingId = ecs.GetProperty("event").GetProperty("id").GetString()!;
         Assert.Equal("alert", ecs.GetProperty("event").GetProperty("kind").GetString());
         Assert.False(string.IsNullOrEmpty(cursor));
 
         var messages = await syslog.WaitForAsync("externalId=" + findingId, [], Cancel);
-        Assert.Contains(messages, m => m.Contains("CEF:0|CRM Security|Audit Analyzer|", StringComparison.Ordinal) && m.Contains("suid=carl", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.Contains("CEF:0|CRM Security|Audit Analyzer|", StringComparison.Ordinal) && m.Contains($"suid={carl}", StringComparison.Ordinal) && !m.Contains("suid=carl", StringComparison.Ordinal));
 
         var calls = await receiver.WaitForAsync(c => c.Id.StartsWith($"msg_{findingId}_", StringComparison.Ordinal), Cancel);
         var call = calls.First(c => c.Id.StartsWith($"msg_{findingId}_", StringComparison.Ordinal));
         Assert.True(call.Verified);
-        Assert.Equal("carl", JsonDocument.Parse(call.Body).RootElement.GetProperty("data").GetProperty("user").GetProperty("id").GetString());
+        Assert.Equal(carl, JsonDocument.Parse(call.Body).RootElement.GetProperty("data").GetProperty("user").GetProperty("id").GetString());
     }
 
     [Fact]

@@ -50,7 +50,7 @@ public sealed class ExportFeedTests : IAsyncLifetime
         return (response.StatusCode, response.Content.Headers.ContentType?.MediaType, await response.Content.ReadAsStringAsync(Cancel), cursor);
     }
 
-    /// <summary>Pulls until a line for <paramref name="user"/> appears (the scorer polls every 200 ms).</summary>
+    /// <summary>Pulls until a line for <paramref name="user"/> (a pseudonym: the feed names no one) appears (the scorer polls every 200 ms).</summary>
     internal static async Task<(List<JsonElement> Lines, string Cursor)> PullUntilAsync(LiveHost host, string token, string user, string query = "")
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -79,9 +79,11 @@ public sealed class ExportFeedTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await _host.PostEventsAsync(writer, ExportSamples.NightExport("carl", "c"))).Status);
 
         // The empty cursor of a pull that found nothing is a valid start.
-        var (lines, cursor) = await PullUntilAsync(_host, auditor, "carl", "?cursor=");
+        var carlUser = await _host.PseudonymAsync("carl");
+        var (lines, cursor) = await PullUntilAsync(_host, auditor, carlUser, "?cursor=");
 
-        var carl = Assert.Single(lines, l => l.GetProperty("user").GetProperty("id").GetString() == "carl");
+        var carl = Assert.Single(lines, l => l.GetProperty("user").GetProperty("id").GetString() == carlUser);
+        Assert.False(carl.GetProperty("user").TryGetProperty("name", out _));
         Assert.Equal("alert", carl.GetProperty("event").GetProperty("kind").GetString());
         Assert.Equal("bulk_export", carl.GetProperty("rule").GetProperty("name").GetString());
         Assert.Contains("c-2", carl.GetProperty("crm_security").GetProperty("finding").GetProperty("event_ids").EnumerateArray().Select(e => e.GetString()));
@@ -92,10 +94,10 @@ public sealed class ExportFeedTests : IAsyncLifetime
         var again = await PullAsync(_host, auditor, "?cursor=" + cursor);
         Assert.Equal((HttpStatusCode.OK, "application/x-ndjson", "", cursor), (again.Status, again.ContentType, again.Body, again.Cursor));
         Assert.Equal(HttpStatusCode.OK, (await _host.PostEventsAsync(writer, ExportSamples.NightExport("dora", "d"))).Status);
-        var (next, _) = await PullUntilAsync(_host, auditor, "dora", "?cursor=" + cursor);
+        var (next, _) = await PullUntilAsync(_host, auditor, await _host.PseudonymAsync("dora"), "?cursor=" + cursor);
         // carl's finding may come again, but only as a later version (the scorer re-saves it when its window closes).
         var firstVersion = carl.GetProperty("event").GetProperty("created").GetDateTimeOffset();
-        Assert.All(next.Where(l => l.GetProperty("user").GetProperty("id").GetString() == "carl"),
+        Assert.All(next.Where(l => l.GetProperty("user").GetProperty("id").GetString() == carlUser),
             l => Assert.True(l.GetProperty("event").GetProperty("created").GetDateTimeOffset() > firstVersion));
     }
 

@@ -61,9 +61,12 @@ public sealed class SyslogForwardingTests : IAsyncLifetime
         {
             Assert.Equal(HttpStatusCode.OK, (await host.PostEventsAsync(await host.WriterTokenAsync(), ExportSamples.NightExport("carl", "s"))).Status);
 
-            await listener.WaitForAsync("suid=carl", received, Cancel);
+            // The collector gets the pseudonym (no destination here is configured with RealIdentities).
+            var carl = await host.PseudonymAsync("carl");
+            await listener.WaitForAsync($"suid={carl}", received, Cancel);
 
-            var message = received.First(m => m.Contains("suid=carl", StringComparison.Ordinal));
+            var message = received.First(m => m.Contains($"suid={carl}", StringComparison.Ordinal));
+            Assert.DoesNotContain("suid=carl", message, StringComparison.Ordinal);
             Assert.Matches(@"^<10[2-6]>1 \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z \S+ crm-security \d+ finding - CEF:0\|CRM Security\|Audit Analyzer\|[^|]+\|bulk_export\|", message);
             Assert.Matches(@"cs4=(\S+,)?s-2(,\S+)?$", message);
             Assert.True(listener.FramingHeld);
@@ -79,10 +82,12 @@ public sealed class SyslogForwardingTests : IAsyncLifetime
         // A restart resumes from the stored cursor: the next finding arrives and no change already sent comes again.
         received.AddRange(listener.Drain());
         var restarted = LiveHost.Start(directory, extra: Fast(listener.Settings()));
+        string dora;
         try
         {
             Assert.Equal(HttpStatusCode.OK, (await restarted.PostEventsAsync(await restarted.WriterTokenAsync(), ExportSamples.NightExport("dora", "t"))).Status);
-            await listener.WaitForAsync("suid=dora", received, Cancel);
+            dora = await restarted.PseudonymAsync("dora");
+            await listener.WaitForAsync($"suid={dora}", received, Cancel);
         }
         finally
         {
@@ -95,7 +100,7 @@ public sealed class SyslogForwardingTests : IAsyncLifetime
         Assert.All(received, m => Assert.Matches("[ |]rt=\\d+ ", m));
         var contents = received.Select(m => System.Text.RegularExpressions.Regex.Replace(m, @"^<\d+>1 \S+ |[ |]rt=\d+", "")).ToList();
         Assert.True(contents.Distinct().Count() == contents.Count, string.Join("\n", received));
-        Assert.Contains(received, m => m.Contains("suid=dora", StringComparison.Ordinal));
+        Assert.Contains(received, m => m.Contains($"suid={dora}", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -114,8 +119,9 @@ public sealed class SyslogForwardingTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await host.PostEventsAsync(await host.WriterTokenAsync(), ExportSamples.NightExport("carl", "late"))).Status);
 
         // The finding is in the feed while nothing listens: the forwarder retries and its cursor stays behind it.
-        var (lines, _) = await ExportFeedTests.PullUntilAsync(host, await host.AuditorTokenAsync(), "carl");
-        var findingId = lines.First(l => l.GetProperty("user").GetProperty("id").GetString() == "carl").GetProperty("event").GetProperty("id").GetString()!;
+        var carl = await host.PseudonymAsync("carl");
+        var (lines, _) = await ExportFeedTests.PullUntilAsync(host, await host.AuditorTokenAsync(), carl);
+        var findingId = lines.First(l => l.GetProperty("user").GetProperty("id").GetString() == carl).GetProperty("event").GetProperty("id").GetString()!;
         await using (var scope = host.Services.CreateAsyncScope())
         {
             var cursor = await scope.ServiceProvider.GetRequiredService<ExportDbContext>().Cursors.AsNoTracking().FirstOrDefaultAsync(c => c.Destination == "syslog", Cancel);

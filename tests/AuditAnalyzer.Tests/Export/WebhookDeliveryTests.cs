@@ -42,7 +42,8 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         await using var host = LiveHost.Start(_directory, extra: SyslogForwardingTests.Fast(receiver.Settings()));
 
         Assert.Equal(HttpStatusCode.OK, (await host.PostEventsAsync(await host.WriterTokenAsync(), ExportSamples.NightExport("carl", "w"))).Status);
-        var calls = await receiver.WaitForAsync(c => c.Answered == 200 && IsFor(c, "carl"), Cancel);
+        var carl = await host.PseudonymAsync("carl"); // receivers get pseudonyms unless configured with RealIdentities
+        var calls = await receiver.WaitForAsync(c => c.Answered == 200 && IsFor(c, carl), Cancel);
 
         var first = calls[0];
         Assert.Equal(500, first.Answered);
@@ -66,7 +67,8 @@ public sealed class WebhookDeliveryTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await host.PostEventsAsync(writer, ExportSamples.NightExport("carl", "p"))).Status);
         var refused = (await receiver.WaitForAsync(c => c.Answered == 422, Cancel)).Single(c => c.Answered == 422);
         Assert.Equal(HttpStatusCode.OK, (await host.PostEventsAsync(writer, ExportSamples.NightExport("dora", "q"))).Status);
-        var calls = await receiver.WaitForAsync(c => c.Answered == 200 && IsFor(c, "dora"), Cancel);
+        var dora = await host.PseudonymAsync("dora");
+        var calls = await receiver.WaitForAsync(c => c.Answered == 200 && IsFor(c, dora), Cancel);
 
         Assert.Single(calls, c => c.Id == refused.Id);
         await using var scope = host.Services.CreateAsyncScope();

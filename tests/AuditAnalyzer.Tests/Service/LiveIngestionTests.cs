@@ -112,11 +112,13 @@ public sealed class LiveIngestionTests : IAsyncLifetime
             Line("x-2", "carl", "export", night.AddMinutes(4), ",\"entity\":\"contact\",\"record_count\":48000")));
         Assert.Equal(HttpStatusCode.OK, status);
 
+        // Readers see pseudonyms, not user ids (a user_id filter would test a guess without a reveal).
+        var carl = await _host.PseudonymAsync("carl");
         JsonElement? found = null;
         var deadline = DateTime.UtcNow.AddSeconds(20);
         while (found is null && DateTime.UtcNow < deadline)
         {
-            var (listed, findings) = await _host.GetFindingsAsync(auditor, "?user_id=carl");
+            var (listed, findings) = await _host.GetFindingsAsync(auditor, $"?user={carl}");
             Assert.Equal(HttpStatusCode.OK, listed);
             found = findings.EnumerateArray().Select(f => (JsonElement?)f).FirstOrDefault();
             if (found is null)
@@ -127,7 +129,8 @@ public sealed class LiveIngestionTests : IAsyncLifetime
 
         Assert.True(found is not null, "no finding for the export within 20 seconds");
         var finding = found.Value;
-        Assert.Equal("carl", finding.GetProperty("user_id").GetString());
+        Assert.Equal(carl, finding.GetProperty("user").GetString());
+        Assert.False(finding.TryGetProperty("user_id", out _));
         Assert.Equal("bulk_export", finding.GetProperty("detector").GetString());
         Assert.Contains(finding.GetProperty("severity").GetString(), new[] { "medium", "high", "critical" });
         Assert.Contains("x-2", finding.GetProperty("event_ids").EnumerateArray().Select(e => e.GetString()));

@@ -26,13 +26,15 @@ public sealed class ScaleOutTests : IAsyncLifetime
     private static string Exports(IEnumerable<string> users, DateTimeOffset night) => string.Join('\n', users.Select(user =>
         $"{{\"event_id\":\"exp-{user}\",\"timestamp\":\"{night.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)}\",\"user_id\":\"{user}\",\"action\":\"export\",\"entity\":\"contact\",\"record_count\":48000}}"));
 
-    private static async Task<List<(string User, string Id)>> WaitForFindingsAsync(LiveHost host, string token, int expected)
+    /// <summary>Findings name users by pseudonym; the test reads which user each one is from the database it set up.</summary>
+    private async Task<List<(string User, string Id)>> WaitForFindingsAsync(LiveHost host, string token, int expected)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
         {
             var (_, body) = await host.GetFindingsAsync(token, "?limit=1000");
-            var findings = body.EnumerateArray().Select(f => (f.GetProperty("user_id").GetString()!, f.GetProperty("id").GetString()!)).ToList();
+            var users = await UsersByPseudonymAsync();
+            var findings = body.EnumerateArray().Select(f => (users.GetValueOrDefault(f.GetProperty("user").GetString()!, "?"), f.GetProperty("id").GetString()!)).ToList();
             if (findings.Count >= expected || DateTime.UtcNow > deadline)
             {
                 return findings;
@@ -40,6 +42,13 @@ public sealed class ScaleOutTests : IAsyncLifetime
 
             await Task.Delay(250, Cancel);
         }
+    }
+
+    private async Task<Dictionary<string, string>> UsersByPseudonymAsync()
+    {
+        await using var db = new LiveDbContext(new DbContextOptionsBuilder<LiveDbContext>().UseNpgsql(_postgres.ConnectionString).Options);
+        return (await db.Findings.AsNoTracking().Select(f => new { f.Pseudonym, f.UserId }).ToListAsync(Cancel))
+            .DistinctBy(f => f.Pseudonym).ToDictionary(f => f.Pseudonym, f => f.UserId, StringComparer.Ordinal);
     }
 
     [Fact]
@@ -107,7 +116,8 @@ public sealed class ScaleOutTests : IAsyncLifetime
 
         var (_, whileHeld) = await b.GetFindingsAsync(auditor, "?limit=1000");
         Assert.True(DateTimeOffset.UtcNow < expiry, "the check ran after the dead host's leases expired; it proves nothing");
-        Assert.Equal(early.Order(), whileHeld.EnumerateArray().Select(f => f.GetProperty("user_id").GetString()!).Order());
+        var users = await UsersByPseudonymAsync();
+        Assert.Equal(early.Order(), whileHeld.EnumerateArray().Select(f => users[f.GetProperty("user").GetString()!]).Order());
 
         var after = await WaitForFindingsAsync(b, auditor, early.Length + late.Length);
         Assert.Equal(early.Concat(late).Order(), after.Select(f => f.User).Order());
@@ -121,8 +131,14 @@ public sealed class ScaleOutTests : IAsyncLifetime
         string[] early = ["k1", "k2", "k3"];
         string[] late = ["k4", "k5", "k6"];
         var work = Directory.CreateDirectory(Path.Combine(_directory, "process-a")).FullName;
+        // One installation, one master key: the secrets in the shared database (the pseudonym key) are wrapped by it,
+        // and a host with another key refuses to start on that database.
+        var masterKey = Path.Combine(_directory, "master.key");
+        await File.WriteAllTextAsync(masterKey, Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), Cancel);
         await using var process = await ServerProcess.StartAsync(new Dictionary<string, string?>
         {
+            ["Crypto__MasterKey__Source"] = "File",
+            ["Crypto__MasterKey__File"] = masterKey,
             ["Database__Provider"] = "PostgreSql",
             ["Database__ConnectionString"] = _postgres.ConnectionString,
             ["Identity__AllowHttp"] = "true",
@@ -141,7 +157,12 @@ public sealed class ScaleOutTests : IAsyncLifetime
 
         process.Kill(); // as a crash would: no lease is given back
 
-        await using var b = LiveHost.Start(Path.Combine(_directory, "b"), _postgres.ConnectionString, new Dictionary<string, string?> { ["AuditAnalyzer:Live:InstanceId"] = "host-b" });
+        await using var b = LiveHost.Start(Path.Combine(_directory, "b"), _postgres.ConnectionString, new Dictionary<string, string?>
+        {
+            ["AuditAnalyzer:Live:InstanceId"] = "host-b",
+            ["Crypto:MasterKey:Source"] = "File",
+            ["Crypto:MasterKey:File"] = masterKey,
+        });
         Assert.Equal(3, (await b.PostEventsAsync(await b.WriterTokenAsync(), Exports(late, night))).Body.GetProperty("stored").GetInt32());
 
         var after = await WaitForFindingsAsync(b, await b.AuditorTokenAsync(), early.Length + late.Length);

@@ -92,7 +92,68 @@ public sealed class LiveHost : IAsyncDisposable
 
     public Task<string> WriterTokenAsync() => TokenAsync("demo-crm", "demo-crm-secret", LiveModule.WriteScope);
 
-    public Task<string> AuditorTokenAsync() => TokenAsync("demo-audit", "demo-audit-secret", LiveModule.ReadScope);
+    /// <summary>
+    /// demo-audit's token for reading findings. Reading needs read on audit_finding in the model, and a client acts as its
+    /// application user: the first call sets one up through the admin API as an operator would for a SIEM (a role with
+    /// read on audit_finding, an application user for the client); later calls and other hosts on the same database reuse it.
+    /// </summary>
+    public async Task<string> AuditorTokenAsync()
+    {
+        if (!_readerReady)
+        {
+            await EnsureFindingsReaderAsync();
+            _readerReady = true;
+        }
+
+        return await TokenAsync("demo-audit", "demo-audit-secret", LiveModule.ReadScope);
+    }
+
+    private bool _readerReady;
+
+    private async Task EnsureFindingsReaderAsync()
+    {
+        var admin = await TokenAsync("demo-secops", "demo-secops-secret", "identity.admin");
+        using var http = CreateClient();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", admin);
+        using var role = await http.PostAsync(new Uri("admin/api/roles", UriKind.Relative), Json(new
+        {
+            id = "findings_reader",
+            name = "Findings reader",
+            description = "Reads pseudonymous findings",
+            privileges = new Dictionary<string, Dictionary<string, string>> { ["audit_finding"] = new() { ["read"] = "organization" } },
+        }), Cancel);
+        Assert.True(role.IsSuccessStatusCode || role.StatusCode == HttpStatusCode.Conflict, $"role: {role.StatusCode} {await role.Content.ReadAsStringAsync(Cancel)}");
+        var users = JsonDocument.Parse(await http.GetStringAsync(new Uri("admin/api/users", UriKind.Relative), Cancel)).RootElement;
+        var id = (users.ValueKind == JsonValueKind.Array ? users : users.GetProperty("items")).EnumerateArray()
+            .Where(u => u.GetProperty("user_name").GetString() == "demo-audit-app").Select(u => u.GetProperty("id").GetString()).FirstOrDefault();
+        if (id is null)
+        {
+            using var created = await http.PostAsync(new Uri("admin/api/users", UriKind.Relative), Json(new
+            {
+                user_name = "demo-audit-app",
+                display_name = "Demo audit tool (application user)",
+                business_unit = "compliance",
+                application_client_id = "demo-audit",
+            }), Cancel);
+            var body = await created.Content.ReadAsStringAsync(Cancel);
+            Assert.True(created.IsSuccessStatusCode, $"application user: {created.StatusCode} {body}");
+            id = JsonDocument.Parse(body).RootElement.GetProperty("id").GetString();
+        }
+
+        using var assigned = await http.PutAsync(new Uri($"admin/api/users/{id}/roles", UriKind.Relative), Json(new { roles = new[] { "findings_reader" } }), Cancel);
+        Assert.True(assigned.IsSuccessStatusCode, $"roles: {assigned.StatusCode} {await assigned.Content.ReadAsStringAsync(Cancel)}");
+    }
+
+    private static StringContent Json(object body) => new(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
+
+    /// <summary>The pseudonym findings show for <paramref name="userId"/> (the installation's key, read through this in-process host).</summary>
+    public async Task<string> PseudonymAsync(string userId)
+    {
+        await using var scope = Services.CreateAsyncScope();
+        var key = await Services.GetRequiredService<CrmSecurity.AuditAnalyzer.Review.PseudonymKeys>()
+            .GetAsync(scope.ServiceProvider.GetRequiredService<LiveDbContext>(), Cancel);
+        return CrmSecurity.AuditAnalyzer.Review.Pseudonyms.Of(key, userId);
+    }
 
     public async Task<(HttpStatusCode Status, string ContentType, JsonElement Body)> PostEventsAsync(string? token, string lines)
     {

@@ -40,6 +40,7 @@ public sealed class ReviewQueueTests(AdminSite site) : IClassFixture<AdminSite>
         await Assertions.Expect(page.Locator("main")).Not.ToContainTextAsync("nina");
         await AdminSite.ScreenshotAsync(page, "review-finding");
 
+        await page.GetByLabel("Why you need to know who this is (recorded in the audit trail)").FillAsync("quarter-end check with sales ops");
         await page.GetByRole(AriaRole.Button, new() { Name = "Reveal the user (audited)" }).ClickAsync();
         await Assertions.Expect(page.Locator("#revealed")).ToContainTextAsync("nina");
 
@@ -57,7 +58,7 @@ public sealed class ReviewQueueTests(AdminSite site) : IClassFixture<AdminSite>
         Assert.Equal(0, await dave.GetByRole(AriaRole.Button, new() { Name = "Reveal the user (audited)" }).CountAsync());
         var refused = await dave.APIRequest.PostAsync($"/review/findings/{id}?handler=Reveal", new()
         {
-            Form = dave.APIRequest.CreateFormData().Set("__RequestVerificationToken", token!),
+            Form = dave.APIRequest.CreateFormData().Set("__RequestVerificationToken", token!).Set("RevealReason", "curious"),
             MaxRedirects = 0,
         });
         Assert.Equal(403, refused.Status);

@@ -46,7 +46,7 @@ public sealed class ReviewApiTests : IAsyncLifetime
         var (stale, staleBody) = await _host.SendAsync(carol, HttpMethod.Post, $"analyzer/review/findings/{id}/status", new { status = "confirmed", disposition = "true_positive", version });
         var (again, againBody) = await _host.SendAsync(carol, HttpMethod.Post, $"analyzer/review/findings/{id}/status", new { status = "acknowledged" });
         var (dismissed, afterDismiss) = await _host.SendAsync(carol, HttpMethod.Post, $"analyzer/review/findings/{id}/status", new { status = "dismissed", disposition = "false_positive" });
-        var (revealed, identity) = await _host.SendAsync(carol, HttpMethod.Post, $"analyzer/review/findings/{id}/reveal");
+        var (revealed, identity) = await _host.SendAsync(carol, HttpMethod.Post, $"analyzer/review/findings/{id}/reveal", new { reason = "case 42" });
 
         Assert.Equal(HttpStatusCode.OK, acknowledged);
         Assert.Equal("acknowledged", afterAck.GetProperty("review").GetProperty("status").GetString());
@@ -99,7 +99,7 @@ public sealed class ReviewApiTests : IAsyncLifetime
         var id = (await _host.WaitForQueueItemAsync(dave, "", _ => true)).GetProperty("id").GetString()!;
 
         var (status, refused) = await _host.SendAsync(dave, HttpMethod.Post, $"analyzer/review/findings/{id}/status", new { status = "dismissed", disposition = "benign_true_positive" });
-        var (reveal, _) = await _host.SendAsync(dave, HttpMethod.Post, $"analyzer/review/findings/{id}/reveal");
+        var (reveal, _) = await _host.SendAsync(dave, HttpMethod.Post, $"analyzer/review/findings/{id}/reveal", new { reason = "curious" });
         var (suppress, _) = await _host.SendAsync(dave, HttpMethod.Post, "analyzer/review/suppressions",
             new { scope_kind = "detector", scope_value = "bulk_export", reason = "noise", expires_at = DateTimeOffset.UtcNow.AddDays(1) });
         var (_, stillNew) = await _host.GetAsync(carol, $"analyzer/review/findings/{id}");

@@ -27,7 +27,7 @@ public sealed class ReviewPagesTests : IAsyncLifetime
 
         var queue = await carol.GetStringAsync(new Uri("review", UriKind.Relative), ReviewHost.Cancel);
         var page = await carol.GetStringAsync(new Uri($"review/findings/{id}", UriKind.Relative), ReviewHost.Cancel);
-        using var reveal = await PostAsync(carol, $"review/findings/{id}?handler=Reveal", page, []);
+        using var reveal = await PostAsync(carol, $"review/findings/{id}?handler=Reveal", page, new() { ["RevealReason"] = "case 42" });
         var revealed = await reveal.Content.ReadAsStringAsync(ReviewHost.Cancel);
         using var dismiss = await PostAsync(carol, $"review/findings/{id}?handler=Close", page, new() { ["Status"] = "dismissed", ["Disposition"] = "false_positive", ["Note"] = "payroll run" });
         var after = await carol.GetStringAsync(new Uri($"review/findings/{id}", UriKind.Relative), ReviewHost.Cancel);
@@ -44,7 +44,7 @@ public sealed class ReviewPagesTests : IAsyncLifetime
 
         var davePage = await dave.GetStringAsync(new Uri($"review/findings/{id}", UriKind.Relative), ReviewHost.Cancel);
         var daveQueue = await dave.GetStringAsync(new Uri("review?status=dismissed", UriKind.Relative), ReviewHost.Cancel);
-        using var daveReveal = await PostAsync(dave, $"review/findings/{id}?handler=Reveal", daveQueue, []);
+        using var daveReveal = await PostAsync(dave, $"review/findings/{id}?handler=Reveal", daveQueue, new() { ["RevealReason"] = "curious" });
         using var daveAcknowledge = await PostAsync(dave, $"review/findings/{id}?handler=Close", daveQueue, new() { ["Status"] = "resolved", ["Disposition"] = "true_positive" });
 
         Assert.DoesNotContain("id=\"reveal\"", davePage, StringComparison.Ordinal);

@@ -36,7 +36,7 @@ public sealed class ReviewPostgresTests : IAsyncLifetime
             _host.SendAsync(carol, HttpMethod.Post, $"analyzer/review/findings/{id}/assign", new { assignee = "carol", version = 0 }));
         var (refused, _) = await _host.SendAsync(dave, HttpMethod.Post, $"analyzer/review/findings/{id}/status", new { status = "dismissed", disposition = "false_positive" });
         var (dismissed, _) = await _host.SendAsync(carol, HttpMethod.Post, $"analyzer/review/findings/{id}/status", new { status = "dismissed", disposition = "false_positive" });
-        var (revealed, identity) = await _host.SendAsync(carol, HttpMethod.Post, $"analyzer/review/findings/{id}/reveal");
+        var (revealed, identity) = await _host.SendAsync(carol, HttpMethod.Post, $"analyzer/review/findings/{id}/reveal", new { reason = "case 7" });
         var (exit, output) = await _host.VerifyAuditChainAsync();
 
         Assert.Single(results, r => r.Status == HttpStatusCode.Conflict);

@@ -52,7 +52,7 @@ public class InProcessHost : IAsyncLifetime
             settings["Identity:Clients:0:GrantTypes:0"] = "client_credentials";
             settings["Identity:Clients:0:Scopes:0"] = "events:write";
             settings["Identity:Clients:0:Scopes:1"] = "findings:read";
-            settings["Identity:Clients:0:Tenants:0"] = "demo";
+            settings["Identity:Clients:0:Tenants:0"] = "default"; // the tenant it may report events on
         }
 
         foreach (var (key, value) in Settings)

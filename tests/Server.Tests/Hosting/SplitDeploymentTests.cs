@@ -58,7 +58,8 @@ public sealed class SplitDeploymentTests(IdentityOnlyHost identity) : IClassFixt
 
         Assert.Equal(HttpStatusCode.OK, sent.StatusCode);
         Assert.Single(await analyzer.QueryAsync("SELECT seq FROM analyzer_live_events WHERE event_key = 'crm-app:split-1'"));
-        Assert.Equal(HttpStatusCode.OK, findings.StatusCode);
+        // Reading findings goes through the authorization model, which lives with Identity: without it nobody reads (deny by default).
+        Assert.Equal(HttpStatusCode.Forbidden, findings.StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, unauthenticated.StatusCode);
         Assert.Equal(HttpStatusCode.Forbidden, wrongScope.StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, token.StatusCode);

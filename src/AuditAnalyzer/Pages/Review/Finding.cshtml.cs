@@ -27,10 +27,16 @@ internal sealed class FindingModel(IReviewAccess access, ReviewActions actions, 
     [BindProperty]
     public string? Assignee { get; set; }
 
+    [BindProperty]
+    public string? RevealReason { get; set; }
+
     public FindingDetail? Finding { get; private set; }
 
     /// <summary>Set only in the response to a reveal; never stored or logged.</summary>
-    public (string UserId, string? UserName)? Revealed { get; private set; }
+    public RevealedUser? Revealed { get; private set; }
+
+    /// <summary>Whether the finding is about the signed-in reviewer (the review forms are not offered then).</summary>
+    public bool AboutCaller { get; private set; }
 
     public Task<IActionResult> OnGetAsync(CancellationToken cancellationToken) => LoadAsync(cancellationToken);
 
@@ -51,7 +57,7 @@ internal sealed class FindingModel(IReviewAccess access, ReviewActions actions, 
     public async Task<IActionResult> OnPostRevealAsync(CancellationToken cancellationToken)
     {
         var problems = new List<ReviewProblem>();
-        var revealed = await actions.RevealAsync(Caller, Id, problems, cancellationToken);
+        var revealed = await actions.RevealAsync(Caller, Id, RevealReason, problems, cancellationToken);
         if (revealed is null)
         {
             return await RefusedAsync(problems[0], cancellationToken);
@@ -65,8 +71,14 @@ internal sealed class FindingModel(IReviewAccess access, ReviewActions actions, 
 
     protected override async Task<IActionResult> LoadAsync(CancellationToken cancellationToken)
     {
-        Finding = await ReviewQueries.DetailAsync(actions.Db, Id, time.GetUtcNow(), cancellationToken);
-        return Finding is null ? NotFound() : Page();
+        Finding = await ReviewQueries.DetailAsync(actions.Db, Id, time.GetUtcNow(), actions.PeerGroups, cancellationToken);
+        if (Finding is null)
+        {
+            return NotFound();
+        }
+
+        AboutCaller = Caller is not null && await actions.IsAboutAsync(Id, Caller, cancellationToken);
+        return Page();
     }
 
     private async Task<IActionResult> Result(ReviewProblem? problem, string message, CancellationToken cancellationToken) =>

@@ -44,6 +44,11 @@ internal sealed class IndexModel(IReviewAccess access, ReviewActions actions) : 
             return await RefusedAsync(ReviewProblem.Invalid("bulk-action", "Choose acknowledge or assign."), cancellationToken);
         }
 
+        if (ReviewActions.MayReview(Caller) is { } refused)
+        {
+            return await RefusedAsync(refused, cancellationToken);
+        }
+
         var done = 0;
         var failed = new List<string>();
         foreach (var id in Selected.Distinct(StringComparer.Ordinal).Take(actions.Options.MaxBulk))
@@ -55,12 +60,9 @@ internal sealed class IndexModel(IReviewAccess access, ReviewActions actions) : 
             {
                 done++;
             }
-            else if (problem.Status == 403)
-            {
-                return await RefusedAsync(problem, cancellationToken);
-            }
             else
             {
+                // One refused item (a finding about the caller, a conflict) does not stop the others.
                 failed.Add($"{id}: {problem.Message}");
             }
         }
@@ -80,7 +82,7 @@ internal sealed class IndexModel(IReviewAccess access, ReviewActions actions) : 
             return Page();
         }
 
-        Queue = await ReviewQueries.QueueAsync(actions.Db, Filter, cancellationToken);
+        Queue = await ReviewQueries.QueueAsync(actions.Db, Filter, actions.PeerGroups, cancellationToken);
         return Page();
     }
 }

@@ -14,6 +14,7 @@ namespace CrmSecurity.AuditAnalyzer.Pages.Review;
 /// read right; a caller without it gets 403 before any finding is loaded.
 /// </summary>
 [Authorize(AuthenticationSchemes = CookieScheme)]
+[RequestSizeLimit(CrmSecurity.AuditAnalyzer.Review.ReviewEndpoints.MaxBodyBytes)] // forms are small; refuse large bodies before reading (ASVS V13.1.3)
 internal abstract class ReviewPageModel(IReviewAccess access) : PageModel
 {
     public const string CookieScheme = "Identity.Application";

@@ -56,7 +56,7 @@ internal sealed class SuppressionsModel(IReviewAccess access, ReviewActions acti
         var key = await actions.PseudonymKeyAsync(cancellationToken);
         var now = time.GetUtcNow().UtcTicks;
         var rows = await actions.Db.Suppressions.AsNoTracking().OrderByDescending(s => s.CreatedTicks).Take(500).ToListAsync(cancellationToken);
-        Suppressions = [.. rows.Select(s => new Row(s, s.ScopeKind == SuppressionScope.User ? Pseudonyms.Of(key, s.ScopeValue) : s.ScopeValue, SuppressionMatcher.IsActive(s.ToMatcher(), now)))];
+        Suppressions = [.. rows.Select(s => new Row(s, s.ScopeKind == SuppressionScope.User ? Pseudonyms.Of(key, s.ScopeValue) : s.ScopeValue, SuppressionMatcher.IsActive(s.ToMatcher(actions.Options.MaxSuppressionLifetime), now)))];
         return Page();
     }
 }
