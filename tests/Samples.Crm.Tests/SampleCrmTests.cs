@@ -49,7 +49,6 @@ public sealed partial class SampleCrmTests : IAsyncLifetime
             ["Identity__Clients__0__Scopes__6"] = "events:write",
             ["Identity__Clients__0__Tenants__0"] = "demo", // the sample reports on the demo users' tenant (analyzer ingestion is tenant-bound)
             ["Identity__Clients__0__RedirectUris__0"] = redirect,
-            ["Identity__Clients__0__Tenants__0"] = "demo",
         }, workingDirectory: _directory, cancellationToken: Cancel);
         _sample = await SampleProcess.StartAsync(port, new Dictionary<string, string>
         {
