@@ -250,7 +250,7 @@ public static class IdentityModule
         services.AddAuthorizationBuilder().AddPolicy(IncidentEndpoints.Policy, policy => policy
             .AddAuthenticationSchemes(AdminScheme)
             .RequireAuthenticatedUser()
-            .RequireAssertion(context => IncidentEndpoints.IsAdmin(context.User)));
+            .RequireAssertion(context => IncidentEndpoints.HasAdminScope(context.User)));
     }
 
 }

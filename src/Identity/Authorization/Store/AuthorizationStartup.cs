@@ -27,22 +27,65 @@ internal sealed partial class AuthorizationStartup(IServiceScopeFactory scopes, 
         var version = await ModelLoader.VersionAsync(store, cancellationToken);
         var snapshot = builder.Build(version);
         var stale = snapshot.Users.Count(u => u.PermVer == version && u.Definition.PermVer != version);
-        if (stale == 0)
-        {
-            model.Publish(snapshot);
-            return;
-        }
 
         // Publish first (the change pipeline decides on the current snapshot), then record the new versions.
         model.Publish(snapshot);
-        LogRecompute(logger, stale);
         var changes = scope.ServiceProvider.GetRequiredService<ModelChanges>();
-        var refused = await changes.ApplyAsync(AdminActor.System("start-up"), context =>
+        if (stale > 0)
         {
-            context.Audit(new AuditChange("model.recompute", "model", "permissions", "permission versions",
-                null, new { users = stale }, Summary: $"{stale} users' decisions depend on changed policy files"));
-            return Task.FromResult<AdminProblem?>(null);
-        }, cancellationToken);
+            LogRecompute(logger, stale);
+            Apply(await changes.ApplyAsync(AdminActor.System("start-up"), context =>
+            {
+                context.Audit(new AuditChange("model.recompute", "model", "permissions", "permission versions",
+                    null, new { users = stale }, Summary: $"{stale} users' decisions depend on changed policy files"));
+                return Task.FromResult<AdminProblem?>(null);
+            }, cancellationToken));
+        }
+
+        await RemoveApplicationUserPasswordsAsync(store, changes, cancellationToken);
+        await LogUnboundSharesAsync(store, cancellationToken);
+    }
+
+    /// <summary>
+    /// Application users have no password (red-team finding 11). A database from before that rule may hold one, set
+    /// through the admin API: it is removed at start, idempotently, as an audited system change, and the user's sessions end.
+    /// </summary>
+    private async Task RemoveApplicationUserPasswordsAsync(IdentityStore store, ModelChanges changes, CancellationToken cancellationToken)
+    {
+        if (!await store.Users.AnyAsync(u => u.ApplicationClientId != null && u.PasswordHash != null, cancellationToken))
+        {
+            return;
+        }
+
+        var removed = 0;
+        Apply(await changes.ApplyAsync(AdminActor.System("start-up"), async context =>
+        {
+            foreach (var user in await context.Store.Users.Where(u => u.ApplicationClientId != null && u.PasswordHash != null).ToListAsync(cancellationToken))
+            {
+                user.PasswordHash = null;
+                user.SecurityStamp = Guid.NewGuid().ToString("N");
+                removed++;
+                context.Audit(new AuditChange("user.password_removed", "system_user", user.Id, user.UserName ?? user.Id, new { password = true }, new { password = false },
+                    TargetUser: user.Id, Summary: $"application user {user.UserName} had a password; application users cannot sign in"));
+            }
+
+            return null;
+        }, cancellationToken));
+        LogPasswordsRemoved(logger, removed);
+    }
+
+    /// <summary>Shares made before locations were recorded grant nothing now (red-team finding 2): say so, so an admin can share again.</summary>
+    private async Task LogUnboundSharesAsync(IdentityStore store, CancellationToken cancellationToken)
+    {
+        var unbound = await store.Shares.CountAsync(s => s.RecordBusinessUnit == null, cancellationToken);
+        if (unbound > 0)
+        {
+            LogUnboundShares(logger, unbound);
+        }
+    }
+
+    private static void Apply(AdminProblem? refused)
+    {
         if (refused is not null)
         {
             throw new InvalidOperationException(refused.Detail);
@@ -126,4 +169,10 @@ internal sealed partial class AuthorizationStartup(IServiceScopeFactory scopes, 
 
     [LoggerMessage(EventId = 4403, Level = LogLevel.Information, Message = "{Users} users' decisions depend on changed policy files; recording new permission versions")]
     private static partial void LogRecompute(ILogger logger, int users);
+
+    [LoggerMessage(EventId = 4404, Level = LogLevel.Warning, Message = "Removed the password of {Users} application users: application users cannot sign in")]
+    private static partial void LogPasswordsRemoved(ILogger logger, int users);
+
+    [LoggerMessage(EventId = 4405, Level = LogLevel.Warning, Message = "{Shares} record shares were made before shares kept the record's business unit and grant nothing; share those records again with record_business_unit")]
+    private static partial void LogUnboundShares(ILogger logger, int shares);
 }
