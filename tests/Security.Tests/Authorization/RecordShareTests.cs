@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json.Serialization;
 using CrmSecurity.Security.Tests.Support;
 using FsCheck;
 using FsCheck.Fluent;
@@ -214,7 +215,14 @@ public sealed class RecordShareTests(AdminConsoleHost host) : IClassFixture<Admi
 
     /// <summary>The admin API's share body (snake_case as on the wire).</summary>
 #pragma warning disable IDE1006 // JSON member names as the API spells them
-    private sealed record ShareRequest(string entity, string record_id, string record_business_unit, string principal_kind, string principal_id, string[] actions, string? record_owner = null);
+    private sealed record ShareRequest(
+        string entity,
+        string record_id,
+        string record_business_unit,
+        string principal_kind,
+        string principal_id,
+        string[] actions,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? record_owner = null);
 #pragma warning restore IDE1006
 
     private sealed record Grant(string RecordId, Principal Principal, string[] Actions, bool Entitled);
