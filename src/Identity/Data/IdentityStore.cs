@@ -71,6 +71,8 @@ internal sealed partial class IdentityStore(DbContextOptions<IdentityStore> opti
         });
 
         ConfigureAuthorizationModel(builder);
+        ConfigureSecrets(builder);
+        ConfigureAuditTrail(builder);
 
         builder.Entity<SigningKeyRecord>(key =>
         {

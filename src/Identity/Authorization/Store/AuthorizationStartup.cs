@@ -18,10 +18,17 @@ internal sealed partial class AuthorizationStartup(IServiceScopeFactory scopes, 
     {
         await using var scope = scopes.CreateAsyncScope();
         var store = scope.ServiceProvider.GetRequiredService<IdentityStore>();
+        var audit = scope.ServiceProvider.GetRequiredService<AuditTrailWriter>();
+
+        // The audit key is made (or read) now, before any transaction, and kept in memory for every later entry.
+        var key = await audit.KeyAsync(cancellationToken);
         if (!await store.ModelState.AnyAsync(cancellationToken))
         {
-            await SeedAsync(store, model.Policies, cancellationToken);
+            await SeedAsync(store, model.Policies, audit, key, cancellationToken);
         }
+
+        // A trail written before it was keyed is sealed under the key once, before anything is appended to it.
+        await audit.SealAsync(store, cancellationToken);
 
         var builder = await ModelLoader.LoadAsync(store, model.Policies, cancellationToken);
         var version = await ModelLoader.VersionAsync(store, cancellationToken);
@@ -94,7 +101,8 @@ internal sealed partial class AuthorizationStartup(IServiceScopeFactory scopes, 
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    private async Task SeedAsync(IdentityStore store, PolicySet policies, CancellationToken cancellationToken)
+    /// <summary>Seeding writes the model, so it is an audited system change like every other (with the fingerprint it leaves).</summary>
+    private async Task SeedAsync(IdentityStore store, PolicySet policies, AuditTrailWriter audit, byte[] key, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         await using var transaction = await store.Database.BeginTransactionAsync(cancellationToken);
@@ -137,7 +145,8 @@ internal sealed partial class AuthorizationStartup(IServiceScopeFactory scopes, 
         }
 
         await store.SaveChangesAsync(cancellationToken);
-        await AuditChain.AppendAsync(store,
+        var fingerprint = (await ModelFingerprint.ComputeAsync(store, key, cancellationToken)).ToString();
+        var head = await AuditTrailWriter.AppendAsync(store, key,
         [
             new AuditEntryRecord
             {
@@ -155,11 +164,13 @@ internal sealed partial class AuthorizationStartup(IServiceScopeFactory scopes, 
                     field_security_profiles = policies.Profiles.Select(p => p.Id),
                 }),
                 ModelVersion = 1,
+                ModelFingerprint = fingerprint,
                 PreviousHash = "",
                 Hash = "",
             },
         ], cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        audit.Announce(head);
         store.ChangeTracker.Clear();
         LogSeeded(logger, units.Count, policies.Roles.Count, policies.Profiles.Count);
     }
