@@ -10,6 +10,7 @@ using CrmSecurity.Identity.Protocol;
 using CrmSecurity.Identity.Throttling;
 using CrmSecurity.Identity.Users;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -76,6 +77,12 @@ public static class IdentityModule
 
         // Order matters: keys first (OpenIddict needs them), then the authorization model, then demo data, then
         // configured clients, then the event writer and the model refresh.
+        if (string.IsNullOrWhiteSpace(builder.Configuration["Identity:DataProtectionKeys"])
+            || string.Equals(builder.Configuration["Identity:DataProtectionKeys"], "Database", StringComparison.OrdinalIgnoreCase))
+        {
+            services.AddHostedService<KeyRingProtectionStartup>();
+        }
+
         services.AddHostedService<SigningKeyRingService>();
         services.AddAuthorizationStartup();
         services.AddSingleton<DemoSeeder>();
@@ -113,6 +120,12 @@ public static class IdentityModule
         {
             protection.PersistKeysToFileSystem(new DirectoryInfo(Path.GetFullPath(location)));
         }
+
+        // Every key of the ring is wrapped by the installation's key-encryption key, which the host provides and which
+        // is never stored beside the keys (OWASP ASVS 4.0.3 V6.4.1): a copy of the database alone signs nothing.
+        builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(services => new ConfigureOptions<KeyManagementOptions>(options =>
+            options.XmlEncryptor = new KekXmlEncryptor(services.GetService<Crypto.Providers.IKeyEncryptionKey>()
+                ?? throw new InvalidOperationException("The Identity module needs the installation's key-encryption key: the host registers CrmSecurity.Crypto.Providers.IKeyEncryptionKey (Crypto:MasterKey)."))));
     }
 
     private static void AddPeople(IServiceCollection services)
