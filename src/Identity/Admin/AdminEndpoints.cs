@@ -41,7 +41,8 @@ internal static class AdminEndpoints
                 // RFC 6749 §3.3: scope values are space-separated; the admin API needs identity.admin.
                 .RequireAssertion(context => IncidentEndpoints.HasAdminScope(context.User)))
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .AddEndpointFilter(new RefusedAdminCalls("admin_api"));
 
         var users = api.MapGroup("/users").WithTags("Users");
         users.MapGet("/", ListUsersAsync).WithSummary("Users the caller may view (their business unit scope).");

@@ -152,6 +152,24 @@ public sealed class AdminReachTests(AdminConsoleHost host) : IClassFixture<Admin
         Assert.False(role.GetProperty("privileges").TryGetProperty("invoice", out _));
     }
 
+    [Fact]
+    public async Task A_refused_admin_or_incident_call_is_an_access_event_with_outcome_denied()
+    {
+        var wade = await host.AdminTokenOf("wade");
+        Assert.Equal(HttpStatusCode.Forbidden, (await PutAsync(host, wade, "admin/api/roles/sales_rep/privileges/invoice/read", new { depth = "business_unit" })).Status);
+        Assert.Equal(HttpStatusCode.Forbidden, (await PostAsync(host, wade, $"identity/admin/users/{DemoIds.Of("ed")}/disable", new { reason = "probing" })).Status);
+        List<Dictionary<string, object?>> denied = [];
+        for (var attempt = 0; attempt < 50 && denied.Count < 2; attempt++)
+        {
+            await Task.Delay(100, Personas.Cancel);
+            denied = await host.QueryAsync("SELECT Privilege, Details FROM identity_access_events WHERE Action = 'admin_change' AND Outcome = 'denied' AND UserId = @wade",
+                ("@wade", DemoIds.Of("wade")));
+        }
+
+        Assert.Contains(denied, e => (string?)e["Privilege"] == "admin_api" && ((string)e["Details"]!).Contains("/admin/api/roles/sales_rep/privileges/invoice/read", StringComparison.Ordinal));
+        Assert.Contains(denied, e => (string?)e["Privilege"] == "incident_response" && ((string)e["Details"]!).Contains("/disable", StringComparison.Ordinal));
+    }
+
     /// <summary>A browser signed in to the service with <paramref name="user"/>'s password (the admin pages' cookie).</summary>
     private async Task<HttpClient> CookieSignInAsync(string user)
     {
