@@ -1,9 +1,11 @@
 using CrmSecurity.CrmAuthorization;
+using CrmSecurity.Crypto.Providers;
 using CrmSecurity.Identity.AuditTrail;
 using CrmSecurity.Identity.Authorization.Model;
 using CrmSecurity.Identity.Authorization.Policies;
 using CrmSecurity.Identity.Data;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Identity.Authorization.Store;
 
@@ -20,8 +22,19 @@ internal sealed partial class AuthorizationStartup(IServiceScopeFactory scopes, 
         var store = scope.ServiceProvider.GetRequiredService<IdentityStore>();
         var audit = scope.ServiceProvider.GetRequiredService<AuditTrailWriter>();
 
-        // The audit key is made (or read) now, before any transaction, and kept in memory for every later entry.
-        var key = await audit.KeyAsync(cancellationToken);
+        // The audit key is made (or read) now, before any transaction, and kept in memory for every later entry. A key
+        // wrapped under another key-encryption key means this host runs on a copy of the database without the
+        // installation's master key: a configuration error (exit 78 naming the setting), never a crash.
+        byte[] key;
+        try
+        {
+            key = await audit.KeyAsync(cancellationToken);
+        }
+        catch (KeyManagementException e)
+        {
+            throw new OptionsValidationException("Crypto:MasterKey", typeof(IdentitySettings), [$"Crypto:MasterKey: the audit trail's key cannot be opened. {e.Message}"]);
+        }
+
         if (!await store.ModelState.AnyAsync(cancellationToken))
         {
             await SeedAsync(store, model.Policies, audit, key, cancellationToken);
