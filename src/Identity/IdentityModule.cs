@@ -27,8 +27,11 @@ public static class IdentityModule
     /// <summary>Authentication scheme of the admin endpoints: bearer access tokens of this server.</summary>
     public const string AdminScheme = "IdentityAdmin";
 
-    /// <summary>Schema version of the module's tables (2: the authorization model and the audit trail; 3: users' <c>ZoneInfo</c>).</summary>
-    public const int SchemaVersion = 3;
+    /// <summary>
+    /// Schema version of the module's tables (2: the authorization model and the audit trail; 3: users' <c>ZoneInfo</c>;
+    /// 4: record shares keep the record's location).
+    /// </summary>
+    public const int SchemaVersion = 4;
 
     /// <summary>Adds the Identity module. <paramref name="database"/> chooses the EF Core provider (the host passes DatabaseSetup.Configure).</summary>
     public static IHostApplicationBuilder AddIdentity(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
@@ -261,7 +264,7 @@ public static class IdentityModule
         services.AddAuthorizationBuilder().AddPolicy(IncidentEndpoints.Policy, policy => policy
             .AddAuthenticationSchemes(AdminScheme)
             .RequireAuthenticatedUser()
-            .RequireAssertion(context => IncidentEndpoints.IsAdmin(context.User)));
+            .RequireAssertion(context => IncidentEndpoints.HasAdminScope(context.User)));
     }
 
 }

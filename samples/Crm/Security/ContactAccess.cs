@@ -1,3 +1,4 @@
+using System.Linq.Expressions;
 using System.Security.Claims;
 using CrmSecurity.CrmAuthorization;
 using CrmSecurity.Samples.Crm.Data;
@@ -47,10 +48,35 @@ public sealed class ContactAccess(CrmDecisions decisions)
 
         var me = response.UserId;
         var units = privilege.BusinessUnits.ToList();
-        var shared = entity.SharedRecords.Where(s => s.Value.Contains(action.Name(), StringComparer.Ordinal))
-            .Select(s => Guid.TryParse(s.Key, out var id) ? id : Guid.Empty).ToList();
         List<string> reports = action == CrmAction.Read ? [.. response.Reports] : [];
-        return records.Where(c => c.Owner == me || units.Contains(c.BusinessUnit) || shared.Contains(c.Id) || reports.Contains(c.Owner));
+        Expression<Func<T, bool>> visible = c => c.Owner == me || units.Contains(c.BusinessUnit) || reports.Contains(c.Owner);
+
+        // A record shared through the service is visible only where it was shared: same id and business unit (and owner,
+        // when the share names one), never by id alone.
+        var record = visible.Parameters[0];
+        var body = visible.Body;
+        foreach (var share in entity.SharedRecords.Where(s => s.Actions.Contains(action.Name(), StringComparer.Ordinal)))
+        {
+            if (!Guid.TryParse(share.RecordId, out var id))
+            {
+                continue;
+            }
+
+            var unit = share.BusinessUnit;
+            var owner = share.Owner;
+            Expression<Func<T, bool>> located = owner is null
+                ? c => c.Id == id && c.BusinessUnit == unit
+                : c => c.Id == id && c.BusinessUnit == unit && c.Owner == owner;
+            body = Expression.OrElse(body, new Rebind(located.Parameters[0], record).Visit(located.Body));
+        }
+
+        return records.Where(Expression.Lambda<Func<T, bool>>(body, record));
+    }
+
+    /// <summary>Puts one lambda's body onto another's parameter, so the predicates combine into one WHERE clause.</summary>
+    private sealed class Rebind(ParameterExpression from, ParameterExpression to) : ExpressionVisitor
+    {
+        protected override Expression VisitParameter(ParameterExpression node) => node == from ? to : base.VisitParameter(node);
     }
 
     public static CrmDecision Check(CrmAccessProfile profile, Contact contact, CrmAction action) =>

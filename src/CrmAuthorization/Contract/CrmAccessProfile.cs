@@ -83,9 +83,11 @@ public sealed class CrmAccessProfile
             }
         }
 
-        if (record.Id is { } id && view.Shared.TryGetValue(id, out var shared) && shared.Contains(action.Name(), StringComparer.Ordinal))
+        // A service share is bound to the record's location at share time: the id alone never matches.
+        if (record.Id is { } id && view.Shared.TryGetValue(id, out var shared)
+            && shared.FirstOrDefault(s => s.Locates(record) && s.Actions.Contains(action.Name(), StringComparer.Ordinal)) is { } match)
         {
-            return new CrmDecision(true, "share", $"Allowed: the record is shared with {Response.UserName} or a team of theirs for {string.Join(", ", shared)}; shares apply because {grant}.");
+            return new CrmDecision(true, "share", $"Allowed: the record is shared with {Response.UserName} or a team of theirs for {string.Join(", ", match.Actions)}; shares apply because {grant}.");
         }
 
         if (action == CrmAction.Read && !teamOwned && record.Owner is { } report && _reports.Contains(report))
@@ -137,14 +139,14 @@ public sealed class CrmAccessProfile
                 f => f.Key,
                 f => (Access: CrmNames.TryParseFieldAccess(f.Value.Access, out var access) ? access : FieldAccess.Hidden, f.Value.Mask),
                 StringComparer.Ordinal);
-            Shared = profile.SharedRecords.ToDictionary(s => s.Key, s => s.Value, StringComparer.Ordinal);
+            Shared = profile.SharedRecords.GroupBy(s => s.RecordId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
         }
 
         public Held?[] Privileges { get; } = new Held?[CrmNames.ActionCount];
 
         public Dictionary<string, (FieldAccess Access, string Mask)> Fields { get; }
 
-        public Dictionary<string, IReadOnlyList<string>> Shared { get; }
+        public Dictionary<string, List<SharedRecord>> Shared { get; }
     }
 
     private sealed record Held(Depth Depth, string Role, string? Team, HashSet<string> BusinessUnits);

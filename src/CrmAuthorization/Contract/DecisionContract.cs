@@ -154,7 +154,7 @@ public sealed record FieldsResponse
 
 /// <summary>
 /// Which records of an entity a user may act on, for a WHERE clause: every record (<see cref="All"/>), or those
-/// owned by one of <see cref="Owners"/>, in one of <see cref="BusinessUnits"/>, with an id in
+/// owned by one of <see cref="Owners"/>, in one of <see cref="BusinessUnits"/>, with an id and location in
 /// <see cref="SharedRecords"/>, or shared (in the app's own share table) with one of <see cref="Principals"/>.
 /// </summary>
 public sealed record FilterResponse
@@ -187,9 +187,12 @@ public sealed record FilterResponse
     [JsonPropertyName("owners")]
     public IReadOnlyList<string> Owners { get; init; } = [];
 
-    /// <summary>Ids of records shared through the service with the user or the user's teams for this action.</summary>
+    /// <summary>
+    /// Records shared through the service with the user or the user's teams for this action, each with the business unit
+    /// (and owner, when named) it was shared at: match the id and the location, never the id alone.
+    /// </summary>
     [JsonPropertyName("shared_records")]
-    public IReadOnlyList<string> SharedRecords { get; init; } = [];
+    public IReadOnlyList<SharedRecord> SharedRecords { get; init; } = [];
 
     /// <summary>The user's id and team ids, to match an app's own share table.</summary>
     [JsonPropertyName("principals")]

@@ -60,9 +60,51 @@ public sealed record EntityProfile
     [JsonPropertyName("fields")]
     public IReadOnlyDictionary<string, FieldProfileEntry> Fields { get; init; } = new Dictionary<string, FieldProfileEntry>();
 
-    /// <summary>Record id to the actions shared with the user or the user's teams through the service.</summary>
+    /// <summary>
+    /// Records shared with the user or the user's teams through the service, each bound to where the record was when it
+    /// was shared: a share applies only to a record in that business unit (and with that owner, when one is named).
+    /// </summary>
     [JsonPropertyName("shared_records")]
-    public IReadOnlyDictionary<string, IReadOnlyList<string>> SharedRecords { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+    public IReadOnlyList<SharedRecord> SharedRecords { get; init; } = [];
+}
+
+/// <summary>
+/// A record shared through the service: its id and the location it was shared at. The share applies only while the record
+/// is in <see cref="BusinessUnit"/> (and owned by <see cref="Owner"/>, when one is named), so a business unit claimed at
+/// share time that is not the record's own grants nothing.
+/// </summary>
+public sealed record SharedRecord
+{
+    /// <summary>The record's id.</summary>
+    [JsonPropertyName("record_id")]
+    public required string RecordId { get; init; }
+
+    /// <summary>The business unit the record was in when it was shared.</summary>
+    [JsonPropertyName("business_unit")]
+    public required string BusinessUnit { get; init; }
+
+    /// <summary>The record's owner when it was shared, if the share was granted through ownership; otherwise null.</summary>
+    [JsonPropertyName("owner")]
+    public string? Owner { get; init; }
+
+    /// <summary><c>user</c> or <c>team</c>, for <see cref="Owner"/>.</summary>
+    [JsonPropertyName("owner_kind")]
+    public string? OwnerKind { get; init; }
+
+    /// <summary>Action names the share grants.</summary>
+    [JsonPropertyName("actions")]
+    public IReadOnlyList<string> Actions { get; init; } = [];
+
+    /// <summary>Whether <paramref name="record"/> is where this share was granted.</summary>
+    /// <param name="record">The record as the CRM app stores it.</param>
+    public bool Locates(CrmRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        return string.Equals(record.Id, RecordId, StringComparison.Ordinal)
+            && string.Equals(record.BusinessUnit, BusinessUnit, StringComparison.Ordinal)
+            && (Owner is null
+                || (string.Equals(record.Owner, Owner, StringComparison.Ordinal) && string.Equals(record.OwnerKind ?? "user", OwnerKind ?? "user", StringComparison.Ordinal)));
+    }
 }
 
 /// <summary>A privilege held: its depth, the role (and team) that gives it, and the business units it reaches.</summary>

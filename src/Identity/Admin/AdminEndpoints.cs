@@ -10,7 +10,6 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Net.Http.Headers;
 using OpenIddict.Abstractions;
-using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace CrmSecurity.Identity.Admin;
 
@@ -27,6 +26,7 @@ internal static class AdminEndpoints
     public static IServiceCollection AddIdentityAdmin(this IServiceCollection services)
     {
         services.AddScoped<AdminOperations>();
+        services.AddScoped<Microsoft.AspNetCore.Identity.IPasswordValidator<Data.CrmUser>, ApplicationUsersHaveNoPassword>();
         services.AddOpenApi(DocumentName, options => options.ShouldInclude = description => description.GroupName == DocumentName);
         return services;
     }
@@ -39,9 +39,10 @@ internal static class AdminEndpoints
                 .AddAuthenticationSchemes(IdentityModule.AdminScheme)
                 .RequireAuthenticatedUser()
                 // RFC 6749 §3.3: scope values are space-separated; the admin API needs identity.admin.
-                .RequireAssertion(context => (context.User.FindFirst(Claims.Scope)?.Value ?? "").Split(' ').Contains(IncidentEndpoints.AdminScope, StringComparer.Ordinal)))
+                .RequireAssertion(context => IncidentEndpoints.HasAdminScope(context.User)))
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge);
+            .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .AddEndpointFilter(new RefusedAdminCalls("admin_api"));
 
         var users = api.MapGroup("/users").WithTags("Users");
         users.MapGet("/", ListUsersAsync).WithSummary("Users the caller may view (their business unit scope).");
@@ -51,9 +52,9 @@ internal static class AdminEndpoints
             var (id, problem) = await ops.CreateUserAsync(g, b, ct);
             return (problem, id is null ? null : TypedResults.Created($"/admin/api/users/{id}", new { id }));
         }))).Accepts<UserBody>("application/json").WithSummary("Create a user in a business unit.");
-        users.MapPost("/{id}/disable", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.SetUserDisabledAsync(g, id, true, null, ct)))
+        users.MapPost("/{id}/disable", (string id, HttpContext http) => Change(http, async (g, ops, ct) => (await ops.SetUserDisabledAsync(g, id, true, null, ct)).Problem))
             .WithSummary("Disable a user: every token, authorization and session of the user is revoked at once.");
-        users.MapPost("/{id}/enable", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.SetUserDisabledAsync(g, id, false, null, ct)));
+        users.MapPost("/{id}/enable", (string id, HttpContext http) => Change(http, async (g, ops, ct) => (await ops.SetUserDisabledAsync(g, id, false, null, ct)).Problem));
         users.MapPost("/{id}/unlock", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.UnlockUserAsync(g, id, ct))).WithSummary("End a lockout after failed sign-ins.");
         users.MapPost("/{id}/reset-mfa", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.ResetMfaAsync(g, id, ct)))
             .WithSummary("Remove the authenticator and recovery codes; sessions end and the next sign-in enrols again.");

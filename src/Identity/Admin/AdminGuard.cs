@@ -45,11 +45,33 @@ internal sealed class AdminGuard(AuthorizationSnapshot snapshot, int caller, Adm
         return new AdminGuard(snapshot, index, new AdminActor(user.Id, user.UserName, client, sourceIp, index));
     }
 
-    /// <summary>May the caller do <paramref name="action"/> on <paramref name="entity"/> (a system entity) at all?</summary>
-    public AdminProblem? Require(string entity, CrmAction action) =>
-        snapshot.CheckEntity(caller, snapshot.EntityIndex(entity), action).Allowed
-            ? null
-            : AdminProblem.Forbidden($"{actor.Name} does not hold the admin privilege {action.Name()} on {entity}.");
+    /// <summary>
+    /// May the caller do <paramref name="action"/> on <paramref name="entity"/> (a system entity) at all? For objects of the
+    /// whole organisation (roles, field security profiles, clients, the audit trail, findings) only organization depth
+    /// will do: a business-unit admin's depth never reaches them (red-team finding 10). For objects that live in a
+    /// business unit (users, teams, units), any depth passes here and the object's unit is checked with <see cref="Covers"/>.
+    /// </summary>
+    public AdminProblem? Require(string entity, CrmAction action)
+    {
+        var entityIndex = snapshot.EntityIndex(entity);
+        if (entityIndex < 0)
+        {
+            return AdminProblem.Forbidden($"{actor.Name} does not hold the admin privilege {action.Name()} on {entity}.");
+        }
+
+        var decision = snapshot.CheckEntity(caller, entityIndex, action);
+        if (SystemEntities.IsOrganizationWide(entity))
+        {
+            // OWASP ASVS 4.0.3 V4.1.3 / V4.2.1: an organisation-wide object is outside every business unit's reach.
+            return decision.Allowed && decision.Depth == Depth.Organization
+                ? null
+                : AdminProblem.Forbidden(decision.Allowed
+                    ? $"{actor.Name} holds {action.Name()} on {entity} at {decision.Depth.Name()} depth only; {entity} objects belong to the whole organisation and need organization depth."
+                    : $"{actor.Name} does not hold the admin privilege {action.Name()} on {entity}.");
+        }
+
+        return decision.Allowed ? null : AdminProblem.Forbidden($"{actor.Name} does not hold the admin privilege {action.Name()} on {entity}.");
+    }
 
     /// <summary>May the caller do <paramref name="action"/> on an object of <paramref name="entity"/> that belongs to this business unit?</summary>
     public AdminProblem? Require(string entity, CrmAction action, string? businessUnitId)
@@ -69,6 +91,11 @@ internal sealed class AdminGuard(AuthorizationSnapshot snapshot, int caller, Adm
         if (entityIndex < 0)
         {
             return false;
+        }
+
+        if (SystemEntities.IsOrganizationWide(entity))
+        {
+            return Require(entity, action) is null;
         }
 
         // Admin objects have no owner: "own" depth never covers them, business-unit depths compare the object's unit.
@@ -115,6 +142,20 @@ internal sealed class AdminGuard(AuthorizationSnapshot snapshot, int caller, Adm
         }
 
         return AdminProblem.Forbidden($"{actor.Name} cannot grant {grant.Name()} on {snapshot.Entities[field.Entity].Name}.{field.Name} through {what}: they hold {held.Name()} only.");
+    }
+
+    /// <summary>A field security profile handed out (through a team) may give no more on any field than the caller holds.</summary>
+    public AdminProblem? RequireHolds(FieldProfileInfo profile)
+    {
+        foreach (var field in snapshot.FieldTable)
+        {
+            if (profile.Grants[field.Index] is var grant and > 0 && RequireHolds(field, (FieldGrant)grant, $"field security profile '{profile.Name}'") is { } problem)
+            {
+                return problem;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>No one edits their own roles, teams or business unit: that is the shortest path to privilege escalation.</summary>

@@ -98,21 +98,19 @@ internal sealed record FieldProfileView(
     [property: JsonPropertyName("permissions")] SortedDictionary<string, SortedDictionary<string, string>> Permissions,
     [property: JsonPropertyName("version")] int Version);
 
+/// <summary>
+/// A share request. <c>record_business_unit</c> (required) and <c>record_owner</c> say where the record is; the share is
+/// bound to that location and applies only where the CRM app places the record there (red-team finding 2).
+/// </summary>
 internal sealed record ShareBody(
     [property: JsonPropertyName("entity")] string? Entity,
     [property: JsonPropertyName("record_id")] string? RecordId,
     [property: JsonPropertyName("record_business_unit")] string? RecordBusinessUnit,
     [property: JsonPropertyName("principal_kind")] string? PrincipalKind,
     [property: JsonPropertyName("principal_id")] string? PrincipalId,
-    [property: JsonPropertyName("actions")] List<string>? Actions);
-
-internal sealed record ShareView(
-    [property: JsonPropertyName("id")] string Id,
-    [property: JsonPropertyName("entity")] string Entity,
-    [property: JsonPropertyName("record_id")] string RecordId,
-    [property: JsonPropertyName("principal_kind")] string PrincipalKind,
-    [property: JsonPropertyName("principal_id")] string PrincipalId,
-    [property: JsonPropertyName("actions")] IReadOnlyList<string> Actions);
+    [property: JsonPropertyName("actions")] List<string>? Actions,
+    [property: JsonPropertyName("record_owner")] string? RecordOwner = null,
+    [property: JsonPropertyName("record_owner_kind")] string? RecordOwnerKind = null);
 
 internal sealed record ClientView(
     [property: JsonPropertyName("client_id")] string ClientId,

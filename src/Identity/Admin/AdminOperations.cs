@@ -6,6 +6,7 @@ using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Incident;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
+using OpenIddict.Abstractions;
 
 namespace CrmSecurity.Identity.Admin;
 
@@ -15,9 +16,14 @@ namespace CrmSecurity.Identity.Admin;
 /// transaction that appends a hash-chained audit entry (actor, target names, before and after, source IP) and emits the
 /// access event; a refusal anywhere rolls the whole change back.
 /// </summary>
-internal sealed class AdminOperations(ModelChanges changes, IncidentResponse incidents, IPasswordHasher<CrmUser> hasher)
+internal sealed class AdminOperations(ModelChanges changes, IncidentResponse incidents, UserManager<CrmUser> users, IOpenIddictApplicationManager applications)
 {
     public const int MaxIdLength = 100;
+
+    /// <summary>ASP.NET Core Identity's column sizes for display names and e-mail addresses.</summary>
+    public const int MaxNameLength = 200;
+
+    public const int MaxEmailLength = 256;
 
     // ---- roles -------------------------------------------------------------------------------------------------
 
@@ -292,11 +298,12 @@ internal sealed class AdminOperations(ModelChanges changes, IncidentResponse inc
             var children = await context.Store.BusinessUnits.CountAsync(b => b.ParentId == id, cancellationToken);
             var users = await context.Store.Users.CountAsync(u => u.BusinessUnit == id, cancellationToken);
             var teams = await context.Store.Teams.CountAsync(t => t.BusinessUnitId == id, cancellationToken);
-            if (unit.Parent < 0 || children + users + teams > 0)
+            var shares = await context.Store.Shares.CountAsync(s => s.RecordBusinessUnit == id, cancellationToken);
+            if (unit.Parent < 0 || children + users + teams + shares > 0)
             {
                 return AdminProblem.Conflict(unit.Parent < 0
                     ? $"'{unit.Name}' is the root business unit and cannot be deleted."
-                    : $"Business unit '{unit.Name}' still has {children} child unit(s), {users} user(s) and {teams} team(s); move them first.");
+                    : $"Business unit '{unit.Name}' still has {children} child unit(s), {users} user(s), {teams} team(s) and {shares} record share(s) bound to it; move or delete them first.");
             }
 
             await context.Store.BusinessUnits.Where(b => b.Id == id).ExecuteDeleteAsync(cancellationToken);
@@ -423,11 +430,27 @@ internal sealed class AdminOperations(ModelChanges changes, IncidentResponse inc
 
     // ---- users --------------------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// Creates a user (or an application user, bound to an OIDC client) through the same validators as every other path
+    /// (red-team finding 11): ASP.NET Core Identity's user validators (user name characters, a valid and unique e-mail
+    /// address) and password validators (length, deny list). Application users have no password, so they never sign in
+    /// interactively; their client must exist and may have only one. Every refusal is problem details naming the field.
+    /// </summary>
     public async Task<(string? Id, AdminProblem? Problem)> CreateUserAsync(AdminGuard guard, UserBody body, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(body.UserName) || body.UserName.Length > MaxIdLength)
         {
             return (null, AdminProblem.Invalid("user_name", $"user_name is required (at most {MaxIdLength} characters)."));
+        }
+
+        if (body.DisplayName is { Length: > MaxNameLength })
+        {
+            return (null, AdminProblem.Invalid("display_name", $"display_name is longer than {MaxNameLength} characters."));
+        }
+
+        if (body.Email is { Length: > MaxEmailLength })
+        {
+            return (null, AdminProblem.Invalid("email", $"email is longer than {MaxEmailLength} characters."));
         }
 
         var unit = body.BusinessUnit ?? "";
@@ -441,37 +464,111 @@ internal sealed class AdminOperations(ModelChanges changes, IncidentResponse inc
             return (null, denied);
         }
 
+        var clientId = string.IsNullOrWhiteSpace(body.ApplicationClientId) ? null : body.ApplicationClientId.Trim();
+        if (clientId is not null)
+        {
+            // An application user signs in with nothing: its client's credentials act as it (Dynamics 365 application users).
+            if (!string.IsNullOrEmpty(body.Password))
+            {
+                return (null, AdminProblem.Invalid("password", "An application user has no password: its client's own tokens act as it, and it cannot sign in interactively. Leave password out."));
+            }
+
+            // Binding a client to a user gives every token the client obtains for itself that user's rights: it changes
+            // what the client can do, an organisation-wide object.
+            if (guard.Require(SystemEntities.Client, CrmAction.Update) is { } clientDenied)
+            {
+                return (null, clientDenied);
+            }
+
+            if (clientId.Length > MaxIdLength || await applications.FindByClientIdAsync(clientId, cancellationToken) is null)
+            {
+                return (null, AdminProblem.Invalid("application_client_id", $"There is no OIDC client '{clientId}' to bind the application user to."));
+            }
+        }
+
+        var email = string.IsNullOrWhiteSpace(body.Email) ? null : body.Email.Trim();
         var user = new CrmUser
         {
             UserName = body.UserName.Trim(),
-            NormalizedUserName = body.UserName.Trim().ToUpperInvariant(),
-            Email = body.Email,
-            NormalizedEmail = body.Email?.ToUpperInvariant(),
-            DisplayName = body.DisplayName ?? body.UserName,
+            Email = email,
+            DisplayName = string.IsNullOrWhiteSpace(body.DisplayName) ? body.UserName.Trim() : body.DisplayName.Trim(),
             BusinessUnit = unit,
-            ApplicationClientId = body.ApplicationClientId,
+            ApplicationClientId = clientId,
             SecurityStamp = Guid.NewGuid().ToString("N"),
             LockoutEnabled = true,
         };
-        if (body.Password is { Length: > 0 } password)
-        {
-            user.PasswordHash = hasher.HashPassword(user, password);
-        }
+        user.NormalizedUserName = users.NormalizeName(user.UserName);
+        user.NormalizedEmail = users.NormalizeEmail(email);
 
         var problem = await changes.ApplyAsync(guard.Actor, async context =>
         {
-            if (await context.Store.Users.AnyAsync(u => u.NormalizedUserName == user.NormalizedUserName, cancellationToken))
+            // Checked inside the transaction (changes are serialised on the model-version row), so two requests racing
+            // for the same name, address or client do not both pass.
+            if (clientId is not null && await context.Store.Users.AnyAsync(u => u.ApplicationClientId == clientId, cancellationToken))
             {
-                return AdminProblem.Conflict($"A user named '{user.UserName}' already exists.");
+                return Field(StatusCodes.Status409Conflict, "application_client_id", $"Client '{clientId}' already has an application user; a client acts as one user only.");
+            }
+
+            // An address held twice breaks its owner's sign-in by e-mail and password reset: never create a second one.
+            if (user.NormalizedEmail is not null && await context.Store.Users.AnyAsync(u => u.NormalizedEmail == user.NormalizedEmail, cancellationToken))
+            {
+                return Field(StatusCodes.Status409Conflict, "email", $"The e-mail address '{email}' is already used by another user.");
+            }
+
+            var errors = new List<IdentityError>();
+            foreach (var validator in users.UserValidators)
+            {
+                errors.AddRange((await validator.ValidateAsync(users, user)).Errors
+                    // Application users receive no mail: an address is optional for them (Identity requires one when e-mail must be unique).
+                    .Where(e => !(clientId is not null && email is null && e.Code == nameof(IdentityErrorDescriber.InvalidEmail))));
+            }
+
+            if (!string.IsNullOrEmpty(body.Password))
+            {
+                foreach (var validator in users.PasswordValidators)
+                {
+                    errors.AddRange((await validator.ValidateAsync(users, user, body.Password)).Errors);
+                }
+            }
+
+            if (errors.Count > 0)
+            {
+                return Refusal(errors);
+            }
+
+            if (!string.IsNullOrEmpty(body.Password))
+            {
+                user.PasswordHash = users.PasswordHasher.HashPassword(user, body.Password);
             }
 
             context.Store.Users.Add(user);
             context.Audit(new AuditChange("user.create", "system_user", user.Id, user.UserName!, null,
-                new { user_name = user.UserName, display_name = user.DisplayName, business_unit = unit, application_client_id = user.ApplicationClientId }, TargetUser: user.Id));
+                new { user_name = user.UserName, display_name = user.DisplayName, email, business_unit = unit, application_client_id = clientId, password = user.PasswordHash is not null },
+                TargetUser: user.Id));
             return null;
         }, cancellationToken);
         return (problem is null ? user.Id : null, problem);
     }
+
+    /// <summary>Identity's validation errors as one problem, each under the field it is about; a duplicate is a conflict.</summary>
+    private static AdminProblem Refusal(List<IdentityError> errors)
+    {
+        static string FieldOf(string code) => code switch
+        {
+            _ when code.StartsWith("Password", StringComparison.Ordinal) => "password",
+            _ when code.EndsWith("UserName", StringComparison.Ordinal) => "user_name",
+            _ when code.EndsWith("Email", StringComparison.Ordinal) => "email",
+            _ => "$",
+        };
+
+        var byField = errors.GroupBy(e => FieldOf(e.Code)).ToDictionary(g => g.Key, g => g.Select(e => e.Description).ToArray());
+        var conflict = errors.All(e => e.Code.StartsWith("Duplicate", StringComparison.Ordinal));
+        return new AdminProblem(conflict ? StatusCodes.Status409Conflict : StatusCodes.Status400BadRequest,
+            conflict ? "Conflict" : "The request is not valid", string.Join(" ", errors.Select(e => e.Description)), byField);
+    }
+
+    private static AdminProblem Field(int status, string field, string message) =>
+        new(status, status == StatusCodes.Status409Conflict ? "Conflict" : "The request is not valid", message, new Dictionary<string, string[]> { [field] = [message] });
 
     public Task<AdminProblem?> SetUserRolesAsync(AdminGuard guard, string userId, NamesBody body, CancellationToken cancellationToken) =>
         ChangeUserAsync(guard, userId, CrmAction.Assign, "roles", body.Version, async (context, user, info) =>
@@ -506,10 +603,12 @@ internal sealed class AdminOperations(ModelChanges changes, IncidentResponse inc
 
                 if (!current.Contains(t))
                 {
-                    // Joining a team hands out its roles: the admin needs assign on the team and must hold its roles.
+                    // Joining a team hands out its roles and field security profiles: the admin needs assign on the team
+                    // and must hold every privilege and field grant it gives.
                     var team = snapshot.Teams[t];
                     var refused = guard.Require(SystemEntities.Team, CrmAction.Assign, snapshot.BusinessUnits[team.BusinessUnit].Id)
-                        ?? team.Roles.Select(r => guard.RequireHolds(snapshot.Roles[r])).FirstOrDefault(p => p is not null);
+                        ?? team.Roles.Select(r => guard.RequireHolds(snapshot.Roles[r])).FirstOrDefault(p => p is not null)
+                        ?? team.Profiles.Select(p => guard.RequireHolds(snapshot.Profiles[p])).FirstOrDefault(p => p is not null);
                     if (refused is not null)
                     {
                         return refused;
@@ -600,24 +699,49 @@ internal sealed class AdminOperations(ModelChanges changes, IncidentResponse inc
         }
     }
 
-    public async Task<AdminProblem?> SetUserDisabledAsync(AdminGuard guard, string userId, bool disabled, string? reason, CancellationToken cancellationToken)
+    /// <summary>
+    /// Disables (or enables) a user as one model change: the model swaps in a snapshot where the user is disabled (so the
+    /// decision API, the admin API and the encryption service refuse them at once), and disabling revokes every token,
+    /// authorization and session of the user in the same transaction as the hash-chained audit entry (red-team finding 5).
+    /// </summary>
+    public async Task<(RevocationSummary? Summary, AdminProblem? Problem)> SetUserDisabledAsync(AdminGuard guard, string userId, bool disabled, string? reason, CancellationToken cancellationToken)
     {
-        var problem = await ChangeUserAsync(guard, userId, CrmAction.Update, "account", null, (context, user, info) =>
+        RevocationSummary? summary = null;
+        var problem = await ChangeUserAsync(guard, userId, CrmAction.Update, "account", null, async (context, user, info) =>
         {
             var before = user.IsDisabled;
             user.IsDisabled = disabled;
+            summary = disabled
+                ? await incidents.RevokeUserAsync(user, cancellationToken)
+                : new RevocationSummary("user", user.Id, 0, 0);
             context.Audit(new AuditChange(disabled ? "user.disable" : "user.enable", "system_user", userId, user.UserName!,
-                new { disabled = before }, new { disabled, reason }, TargetUser: userId));
-            return Task.FromResult<AdminProblem?>(null);
+                new { disabled = before },
+                new { disabled, reason, tokens_revoked = summary.TokensRevoked, authorizations_revoked = summary.AuthorizationsRevoked },
+                TargetUser: userId, Summary: Reasoned($"{user.UserName} {(disabled ? "disabled" : "enabled")}", reason)));
+            return null;
         }, cancellationToken, allowSelf: false);
-        if (problem is null && disabled)
-        {
-            // Incident response: every token, authorization and sign-in cookie of the user ends now, not at expiry.
-            await incidents.RevokeUserAsync(userId, guard.Actor.Id, "user disabled by " + guard.Actor.Name, cancellationToken);
-        }
-
-        return problem;
+        return problem is null ? (summary, null) : (null, problem);
     }
+
+    /// <summary>
+    /// Incident response for a user: every token, authorization and sign-in session ends, audited in the same transaction.
+    /// An admin may do it to themselves (a suspected stolen session is the admin's own emergency too).
+    /// </summary>
+    public async Task<(RevocationSummary? Summary, AdminProblem? Problem)> RevokeUserAsync(AdminGuard guard, string userId, string? reason, CancellationToken cancellationToken)
+    {
+        RevocationSummary? summary = null;
+        var problem = await ChangeUserAsync(guard, userId, CrmAction.Update, "sessions", null, async (context, user, info) =>
+        {
+            summary = await incidents.RevokeUserAsync(user, cancellationToken);
+            context.Audit(new AuditChange("user.revoke", "system_user", userId, user.UserName!, null,
+                new { reason, tokens_revoked = summary.TokensRevoked, authorizations_revoked = summary.AuthorizationsRevoked },
+                TargetUser: userId, Summary: Reasoned($"every token and session of {user.UserName} revoked", reason)));
+            return null;
+        }, cancellationToken, allowSelf: true);
+        return problem is null ? (summary, null) : (null, problem);
+    }
+
+    private static string Reasoned(string what, string? reason) => string.IsNullOrWhiteSpace(reason) ? what : $"{what}: {reason}";
 
     public Task<AdminProblem?> UnlockUserAsync(AdminGuard guard, string userId, CancellationToken cancellationToken) =>
         ChangeUserAsync(guard, userId, CrmAction.Update, "account", null, (context, user, info) =>
@@ -629,25 +753,20 @@ internal sealed class AdminOperations(ModelChanges changes, IncidentResponse inc
             return Task.FromResult<AdminProblem?>(null);
         }, cancellationToken);
 
-    public async Task<AdminProblem?> ResetMfaAsync(AdminGuard guard, string userId, CancellationToken cancellationToken)
-    {
-        var problem = await ChangeUserAsync(guard, userId, CrmAction.Update, "multi-factor authentication", null, async (context, user, info) =>
+    public Task<AdminProblem?> ResetMfaAsync(AdminGuard guard, string userId, CancellationToken cancellationToken) =>
+        ChangeUserAsync(guard, userId, CrmAction.Update, "multi-factor authentication", null, async (context, user, info) =>
         {
             var before = user.TwoFactorEnabled;
             user.TwoFactorEnabled = false;
             // ASP.NET Core Identity keeps the authenticator key and recovery codes as user tokens of its own store.
             await context.Store.UserTokens.Where(t => t.UserId == userId && t.LoginProvider == "[AspNetUserStore]").ExecuteDeleteAsync(cancellationToken);
-            context.Audit(new AuditChange("user.reset_mfa", "system_user", userId, user.UserName!, new { mfa = before }, new { mfa = false }, TargetUser: userId));
+
+            // Sessions signed in with the old second factor end too, in the same transaction: the next sign-in enrols a new one.
+            var revoked = await incidents.RevokeUserAsync(user, cancellationToken);
+            context.Audit(new AuditChange("user.reset_mfa", "system_user", userId, user.UserName!, new { mfa = before },
+                new { mfa = false, tokens_revoked = revoked.TokensRevoked }, TargetUser: userId));
             return null;
         }, cancellationToken, allowSelf: false);
-        if (problem is null)
-        {
-            // Sessions signed in with the old second factor end too: the next sign-in enrols a new one.
-            await incidents.RevokeUserAsync(userId, guard.Actor.Id, "MFA reset by " + guard.Actor.Name, cancellationToken);
-        }
-
-        return problem;
-    }
 
     /// <summary>
     /// A change to one user: the admin needs <paramref name="action"/> on system_user covering the user's business unit,
@@ -769,6 +888,12 @@ internal sealed class AdminOperations(ModelChanges changes, IncidentResponse inc
 
     // ---- shares -------------------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// Shares one record with a user or team. The share is bound to the record's location as the caller states it (business
+    /// unit, and owner when given) and is authorised against that location; a stored share then matches a record only where
+    /// the CRM app places the record there, so stating a location one holds rights over reaches no record elsewhere
+    /// (red-team finding 2). Nobody shares with themselves or with a team they are in.
+    /// </summary>
     public async Task<(string? Id, AdminProblem? Problem)> CreateShareAsync(AdminGuard guard, ShareBody body, CancellationToken cancellationToken)
     {
         var snapshot = guard.Snapshot;
@@ -783,17 +908,51 @@ internal sealed class AdminOperations(ModelChanges changes, IncidentResponse inc
             return (null, badRecord);
         }
 
+        // The location is what the share is authorised against and bound to: without it there is nothing to check.
+        if (string.IsNullOrEmpty(body.RecordBusinessUnit))
+        {
+            return (null, AdminProblem.Invalid("record_business_unit", "record_business_unit is required: the business unit the record is in. The share applies to the record only while it is there."));
+        }
+
+        var unit = snapshot.BusinessUnitIndex(body.RecordBusinessUnit);
+        if (unit < 0)
+        {
+            return (null, AdminProblem.Invalid("record_business_unit", $"unknown business unit '{body.RecordBusinessUnit}'."));
+        }
+
+        var ownerKind = PrincipalKind.User;
+        if (body.RecordOwnerKind is not null && !CrmNames.TryParsePrincipal(body.RecordOwnerKind, out ownerKind))
+        {
+            return (null, AdminProblem.Invalid("record_owner_kind", $"unknown owner kind '{body.RecordOwnerKind}' (use user or team)."));
+        }
+
+        if (body.RecordOwner is not null && (ownerKind == PrincipalKind.Team ? snapshot.TeamIndex(body.RecordOwner) : snapshot.UserIndex(body.RecordOwner)) < 0)
+        {
+            return (null, AdminProblem.Invalid("record_owner", $"unknown {ownerKind.Name()} '{body.RecordOwner}'."));
+        }
+
         if (!CrmNames.TryParsePrincipal(body.PrincipalKind, out var kind))
         {
             return (null, AdminProblem.Invalid("principal_kind", $"unknown principal kind '{body.PrincipalKind}' (use user or team)."));
         }
 
+        var teamIndex = kind == PrincipalKind.Team ? snapshot.TeamIndex(body.PrincipalId ?? "") : -1;
         var principalName = kind == PrincipalKind.Team
-            ? snapshot.TeamIndex(body.PrincipalId ?? "") is var t and >= 0 ? snapshot.Teams[t].Name : null
+            ? teamIndex >= 0 ? snapshot.Teams[teamIndex].Name : null
             : snapshot.User(body.PrincipalId ?? "")?.UserName;
         if (principalName is null)
         {
             return (null, AdminProblem.Invalid("principal_id", $"unknown {kind.Name()} '{body.PrincipalId}'."));
+        }
+
+        // OWASP ASVS 4.0.3 V4.1.3 (least privilege): a share is for someone else. Sharing with oneself, or with a team one
+        // is in, would turn one's own claim about a record into access to it.
+        if (kind == PrincipalKind.User ? body.PrincipalId == guard.CallerInfo.Id : snapshot.Teams[teamIndex].Members.Contains(guard.Caller))
+        {
+            var message = kind == PrincipalKind.User
+                ? $"{guard.Actor.Name} cannot share a record with themselves."
+                : $"{guard.Actor.Name} is a member of team '{principalName}' and cannot share a record with it.";
+            return (null, new AdminProblem(StatusCodes.Status403Forbidden, "Not allowed", message, new Dictionary<string, string[]> { ["principal_id"] = [message] }));
         }
 
         var actions = new List<CrmAction>();
@@ -812,73 +971,132 @@ internal sealed class AdminOperations(ModelChanges changes, IncidentResponse inc
             return (null, AdminProblem.Invalid("actions", "at least one action is required."));
         }
 
-        // Sharing a record needs the share privilege covering the record (its business unit when given, else the
-        // whole organisation), and nobody shares an action they could not do to the record themselves.
-        var unit = body.RecordBusinessUnit ?? guard.RootId;
-        if (body.RecordBusinessUnit is not null && snapshot.BusinessUnitIndex(unit) < 0)
-        {
-            return (null, AdminProblem.Invalid("record_business_unit", $"unknown business unit '{unit}'."));
-        }
+        actions = [.. actions.Distinct()];
 
-        var record = new RecordRef(body.RecordId, null, PrincipalKind.User, unit);
+        // Dynamics 365: sharing needs the share privilege over the record, and nobody shares an action they could not do
+        // to the record themselves. Both are checked at the location the share is bound to.
+        var location = snapshot.BusinessUnits[unit];
+        var record = new RecordRef(body.RecordId, body.RecordOwner, ownerKind, location.Id);
         foreach (var action in actions.Prepend(CrmAction.Share).Distinct())
         {
-            var decision = snapshot.Check(guard.Caller, entity.Index, action, record);
-            if (!decision.Allowed || (body.RecordBusinessUnit is null && decision.Depth != Depth.Organization))
+            if (!snapshot.Check(guard.Caller, entity.Index, action, record).Allowed)
             {
-                return (null, AdminProblem.Forbidden($"{guard.Actor.Name} cannot share {action.Name()} on {entity.Name} '{body.RecordId}': they do not hold {action.Name()} on it" +
-                    (body.RecordBusinessUnit is null ? " at organization depth (give record_business_unit to check a narrower depth)." : ".")));
+                var where = body.RecordOwner is null ? $"in business unit '{location.Name}'" : $"owned by {OwnerName(snapshot, body.RecordOwner, ownerKind)} in business unit '{location.Name}'";
+                return (null, AdminProblem.Forbidden($"{guard.Actor.Name} cannot share {action.Name()} on {entity.Name} '{body.RecordId}' {where}: they do not hold {action.Name()} on that record."));
             }
         }
 
-        var id = Guid.NewGuid().ToString("N");
-        var problem = await changes.ApplyAsync(guard.Actor, context =>
+        var after = new
         {
-            context.Store.Shares.Add(new ShareRecord
+            entity = entity.Name,
+            record_id = body.RecordId,
+            record_business_unit = location.Id,
+            record_owner = body.RecordOwner,
+            record_owner_kind = body.RecordOwner is null ? null : ownerKind.Name(),
+            principal = principalName,
+            actions = actions.Select(a => a.Name()),
+        };
+        var id = Guid.NewGuid().ToString("N");
+        var problem = await changes.ApplyAsync(guard.Actor, async context =>
+        {
+            // One share per record and principal (the table's unique key). A share made before locations were kept grants
+            // nothing; sharing again binds it. A bound one is not moved silently: delete it first.
+            var existing = await context.Store.Shares.SingleOrDefaultAsync(
+                s => s.Entity == entity.Name && s.RecordId == body.RecordId && s.PrincipalKind == kind.Name() && s.PrincipalId == body.PrincipalId, cancellationToken);
+            if (existing is { RecordBusinessUnit: not null })
+            {
+                var message = $"{entity.Name} '{body.RecordId}' is already shared with {kind.Name()} {principalName} (share {existing.Id}, business unit '{existing.RecordBusinessUnit}'); delete that share first.";
+                return new AdminProblem(StatusCodes.Status409Conflict, "Conflict", message, new Dictionary<string, string[]> { ["record_id"] = [message] });
+            }
+
+            var before = existing is null ? null : new { entity = existing.Entity, record_id = existing.RecordId, record_business_unit = (string?)null, principal = principalName, actions = existing.Actions.Split(',') };
+            var share = existing ?? new ShareRecord
             {
                 Id = id,
                 Entity = entity.Name,
                 RecordId = body.RecordId!,
                 PrincipalKind = kind.Name(),
                 PrincipalId = body.PrincipalId!,
-                Actions = string.Join(',', actions.Distinct().Select(a => a.Name())),
-                CreatedAt = context.Now,
+                Actions = "",
                 CreatedBy = guard.Actor.Id,
-            });
-            context.Audit(new AuditChange("share.create", "share", id, $"{entity.Name} {body.RecordId} to {kind.Name()} {principalName}", null,
-                new { entity = entity.Name, record_id = body.RecordId, principal = principalName, actions = actions.Select(a => a.Name()) },
+            };
+            if (existing is null)
+            {
+                context.Store.Shares.Add(share);
+            }
+
+            id = share.Id;
+            share.Actions = string.Join(',', actions.Select(a => a.Name()));
+            share.CreatedAt = context.Now;
+            share.CreatedBy = guard.Actor.Id;
+            share.RecordBusinessUnit = location.Id;
+            share.RecordOwner = body.RecordOwner;
+            share.RecordOwnerKind = body.RecordOwner is null ? null : ownerKind.Name();
+            context.Audit(new AuditChange(existing is null ? "share.create" : "share.bind", "share", share.Id,
+                $"{entity.Name} {body.RecordId} to {kind.Name()} {principalName}", before, after,
                 AdminEventActions.Share, kind == PrincipalKind.User ? body.PrincipalId : null));
-            return Task.FromResult<AdminProblem?>(null);
+            return null;
         }, cancellationToken);
         return (problem is null ? id : null, problem);
     }
 
+    /// <summary>
+    /// Removes a share: the recipient may give it up; anyone else needs the share privilege over the record where the
+    /// share is bound (for a share without a location, at organization depth).
+    /// </summary>
     public async Task<AdminProblem?> DeleteShareAsync(AdminGuard guard, string shareId, CancellationToken cancellationToken)
     {
-        var share = guard.Snapshot.Shares.FirstOrDefault(s => s.Definition.Id == shareId);
+        var snapshot = guard.Snapshot;
+        var share = snapshot.Shares.FirstOrDefault(s => s.Definition.Id == shareId);
         if (share is null)
         {
             return AdminProblem.NotFound("share", shareId);
         }
 
         var definition = share.Definition;
-        if (guard.Snapshot.CheckEntity(guard.Caller, share.Entity, CrmAction.Share) is not { Allowed: true, Depth: Depth.Organization } && definition.PrincipalId != guard.CallerInfo.Id)
+        var recipient = definition.PrincipalKind == PrincipalKind.User && definition.PrincipalId == guard.CallerInfo.Id;
+        if (!recipient)
         {
-            return AdminProblem.Forbidden($"{guard.Actor.Name} does not hold share on {definition.Entity} at organization depth.");
+            var allowed = share.IsBound
+                ? snapshot.Check(guard.Caller, share.Entity, CrmAction.Share,
+                    new RecordRef(definition.RecordId, definition.RecordOwner, definition.RecordOwnerKind, snapshot.BusinessUnits[share.BusinessUnit].Id)).Allowed
+                : snapshot.CheckEntity(guard.Caller, share.Entity, CrmAction.Share) is { Allowed: true, Depth: Depth.Organization };
+            if (!allowed)
+            {
+                return AdminProblem.Forbidden(share.IsBound
+                    ? $"{guard.Actor.Name} does not hold share on {definition.Entity} '{definition.RecordId}' in business unit '{snapshot.BusinessUnits[share.BusinessUnit].Name}'."
+                    : $"{guard.Actor.Name} does not hold share on {definition.Entity} at organization depth.");
+            }
         }
 
         return await changes.ApplyAsync(guard.Actor, async context =>
         {
             await context.Store.Shares.Where(s => s.Id == shareId).ExecuteDeleteAsync(cancellationToken);
             context.Audit(new AuditChange("share.delete", "share", shareId, $"{definition.Entity} {definition.RecordId} to {definition.PrincipalKind.Name()} {definition.PrincipalId}",
-                new { entity = definition.Entity, record_id = definition.RecordId, principal = definition.PrincipalId, actions = definition.Actions.Select(a => a.Name()) }, null,
-                AdminEventActions.Share, definition.PrincipalKind == PrincipalKind.User ? definition.PrincipalId : null));
+                new
+                {
+                    entity = definition.Entity,
+                    record_id = definition.RecordId,
+                    record_business_unit = definition.RecordBusinessUnit,
+                    record_owner = definition.RecordOwner,
+                    principal = definition.PrincipalId,
+                    actions = definition.Actions.Select(a => a.Name()),
+                },
+                null, AdminEventActions.Share, definition.PrincipalKind == PrincipalKind.User ? definition.PrincipalId : null));
             return null;
         }, cancellationToken);
     }
 
+    private static string OwnerName(AuthorizationSnapshot snapshot, string owner, PrincipalKind kind) => kind == PrincipalKind.Team
+        ? $"team '{(snapshot.TeamIndex(owner) is var t and >= 0 ? snapshot.Teams[t].Name : owner)}'"
+        : snapshot.User(owner)?.UserName ?? owner;
+
     // ---- clients ------------------------------------------------------------------------------------------------
 
+    /// <summary>
+    /// Incident response for a client: every token it holds is revoked, audited in the same transaction. Clients belong to
+    /// the whole organisation, so this needs update on oidc_client at organization depth.
+    /// </summary>
     public async Task<(RevocationSummary? Summary, AdminProblem? Problem)> RevokeClientAsync(AdminGuard guard, string clientId, string? reason, CancellationToken cancellationToken)
     {
         if (guard.Require(SystemEntities.Client, CrmAction.Update) is { } denied)
@@ -889,16 +1107,18 @@ internal sealed class AdminOperations(ModelChanges changes, IncidentResponse inc
         RevocationSummary? summary = null;
         var problem = await changes.ApplyAsync(guard.Actor, async context =>
         {
-            summary = await incidents.RevokeClientAsync(clientId, guard.Actor.Id, reason ?? "", cancellationToken);
+            summary = await incidents.RevokeClientAsync(clientId, cancellationToken);
             if (summary is null)
             {
                 return AdminProblem.NotFound("client", clientId);
             }
 
-            context.Audit(new AuditChange("client.revoke", "oidc_client", clientId, clientId, null, new { tokens_revoked = summary.TokensRevoked, reason }));
+            context.Audit(new AuditChange("client.revoke", "oidc_client", clientId, clientId, null,
+                new { reason, tokens_revoked = summary.TokensRevoked, authorizations_revoked = summary.AuthorizationsRevoked },
+                Summary: Reasoned($"every token of client {clientId} revoked", reason)));
             return null;
         }, cancellationToken);
-        return (summary, problem);
+        return problem is null ? (summary, null) : (null, problem);
     }
 
     // ---- parsing and helpers ------------------------------------------------------------------------------------

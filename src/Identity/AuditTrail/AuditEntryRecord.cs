@@ -1,8 +1,10 @@
 namespace CrmSecurity.Identity.AuditTrail;
 
 /// <summary>
-/// One admin change in the append-only audit trail. <see cref="Hash"/> is SHA-256 over the entry's content and
-/// <see cref="PreviousHash"/>, so changing, removing or reordering an entry breaks the chain from there on.
+/// One admin change in the append-only audit trail. <see cref="Hash"/> is a MAC (HMAC-SHA-256 under the installation's
+/// audit key, <see cref="Scheme"/>) over the entry's content, its <see cref="ModelFingerprint"/> and <see cref="PreviousHash"/>,
+/// so changing, removing or reordering an entry breaks the chain from there on, and only a holder of the key, never a
+/// database writer, can write a chain that verifies.
 /// </summary>
 internal sealed class AuditEntryRecord
 {
@@ -39,5 +41,35 @@ internal sealed class AuditEntryRecord
 
     public required string PreviousHash { get; set; }
 
+    /// <summary>The entry's MAC (hex); SHA-256 for entries written before the chain was keyed.</summary>
     public required string Hash { get; set; }
+
+    /// <summary><see cref="AuditChain.KeyedScheme"/> for keyed entries; null for an entry written before the chain was keyed.</summary>
+    public string? Scheme { get; set; }
+
+    /// <summary>
+    /// The keyed fingerprint of the authorization model as the change left it, per part (<see cref="CrmSecurity.Identity.AuditTrail.ModelFingerprint"/>);
+    /// entries that change no model part carry the previous one forward.
+    /// </summary>
+    public string? ModelFingerprint { get; set; }
+}
+
+/// <summary>
+/// The chain's head, kept in one row under its own MAC: deleting the newest entries leaves the head naming an entry that
+/// is gone. (Someone who saved an older head row can put it back; the head logged at every append, kept outside the
+/// database and given to <c>audit verify --expect-head</c>, catches that too.)
+/// </summary>
+internal sealed class AuditHeadRecord
+{
+    public const int SingletonId = 1;
+
+    public int Id { get; set; } = SingletonId;
+
+    public long Sequence { get; set; }
+
+    /// <summary>The MAC of entry <see cref="Sequence"/>.</summary>
+    public required string Mac { get; set; }
+
+    /// <summary>HMAC over the sequence and <see cref="Mac"/>.</summary>
+    public required string HeadMac { get; set; }
 }

@@ -1,6 +1,9 @@
 using CrmSecurity.Identity.Authorization.Decisions;
 using CrmSecurity.Identity.Authorization.Policies;
 using CrmSecurity.Identity.Authorization.Store;
+using CrmSecurity.Identity.AuditTrail;
+using CrmSecurity.Identity.Data;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Identity.Authorization;
@@ -26,6 +29,8 @@ internal static class AuthorizationSetup
         });
         services.AddSingleton<AuthorizationModel>();
         services.AddScoped<ModelChanges>();
+        services.TryAddSingleton<IdentitySecrets>();
+        services.AddSingleton<AuditTrailWriter>();
         services.AddDecisionApi();
         return services;
     }

@@ -71,6 +71,8 @@ internal sealed partial class IdentityStore(DbContextOptions<IdentityStore> opti
         });
 
         ConfigureAuthorizationModel(builder);
+        ConfigureSecrets(builder);
+        ConfigureAuditTrail(builder);
 
         builder.Entity<SigningKeyRecord>(key =>
         {
@@ -258,6 +260,9 @@ internal sealed partial class IdentityStore
             share.Property(s => s.PrincipalId).HasMaxLength(450);
             share.Property(s => s.Actions).HasMaxLength(100);
             share.Property(s => s.CreatedBy).HasMaxLength(450);
+            share.Property(s => s.RecordBusinessUnit).HasMaxLength(IdLength);
+            share.Property(s => s.RecordOwner).HasMaxLength(450);
+            share.Property(s => s.RecordOwnerKind).HasMaxLength(8);
             share.Property(s => s.CreatedAt).HasConversion<DateTimeOffsetToBinaryConverter>();
             share.HasIndex(s => new { s.Entity, s.RecordId, s.PrincipalKind, s.PrincipalId }).IsUnique();
         });

@@ -1,69 +1,81 @@
 using System.Security.Claims;
+using System.Text.Json.Serialization;
+using CrmSecurity.Identity.Admin;
+using CrmSecurity.Identity.Authorization.Store;
 using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.AspNetCore.Mvc;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace CrmSecurity.Identity.Incident;
 
-internal sealed record IncidentRequest(string? Reason);
+internal sealed record IncidentRequest([property: JsonPropertyName("reason")] string? Reason);
 
 /// <summary>
-/// Incident-response calls for security admins: a bearer access token from this server with the
-/// <c>identity.admin</c> scope (audience <c>crm-security-identity</c>), and, when the token is a user's, the
-/// <c>security_admin</c> role. Issue 5 builds the full admin API next to these.
+/// Incident-response calls: a bearer access token of this server with the <c>identity.admin</c> scope (audience
+/// <c>crm-security-identity</c>). The scope only opens the door; what the caller may do comes from the authorization
+/// model, exactly as for the admin API (red-team finding 5): the same <see cref="AdminGuard"/> (an enabled user or
+/// application user of the model, decided on the current snapshot, never a <c>role</c> claim), the same privileges
+/// (<c>update</c> on <c>system_user</c> covering the target's business unit; <c>update</c> on <c>oidc_client</c> at
+/// organization depth for a client), and the same <see cref="AdminOperations"/>: one model change with its hash-chained
+/// audit entry, the revocation inside the same transaction.
 /// </summary>
 internal static class IncidentEndpoints
 {
     public const string Policy = "identity.admin";
     public const string AdminScope = "identity.admin";
     public const string AdminAudience = "crm-security-identity";
-    public const string AdminRole = "security_admin";
+
+    /// <summary>A reason longer than this is refused (it is stored in the audit trail and the access events).</summary>
+    public const int MaxReasonLength = 500;
 
     public static IEndpointRouteBuilder MapIncidentEndpoints(this IEndpointRouteBuilder endpoints)
     {
-        var group = endpoints.MapGroup("/identity/admin").RequireAuthorization(Policy).DisableAntiforgery();
-        group.MapPost("/users/{userId}/revoke", RevokeUserAsync);
-        group.MapPost("/users/{userId}/disable", DisableUserAsync);
-        group.MapPost("/users/{userId}/enable", EnableUserAsync);
-        group.MapPost("/clients/{clientId}/revoke", RevokeClientAsync);
+        var group = endpoints.MapGroup("/identity/admin").RequireAuthorization(Policy).DisableAntiforgery()
+            .AddEndpointFilter(new RefusedAdminCalls("incident_response"));
+        group.MapPost("/users/{userId}/revoke", (string userId, HttpContext http) =>
+            RunAsync(http, (guard, operations, reason, cancellationToken) => operations.RevokeUserAsync(guard, userId, reason, cancellationToken)));
+        group.MapPost("/users/{userId}/disable", (string userId, HttpContext http) =>
+            RunAsync(http, (guard, operations, reason, cancellationToken) => operations.SetUserDisabledAsync(guard, userId, disabled: true, reason, cancellationToken)));
+        group.MapPost("/users/{userId}/enable", (string userId, HttpContext http) =>
+            RunAsync(http, (guard, operations, reason, cancellationToken) => operations.SetUserDisabledAsync(guard, userId, disabled: false, reason, cancellationToken)));
+        group.MapPost("/clients/{clientId}/revoke", (string clientId, HttpContext http) =>
+            RunAsync(http, (guard, operations, reason, cancellationToken) => operations.RevokeClientAsync(guard, clientId, reason, cancellationToken)));
         return endpoints;
     }
 
-    private static async Task<Results<Ok<RevocationSummary>, NotFound<ProblemDetails>>> RevokeUserAsync(
-        string userId, [FromBody] IncidentRequest? body, ClaimsPrincipal caller, IncidentResponse incidents, CancellationToken cancellationToken) =>
-        Found(await incidents.RevokeUserAsync(userId, Actor(caller), body?.Reason ?? "", cancellationToken), "user", userId);
+    /// <summary>RFC 6749 §3.3: scope values are space-separated; these calls need <c>identity.admin</c>. Rights come from the model.</summary>
+    public static bool HasAdminScope(ClaimsPrincipal principal) =>
+        (principal.FindFirst(Claims.Scope)?.Value ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(AdminScope, StringComparer.Ordinal);
 
-    private static async Task<Results<Ok<RevocationSummary>, NotFound<ProblemDetails>>> DisableUserAsync(
-        string userId, [FromBody] IncidentRequest? body, ClaimsPrincipal caller, IncidentResponse incidents, CancellationToken cancellationToken) =>
-        Found(await incidents.SetDisabledAsync(userId, disabled: true, Actor(caller), body?.Reason ?? "", cancellationToken), "user", userId);
-
-    private static async Task<Results<Ok<RevocationSummary>, NotFound<ProblemDetails>>> EnableUserAsync(
-        string userId, [FromBody] IncidentRequest? body, ClaimsPrincipal caller, IncidentResponse incidents, CancellationToken cancellationToken) =>
-        Found(await incidents.SetDisabledAsync(userId, disabled: false, Actor(caller), body?.Reason ?? "", cancellationToken), "user", userId);
-
-    private static async Task<Results<Ok<RevocationSummary>, NotFound<ProblemDetails>>> RevokeClientAsync(
-        string clientId, [FromBody] IncidentRequest? body, ClaimsPrincipal caller, IncidentResponse incidents, CancellationToken cancellationToken) =>
-        Found(await incidents.RevokeClientAsync(clientId, Actor(caller), body?.Reason ?? "", cancellationToken), "client", clientId);
-
-    private static Results<Ok<RevocationSummary>, NotFound<ProblemDetails>> Found(RevocationSummary? summary, string kind, string id) =>
-        summary is null
-            ? TypedResults.NotFound(new ProblemDetails { Title = $"No such {kind}", Detail = $"There is no {kind} '{id}'.", Status = 404 })
-            : TypedResults.Ok(summary);
-
-    private static string Actor(ClaimsPrincipal caller) => caller.FindFirst(Claims.Subject)?.Value ?? caller.FindFirst(ClaimTypes.NameIdentifier)?.Value ?? "unknown";
-
-    /// <summary>Scope <c>identity.admin</c>, and the admin role unless the token is a client's own (sub = client_id).</summary>
-    public static bool IsAdmin(ClaimsPrincipal principal)
+    private static async Task<IResult> RunAsync(
+        HttpContext http, Func<AdminGuard, AdminOperations, string?, CancellationToken, Task<(RevocationSummary? Summary, AdminProblem? Problem)>> action)
     {
-        var scopes = (principal.FindFirst(Claims.Scope)?.Value ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        if (!scopes.Contains(AdminScope, StringComparer.Ordinal))
+        // Deny by default: the caller must be an enabled user (or a client's application user) of the current model.
+        var model = http.RequestServices.GetRequiredService<AuthorizationModel>();
+        if (AdminGuard.For(model.Current, http.User, http.Connection.RemoteIpAddress?.ToString()) is not { } guard)
         {
-            return false;
+            return Problem(AdminProblem.Forbidden("The token's subject is not an enabled user or application user of the model; incident-response rights come from its roles."));
         }
 
-        var subject = principal.FindFirst(Claims.Subject)?.Value ?? principal.FindFirst(ClaimTypes.NameIdentifier)?.Value;
-        var client = principal.FindFirst(Claims.ClientId)?.Value;
-        var isClientToken = subject is not null && subject == client;
-        return isClientToken || principal.FindAll(Claims.Role).Concat(principal.FindAll(ClaimTypes.Role)).Any(role => role.Value == AdminRole);
+        string? reason = null;
+        if (http.Request.ContentLength > 0 || http.Request.Headers.TransferEncoding.Count > 0)
+        {
+            var (body, bad) = await JsonBody.ReadAsync<IncidentRequest>(http);
+            if (bad is not null)
+            {
+                return bad;
+            }
+
+            reason = body!.Reason;
+        }
+
+        if (reason is { Length: > MaxReasonLength })
+        {
+            return Problem(AdminProblem.Invalid("reason", $"reason is longer than {MaxReasonLength} characters."));
+        }
+
+        var (summary, problem) = await action(guard, http.RequestServices.GetRequiredService<AdminOperations>(), reason, http.RequestAborted);
+        return problem is not null ? Problem(problem) : TypedResults.Ok(summary);
     }
+
+    private static ProblemHttpResult Problem(AdminProblem problem) => TypedResults.Problem(problem.ToProblemDetails());
 }

@@ -19,7 +19,7 @@ namespace CrmSecurity.Server.AuditReview;
 /// security and system admins hold read only, so they see findings but cannot change review outcomes, while auditors
 /// hold no privilege on roles (separation of duties, NIST SP 800-53 AC-5). Nothing is allowed unless a privilege says so.
 /// </summary>
-internal sealed class ReviewIdentityBridge(AuthorizationModel model, IOptions<DatabaseOptions> database, TimeProvider time) : IReviewAccess, IReviewAuditTrail
+internal sealed class ReviewIdentityBridge(AuthorizationModel model, AuditTrailWriter audit, IOptions<DatabaseOptions> database, TimeProvider time) : IReviewAccess, IReviewAuditTrail
 {
     public ReviewCaller? Identify(ClaimsPrincipal principal, string? sourceIp)
     {
@@ -40,9 +40,12 @@ internal sealed class ReviewIdentityBridge(AuthorizationModel model, IOptions<Da
     }
 
     /// <summary>
-    /// Appends to Identity's hash chain inside the review change's transaction: Identity's store is put on the same
+    /// Appends to Identity's keyed hash chain inside the review change's transaction: Identity's store is put on the same
     /// connection and transaction, and the model-version row is locked first (without changing the version), as
     /// <see cref="ModelChanges"/> does, so chain entries from review and admin changes are written one at a time, in order.
+    /// Through <see cref="AuditTrailWriter"/>, like every entry: MACed under the audit key, the head record rewritten, the
+    /// model fingerprint carried forward (a review changes no model part). The audit key was loaded at start, so getting it
+    /// here touches no other connection.
     /// </summary>
     public async Task AppendAsync(ReviewCaller actor, IReadOnlyList<ReviewAuditEntry> entries, DbTransaction transaction, CancellationToken cancellationToken)
     {
@@ -53,6 +56,8 @@ internal sealed class ReviewIdentityBridge(AuthorizationModel model, IOptions<Da
         {
             return;
         }
+
+        var key = await audit.KeyAsync(cancellationToken);
 
         // A context of its own on the review's connection: the pooled IdentityStore must never keep a borrowed connection.
         var options = new DbContextOptionsBuilder<IdentityStore>();
@@ -65,7 +70,7 @@ internal sealed class ReviewIdentityBridge(AuthorizationModel model, IOptions<Da
             .ExecuteUpdateAsync(s => s.SetProperty(x => x.Version, x => x.Version), cancellationToken);
         var version = await ModelLoader.VersionAsync(store, cancellationToken);
         var now = time.GetUtcNow();
-        await AuditChain.AppendAsync(store, entries.Select(e => new AuditEntryRecord
+        var head = await AuditTrailWriter.AppendAsync(store, key, entries.Select(e => new AuditEntryRecord
         {
             Timestamp = now,
             ActorId = actor.Id,
@@ -83,7 +88,10 @@ internal sealed class ReviewIdentityBridge(AuthorizationModel model, IOptions<Da
             Hash = "",
         }), cancellationToken);
 
-        // The transaction belongs to the review change: detach without committing or disposing it.
+        // The transaction belongs to the review change: detach without committing or disposing it. The head is logged now,
+        // as this bridge never sees the commit; a review change that then fails leaves a logged head the chain never had,
+        // which verify reports as a mismatch rather than missing a truncation.
         await store.Database.UseTransactionAsync(null, cancellationToken);
+        audit.Announce(head);
     }
 }

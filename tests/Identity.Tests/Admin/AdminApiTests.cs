@@ -186,7 +186,7 @@ public sealed class AdminApiTests(IdentityHost host) : IClassFixture<IdentityHos
         var grace = await UserIdAsync(admin, "grace");
 
         var share = await admin.SendAsync(HttpMethod.Post, "admin/api/shares",
-            new { entity = "opportunity", record_id = "opp-77", principal_kind = "user", principal_id = grace, actions = new[] { "read" } });
+            new { entity = "opportunity", record_id = "opp-77", record_business_unit = "sales-east", principal_kind = "user", principal_id = grace, actions = new[] { "read" } });
         var teams = await admin.SendAsync(HttpMethod.Put, $"admin/api/users/{grace}/teams", new { teams = new[] { "east-sales" } });
 
         Assert.Equal(HttpStatusCode.Created, share.Status);

@@ -4,6 +4,8 @@ using CrmSecurity.Identity.Tests.Support;
 using CrmSecurity.Tests.Support;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using static CrmSecurity.Tests.Support.OAuthFlows;
 
@@ -70,6 +72,10 @@ public sealed class AuditVerifyTests : IAsyncLifetime
     {
         ["Database__Provider"] = "PostgreSql",
         ["Database__ConnectionString"] = _database.ConnectionString,
+
+        // The chain is keyed with a secret wrapped by the installation's key: the verb needs the host's (development) key.
+        ["Crypto__MasterKey__Source"] = "File",
+        ["Crypto__MasterKey__File"] = _host.Services.GetRequiredService<IConfiguration>()["Crypto:MasterKey:File"],
     }, cancellationToken: Cancel);
 
     private IEntityType Entity => _host.WithStoreAsync(store => Task.FromResult(store.Model.FindEntityType(typeof(AuditEntryRecord))!)).Result;

@@ -137,18 +137,41 @@ public sealed class DecisionTests
     }
 
     [Fact]
-    public void A_share_stored_in_the_model_applies_by_record_id()
+    public void A_share_stored_in_the_model_applies_by_record_id_where_it_was_shared()
+    {
+        var builder = Builder();
+        builder.AddShare(new("s-1", "contact", "c-42", PrincipalKind.User, Alice, [CrmAction.Read, CrmAction.Update], RecordBusinessUnit: "east"));
+        var model = builder.Build(1);
+
+        var shared = model.Check(Alice, "contact", CrmAction.Update, OwnedBy(Dan, "east", id: "c-42"));
+        var another = model.Check(Alice, "contact", CrmAction.Update, OwnedBy(Dan, "east", id: "c-43"));
+        var elsewhere = model.Check(Alice, "contact", CrmAction.Update, OwnedBy(Dan, "sales", id: "c-42"));
+
+        Assert.True(shared.Allowed);
+        Assert.True(shared.IsStoredShare);
+        Assert.False(another.Allowed);
+        Assert.False(elsewhere.Allowed);
+    }
+
+    [Fact]
+    public void A_share_without_a_location_grants_nothing()
     {
         var builder = Builder();
         builder.AddShare(new("s-1", "contact", "c-42", PrincipalKind.User, Alice, [CrmAction.Read, CrmAction.Update]));
         var model = builder.Build(1);
 
-        var shared = model.Check(Alice, "contact", CrmAction.Update, OwnedBy(Dan, "east", id: "c-42"));
-        var another = model.Check(Alice, "contact", CrmAction.Update, OwnedBy(Dan, "east", id: "c-43"));
+        Assert.False(model.Check(Alice, "contact", CrmAction.Update, OwnedBy(Dan, "east", id: "c-42")).Allowed);
+    }
 
-        Assert.True(shared.Allowed);
-        Assert.True(shared.IsStoredShare);
-        Assert.False(another.Allowed);
+    [Fact]
+    public void A_share_granted_through_ownership_applies_only_while_that_owner_owns_the_record()
+    {
+        var builder = Builder();
+        builder.AddShare(new("s-1", "contact", "c-42", PrincipalKind.User, Alice, [CrmAction.Update], RecordBusinessUnit: "east", RecordOwner: Dan));
+        var model = builder.Build(1);
+
+        Assert.True(model.Check(Alice, "contact", CrmAction.Update, OwnedBy(Dan, "east", id: "c-42")).Allowed);
+        Assert.False(model.Check(Alice, "contact", CrmAction.Update, OwnedBy(Erin, "east", id: "c-42")).Allowed);
     }
 
     [Fact]
@@ -216,7 +239,7 @@ public sealed class DecisionTests
     {
         var builder = Builder();
         builder.AddUser(User("u-maya", "maya", "sales", null, ["sales_manager"]));
-        builder.AddShare(new("s-1", "contact", "c-9", PrincipalKind.Team, "west-deals", [CrmAction.Read]));
+        builder.AddShare(new("s-1", "contact", "c-9", PrincipalKind.Team, "west-deals", [CrmAction.Read], RecordBusinessUnit: "east"));
         var model = builder.Build(1);
         var contact = model.EntityIndex("contact");
 
@@ -228,7 +251,7 @@ public sealed class DecisionTests
         Assert.Equal(["sales", "west", "east"], maya.BusinessUnits);
         Assert.Empty(alice.BusinessUnits);
         Assert.Equal([Alice, "west-deals"], alice.Owners);
-        Assert.Equal(["c-9"], alice.SharedRecords);
+        Assert.Equal([("c-9", "east")], alice.SharedRecords.Select(r => (r.RecordId, r.BusinessUnit)));
         Assert.Contains(Alice, bob.Owners); // bob manages alice
         Assert.True(olga.None);
         Assert.True(model.Filter(model.UserIndex(Sam), contact, CrmAction.Read).All);

@@ -11,7 +11,7 @@ public sealed class HotPathTests
     public void A_check_with_field_projection_allocates_nothing()
     {
         var builder = Builder();
-        builder.AddShare(new("s-1", "contact", "c-1", PrincipalKind.Team, "west-deals", [CrmAction.Read]));
+        builder.AddShare(new("s-1", "contact", "c-1", PrincipalKind.Team, "west-deals", [CrmAction.Read], RecordBusinessUnit: "east"));
         var model = builder.Build(1);
         ShareRef[] shares = [new(PrincipalKind.Team, "east-team", ActionSets.Of(CrmAction.Read))];
         RecordRef[] records =

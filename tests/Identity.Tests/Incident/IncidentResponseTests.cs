@@ -47,7 +47,8 @@ public sealed class IncidentResponseTests(IdentityHost host) : IClassFixture<Ide
 
         await host.FlushEventsAsync();
         var events = await host.WithStoreAsync(store => store.AccessEvents.AsNoTracking().Where(e => e.TargetUser == Subject(tokens)).ToListAsync(Cancel));
-        Assert.Contains(events, e => e.Action == "admin_change" && e.Privilege == "disable_user" && e.UserId == "demo-secops");
+        // Incident calls are model changes now: the actor is the client's application user, the privilege the audit action.
+        Assert.Contains(events, e => e.Action == "admin_change" && e.Privilege == "user.disable" && e.ClientId == "demo-secops" && e.UserName == "demo-secops-app");
     }
 
     [Fact]

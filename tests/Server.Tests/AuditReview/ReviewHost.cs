@@ -12,6 +12,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.WebUtilities;
 using CrmSecurity.Tests.Support;
 using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CrmSecurity.Server.Tests.AuditReview;
@@ -262,6 +263,10 @@ public sealed partial class ReviewHost : IAsyncDisposable
             ["Database__Provider"] = Settings["Database:Provider"],
             ["Database__ConnectionString"] = Settings["Database:ConnectionString"],
             ["Identity__MailPickupDirectory"] = Path.Combine(Directory, "mail"),
+
+            // The chain is keyed with a secret wrapped by the installation's key: the verb needs the host's key.
+            ["Crypto__MasterKey__Source"] = "File",
+            ["Crypto__MasterKey__File"] = _factory.Services.GetRequiredService<IConfiguration>()["Crypto:MasterKey:File"],
         },
         Directory,
         Cancel);

@@ -68,6 +68,14 @@ internal static class DecisionEndpoints
             return recordProblem;
         }
 
+        // Shares sent with a record are the CRM app's own data about it: they are taken only from the app's own token
+        // (client credentials). A user's token asking about themselves would otherwise share records with themselves.
+        if (record.Shares is { Length: > 0 } && !IsClientsOwnToken(http.User))
+        {
+            return JsonBody.Problem(StatusCodes.Status403Forbidden, "Not allowed",
+                "record.shares are accepted only with the CRM app's own client-credentials token; a user's token cannot declare shares.", "record.shares");
+        }
+
         var snapshot = target.Snapshot;
         var decision = request.Record is null
             ? snapshot.CheckEntity(target.User, target.Entity.Index, action)
@@ -381,12 +389,17 @@ internal static class DecisionEndpoints
     private static IEnumerable<string> FieldNames(AuthorizationSnapshot snapshot, EntityInfo info) =>
         Enumerable.Range(info.FieldStart, info.FieldCount).Select(i => snapshot.FieldTable[i].Name);
 
+    /// <summary>RFC 9068 §2.2: a token a client obtained for itself (client credentials) has <c>sub</c> = <c>client_id</c>.</summary>
+    private static bool IsClientsOwnToken(ClaimsPrincipal caller) =>
+        caller.FindFirst(Claims.Subject)?.Value is { } subject && subject == caller.FindFirst(Claims.ClientId)?.Value;
+
     /// <summary>A user's own token may only ask about that user; a client's token (sub = client_id, RFC 9068 §2.2) about anyone.</summary>
     private static ProblemHttpResult? Refused(ClaimsPrincipal caller, string userId)
     {
         var subject = caller.FindFirst(Claims.Subject)?.Value;
         var client = caller.FindFirst(Claims.ClientId)?.Value;
-        if (subject is null || subject == client || subject == userId)
+        // Deny by default: a token without a subject asks about nobody.
+        if (subject is not null && (subject == client || subject == userId))
         {
             return null;
         }
@@ -467,9 +480,12 @@ internal static class DecisionEndpoints
             parts.Add($"business_unit_id IN ({List("unit", filter.BusinessUnits.Count)})");
         }
 
-        if (filter.SharedRecords.Count > 0)
+        // A shared record matches only at the location it was shared at (id and business unit, and owner when named).
+        for (var i = 0; i < filter.SharedRecords.Count; i++)
         {
-            parts.Add($"id IN ({List("shared", filter.SharedRecords.Count)})");
+            parts.Add(filter.SharedRecords[i].Owner is null
+                ? $"(id = @shared{i} AND business_unit_id = @shared{i}_unit)"
+                : $"(id = @shared{i} AND business_unit_id = @shared{i}_unit AND owner_id = @shared{i}_owner)");
         }
 
         var text = new StringBuilder(string.Join(" OR ", parts));

@@ -54,10 +54,10 @@ internal static class ProfileBuilder
                 fields[field.Name] = new FieldProfileEntry(projection[i].Name(), field.Definition.Mask);
             }
 
-            var shared = snapshot.Shares.Where(s => s.Entity == entity.Index
+            // Only shares bound to a location: the client library matches id and location, as the service does.
+            List<SharedRecord> shared = [.. snapshot.Shares.Where(s => s.Entity == entity.Index && s.IsBound
                     && (s.Kind == PrincipalKind.User ? s.Principal == index : Array.IndexOf(user.Teams, s.Principal) >= 0))
-                .GroupBy(s => s.Definition.RecordId, StringComparer.Ordinal)
-                .ToDictionary(g => g.Key, g => (IReadOnlyList<string>)[.. g.Aggregate(ActionSet.None, (set, s) => set | s.Actions).Actions().Select(a => a.Name())], StringComparer.Ordinal);
+                .Select(s => snapshot.SharedRecordOf(s, s.Actions))];
             entities[entity.Name] = new EntityProfile { Privileges = privileges, Fields = fields, SharedRecords = shared };
         }
 

@@ -152,7 +152,7 @@ internal sealed partial class AuthorizationModelBuilder
         }
 
         CheckManagerCycles(userInfos, problems);
-        var shares = BuildShares(entityIndex, userIndex, ToIndex(teams.Select(t => t.Id)), problems);
+        var shares = BuildShares(entityIndex, userIndex, ToIndex(teams.Select(t => t.Id)), unitIndex, problems);
 
         if (problems.Count > 0)
         {
@@ -493,7 +493,8 @@ internal sealed partial class AuthorizationModelBuilder
         }
     }
 
-    private ShareInfo[] BuildShares(Dictionary<string, int> entityIndex, Dictionary<string, int> userIndex, Dictionary<string, int> teamIndex, List<ModelProblem> problems)
+    private ShareInfo[] BuildShares(
+        Dictionary<string, int> entityIndex, Dictionary<string, int> userIndex, Dictionary<string, int> teamIndex, Dictionary<string, int> unitIndex, List<ModelProblem> problems)
     {
         var shares = new List<ShareInfo>();
         foreach (var share in _shares)
@@ -512,7 +513,14 @@ internal sealed partial class AuthorizationModelBuilder
                 continue;
             }
 
-            shares.Add(new ShareInfo(shares.Count, share, entity, principal, ActionSets.Of(share.Actions)));
+            var unit = -1;
+            if (share.RecordBusinessUnit is { } unitId && !unitIndex.TryGetValue(unitId, out unit))
+            {
+                problems.Add(new(where, $"unknown business unit '{unitId}' of the shared record"));
+                continue;
+            }
+
+            shares.Add(new ShareInfo(shares.Count, share, entity, principal, ActionSets.Of(share.Actions), unit));
         }
 
         return [.. shares];
@@ -711,6 +719,8 @@ internal sealed partial class AuthorizationModelBuilder
             {
                 AddText(share.Definition.Id);
                 Add((long)share.Actions);
+                AddText(share.IsBound ? units[share.BusinessUnit].Id : "");
+                AddText($"{share.Definition.RecordOwnerKind.Name()}:{share.Definition.RecordOwner}");
             }
 
             user.Fingerprint = (long)hash.GetCurrentHashAsUInt64();

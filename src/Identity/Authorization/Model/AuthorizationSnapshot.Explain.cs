@@ -13,7 +13,7 @@ internal sealed record AccessGrant(UserInfo User, string Access, IReadOnlyList<A
 internal sealed record AccessPath(string Kind, string Text, NamedRef? Role = null, NamedRef? Team = null, NamedRef? Profile = null, string? Depth = null, string? Grant = null);
 
 /// <summary>The records of an entity a user may act on, in terms a WHERE clause can use.</summary>
-internal sealed record ListFilter(Depth Depth, bool All, bool None, IReadOnlyList<string> BusinessUnits, IReadOnlyList<string> Owners, IReadOnlyList<string> SharedRecords, IReadOnlyList<string> Principals);
+internal sealed record ListFilter(Depth Depth, bool All, bool None, IReadOnlyList<string> BusinessUnits, IReadOnlyList<string> Owners, IReadOnlyList<SharedRecord> SharedRecords, IReadOnlyList<string> Principals);
 
 internal sealed partial class AuthorizationSnapshot
 {
@@ -231,11 +231,24 @@ internal sealed partial class AuthorizationSnapshot
             owners.AddRange(info.Reports.Select(r => Users[r].Id));
         }
 
-        var shared = Shares.Where(s => s.Entity == entity && s.Actions.Has(action)
+        // Shared records come with the location they were shared at: a WHERE clause matches id and location (finding 2).
+        var shared = Shares.Where(s => s.Entity == entity && s.IsBound && s.Actions.Has(action)
                 && (s.Kind == PrincipalKind.User ? s.Principal == user : Array.IndexOf(info.Teams, s.Principal) >= 0))
-            .Select(s => s.Definition.RecordId).Distinct(StringComparer.Ordinal).ToArray();
+            .Select(s => SharedRecordOf(s, ActionSets.Of(action)))
+            .DistinctBy(s => (s.RecordId, s.BusinessUnit, s.Owner, s.OwnerKind))
+            .ToArray();
         return new ListFilter(depth, All: false, None: false, units, owners, shared, principals);
     }
+
+    /// <summary>A bound share as the contract states it: record id, the location it was shared at, and the actions.</summary>
+    public SharedRecord SharedRecordOf(ShareInfo share, ActionSet actions) => new()
+    {
+        RecordId = share.Definition.RecordId,
+        BusinessUnit = BusinessUnits[share.BusinessUnit].Id,
+        Owner = share.Definition.RecordOwner,
+        OwnerKind = share.Definition.RecordOwner is null ? null : share.Definition.RecordOwnerKind.Name(),
+        Actions = [.. actions.Actions().Select(a => a.Name())],
+    };
 
     private List<AccessPath> RolePaths(AccessClass access, int cell)
     {

@@ -204,12 +204,15 @@ internal sealed partial class AuthorizationSnapshot
             }
         }
 
-        if (record.Id is { } recordId && _storedShares[entity].TryGetValue(recordId, out var stored))
+        // A stored share is bound to where the record was when it was shared (red-team finding 2): it applies only when
+        // the CRM app places the record there, so claiming another business unit at share time gains nothing.
+        if (record.Id is { } recordId && record.BusinessUnit is not null && _storedShares[entity].TryGetValue(recordId, out var stored))
         {
             foreach (var index in stored)
             {
                 var share = Shares[index];
-                if (share.Actions.Has(action) && (share.Kind == PrincipalKind.User ? share.Principal == user : Array.IndexOf(info.Teams, share.Principal) >= 0))
+                if (share.Actions.Has(action) && share.Locates(record, BusinessUnits)
+                    && (share.Kind == PrincipalKind.User ? share.Principal == user : Array.IndexOf(info.Teams, share.Principal) >= 0))
                 {
                     return new Decision(DecisionBasis.Share, user, entity, action, depth, source, -1 - index, 0);
                 }

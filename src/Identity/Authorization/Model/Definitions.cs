@@ -55,7 +55,23 @@ internal sealed record UserDefinition(
     string? Origin = null,
     string? ZoneInfo = null);
 
-internal sealed record ShareDefinition(string Id, string Entity, string RecordId, PrincipalKind PrincipalKind, string PrincipalId, IReadOnlyList<CrmAction> Actions, string? Origin = null);
+/// <summary>
+/// One record shared with a user or team. The share is bound to the record's location when it was granted: its business
+/// unit and, when the granter's right came from owning it, its owner. It matches a record only where the CRM app places
+/// the record there (red-team finding 2). A share without a location (made before locations were recorded) grants nothing.
+/// </summary>
+internal sealed record ShareDefinition(
+    string Id,
+    string Entity,
+    string RecordId,
+    PrincipalKind PrincipalKind,
+    string PrincipalId,
+    IReadOnlyList<CrmAction> Actions,
+    string? Origin = null,
+    string? RecordBusinessUnit = null,
+    string? RecordOwner = null,
+    PrincipalKind RecordOwnerKind = PrincipalKind.User,
+    string? CreatedBy = null);
 
 /// <summary>Organisation-wide settings: the manager hierarchy (managers read the records their reports own).</summary>
 internal sealed record OrganizationSettings(string Name = "Organization", bool ManagerHierarchy = true, int ManagerHierarchyDepth = 3, string? Origin = null)

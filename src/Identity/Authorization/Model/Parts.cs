@@ -178,7 +178,7 @@ internal sealed class AccessClass(GrantSource[] sources, ProfileSource[] profile
 }
 
 /// <summary>A share stored in the service, resolved to indexes.</summary>
-internal sealed class ShareInfo(int index, ShareDefinition definition, int entity, int principal, ActionSet actions)
+internal sealed class ShareInfo(int index, ShareDefinition definition, int entity, int principal, ActionSet actions, int businessUnit)
 {
     public int Index { get; } = index;
 
@@ -192,6 +192,21 @@ internal sealed class ShareInfo(int index, ShareDefinition definition, int entit
     public int Principal { get; } = principal;
 
     public ActionSet Actions { get; } = actions;
+
+    /// <summary>The business unit the record was in when it was shared, or -1 for a share without a location (it grants nothing).</summary>
+    public int BusinessUnit { get; } = businessUnit;
+
+    public bool IsBound => BusinessUnit >= 0;
+
+    /// <summary>
+    /// Whether the record the CRM app describes is where the share was granted: the same business unit and, for a share
+    /// granted through ownership, the same owner. A record sent without a business unit matches no share (deny by default).
+    /// </summary>
+    public bool Locates(in RecordRef record, BusinessUnitInfo[] units) =>
+        BusinessUnit >= 0
+        && string.Equals(units[BusinessUnit].Id, record.BusinessUnit, StringComparison.Ordinal)
+        && (Definition.RecordOwner is not { } owner
+            || (record.OwnerKind == Definition.RecordOwnerKind && string.Equals(owner, record.Owner, StringComparison.Ordinal)));
 }
 
 /// <summary>A set of actions as bits (bit n = <see cref="CrmAction"/> n).</summary>

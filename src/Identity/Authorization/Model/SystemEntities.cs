@@ -33,4 +33,10 @@ internal static class SystemEntities
     ];
 
     public static bool IsSystem(string entity) => Array.Exists(All, e => e.Name == entity);
+
+    /// <summary>
+    /// Objects of the whole organisation, in no business unit: admin rights on them need organization depth (a business
+    /// unit admin who holds update on security_role at business-unit depth still cannot change an organisation-wide role).
+    /// </summary>
+    public static bool IsOrganizationWide(string entity) => entity is Role or FieldProfile or Client or AuditTrail or Finding;
 }

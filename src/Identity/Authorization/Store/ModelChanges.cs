@@ -70,13 +70,14 @@ internal sealed class ChangeContext(IdentityStore store, AuthorizationSnapshot b
 /// hash chain, commit, swap the snapshot in, and emit the access events. Anything refused on the way rolls the whole
 /// change back: nothing is half-applied.
 /// </summary>
-internal sealed partial class ModelChanges(IdentityStore store, AuthorizationModel model, AccessEvents events, TimeProvider time, ILogger<ModelChanges> logger)
+internal sealed partial class ModelChanges(IdentityStore store, AuthorizationModel model, AccessEvents events, AuditTrailWriter audit, TimeProvider time, ILogger<ModelChanges> logger)
 {
     private static readonly JsonSerializerOptions AuditJson = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     public async Task<AdminProblem?> ApplyAsync(AdminActor actor, Func<ChangeContext, Task<AdminProblem?>> change, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
+        var key = await audit.KeyAsync(cancellationToken);
         var strategy = store.Database.CreateExecutionStrategy();
         return await strategy.ExecuteAsync(async () =>
         {
@@ -87,6 +88,10 @@ internal sealed partial class ModelChanges(IdentityStore store, AuthorizationMod
             await store.ModelState.Where(s => s.Id == ModelStateRecord.SingletonId)
                 .ExecuteUpdateAsync(s => s.SetProperty(x => x.Version, x => x.Version + 1).SetProperty(x => x.UpdatedAt, now), cancellationToken);
             var version = await ModelLoader.VersionAsync(store, cancellationToken);
+
+            // Red-team finding 12: the tables must be what the trail's newest entry recorded. If they are not, someone
+            // changed the model outside the audited path; that is written into the chain before this change, not absorbed.
+            var (found, drift) = await AuditTrailWriter.DriftAsync(store, key, cancellationToken);
 
             var context = new ChangeContext(store, model.Current, actor, now);
             if (await change(context) is { } refused)
@@ -126,7 +131,8 @@ internal sealed partial class ModelChanges(IdentityStore store, AuthorizationMod
             var changed = snapshot.Users.Where(u => u.PermVer == version).ToList();
             await StorePermissionVersionsAsync(changed, cancellationToken);
 
-            var entries = await AuditChain.AppendAsync(store, context.Changes.Select(c => new AuditEntryRecord
+            var fingerprint = (await ModelFingerprint.ComputeAsync(store, key, cancellationToken)).ToString();
+            var entries = context.Changes.Select(c => new AuditEntryRecord
             {
                 Timestamp = now,
                 ActorId = actor.Id,
@@ -140,11 +146,34 @@ internal sealed partial class ModelChanges(IdentityStore store, AuthorizationMod
                 After = c.After is null ? null : JsonSerializer.Serialize(c.After, AuditJson),
                 SourceIp = actor.SourceIp,
                 ModelVersion = version,
+                ModelFingerprint = fingerprint,
                 PreviousHash = "",
                 Hash = "",
-            }), cancellationToken);
+            }).ToList();
+            if (drift.Count > 0)
+            {
+                LogDrift(logger, string.Join(", ", drift));
+                entries.Insert(0, new AuditEntryRecord
+                {
+                    Timestamp = now,
+                    ActorId = "system",
+                    ActorName = "audit trail",
+                    Action = AuditChain.DriftAction,
+                    TargetKind = "model",
+                    TargetId = "model",
+                    TargetName = "authorization model",
+                    After = JsonSerializer.Serialize(new { changed_outside_the_audited_path = drift }, AuditJson),
+                    ModelVersion = version,
+                    ModelFingerprint = found.ToString(),
+                    PreviousHash = "",
+                    Hash = "",
+                });
+            }
+
+            var head = await AuditTrailWriter.AppendAsync(store, key, entries, cancellationToken);
 
             await transaction.CommitAsync(cancellationToken);
+            audit.Announce(head);
             model.Publish(snapshot);
             var actions = string.Join(", ", entries.Select(e => e.Action));
             LogApplied(logger, version, actions, actor.Name, changed.Count);
@@ -220,4 +249,7 @@ internal sealed partial class ModelChanges(IdentityStore store, AuthorizationMod
 
     [LoggerMessage(EventId = 4411, Level = LogLevel.Warning, Message = "An admin change was refused by the database")]
     private static partial void LogRefused(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 4412, Level = LogLevel.Error, Message = "The authorization model's {Parts} differ from what the audit trail recorded: changed outside the audited path; recorded in the trail as model.drift")]
+    private static partial void LogDrift(ILogger logger, string parts);
 }

@@ -71,7 +71,14 @@ internal static class ModelLoader
                 continue;
             }
 
-            builder.AddShare(new ShareDefinition(share.Id, share.Entity, share.RecordId, kind, share.PrincipalId, ParseActions(share.Actions), $"database share '{share.Id}'"));
+            var ownerKind = PrincipalKind.User;
+            if (share.RecordOwnerKind is { } ownerKindName && !CrmNames.TryParsePrincipal(ownerKindName, out ownerKind))
+            {
+                continue;
+            }
+
+            builder.AddShare(new ShareDefinition(share.Id, share.Entity, share.RecordId, kind, share.PrincipalId, ParseActions(share.Actions), $"database share '{share.Id}'",
+                share.RecordBusinessUnit, share.RecordOwner, ownerKind, share.CreatedBy));
         }
 
         return builder;

@@ -123,7 +123,11 @@ internal sealed class UserFieldProfileRecord
     public required string ProfileId { get; set; }
 }
 
-/// <summary>One record of a CRM entity shared with a user or team, for some actions (comma-separated names).</summary>
+/// <summary>
+/// One record of a CRM entity shared with a user or team, for some actions (comma-separated names), bound to the record's
+/// location when it was shared: its business unit and, for a share granted through ownership, its owner. Rows made before
+/// schema version 4 have no location and grant nothing until they are shared again with one.
+/// </summary>
 internal sealed class ShareRecord
 {
     public required string Id { get; set; }
@@ -141,4 +145,13 @@ internal sealed class ShareRecord
     public DateTimeOffset CreatedAt { get; set; }
 
     public required string CreatedBy { get; set; }
+
+    /// <summary>The business unit the record was in when it was shared (null: a share made before locations were kept).</summary>
+    public string? RecordBusinessUnit { get; set; }
+
+    /// <summary>The record's owner when the share was granted through ownership, else null.</summary>
+    public string? RecordOwner { get; set; }
+
+    /// <summary><c>user</c> or <c>team</c>, for <see cref="RecordOwner"/>.</summary>
+    public string? RecordOwnerKind { get; set; }
 }
