@@ -12,11 +12,26 @@ internal interface IAccountMail
     Task SendPasswordResetAsync(string toAddress, string userName, Uri resetLink, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// The pickup directory is made 0700 and each message 0600: a message holds a live reset link, so only the service's own
+/// account (and the relay that runs as it) may read it (issue 11, finding 3; OWASP ASVS 4.0.3 V8.1.x).
+/// </summary>
 internal sealed class PickupDirectoryMail(string directory, TimeProvider time) : IAccountMail
 {
+    private const UnixFileMode OwnerOnlyDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+    private const UnixFileMode OwnerOnlyFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
     public async Task SendPasswordResetAsync(string toAddress, string userName, Uri resetLink, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(directory);
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(directory);
+        }
+        else if (!Directory.Exists(directory))
+        {
+            Directory.CreateDirectory(directory, OwnerOnlyDirectory);
+        }
+
         var name = string.Create(CultureInfo.InvariantCulture, $"{time.GetUtcNow():yyyyMMddTHHmmssfff}-{Guid.NewGuid():N}.eml");
         var body = string.Join("\r\n",
             $"To: {toAddress}",
@@ -29,6 +44,15 @@ internal sealed class PickupDirectoryMail(string directory, TimeProvider time) :
             resetLink.AbsoluteUri,
             "",
             "If it was not you, ignore this message; your password stays as it is.");
-        await File.WriteAllTextAsync(Path.Combine(directory, name), body, cancellationToken);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, Options = FileOptions.Asynchronous };
+        if (!OperatingSystem.IsWindows())
+        {
+            // Created with these permissions, never widened and narrowed later: no moment where another account can open it.
+            options.UnixCreateMode = OwnerOnlyFile;
+        }
+
+        await using var stream = new FileStream(Path.Combine(directory, name), options);
+        await using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
+        await writer.WriteAsync(body.AsMemory(), cancellationToken);
     }
 }
