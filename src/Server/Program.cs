@@ -14,6 +14,7 @@ if (CommandLine.IsVerb(args))
 var builder = WebApplication.CreateBuilder(ServerHost.Options(CommandLine.HostArguments(args)));
 var modules = builder.AddModuleSwitches();
 builder.AddServerCore();
+builder.AddInstallationKey(service: true, Console.Out);
 builder.AddServerTelemetry();
 if (modules.Identity)
 {

@@ -40,8 +40,9 @@ public static class CryptoServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton<ICryptoEventSink>(sp =>
             new JsonLinesEventSink(Path.GetFullPath(sp.GetRequiredService<IOptions<CryptoOptions>>().Value.AccessEventLog, Environment.CurrentDirectory)));
-        services.AddSingleton<KeyringStore>();
-        services.AddSingleton(sp => sp.GetRequiredService<KeyringStore>().Kek);
+        // The host may register the installation's KEK first (it wraps the host's other secrets too); the keyring then uses it.
+        services.TryAddSingleton<IKeyEncryptionKey>(sp => KeyEncryptionKeys.Open(sp.GetRequiredService<IOptions<CryptoOptions>>().Value));
+        services.AddSingleton(sp => new KeyringStore(sp.GetRequiredService<IOptions<CryptoOptions>>(), sp.GetRequiredService<IKeyEncryptionKey>()));
         services.AddSingleton(sp =>
         {
             var keyring = sp.GetRequiredService<KeyringStore>().Load();
@@ -62,8 +63,9 @@ public static class CryptoServiceCollectionExtensions
 public sealed class KeyringStore : IDisposable
 {
     private readonly Lazy<IKeyEncryptionKey> _kek;
+    private readonly bool _ownsKek;
 
-    /// <summary>Creates the store from the module's settings.</summary>
+    /// <summary>Creates the store from the module's settings; it opens the configured KEK when first needed.</summary>
     /// <param name="options">The settings.</param>
     public KeyringStore(IOptions<CryptoOptions> options)
     {
@@ -71,6 +73,20 @@ public sealed class KeyringStore : IDisposable
         Options = options.Value;
         Path = System.IO.Path.GetFullPath(Options.KeyringPath, Environment.CurrentDirectory);
         _kek = new Lazy<IKeyEncryptionKey>(() => KeyEncryptionKeys.Open(Options));
+        _ownsKek = true;
+    }
+
+    /// <summary>Creates the store on a KEK opened by its owner (who also disposes it).</summary>
+    /// <param name="options">The settings.</param>
+    /// <param name="kek">The configured key-encryption key.</param>
+    public KeyringStore(IOptions<CryptoOptions> options, IKeyEncryptionKey kek)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(kek);
+        Options = options.Value;
+        Path = System.IO.Path.GetFullPath(Options.KeyringPath, Environment.CurrentDirectory);
+        _kek = new Lazy<IKeyEncryptionKey>(kek);
+        _ownsKek = false;
     }
 
     /// <summary>The settings.</summary>
@@ -100,7 +116,7 @@ public sealed class KeyringStore : IDisposable
     /// <summary>Closes the KEK (zeroes a local master key, closes a PKCS#11 session).</summary>
     public void Dispose()
     {
-        if (_kek.IsValueCreated)
+        if (_ownsKek && _kek.IsValueCreated)
         {
             _kek.Value.Dispose();
         }

@@ -39,12 +39,6 @@ internal static class CryptoModule
         var builder = CliHost.CreateBuilder();
         builder.Configuration["Crypto:Enabled"] = "true";
         builder.Configuration["Crypto:RequireKeyring"] = requireKeyring ? "true" : "false";
-        if (builder.Environment.IsDevelopment())
-        {
-            // The key the service generated for development, so `keys list` and friends work on the same keyring.
-            DevelopmentMasterKey.UseWhenNoneConfigured(builder.Configuration, generate: false, Console.Error);
-        }
-
         builder.AddCryptoModule();
         return builder;
     }

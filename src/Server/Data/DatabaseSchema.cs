@@ -15,8 +15,9 @@ internal sealed record ModuleSchema(string Module, Type ContextType, int Version
 /// at once do not both create the same tables.
 /// </summary>
 /// <remarks>
-/// Upgrading a schema in place is not automated yet; a version mismatch stops start-up with the module
-/// named. This is recorded in the README's limits.
+/// A database made by an earlier build is upgraded in place, additively (<see cref="SchemaUpgrade"/>): missing tables,
+/// columns and indexes are added and the new version recorded, under the same lock. A database made by a newer build
+/// stops start-up with the module named.
 /// </remarks>
 internal static partial class DatabaseSchema
 {
@@ -61,13 +62,26 @@ internal static partial class DatabaseSchema
             return;
         }
 
-        await transaction.CommitAsync(cancellationToken);
-        if (recorded[0] != schema.Version)
+        if (recorded[0] > schema.Version)
         {
+            await transaction.RollbackAsync(cancellationToken);
             throw new InvalidOperationException(
-                $"The database holds schema version {recorded[0]} of module '{schema.Module}', but this build needs version {schema.Version}. " +
-                "In-place schema upgrades are not automated yet: restore a database made by this version, or start with an empty one.");
+                $"The database holds schema version {recorded[0]} of module '{schema.Module}', newer than this build's version {schema.Version}: " +
+                "it was made by a newer build. Run that build (or a newer one); going back would lose what the newer schema keeps.");
         }
+
+        if (recorded[0] < schema.Version)
+        {
+            // Under the same lock as creation: two instances of the new build starting at once upgrade once.
+            var added = await SchemaUpgrade.AddMissingAsync(context, cancellationToken);
+            await database.ExecuteSqlRawAsync(
+                $"UPDATE {Table} SET version = {{0}} WHERE module = {{1}}", [schema.Version, schema.Module], cancellationToken);
+            await transaction.CommitAsync(cancellationToken);
+            LogUpgraded(logger, schema.Module, recorded[0], schema.Version, added.Tables, added.Columns, added.Indexes);
+            return;
+        }
+
+        await transaction.CommitAsync(cancellationToken);
     }
 
     private static string CreateMarkerTableSql(string? provider) => IsSqlServer(provider)
@@ -99,6 +113,9 @@ internal static partial class DatabaseSchema
 
     [LoggerMessage(EventId = 1010, Level = LogLevel.Information, Message = "Created the tables of module {Module} at schema version {Version}")]
     private static partial void LogCreated(ILogger logger, string module, int version);
+
+    [LoggerMessage(EventId = 1011, Level = LogLevel.Warning, Message = "Upgraded the tables of module {Module} from schema version {From} to {To}: {Tables} tables, {Columns} columns and {Indexes} indexes added")]
+    private static partial void LogUpgraded(ILogger logger, string module, int from, int to, int tables, int columns, int indexes);
 }
 
 /// <summary>Runs <see cref="DatabaseSchema.EnsureAsync"/> for every registered module before anything else starts.</summary>

@@ -4,8 +4,8 @@ using CrmSecurity.Crypto.Providers;
 namespace CrmSecurity.Server.EncryptionService;
 
 /// <summary>
-/// Development only: a master key file and keyring generated in the data directory, so `dotnet run` works out of the
-/// box with Crypto on. Never used outside Development, where a missing key stops start-up (exit 78) naming the setting.
+/// Outside Production only: a master key file (and, with Crypto on, a keyring) generated in the data directory, so
+/// `dotnet run` and the tests work out of the box. In Production a missing key stops start-up (exit 78) naming the setting.
 /// </summary>
 internal static class DevelopmentMasterKey
 {
@@ -19,7 +19,8 @@ internal static class DevelopmentMasterKey
     /// <param name="configuration">The host's configuration; pointed at the key file.</param>
     /// <param name="generate">The service generates the key and keyring; verbs only use them once the service made them.</param>
     /// <param name="messages">Where to say which key is used (stdout for the service, stderr for verbs).</param>
-    public static void UseWhenNoneConfigured(IConfigurationManager configuration, bool generate, TextWriter messages)
+    /// <param name="createKeyring">Also make a development keyring when there is none (the Crypto module is on).</param>
+    public static void UseWhenNoneConfigured(IConfigurationManager configuration, bool generate, TextWriter messages, bool createKeyring = true)
     {
         var source = configuration["Crypto:MasterKey:Source"];
         var variable = configuration["Crypto:MasterKey:Variable"] is { Length: > 0 } named ? named : LocalMasterKey.DefaultVariable;
@@ -38,21 +39,8 @@ internal static class DevelopmentMasterKey
         }
 
         Directory.CreateDirectory(directory);
-        if (!File.Exists(keyFile))
+        if (!File.Exists(keyFile) && TryCreate(keyFile))
         {
-            using var generated = LocalMasterKey.Generate();
-            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-            if (!OperatingSystem.IsWindows())
-            {
-                // Owner-only from the moment it exists, never readable by others even briefly.
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-
-            using (var writer = new StreamWriter(keyFile, System.Text.Encoding.ASCII, options))
-            {
-                writer.Write(generated.ExportPlaintextBase64());
-            }
-
             messages.WriteLine($"Crypto: generated a DEVELOPMENT master key in {keyFile}. It is for development only: it sits beside the data it protects. Configure Crypto:MasterKey (Environment, File or Pkcs11) anywhere else.");
         }
         else
@@ -60,7 +48,7 @@ internal static class DevelopmentMasterKey
             messages.WriteLine($"Crypto: using the DEVELOPMENT master key in {keyFile} (development only; configure Crypto:MasterKey anywhere else).");
         }
 
-        if (generate && !File.Exists(keyringPath))
+        if (generate && createKeyring && !File.Exists(keyringPath))
         {
             using var kek = LocalMasterKey.FromFile(keyFile);
             using var keyring = Keyring.CreateNew();
@@ -71,5 +59,37 @@ internal static class DevelopmentMasterKey
         configuration["Crypto:MasterKey:Source"] = "File";
         configuration["Crypto:MasterKey:File"] = keyFile;
         configuration["Crypto:KeyringPath"] = keyringPath;
+    }
+
+    /// <summary>
+    /// Writes a new key to a temporary file and moves it into place, so a host starting at the same moment (tests start
+    /// several) either wins or finds the other's complete key, never half of one. False when another host won.
+    /// </summary>
+    private static bool TryCreate(string keyFile)
+    {
+        var temporary = keyFile + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            // Owner-only from the moment it exists, never readable by others even briefly.
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var generated = LocalMasterKey.Generate())
+        using (var writer = new StreamWriter(temporary, System.Text.Encoding.ASCII, options))
+        {
+            writer.Write(generated.ExportPlaintextBase64());
+        }
+
+        try
+        {
+            File.Move(temporary, keyFile, overwrite: false);
+            return true;
+        }
+        catch (IOException) when (File.Exists(keyFile))
+        {
+            File.Delete(temporary);
+            return false;
+        }
     }
 }

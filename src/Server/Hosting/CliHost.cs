@@ -22,6 +22,7 @@ internal static class CliHost
         }
 
         builder.AddServerCore(logToStandardError: true);
+        builder.AddInstallationKey(service: false, Console.Error);
         return builder;
     }
 

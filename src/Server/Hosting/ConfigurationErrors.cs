@@ -22,6 +22,9 @@ internal static partial class ConfigurationErrors
                     return Unconvertible(current.Message);
                 case InvalidOperationException when current.Source == "CrmSecurity.Server":
                     return current.Message;
+                case Crypto.Providers.KeyManagementException when current.Message.StartsWith("Crypto:", StringComparison.Ordinal):
+                    // A key-encryption key that cannot be opened names its setting first (KeyEncryptionKeys.Open).
+                    return current.Message;
             }
         }
 

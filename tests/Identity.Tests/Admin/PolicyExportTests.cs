@@ -3,6 +3,7 @@ using System.Text;
 using CrmSecurity.Identity.Authorization.Policies;
 using CrmSecurity.Identity.Authorization.Store;
 using CrmSecurity.Identity.Tests.Support;
+using CrmSecurity.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CrmSecurity.Identity.Tests.Admin;

@@ -45,18 +45,52 @@ public sealed class DatabaseSchemaTests : IAsyncLifetime
     [Theory]
     [InlineData(Store.Sqlite)]
     [InlineData(Store.PostgreSql)]
-    public async Task A_schema_version_this_build_does_not_know_stops_start_up_naming_the_module(Store store)
+    public async Task A_database_made_by_a_newer_build_stops_start_up_naming_the_module(Store store)
     {
         var options = await OptionsForAsync(store);
         await using var context = new FirstModuleContext(options);
-        await DatabaseSchema.EnsureAsync(context, FirstModuleContext.Schema, NullLogger.Instance, TestContext.Current.CancellationToken);
+        await DatabaseSchema.EnsureAsync(context, FirstModuleContext.Schema with { Version = 2 }, NullLogger.Instance, TestContext.Current.CancellationToken);
 
-        var newer = FirstModuleContext.Schema with { Version = 2 };
         var error = await Assert.ThrowsAsync<InvalidOperationException>(
-            () => DatabaseSchema.EnsureAsync(context, newer, NullLogger.Instance, TestContext.Current.CancellationToken));
+            () => DatabaseSchema.EnsureAsync(context, FirstModuleContext.Schema, NullLogger.Instance, TestContext.Current.CancellationToken));
 
-        Assert.Contains("schema version 1 of module 'first'", error.Message, StringComparison.Ordinal);
-        Assert.Contains("needs version 2", error.Message, StringComparison.Ordinal);
+        Assert.Contains("schema version 2 of module 'first'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("newer than this build's version 1", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(Store.Sqlite)]
+    [InlineData(Store.PostgreSql)]
+    public async Task A_database_made_by_the_previous_build_is_upgraded_in_place_keeping_its_rows(Store store)
+    {
+        var options = await OptionsForAsync(store);
+        await using (var previous = new FirstModuleContext(options))
+        {
+            await DatabaseSchema.EnsureAsync(previous, FirstModuleContext.Schema, NullLogger.Instance, TestContext.Current.CancellationToken);
+            previous.Widgets.Add(new Widget { Name = "made by the previous build" });
+            await previous.SaveChangesAsync(TestContext.Current.CancellationToken);
+        }
+
+        // The next build: one more table, two more columns (one of them NOT NULL), one more index.
+        await using (var next = new FirstModuleNextContext(options))
+        {
+            await DatabaseSchema.EnsureAsync(next, FirstModuleNextContext.Schema, NullLogger.Instance, TestContext.Current.CancellationToken);
+            var kept = await next.Widgets.SingleAsync(TestContext.Current.CancellationToken);
+            Assert.Equal(("made by the previous build", null, 0), (kept.Name, kept.Colour, kept.Weight));
+
+            kept.Colour = "blue";
+            next.Sprockets.Add(new Sprocket { Teeth = 12 });
+            await next.SaveChangesAsync(TestContext.Current.CancellationToken);
+
+            // Starting the next build again changes nothing.
+            await DatabaseSchema.EnsureAsync(next, FirstModuleNextContext.Schema, NullLogger.Instance, TestContext.Current.CancellationToken);
+        }
+
+        await using var check = new FirstModuleNextContext(options);
+        Assert.Equal("blue", (await check.Widgets.SingleAsync(TestContext.Current.CancellationToken)).Colour);
+        Assert.Equal(12, (await check.Sprockets.SingleAsync(TestContext.Current.CancellationToken)).Teeth);
+        var version = await check.Database.SqlQueryRaw<int>("SELECT version AS \"Value\" FROM crm_schema_modules WHERE module = 'first'").SingleAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(2, version);
     }
 
     [Fact]
@@ -122,6 +156,43 @@ public sealed class DatabaseSchemaTests : IAsyncLifetime
         public static readonly ModuleSchema Schema = new("first", typeof(FirstModuleContext), 1);
 
         public DbSet<Widget> Widgets => Set<Widget>();
+    }
+
+    public sealed class NextWidget
+    {
+        public int Id { get; set; }
+
+        public required string Name { get; set; }
+
+        public string? Colour { get; set; }
+
+        public int Weight { get; set; }
+    }
+
+    public sealed class Sprocket
+    {
+        public int Id { get; set; }
+
+        public int Teeth { get; set; }
+    }
+
+    /// <summary>The same module as <see cref="FirstModuleContext"/> one schema version later.</summary>
+    private sealed class FirstModuleNextContext(DbContextOptions options) : DbContext(options)
+    {
+        public static readonly ModuleSchema Schema = new("first", typeof(FirstModuleNextContext), 2);
+
+        public DbSet<NextWidget> Widgets => Set<NextWidget>();
+
+        public DbSet<Sprocket> Sprockets => Set<Sprocket>();
+
+        protected override void OnModelCreating(ModelBuilder modelBuilder)
+        {
+            modelBuilder.Entity<NextWidget>(e =>
+            {
+                e.ToTable("Widgets");
+                e.HasIndex(w => w.Name);
+            });
+        }
     }
 
     private sealed class SecondModuleContext(DbContextOptions options) : DbContext(options)
