@@ -31,8 +31,11 @@ public static class IdentityModule
     /// <summary>Authentication scheme of the admin endpoints: bearer access tokens of this server.</summary>
     public const string AdminScheme = "IdentityAdmin";
 
-    /// <summary>Schema version of the module's tables (2: the authorization model and the audit trail; 3: users' <c>ZoneInfo</c>).</summary>
-    public const int SchemaVersion = 3;
+    /// <summary>
+    /// Schema version of the module's tables (2: the authorization model and the audit trail; 3: users' <c>ZoneInfo</c>;
+    /// 4: <c>identity_secrets</c>, the module's own secrets wrapped by the installation's key-encryption key).
+    /// </summary>
+    public const int SchemaVersion = 4;
 
     /// <summary>Adds the Identity module. <paramref name="database"/> chooses the EF Core provider (the host passes DatabaseSetup.Configure).</summary>
     public static IHostApplicationBuilder AddIdentity(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
@@ -81,9 +84,11 @@ public static class IdentityModule
             Path.GetFullPath(builder.Configuration["Identity:MailPickupDirectory"] is { Length: > 0 } pickup ? pickup : "data/mail"),
             provider.GetRequiredService<TimeProvider>()));
 
-        // Order matters: keys first (OpenIddict needs them), then the authorization model, then demo data, then
+        // Order matters: keys first (OpenIddict needs them), second-factor secrets of an older build protected, then the
+        // authorization model, then demo data, then
         // configured clients, then the event writer and the model refresh.
         services.AddHostedService<SigningKeyRingService>();
+        services.AddHostedService<UserSecretsUpgrade>();
         services.AddAuthorizationStartup();
         services.AddSingleton<DemoSeeder>();
         services.AddHostedService(provider => provider.GetRequiredService<DemoSeeder>());
@@ -127,10 +132,14 @@ public static class IdentityModule
         services.AddIdentity<CrmUser, IdentityRole>()
             .AddEntityFrameworkStores<IdentityStore>()
             .AddDefaultTokenProviders()
+            .AddTokenProvider<OneTimeAuthenticatorCodes>(TokenOptions.DefaultAuthenticatorProvider)
             .AddSignInManager<CrmSignInManager>()
+            .AddUserStore<CrmUserStore>()
             .AddPasswordValidator<PasswordDenyList>();
         services.AddScoped(provider => (CrmSignInManager)provider.GetRequiredService<SignInManager<CrmUser>>());
         services.AddSingleton<CommonPasswords>();
+        services.AddSingleton<IdentitySecrets>();
+        services.AddSingleton<UserSecretProtection>();
 
         services.AddOptions<IdentityOptions>().Configure<IOptions<IdentitySettings>>((options, settings) =>
         {

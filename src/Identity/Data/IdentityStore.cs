@@ -71,6 +71,7 @@ internal sealed partial class IdentityStore(DbContextOptions<IdentityStore> opti
         });
 
         ConfigureAuthorizationModel(builder);
+        ConfigureSecrets(builder);
 
         builder.Entity<SigningKeyRecord>(key =>
         {

@@ -17,7 +17,8 @@ namespace CrmSecurity.Identity.Pages.Account;
 /// then ends every other session and grant of the user (V3.3.3).
 /// </summary>
 [Authorize(AuthenticationSchemes = "Identity.Application")]
-internal sealed class TwoFactorModel(UserManager<CrmUser> users, SignInManager<CrmUser> signIn, CredentialChanges changes, AccessEvents events) : PageModel
+internal sealed class TwoFactorModel(
+    UserManager<CrmUser> users, IUserStore<CrmUser> store, SignInManager<CrmUser> signIn, CredentialChanges changes, AccessEvents events) : PageModel
 {
     public bool Enabled { get; private set; }
 
@@ -124,10 +125,11 @@ internal sealed class TwoFactorModel(UserManager<CrmUser> users, SignInManager<C
             var key = await users.GetAuthenticatorKeyAsync(user);
             if (string.IsNullOrEmpty(key))
             {
-                // A new key changes the security stamp; renew this session's cookie so it stays valid.
-                await users.ResetAuthenticatorKeyAsync(user);
-                await signIn.RefreshSignInAsync(user);
-                key = await users.GetAuthenticatorKeyAsync(user) ?? "";
+                // A key to enrol with. It signs nobody in until the user proves it with a code and turns the step on, so
+                // showing this page changes no security stamp and ends no other session.
+                key = users.GenerateNewAuthenticatorKey();
+                await ((IUserAuthenticatorKeyStore<CrmUser>)store).SetAuthenticatorKeyAsync(user, key, HttpContext.RequestAborted);
+                await users.UpdateAsync(user);
             }
 
             SharedKey = FormatKey(key);

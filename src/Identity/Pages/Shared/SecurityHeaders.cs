@@ -59,7 +59,7 @@ internal static class SecurityHeaders
             app.Use((context, nextMiddleware) =>
             {
                 // 128 random bits per response (CSP Level 3 §7.2: a nonce is unguessable and never reused).
-                var nonce = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
+                var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)); // hex: nothing for HTML encoding to change
                 context.Items[NonceItem] = nonce;
                 context.Response.OnStarting(() =>
                 {
