@@ -15,6 +15,7 @@ using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -87,6 +88,12 @@ public static class IdentityModule
         // Order matters: keys first (OpenIddict needs them), second-factor secrets of an older build protected, then the
         // authorization model, then demo data, then
         // configured clients, then the event writer and the model refresh.
+        if (string.IsNullOrWhiteSpace(builder.Configuration["Identity:DataProtectionKeys"])
+            || string.Equals(builder.Configuration["Identity:DataProtectionKeys"], "Database", StringComparison.OrdinalIgnoreCase))
+        {
+            services.AddHostedService<KeyRingProtectionStartup>();
+        }
+
         services.AddHostedService<SigningKeyRingService>();
         services.AddHostedService<UserSecretsUpgrade>();
         services.AddAuthorizationStartup();
@@ -125,6 +132,12 @@ public static class IdentityModule
         {
             protection.PersistKeysToFileSystem(new DirectoryInfo(Path.GetFullPath(location)));
         }
+
+        // Every key of the ring is wrapped by the installation's key-encryption key, which the host provides and which
+        // is never stored beside the keys (OWASP ASVS 4.0.3 V6.4.1): a copy of the database alone signs nothing.
+        builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(services => new ConfigureOptions<KeyManagementOptions>(options =>
+            options.XmlEncryptor = new KekXmlEncryptor(services.GetService<Crypto.Providers.IKeyEncryptionKey>()
+                ?? throw new InvalidOperationException("The Identity module needs the installation's key-encryption key: the host registers CrmSecurity.Crypto.Providers.IKeyEncryptionKey (Crypto:MasterKey)."))));
     }
 
     private static void AddPeople(IServiceCollection services)

@@ -64,9 +64,10 @@ public sealed partial class ServerProcess : IAsyncDisposable
         var finished = await Task.WhenAny(server._listening.Task, exited);
         if (finished != server._listening.Task)
         {
+            int? exitCode = server._process.HasExited ? server._process.ExitCode : null;
             var output = server.Output;
             await server.DisposeAsync();
-            throw new InvalidOperationException($"The server did not start listening. Output:{Environment.NewLine}{output}");
+            throw new ServerStartException(exitCode, output);
         }
 
         return server;
@@ -154,4 +155,13 @@ public sealed partial class ServerProcess : IAsyncDisposable
 
     [GeneratedRegex(@"listening on (?<url>https?://\S+)")]
     private static partial Regex ListeningLine();
+}
+
+/// <summary>The service did not start listening: it exited (with <see cref="ExitCode"/>) or timed out (null).</summary>
+public sealed class ServerStartException(int? exitCode, string output)
+    : InvalidOperationException($"The server did not start listening{(exitCode is { } code ? $" (exit code {code})" : "")}. Output:{Environment.NewLine}{output}")
+{
+    public int? ExitCode => exitCode;
+
+    public string Output => output;
 }

@@ -122,10 +122,16 @@ internal static partial class DatabaseSchema
 internal sealed class DatabaseSchemaInitializer(
     IServiceScopeFactory scopes,
     IEnumerable<ModuleSchema> schemas,
+    Microsoft.Extensions.Options.IOptions<DatabaseOptions> database,
     ILogger<DatabaseSchemaInitializer> logger) : IHostedService
 {
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        if (database.Value.ParsedProvider == DatabaseProvider.Sqlite)
+        {
+            SqliteFiles.Secure(DatabaseSetup.ResolveConnectionString(database.Value, Environment.CurrentDirectory));
+        }
+
         foreach (var schema in schemas)
         {
             await using var scope = scopes.CreateAsyncScope();

@@ -77,7 +77,7 @@ internal static class DatabaseSetup
         {
             // Relative paths are relative to the working directory, like every other path the user gives.
             var path = Path.GetFullPath(sqlite.DataSource, workingDirectory);
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            SqliteFiles.CreateDirectory(Path.GetDirectoryName(path)!);
             sqlite.DataSource = path;
         }
 
