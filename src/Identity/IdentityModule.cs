@@ -34,7 +34,8 @@ public static class IdentityModule
 
     /// <summary>
     /// Schema version of the module's tables (2: the authorization model and the audit trail; 3: users' <c>ZoneInfo</c>;
-    /// 4: <c>identity_secrets</c>, the module's own secrets wrapped by the installation's key-encryption key).
+    /// 4: <c>identity_secrets</c>, the module's own secrets wrapped by the installation's key-encryption key, and
+    /// <c>identity_ended_sessions</c>, sign-in sessions ended by signing out).
     /// </summary>
     public const int SchemaVersion = 4;
 
@@ -77,6 +78,7 @@ public static class IdentityModule
         services.AddScoped<IncidentResponse>();
         services.AddScoped<PasswordSignIn>();
         services.AddScoped<CredentialChanges>();
+        services.AddScoped<EndedSessions>();
 
         services.AddSingleton<DatabaseEventSink>();
         services.AddSingleton<IAccessEventSink>(provider => provider.GetRequiredService<DatabaseEventSink>());
@@ -209,7 +211,10 @@ public static class IdentityModule
             options.Events.OnValidatePrincipal = async context =>
             {
                 var authenticatedAt = (context.Principal is { } principal ? CrmSignInManager.AuthenticatedAt(principal) : null) ?? context.Properties.IssuedUtc;
-                if (authenticatedAt is not { } at || time.GetUtcNow() - at > absolute)
+                // OWASP ASVS 4.0.3 V3.3.1: a session signed out is over for every copy of its cookie, not just the browser's.
+                var ended = context.Principal?.FindFirst(EndedSessions.SessionIdClaim)?.Value is { } sessionId
+                    && await context.HttpContext.RequestServices.GetRequiredService<EndedSessions>().IsEndedAsync(sessionId, context.HttpContext.RequestAborted);
+                if (ended || authenticatedAt is not { } at || time.GetUtcNow() - at > absolute)
                 {
                     context.RejectPrincipal();
                     await context.HttpContext.SignOutAsync(IdentityConstants.ApplicationScheme);

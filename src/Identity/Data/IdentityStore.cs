@@ -72,6 +72,7 @@ internal sealed partial class IdentityStore(DbContextOptions<IdentityStore> opti
 
         ConfigureAuthorizationModel(builder);
         ConfigureSecrets(builder);
+        ConfigureSessions(builder);
 
         builder.Entity<SigningKeyRecord>(key =>
         {

@@ -3,13 +3,19 @@ using System.Globalization;
 namespace CrmSecurity.Identity.Users;
 
 /// <summary>
-/// Sends account mail (password reset links). The shipped implementation drops each message as a file in a
-/// pickup directory (<c>Identity:MailPickupDirectory</c>), the same contract an SMTP relay's pickup folder has;
-/// a deployment that sends real mail registers its own. Reset links are secrets: they go only into the message.
+/// Sends account mail (password reset links, security notices). The shipped implementation drops each message as a
+/// file in a pickup directory (<c>Identity:MailPickupDirectory</c>), the same contract an SMTP relay's pickup folder
+/// has; a deployment that sends real mail registers its own. Reset links are secrets: they go only into the message.
 /// </summary>
 internal interface IAccountMail
 {
     Task SendPasswordResetAsync(string toAddress, string userName, Uri resetLink, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Tells the owner that how their account signs in changed (OWASP ASVS 4.0.3 V2.2.3, V2.5.5), so a change they did
+    /// not make does not go unnoticed. It holds no link: a notice should not teach people to click mailed links.
+    /// </summary>
+    Task SendSecurityNoticeAsync(string toAddress, string userName, string change, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -21,7 +27,28 @@ internal sealed class PickupDirectoryMail(string directory, TimeProvider time) :
     private const UnixFileMode OwnerOnlyDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
     private const UnixFileMode OwnerOnlyFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
-    public async Task SendPasswordResetAsync(string toAddress, string userName, Uri resetLink, CancellationToken cancellationToken)
+    public Task SendPasswordResetAsync(string toAddress, string userName, Uri resetLink, CancellationToken cancellationToken) =>
+        WriteAsync(toAddress, "Reset your CRM password",
+        [
+            $"Hello {userName},",
+            "",
+            "Someone asked to reset the password of your CRM account. If it was you, open this link within one day:",
+            resetLink.AbsoluteUri,
+            "",
+            "If it was not you, ignore this message; your password stays as it is.",
+        ], cancellationToken);
+
+    public Task SendSecurityNoticeAsync(string toAddress, string userName, string change, CancellationToken cancellationToken) =>
+        WriteAsync(toAddress, "Security notice: your CRM sign-in changed",
+        [
+            $"Hello {userName},",
+            "",
+            $"{change} at {time.GetUtcNow():yyyy-MM-dd HH:mm} UTC. Your other sign-in sessions were ended.",
+            "",
+            "If it was not you, reset your password from the sign-in page at once and tell your security team.",
+        ], cancellationToken);
+
+    private async Task WriteAsync(string toAddress, string subject, string[] lines, CancellationToken cancellationToken)
     {
         if (OperatingSystem.IsWindows())
         {
@@ -33,17 +60,8 @@ internal sealed class PickupDirectoryMail(string directory, TimeProvider time) :
         }
 
         var name = string.Create(CultureInfo.InvariantCulture, $"{time.GetUtcNow():yyyyMMddTHHmmssfff}-{Guid.NewGuid():N}.eml");
-        var body = string.Join("\r\n",
-            $"To: {toAddress}",
-            "Subject: Reset your CRM password",
-            "Content-Type: text/plain; charset=utf-8",
-            "",
-            $"Hello {userName},",
-            "",
-            "Someone asked to reset the password of your CRM account. If it was you, open this link within one day:",
-            resetLink.AbsoluteUri,
-            "",
-            "If it was not you, ignore this message; your password stays as it is.");
+        // Header values come from the user record; a line break there must not start a header of its own.
+        var body = string.Join("\r\n", [$"To: {OneLine(toAddress)}", $"Subject: {subject}", "Content-Type: text/plain; charset=utf-8", "", .. lines]);
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, Options = FileOptions.Asynchronous };
         if (!OperatingSystem.IsWindows())
         {
@@ -55,4 +73,6 @@ internal sealed class PickupDirectoryMail(string directory, TimeProvider time) :
         await using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
         await writer.WriteAsync(body.AsMemory(), cancellationToken);
     }
+
+    private static string OneLine(string value) => value.ReplaceLineEndings(" ");
 }

@@ -18,10 +18,14 @@ internal sealed class CredentialChanges(
     SignInManager<CrmUser> signIn,
     IOpenIddictTokenManager tokens,
     IOpenIddictAuthorizationManager authorizations,
-    RevocationList revocations)
+    RevocationList revocations,
+    IAccountMail mail)
 {
-    /// <summary>Ends every other session and grant of <paramref name="user"/>; keeps the caller's own session when it is theirs.</summary>
-    public async Task EndOtherSessionsAsync(CrmUser user, bool keepThisSession, CancellationToken cancellationToken)
+    /// <summary>
+    /// Ends every other session and grant of <paramref name="user"/>, keeps the caller's own session when it is theirs, and
+    /// mails the owner a notice saying <paramref name="change"/> (OWASP ASVS 4.0.3 V2.2.3).
+    /// </summary>
+    public async Task EndOtherSessionsAsync(CrmUser user, bool keepThisSession, string change, CancellationToken cancellationToken)
     {
         await revocations.CutOffBeforeThisSecondAsync(RevocationCutoffRecord.Subject, user.Id, cancellationToken);
         await tokens.RevokeBySubjectAsync(user.Id, cancellationToken);
@@ -30,6 +34,11 @@ internal sealed class CredentialChanges(
         if (keepThisSession)
         {
             await signIn.RefreshSignInAsync(user);
+        }
+
+        if (user.Email is { Length: > 0 } address)
+        {
+            await mail.SendSecurityNoticeAsync(address, user.UserName ?? user.Id, change, cancellationToken);
         }
     }
 }

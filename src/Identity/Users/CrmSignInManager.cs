@@ -36,7 +36,7 @@ internal sealed class CrmSignInManager(
     public const string AuthTimeClaim = "auth_time";
 
     /// <summary>The session claims that describe the authentication itself, carried over whenever the cookie is re-issued.</summary>
-    public static readonly string[] AuthenticationClaims = [AmrClaim, AuthTimeClaim];
+    public static readonly string[] AuthenticationClaims = [AmrClaim, AuthTimeClaim, EndedSessions.SessionIdClaim];
 
     private static readonly string[] AfterAuthenticator = ["pwd", "otp", "mfa"];
 
@@ -76,13 +76,21 @@ internal sealed class CrmSignInManager(
         return SignInResult.Success;
     }
 
-    /// <summary>Every sign-in records when it happened, unless the caller carries an earlier authentication over.</summary>
+    /// <summary>
+    /// Every sign-in records when it happened and gets a session id of its own (ended server-side at sign-out), unless
+    /// the caller carries an earlier authentication over.
+    /// </summary>
     public override Task SignInWithClaimsAsync(CrmUser user, AuthenticationProperties? authenticationProperties, IEnumerable<Claim> additionalClaims)
     {
         var claims = additionalClaims.ToList();
         if (!claims.Exists(claim => claim.Type == AuthTimeClaim))
         {
             claims.Add(new Claim(AuthTimeClaim, time.GetUtcNow().ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64));
+        }
+
+        if (!claims.Exists(claim => claim.Type == EndedSessions.SessionIdClaim))
+        {
+            claims.Add(new Claim(EndedSessions.SessionIdClaim, EndedSessions.NewSessionId()));
         }
 
         return base.SignInWithClaimsAsync(user, authenticationProperties, claims);

@@ -115,13 +115,29 @@ public static partial class AccountBrowser
         foreach (var file in Directory.GetFiles(host.MailDirectory).OrderByDescending(File.GetLastWriteTimeUtc))
         {
             var text = await File.ReadAllTextAsync(file, Cancel);
-            if (text.Contains("To: " + address, StringComparison.OrdinalIgnoreCase))
+            if (text.Contains("To: " + address, StringComparison.OrdinalIgnoreCase) && ResetLink().Match(text) is { Success: true } link)
             {
-                return (file, new Uri(ResetLink().Match(text).Value));
+                return (file, new Uri(link.Value));
             }
         }
 
         throw new InvalidOperationException($"No mail to {address} in {host.MailDirectory}.");
+    }
+
+    /// <summary>The security notices mailed to <paramref name="address"/> so far (their text).</summary>
+    public static async Task<List<string>> NoticesAsync(SecurityHost host, string address)
+    {
+        var notices = new List<string>();
+        foreach (var file in Directory.Exists(host.MailDirectory) ? Directory.GetFiles(host.MailDirectory) : [])
+        {
+            var text = await File.ReadAllTextAsync(file, Cancel);
+            if (text.Contains("To: " + address, StringComparison.OrdinalIgnoreCase) && text.Contains("Subject: Security notice", StringComparison.Ordinal))
+            {
+                notices.Add(text);
+            }
+        }
+
+        return notices;
     }
 
     public static int MailCount(SecurityHost host) => Directory.Exists(host.MailDirectory) ? Directory.GetFiles(host.MailDirectory).Length : 0;

@@ -30,6 +30,8 @@ public sealed partial class CredentialChangeTests(SecurityHost host) : IClassFix
 
         await AssertEndedAsync(thief);
         Assert.Equal(HttpStatusCode.OK, (await owner.GetAsync(new Uri("account", UriKind.Relative), Personas.Cancel)).StatusCode);
+        // ASVS V2.2.3: the owner hears of it, in case it was not them.
+        Assert.Contains(await NoticesAsync(host, "grace@demo.example"), text => text.Contains("Your password was changed", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -48,6 +50,7 @@ public sealed partial class CredentialChangeTests(SecurityHost host) : IClassFix
         Assert.Contains("Your password was changed.", await reset.Content.ReadAsStringAsync(Personas.Cancel), StringComparison.Ordinal);
 
         await AssertEndedAsync(thief);
+        Assert.Contains(await NoticesAsync(host, "wade@demo.example"), text => text.Contains("Your password was reset", StringComparison.Ordinal));
     }
 
     [Fact]
@@ -71,6 +74,7 @@ public sealed partial class CredentialChangeTests(SecurityHost host) : IClassFix
         await AssertEndedAsync(duringOff);
 
         Assert.Equal(HttpStatusCode.OK, (await owner.GetAsync(new Uri("account", UriKind.Relative), Personas.Cancel)).StatusCode);
+        Assert.Equal(3, (await NoticesAsync(host, "carol@demo.example")).Count);
     }
 
     [Fact]

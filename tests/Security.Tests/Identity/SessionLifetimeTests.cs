@@ -19,7 +19,8 @@ public sealed class ShortSessionHost : SecurityHost
 /// Issue 11, what the attack did not try (OWASP ASVS 4.0.3 V3.3.2; OpenID Connect Core §3.1.2.1): session lifetimes. Every
 /// request renewed the sign-in cookie and its issue time, so a session used now and then never ended, and a client's
 /// <c>max_age</c> (time since the user last authenticated) was measured from the last request instead. Sessions now end
-/// after an idle period and after an absolute lifetime, and <c>max_age</c> counts from <c>auth_time</c>.
+/// after an idle period and after an absolute lifetime, and <c>max_age</c> counts from <c>auth_time</c>. Signing out
+/// only cleared the browser's cookie: a copy taken before stayed signed in; now the session itself ends (V3.3.1).
 /// </summary>
 public sealed class SessionLifetimeTests(ShortSessionHost host) : IClassFixture<ShortSessionHost>
 {
@@ -78,5 +79,28 @@ public sealed class SessionLifetimeTests(ShortSessionHost host) : IClassFixture<
 
         Assert.All(statuses.Where(s => s.Seconds < 4.5), s => Assert.Equal(HttpStatusCode.OK, s.Status));
         Assert.All(statuses.Where(s => s.Seconds > 6.5), s => Assert.Equal(HttpStatusCode.Redirect, s.Status));
+    }
+
+    [Fact]
+    public async Task A_copy_of_the_session_cookie_taken_before_sign_out_is_refused_after_it()
+    {
+        var jar = new CookieContainer();
+        using var owner = host.CreateClient(cookies: jar);
+        await SignInAsync(owner, "ed");
+        var copy = new CookieContainer();
+        foreach (var cookie in jar.GetAllCookies().Cast<Cookie>())
+        {
+            copy.Add(new Cookie(cookie.Name, cookie.Value, cookie.Path, cookie.Domain));
+        }
+
+        using var thief = host.CreateClient(cookies: copy);
+        Assert.Equal(HttpStatusCode.OK, (await thief.GetAsync(new Uri("account", UriKind.Relative), Personas.Cancel)).StatusCode);
+
+        var signedOut = await PostFormAsync(owner, "connect/logout", "connect/logout", new Dictionary<string, string>());
+        Assert.Equal(HttpStatusCode.Redirect, signedOut.StatusCode);
+
+        var afterwards = await thief.GetAsync(new Uri("account", UriKind.Relative), Personas.Cancel);
+        Assert.Equal(HttpStatusCode.Redirect, afterwards.StatusCode);
+        Assert.Contains("/account/login", afterwards.Headers.Location!.OriginalString, StringComparison.Ordinal);
     }
 }

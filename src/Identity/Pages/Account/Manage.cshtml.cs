@@ -42,7 +42,7 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
         }
 
         // OWASP ASVS 4.0.3 V3.3.3: whoever knew the old password loses the sessions and tokens it got them.
-        await changes.EndOtherSessionsAsync(user, keepThisSession: true, HttpContext.RequestAborted);
+        await changes.EndOtherSessionsAsync(user, keepThisSession: true, "Your password was changed", HttpContext.RequestAborted);
         await events.WriteAsync(new AccessEvent
         {
             Timestamp = events.Time.GetUtcNow(),

@@ -39,7 +39,7 @@ internal sealed class ResetPasswordModel(UserManager<CrmUser> users, CredentialC
         }
 
         // OWASP ASVS 4.0.3 V3.3.3: a reset is what a victim does after a compromise; the attacker's sessions and tokens end.
-        await changes.EndOtherSessionsAsync(user, keepThisSession: false, HttpContext.RequestAborted);
+        await changes.EndOtherSessionsAsync(user, keepThisSession: false, "Your password was reset with a mailed link", HttpContext.RequestAborted);
         await events.WriteAsync(new AccessEvent
         {
             Timestamp = events.Time.GetUtcNow(),

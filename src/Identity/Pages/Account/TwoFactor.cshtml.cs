@@ -70,7 +70,7 @@ internal sealed class TwoFactorModel(
 
         await users.SetTwoFactorEnabledAsync(user, true);
         RecoveryCodes.AddRange(await users.GenerateNewTwoFactorRecoveryCodesAsync(user, 10) ?? []);
-        await changes.EndOtherSessionsAsync(user, keepThisSession: true, HttpContext.RequestAborted);
+        await changes.EndOtherSessionsAsync(user, keepThisSession: true, "Two-step verification was turned on", HttpContext.RequestAborted);
         await WriteAsync(user, "totp_enabled");
         Message = "Two-step verification is on.";
         return await ShowAsync(user);
@@ -91,7 +91,7 @@ internal sealed class TwoFactorModel(
 
         await users.SetTwoFactorEnabledAsync(user, false);
         await users.ResetAuthenticatorKeyAsync(user);
-        await changes.EndOtherSessionsAsync(user, keepThisSession: true, HttpContext.RequestAborted);
+        await changes.EndOtherSessionsAsync(user, keepThisSession: true, "Two-step verification was turned off", HttpContext.RequestAborted);
         await WriteAsync(user, "totp_disabled");
         Message = "Two-step verification is off.";
         return await ShowAsync(user);
@@ -111,7 +111,7 @@ internal sealed class TwoFactorModel(
         }
 
         RecoveryCodes.AddRange(await users.GenerateNewTwoFactorRecoveryCodesAsync(user, 10) ?? []);
-        await changes.EndOtherSessionsAsync(user, keepThisSession: true, HttpContext.RequestAborted);
+        await changes.EndOtherSessionsAsync(user, keepThisSession: true, "New recovery codes were made; the old ones no longer work", HttpContext.RequestAborted);
         await WriteAsync(user, "recovery_codes_renewed");
         return await ShowAsync(user);
     }
