@@ -67,6 +67,7 @@ done
 
 echo "== tests"
 status=0
+vulnerable=0
 # `dotnet test` refuses --solution together with --project (or another target).
 own_target=0
 for argument in "$@"; do
@@ -78,6 +79,21 @@ else
   # One build, then one run per project with its own TRX name: the runner's default name is a timestamp
   # to the second, so two projects finishing in the same second overwrote each other's results.
   if dotnet build Security.sln -nologo -clp:ErrorsOnly; then
+    echo "== vulnerable packages"
+    # Every package, direct and transitive, against the feed's advisory data: a known-vulnerable package fails the run
+    # (it is counted as one failure below). When the advisory data cannot be read the run says so and goes on.
+    if audit=$(dotnet list Security.sln package --vulnerable --include-transitive 2>&1); then
+      if grep -q "has the following vulnerable packages" <<<"$audit"; then
+        grep -E "has the following vulnerable packages|^ *>" <<<"$audit" >&2
+        echo "error: vulnerable packages (see above); update them in Directory.Packages.props" >&2
+        vulnerable=1
+      else
+        echo "none known ($(grep -c "has no vulnerable packages" <<<"$audit") projects checked)"
+      fi
+    else
+      echo "warning: the vulnerability check could not run:" >&2
+      tail -n 3 <<<"$audit" >&2
+    fi
     while IFS= read -r project; do
       name=$(basename "$project" .csproj)
       dotnet test --project "$project" --no-build --report-xunit-trx --report-xunit-trx-filename "$name.trx" \
@@ -106,6 +122,9 @@ if [ "$#" -eq 0 ] && [ "$files" -lt "$projects" ]; then
   missing=$((projects - files))
   echo "error: $missing of $projects test projects produced no results (build failure or crashed test host); counted as failures" >&2
   failed=$((failed + missing))
+fi
+if [ "$vulnerable" -ne 0 ]; then
+  failed=$((failed + 1))
 fi
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "error: dotnet test exited with $status but no test failed; counted as one failure" >&2

@@ -137,8 +137,9 @@ public static class IdentityModule
 
         // Every key of the ring is wrapped by the installation's key-encryption key, which the host provides and which
         // is never stored beside the keys (OWASP ASVS 4.0.3 V6.4.1): a copy of the database alone signs nothing.
+        // The key is resolved when a key is first written (during start-up), never while the host is being built.
         builder.Services.AddSingleton<IConfigureOptions<KeyManagementOptions>>(services => new ConfigureOptions<KeyManagementOptions>(options =>
-            options.XmlEncryptor = new KekXmlEncryptor(services.GetService<Crypto.Providers.IKeyEncryptionKey>()
+            options.XmlEncryptor = new KekXmlEncryptor(() => services.GetService<Crypto.Providers.IKeyEncryptionKey>()
                 ?? throw new InvalidOperationException("The Identity module needs the installation's key-encryption key: the host registers CrmSecurity.Crypto.Providers.IKeyEncryptionKey (Crypto:MasterKey)."))));
     }
 

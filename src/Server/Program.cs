@@ -38,6 +38,8 @@ if (modules is { Identity: true, AuditAnalyzer: true })
     builder.AddDemoHistory();
 }
 
+// Last of the start-up work: a Production host refuses what demo mode left behind.
+builder.Services.AddHostedService<DemoDataCheck>();
 var app = builder.Build();
 app.UseExceptionHandler();
 app.UseStatusCodePages();

@@ -14,7 +14,7 @@ namespace CrmSecurity.Identity.Keys;
 /// accepted. Each secret gets a fresh 256-bit data key, wrapped by the KEK (AES-KWP, RFC 5649); the secret's XML is
 /// sealed under it with AES-256-GCM (<see cref="SecretBox"/>).
 /// </summary>
-internal sealed class KekXmlEncryptor(IKeyEncryptionKey kek) : IXmlEncryptor
+internal sealed class KekXmlEncryptor(Func<IKeyEncryptionKey> kekSource) : IXmlEncryptor
 {
     internal static readonly XNamespace Namespace = "https://crm-security/data-protection/kek/v1";
     internal static readonly XName Root = Namespace + "kekWrappedSecret";
@@ -23,7 +23,7 @@ internal sealed class KekXmlEncryptor(IKeyEncryptionKey kek) : IXmlEncryptor
     public EncryptedXmlInfo Encrypt(XElement plaintextElement)
     {
         ArgumentNullException.ThrowIfNull(plaintextElement);
-        var wrapped = WrappedSecret.Create(kek, 32, out var dataKey);
+        var wrapped = WrappedSecret.Create(kekSource(), 32, out var dataKey);
         try
         {
             using var box = new SecretBox(dataKey);
@@ -80,7 +80,7 @@ internal sealed partial class KeyRingProtectionStartup(IServiceScopeFactory scop
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var kek = services.GetRequiredService<Crypto.Providers.IKeyEncryptionKey>();
-        var encryptor = new KekXmlEncryptor(kek);
+        var encryptor = new KekXmlEncryptor(() => kek);
         await using var scope = scopes.CreateAsyncScope();
         var store = scope.ServiceProvider.GetRequiredService<IdentityStore>();
         var rows = await store.DataProtectionKeys.ToListAsync(cancellationToken);

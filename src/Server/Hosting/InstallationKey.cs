@@ -26,8 +26,10 @@ internal static class InstallationKey
             DevelopmentMasterKey.UseWhenNoneConfigured(configuration, generate: service, messages, createKeyring: CryptoServiceModule.IsOn(builder.Configuration));
         }
 
-        builder.Services.AddOptions<CryptoOptions>().Bind(builder.Configuration.GetSection(CryptoOptions.Section));
-        builder.Services.TryAddSingleton<IKeyEncryptionKey>(services => KeyEncryptionKeys.Open(services.GetRequiredService<IOptions<CryptoOptions>>().Value));
+        // Bound here rather than through IOptions<CryptoOptions>, whose validator (the encryption service's checks) would
+        // turn a missing key into an exception wherever the key is first needed instead of one exit-78 line at start.
+        builder.Services.TryAddSingleton<IKeyEncryptionKey>(services =>
+            KeyEncryptionKeys.Open(services.GetRequiredService<IConfiguration>().GetSection(CryptoOptions.Section).Get<CryptoOptions>() ?? new CryptoOptions()));
         if (service)
         {
             builder.Services.AddOptions<InstallationKeyCheck>().ValidateOnStart();
