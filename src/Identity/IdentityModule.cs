@@ -1,3 +1,4 @@
+using System.Security.Claims;
 using CrmSecurity.Identity.Admin;
 using CrmSecurity.Identity.Authorization;
 using CrmSecurity.Identity.Clients;
@@ -6,9 +7,13 @@ using CrmSecurity.Identity.Demo;
 using CrmSecurity.Identity.Events;
 using CrmSecurity.Identity.Incident;
 using CrmSecurity.Identity.Keys;
+using CrmSecurity.Identity.Pages.Shared;
 using CrmSecurity.Identity.Protocol;
 using CrmSecurity.Identity.Throttling;
 using CrmSecurity.Identity.Users;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.AspNetCore.Identity;
@@ -29,7 +34,8 @@ public static class IdentityModule
 
     /// <summary>
     /// Schema version of the module's tables (2: the authorization model and the audit trail; 3: users' <c>ZoneInfo</c>;
-    /// 4: record shares keep the record's location).
+    /// 4: record shares keep the record's location; <c>identity_secrets</c>, the module's own secrets wrapped by the
+    /// installation's key-encryption key; <c>identity_ended_sessions</c>, sign-in sessions ended by signing out).
     /// </summary>
     public const int SchemaVersion = 4;
 
@@ -57,6 +63,10 @@ public static class IdentityModule
         services.AddAuthorizationModel();
         services.AddIdentityAdmin();
 
+        services.TryAddSingleton<PublicOrigin>();
+        services.AddSingleton<ClientOnlyScopes>();
+        services.AddPageSecurityHeaders();
+
         services.AddSingleton<SigningKeyRing>();
         services.AddSingleton<KeyRingOptionsSetup>();
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>>(provider => provider.GetRequiredService<KeyRingOptionsSetup>());
@@ -67,6 +77,8 @@ public static class IdentityModule
         services.AddScoped<RevocationList>();
         services.AddScoped<IncidentResponse>();
         services.AddScoped<PasswordSignIn>();
+        services.AddScoped<CredentialChanges>();
+        services.AddScoped<EndedSessions>();
 
         services.AddSingleton<DatabaseEventSink>();
         services.AddSingleton<IAccessEventSink>(provider => provider.GetRequiredService<DatabaseEventSink>());
@@ -75,7 +87,8 @@ public static class IdentityModule
             Path.GetFullPath(builder.Configuration["Identity:MailPickupDirectory"] is { Length: > 0 } pickup ? pickup : "data/mail"),
             provider.GetRequiredService<TimeProvider>()));
 
-        // Order matters: keys first (OpenIddict needs them), then the authorization model, then demo data, then
+        // Order matters: keys first (OpenIddict needs them), second-factor secrets of an older build protected, then the
+        // authorization model, then demo data, then
         // configured clients, then the event writer and the model refresh.
         if (string.IsNullOrWhiteSpace(builder.Configuration["Identity:DataProtectionKeys"])
             || string.Equals(builder.Configuration["Identity:DataProtectionKeys"], "Database", StringComparison.OrdinalIgnoreCase))
@@ -84,6 +97,7 @@ public static class IdentityModule
         }
 
         services.AddHostedService<SigningKeyRingService>();
+        services.AddHostedService<UserSecretsUpgrade>();
         services.AddAuthorizationStartup();
         services.AddSingleton<DemoSeeder>();
         services.AddHostedService(provider => provider.GetRequiredService<DemoSeeder>());
@@ -134,8 +148,14 @@ public static class IdentityModule
         services.AddIdentity<CrmUser, IdentityRole>()
             .AddEntityFrameworkStores<IdentityStore>()
             .AddDefaultTokenProviders()
+            .AddTokenProvider<OneTimeAuthenticatorCodes>(TokenOptions.DefaultAuthenticatorProvider)
+            .AddSignInManager<CrmSignInManager>()
+            .AddUserStore<CrmUserStore>()
             .AddPasswordValidator<PasswordDenyList>();
+        services.AddScoped(provider => (CrmSignInManager)provider.GetRequiredService<SignInManager<CrmUser>>());
         services.AddSingleton<CommonPasswords>();
+        services.AddSingleton<IdentitySecrets>();
+        services.AddSingleton<UserSecretProtection>();
 
         services.AddOptions<IdentityOptions>().Configure<IOptions<IdentitySettings>>((options, settings) =>
         {
@@ -158,20 +178,78 @@ public static class IdentityModule
         });
 
         // Every request re-checks the security stamp, so disabling a user or revoking their sessions ends
-        // their sign-in cookie at once rather than after the default 30 minutes.
-        services.Configure<SecurityStampValidatorOptions>(options => options.ValidationInterval = TimeSpan.Zero);
-        services.ConfigureApplicationCookie(options =>
+        // their sign-in cookie at once rather than after the default 30 minutes. The re-issued cookie keeps how and when
+        // the user authenticated (amr, auth_time): Identity rebuilds the principal from the user and would drop them.
+        services.Configure<SecurityStampValidatorOptions>(options =>
+        {
+            options.ValidationInterval = TimeSpan.Zero;
+            options.OnRefreshingPrincipal = context =>
+            {
+                if (context.NewPrincipal?.Identity is ClaimsIdentity identity && context.CurrentPrincipal is { } current)
+                {
+                    identity.AddClaims(CrmSignInManager.Carried(current).Where(claim => !identity.HasClaim(claim.Type, claim.Value)));
+                }
+
+                return Task.CompletedTask;
+            };
+        });
+
+        services.AddOptions<CookieAuthenticationOptions>(IdentityConstants.ApplicationScheme).Configure<IOptions<IdentitySettings>>((options, settings) =>
         {
             options.LoginPath = "/account/login";
             options.LogoutPath = "/connect/logout";
             options.AccessDeniedPath = "/account/login";
-            options.Cookie.Name = "crm.identity";
-            options.Cookie.HttpOnly = true;
-            options.Cookie.SameSite = SameSiteMode.Lax;
-            options.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
-            options.ExpireTimeSpan = TimeSpan.FromHours(8);
+            // Lax, not Strict: a client sends the browser here with a top-level GET from its own site (RFC 6749 §4.1.1).
+            SecureCookie(options.Cookie, "crm.identity", SameSiteMode.Lax, settings.Value);
+            options.ExpireTimeSpan = settings.Value.Sessions.IdleTimeout;
             options.SlidingExpiration = true;
         });
+        services.AddOptions<CookieAuthenticationOptions>(IdentityConstants.ApplicationScheme).PostConfigure<IOptions<IdentitySettings>, TimeProvider>((options, settings, time) =>
+        {
+            // OWASP ASVS 4.0.3 V3.3.2: an active session still ends AbsoluteTimeout after the user authenticated.
+            var checkStamp = options.Events.OnValidatePrincipal;
+            var absolute = settings.Value.Sessions.AbsoluteTimeout;
+            options.Events.OnValidatePrincipal = async context =>
+            {
+                var authenticatedAt = (context.Principal is { } principal ? CrmSignInManager.AuthenticatedAt(principal) : null) ?? context.Properties.IssuedUtc;
+                // OWASP ASVS 4.0.3 V3.3.1: a session signed out is over for every copy of its cookie, not just the browser's.
+                var ended = context.Principal?.FindFirst(EndedSessions.SessionIdClaim)?.Value is { } sessionId
+                    && await context.HttpContext.RequestServices.GetRequiredService<EndedSessions>().IsEndedAsync(sessionId, context.HttpContext.RequestAborted);
+                if (ended || authenticatedAt is not { } at || time.GetUtcNow() - at > absolute)
+                {
+                    context.RejectPrincipal();
+                    await context.HttpContext.SignOutAsync(IdentityConstants.ApplicationScheme);
+                    return;
+                }
+
+                await checkStamp(context);
+            };
+        });
+        services.AddOptions<CookieAuthenticationOptions>(IdentityConstants.TwoFactorUserIdScheme).Configure<IOptions<IdentitySettings>>((options, settings) =>
+            SecureCookie(options.Cookie, "crm.2fa", SameSiteMode.Strict, settings.Value));
+        services.AddOptions<CookieAuthenticationOptions>(IdentityConstants.TwoFactorRememberMeScheme).Configure<IOptions<IdentitySettings>>((options, settings) =>
+            SecureCookie(options.Cookie, "crm.2fa-remember", SameSiteMode.Strict, settings.Value));
+        services.AddOptions<CookieAuthenticationOptions>(IdentityConstants.ExternalScheme).Configure<IOptions<IdentitySettings>>((options, settings) =>
+            SecureCookie(options.Cookie, "crm.external", SameSiteMode.Lax, settings.Value));
+        services.AddOptions<AntiforgeryOptions>().Configure<IOptions<IdentitySettings>>((options, settings) =>
+            SecureCookie(options.Cookie, "crm.antiforgery", SameSiteMode.Strict, settings.Value));
+    }
+
+    /// <summary>
+    /// Cookie flags (OWASP ASVS 4.0.3 V3.4): HttpOnly, SameSite, and when the public origin is https, Secure always and the
+    /// <c>__Host-</c> prefix (RFC 6265bis §4.1.3.2: host-only, path /, Secure), so no sibling subdomain can set or shadow it.
+    /// Over plain HTTP (AllowHttp, loopback tests) neither is possible: browsers refuse Secure and prefixed cookies there.
+    /// </summary>
+    private static void SecureCookie(CookieBuilder cookie, string name, SameSiteMode sameSite, IdentitySettings settings)
+    {
+        var https = !settings.AllowHttp
+            || (Uri.TryCreate(settings.Issuer, UriKind.Absolute, out var issuer) && issuer.Scheme == Uri.UriSchemeHttps);
+        cookie.Name = https ? "__Host-" + name : name;
+        cookie.SecurePolicy = https ? CookieSecurePolicy.Always : CookieSecurePolicy.SameAsRequest;
+        cookie.HttpOnly = true;
+        cookie.SameSite = sameSite;
+        cookie.Path = "/";
+        cookie.Domain = null;
     }
 
     private static void AddOpenIddict(IServiceCollection services)
@@ -204,7 +282,8 @@ public static class IdentityModule
                 options.RegisterScopes(Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.OfflineAccess, ClaimsContract.RolesScope);
                 options.RegisterClaims(
                     Claims.Subject, Claims.Name, Claims.PreferredUsername, Claims.Email, Claims.EmailVerified, Claims.Role,
-                    ClaimsContract.Tenant, ClaimsContract.BusinessUnit, ClaimsContract.PermissionModelVersion, Claims.AuthenticationMethodReference);
+                    ClaimsContract.Tenant, ClaimsContract.BusinessUnit, ClaimsContract.PermissionModelVersion, Claims.AuthenticationMethodReference,
+                    Claims.AuthenticationTime);
 
                 // Access tokens are signed JWTs (RFC 9068) that any JwtBearer resource server validates.
                 options.DisableAccessTokenEncryption();
@@ -215,6 +294,10 @@ public static class IdentityModule
                     .EnableUserInfoEndpointPassthrough()
                     .EnableEndSessionEndpointPassthrough();
 
+                options.AddEventHandler(UsePublicOrigin.Descriptor);
+                options.AddEventHandler(RejectClientOnlyScopesInPushedRequests.Descriptor);
+                options.AddEventHandler(RejectClientOnlyScopesInTokenRequests.Descriptor);
+                options.AddEventHandler(RejectClientOnlyScopesForUsers.Descriptor);
                 options.AddEventHandler(UseKeyRingCredentials.Descriptor);
                 options.AddEventHandler(RejectRevokedTokens.Descriptor);
                 options.RemoveEventHandler(OpenIddictServerHandlers.Revocation.RevokeToken.Descriptor);
@@ -228,9 +311,11 @@ public static class IdentityModule
         {
             var value = settings.Value;
             options.TimeProvider = time;
+            // The issuer is the public origin (UsePublicOrigin puts every request on it when Identity:Issuer is empty,
+            // outside Production): discovery and iss never follow a request's Host header.
             if (!string.IsNullOrWhiteSpace(value.Issuer))
             {
-                options.Issuer = new Uri(value.Issuer, UriKind.Absolute);
+                options.Issuer = new Uri(value.Issuer.Trim(), UriKind.Absolute);
             }
 
             options.AccessTokenLifetime = value.Tokens.AccessTokenLifetime;

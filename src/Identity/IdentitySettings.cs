@@ -7,7 +7,10 @@ internal sealed class IdentitySettings
 {
     public const string Section = "Identity";
 
-    /// <summary>Absolute issuer URI. Empty: the issuer is the base address each request arrives on.</summary>
+    /// <summary>
+    /// The public origin of the service (absolute URI): the OpenID Connect issuer and the base of every link it mails.
+    /// Required in Production. Empty outside Production: the host's own first listening address, never a request's Host.
+    /// </summary>
     public string? Issuer { get; set; }
 
     /// <summary>Accept plain HTTP (loopback, tests). OAuth 2.0 requires TLS everywhere else (RFC 6749 §3.1).</summary>
@@ -28,6 +31,8 @@ internal sealed class IdentitySettings
     public LockoutSettings Lockout { get; set; } = new();
 
     public ThrottlingSettings Throttling { get; set; } = new();
+
+    public SessionSettings Sessions { get; set; } = new();
 
     public PerformanceSettings Performance { get; set; } = new();
 
@@ -89,6 +94,16 @@ internal sealed class LockoutSettings
     public TimeSpan Duration { get; set; } = TimeSpan.FromMinutes(5);
 }
 
+/// <summary>Sign-in sessions (the service's own cookie), OWASP ASVS 4.0.3 V3.3.2: re-authentication after an idle period and periodically.</summary>
+internal sealed class SessionSettings
+{
+    /// <summary>A session unused this long ends (sliding).</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>A session ends this long after the user authenticated, however active it is.</summary>
+    public TimeSpan AbsoluteTimeout { get; set; } = TimeSpan.FromHours(12);
+}
+
 internal sealed class ThrottlingSettings
 {
     /// <summary>Sign-in form posts per client IP per minute.</summary>
@@ -102,6 +117,24 @@ internal sealed class ThrottlingSettings
 
     /// <summary>Token, introspection and revocation requests per client_id per second.</summary>
     public int TokenPerClientPerSecond { get; set; } = 100;
+
+    /// <summary>Forgot-password posts per client IP per hour.</summary>
+    public int ForgotPasswordPerIpPerHour { get; set; } = 20;
+
+    /// <summary>Forgot-password posts per address typed per hour (known or not, so throttling reveals nothing).</summary>
+    public int ForgotPasswordPerAddressPerHour { get; set; } = 3;
+
+    /// <summary>Reset-password posts per client IP per minute.</summary>
+    public int ResetPasswordPerIpPerMinute { get; set; } = 10;
+
+    /// <summary>Reset-password posts per user the link names per minute.</summary>
+    public int ResetPasswordPerUserPerMinute { get; set; } = 5;
+
+    /// <summary>Second-factor (authenticator or recovery code) posts per client IP per minute.</summary>
+    public int TwoFactorPerIpPerMinute { get; set; } = 30;
+
+    /// <summary>Second-factor posts per user (the one who passed the password step) per minute.</summary>
+    public int TwoFactorPerUserPerMinute { get; set; } = 5;
 }
 
 internal sealed class PerformanceSettings
@@ -140,6 +173,12 @@ internal sealed class ApiScopeSettings
     public string Audience { get; set; } = "";
 
     public string? DisplayName { get; set; }
+
+    /// <summary>
+    /// Only a client acting for itself (client credentials) may hold this scope: no user obtains it in any flow
+    /// (authorization code, refresh, token exchange), e.g. <c>events:write</c>, whose sender is the client.
+    /// </summary>
+    public bool ClientCredentialsOnly { get; set; }
 }
 
 internal sealed class ClientSettings
@@ -173,7 +212,7 @@ internal sealed class ClientSettings
     public List<string> Tenants { get; set; } = [];
 }
 
-internal sealed class IdentitySettingsValidator(IHostEnvironment environment) : IValidateOptions<IdentitySettings>
+internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IConfiguration configuration) : IValidateOptions<IdentitySettings>
 {
     private static readonly string[] KnownGrants =
     [
@@ -193,6 +232,11 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment) : 
         {
             // OpenID Connect Discovery §3 and RFC 8414 §2: the issuer uses the https scheme.
             errors.Add($"Identity:Issuer '{settings.Issuer}' must use https. Use the public https address, or set Identity:AllowHttp to true for a loopback test setup.");
+        }
+
+        if (environment.IsProduction())
+        {
+            ValidatePublicOrigin(settings, errors);
         }
 
         if (settings.DemoMode && environment.IsProduction())
@@ -233,9 +277,16 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment) : 
         }
 
         var throttling = settings.Throttling;
-        if (throttling.LoginPerIpPerMinute < 1 || throttling.LoginPerAccountPerMinute < 1 || throttling.TokenPerIpPerSecond < 1 || throttling.TokenPerClientPerSecond < 1)
+        if (throttling.LoginPerIpPerMinute < 1 || throttling.LoginPerAccountPerMinute < 1 || throttling.TokenPerIpPerSecond < 1 || throttling.TokenPerClientPerSecond < 1
+            || throttling.ForgotPasswordPerIpPerHour < 1 || throttling.ForgotPasswordPerAddressPerHour < 1 || throttling.ResetPasswordPerIpPerMinute < 1
+            || throttling.ResetPasswordPerUserPerMinute < 1 || throttling.TwoFactorPerIpPerMinute < 1 || throttling.TwoFactorPerUserPerMinute < 1)
         {
             errors.Add("Identity:Throttling limits must all be at least 1.");
+        }
+
+        if (settings.Sessions.IdleTimeout <= TimeSpan.Zero || settings.Sessions.AbsoluteTimeout < settings.Sessions.IdleTimeout)
+        {
+            errors.Add("Identity:Sessions:IdleTimeout must be positive and Identity:Sessions:AbsoluteTimeout at least as long, e.g. 00:30:00 and 12:00:00.");
         }
 
         if (settings.Authorization.RefreshInterval <= TimeSpan.Zero)
@@ -262,6 +313,26 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment) : 
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>
+    /// Production needs a fixed public origin and a Host allow-list: without them the service would trust the Host header,
+    /// which the sender of a request chooses (reset links, issuer; OWASP ASVS 4.0.3 V14.1.x hardened configuration).
+    /// </summary>
+    private void ValidatePublicOrigin(IdentitySettings settings, List<string> errors)
+    {
+        if (string.IsNullOrWhiteSpace(settings.Issuer))
+        {
+            errors.Add("Identity:Issuer is required in Production: set it to the public https address of the service, e.g. https://login.example.com/. Reset links and the OpenID Connect issuer are built from it, never from a request's Host header.");
+        }
+
+        // The host-filtering middleware reads the top-level AllowedHosts (';'-separated); '*' or nothing lets any Host through.
+        var allowed = (configuration["AllowedHosts"] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (allowed.Length == 0 || allowed.Contains("*", StringComparer.Ordinal))
+        {
+            var suggestion = Uri.TryCreate(settings.Issuer, UriKind.Absolute, out var issuer) ? issuer.Host : "login.example.com";
+            errors.Add($"AllowedHosts is {(allowed.Length == 0 ? "not set" : "'*'")} in Production, so requests with any Host header are served. Set AllowedHosts to the issuer's host name, e.g. {suggestion}.");
+        }
     }
 
     private static void ValidateClient(ClientSettings client, string path, List<string> errors)

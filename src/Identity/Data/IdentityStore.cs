@@ -73,6 +73,7 @@ internal sealed partial class IdentityStore(DbContextOptions<IdentityStore> opti
         ConfigureAuthorizationModel(builder);
         ConfigureSecrets(builder);
         ConfigureAuditTrail(builder);
+        ConfigureSessions(builder);
 
         builder.Entity<SigningKeyRecord>(key =>
         {

@@ -71,6 +71,29 @@ internal static class ClaimsContract
     }
 
     /// <summary>
+    /// Adds <c>auth_time</c>, when the user last actively authenticated (OpenID Connect Core §2: required in the ID token
+    /// when max_age was asked for), to the ID and access tokens. A refresh or an exchange carries the original time over.
+    /// </summary>
+    public static void SetAuthenticationTime(ClaimsPrincipal principal, DateTimeOffset? authenticatedAt)
+    {
+        if (authenticatedAt is not { } at || principal.Identity is not ClaimsIdentity identity)
+        {
+            return;
+        }
+
+        identity.RemoveClaims(Claims.AuthenticationTime);
+        var claim = new Claim(Claims.AuthenticationTime, at.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture), ClaimValueTypes.Integer64);
+        claim.SetDestinations(OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken);
+        identity.AddClaim(claim);
+    }
+
+    /// <summary>The <c>auth_time</c> of a principal read back from one of our codes, refresh or access tokens.</summary>
+    public static DateTimeOffset? AuthenticationTime(ClaimsPrincipal principal) =>
+        principal.FindFirst(Claims.AuthenticationTime)?.Value is { } value && long.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : null;
+
+    /// <summary>
     /// A client acting for itself (client credentials): <c>sub</c> is the client id (RFC 9068 §2.2), and one <c>tenant</c>
     /// claim per tenant the client is registered for (none: the token reaches no tenant's data, deny by default).
     /// </summary>

@@ -61,6 +61,7 @@ internal static class ProtocolEndpoints
 
             // Claims are read again from the user, so a refresh carries current roles and permission-model version.
             var principal = await ClaimsContract.ForUserAsync(http.RequestServices.GetRequiredService<AuthorizationModel>(), user, result.Principal!.GetScopes(), ClaimsContract.AuthenticationMethods(result.Principal!), cancellationToken);
+            ClaimsContract.SetAuthenticationTime(principal, ClaimsContract.AuthenticationTime(result.Principal!));
             principal.SetResources(await ResourcesAsync(scopes, principal.GetScopes(), cancellationToken));
             return TypedResults.SignIn(principal, authenticationScheme: Scheme);
         }
@@ -114,6 +115,7 @@ internal static class ProtocolEndpoints
         }
 
         var principal = await ClaimsContract.ForUserAsync(http.RequestServices.GetRequiredService<AuthorizationModel>(), user, requested.IsEmpty ? subject.GetScopes() : requested, ClaimsContract.AuthenticationMethods(subject), http.RequestAborted);
+        ClaimsContract.SetAuthenticationTime(principal, ClaimsContract.AuthenticationTime(subject));
         principal.SetResources(await ResourcesAsync(scopes, principal.GetScopes(), http.RequestAborted));
         // RFC 8693 §4.1 names the claim "act" (OpenIddict's Claims.Actor constant is "actor").
         principal.SetClaim(ActorClaim, new JsonObject { [Claims.Subject] = caller });

@@ -2,6 +2,7 @@ using System.Security.Claims;
 using CrmSecurity.Identity.Keys;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -34,7 +35,8 @@ public static class ResourceServerBearer
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.AddJwtBearer(scheme);
-        builder.Services.AddOptions<JwtBearerOptions>(scheme).Configure<SigningKeyRing, IHttpContextAccessor, IOptions<IdentitySettings>>((options, ring, http, settings) =>
+        builder.Services.TryAddSingleton<PublicOrigin>();
+        builder.Services.AddOptions<JwtBearerOptions>(scheme).Configure<SigningKeyRing, PublicOrigin, IOptions<IdentitySettings>>((options, ring, origin, settings) =>
         {
             options.MapInboundClaims = false;
             options.TokenValidationParameters = new TokenValidationParameters
@@ -42,7 +44,8 @@ public static class ResourceServerBearer
                 ValidAudiences = audiences(settings.Value).ToArray(), // RFC 9068 §4: the token must be meant for this resource
                 ValidTypes = [JsonWebTokenTypes.AccessToken], // RFC 9068 §4: only at+jwt, never an ID token
                 IssuerSigningKeyResolver = (_, _, _, _) => ring.Published.SelectMany(g => new SecurityKey[] { g.Es256.Key, g.Rs256.Key }),
-                IssuerValidator = (issuer, _, _) => issuer == ExpectedIssuer(settings.Value, http.HttpContext)
+                // RFC 9068 §4 / RFC 8414 §3.3: the issuer is the configured public origin, never the Host of the request.
+                IssuerValidator = (issuer, _, _) => issuer == origin.Value.AbsoluteUri
                     ? issuer
                     : throw new SecurityTokenInvalidIssuerException("The token was issued by another server."),
                 NameClaimType = Claims.Name,
@@ -76,17 +79,5 @@ public static class ResourceServerBearer
         var client = principal.FindFirst(Claims.ClientId)?.Value;
         return new ValueTask<bool>(revocations.IsRevokedAsync(principal.FindFirst(Claims.JwtId)?.Value, principal.FindFirst(Claims.Subject)?.Value,
             client is null ? [] : [client], issuedAt, cancellationToken));
-    }
-
-    /// <summary>The configured issuer, or the address the request came to (what discovery publishes then).</summary>
-    internal static string ExpectedIssuer(IdentitySettings settings, HttpContext? http)
-    {
-        if (!string.IsNullOrWhiteSpace(settings.Issuer))
-        {
-            return new Uri(settings.Issuer, UriKind.Absolute).AbsoluteUri;
-        }
-
-        var request = http?.Request ?? throw new InvalidOperationException("No request to derive the issuer from.");
-        return $"{request.Scheme}://{request.Host}{request.PathBase}/";
     }
 }

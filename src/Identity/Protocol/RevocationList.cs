@@ -69,14 +69,30 @@ internal sealed class RevocationList(IdentityStore store, TimeProvider time)
         // would already catch every older token of this instance; the extra second absorbs clock skew between
         // instances, where another host whose clock runs ahead could stamp a token issued before this cut-off
         // with a later time. The price is that a new sign-in within that second is refused too.
-        var cutoff = time.GetUtcNow().AddSeconds(1);
+        await SetCutOffAsync(kind, value, time.GetUtcNow().AddSeconds(1), cancellationToken);
+    }
+
+    /// <summary>
+    /// Every token of <paramref name="kind"/> <paramref name="value"/> issued before this second becomes invalid, and a
+    /// token issued from this second on stays valid: for a user's own credential change, whose new sign-in follows at once.
+    /// Tokens issued earlier in the same second are not caught here; the caller revokes the stored tokens as well.
+    /// </summary>
+    public Task CutOffBeforeThisSecondAsync(string kind, string value, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        return SetCutOffAsync(kind, value, now.AddTicks(-(now.Ticks % TimeSpan.TicksPerSecond)), cancellationToken);
+    }
+
+    private async Task SetCutOffAsync(string kind, string value, DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
         var existing = await store.RevocationCutoffs.FindAsync([kind, value], cancellationToken);
         if (existing is null)
         {
             store.RevocationCutoffs.Add(new RevocationCutoffRecord { Kind = kind, Value = value, RevokedBefore = cutoff });
         }
-        else
+        else if (existing.RevokedBefore < cutoff)
         {
+            // A cut-off only moves forward: an incident's cut-off is never shortened by a later, earlier one.
             existing.RevokedBefore = cutoff;
         }
 

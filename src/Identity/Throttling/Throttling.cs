@@ -1,21 +1,37 @@
 using System.Globalization;
 using System.Net.Http.Headers;
+using System.Security.Claims;
 using System.Text;
 using System.Threading.RateLimiting;
+using CrmSecurity.Identity.Data;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Identity.Throttling;
 
 /// <summary>
-/// Per-IP and per-account throttling of the sign-in form and the token endpoints with ASP.NET Core rate
-/// limiting (RFC 6749 §10.10 / RFC 9700 §4.8: limit online guessing). The account is the user name typed on the
-/// sign-in form (known or not, so a throttled answer reveals nothing) or the client_id at the token endpoints.
+/// Per-IP and per-account throttling of the forms an attacker guesses or floods (sign-in, second factor, forgot
+/// password, reset password) and of the token endpoints, with ASP.NET Core rate limiting (RFC 6749 §10.10 / RFC 9700
+/// §4.8, OWASP ASVS 4.0.3 V2.2.1: anti-automation). The account of a form is what the attacker cannot vary to get a new
+/// budget: the user a typed name or e-mail address belongs to (so <c>Dave</c>, <c> dave </c> and dave's address are one
+/// account), the typed value itself when no user has it (so a throttled answer reveals nothing), the user who passed the
+/// password step for the second factor, the user a reset link names; at the token endpoints the client_id. The IP is
+/// the connection's: X-Forwarded-For counts only when the host's forwarded-headers middleware is enabled.
 /// </summary>
 internal static class Throttling
 {
-    private static readonly PathString LoginPath = "/account/login";
+    private const string AccountItem = "crm-security.throttle-account";
     private static readonly PathString[] TokenPaths = ["/connect/token", "/connect/introspect", "/connect/revoke", "/connect/par"];
+
+    private static readonly FormRule[] Forms =
+    [
+        new("login", "/account/login", TimeSpan.FromMinutes(1), s => s.LoginPerIpPerMinute, s => s.LoginPerAccountPerMinute),
+        new("second-factor", "/account/login-2fa", TimeSpan.FromMinutes(1), s => s.TwoFactorPerIpPerMinute, s => s.TwoFactorPerUserPerMinute),
+        new("forgot-password", "/account/forgot-password", TimeSpan.FromHours(1), s => s.ForgotPasswordPerIpPerHour, s => s.ForgotPasswordPerAddressPerHour),
+        new("reset-password", "/account/reset-password", TimeSpan.FromMinutes(1), s => s.ResetPasswordPerIpPerMinute, s => s.ResetPasswordPerUserPerMinute),
+    ];
 
     public static IServiceCollection AddIdentityThrottling(this IServiceCollection services)
     {
@@ -29,12 +45,11 @@ internal static class Throttling
                 PartitionedRateLimiter.Create<HttpContext, string>(context => ByAccount(context, limits)));
             options.OnRejected = (context, _) =>
             {
-                // RFC 6585 §4: say when to come back. Sliding windows give no exact time; a window's length is the bound.
+                // RFC 6585 §4: say when to come back. A sliding window gives no exact time; the window's length is the bound.
                 var seconds = context.Lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter)
                     ? (int)Math.Ceiling(retryAfter.TotalSeconds)
-                    : IsLoginPost(context.HttpContext) ? 60 : 1;
-                context.HttpContext.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-
+                    : FormOf(context.HttpContext) is { } form ? (int)form.Window.TotalSeconds : 1;
+                context.HttpContext.Response.Headers.RetryAfter = Math.Max(1, seconds).ToString(CultureInfo.InvariantCulture);
                 return ValueTask.CompletedTask;
             };
         });
@@ -45,9 +60,9 @@ internal static class Throttling
     private static RateLimitPartition<string> ByIp(HttpContext context, ThrottlingSettings limits)
     {
         var ip = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-        if (IsLoginPost(context))
+        if (FormOf(context) is { } form)
         {
-            return PerMinute("login-ip:" + ip, limits.LoginPerIpPerMinute);
+            return Sliding($"{form.Name}-ip:{ip}", form.PerIp(limits), form.Window);
         }
 
         return IsTokenPath(context) ? PerSecond("token-ip:" + ip, limits.TokenPerIpPerSecond) : RateLimitPartition.GetNoLimiter("none");
@@ -55,10 +70,9 @@ internal static class Throttling
 
     private static RateLimitPartition<string> ByAccount(HttpContext context, ThrottlingSettings limits)
     {
-        if (IsLoginPost(context) && context.Request.HasFormContentType
-            && context.Request.Form["Username"].ToString() is { Length: > 0 } userName)
+        if (FormOf(context) is { } form && context.Items[AccountItem] is string account)
         {
-            return PerMinute("login-user:" + userName.Trim().ToUpperInvariant(), limits.LoginPerAccountPerMinute);
+            return Sliding($"{form.Name}-account:{account}", form.PerAccount(limits), form.Window);
         }
 
         if (IsTokenPath(context) && ClientId(context) is { Length: > 0 } clientId)
@@ -69,11 +83,11 @@ internal static class Throttling
         return RateLimitPartition.GetNoLimiter("none");
     }
 
-    private static RateLimitPartition<string> PerMinute(string key, int permits) =>
+    private static RateLimitPartition<string> Sliding(string key, int permits, TimeSpan window) =>
         RateLimitPartition.GetSlidingWindowLimiter(key, _ => new SlidingWindowRateLimiterOptions
         {
             PermitLimit = permits,
-            Window = TimeSpan.FromMinutes(1),
+            Window = window,
             SegmentsPerWindow = 6,
             QueueLimit = 0,
         });
@@ -87,9 +101,28 @@ internal static class Throttling
             QueueLimit = 0,
         });
 
-    private static bool IsLoginPost(HttpContext context) => HttpMethods.IsPost(context.Request.Method) && context.Request.Path.Equals(LoginPath, StringComparison.OrdinalIgnoreCase);
+    /// <summary>
+    /// The throttled form a POST goes to. Routing (and OpenIddict's endpoint matching) ignore case and trailing slashes,
+    /// so the comparison does too: <c>/Account/Login/</c> reaches the same page and must not get a budget of its own.
+    /// </summary>
+    private static FormRule? FormOf(HttpContext context)
+    {
+        if (!HttpMethods.IsPost(context.Request.Method))
+        {
+            return null;
+        }
 
-    private static bool IsTokenPath(HttpContext context) => TokenPaths.Any(path => context.Request.Path.Equals(path, StringComparison.OrdinalIgnoreCase));
+        var path = Normalized(context.Request.Path);
+        return Array.Find(Forms, form => string.Equals(form.Path, path, StringComparison.OrdinalIgnoreCase));
+    }
+
+    private static bool IsTokenPath(HttpContext context)
+    {
+        var path = Normalized(context.Request.Path);
+        return TokenPaths.Any(token => string.Equals(token, path, StringComparison.OrdinalIgnoreCase));
+    }
+
+    private static string Normalized(PathString path) => (path.Value ?? "").TrimEnd('/');
 
     private static string? ClientId(HttpContext context)
     {
@@ -112,16 +145,57 @@ internal static class Throttling
         return context.Request.HasFormContentType ? context.Request.Form["client_id"].ToString() : null;
     }
 
-    /// <summary>Reads the form of throttled POSTs before the limiter runs, so partitions can use it without blocking I/O.</summary>
+    /// <summary>The account a throttled form post counts against (see the class summary), or null for none.</summary>
+    private static async Task<string?> AccountOfAsync(HttpContext context, FormRule form)
+    {
+        var services = context.RequestServices;
+        var normalizer = services.GetRequiredService<ILookupNormalizer>();
+        string Field(string name) => context.Request.HasFormContentType ? context.Request.Form[name].ToString().Trim() : "";
+        switch (form.Name)
+        {
+            case "login":
+                var typed = Field("Username");
+                if (typed.Length == 0)
+                {
+                    return null;
+                }
+
+                var users = services.GetRequiredService<UserManager<CrmUser>>();
+                var user = await users.FindByNameAsync(typed) ?? (typed.Contains('@', StringComparison.Ordinal) ? await users.FindByEmailAsync(typed) : null);
+                return user is not null ? "user:" + user.Id : "name:" + normalizer.NormalizeName(typed);
+            case "second-factor":
+                // The user who passed the password step, from the two-factor cookie: a new cookie gives no new budget.
+                var pending = await context.AuthenticateAsync(IdentityConstants.TwoFactorUserIdScheme);
+                return pending.Principal?.FindFirstValue(ClaimTypes.Name) is { Length: > 0 } userId ? "user:" + userId : null;
+            case "forgot-password":
+                var address = Field("Email");
+                return address.Length > 0 ? "email:" + normalizer.NormalizeEmail(address) : null;
+            case "reset-password":
+                var named = Field("User");
+                return named.Length > 0 ? "user:" + named.ToUpperInvariant() : null;
+            default:
+                return null;
+        }
+    }
+
+    private sealed record FormRule(string Name, string Path, TimeSpan Window, Func<ThrottlingSettings, int> PerIp, Func<ThrottlingSettings, int> PerAccount);
+
+    /// <summary>Reads the form of throttled POSTs and resolves their account before the limiter runs, so partitions need no I/O.</summary>
     private sealed class ThrottlingStartupFilter : IStartupFilter
     {
         public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
         {
             app.Use(async (context, nextMiddleware) =>
             {
-                if (HttpMethods.IsPost(context.Request.Method) && context.Request.HasFormContentType && (IsLoginPost(context) || IsTokenPath(context)))
+                var form = FormOf(context);
+                if (HttpMethods.IsPost(context.Request.Method) && context.Request.HasFormContentType && (form is not null || IsTokenPath(context)))
                 {
                     await context.Request.ReadFormAsync(context.RequestAborted);
+                }
+
+                if (form is not null && await AccountOfAsync(context, form) is { } account)
+                {
+                    context.Items[AccountItem] = account;
                 }
 
                 await nextMiddleware(context);

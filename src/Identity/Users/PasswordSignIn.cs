@@ -18,7 +18,7 @@ internal enum SignInOutcome
 /// </summary>
 internal sealed class PasswordSignIn(
     UserManager<CrmUser> users,
-    SignInManager<CrmUser> signIn,
+    CrmSignInManager signIn,
     IPasswordHasher<CrmUser> hasher,
     AccessEvents events)
 {
@@ -27,6 +27,8 @@ internal sealed class PasswordSignIn(
 
     public async Task<SignInOutcome> SignInAsync(string userName, string password, HttpContext http)
     {
+        // " dave " is dave: the throttle counts them as one account, so sign-in must mean the same account.
+        userName = userName.Trim();
         var user = await users.FindByNameAsync(userName) ?? (userName.Contains('@', StringComparison.Ordinal) ? await users.FindByEmailAsync(userName) : null);
         if (user is null || user.IsDisabled || await users.IsLockedOutAsync(user))
         {
@@ -62,16 +64,14 @@ internal sealed class PasswordSignIn(
     public async Task<bool> TwoFactorAsync(string code, bool recovery, HttpContext http)
     {
         var user = await signIn.GetTwoFactorAuthenticationUserAsync();
-        if (user is null)
+        if (user is null || user.IsDisabled)
         {
             return false;
         }
 
         // Recovery codes are stored as XXXXX-XXXXX; authenticator codes are digits that people may type with spaces.
         var normalized = recovery ? code.Trim().ToUpperInvariant() : code.Replace(" ", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal);
-        var result = recovery
-            ? await signIn.TwoFactorRecoveryCodeSignInAsync(normalized)
-            : await signIn.TwoFactorAuthenticatorSignInAsync(normalized, isPersistent: false, rememberClient: false);
+        var result = await signIn.SecondFactorSignInAsync(normalized, recovery);
         if (result.Succeeded)
         {
             await WriteAsync(http, user.Id, AccessActions.Login, user.UserName, recovery ? "amr=pwd,mfa; recovery_code" : "amr=pwd,otp,mfa", Outcomes.Success, user);

@@ -41,7 +41,7 @@ public sealed class SettingsValidationTests
     }
 
     private static string Validate(IdentitySettings settings) =>
-        new IdentitySettingsValidator(new Environment()).Validate(null, settings) is { Failed: true } result ? result.FailureMessage : "";
+        new IdentitySettingsValidator(new Environment(), new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build()).Validate(null, settings) is { Failed: true } result ? result.FailureMessage : "";
 
     private sealed class Environment : IHostEnvironment
     {

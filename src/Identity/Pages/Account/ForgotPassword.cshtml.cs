@@ -1,4 +1,5 @@
 using CrmSecurity.Identity.Data;
+using CrmSecurity.Identity.Protocol;
 using CrmSecurity.Identity.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
@@ -6,7 +7,7 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace CrmSecurity.Identity.Pages.Account;
 
-internal sealed class ForgotPasswordModel(UserManager<CrmUser> users, IAccountMail mail) : PageModel
+internal sealed class ForgotPasswordModel(UserManager<CrmUser> users, IAccountMail mail, PublicOrigin origin) : PageModel
 {
     [BindProperty]
     public string? Email { get; set; }
@@ -17,13 +18,15 @@ internal sealed class ForgotPasswordModel(UserManager<CrmUser> users, IAccountMa
     {
         // The same answer whether or not the address is known (no user enumeration).
         Sent = true;
-        if (string.IsNullOrWhiteSpace(Email) || await users.FindByEmailAsync(Email) is not { IsDisabled: false } user)
+        if (string.IsNullOrWhiteSpace(Email) || await users.FindByEmailAsync(Email.Trim()) is not { IsDisabled: false, ApplicationClientId: null } user)
         {
             return Page();
         }
 
         var token = await users.GeneratePasswordResetTokenAsync(user);
-        var link = new Uri($"{Request.Scheme}://{Request.Host}{Request.PathBase}/account/reset-password?user={Uri.EscapeDataString(user.Id)}&token={Uri.EscapeDataString(token)}");
+        // The link is built on the configured public origin, never on this request's Host header: whoever sends the request
+        // chooses that header, and a link to their host would hand them dave's reset token (issue 11, finding 1).
+        var link = origin.Link($"account/reset-password?user={Uri.EscapeDataString(user.Id)}&token={Uri.EscapeDataString(token)}");
         await mail.SendPasswordResetAsync(user.Email!, user.UserName ?? user.Id, link, HttpContext.RequestAborted);
         return Page();
     }

@@ -38,9 +38,15 @@ internal sealed class LoginModel(PasswordSignIn signIn) : PageModel
         }
     }
 
-    /// <summary>Only local paths: a return URL never leads off this site (no open redirect, RFC 9700 §4.11).</summary>
+    /// <summary>
+    /// Only local paths: a return URL never leads off this site (no open redirect, RFC 9700 §4.11, OWASP ASVS 4.0.3 V5.1.5).
+    /// Besides <c>//host</c> and <c>/\host</c>, control characters and whitespace are refused: browsers drop a tab or line
+    /// break inside a URL, so <c>/&lt;TAB&gt;/evil.example</c> would become <c>//evil.example</c>.
+    /// </summary>
     internal static string SafeReturnUrl(string? returnUrl) =>
-        returnUrl is { Length: > 0 } && returnUrl[0] == '/' && (returnUrl.Length == 1 || (returnUrl[1] != '/' && returnUrl[1] != '\\'))
+        returnUrl is { Length: > 0 } && returnUrl[0] == '/'
+            && (returnUrl.Length == 1 || (returnUrl[1] != '/' && returnUrl[1] != '\\'))
+            && !returnUrl.Any(c => char.IsControl(c) || char.IsWhiteSpace(c))
             ? returnUrl
             : "/account";
 }

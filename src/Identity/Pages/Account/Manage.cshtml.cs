@@ -1,5 +1,6 @@
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Events;
+using CrmSecurity.Identity.Users;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
@@ -8,7 +9,7 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 namespace CrmSecurity.Identity.Pages.Account;
 
 [Authorize(AuthenticationSchemes = "Identity.Application")]
-internal sealed class ManageModel(UserManager<CrmUser> users, SignInManager<CrmUser> signIn, AccessEvents events) : PageModel
+internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges changes, AccessEvents events) : PageModel
 {
     public string? UserName { get; private set; }
 
@@ -40,8 +41,8 @@ internal sealed class ManageModel(UserManager<CrmUser> users, SignInManager<CrmU
             return Page();
         }
 
-        // The security stamp changed: other sessions of this user end at their next request.
-        await signIn.RefreshSignInAsync(user);
+        // OWASP ASVS 4.0.3 V3.3.3: whoever knew the old password loses the sessions and tokens it got them.
+        await changes.EndOtherSessionsAsync(user, keepThisSession: true, "Your password was changed", HttpContext.RequestAborted);
         await events.WriteAsync(new AccessEvent
         {
             Timestamp = events.Time.GetUtcNow(),

@@ -1,11 +1,13 @@
 using CrmSecurity.Identity.Data;
+using CrmSecurity.Identity.Events;
+using CrmSecurity.Identity.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace CrmSecurity.Identity.Pages.Account;
 
-internal sealed class ResetPasswordModel(UserManager<CrmUser> users) : PageModel
+internal sealed class ResetPasswordModel(UserManager<CrmUser> users, CredentialChanges changes, AccessEvents events) : PageModel
 {
     [BindProperty(SupportsGet = true)]
     public new string? User { get; set; }
@@ -22,8 +24,8 @@ internal sealed class ResetPasswordModel(UserManager<CrmUser> users) : PageModel
 
     public async Task<IActionResult> OnPostAsync()
     {
-        var user = User is null ? null : await users.FindByIdAsync(User);
-        if (user is null || user.IsDisabled)
+        var user = User is null ? null : await users.FindByIdAsync(User.Trim());
+        if (user is null || user.IsDisabled || user.ApplicationClientId is not null)
         {
             Errors.Add("This reset link is not valid. Ask for a new one.");
             return Page();
@@ -36,6 +38,18 @@ internal sealed class ResetPasswordModel(UserManager<CrmUser> users) : PageModel
             return Page();
         }
 
+        // OWASP ASVS 4.0.3 V3.3.3: a reset is what a victim does after a compromise; the attacker's sessions and tokens end.
+        await changes.EndOtherSessionsAsync(user, keepThisSession: false, "Your password was reset with a mailed link", HttpContext.RequestAborted);
+        await events.WriteAsync(new AccessEvent
+        {
+            Timestamp = events.Time.GetUtcNow(),
+            UserId = user.Id,
+            UserName = user.UserName,
+            Tenant = user.Tenant,
+            Action = AccessActions.PasswordChange,
+            SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(),
+            Details = "password_reset",
+        }, HttpContext.RequestAborted);
         Done = true;
         return Page();
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Events;
+using CrmSecurity.Identity.Users;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
@@ -10,9 +11,14 @@ using QRCoder;
 
 namespace CrmSecurity.Identity.Pages.Account;
 
-/// <summary>TOTP enrolment (RFC 6238) with a QR code, recovery codes, and turning it off again.</summary>
+/// <summary>
+/// TOTP enrolment (RFC 6238) with a QR code, recovery codes, and turning it off again. Each change asks for the password
+/// again (OWASP ASVS 4.0.3 V3.7.1: a session alone, perhaps a stolen one, does not change how the account signs in) and
+/// then ends every other session and grant of the user (V3.3.3).
+/// </summary>
 [Authorize(AuthenticationSchemes = "Identity.Application")]
-internal sealed class TwoFactorModel(UserManager<CrmUser> users, SignInManager<CrmUser> signIn, AccessEvents events) : PageModel
+internal sealed class TwoFactorModel(
+    UserManager<CrmUser> users, IUserStore<CrmUser> store, SignInManager<CrmUser> signIn, CredentialChanges changes, AccessEvents events) : PageModel
 {
     public bool Enabled { get; private set; }
 
@@ -31,6 +37,11 @@ internal sealed class TwoFactorModel(UserManager<CrmUser> users, SignInManager<C
     [BindProperty]
     public string? Code { get; set; }
 
+    [BindProperty]
+    public string? Password { get; set; }
+
+    public bool WrongPassword { get; private set; }
+
     public async Task<IActionResult> OnGetAsync()
     {
         var user = await users.GetUserAsync(User);
@@ -45,6 +56,11 @@ internal sealed class TwoFactorModel(UserManager<CrmUser> users, SignInManager<C
             return Challenge();
         }
 
+        if (!await PasswordConfirmedAsync(user))
+        {
+            return await ShowAsync(user);
+        }
+
         var code = (Code ?? "").Replace(" ", "", StringComparison.Ordinal).Replace("-", "", StringComparison.Ordinal);
         if (!await users.VerifyTwoFactorTokenAsync(user, users.Options.Tokens.AuthenticatorTokenProvider, code))
         {
@@ -54,7 +70,7 @@ internal sealed class TwoFactorModel(UserManager<CrmUser> users, SignInManager<C
 
         await users.SetTwoFactorEnabledAsync(user, true);
         RecoveryCodes.AddRange(await users.GenerateNewTwoFactorRecoveryCodesAsync(user, 10) ?? []);
-        await signIn.RefreshSignInAsync(user);
+        await changes.EndOtherSessionsAsync(user, keepThisSession: true, "Two-step verification was turned on", HttpContext.RequestAborted);
         await WriteAsync(user, "totp_enabled");
         Message = "Two-step verification is on.";
         return await ShowAsync(user);
@@ -68,9 +84,14 @@ internal sealed class TwoFactorModel(UserManager<CrmUser> users, SignInManager<C
             return Challenge();
         }
 
+        if (!await PasswordConfirmedAsync(user))
+        {
+            return await ShowAsync(user);
+        }
+
         await users.SetTwoFactorEnabledAsync(user, false);
         await users.ResetAuthenticatorKeyAsync(user);
-        await signIn.RefreshSignInAsync(user);
+        await changes.EndOtherSessionsAsync(user, keepThisSession: true, "Two-step verification was turned off", HttpContext.RequestAborted);
         await WriteAsync(user, "totp_disabled");
         Message = "Two-step verification is off.";
         return await ShowAsync(user);
@@ -84,7 +105,13 @@ internal sealed class TwoFactorModel(UserManager<CrmUser> users, SignInManager<C
             return Challenge();
         }
 
+        if (!await PasswordConfirmedAsync(user))
+        {
+            return await ShowAsync(user);
+        }
+
         RecoveryCodes.AddRange(await users.GenerateNewTwoFactorRecoveryCodesAsync(user, 10) ?? []);
+        await changes.EndOtherSessionsAsync(user, keepThisSession: true, "New recovery codes were made; the old ones no longer work", HttpContext.RequestAborted);
         await WriteAsync(user, "recovery_codes_renewed");
         return await ShowAsync(user);
     }
@@ -98,10 +125,11 @@ internal sealed class TwoFactorModel(UserManager<CrmUser> users, SignInManager<C
             var key = await users.GetAuthenticatorKeyAsync(user);
             if (string.IsNullOrEmpty(key))
             {
-                // A new key changes the security stamp; renew this session's cookie so it stays valid.
-                await users.ResetAuthenticatorKeyAsync(user);
-                await signIn.RefreshSignInAsync(user);
-                key = await users.GetAuthenticatorKeyAsync(user) ?? "";
+                // A key to enrol with. It signs nobody in until the user proves it with a code and turns the step on, so
+                // showing this page changes no security stamp and ends no other session.
+                key = users.GenerateNewAuthenticatorKey();
+                await ((IUserAuthenticatorKeyStore<CrmUser>)store).SetAuthenticatorKeyAsync(user, key, HttpContext.RequestAborted);
+                await users.UpdateAsync(user);
             }
 
             SharedKey = FormatKey(key);
@@ -115,6 +143,14 @@ internal sealed class TwoFactorModel(UserManager<CrmUser> users, SignInManager<C
         }
 
         return Page();
+    }
+
+    /// <summary>The password typed with the change; wrong ones count towards lockout like any other password guess.</summary>
+    private async Task<bool> PasswordConfirmedAsync(CrmUser user)
+    {
+        var result = await signIn.CheckPasswordSignInAsync(user, Password ?? "", lockoutOnFailure: true);
+        WrongPassword = !result.Succeeded;
+        return result.Succeeded;
     }
 
     private static string FormatKey(string key)

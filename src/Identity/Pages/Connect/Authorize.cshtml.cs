@@ -1,15 +1,20 @@
-using Microsoft.AspNetCore;
 using System.Security.Claims;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Protocol;
+using CrmSecurity.Identity.Users;
+using Microsoft.AspNetCore;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 using OpenIddict.Abstractions;
-using OpenIddictConstants = OpenIddict.Abstractions.OpenIddictConstants;
 using OpenIddict.Server.AspNetCore;
 using static OpenIddict.Abstractions.OpenIddictConstants;
+using OpenIddictConstants = OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace CrmSecurity.Identity.Pages.Connect;
 
@@ -23,15 +28,25 @@ internal sealed class AuthorizeModel(
     IOpenIddictApplicationManager applications,
     IOpenIddictAuthorizationManager authorizations,
     ScopeResources scopeManager,
+    IDataProtectionProvider protection,
+    ClientOnlyScopes clientOnly,
     TimeProvider time) : PageModel
 {
+    /// <summary>The hidden form field that carries what the consent page showed.</summary>
+    public const string ConsentField = "consent";
+
     private const string Scheme = OpenIddictServerAspNetCoreDefaults.AuthenticationScheme;
+    private static readonly TimeSpan ConsentLifetime = TimeSpan.FromMinutes(10);
+    private static readonly string[] SecondStepMethods = ["otp", "mfa"];
+    private static readonly string[] FormOnlyFields = ["decision", ConsentField, "__RequestVerificationToken"];
 
     public string ApplicationName { get; private set; } = "";
 
     public IReadOnlyList<string> Scopes { get; private set; } = [];
 
     public IReadOnlyList<KeyValuePair<string, string>> Parameters { get; private set; } = [];
+
+    public string Consent { get; private set; } = "";
 
     public Task<IActionResult> OnGetAsync() => AuthorizeAsync(decision: null);
 
@@ -41,11 +56,20 @@ internal sealed class AuthorizeModel(
     {
         var cancellationToken = HttpContext.RequestAborted;
         var request = HttpContext.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("The OpenID Connect request cannot be retrieved.");
+
+        // Issue 11, finding 4: a client-only scope (events:write) is never asked of a user; the client hears why at once
+        // on its redirect URI (RFC 6749 §4.1.2.1), before anyone signs in.
+        if (clientOnly.FirstIn(request.GetScopes()) is { } clientScope)
+        {
+            return Error(Errors.InvalidScope, ClientOnlyScopes.Description(clientScope));
+        }
+
         var session = await HttpContext.AuthenticateAsync(IdentityConstants.ApplicationScheme);
 
-        // OpenID Connect Core §3.1.2.1: prompt=login and max_age force a fresh sign-in.
-        var authenticatedAt = session.Properties?.IssuedUtc;
-        var tooOld = request.MaxAge is { } maxAge && authenticatedAt is { } at && time.GetUtcNow() - at > TimeSpan.FromSeconds(maxAge);
+        // OpenID Connect Core §3.1.2.1: prompt=login and max_age force a fresh sign-in. max_age counts from when the user
+        // last authenticated (auth_time), not from the cookie's last renewal, which every request moves forward.
+        var authenticatedAt = session.Principal is { } current ? CrmSignInManager.AuthenticatedAt(current) ?? session.Properties?.IssuedUtc : null;
+        var tooOld = request.MaxAge is { } maxAge && (authenticatedAt is not { } at || time.GetUtcNow() - at > TimeSpan.FromSeconds(maxAge));
         if (!session.Succeeded || tooOld || (request.HasPromptValue(PromptValues.Login) && decision is null))
         {
             if (request.HasPromptValue(PromptValues.None))
@@ -63,6 +87,13 @@ internal sealed class AuthorizeModel(
             return Challenge(new AuthenticationProperties { RedirectUri = ReturnUrlWithoutPromptLogin() }, IdentityConstants.ApplicationScheme);
         }
 
+        // RFC 6749 §4.1.2.1, OpenID Connect Core §3.1.2.6: a refusal is honoured whatever was consented before, including
+        // under prompt=consent; anything but an explicit "accept" is a refusal (deny by default).
+        if (decision is not null && !string.Equals(decision, "accept", StringComparison.Ordinal))
+        {
+            return Error(Errors.AccessDenied, "The user denied the request.");
+        }
+
         var application = await applications.FindByClientIdAsync(request.ClientId!, cancellationToken)
             ?? throw new InvalidOperationException("OpenIddict validated a client that does not exist.");
         var applicationId = await applications.GetIdAsync(application, cancellationToken);
@@ -75,16 +106,14 @@ internal sealed class AuthorizeModel(
         }
 
         var consentType = await applications.GetConsentTypeAsync(application, cancellationToken);
-        // OpenID Connect Core §3.1.2.1: prompt=consent asks again even when consent was given before.
-        var askAgain = request.HasPromptValue(PromptValues.Consent) && decision is null;
-        if (consentType == ConsentTypes.Explicit && (existing.Count == 0 || askAgain))
+        if (consentType == ConsentTypes.Explicit)
         {
-            if (decision == "deny")
-            {
-                return Error(Errors.AccessDenied, "The user denied the request.");
-            }
-
-            if (decision != "accept")
+            // An "accept" counts only for what this user was shown, for this client, redirect URI and scope set: the
+            // consent form cannot be replayed or edited to approve scopes the page did not show.
+            var accepted = decision is not null && ConsentMatches(Request.Form[ConsentField], user.Id, request);
+            // OpenID Connect Core §3.1.2.1: prompt=consent asks again even when consent was given before.
+            var mustAsk = existing.Count == 0 || request.HasPromptValue(PromptValues.Consent);
+            if (mustAsk && !accepted)
             {
                 if (request.HasPromptValue(PromptValues.None))
                 {
@@ -94,13 +123,20 @@ internal sealed class AuthorizeModel(
                 ApplicationName = await applications.GetLocalizedDisplayNameAsync(application, cancellationToken) ?? request.ClientId!;
                 Scopes = [.. requested];
                 Parameters = [.. request.GetParameters()
-                    .Where(parameter => parameter.Key != "decision" && parameter.Key != "__RequestVerificationToken")
+                    .Where(parameter => !FormOnlyFields.Contains(parameter.Key))
                     .Select(parameter => new KeyValuePair<string, string>(parameter.Key, (string?)parameter.Value ?? ""))];
+                Consent = ProtectConsent(user.Id, request);
                 return Page();
             }
         }
 
-        var principal = await ClaimsContract.ForUserAsync(HttpContext.RequestServices.GetRequiredService<Authorization.Store.AuthorizationModel>(), user, requested, AuthenticationMethods(session.Principal!), cancellationToken);
+        var principal = await ClaimsContract.ForUserAsync(
+            HttpContext.RequestServices.GetRequiredService<Authorization.Store.AuthorizationModel>(), user, requested, AuthenticationMethods(session.Principal!), cancellationToken);
+        if (authenticatedAt is { } authTime)
+        {
+            ClaimsContract.SetAuthenticationTime(principal, authTime);
+        }
+
         principal.SetResources(await ProtocolEndpoints.ResourcesAsync(scopeManager, requested, cancellationToken));
 
         // Remembered consent: a permanent authorization, so the user is asked once per client and scope set.
@@ -114,17 +150,53 @@ internal sealed class AuthorizeModel(
         return SignIn(principal, Scheme);
     }
 
-    private static IEnumerable<string> AuthenticationMethods(ClaimsPrincipal session)
+    /// <summary>RFC 8176 values of the session: <c>pwd</c>, plus <c>otp</c> and <c>mfa</c> as the second step recorded them.</summary>
+    private static List<string> AuthenticationMethods(ClaimsPrincipal session)
     {
-        // RFC 8176: SignInManager records "pwd" or "mfa"; a two-factor sign-in here means password plus TOTP.
-        var amr = session.FindAll("amr").Select(claim => claim.Value).ToList();
-        return amr.Contains("mfa") ? ["pwd", "otp", "mfa"] : ["pwd"];
+        var recorded = session.FindAll(CrmSignInManager.AmrClaim).Select(claim => claim.Value).ToHashSet(StringComparer.Ordinal);
+        List<string> methods = ["pwd"];
+        methods.AddRange(SecondStepMethods.Where(recorded.Contains));
+        return methods;
     }
+
+    private string ProtectConsent(string userId, OpenIddictRequest request) =>
+        Protector().Protect(ConsentSubject(userId, request), ConsentLifetime);
+
+    private bool ConsentMatches(string? ticket, string userId, OpenIddictRequest request)
+    {
+        if (string.IsNullOrEmpty(ticket))
+        {
+            return false;
+        }
+
+        try
+        {
+            var shown = Encoding.UTF8.GetBytes(Protector().Unprotect(ticket));
+            var now = Encoding.UTF8.GetBytes(ConsentSubject(userId, request));
+            return CryptographicOperations.FixedTimeEquals(shown, now);
+        }
+        catch (CryptographicException)
+        {
+            return false; // altered, expired or made by another key ring: ask again
+        }
+    }
+
+    private ITimeLimitedDataProtector Protector() =>
+        protection.CreateProtector("CrmSecurity.Identity.Consent.v1").ToTimeLimitedDataProtector();
+
+    /// <summary>What a consent decision applies to: the user, the client, where the code goes, and the exact scope set.</summary>
+    private static string ConsentSubject(string userId, OpenIddictRequest request) => JsonSerializer.Serialize(new[]
+    {
+        userId,
+        request.ClientId ?? "",
+        request.RedirectUri ?? "",
+        string.Join(' ', request.GetScopes().Order(StringComparer.Ordinal)),
+    });
 
     private string ReturnUrlWithoutPromptLogin()
     {
         var parameters = Request.HasFormContentType
-            ? Request.Form.Where(p => p.Key != "__RequestVerificationToken" && p.Key != "decision").ToList()
+            ? Request.Form.Where(p => !FormOnlyFields.Contains(p.Key)).ToList()
             : [.. Request.Query];
         var kept = parameters
             .Where(p => !(p.Key == OpenIddictConstants.Parameters.Prompt && p.Value.ToString().Split(' ').Contains(PromptValues.Login)))

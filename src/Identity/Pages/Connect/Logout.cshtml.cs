@@ -1,10 +1,12 @@
 using Microsoft.AspNetCore;
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Events;
+using CrmSecurity.Identity.Users;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.Extensions.Options;
 using OpenIddict.Server.AspNetCore;
 
 namespace CrmSecurity.Identity.Pages.Connect;
@@ -14,7 +16,8 @@ namespace CrmSecurity.Identity.Pages.Connect;
 /// another site cannot sign the user out (§2, the OP should confirm); the POST ends the session and OpenIddict
 /// redirects to the client's registered post_logout_redirect_uri (exact match) if one was given.
 /// </summary>
-internal sealed class LogoutModel(SignInManager<CrmUser> signIn, UserManager<CrmUser> users, AccessEvents events) : PageModel
+internal sealed class LogoutModel(
+    SignInManager<CrmUser> signIn, UserManager<CrmUser> users, EndedSessions endedSessions, IOptions<IdentitySettings> settings, AccessEvents events) : PageModel
 {
     public IReadOnlyList<KeyValuePair<string, string>> Parameters { get; private set; } = [];
 
@@ -28,6 +31,12 @@ internal sealed class LogoutModel(SignInManager<CrmUser> signIn, UserManager<Crm
     public async Task<IActionResult> OnPostAsync()
     {
         var userId = users.GetUserId(User);
+        if (User.FindFirst(EndedSessions.SessionIdClaim)?.Value is { } sessionId)
+        {
+            // The session ends on the server too: a copy of this cookie taken before is refused from now on (ASVS V3.3.1).
+            await endedSessions.EndAsync(sessionId, settings.Value.Sessions.AbsoluteTimeout, HttpContext.RequestAborted);
+        }
+
         await signIn.SignOutAsync();
         if (userId is not null)
         {

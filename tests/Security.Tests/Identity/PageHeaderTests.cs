@@ -1,0 +1,80 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using CrmSecurity.Security.Tests.Support;
+using CrmSecurity.Tests.Support;
+using static CrmSecurity.Security.Tests.Identity.AccountBrowser;
+
+namespace CrmSecurity.Security.Tests.Identity;
+
+/// <summary>
+/// Issue 11, what the attack did not try (OWASP ASVS 4.0.3 V14.4, V8.2.1): the response headers of every HTML page.
+/// Sign-in, consent and account pages could be framed (clickjacking the Allow button), cached by a browser or proxy with
+/// their anti-forgery tokens, recovery codes and authenticator key, and leaked a reset link's token in a Referer. Every
+/// HTML page now carries a strict Content-Security-Policy whose only allowance is the page's own inline style by nonce.
+/// </summary>
+public sealed partial class PageHeaderTests(SecurityHost host) : IClassFixture<SecurityHost>
+{
+    [Fact]
+    public async Task Every_sign_in_account_consent_and_admin_page_is_unframeable_uncached_unsniffed_and_script_free()
+    {
+        using var anonymous = host.CreateClient();
+        var pages = new List<(string Name, HttpResponseMessage Response)>
+        {
+            ("login", await anonymous.GetAsync(new Uri("account/login", UriKind.Relative), Personas.Cancel)),
+            ("forgot password", await anonymous.GetAsync(new Uri("account/forgot-password", UriKind.Relative), Personas.Cancel)),
+            ("reset password", await anonymous.GetAsync(new Uri("account/reset-password?user=someone&token=secret-token", UriKind.Relative), Personas.Cancel)),
+        };
+
+        using var dave = host.CreateClient();
+        await SignInAsync(dave, "dave");
+        pages.Add(("account", await dave.GetAsync(new Uri("account", UriKind.Relative), Personas.Cancel)));
+        pages.Add(("two-step enrolment", await dave.GetAsync(new Uri("account/two-factor", UriKind.Relative), Personas.Cancel)));
+        pages.Add(("logout", await dave.GetAsync(new Uri("connect/logout", UriKind.Relative), Personas.Cancel)));
+        pages.Add(("admin", await dave.GetAsync(new Uri("admin", UriKind.Relative), Personas.Cancel)));
+        var consent = OAuthFlows.AuthorizeParameters(OAuthFlows.Pkce().Challenge, OAuthFlows.SpaClient, OAuthFlows.SpaRedirect, "openid profile");
+        pages.Add(("consent", await dave.GetAsync(new Uri(OAuthFlows.AuthorizeUrl(consent), UriKind.Relative), Personas.Cancel)));
+
+        foreach (var (name, response) in pages)
+        {
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"{name}: {response.StatusCode}");
+            Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+            var csp = Header(response, "Content-Security-Policy");
+            Assert.Contains("default-src 'none'", csp, StringComparison.Ordinal);
+            Assert.Contains("frame-ancestors 'none'", csp, StringComparison.Ordinal);
+            Assert.Contains("base-uri 'none'", csp, StringComparison.Ordinal);
+            Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
+            Assert.DoesNotContain("script-src", csp, StringComparison.Ordinal); // default-src 'none' forbids every script
+
+            // The page's one inline style carries this response's nonce, and no other inline style or script exists.
+            var body = await response.Content.ReadAsStringAsync(Personas.Cancel);
+            var nonce = Nonce().Match(csp).Groups["nonce"].Value;
+            Assert.True(nonce.Length >= 16, $"{name}: no nonce in {csp}");
+            Assert.Contains($"<style nonce=\"{nonce}\">", body, StringComparison.Ordinal);
+            Assert.DoesNotContain("<script", body, StringComparison.OrdinalIgnoreCase);
+
+            Assert.Equal("DENY", Header(response, "X-Frame-Options"));
+            Assert.Equal("nosniff", Header(response, "X-Content-Type-Options"));
+            Assert.Equal("no-referrer", Header(response, "Referrer-Policy"));
+            Assert.Contains("no-store", Header(response, "Cache-Control"), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(pages.Count, pages.Select(page => Nonce().Match(Header(page.Response, "Content-Security-Policy")).Value).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Json_answers_are_not_sniffed_as_html()
+    {
+        using var http = host.CreateClient();
+        var discovery = await http.GetAsync(new Uri(".well-known/openid-configuration", UriKind.Relative), Personas.Cancel);
+
+        Assert.Equal("nosniff", Header(discovery, "X-Content-Type-Options"));
+    }
+
+    private static string Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out var values) || response.Content.Headers.TryGetValues(name, out values)
+            ? string.Join(", ", values)
+            : "";
+
+    [GeneratedRegex("style-src 'nonce-(?<nonce>[^']+)'")]
+    private static partial Regex Nonce();
+}
