@@ -295,6 +295,7 @@ public static class IdentityModule
                     .EnableEndSessionEndpointPassthrough();
 
                 options.AddEventHandler(UsePublicOrigin.Descriptor);
+                options.AddEventHandler(MarkFormPostResponses.Descriptor);
                 options.AddEventHandler(RejectClientOnlyScopesInPushedRequests.Descriptor);
                 options.AddEventHandler(RejectClientOnlyScopesInTokenRequests.Descriptor);
                 options.AddEventHandler(RejectClientOnlyScopesForUsers.Descriptor);

@@ -187,7 +187,10 @@ public sealed class NightExportJourneyTests : IAsyncLifetime
         await ScreenshotAsync(carol, "journey-review-queue");
         await row.First.ClickAsync();
         await Assertions.Expect(carol.Locator("#reasons")).ToContainTextAsync("03:00-03:59 local");
-        await Assertions.Expect(carol.Locator("#evidence")).ToContainTextAsync("export");
+        // The export decrypted every value it wrote and the sample reports each decrypt, so the finding scores the
+        // decrypts and names the export among its reasons; the evidence timeline shows its newest events, decrypts.
+        await Assertions.Expect(carol.Locator("#reasons")).ToContainTextAsync("records exported today");
+        await Assertions.Expect(carol.Locator("#evidence")).ToContainTextAsync("decrypt");
         await carol.Locator("#reveal-reason").FillAsync("3 a.m. export of the sales team's contacts");
         await carol.Locator("#reveal").ClickAsync();
         await Assertions.Expect(carol.Locator("#revealed")).ToContainTextAsync("bob");
@@ -262,7 +265,17 @@ public sealed class NightExportJourneyTests : IAsyncLifetime
         var page = await context.NewPageAsync();
         await page.GotoAsync(new Uri(_sample.BaseAddress, "contacts").AbsoluteUri);
         await SubmitLoginAsync(page, user, password);
-        await page.WaitForURLAsync(url => new Uri(url).Port == _sample.BaseAddress.Port && new Uri(url).AbsolutePath == "/contacts");
+        try
+        {
+            await page.WaitForURLAsync(url => new Uri(url).Port == _sample.BaseAddress.Port && new Uri(url).AbsolutePath == "/contacts");
+        }
+        catch (TimeoutException e)
+        {
+            // Say where the browser stopped and what it showed, not only that it did not arrive.
+            var text = await page.Locator("body").InnerTextAsync();
+            throw new TimeoutException($"{user} did not reach the CRM's contacts: the browser is at {page.Url}, showing: {text[..Math.Min(text.Length, 600)]}", e);
+        }
+
         return page;
     }
 

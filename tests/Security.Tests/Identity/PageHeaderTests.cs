@@ -62,6 +62,30 @@ public sealed partial class PageHeaderTests(SecurityHost host) : IClassFixture<S
     }
 
     [Fact]
+    public async Task A_form_post_authorization_response_may_run_its_one_script_and_nothing_else()
+    {
+        // response_mode=form_post, the default of ASP.NET Core's OpenID Connect handler: a page that posts the code to
+        // the client with one inline script. A policy without it leaves the browser on a blank page (the sign-in hangs).
+        using var dave = host.CreateClient();
+        await SignInAsync(dave, "dave");
+        var parameters = OAuthFlows.AuthorizeParameters(OAuthFlows.Pkce().Challenge);
+        parameters["response_mode"] = "form_post";
+
+        using var response = await dave.GetAsync(new Uri(OAuthFlows.AuthorizeUrl(parameters), UriKind.Relative), Personas.Cancel);
+        var body = await response.Content.ReadAsStringAsync(Personas.Cancel);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var scripts = Script().Matches(body).Select(m => m.Groups["code"].Value).ToList();
+        var script = Assert.Single(scripts);
+        var hash = Convert.ToBase64String(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(script)));
+        var csp = Header(response, "Content-Security-Policy");
+        Assert.Contains($"script-src 'sha256-{hash}';", csp, StringComparison.Ordinal);
+        Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
+        Assert.Contains("default-src 'none'", csp, StringComparison.Ordinal);
+        Assert.Contains($"action=\"{OAuthFlows.CrmRedirect}\"", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Json_answers_are_not_sniffed_as_html()
     {
         using var http = host.CreateClient();
@@ -74,6 +98,9 @@ public sealed partial class PageHeaderTests(SecurityHost host) : IClassFixture<S
         response.Headers.TryGetValues(name, out var values) || response.Content.Headers.TryGetValues(name, out values)
             ? string.Join(", ", values)
             : "";
+
+    [GeneratedRegex("<script>(?<code>.*?)</script>", RegexOptions.Singleline)]
+    private static partial Regex Script();
 
     [GeneratedRegex("style-src 'nonce-(?<nonce>[^']+)'")]
     private static partial Regex Nonce();

@@ -25,6 +25,11 @@ internal static class SecurityHeaders
     public static IServiceCollection AddPageSecurityHeaders(this IServiceCollection services) =>
         services.AddTransient<IStartupFilter, SecurityHeadersStartupFilter>();
 
+    /// <summary>CSP hash of OpenIddict's form_post script, <c>document.form.submit();</c> (OpenIddict.Server.AspNetCore 7.9).</summary>
+    internal const string FormPostItem = "CrmSecurity.FormPostResponse";
+
+    internal const string FormPostScriptHash = "sha256-j7OoGArf6XW6YY4cAyS3riSSvrJRqpSi1fOF9vQ5SrI=";
+
     /// <summary>The style nonce of this response.</summary>
     public static string Nonce(HttpContext context) => context.Items[NonceItem] as string ?? "";
 
@@ -43,8 +48,13 @@ internal static class SecurityHeaders
             return;
         }
 
+        // The authorization endpoint answers response_mode=form_post (OAuth 2.0 Form Post Response Mode §2; the default of
+        // ASP.NET Core's OpenID Connect handler) with OpenIddict's page that posts the code to the client by one fixed
+        // inline script. Only that script's hash is allowed, on that response only (Protocol/MarkFormPostResponses):
+        // without it a browser shows a blank page and the sign-in never reaches the CRM app.
+        var scripts = context.Items.ContainsKey(FormPostItem) ? $" script-src '{FormPostScriptHash}';" : "";
         headers.ContentSecurityPolicy =
-            $"default-src 'none'; style-src 'nonce-{nonce}'; img-src 'self' data:; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
+            $"default-src 'none';{scripts} style-src 'nonce-{nonce}'; img-src 'self' data:; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
         headers.XFrameOptions = "DENY";
         headers["Referrer-Policy"] = "no-referrer";
         headers["Cross-Origin-Opener-Policy"] = "same-origin";
