@@ -74,11 +74,16 @@ public sealed partial class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the service and returns once the process has ended (for start-up failures).</summary>
-    public static async Task<(int ExitCode, string Output)> StartExpectingExitAsync(
+    public static Task<(int ExitCode, string Output)> StartExpectingExitAsync(
         IReadOnlyDictionary<string, string?>? environment = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        StartExpectingExitAsync(environment, workingDirectory: null, cancellationToken);
+
+    /// <summary>As above, in <paramref name="workingDirectory"/> (where the service would write a development key).</summary>
+    public static async Task<(int ExitCode, string Output)> StartExpectingExitAsync(
+        IReadOnlyDictionary<string, string?>? environment, string? workingDirectory, CancellationToken cancellationToken)
     {
-        await using var server = Launch(["serve", "--urls", "http://127.0.0.1:0"], environment, null);
+        await using var server = Launch(["serve", "--urls", "http://127.0.0.1:0"], environment, workingDirectory);
         using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timer.CancelAfter(TimeSpan.FromSeconds(60));
         await server._process.WaitForExitAsync(timer.Token);

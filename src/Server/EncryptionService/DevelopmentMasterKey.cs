@@ -22,10 +22,12 @@ internal static class DevelopmentMasterKey
     /// <param name="createKeyring">Also make a development keyring when there is none (the Crypto module is on).</param>
     public static void UseWhenNoneConfigured(IConfigurationManager configuration, bool generate, TextWriter messages, bool createKeyring = true)
     {
+        // A key source the operator chose, or a variable they named (set or not: an unset one must stop start-up naming
+        // it, not be replaced by a development key), is a configured key.
         var source = configuration["Crypto:MasterKey:Source"];
-        var variable = configuration["Crypto:MasterKey:Variable"] is { Length: > 0 } named ? named : LocalMasterKey.DefaultVariable;
         if ((!string.IsNullOrEmpty(source) && !string.Equals(source, "Environment", StringComparison.OrdinalIgnoreCase))
-            || !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(variable)))
+            || !string.IsNullOrEmpty(configuration["Crypto:MasterKey:Variable"])
+            || !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(LocalMasterKey.DefaultVariable)))
         {
             return;
         }

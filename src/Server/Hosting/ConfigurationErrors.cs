@@ -16,6 +16,16 @@ internal static partial class ConfigurationErrors
         {
             switch (current)
             {
+                case AggregateException aggregate when aggregate.InnerExceptions.Count > 1:
+                    // Start-up validates every section and reports all failures at once (one AggregateException): name
+                    // every wrong setting, not only the first, so an operator fixes them in one go.
+                    var all = aggregate.InnerExceptions.Select(Describe).OfType<string>().ToList();
+                    if (all.Count > 0)
+                    {
+                        return string.Join(Environment.NewLine, all);
+                    }
+
+                    break;
                 case OptionsValidationException validation:
                     return string.Join(Environment.NewLine, validation.Failures);
                 case InvalidOperationException when current.Source == "Microsoft.Extensions.Configuration.Binder":

@@ -30,6 +30,8 @@ public sealed class DemoModeTests : IDisposable
     {
         var environment = Environment("Production");
         environment["Identity__DemoMode"] = "true";
+        // Production needs the master key first of all; with it, the demo setting is what stops start-up.
+        environment["CRM_SECURITY_MASTER_KEY"] = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
         var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(environment, TestContext.Current.CancellationToken);
 

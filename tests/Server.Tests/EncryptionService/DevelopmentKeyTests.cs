@@ -48,12 +48,14 @@ public sealed class DevelopmentKeyTests : IDisposable
     [Fact]
     public async Task In_Production_without_a_master_key_start_up_stops_with_78_naming_the_setting()
     {
-        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(Environment("Production"), Cancel);
+        // In a folder of its own: other tests start the service where the tests run, outside Production, and leave a
+        // development key there.
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(Environment("Production"), _directory, Cancel);
 
         Assert.Equal(78, exitCode);
         Assert.Contains("Crypto:MasterKey:Variable", output, StringComparison.Ordinal);
         Assert.DoesNotContain("DEVELOPMENT master key", output, StringComparison.Ordinal);
-        Assert.False(File.Exists(Path.Combine(AppContext.BaseDirectory, "data", DevelopmentMasterKey.FileName)));
+        Assert.False(File.Exists(Path.Combine(_directory, "data", DevelopmentMasterKey.FileName)));
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
