@@ -36,9 +36,17 @@ public sealed class IdentityLeakHost : ReviewerHost, IAsyncLifetime
         _listener.Close();
     }
 
+    public const string UnplacedClient = "findings-probe";
+    public const string UnplacedSecret = "findings-probe-secret-0123456789abcdef";
+
     protected override Dictionary<string, string?> MoreSettings(Dictionary<string, string?> settings)
     {
         settings["AuditAnalyzer:Export:PollInterval"] = "00:00:00.2";
+        // A reading client that never gets an application user (demo-audit gets one in another test of the class, in any order).
+        settings["Identity:Clients:1:ClientId"] = UnplacedClient;
+        settings["Identity:Clients:1:ClientSecret"] = UnplacedSecret;
+        settings["Identity:Clients:1:GrantTypes:0"] = "client_credentials";
+        settings["Identity:Clients:1:Scopes:0"] = "findings:read";
         settings["AuditAnalyzer:Export:Webhooks:0:Name"] = "soc";
         settings["AuditAnalyzer:Export:Webhooks:0:Url"] = $"http://127.0.0.1:{_port}/soc";
         settings["AuditAnalyzer:Export:Webhooks:0:Secret"] = "soc-webhook-secret-0123456789abcdef0123";
@@ -110,7 +118,7 @@ public sealed class IdentityLeakTests(IdentityLeakHost host) : IClassFixture<Ide
     [Fact]
     public async Task A_client_with_findings_read_but_no_place_in_the_model_is_refused()
     {
-        var token = await Personas.ClientTokenAsync(host, "demo-audit", "findings:read");
+        var token = await Personas.ClientTokenAsync(host, IdentityLeakHost.UnplacedClient, "findings:read", IdentityLeakHost.UnplacedSecret);
 
         foreach (var path in Readers)
         {
