@@ -22,6 +22,7 @@ internal static class ServerLogging
             logger.ReadFrom.Configuration(builder.Configuration)
                 .ReadFrom.Services(services)
                 .Enrich.FromLogContext()
+                .Enrich.With<TokenRedaction>()
                 // The generic host logs a failed start with the full stack trace; configuration errors are
                 // reported by ServerHost as one clear line naming the setting instead.
                 .Filter.ByExcluding(e => e.Exception is not null && ConfigurationErrors.Describe(e.Exception) is not null);
