@@ -19,6 +19,12 @@ internal sealed class IdentitySettings
     /// <summary>Seed demo users and clients on an empty database. Refused in Production.</summary>
     public bool DemoMode { get; set; }
 
+    /// <summary>
+    /// People reach the admin pages and the admin and incident APIs only after two-step verification (OWASP ASVS V4.3.1).
+    /// Unset: on in Production, off elsewhere.
+    /// </summary>
+    public bool? AdminsRequireSecondFactor { get; set; }
+
     /// <summary>Where Data Protection keys (cookies, signing-key wrapping) live: <c>Database</c> or a directory path.</summary>
     public string DataProtectionKeys { get; set; } = "Database";
 
@@ -81,7 +87,8 @@ internal sealed class SigningKeySettings
 
 internal sealed class PasswordSettings
 {
-    public int MinimumLength { get; set; } = 10;
+    /// <summary>OWASP ASVS 4.0.3 V2.1.1: at least 12 characters (NIST SP 800-63B §5.1.1.2 allows 8; the bank's bar is higher).</summary>
+    public int MinimumLength { get; set; } = 12;
 
     /// <summary>Deny-list file, one password per line. Empty: the list shipped with the service.</summary>
     public string? DenyListPath { get; set; }

@@ -26,6 +26,7 @@ internal static class AdminEndpoints
     public static IServiceCollection AddIdentityAdmin(this IServiceCollection services)
     {
         services.AddScoped<AdminOperations>();
+        services.AddSingleton<AdminSecondFactor>();
         services.AddScoped<Microsoft.AspNetCore.Identity.IPasswordValidator<Data.CrmUser>, ApplicationUsersHaveNoPassword>();
         services.AddOpenApi(DocumentName, options => options.ShouldInclude = description => description.GroupName == DocumentName);
         return services;
@@ -42,7 +43,8 @@ internal static class AdminEndpoints
                 .RequireAssertion(context => IncidentEndpoints.HasAdminScope(context.User)))
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .AddEndpointFilter(new RefusedAdminCalls("admin_api"));
+            .AddEndpointFilter(new RefusedAdminCalls("admin_api"))
+            .AddEndpointFilter<AdminSecondFactor>();
 
         var users = api.MapGroup("/users").WithTags("Users");
         users.MapGet("/", ListUsersAsync).WithSummary("Users the caller may view (their business unit scope).");

@@ -30,7 +30,8 @@ internal static class IncidentEndpoints
     public static IEndpointRouteBuilder MapIncidentEndpoints(this IEndpointRouteBuilder endpoints)
     {
         var group = endpoints.MapGroup("/identity/admin").RequireAuthorization(Policy).DisableAntiforgery()
-            .AddEndpointFilter(new RefusedAdminCalls("incident_response"));
+            .AddEndpointFilter(new RefusedAdminCalls("incident_response"))
+            .AddEndpointFilter<CrmSecurity.Identity.Admin.AdminSecondFactor>();
         group.MapPost("/users/{userId}/revoke", (string userId, HttpContext http) =>
             RunAsync(http, (guard, operations, reason, cancellationToken) => operations.RevokeUserAsync(guard, userId, reason, cancellationToken)));
         group.MapPost("/users/{userId}/disable", (string userId, HttpContext http) =>

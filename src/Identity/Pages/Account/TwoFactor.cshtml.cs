@@ -42,6 +42,10 @@ internal sealed class TwoFactorModel(
 
     public bool WrongPassword { get; private set; }
 
+    /// <summary><c>admin</c> when the admin pages sent the person here: they need a sign-in with two-step verification.</summary>
+    [BindProperty(SupportsGet = true, Name = "required")]
+    public string? RequiredFor { get; set; }
+
     public async Task<IActionResult> OnGetAsync()
     {
         var user = await users.GetUserAsync(User);

@@ -31,6 +31,14 @@ internal abstract class AdminPageModel : PageModel
             return;
         }
 
+        // Admin pages need a sign-in with two-step verification where it is required (ASVS V4.3.1): the person is sent
+        // to turn it on, with the reason on the page.
+        if (!HttpContext.RequestServices.GetRequiredService<AdminSecondFactor>().Satisfied(User))
+        {
+            context.Result = new RedirectResult(Url.Content("~/account/two-factor?required=admin"));
+            return;
+        }
+
         Guard = guard;
         await next();
     }
