@@ -167,7 +167,9 @@ public sealed class NightExportJourneyTests : IAsyncLifetime
             var findings = await response.Content.ReadFromJsonAsync<JsonElement>(Cancel);
             foreach (var candidate in findings.EnumerateArray())
             {
-                if (candidate.GetRawText().Contains("03:00-03:59 local", StringComparison.Ordinal))
+                // Scored as the events arrive: wait until the finding has taken in the export itself.
+                if (candidate.GetRawText().Contains("03:00-03:59 local", StringComparison.Ordinal)
+                    && candidate.GetRawText().Contains("records exported today", StringComparison.Ordinal))
                 {
                     Assert.DoesNotContain(bob, candidate.GetRawText(), StringComparison.Ordinal);
                     finding = candidate;
