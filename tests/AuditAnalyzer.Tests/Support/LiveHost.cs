@@ -4,9 +4,6 @@ using System.Text;
 using System.Text.Json;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Tests.Support;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -55,19 +52,8 @@ public sealed class LiveHost : IAsyncDisposable
             settings[key] = value;
         }
 
-        var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
-        {
-            builder.UseEnvironment("Testing");
-            builder.UseUrls("http://127.0.0.1:0");
-            foreach (var (key, value) in settings)
-            {
-                builder.UseSetting(key, value);
-            }
-        });
-        factory.UseKestrel(0);
-        factory.StartServer();
-        var address = factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new LiveHost(factory, new Uri(address.Replace("localhost", "127.0.0.1", StringComparison.Ordinal) + "/"));
+        var (factory, baseAddress) = LoopbackHost.Start(settings);
+        return new LiveHost(factory, baseAddress);
     }
 
     /// <summary>The HTTP helpers for a host running in another process (<see cref="ServerProcess"/>).</summary>

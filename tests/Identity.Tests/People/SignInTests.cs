@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.RegularExpressions;
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Tests.Support;
+using CrmSecurity.Tests.Support;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;

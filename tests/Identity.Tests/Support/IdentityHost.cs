@@ -2,9 +2,6 @@ using System.Net;
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Events;
 using CrmSecurity.Tests.Support;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -94,29 +91,15 @@ public class IdentityHost : IAsyncLifetime
             Clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         }
 
-        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        (_factory, BaseAddress) = LoopbackHost.Start(settings, builder => builder.ConfigureServices(services =>
         {
-            builder.UseEnvironment("Testing");
-            builder.UseUrls("http://127.0.0.1:0"); // a free port per host, so test classes run in parallel
-            foreach (var (key, value) in settings)
+            if (Clock is not null)
             {
-                builder.UseSetting(key, value);
+                services.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock));
             }
 
-            builder.ConfigureServices(services =>
-            {
-                if (Clock is not null)
-                {
-                    services.Replace(ServiceDescriptor.Singleton<TimeProvider>(Clock));
-                }
-
-                ConfigureServices(services);
-            });
-        });
-        _factory.UseKestrel(0);
-        _factory.StartServer();
-        var address = _factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("localhost", "127.0.0.1", StringComparison.Ordinal) + "/");
+            ConfigureServices(services);
+        }));
     }
 
     /// <summary>A client with its own cookie jar that does not follow redirects, so each protocol step is visible.</summary>

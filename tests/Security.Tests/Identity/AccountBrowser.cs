@@ -1,5 +1,4 @@
 using System.Net;
-using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using CrmSecurity.Security.Tests.Support;
 using CrmSecurity.Tests.Support;
@@ -57,7 +56,7 @@ public static partial class AccountBrowser
         Assert.NotEmpty(shown);
         var enabled = await PostFormAsync(http, "account/two-factor", "account/two-factor?handler=Enable", new Dictionary<string, string>
         {
-            ["Code"] = Totp(shown, DateTimeOffset.UtcNow.AddSeconds(-30)),
+            ["Code"] = Totp.Code(shown, DateTimeOffset.UtcNow.AddSeconds(-30)),
             ["Password"] = Personas.Passwords[user],
         });
         var html = await enabled.Content.ReadAsStringAsync(Cancel);
@@ -65,24 +64,6 @@ public static partial class AccountBrowser
         var codes = RecoveryCode().Matches(html).Select(m => m.Groups["code"].Value).ToList();
         Assert.Equal(10, codes.Count);
         return new Enrolment(shown.Replace(" ", "", StringComparison.Ordinal).ToUpperInvariant(), codes, shown);
-    }
-
-    /// <summary>RFC 6238 as an authenticator app computes it: HMAC-SHA-1, 30-second steps, 6 digits.</summary>
-    public static string Totp(string base32Key, DateTimeOffset at)
-    {
-        var key = Base32(base32Key.Replace(" ", "", StringComparison.Ordinal).ToUpperInvariant());
-        var counter = BitConverter.GetBytes(at.ToUnixTimeSeconds() / 30);
-        if (BitConverter.IsLittleEndian)
-        {
-            Array.Reverse(counter);
-        }
-
-#pragma warning disable CA5350 // RFC 6238 TOTP as authenticator apps compute it is defined on HMAC-SHA-1.
-        var hash = HMACSHA1.HashData(key, counter);
-#pragma warning restore CA5350
-        var offset = hash[^1] & 0x0f;
-        var binary = ((hash[offset] & 0x7f) << 24) | (hash[offset + 1] << 16) | (hash[offset + 2] << 8) | hash[offset + 3];
-        return (binary % 1_000_000).ToString("D6", System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>The full code flow of demo-crm for a user whose sign-in needs a second step (<paramref name="secondFactor"/>).</summary>
@@ -141,25 +122,6 @@ public static partial class AccountBrowser
     }
 
     public static int MailCount(SecurityHost host) => Directory.Exists(host.MailDirectory) ? Directory.GetFiles(host.MailDirectory).Length : 0;
-
-    private static byte[] Base32(string input)
-    {
-        const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-        var output = new List<byte>();
-        int buffer = 0, bits = 0;
-        foreach (var c in input.TrimEnd('='))
-        {
-            buffer = (buffer << 5) | alphabet.IndexOf(c, StringComparison.Ordinal);
-            bits += 5;
-            if (bits >= 8)
-            {
-                output.Add((byte)(buffer >> (bits - 8)));
-                bits -= 8;
-            }
-        }
-
-        return [.. output];
-    }
 
     [GeneratedRegex("id=\"shared-key\">(?<key>[a-z2-7 ]+)<")]
     private static partial Regex SharedKey();

@@ -61,7 +61,7 @@ public sealed class AdminSecondFactorTests(SecondFactorAdminHost host) : IClassF
         using var http = host.CreateClient();
         var login = await SignInAsync(http, "dave");
         Assert.StartsWith("/account/login-2fa", login.Headers.Location!.OriginalString, StringComparison.Ordinal);
-        Assert.Equal(HttpStatusCode.Redirect, (await SecondFactorAsync(http, Totp(enrolment.Key, DateTimeOffset.UtcNow))).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await SecondFactorAsync(http, Totp.Code(enrolment.Key, DateTimeOffset.UtcNow))).StatusCode);
 
         using var page = await http.GetAsync(new Uri("admin/users", UriKind.Relative), Personas.Cancel);
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);

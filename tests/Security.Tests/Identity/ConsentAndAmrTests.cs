@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.RegularExpressions;
 using CrmSecurity.Security.Tests.Support;
+using CrmSecurity.Tests.Support;
 using Microsoft.AspNetCore.WebUtilities;
 using static CrmSecurity.Security.Tests.Identity.AccountBrowser;
 using static CrmSecurity.Tests.Support.OAuthFlows;
@@ -74,7 +75,7 @@ public sealed partial class ConsentAndAmrTests(SecurityHost host) : IClassFixtur
         var enrolment = await EnrolAuthenticatorAsync(owner, "grace");
 
         using var browser = host.CreateClient();
-        var tokens = await CodeFlowWithSecondFactorAsync(browser, "grace", Totp(enrolment.Key, DateTimeOffset.UtcNow), recovery: false);
+        var tokens = await CodeFlowWithSecondFactorAsync(browser, "grace", Totp.Code(enrolment.Key, DateTimeOffset.UtcNow), recovery: false);
         string[] expected = ["pwd", "otp", "mfa"];
         Assert.Equal(expected, Amr(tokens.GetProperty("id_token").GetString()!));
         Assert.Equal(expected, Amr(tokens.GetProperty("access_token").GetString()!));

@@ -61,13 +61,13 @@ public sealed partial class CredentialChangeTests(SecurityHost host) : IClassFix
         var enrolment = await EnrolAuthenticatorAsync(owner, "carol");
         await AssertEndedAsync(before);
 
-        var duringCodes = await StolenSessionAsync("carol", Totp(enrolment.Key, DateTimeOffset.UtcNow));
+        var duringCodes = await StolenSessionAsync("carol", Totp.Code(enrolment.Key, DateTimeOffset.UtcNow));
         var renewed = await PostFormAsync(owner, "account/two-factor", "account/two-factor?handler=NewRecoveryCodes",
             new Dictionary<string, string> { ["Password"] = Personas.Passwords["carol"] });
         Assert.Contains("id=\"recovery-codes\"", await renewed.Content.ReadAsStringAsync(Personas.Cancel), StringComparison.Ordinal);
         await AssertEndedAsync(duringCodes);
 
-        var duringOff = await StolenSessionAsync("carol", Totp(enrolment.Key, DateTimeOffset.UtcNow.AddSeconds(30)));
+        var duringOff = await StolenSessionAsync("carol", Totp.Code(enrolment.Key, DateTimeOffset.UtcNow.AddSeconds(30)));
         var off = await PostFormAsync(owner, "account/two-factor", "account/two-factor?handler=Disable",
             new Dictionary<string, string> { ["Password"] = Personas.Passwords["carol"] });
         Assert.Contains("Two-step verification is off.", await off.Content.ReadAsStringAsync(Personas.Cancel), StringComparison.Ordinal);
@@ -89,7 +89,7 @@ public sealed partial class CredentialChangeTests(SecurityHost host) : IClassFix
 
         using var next = host.CreateClient();
         Assert.StartsWith("/account/login-2fa", (await SignInAsync(next, "alice")).Headers.Location!.OriginalString, StringComparison.Ordinal);
-        Assert.Equal(HttpStatusCode.Redirect, (await SecondFactorAsync(next, Totp(enrolment.Key, DateTimeOffset.UtcNow))).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await SecondFactorAsync(next, Totp.Code(enrolment.Key, DateTimeOffset.UtcNow))).StatusCode);
     }
 
     [Fact]

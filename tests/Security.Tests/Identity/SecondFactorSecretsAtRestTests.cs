@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using CrmSecurity.Security.Tests.Support;
+using CrmSecurity.Tests.Support;
 using static CrmSecurity.Security.Tests.Identity.AccountBrowser;
 
 namespace CrmSecurity.Security.Tests.Identity;
@@ -25,12 +26,12 @@ public sealed class SecondFactorSecretsAtRestTests(SecurityHost host) : IClassFi
         // The key works: it is what an authenticator app needs to pass dave's second step.
         using var browser = host.CreateClient();
         await SignInAsync(browser, "dave");
-        Assert.Equal(HttpStatusCode.Redirect, (await SecondFactorAsync(browser, Totp(enrolment.Key, DateTimeOffset.UtcNow))).StatusCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await SecondFactorAsync(browser, Totp.Code(enrolment.Key, DateTimeOffset.UtcNow))).StatusCode);
 
         var file = await DatabaseTextAsync();
         Assert.DoesNotContain(enrolment.Key, file, StringComparison.OrdinalIgnoreCase);
         Assert.DoesNotContain(enrolment.PageKeyText, file, StringComparison.OrdinalIgnoreCase);
-        Assert.DoesNotContain(Convert.ToBase64String(Base32Bytes(enrolment.Key)), file, StringComparison.Ordinal);
+        Assert.DoesNotContain(Convert.ToBase64String(Totp.Base32(enrolment.Key)), file, StringComparison.Ordinal);
         foreach (var code in enrolment.RecoveryCodes)
         {
             Assert.DoesNotContain(code, file, StringComparison.OrdinalIgnoreCase);
@@ -47,7 +48,7 @@ public sealed class SecondFactorSecretsAtRestTests(SecurityHost host) : IClassFi
     {
         // What an older build stored for bob: the base32 key and the recovery codes themselves.
         var bob = await UserIdAsync("bob");
-        var key = Base32(RandomNumberGenerator.GetBytes(20));
+        var key = Totp.Base32(RandomNumberGenerator.GetBytes(20));
         string[] codes = ["7KQ2M-XR4PL", "9TZ3B-HW8NC", "4FJ6D-QS2VY"];
         await host.ExecuteAsync("UPDATE AspNetUsers SET TwoFactorEnabled = 1 WHERE Id = $id", ("$id", bob));
         await host.ExecuteAsync(
@@ -66,7 +67,7 @@ public sealed class SecondFactorSecretsAtRestTests(SecurityHost host) : IClassFi
         using (var authenticator = host.CreateClient())
         {
             await SignInAsync(authenticator, "bob");
-            Assert.Equal(HttpStatusCode.Redirect, (await SecondFactorAsync(authenticator, Totp(key, DateTimeOffset.UtcNow))).StatusCode);
+            Assert.Equal(HttpStatusCode.Redirect, (await SecondFactorAsync(authenticator, Totp.Code(key, DateTimeOffset.UtcNow))).StatusCode);
         }
 
         using (var recovery = host.CreateClient())
@@ -114,7 +115,7 @@ public sealed class SecondFactorSecretsAtRestTests(SecurityHost host) : IClassFi
 
         using var attacker = host.CreateClient();
         await SignInAsync(attacker, "frank");
-        Assert.Equal(HttpStatusCode.OK, (await SecondFactorAsync(attacker, Totp(own.Key, DateTimeOffset.UtcNow))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await SecondFactorAsync(attacker, Totp.Code(own.Key, DateTimeOffset.UtcNow))).StatusCode);
     }
 
     private async Task<string> UserIdAsync(string userName) =>
@@ -133,48 +134,5 @@ public sealed class SecondFactorSecretsAtRestTests(SecurityHost host) : IClassFi
         }
 
         return text.ToString();
-    }
-
-    private static string Base32(byte[] bytes)
-    {
-        const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-        var output = new StringBuilder();
-        int buffer = 0, bits = 0;
-        foreach (var b in bytes)
-        {
-            buffer = (buffer << 8) | b;
-            bits += 8;
-            while (bits >= 5)
-            {
-                output.Append(alphabet[(buffer >> (bits - 5)) & 31]);
-                bits -= 5;
-            }
-        }
-
-        if (bits > 0)
-        {
-            output.Append(alphabet[(buffer << (5 - bits)) & 31]);
-        }
-
-        return output.ToString();
-    }
-
-    private static byte[] Base32Bytes(string base32)
-    {
-        const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-        var output = new List<byte>();
-        int buffer = 0, bits = 0;
-        foreach (var c in base32.TrimEnd('='))
-        {
-            buffer = (buffer << 5) | alphabet.IndexOf(c, StringComparison.Ordinal);
-            bits += 5;
-            if (bits >= 8)
-            {
-                output.Add((byte)(buffer >> (bits - 8)));
-                bits -= 8;
-            }
-        }
-
-        return [.. output];
     }
 }

@@ -5,9 +5,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.WebUtilities;
 using CrmSecurity.Tests.Support;
@@ -75,24 +72,8 @@ public sealed partial class ReviewHost : IAsyncDisposable
             ["Database:Provider"] = postgres is null ? "Sqlite" : "PostgreSql",
             ["Database:ConnectionString"] = postgres ?? $"Data Source={Path.Combine(directory, "service.db")}",
         };
-        var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
-        {
-            builder.UseEnvironment("Testing");
-            builder.UseUrls("http://127.0.0.1:0");
-            foreach (var (key, value) in settings)
-            {
-                builder.UseSetting(key, value);
-            }
-
-            if (services is not null)
-            {
-                builder.ConfigureServices(services);
-            }
-        });
-        factory.UseKestrel(0);
-        factory.StartServer();
-        var address = factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new ReviewHost(factory, new Uri(address.Replace("localhost", "127.0.0.1", StringComparison.Ordinal) + "/"), directory, settings);
+        var (factory, baseAddress) = LoopbackHost.Start(settings, services is null ? null : builder => builder.ConfigureServices(services));
+        return new ReviewHost(factory, baseAddress, directory, settings);
     }
 
     public HttpClient CreateClient(string? token = null)

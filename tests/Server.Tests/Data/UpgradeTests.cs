@@ -2,14 +2,9 @@ using System.IO.Compression;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
-using CrmSecurity.Identity.Tests.Support;
 using CrmSecurity.Tests.Support;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace CrmSecurity.Server.Tests.Data;
 
@@ -57,19 +52,7 @@ public sealed class UpgradeTests : IAsyncLifetime
             ["Crypto:KeyringPath"] = Path.Combine(_directory, "keyring.json"),
             ["AuditAnalyzer:DemoHistory:Enabled"] = "false",
         };
-        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
-        {
-            builder.UseEnvironment("Testing");
-            builder.UseUrls("http://127.0.0.1:0");
-            foreach (var (name, value) in settings)
-            {
-                builder.UseSetting(name, value);
-            }
-        });
-        _factory.UseKestrel(0);
-        _factory.StartServer();
-        var address = _factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        _baseAddress = new Uri(address.Replace("localhost", "127.0.0.1", StringComparison.Ordinal) + "/");
+        (_factory, _baseAddress) = LoopbackHost.Start(settings);
     }
 
     [Fact]

@@ -4,9 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using CrmSecurity.Crypto.Providers;
 using CrmSecurity.Server.EncryptionService;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
+using CrmSecurity.Tests.Support;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
@@ -81,29 +79,15 @@ public class CryptoServiceHost : IAsyncLifetime
         AddClient(settings, 0, AllScopesClient, ["acme", "globex"], "crypto:encrypt", "crypto:decrypt", "crypto:index");
         AddClient(settings, 1, EncryptOnlyClient, ["acme"], "crypto:encrypt");
 
-        _factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
+        (_factory, BaseAddress) = LoopbackHost.Start(settings, builder => builder.ConfigureServices(services =>
         {
-            builder.UseEnvironment("Testing");
-            builder.UseUrls("http://127.0.0.1:0");
-            foreach (var (key, value) in settings)
+            // Serilog reads sinks from the container (ReadFrom.Services): every log event of the host lands here too.
+            services.AddSingleton<ILogEventSink>(new CapturingSink(Logs));
+            if (Access is { } access)
             {
-                builder.UseSetting(key, value);
+                services.Replace(ServiceDescriptor.Singleton(access));
             }
-
-            builder.ConfigureServices(services =>
-            {
-                // Serilog reads sinks from the container (ReadFrom.Services): every log event of the host lands here too.
-                services.AddSingleton<ILogEventSink>(new CapturingSink(Logs));
-                if (Access is { } access)
-                {
-                    services.Replace(ServiceDescriptor.Singleton(access));
-                }
-            });
-        });
-        _factory.UseKestrel(0);
-        _factory.StartServer();
-        var address = _factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal).Replace("localhost", "127.0.0.1", StringComparison.Ordinal) + "/");
+        }));
     }
 
     public HttpClient CreateClient(string? accessToken = null)

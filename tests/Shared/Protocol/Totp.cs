@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace CrmSecurity.Identity.Tests.Support;
+namespace CrmSecurity.Tests.Support;
 
 /// <summary>An authenticator app in a few lines: RFC 6238 TOTP (HMAC-SHA-1, 30 s steps, 6 digits) over a base32 key.</summary>
 public static class Totp
@@ -23,7 +23,33 @@ public static class Totp
         return (binary % 1_000_000).ToString("D6", System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    private static byte[] Base32(string input)
+    /// <summary>RFC 4648 base32 of <paramref name="bytes"/>, upper case, unpadded (what enrolment pages show).</summary>
+    public static string Base32(byte[] bytes)
+    {
+        const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        var output = new System.Text.StringBuilder();
+        int buffer = 0, bits = 0;
+        foreach (var b in bytes)
+        {
+            buffer = (buffer << 8) | b;
+            bits += 8;
+            while (bits >= 5)
+            {
+                output.Append(alphabet[(buffer >> (bits - 5)) & 31]);
+                bits -= 5;
+            }
+        }
+
+        if (bits > 0)
+        {
+            output.Append(alphabet[(buffer << (5 - bits)) & 31]);
+        }
+
+        return output.ToString();
+    }
+
+    /// <summary>The bytes of an RFC 4648 base32 text (upper case, padding optional).</summary>
+    public static byte[] Base32(string input)
     {
         const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
         var output = new List<byte>();
