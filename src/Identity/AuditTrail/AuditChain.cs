@@ -70,19 +70,7 @@ internal static class AuditChain
         {
             json.WriteStartArray();
             json.WriteStringValue("crm-security/audit/entry/v1");
-            json.WriteNumberValue(entry.Sequence);
-            json.WriteNumberValue(entry.Timestamp.UtcTicks);
-            json.WriteStringValue(entry.ActorId);
-            json.WriteStringValue(entry.ActorName);
-            json.WriteStringValue(entry.ClientId);
-            json.WriteStringValue(entry.Action);
-            json.WriteStringValue(entry.TargetKind);
-            json.WriteStringValue(entry.TargetId);
-            json.WriteStringValue(entry.TargetName);
-            json.WriteStringValue(entry.Before);
-            json.WriteStringValue(entry.After);
-            json.WriteStringValue(entry.SourceIp);
-            json.WriteNumberValue(entry.ModelVersion);
+            WriteEntry(json, entry);
             json.WriteStringValue(entry.Scheme);
             json.WriteStringValue(entry.ModelFingerprint);
             json.WriteStringValue(entry.PreviousHash);
@@ -90,6 +78,24 @@ internal static class AuditChain
         }
 
         return Convert.ToHexStringLower(HMACSHA256.HashData(key, buffer.GetBuffer().AsSpan(0, (int)buffer.Length)));
+    }
+
+    /// <summary>What an entry says, in the order both chain formats (keyed and legacy) hash it.</summary>
+    private static void WriteEntry(Utf8JsonWriter json, AuditEntryRecord entry)
+    {
+        json.WriteNumberValue(entry.Sequence);
+        json.WriteNumberValue(entry.Timestamp.UtcTicks);
+        json.WriteStringValue(entry.ActorId);
+        json.WriteStringValue(entry.ActorName);
+        json.WriteStringValue(entry.ClientId);
+        json.WriteStringValue(entry.Action);
+        json.WriteStringValue(entry.TargetKind);
+        json.WriteStringValue(entry.TargetId);
+        json.WriteStringValue(entry.TargetName);
+        json.WriteStringValue(entry.Before);
+        json.WriteStringValue(entry.After);
+        json.WriteStringValue(entry.SourceIp);
+        json.WriteNumberValue(entry.ModelVersion);
     }
 
     /// <summary>The MAC of the head record: the head's sequence and the MAC of that entry, under the audit key.</summary>
@@ -103,19 +109,7 @@ internal static class AuditChain
         using (var json = new Utf8JsonWriter(buffer))
         {
             json.WriteStartArray();
-            json.WriteNumberValue(entry.Sequence);
-            json.WriteNumberValue(entry.Timestamp.UtcTicks);
-            json.WriteStringValue(entry.ActorId);
-            json.WriteStringValue(entry.ActorName);
-            json.WriteStringValue(entry.ClientId);
-            json.WriteStringValue(entry.Action);
-            json.WriteStringValue(entry.TargetKind);
-            json.WriteStringValue(entry.TargetId);
-            json.WriteStringValue(entry.TargetName);
-            json.WriteStringValue(entry.Before);
-            json.WriteStringValue(entry.After);
-            json.WriteStringValue(entry.SourceIp);
-            json.WriteNumberValue(entry.ModelVersion);
+            WriteEntry(json, entry);
             json.WriteStringValue(entry.PreviousHash);
             json.WriteEndArray();
         }
