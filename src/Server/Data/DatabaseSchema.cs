@@ -119,7 +119,7 @@ internal static partial class DatabaseSchema
 }
 
 /// <summary>Runs <see cref="DatabaseSchema.EnsureAsync"/> for every registered module before anything else starts.</summary>
-internal sealed class DatabaseSchemaInitializer(
+internal sealed partial class DatabaseSchemaInitializer(
     IServiceScopeFactory scopes,
     IEnumerable<ModuleSchema> schemas,
     Microsoft.Extensions.Options.IOptions<DatabaseOptions> database,
@@ -129,7 +129,13 @@ internal sealed class DatabaseSchemaInitializer(
     {
         if (database.Value.ParsedProvider == DatabaseProvider.Sqlite)
         {
-            SqliteFiles.Secure(DatabaseSetup.ResolveConnectionString(database.Value, Environment.CurrentDirectory));
+            var connectionString = DatabaseSetup.ResolveConnectionString(database.Value, Environment.CurrentDirectory);
+            SqliteFiles.Secure(connectionString);
+            var mode = await SqliteFiles.UseWriteAheadLogAsync(connectionString, cancellationToken);
+            if (mode is not ("wal" or "memory"))
+            {
+                LogNoWriteAheadLog(logger, mode);
+            }
         }
 
         foreach (var schema in schemas)
@@ -141,4 +147,7 @@ internal sealed class DatabaseSchemaInitializer(
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    [LoggerMessage(EventId = 1012, Level = LogLevel.Warning, Message = "SQLite kept the database in journal mode {Mode} instead of WAL (a file system without shared memory?); concurrent requests may fail with 'database is locked'")]
+    private static partial void LogNoWriteAheadLog(ILogger logger, string mode);
 }

@@ -26,6 +26,29 @@ internal static class SqliteFiles
         Directory.CreateDirectory(directory, OwnerOnlyDirectory);
     }
 
+    /// <summary>
+    /// Puts the database in write-ahead-log mode (persistent in the file, so every later connection and every verb uses it).
+    /// In the default rollback-journal mode a write commits by taking an exclusive lock that every concurrent reader
+    /// blocks, and EF Core's single-statement saves (<c>... RETURNING</c>, committed when the statement is reset) then
+    /// fail at once with "database is locked" instead of waiting: concurrent sign-ins and token redemptions answered 500
+    /// under load. In WAL mode readers never block the writer and writers wait for each other
+    /// (https://www.sqlite.org/wal.html, https://github.com/dotnet/efcore/issues/29514).
+    /// </summary>
+    /// <returns>The journal mode the database is in afterwards (<c>wal</c>, or what SQLite kept, e.g. on a file system without shared memory).</returns>
+    public static async Task<string> UseWriteAheadLogAsync(string connectionString, CancellationToken cancellationToken)
+    {
+        if (DatabaseSetup.IsInMemorySqlite(connectionString))
+        {
+            return "memory";
+        }
+
+        await using var connection = new SqliteConnection(connectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA journal_mode = WAL;";
+        return (string?)await command.ExecuteScalarAsync(cancellationToken) ?? "unknown";
+    }
+
     /// <summary>Makes the database file (created empty when missing) and its companions owner-only.</summary>
     public static void Secure(string connectionString)
     {
