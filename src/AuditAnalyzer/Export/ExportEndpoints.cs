@@ -71,15 +71,16 @@ public static class ExportEndpoints
 
     /// <summary>
     /// The ECS feed, as the caller's model rights allow (read on <c>audit_finding</c>): pseudonymous unless the caller
-    /// asks for <c>identities=true</c> with a <c>reason</c> and holds the right to reveal; each finding so released is
+    /// asks for <c>identities=true</c> with a reason (the <c>Reveal-Reason</c> header) and holds the right to reveal; each finding so released is
     /// written to the audit trail before the page is sent.
     /// </summary>
     internal static async Task<IResult> ExportFindingsAsync(
         HttpContext http, IReviewAccess access, ReviewActions actions, IFindingReviewStates reviews, IOptions<ExportOptions> options, TimeProvider time,
-        string? cursor, string? limit, bool? identities, string? reason, CancellationToken cancellationToken)
+        string? cursor, string? limit, bool? identities, CancellationToken cancellationToken)
     {
         var caller = access.Identify(http.User, http.Connection.RemoteIpAddress?.ToString());
-        if ((ReviewActions.MayRead(caller) ?? IdentityRelease.Check(caller!, identities == true, reason)) is { } refused)
+        string? reason = null;
+        if ((ReviewActions.MayRead(caller) ?? IdentityRelease.ReadReason(http.Request, out reason) ?? IdentityRelease.Check(caller!, identities == true, reason)) is { } refused)
         {
             return ReviewEndpoints.Problem(refused);
         }

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
 using CrmSecurity.AuditAnalyzer.Service;
 
 namespace CrmSecurity.AuditAnalyzer.Review;
@@ -11,6 +12,32 @@ namespace CrmSecurity.AuditAnalyzer.Review;
 internal static class IdentityRelease
 {
     public const int MaxReason = ReviewActions.MaxReason;
+
+    /// <summary>The request header that carries the reason for a bulk release (percent-encoded where it is not ASCII).</summary>
+    public const string ReasonHeader = "Reveal-Reason";
+
+    /// <summary>
+    /// The reason for a bulk release, from the <c>Reveal-Reason</c> header. A reason in the query string is refused:
+    /// it names the case and often the person investigated, and URLs are written to proxy, load-balancer and browser
+    /// logs the audit trail does not protect (OWASP ASVS 4.0.3 V8.3.1: no sensitive data in query strings).
+    /// </summary>
+    public static ReviewProblem? ReadReason(HttpRequest request, out string? reason)
+    {
+        reason = null;
+        if (request.Query.ContainsKey("reason"))
+        {
+            return ReviewProblem.Invalid("reason", $"A reason in the URL is refused because URLs are logged along the way; send it in the {ReasonHeader} header (percent-encode characters outside ASCII).");
+        }
+
+        var values = request.Headers[ReasonHeader];
+        if (values.Count > 1)
+        {
+            return ReviewProblem.Invalid("reason", $"Send one {ReasonHeader} header, not {values.Count}.");
+        }
+
+        reason = values.Count == 1 ? Uri.UnescapeDataString(values[0]!) : null;
+        return null;
+    }
 
     /// <summary>Null when the request may go on: either pseudonymous, or a release the caller may make with a reason.</summary>
     public static ReviewProblem? Check(ReviewCaller caller, bool release, string? reason)
@@ -26,7 +53,7 @@ internal static class IdentityRelease
         }
 
         return string.IsNullOrWhiteSpace(reason) || reason.Trim().Length > MaxReason
-            ? ReviewProblem.Invalid("reason", $"identities=true needs a reason of 1 to {MaxReason} characters; it goes into the audit trail with each released finding.")
+            ? ReviewProblem.Invalid("reason", $"identities=true needs a reason of 1 to {MaxReason} characters in the {ReasonHeader} header; it goes into the audit trail with each released finding.")
             : null;
     }
 

@@ -95,15 +95,16 @@ public static class LiveEndpoints
     /// <summary>
     /// Findings, highest score first, as the caller's model rights allow (read on <c>audit_finding</c>): pseudonymous by
     /// default. Real identities only with <c>identities=true</c>, the review right (the right to reveal) and a
-    /// <c>reason</c>, each released finding written to the audit trail first (OWASP ASVS 4.0.3 V4.1.3, V7.1.3, V8.3.5).
+    /// reason (the <c>Reveal-Reason</c> header), each released finding written to the audit trail first (OWASP ASVS 4.0.3 V4.1.3, V7.1.3, V8.3.5).
     /// </summary>
     internal static async Task<IResult> ListFindingsAsync(
         HttpContext http, IReviewAccess access, ReviewActions actions,
         [FromQuery(Name = "user")] string? user, [FromQuery(Name = "user_id")] string? userId, [FromQuery(Name = "min_score")] double? minScore, int? limit,
-        bool? identities, string? reason, CancellationToken cancellationToken)
+        bool? identities, CancellationToken cancellationToken)
     {
         var caller = access.Identify(http.User, http.Connection.RemoteIpAddress?.ToString());
-        if (ReviewActions.MayRead(caller) is { } refused)
+        string? reason = null;
+        if ((ReviewActions.MayRead(caller) ?? IdentityRelease.ReadReason(http.Request, out reason)) is { } refused)
         {
             return ReviewEndpoints.Problem(refused);
         }

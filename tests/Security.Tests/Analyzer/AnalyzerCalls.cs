@@ -46,9 +46,14 @@ internal static class AnalyzerCalls
     public static Task<(HttpStatusCode Status, JsonElement Body)> PostEventsAsync(SecurityHost host, string? token, string lines) =>
         PostEventsAsync(host, token, Encoding.UTF8.GetBytes(lines));
 
-    public static async Task<(HttpStatusCode Status, JsonElement Body)> GetAsync(SecurityHost host, string token, string path)
+    public static async Task<(HttpStatusCode Status, JsonElement Body)> GetAsync(SecurityHost host, string token, string path, string? revealReason = null)
     {
         using var http = host.CreateClient(token);
+        if (revealReason is not null)
+        {
+            http.DefaultRequestHeaders.Add("Reveal-Reason", Uri.EscapeDataString(revealReason));
+        }
+
         using var response = await http.GetAsync(new Uri(path, UriKind.Relative), Personas.Cancel);
         return (response.StatusCode, await BodyAsync(response));
     }

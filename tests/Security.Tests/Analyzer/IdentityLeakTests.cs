@@ -173,7 +173,7 @@ public sealed class IdentityLeakTests(IdentityLeakHost host) : IClassFixture<Ide
         var id = await host.FindingAboutAsync(frank, "frank-siem");
         var siem = await Personas.ClientTokenAsync(host, "demo-audit", "findings:read");
         var feed = await FeedAsync(siem, "");
-        var (identified, _) = await GetAsync(host, siem, "analyzer/export/findings?identities=true&reason=siem");
+        var (identified, _) = await GetAsync(host, siem, "analyzer/export/findings?identities=true", revealReason: "siem");
 
         Assert.Contains(feed, d => d.GetProperty("event").GetProperty("id").GetString() == id);
         Assert.DoesNotContain("frank", string.Join('\n', feed), StringComparison.OrdinalIgnoreCase);
@@ -187,7 +187,7 @@ public sealed class IdentityLeakTests(IdentityLeakHost host) : IClassFixture<Ide
         var frank = await Personas.UserIdAsync(host, "frank");
 
         var (filtered, body) = await GetAsync(host, dave, $"analyzer/findings?user_id={frank}");
-        var (asked, _) = await GetAsync(host, dave, $"analyzer/findings?user_id={frank}&identities=true&reason=guess");
+        var (asked, _) = await GetAsync(host, dave, $"analyzer/findings?user_id={frank}&identities=true", revealReason: "guess");
 
         Assert.Equal(HttpStatusCode.BadRequest, filtered);
         Assert.True(body.GetProperty("errors").TryGetProperty("user_id", out _), body.ToString());
@@ -202,8 +202,8 @@ public sealed class IdentityLeakTests(IdentityLeakHost host) : IClassFixture<Ide
         var carol = await host.ReviewTokenAsync("carol");
 
         var (withoutReason, problem) = await GetAsync(host, carol, "analyzer/findings?identities=true");
-        var (released, list) = await GetAsync(host, carol, "analyzer/findings?identities=true&reason=case%20SEC-77&limit=1000");
-        var feed = await FeedAsync(carol, "?identities=true&reason=case%20SEC-78");
+        var (released, list) = await GetAsync(host, carol, "analyzer/findings?identities=true&limit=1000", revealReason: "case SEC-77 (Zoë)");
+        var feed = await FeedAsync(carol, "?identities=true", revealReason: "case SEC-78");
 
         Assert.Equal(HttpStatusCode.BadRequest, withoutReason);
         Assert.True(problem.GetProperty("errors").TryGetProperty("reason", out _), problem.ToString());
@@ -211,10 +211,35 @@ public sealed class IdentityLeakTests(IdentityLeakHost host) : IClassFixture<Ide
         Assert.Equal(frank, list.EnumerateArray().Single(f => f.GetProperty("id").GetString() == id).GetProperty("user_id").GetString());
         Assert.Equal(frank, feed.Single(d => d.GetProperty("event").GetProperty("id").GetString() == id).GetProperty("user").GetProperty("id").GetString());
         var audit = (await host.AuditAsync(id)).Where(e => e.Action == "finding.reveal.bulk").ToList();
-        Assert.Contains(audit, e => e.After!.Contains("SEC-77", StringComparison.Ordinal) && e.After.Contains("GET /analyzer/findings", StringComparison.Ordinal));
+        Assert.Contains(audit, e => JsonDocument.Parse(e.After!).RootElement.GetProperty("reason").GetString() == "case SEC-77 (Zoë)"
+            && e.After!.Contains("GET /analyzer/findings", StringComparison.Ordinal));
         Assert.Contains(audit, e => e.After!.Contains("SEC-78", StringComparison.Ordinal));
         Assert.All(audit, e => Assert.DoesNotContain(frank, e.After!, StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task A_reveal_reason_in_the_url_is_refused_because_urls_are_logged_and_nothing_is_released()
+    {
+        // OWASP ASVS 4.0.3 V8.3.1: no sensitive data in the query string. A reason names the case and often the person
+        // investigated; URLs land in proxy, load-balancer and browser logs that the audit trail does not protect.
+        var frank = await Personas.UserIdAsync(host, "frank");
+        var id = await host.FindingAboutAsync(frank, "frank-url-reason");
+        var carol = await host.ReviewTokenAsync("carol");
+        var releasesBefore = await ReleasesAsync();
+
+        var (list, listProblem) = await GetAsync(host, carol, "analyzer/findings?identities=true&reason=investigating%20frank");
+        using var http = host.CreateClient(carol);
+        using var feed = await http.GetAsync(new Uri("analyzer/export/findings?identities=true&reason=investigating%20frank", UriKind.Relative), Personas.Cancel);
+
+        Assert.Equal(HttpStatusCode.BadRequest, list);
+        Assert.Contains("Reveal-Reason", listProblem.GetProperty("errors").GetProperty("reason")[0].GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.BadRequest, feed.StatusCode);
+        Assert.Equal(releasesBefore, await ReleasesAsync());
+        Assert.NotNull(id);
+    }
+
+    private async Task<long> ReleasesAsync() =>
+        (long)(await host.QueryAsync("SELECT COUNT(*) AS n FROM identity_audit_trail WHERE Action = 'finding.reveal.bulk'"))[0]["n"]!;
 
     [Fact]
     public async Task Webhooks_get_pseudonyms_unless_configured_for_real_identities_and_those_releases_are_audited()
@@ -238,10 +263,15 @@ public sealed class IdentityLeakTests(IdentityLeakHost host) : IClassFixture<Ide
             .Where(d => d.GetProperty("event").GetProperty("id").GetString() == findingId)
             .Select(d => d.GetProperty("user").GetProperty("id").GetString()).LastOrDefault();
 
-    private async Task<List<JsonElement>> FeedAsync(string token, string query)
+    private async Task<List<JsonElement>> FeedAsync(string token, string query, string? revealReason = null)
     {
         await Task.Delay(500, Personas.Cancel); // changes younger than the settle time (0.2 s here) are held back
         using var http = host.CreateClient(token);
+        if (revealReason is not null)
+        {
+            http.DefaultRequestHeaders.Add("Reveal-Reason", Uri.EscapeDataString(revealReason));
+        }
+
         using var response = await http.GetAsync(new Uri("analyzer/export/findings" + query, UriKind.Relative), Personas.Cancel);
         var text = await response.Content.ReadAsStringAsync(Personas.Cancel);
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode} {text}");
