@@ -37,6 +37,7 @@ public sealed class UpgradeTests : IAsyncLifetime
 
         _previous = JsonSerializer.Deserialize<Previous>(await File.ReadAllTextAsync(Path.Combine(fixtures, "previous-build.json"), Cancel))!;
         _previous.SigningKeyIds = [.. (await QueryAsync("SELECT KeyId FROM identity_signing_keys")).Select(r => (string)r["KeyId"]!)];
+        _previous.ClearSecrets = await ClearSecretsAsync();
         var key = Path.Combine(_directory, "master.key");
         await File.WriteAllTextAsync(key, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)), Cancel);
 
@@ -96,6 +97,27 @@ public sealed class UpgradeTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, reused.StatusCode); // the form again, with the error: a recovery code works once
     }
 
+    [Fact]
+    public async Task A_copy_of_the_upgraded_database_file_holds_none_of_the_secrets_the_previous_build_kept_in_clear()
+    {
+        // Someone holding a copy of security.db (or a backup) after the upgrade reads its bytes, not its rows: SQLite
+        // leaves a replaced value in the page's free space and the write-ahead log keeps earlier page versions, so a
+        // secret wrapped "in place" could still be carved out of the file (and the Data Protection key mints tokens).
+        await _factory!.DisposeAsync();
+        _factory = null;
+        SqliteConnection.ClearAllPools();
+
+        var bytes = new List<byte>(await File.ReadAllBytesAsync(DatabasePath, Cancel));
+        if (File.Exists(DatabasePath + "-wal"))
+        {
+            bytes.AddRange(await File.ReadAllBytesAsync(DatabasePath + "-wal", Cancel));
+        }
+
+        var file = System.Text.Encoding.Latin1.GetString([.. bytes]);
+        Assert.All(_previous.ClearSecrets, secret => Assert.False(
+            file.Contains(secret.Value, StringComparison.OrdinalIgnoreCase), $"the file still holds {secret.Key} in clear"));
+    }
+
     private static async Task<string> PasswordAsync(HttpClient http)
     {
         using var login = await OAuthFlows.SubmitLoginAsync(http, "/account", "alice", "Alice-Sells-Widgets-42");
@@ -131,6 +153,27 @@ public sealed class UpgradeTests : IAsyncLifetime
         }
 
         return http;
+    }
+
+    /// <summary>What the previous build kept in clear in the file: Data Protection master keys, the pseudonym key, alice's authenticator key and recovery codes.</summary>
+    private async Task<Dictionary<string, string>> ClearSecretsAsync()
+    {
+        var secrets = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (row, i) in (await QueryAsync("SELECT Xml FROM DataProtectionKeys")).Select((row, i) => (row, i)))
+        {
+            var value = System.Text.RegularExpressions.Regex.Match((string)row["Xml"]!, "<value>([^<]+)</value>");
+            Assert.True(value.Success, "the fixture's key ring should hold a clear master key");
+            secrets[$"Data Protection master key {i}"] = value.Groups[1].Value;
+        }
+
+        secrets["the pseudonym key"] = (string)(await QueryAsync("SELECT value FROM analyzer_review_settings WHERE key = 'pseudonym_key'")).Single()["value"]!;
+        secrets["alice's authenticator key"] = _previous.AliceTotpKey;
+        foreach (var (code, i) in _previous.AliceRecoveryCodes.Select((code, i) => (code, i)))
+        {
+            secrets[$"alice's recovery code {i}"] = code;
+        }
+
+        return secrets;
     }
 
     private async Task<List<Dictionary<string, object?>>> QueryAsync(string sql)
@@ -169,5 +212,7 @@ public sealed class UpgradeTests : IAsyncLifetime
         public List<string> AliceRecoveryCodes { get; set; } = [];
 
         public List<string> SigningKeyIds { get; set; } = [];
+
+        public Dictionary<string, string> ClearSecrets { get; set; } = [];
     }
 }
