@@ -2,6 +2,7 @@ using System.Security.Claims;
 using CrmSecurity.Identity.Admin;
 using CrmSecurity.Identity.Authorization;
 using CrmSecurity.Identity.Clients;
+using CrmSecurity.Identity.Contracts;
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Demo;
 using CrmSecurity.Identity.Events;
@@ -83,6 +84,19 @@ public static class IdentityModule
         services.AddSingleton<DatabaseEventSink>();
         services.AddSingleton<IAccessEventSink>(provider => provider.GetRequiredService<DatabaseEventSink>());
         services.AddSingleton<AccessEvents>();
+        services.AddSingleton<IAccessEventLog>(provider => provider.GetRequiredService<AccessEvents>());
+
+        // The public contract other modules use (src/Identity/Contracts): people, rights, the audit trail.
+        services.AddSingleton<IPeopleDirectory, ModelPeopleDirectory>();
+        services.AddSingleton<ICrmRights, ModelCrmRights>();
+        services.AddSingleton(provider =>
+        {
+            var options = new DbContextOptionsBuilder<IdentityStore>();
+            database(provider, options);
+            options.UseOpenIddict();
+            return new DetachedStoreOptions(options.Options);
+        });
+        services.AddSingleton<IAuditTrail, TransactionalAuditTrail>();
         services.AddSingleton<IAccountMail>(provider => new PickupDirectoryMail(
             Path.GetFullPath(builder.Configuration["Identity:MailPickupDirectory"] is { Length: > 0 } pickup ? pickup : "data/mail"),
             provider.GetRequiredService<TimeProvider>()));

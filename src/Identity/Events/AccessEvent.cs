@@ -4,9 +4,11 @@ namespace CrmSecurity.Identity.Events;
 
 /// <summary>
 /// One access event in the shared access-event schema (design.md): the JSON names are the contract the
-/// AuditAnalyzer reads. Never carries a secret, a password or a token; only identifiers.
+/// AuditAnalyzer reads. Never carries a secret, a password or a token; only identifiers. Part of Identity's public
+/// contract: another module receives these through an <see cref="IAccessEventSink"/> or writes its own through
+/// <see cref="IAccessEventLog"/>.
 /// </summary>
-internal sealed record AccessEvent
+public sealed record AccessEvent
 {
     [JsonPropertyName("event_id")]
     public string EventId { get; init; } = Guid.NewGuid().ToString("N");
@@ -60,7 +62,7 @@ internal sealed record AccessEvent
 }
 
 /// <summary>The actions Identity writes. The first three are in design.md's list; the others are Identity's own.</summary>
-internal static class AccessActions
+public static class AccessActions
 {
     public const string Login = "login";
     public const string LoginFailed = "login_failed";
@@ -76,7 +78,8 @@ internal static class AccessActions
     public const string TokenRejected = "token_rejected";
 }
 
-internal static class Outcomes
+/// <summary>The outcomes of an access event.</summary>
+public static class Outcomes
 {
     public const string Success = "success";
     public const string Denied = "denied";
@@ -87,14 +90,24 @@ internal static class Outcomes
 /// Where access events go. Identity registers a database-and-log sink; another module (the AuditAnalyzer)
 /// adds its own with <c>services.AddSingleton&lt;IAccessEventSink, ...&gt;()</c> and receives every event in-process.
 /// </summary>
-internal interface IAccessEventSink
+public interface IAccessEventSink
 {
     /// <summary>Accepts an event; must not block the request on I/O.</summary>
     ValueTask WriteAsync(AccessEvent accessEvent, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// Identity's access-event log, for another module to write its own events where Identity's go (the
+/// <c>identity_access_events</c> table, the log and every registered <see cref="IAccessEventSink"/>).
+/// </summary>
+public interface IAccessEventLog
+{
+    /// <summary>Writes the event to every sink; does not wait on I/O.</summary>
+    ValueTask WriteAsync(AccessEvent accessEvent, CancellationToken cancellationToken = default);
+}
+
 /// <summary>Fans one event out to every registered sink.</summary>
-internal sealed class AccessEvents(IEnumerable<IAccessEventSink> sinks, TimeProvider time)
+internal sealed class AccessEvents(IEnumerable<IAccessEventSink> sinks, TimeProvider time) : IAccessEventLog
 {
     private readonly IAccessEventSink[] _sinks = [.. sinks];
 

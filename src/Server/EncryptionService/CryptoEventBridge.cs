@@ -23,7 +23,7 @@ internal sealed class CryptoEventBridge(JsonLinesEventSink file, IServiceProvide
         await file.WriteAsync(accessEvent, cancellationToken);
 
         // Absent when the Identity module is switched off (a crypto-only deployment): the file is then the record.
-        if (services.GetService<AccessEvents>() is { } identity)
+        if (services.GetService<IAccessEventLog>() is { } identity)
         {
             await identity.WriteAsync(ToIdentityEvent(accessEvent), cancellationToken);
         }

@@ -8,7 +8,7 @@ namespace CrmSecurity.Server.Events;
 
 /// <summary>
 /// Hands every Identity access event (sign-ins, failed sign-ins, tokens, admin changes, and the crypto decrypts that
-/// pass through <see cref="AccessEvents"/>) to the analyzer's live event table under the client id
+/// pass through <see cref="IAccessEventLog"/>) to the analyzer's live event table under the client id
 /// <see cref="ClientId"/>, so the background scorer sees them without an HTTP hop. Off the request path: a request
 /// costs a channel write; a background writer stores batches; what is queued is stored when the host stops.
 /// </summary>
