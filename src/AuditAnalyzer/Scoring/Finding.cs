@@ -4,7 +4,7 @@ using CrmSecurity.AuditAnalyzer.Policy;
 namespace CrmSecurity.AuditAnalyzer.Scoring;
 
 /// <summary>
-/// A scored, explained finding: the shape the JSON Lines output, the review queue (issue 7) and SIEM exports
+/// A scored, explained finding: the shape the JSON Lines output, the review queue and SIEM exports
 /// share. The id is derived from user and window start, so re-scoring the same evidence gives the same id.
 /// </summary>
 internal sealed record Finding

@@ -8,7 +8,7 @@ namespace CrmSecurity.Identity.Clients;
 
 /// <summary>
 /// Creates or updates clients and API scopes. The start-up sync (<see cref="ClientSync"/>) uses it for the
-/// clients in configuration; the admin API (issue 5) calls the same methods.
+/// clients in configuration; the admin API calls the same methods.
 /// Every client gets explicit permissions: endpoints, grant types, scopes and exact redirect URIs.
 /// </summary>
 internal sealed class ClientRegistry(

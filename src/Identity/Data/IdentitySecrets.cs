@@ -35,7 +35,7 @@ internal sealed partial class IdentityStore
 /// <summary>
 /// The Identity module's own secrets (keys that protect authenticator keys, recovery codes, ...), each made on first use
 /// and kept in the module's database only wrapped by the installation's key-encryption key (RFC 5649), which is never
-/// stored beside them: a copy of the database alone opens none of them (issue 11, finding 3; OWASP ASVS 4.0.3 V6.4.1).
+/// stored beside them: a copy of the database alone opens none of them (OWASP ASVS 4.0.3 V6.4.1).
 /// Creation is race-safe between instances (insert; on a key conflict the winner's secret is read). Unwrapped secrets
 /// are kept in this process's memory only.
 /// </summary>

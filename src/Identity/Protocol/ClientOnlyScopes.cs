@@ -9,7 +9,7 @@ namespace CrmSecurity.Identity.Protocol;
 /// <summary>
 /// Scopes that only a client acting for itself may hold (<c>Identity:ApiScopes:N:ClientCredentialsOnly</c>), such as
 /// <c>events:write</c>: its tokens say "this client reports", so a user's token with it would let any signed-in person
-/// speak for the client (issue 11, finding 4). No user obtains one in any flow: authorization and pushed authorization
+/// speak for the client. No user obtains one in any flow: authorization and pushed authorization
 /// requests naming one are refused, token requests asking for one are refused, and as the last line every sign-in of a
 /// user (code, refresh, token exchange) carrying one is refused, each with <c>invalid_scope</c> naming the scope
 /// (RFC 6749 §4.1.2.1, §5.2).

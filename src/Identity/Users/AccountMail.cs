@@ -20,7 +20,7 @@ internal interface IAccountMail
 
 /// <summary>
 /// The pickup directory is made 0700 and each message 0600: a message holds a live reset link, so only the service's own
-/// account (and the relay that runs as it) may read it (issue 11, finding 3; OWASP ASVS 4.0.3 V8.1.x).
+/// account (and the relay that runs as it) may read it (OWASP ASVS 4.0.3 V8.1.x).
 /// </summary>
 internal sealed class PickupDirectoryMail(string directory, TimeProvider time) : IAccountMail
 {

@@ -6,7 +6,7 @@ using CrmSecurity.Identity.Data;
 namespace CrmSecurity.Identity.Users;
 
 /// <summary>
-/// How a user's second-factor secrets are kept at rest (issue 11, finding 3; OWASP ASVS 4.0.3 V2.8.x, V2.9.x):
+/// How a user's second-factor secrets are kept at rest (OWASP ASVS 4.0.3 V2.8.x, V2.9.x):
 /// <list type="bullet">
 /// <item>the authenticator (TOTP) key, which the server must read back, is encrypted with AES-256-GCM
 /// (<see cref="SecretBox"/>) under an Identity secret, bound to the user's id as associated data, so a key copied to

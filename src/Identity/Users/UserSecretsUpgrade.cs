@@ -6,7 +6,7 @@ namespace CrmSecurity.Identity.Users;
 
 /// <summary>
 /// Start-up step after the schema step: authenticator keys and recovery codes an older build stored in clear are sealed
-/// and digested in place (issue 11, finding 3). Idempotent (converted values are recognised and left alone), so every
+/// and digested in place. Idempotent (converted values are recognised and left alone), so every
 /// start and every instance may run it; a user enrolled before keeps signing in with the same authenticator app and the
 /// codes not used yet. Values are never logged, only how many were converted. On SQLite the clear bytes are overwritten
 /// in the file; on PostgreSQL and SQL Server the old row versions stay until the server reclaims them (VACUUM, ghost

@@ -53,7 +53,7 @@ internal sealed record BlindIndexRequest(
 internal sealed record BlindIndexResponse(string Index, int Bits);
 
 /// <summary>
-/// The encryption service for CRM apps not on .NET (issue 7): encrypt, decrypt and blind-index over HTTP, with OAuth
+/// The encryption service for CRM apps not on .NET: encrypt, decrypt and blind-index over HTTP, with OAuth
 /// access tokens of this server. Decrypt needs the <c>crypto:decrypt</c> scope and a <c>read_unmasked</c> grant on
 /// the field from <see cref="IUnmaskedFieldAccess"/>; every decrypt, allowed or not, is a <c>decrypt</c> access event.
 /// </summary>

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Server.EncryptionService;
 
-/// <summary>The encryption service of the host (issue 7): token authentication, the read_unmasked seam, a development key.</summary>
+/// <summary>The encryption service of the host: token authentication, the read_unmasked seam, a development key.</summary>
 internal static class CryptoServiceModule
 {
     /// <summary>

@@ -17,7 +17,7 @@ internal static class SystemEntities
     public const string Client = "oidc_client";
     public const string AuditTrail = "audit_trail";
 
-    /// <summary>AuditAnalyzer findings (issue 7): <c>update</c> is reviewing a finding, kept apart from managing roles.</summary>
+    /// <summary>AuditAnalyzer findings to review: <c>update</c> is reviewing a finding, kept apart from managing roles.</summary>
     public const string Finding = "audit_finding";
 
     public static readonly EntityDefinition[] All =

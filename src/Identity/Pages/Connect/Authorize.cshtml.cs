@@ -57,7 +57,7 @@ internal sealed class AuthorizeModel(
         var cancellationToken = HttpContext.RequestAborted;
         var request = HttpContext.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("The OpenID Connect request cannot be retrieved.");
 
-        // Issue 11, finding 4: a client-only scope (events:write) is never asked of a user; the client hears why at once
+        // A client-only scope (events:write) is never asked of a user; the client hears why at once
         // on its redirect URI (RFC 6749 §4.1.2.1), before anyone signs in.
         if (clientOnly.FirstIn(request.GetScopes()) is { } clientScope)
         {
