@@ -89,6 +89,8 @@ public static class IdentityModule
         // The public contract other modules use (src/Identity/Contracts): people, rights, the audit trail.
         services.AddSingleton<IPeopleDirectory, ModelPeopleDirectory>();
         services.AddSingleton<ICrmRights, ModelCrmRights>();
+        services.AddSingleton<IUnmaskedReads, ModelUnmaskedReads>();
+        services.AddSingleton<ISigningKeys, RingSigningKeys>();
         services.AddSingleton(provider =>
         {
             var options = new DbContextOptionsBuilder<IdentityStore>();

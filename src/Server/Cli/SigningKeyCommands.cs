@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using CrmSecurity.Identity.Keys;
+using CrmSecurity.Identity.Contracts;
 using CrmSecurity.Server.Hosting;
 
 namespace CrmSecurity.Server.Cli;
@@ -19,17 +19,17 @@ internal static class SigningKeyCommands
         var rotate = new Command("rotate", "Create a new key generation. It is published in JWKS at once and signs after the publish lead.") { now };
         rotate.SetAction((parse, cancellationToken) => RunWithIdentityAsync(async (services, token) =>
         {
-            var ring = services.GetRequiredService<SigningKeyRing>();
-            var generation = await ring.RotateAsync(parse.GetValue(now), token);
+            var keys = services.GetRequiredService<ISigningKeys>();
+            var generation = await keys.RotateAsync(parse.GetValue(now), token);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Created signing-key generation {generation}."));
-            Print(ring);
+            Print(keys);
             return ExitCodes.Success;
         }, cancellationToken));
 
         var list = new Command("list", "Show the key generations, which one signs, and which are still published.");
         list.SetAction((_, cancellationToken) => RunWithIdentityAsync((services, _) =>
         {
-            Print(services.GetRequiredService<SigningKeyRing>());
+            Print(services.GetRequiredService<ISigningKeys>());
             return Task.FromResult(ExitCodes.Success);
         }, cancellationToken));
 
@@ -39,18 +39,13 @@ internal static class SigningKeyCommands
     private static Task<int> RunWithIdentityAsync(Func<IServiceProvider, CancellationToken, Task<int>> verb, CancellationToken cancellationToken) =>
         CliHost.RunAsync(IdentityHostModule.CreateVerbBuilder(), verb, cancellationToken);
 
-    private static void Print(SigningKeyRing ring)
+    private static void Print(ISigningKeys keys)
     {
-        var current = ring.Current.Number;
-        var published = ring.Published.Select(g => g.Number).ToHashSet();
         Console.WriteLine("generation  state      signs from (UTC)          key ids");
-        foreach (var generation in ring.Generations)
+        foreach (var generation in keys.Generations)
         {
-            var state = generation.Number == current ? "signing"
-                : generation.Number > current ? "next"
-                : published.Contains(generation.Number) ? "retiring" : "retired";
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{generation.Number,10}  {state,-9}  {generation.ActivatesAt.UtcDateTime,-24:yyyy-MM-dd HH:mm:ss}  {generation.Es256.Key.KeyId}, {generation.Rs256.Key.KeyId}"));
+                $"{generation.Number,10}  {generation.State,-9}  {generation.SignsFrom.UtcDateTime,-24:yyyy-MM-dd HH:mm:ss}  {string.Join(", ", generation.KeyIds)}"));
         }
     }
 }

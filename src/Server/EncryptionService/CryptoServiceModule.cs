@@ -26,7 +26,7 @@ internal static class CryptoServiceModule
         // With Identity in this host, decrypt follows the authorization model's field security; without it, nothing decrypts.
         if (builder.Services.Any(d => d.ServiceType == typeof(Identity.Authorization.Store.AuthorizationModel)))
         {
-            builder.Services.TryAddSingleton<IUnmaskedFieldAccess, ModelUnmaskedFieldAccess>();
+            builder.Services.TryAddSingleton<IUnmaskedFieldAccess, IdentityUnmaskedFieldAccess>();
         }
 
         builder.Services.TryAddSingleton<IUnmaskedFieldAccess, DenyUnmaskedFieldAccess>();

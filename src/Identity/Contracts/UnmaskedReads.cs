@@ -4,7 +4,39 @@ using CrmSecurity.CrmAuthorization;
 using CrmSecurity.Identity.Authorization.Model;
 using CrmSecurity.Identity.Authorization.Store;
 
-namespace CrmSecurity.Server.EncryptionService;
+namespace CrmSecurity.Identity.Contracts;
+
+/// <summary>
+/// May a caller see the plaintext of one field of one record? For the encryption service, which decrypts only on an
+/// explicit allow. Decided by Identity's authorization model (<see cref="ModelUnmaskedReads"/>).
+/// </summary>
+public interface IUnmaskedReads
+{
+    /// <summary>Whether <paramref name="caller"/> (an access token's principal) may read <paramref name="request"/>'s field unmasked, and why.</summary>
+    ValueTask<UnmaskedReadDecision> DecideAsync(ClaimsPrincipal caller, UnmaskedRead request, CancellationToken cancellationToken);
+}
+
+/// <summary>A field of a CRM record whose plaintext a caller asks to see.</summary>
+/// <param name="Entity">The entity (table).</param>
+/// <param name="Field">The field (column).</param>
+/// <param name="RecordId">The record (row id) the value was read from; null when the request names none.</param>
+/// <param name="Record">
+/// Where the record lives (owner, business unit, shares), as declared by a caller trusted to know it (the CRM app's back
+/// end); null when none was declared or the declaration cannot be believed. Without it only grants that do not depend on
+/// the record's location count.
+/// </param>
+/// <param name="UntrustedLocation">True when the request declared a location that was set aside (a user's own token).</param>
+public sealed record UnmaskedRead(string Entity, string Field, string? RecordId, CrmRecord? Record = null, bool UntrustedLocation = false);
+
+/// <summary>Whether the caller may see the plaintext, and why (the reason goes into the access event, never a value).</summary>
+/// <param name="Allowed">True only when a grant was found.</param>
+/// <param name="Reason">Which grant allowed it, or why it was refused.</param>
+public sealed record UnmaskedReadDecision(bool Allowed, string Reason)
+{
+    internal static UnmaskedReadDecision Allow(string reason) => new(true, reason);
+
+    internal static UnmaskedReadDecision Deny(string reason) => new(false, reason);
+}
 
 /// <summary>
 /// Decrypt permission from the authorization model, two checks that both must allow (deny by default):
@@ -18,9 +50,9 @@ namespace CrmSecurity.Server.EncryptionService;
 /// CRM app's back end) may declare it. Otherwise, and for a value that names no record, only grants that hold wherever
 /// the record lives (organization depth) count: that is all the model can check without believing the caller.
 /// </remarks>
-internal sealed class ModelUnmaskedFieldAccess(AuthorizationModel model) : IUnmaskedFieldAccess
+internal sealed class ModelUnmaskedReads(AuthorizationModel model) : IUnmaskedReads
 {
-    public async ValueTask<UnmaskedFieldDecision> CheckAsync(ClaimsPrincipal caller, UnmaskedFieldRequest request, CancellationToken cancellationToken)
+    public async ValueTask<UnmaskedReadDecision> DecideAsync(ClaimsPrincipal caller, UnmaskedRead request, CancellationToken cancellationToken)
     {
         var subject = caller.FindFirst("sub")?.Value;
         var clientId = caller.FindFirst("client_id")?.Value;
@@ -31,7 +63,7 @@ internal sealed class ModelUnmaskedFieldAccess(AuthorizationModel model) : IUnma
         var (fieldAllowed, fieldReason) = snapshot.UnmaskedRead(subject, clientId, request.Entity, request.Field);
         if (!fieldAllowed)
         {
-            return UnmaskedFieldDecision.Deny(fieldReason);
+            return UnmaskedReadDecision.Deny(fieldReason);
         }
 
         // The record: the same check as POST /authz/v1/check for action read, on the same snapshot.
@@ -46,8 +78,8 @@ internal sealed class ModelUnmaskedFieldAccess(AuthorizationModel model) : IUnma
                 ? " The request names no record, so only grants that hold for every record of the entity count; name the record (rowId and its location) to decrypt one of it."
                 : request.Record is null ? " The request declared no location of the record (owner, business unit), so only grants that hold wherever it lives count." : "";
         return decision.Allowed
-            ? UnmaskedFieldDecision.Allow($"{fieldReason}; record: {explained}")
-            : UnmaskedFieldDecision.Deny($"record: {explained}{note}");
+            ? UnmaskedReadDecision.Allow($"{fieldReason}; record: {explained}")
+            : UnmaskedReadDecision.Deny($"record: {explained}{note}");
     }
 
     /// <summary>
@@ -55,7 +87,7 @@ internal sealed class ModelUnmaskedFieldAccess(AuthorizationModel model) : IUnma
     /// then ownership, business-unit depth, inline shares and hierarchy cannot match, and only a location-independent
     /// grant (organization depth) allows.
     /// </summary>
-    private static RecordRef ToRecord(UnmaskedFieldRequest request)
+    private static RecordRef ToRecord(UnmaskedRead request)
     {
         if (request.Record is not { } declared)
         {
