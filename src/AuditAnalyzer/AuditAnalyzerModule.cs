@@ -1,5 +1,6 @@
 using CrmSecurity.AuditAnalyzer.Persistence;
 using CrmSecurity.AuditAnalyzer.Policy;
+using CrmSecurity.Shared;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

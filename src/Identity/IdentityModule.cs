@@ -12,6 +12,7 @@ using CrmSecurity.Identity.Pages.Shared;
 using CrmSecurity.Identity.Protocol;
 using CrmSecurity.Identity.Throttling;
 using CrmSecurity.Identity.Users;
+using CrmSecurity.Shared;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
@@ -366,7 +367,8 @@ public static class IdentityModule
         services.AddAuthorizationBuilder().AddPolicy(IncidentEndpoints.Policy, policy => policy
             .AddAuthenticationSchemes(AdminScheme)
             .RequireAuthenticatedUser()
-            .RequireAssertion(context => IncidentEndpoints.HasAdminScope(context.User)));
+            // RFC 9068 §2.2.3 / RFC 8693 §4.2: the one space-delimited scope claim holds identity.admin; rights come from the model.
+            .RequireAssertion(context => ScopeClaims.HasScope(context.User, IncidentEndpoints.AdminScope)));
     }
 
 }

@@ -1,8 +1,13 @@
+using CrmSecurity.Shared;
+
 namespace CrmSecurity.AuditAnalyzer.Policy;
 
 /// <summary>Turns a policy file into a <see cref="ScoringPolicy"/>, or a <see cref="PolicyException"/> naming file, line and setting for every problem.</summary>
 internal static class PolicyReader
 {
+    /// <summary>A byte-order mark is broken JSON, a repeated name replaces the earlier one, and content after the root object is broken JSON.</summary>
+    private static readonly PolicyJsonRules Rules = new() { RefuseTrailingContent = true };
+
     public static ScoringPolicy Load(string path)
     {
         if (!File.Exists(path))
@@ -15,8 +20,8 @@ internal static class PolicyReader
 
     public static ScoringPolicy Parse(byte[] json, string file)
     {
-        var root = PolicyNode.Parse(json, file);
         var problems = new List<string>();
+        var root = PolicyNode.Parse(json, file, problems, Rules) ?? throw new PolicyException(problems);
         if (root.Properties is null)
         {
             throw new PolicyException([$"{file}:{root.Line}: the policy must be a JSON object"]);

@@ -5,6 +5,7 @@ using CrmSecurity.Identity.Authorization.Policies;
 using CrmSecurity.Identity.Authorization.Store;
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Incident;
+using CrmSecurity.Shared;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
@@ -39,8 +40,8 @@ internal static class AdminEndpoints
             .RequireAuthorization(policy => policy
                 .AddAuthenticationSchemes(IdentityModule.AdminScheme)
                 .RequireAuthenticatedUser()
-                // RFC 6749 §3.3: scope values are space-separated; the admin API needs identity.admin.
-                .RequireAssertion(context => IncidentEndpoints.HasAdminScope(context.User)))
+                // RFC 9068 §2.2.3 / RFC 8693 §4.2: the one space-delimited scope claim holds identity.admin.
+                .RequireAssertion(context => ScopeClaims.HasScope(context.User, IncidentEndpoints.AdminScope)))
             .ProducesProblem(StatusCodes.Status400BadRequest).ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status404NotFound).ProducesProblem(StatusCodes.Status409Conflict).ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .AddEndpointFilter(new RefusedAdminCalls("admin_api"))

@@ -3,6 +3,7 @@ using CrmSecurity.Identity.Authorization.Policies;
 using CrmSecurity.Identity.Authorization.Store;
 using CrmSecurity.Identity.AuditTrail;
 using CrmSecurity.Identity.Data;
+using CrmSecurity.Shared;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 

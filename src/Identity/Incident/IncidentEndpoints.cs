@@ -1,9 +1,7 @@
-using System.Security.Claims;
 using System.Text.Json.Serialization;
 using CrmSecurity.Identity.Admin;
 using CrmSecurity.Identity.Authorization.Store;
 using Microsoft.AspNetCore.Http.HttpResults;
-using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace CrmSecurity.Identity.Incident;
 
@@ -42,10 +40,6 @@ internal static class IncidentEndpoints
             RunAsync(http, (guard, operations, reason, cancellationToken) => operations.RevokeClientAsync(guard, clientId, reason, cancellationToken)));
         return endpoints;
     }
-
-    /// <summary>RFC 6749 §3.3: scope values are space-separated; these calls need <c>identity.admin</c>. Rights come from the model.</summary>
-    public static bool HasAdminScope(ClaimsPrincipal principal) =>
-        (principal.FindFirst(Claims.Scope)?.Value ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(AdminScope, StringComparer.Ordinal);
 
     private static async Task<IResult> RunAsync(
         HttpContext http, Func<AdminGuard, AdminOperations, string?, CancellationToken, Task<(RevocationSummary? Summary, AdminProblem? Problem)>> action)

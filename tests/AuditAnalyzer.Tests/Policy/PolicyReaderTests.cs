@@ -1,5 +1,6 @@
 using System.Text;
 using CrmSecurity.AuditAnalyzer.Policy;
+using CrmSecurity.Shared;
 
 namespace CrmSecurity.AuditAnalyzer.Tests.Policy;
 

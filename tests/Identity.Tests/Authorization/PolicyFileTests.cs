@@ -1,6 +1,7 @@
 using System.Text;
 using CrmSecurity.CrmAuthorization;
 using CrmSecurity.Identity.Authorization.Policies;
+using CrmSecurity.Shared;
 
 namespace CrmSecurity.Identity.Tests.Authorization;
 

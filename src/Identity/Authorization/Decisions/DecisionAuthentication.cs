@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Claims;
 using CrmSecurity.Identity.Protocol;
+using CrmSecurity.Shared;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
@@ -36,7 +37,8 @@ internal static class DecisionAuthentication
         services.AddAuthorizationBuilder().AddPolicy(DecisionEndpoints.Policy, policy => policy
             .AddAuthenticationSchemes(Scheme)
             .RequireAuthenticatedUser()
-            .RequireAssertion(context => DecisionEndpoints.HasScope(context.User) && HasAudience(context.User)));
+            // RFC 9068 §2.2.3 / RFC 8693 §4.2: the one space-delimited scope claim holds authz.decide (ScopeClaims).
+            .RequireAssertion(context => ScopeClaims.HasScope(context.User, DecisionEndpoints.Scope) && HasAudience(context.User)));
         return services;
     }
 

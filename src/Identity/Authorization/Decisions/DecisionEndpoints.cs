@@ -39,10 +39,6 @@ internal static class DecisionEndpoints
         return endpoints;
     }
 
-    /// <summary>Scope <c>authz.decide</c> (RFC 6749 §3.3 scope values are space-separated).</summary>
-    public static bool HasScope(ClaimsPrincipal principal) =>
-        (principal.FindFirst(Claims.Scope)?.Value ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(Scope, StringComparer.Ordinal);
-
     internal static async Task<Results<Ok<CheckResponse>, ProblemHttpResult>> CheckAsync(HttpContext http, AuthorizationModel model)
     {
         var (request, problem) = await JsonBody.ReadAsync<CheckRequest>(http);

@@ -1,14 +1,9 @@
 using System.Text.Json;
 using CrmSecurity.CrmAuthorization;
 using CrmSecurity.Identity.Authorization.Model;
+using CrmSecurity.Shared;
 
 namespace CrmSecurity.Identity.Authorization.Policies;
-
-/// <summary>A policy that cannot be used; each problem is one line naming file, line and what is wrong.</summary>
-internal sealed class PolicyException(IReadOnlyList<string> problems) : Exception(string.Join(Environment.NewLine, problems))
-{
-    public IReadOnlyList<string> Problems { get; } = problems;
-}
 
 /// <summary>
 /// The authorization model's data from <c>policies/authorization/*.json</c>: entity declarations (always from the
@@ -45,6 +40,9 @@ internal static class PolicyFiles
     public const string RolesSection = "roles";
     public const string ProfilesSection = "field_security_profiles";
 
+    /// <summary>A byte-order mark is skipped, a repeated name is a problem, and nothing after the root object is read.</summary>
+    private static readonly PolicyJsonRules Rules = new() { SkipByteOrderMark = true, ReportDuplicateNames = true };
+
     /// <summary>Reads every <c>*.json</c> file of the directory (in name order) and checks that they fit together.</summary>
     /// <exception cref="PolicyException">Naming file, line and problem for everything wrong.</exception>
     public static PolicySet Load(string directory)
@@ -75,7 +73,7 @@ internal static class PolicyFiles
         var profiles = new List<FieldProfileDefinition>();
         foreach (var (name, json) in documents)
         {
-            var root = PolicyNode.Parse(json, name, problems);
+            var root = PolicyNode.Parse(json, name, problems, Rules);
             if (root is null)
             {
                 continue;
