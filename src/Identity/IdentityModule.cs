@@ -41,6 +41,28 @@ public static class IdentityModule
     /// </summary>
     public const int SchemaVersion = 4;
 
+    /// <summary>The module's EF Core context type, for the host's schema check of every module's tables.</summary>
+    public static Type StoreType => typeof(IdentityStore);
+
+    /// <summary>The name of the module's <see cref="System.Diagnostics.Metrics.Meter"/> (sign-ins, tokens, decisions).</summary>
+    public const string MeterName = IdentityMetrics.MeterName;
+
+    /// <summary>
+    /// Only what reading the admin audit trail needs (the store and <see cref="IAuditTrailVerifier"/>), for a verb that must
+    /// write nothing: none of the module's start-up work (seeding, sealing, client registration) is added.
+    /// </summary>
+    public static IHostApplicationBuilder AddIdentityAuditReader(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddDbContextPool<IdentityStore>((provider, options) =>
+        {
+            database(provider, options);
+            options.UseOpenIddict();
+        });
+        builder.Services.AddScoped<IAuditTrailVerifier, AuditChainVerifier>();
+        return builder;
+    }
+
     /// <summary>Adds the Identity module. <paramref name="database"/> chooses the EF Core provider (the host passes DatabaseSetup.Configure).</summary>
     public static IHostApplicationBuilder AddIdentity(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
     {
@@ -92,6 +114,7 @@ public static class IdentityModule
         services.AddSingleton<ICrmRights, ModelCrmRights>();
         services.AddSingleton<IUnmaskedReads, ModelUnmaskedReads>();
         services.AddSingleton<ISigningKeys, RingSigningKeys>();
+        services.AddScoped<IRegisteredClients, OpenIddictRegisteredClients>();
         services.AddSingleton(provider =>
         {
             var options = new DbContextOptionsBuilder<IdentityStore>();
@@ -117,6 +140,7 @@ public static class IdentityModule
         services.AddHostedService<UserSecretsUpgrade>();
         services.AddAuthorizationStartup();
         services.AddSingleton<DemoSeeder>();
+        services.AddSingleton<IDemoSeeding>(provider => provider.GetRequiredService<DemoSeeder>());
         services.AddHostedService(provider => provider.GetRequiredService<DemoSeeder>());
         services.AddHostedService<ClientSync>();
         services.AddHostedService(provider => provider.GetRequiredService<DatabaseEventSink>());

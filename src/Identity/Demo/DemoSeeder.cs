@@ -3,6 +3,7 @@ using System.Text;
 using CrmSecurity.CrmAuthorization;
 using CrmSecurity.Identity.Authorization.Store;
 using CrmSecurity.Identity.Clients;
+using CrmSecurity.Identity.Contracts;
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Incident;
 using Microsoft.AspNetCore.Identity;
@@ -19,7 +20,7 @@ namespace CrmSecurity.Identity.Demo;
 /// security-operations client, and the clients <c>demo-crm</c>, <c>demo-spa</c> and <c>demo-secops</c>; then prints
 /// the sign-ins. Everything goes through the audited change pipeline. Refused in Production by <see cref="IdentitySettingsValidator"/>.
 /// </summary>
-internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<IdentitySettings> settings, ILogger<DemoSeeder> logger) : IHostedService
+internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<IdentitySettings> settings, ILogger<DemoSeeder> logger) : IHostedService, IDemoSeeding
 {
     public const string WestAdminRole = "west_user_admin";
     public const string SecOpsApplicationUser = "demo-secops-app";

@@ -2,11 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using CrmSecurity.Crypto.Providers;
 using CrmSecurity.Identity;
-using CrmSecurity.Identity.AuditTrail;
-using CrmSecurity.Identity.Data;
+using CrmSecurity.Identity.Contracts;
 using CrmSecurity.Server.Data;
 using CrmSecurity.Server.Hosting;
-using Microsoft.EntityFrameworkCore;
 
 namespace CrmSecurity.Server.Cli;
 
@@ -38,26 +36,19 @@ internal static class AuditCommands
         };
         verify.SetAction((parse, cancellationToken) =>
         {
-            var text = parse.GetValue(expectHead);
-            AuditHead? expected = null;
-            if (text is not null)
+            var expected = parse.GetValue(expectHead);
+            if (expected is not null && !IAuditTrailVerifier.IsHead(expected))
             {
-                if (!AuditHead.TryParse(text, out var head))
-                {
-                    Console.Error.WriteLine($"--expect-head '{text}' is not SEQ:MAC (a sequence number, a colon and at least 8 hex digits of the MAC).");
-                    return Task.FromResult(Usage);
-                }
-
-                expected = head;
+                Console.Error.WriteLine($"--expect-head '{expected}' is not SEQ:MAC (a sequence number, a colon and at least 8 hex digits of the MAC).");
+                return Task.FromResult(Usage);
             }
 
             return CliHost.RunAsync(ReadOnlyBuilder(), async (services, token) =>
             {
-                var store = services.GetRequiredService<IdentityStore>();
-                byte[]? key;
+                AuditTrailCheck result;
                 try
                 {
-                    key = await AuditChain.ReadKeyAsync(store, services.GetRequiredService<IKeyEncryptionKey>(), token);
+                    result = await services.GetRequiredService<IAuditTrailVerifier>().VerifyAsync(expected, token);
                 }
                 catch (KeyManagementException e)
                 {
@@ -66,7 +57,6 @@ internal static class AuditCommands
                     return ServerHost.ConfigurationError(e.Message);
                 }
 
-                var result = await AuditChain.VerifyAsync(store, key, expected, token);
                 if (result.Intact)
                 {
                     Console.WriteLine(result.Head is { } head
@@ -94,12 +84,8 @@ internal static class AuditCommands
     private static HostApplicationBuilder ReadOnlyBuilder()
     {
         var builder = CliHost.CreateBuilder();
-        builder.Services.AddDbContextPool<IdentityStore>((provider, options) =>
-        {
-            DatabaseSetup.Configure(provider, options);
-            options.UseOpenIddict();
-        });
-        builder.Services.AddSingleton(new ModuleSchema("identity", typeof(IdentityStore), IdentityModule.SchemaVersion));
+        builder.AddIdentityAuditReader(DatabaseSetup.Configure);
+        builder.Services.AddSingleton(new ModuleSchema("identity", IdentityModule.StoreType, IdentityModule.SchemaVersion));
         return builder;
     }
 }

@@ -1,5 +1,4 @@
 using CrmSecurity.Identity;
-using CrmSecurity.Identity.Data;
 using CrmSecurity.Server.Data;
 using CrmSecurity.Server.Hosting;
 
@@ -11,7 +10,7 @@ internal static class IdentityHostModule
     public static IHostApplicationBuilder AddIdentityModule(this IHostApplicationBuilder builder)
     {
         builder.AddIdentity(DatabaseSetup.Configure);
-        builder.Services.AddSingleton(new ModuleSchema("identity", typeof(IdentityStore), IdentityModule.SchemaVersion));
+        builder.Services.AddSingleton(new ModuleSchema("identity", IdentityModule.StoreType, IdentityModule.SchemaVersion));
         return builder;
     }
 

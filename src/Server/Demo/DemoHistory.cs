@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using CrmSecurity.AuditAnalyzer.Service;
-using CrmSecurity.Identity.Demo;
+using CrmSecurity.Identity.Contracts;
 using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Server.Demo;
@@ -24,7 +24,7 @@ internal sealed partial class DemoHistory(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        if (!options.Value.Enabled || services.GetService<DemoSeeder>() is not { SeededThisStart: true })
+        if (!options.Value.Enabled || services.GetService<IDemoSeeding>() is not { SeededThisStart: true })
         {
             return;
         }
@@ -46,11 +46,11 @@ internal sealed partial class DemoHistory(
         var random = new Random(Seed);
         var events = new List<(DateTimeOffset At, Action<Utf8JsonWriter> Write)>();
         var userIndex = 0;
-        foreach (var demo in DemoSeeder.Users)
+        foreach (var demo in IdentityDemo.People)
         {
             userIndex++;
-            var user = new HistoryUser(DemoSeeder.DemoUserId(demo.UserName), demo.UserName, TimeZoneInfo.FindSystemTimeZoneById(demo.Zone),
-                $"10.20.{userIndex}.{10 + userIndex}", Country(demo.Zone), WorkOf(demo.Roles[0]));
+            var user = new HistoryUser(demo.UserId, demo.UserName, TimeZoneInfo.FindSystemTimeZoneById(demo.TimeZone),
+                $"10.20.{userIndex}.{10 + userIndex}", Country(demo.TimeZone), WorkOf(demo.Roles[0]));
             var today = DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(now, user.Zone).DateTime);
             var sequence = 0;
             for (var day = today.AddDays(-Days); day < today; day = day.AddDays(1))
@@ -194,7 +194,7 @@ internal sealed partial class DemoHistory(
         static Func<Random, long> Between(int low, int high) => random => random.Next(low, high);
         return role switch
         {
-            "sales_rep" or "sales_manager" or DemoSeeder.WestAdminRole =>
+            "sales_rep" or "sales_manager" or IdentityDemo.WestAdminRole =>
             [
                 new("read", "contact", 4, One), new("read", "account", 3), new("read", "opportunity", 3), new("list", "contact", 1.5, Between(10, 60)),
                 new("search", "contact", 1.2, Between(1, 25)), new("update", "opportunity", 1.5), new("export", "opportunity", 0.15, Between(20, 80)),

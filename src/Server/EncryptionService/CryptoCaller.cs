@@ -1,8 +1,6 @@
 using System.Security.Claims;
 using System.Text.Json;
-using CrmSecurity.Identity.Clients;
-using CrmSecurity.Identity.Protocol;
-using OpenIddict.Abstractions;
+using CrmSecurity.Identity.Contracts;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace CrmSecurity.Server.EncryptionService;
@@ -36,7 +34,7 @@ internal sealed record CryptoCaller(string? Subject, string? ClientId, CallerKin
     {
         var subject = principal.FindFirst(Claims.Subject)?.Value;
         var client = principal.FindFirst(Claims.ClientId)?.Value;
-        var tenants = principal.FindAll(ClaimsContract.Tenant).Select(c => c.Value).ToArray();
+        var tenants = principal.FindAll(IdentityClaims.Tenant).Select(c => c.Value).ToArray();
         var kind = subject is not null && subject == client ? CallerKind.Client
             : client is not null && Actor(principal) == client ? CallerKind.Delegated
             : CallerKind.User;
@@ -98,15 +96,11 @@ internal sealed record CryptoCaller(string? Subject, string? ClientId, CallerKin
 
         ClientRegistration? registration = null;
         // Absent when Identity runs in another deployment: the token's own tenant claims are then the binding.
-        if (ClientId is not null && http.RequestServices.GetService<IOpenIddictApplicationManager>() is { } applications)
+        if (ClientId is not null && http.RequestServices.GetService<IRegisteredClients>() is { } clients)
         {
-            var application = await applications.FindByClientIdAsync(ClientId, http.RequestAborted);
-            registration = application is null
-                ? new ClientRegistration(false, false, [])
-                : new ClientRegistration(
-                    true,
-                    await applications.HasClientTypeAsync(application, ClientTypes.Confidential, http.RequestAborted),
-                    await ClientRegistry.TenantsAsync(applications, application, http.RequestAborted));
+            registration = await clients.FindAsync(ClientId, http.RequestAborted) is { } client
+                ? new ClientRegistration(true, client.Confidential, client.Tenants)
+                : new ClientRegistration(false, false, []);
         }
 
         http.Items[typeof(ClientRegistration)] = registration;

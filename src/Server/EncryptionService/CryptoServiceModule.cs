@@ -1,3 +1,4 @@
+using CrmSecurity.Identity.Contracts;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -24,7 +25,7 @@ internal static class CryptoServiceModule
         }
 
         // With Identity in this host, decrypt follows the authorization model's field security; without it, nothing decrypts.
-        if (builder.Services.Any(d => d.ServiceType == typeof(Identity.Authorization.Store.AuthorizationModel)))
+        if (builder.Services.Any(d => d.ServiceType == typeof(IUnmaskedReads)))
         {
             builder.Services.TryAddSingleton<IUnmaskedFieldAccess, IdentityUnmaskedFieldAccess>();
         }

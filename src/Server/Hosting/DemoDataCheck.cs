@@ -1,4 +1,4 @@
-using CrmSecurity.Identity.Demo;
+using CrmSecurity.Identity.Contracts;
 using OpenIddict.Abstractions;
 
 namespace CrmSecurity.Server.Hosting;
@@ -24,11 +24,11 @@ internal sealed class DemoDataCheck(IServiceScopeFactory scopes, IHostEnvironmen
         }
 
         var found = new List<string>();
-        foreach (var client in DemoSeeder.Clients)
+        foreach (var clientId in IdentityDemo.ClientIds)
         {
-            if (await applications.FindByClientIdAsync(client.ClientId, cancellationToken) is not null)
+            if (await applications.FindByClientIdAsync(clientId, cancellationToken) is not null)
             {
-                found.Add(client.ClientId);
+                found.Add(clientId);
             }
         }
 

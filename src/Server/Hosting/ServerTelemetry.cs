@@ -23,7 +23,7 @@ internal static class ServerTelemetry
             .ConfigureResource(resource => resource.AddService("crm-security"))
             .WithMetrics(metrics =>
             {
-                metrics.AddMeter(IdentityMetrics.MeterName, CryptoMetrics.MeterName, AnalyzerMetrics.MeterName)
+                metrics.AddMeter(IdentityModule.MeterName, CryptoMetrics.MeterName, AnalyzerMetrics.MeterName)
                     .AddAspNetCoreInstrumentation();
                 if (otlp)
                 {
