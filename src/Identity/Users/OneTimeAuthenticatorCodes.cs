@@ -11,10 +11,13 @@ namespace CrmSecurity.Identity.Users;
 /// stock provider) that are each accepted once: the step a code matched is recorded and later codes must be from a later
 /// step (OWASP ASVS 4.0.3 V2.8.4, RFC 6238 §5.2). The stock provider accepted the same code again for two and a half
 /// minutes, so someone who saw it typed could replay it. Recording the step updates the user row under its concurrency
-/// stamp, so two requests racing with one code cannot both pass. The candidates are compared in constant time.
+/// stamp, so two requests racing with one code cannot both pass. The candidates are compared in constant time. A code of
+/// a step already used is marked on the request (<see cref="IsReplay"/>), so the refusal is logged as a replay (V2.8.5).
 /// </summary>
-internal sealed class OneTimeAuthenticatorCodes(TimeProvider time) : IUserTwoFactorTokenProvider<CrmUser>
+internal sealed class OneTimeAuthenticatorCodes(TimeProvider time, IHttpContextAccessor requests) : IUserTwoFactorTokenProvider<CrmUser>
 {
+    private static readonly object ReplayItem = new();
+
     private const string Provider = "[CrmSecurity]";
     private const string LastStepName = "AuthenticatorLastStep";
     private const int Drift = 2;
@@ -39,6 +42,7 @@ internal sealed class OneTimeAuthenticatorCodes(TimeProvider time) : IUserTwoFac
         var now = time.GetUtcNow().ToUnixTimeSeconds() / 30;
         var typed = Encoding.ASCII.GetBytes(token);
         long? matched = null;
+        var used = false;
         try
         {
             for (var candidate = now - Drift; candidate <= now + Drift; candidate++)
@@ -49,6 +53,8 @@ internal sealed class OneTimeAuthenticatorCodes(TimeProvider time) : IUserTwoFac
                 {
                     matched = candidate;
                 }
+
+                used |= equal && candidate <= last;
             }
         }
         finally
@@ -58,12 +64,20 @@ internal sealed class OneTimeAuthenticatorCodes(TimeProvider time) : IUserTwoFac
 
         if (matched is not { } accepted)
         {
+            if (used && requests.HttpContext is { } http)
+            {
+                http.Items[ReplayItem] = true;
+            }
+
             return false;
         }
 
         var recorded = await manager.SetAuthenticationTokenAsync(user, Provider, LastStepName, accepted.ToString(CultureInfo.InvariantCulture));
         return recorded.Succeeded;
     }
+
+    /// <summary>Whether this request's second step was refused because its code had already been used.</summary>
+    public static bool IsReplay(HttpContext http) => http.Items.ContainsKey(ReplayItem);
 
     private static string Code(byte[] secret, long step)
     {

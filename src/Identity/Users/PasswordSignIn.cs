@@ -78,7 +78,9 @@ internal sealed class PasswordSignIn(
             return true;
         }
 
-        await WriteAsync(http, user.Id, AccessActions.LoginFailed, user.UserName, "wrong_second_factor", Outcomes.Denied, user);
+        // A code already used is someone replaying what they saw typed, not a typo (OWASP ASVS 4.0.3 V2.8.5).
+        var why = !recovery && OneTimeAuthenticatorCodes.IsReplay(http) ? "authenticator_code_replayed" : "wrong_second_factor";
+        await WriteAsync(http, user.Id, AccessActions.LoginFailed, user.UserName, why, Outcomes.Denied, user);
         if (result.IsLockedOut)
         {
             await WriteAsync(http, user.Id, AccessActions.Lockout, user.UserName, "too_many_failures", Outcomes.Denied, user);

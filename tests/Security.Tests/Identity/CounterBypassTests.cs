@@ -62,6 +62,14 @@ public sealed class CounterBypassTests(GenerousSecondFactorThrottleHost host) : 
         using var replay = host.CreateClient();
         await SignInAsync(replay, "ed");
         Assert.Equal(HttpStatusCode.OK, (await SecondFactorAsync(replay, code)).StatusCode);
+
+        // OWASP ASVS 4.0.3 V2.8.5: the reuse is logged as what it is, a replayed code (someone saw it typed), not as a
+        // mistyped one, so the analyzer and the security team can tell an observer from a clumsy user.
+        var ed = (string)(await host.QueryAsync("SELECT Id FROM AspNetUsers WHERE UserName = 'ed'")).Single()["Id"]!;
+        var logged = await Analyzer.AnalyzerCalls.EventuallyAsync(async () =>
+            (await host.QueryAsync("SELECT Details FROM identity_access_events WHERE UserId = $u AND Action = 'login_failed' ORDER BY Timestamp DESC", ("$u", ed)))
+                .Select(row => (string?)row["Details"]).FirstOrDefault(), "the refused second step's access event");
+        Assert.Equal("authenticator_code_replayed", logged);
     }
 }
 
