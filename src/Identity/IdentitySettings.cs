@@ -20,7 +20,8 @@ internal sealed class IdentitySettings
     public bool DemoMode { get; set; }
 
     /// <summary>
-    /// People reach the admin pages and the admin and incident APIs only after two-step verification (OWASP ASVS V4.3.1).
+    /// People reach the admin pages, the admin and incident APIs and the auditors' review pages and findings API only after
+    /// two-step verification (OWASP ASVS V4.3.1).
     /// Unset: on in Production, off elsewhere.
     /// </summary>
     public bool? AdminsRequireSecondFactor { get; set; }

@@ -54,7 +54,9 @@ internal sealed class ReviewActions(
 
     public static ReviewProblem? MayRead(ReviewCaller? caller) => caller is null
         ? ReviewProblem.Forbidden("The caller is not an enabled user of the authorization model.")
-        : caller.CannotRead is { } why ? ReviewProblem.Forbidden(why) : null;
+        : caller.SecondFactorPage is { } page
+            ? ReviewProblem.Forbidden($"Reviewing findings needs a sign-in with two-step verification (amr 'mfa'; OWASP ASVS V4.3.1). Turn it on at {page}, then sign in again with your authenticator code.")
+            : caller.CannotRead is { } why ? ReviewProblem.Forbidden(why) : null;
 
     public static ReviewProblem? MayReview(ReviewCaller? caller) => MayRead(caller)
         ?? (caller!.CannotReview is { } why ? ReviewProblem.Forbidden(why) : null);

@@ -13,7 +13,14 @@ namespace CrmSecurity.AuditAnalyzer.Review;
 /// <param name="SourceIp">The caller's address, for the audit trail.</param>
 /// <param name="CannotRead">Why the caller may not read findings, or null.</param>
 /// <param name="CannotReview">Why the caller may not change a review, suppress or reveal, or null.</param>
-public sealed record ReviewCaller(string Id, string Name, string? ClientId, string? SourceIp, string? CannotRead, string? CannotReview);
+public sealed record ReviewCaller(string Id, string Name, string? ClientId, string? SourceIp, string? CannotRead, string? CannotReview)
+{
+    /// <summary>
+    /// Set when the host requires two-step verification for review and this person's sign-in did not pass it (OWASP ASVS
+    /// 4.0.3 V4.3.1): where they turn it on. Pages send the person there; the API refuses with 403 saying so.
+    /// </summary>
+    public string? SecondFactorPage { get; init; }
+}
 
 /// <summary>Who the caller is and what they may do in review; the host bridges it to its authorization model.</summary>
 public interface IReviewAccess

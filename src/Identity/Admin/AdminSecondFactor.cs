@@ -6,7 +6,8 @@ namespace CrmSecurity.Identity.Admin;
 
 /// <summary>
 /// Administrative interfaces need a second factor (OWASP ASVS 4.0.3 V4.3.1): a person reaches the admin pages, the admin
-/// API and the incident-response API only with a sign-in that passed two-step verification, which the session and the
+/// API, the incident-response API and (through <c>ICrmRights</c>) the auditors' review pages and findings API only with a
+/// sign-in that passed two-step verification, which the session and the
 /// tokens record as the RFC 8176 <c>amr</c> value <c>mfa</c>. A client acting for itself through its application user
 /// (client credentials, <c>sub</c> = <c>client_id</c>) is no person and authenticates with its own credentials.
 /// <c>Identity:AdminsRequireSecondFactor</c> turns it on or off; unset, it is on in Production and off elsewhere (the

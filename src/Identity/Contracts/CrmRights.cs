@@ -33,7 +33,21 @@ public sealed class CrmActor
 {
     private readonly AdminGuard _guard;
 
-    internal CrmActor(AdminGuard guard) => _guard = guard;
+    internal CrmActor(AdminGuard guard, bool needsSecondFactor)
+    {
+        _guard = guard;
+        NeedsSecondFactor = needsSecondFactor;
+    }
+
+    /// <summary>
+    /// True when the installation requires two-step verification for privileged areas (<c>Identity:AdminsRequireSecondFactor</c>;
+    /// OWASP ASVS 4.0.3 V4.3.1) and this person's sign-in or token did not pass it (no <c>amr</c> <c>mfa</c>). A client's
+    /// own application user is no person and never needs it. Send a person to <see cref="SecondFactorPage"/>.
+    /// </summary>
+    public bool NeedsSecondFactor { get; }
+
+    /// <summary>Where a person turns two-step verification on, with a note naming <paramref name="area"/> (<c>admin</c> or <c>review</c>).</summary>
+    public static string SecondFactorPage(string area) => "/account/two-factor?required=" + Uri.EscapeDataString(area);
 
     /// <summary>The user's id (for a client, its application user's id).</summary>
     public string Id => _guard.Actor.Id;
@@ -51,7 +65,7 @@ public sealed class CrmActor
     public string? Refusal(string systemEntity, CrmAction action) => _guard.Require(systemEntity, action)?.Detail;
 }
 
-internal sealed class ModelCrmRights(AuthorizationModel model) : ICrmRights
+internal sealed class ModelCrmRights(AuthorizationModel model, AdminSecondFactor secondFactor) : ICrmRights
 {
     public CrmActor? Identify(ClaimsPrincipal principal, string? sourceIp)
     {
@@ -61,6 +75,6 @@ internal sealed class ModelCrmRights(AuthorizationModel model) : ICrmRights
             return null;
         }
 
-        return AdminGuard.For(model.Current, principal, sourceIp) is { } guard ? new CrmActor(guard) : null;
+        return AdminGuard.For(model.Current, principal, sourceIp) is { } guard ? new CrmActor(guard, !secondFactor.Satisfied(principal)) : null;
     }
 }

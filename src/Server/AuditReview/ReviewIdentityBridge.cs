@@ -19,6 +19,10 @@ internal sealed class ReviewIdentityBridge(ICrmRights rights, IAuditTrail trail)
         rights.Identify(principal, sourceIp) is { } actor
             ? new ReviewCaller(actor.Id, actor.Name, actor.ClientId, sourceIp,
                 actor.Refusal(CrmSystemEntities.Finding, CrmAction.Read), actor.Refusal(CrmSystemEntities.Finding, CrmAction.Update))
+            {
+                // Review releases identities and decides about colleagues: a privileged interface (ASVS V4.3.1).
+                SecondFactorPage = actor.NeedsSecondFactor ? CrmActor.SecondFactorPage("review") : null,
+            }
             : null;
 
     public Task AppendAsync(ReviewCaller actor, IReadOnlyList<ReviewAuditEntry> entries, DbTransaction transaction, CancellationToken cancellationToken)

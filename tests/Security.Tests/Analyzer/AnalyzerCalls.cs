@@ -58,6 +58,25 @@ internal static class AnalyzerCalls
         return (response.StatusCode, await BodyAsync(response));
     }
 
+    /// <summary>
+    /// What an operator does for a SIEM that pulls findings: a role with read on <c>audit_finding</c> and an application
+    /// user for <paramref name="clientId"/> holding it, through the admin API as demo-secops.
+    /// </summary>
+    public static async Task GiveClientReadOnFindingsAsync(SecurityHost host, string clientId)
+    {
+        var admin = await Personas.ClientTokenAsync(host, "demo-secops", "identity.admin");
+        var (role, roleBody) = await PostJsonAsync(host, admin, "admin/api/roles",
+            new { id = "findings_reader", name = "Findings reader", description = "Reads pseudonymous findings (SIEM)", privileges = new { audit_finding = new { read = "organization" } } });
+        var (app, appBody) = await PostJsonAsync(host, admin, "admin/api/users",
+            new { user_name = clientId + "-app", display_name = $"{clientId} (application user)", business_unit = "compliance", application_client_id = clientId });
+        Assert.True(role == HttpStatusCode.Created, roleBody.ToString());
+        Assert.True(app == HttpStatusCode.Created, appBody.ToString());
+        using var http = host.CreateClient(admin);
+        using var put = await http.PutAsync(new Uri($"admin/api/users/{appBody.GetProperty("id").GetString()}/roles", UriKind.Relative),
+            new StringContent("{\"roles\":[\"findings_reader\"]}", Encoding.UTF8, "application/json"), Personas.Cancel);
+        Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync(Personas.Cancel));
+    }
+
     public static async Task<(HttpStatusCode Status, JsonElement Body)> PostJsonAsync(SecurityHost host, string token, string path, object? body)
     {
         using var http = host.CreateClient(token);

@@ -154,20 +154,7 @@ public sealed class IdentityLeakTests(IdentityLeakHost host) : IClassFixture<Ide
     [Fact]
     public async Task A_siem_client_given_an_application_user_with_read_on_findings_gets_the_pseudonymous_feed()
     {
-        // What an operator does for a SIEM that pulls: a role with read on audit_finding, an application user for its client.
-        var admin = await Personas.ClientTokenAsync(host, "demo-secops", "identity.admin");
-        var (role, roleBody) = await PostJsonAsync(host, admin, "admin/api/roles",
-            new { id = "findings_reader", name = "Findings reader", description = "Reads pseudonymous findings (SIEM)", privileges = new { audit_finding = new { read = "organization" } } });
-        var (app, appBody) = await PostJsonAsync(host, admin, "admin/api/users",
-            new { user_name = "demo-audit-app", display_name = "Demo audit tool (application user)", business_unit = "compliance", application_client_id = "demo-audit" });
-        Assert.True(role == HttpStatusCode.Created, roleBody.ToString());
-        Assert.True(app == HttpStatusCode.Created, appBody.ToString());
-        using (var http = host.CreateClient(admin))
-        {
-            using var put = await http.PutAsync(new Uri($"admin/api/users/{appBody.GetProperty("id").GetString()}/roles", UriKind.Relative),
-                new StringContent("{\"roles\":[\"findings_reader\"]}", Encoding.UTF8, "application/json"), Personas.Cancel);
-            Assert.True(put.IsSuccessStatusCode, await put.Content.ReadAsStringAsync(Personas.Cancel));
-        }
+        await GiveClientReadOnFindingsAsync(host, "demo-audit");
 
         var frank = await Personas.UserIdAsync(host, "frank");
         var id = await host.FindingAboutAsync(frank, "frank-siem");

@@ -34,6 +34,13 @@ internal abstract class ReviewPageModel(IReviewAccess access) : PageModel
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(next);
         Caller = access.Identify(User, HttpContext.Connection.RemoteIpAddress?.ToString());
+        if (Caller?.SecondFactorPage is { } secondFactor)
+        {
+            // The person is sent to turn on two-step verification, with the reason on that page (ASVS V4.3.1).
+            context.Result = new RedirectResult(secondFactor);
+            return;
+        }
+
         if (ReviewActions.MayRead(Caller) is { } refused)
         {
             context.Result = new ContentResult { StatusCode = StatusCodes.Status403Forbidden, Content = refused.Message, ContentType = "text/plain; charset=utf-8" };
