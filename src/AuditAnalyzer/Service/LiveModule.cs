@@ -1,6 +1,6 @@
-using System.Security.Claims;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Review;
+using CrmSecurity.Shared;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -77,15 +77,11 @@ public static class LiveModule
         // Deny by default: an authenticated caller needs the scope for the call (RFC 6749 §3.3, RFC 9068 §2.2.3).
         services.AddAuthorizationBuilder()
             .AddPolicy(WritePolicy, policy => policy.AddAuthenticationSchemes(BearerScheme).RequireAuthenticatedUser()
-                .RequireAssertion(context => HasScope(context.User, WriteScope)))
+                .RequireAssertion(context => ScopeClaims.HasScope(context.User, WriteScope)))
             .AddPolicy(ReadPolicy, policy => policy.AddAuthenticationSchemes(BearerScheme).RequireAuthenticatedUser()
-                .RequireAssertion(context => HasScope(context.User, ReadScope)))
+                .RequireAssertion(context => ScopeClaims.HasScope(context.User, ReadScope)))
             .AddPolicy(ReviewPolicy, policy => policy.AddAuthenticationSchemes(BearerScheme).RequireAuthenticatedUser()
-                .RequireAssertion(context => HasScope(context.User, ReadScope)));
+                .RequireAssertion(context => ScopeClaims.HasScope(context.User, ReadScope)));
         return builder;
     }
-
-    /// <summary>Whether the token's <c>scope</c> claim (space-separated, RFC 9068 §2.2.3) holds <paramref name="scope"/>.</summary>
-    internal static bool HasScope(ClaimsPrincipal user, string scope) =>
-        user.FindAll("scope").Any(c => c.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(scope, StringComparer.Ordinal));
 }

@@ -1,5 +1,6 @@
 using System.Security.Claims;
 using CrmSecurity.Server.Hosting;
+using CrmSecurity.Shared;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace CrmSecurity.Server.EncryptionService;
@@ -30,13 +31,9 @@ internal static class CryptoServiceAuthentication
             policies.AddPolicy(scope, policy => policy
                 .AddAuthenticationSchemes(Scheme)
                 .RequireAuthenticatedUser()
-                .RequireAssertion(context => HasScope(context.User, scope)));
+                .RequireAssertion(context => ScopeClaims.HasScope(context.User, scope)));
         }
     }
-
-    /// <summary>RFC 9068 §2.2.3: <c>scope</c> is one space-separated claim.</summary>
-    public static bool HasScope(ClaimsPrincipal principal, string scope) =>
-        principal.FindAll(Claims.Scope).SelectMany(c => c.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Contains(scope, StringComparer.Ordinal);
 
     /// <summary>The subject of the token: a user id, or the client id for a client acting for itself.</summary>
     public static string Caller(ClaimsPrincipal principal) =>
