@@ -1,3 +1,4 @@
+using CrmSecurity.Server.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Server.Data;
@@ -16,7 +17,7 @@ internal sealed class DatabaseOptions
     public DatabaseProvider ParsedProvider =>
         Enum.TryParse<DatabaseProvider>(Provider, ignoreCase: true, out var provider) && Enum.IsDefined(provider)
             ? provider
-            : throw new InvalidOperationException($"Database:Provider '{Provider}' is not supported.");
+            : throw new ConfigurationException($"Database:Provider '{Provider}' is not supported.");
 
     /// <summary>The provider, or null when the setting is invalid (its own validator reports that).</summary>
     public DatabaseProvider? ParsedProviderOrNull => Data.SubjectKeyDatabase.Parse(Provider);

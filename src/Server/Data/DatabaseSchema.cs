@@ -1,3 +1,4 @@
+using CrmSecurity.Server.Hosting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Storage;
@@ -65,7 +66,7 @@ internal static partial class DatabaseSchema
         if (recorded[0] > schema.Version)
         {
             await transaction.RollbackAsync(cancellationToken);
-            throw new InvalidOperationException(
+            throw new ConfigurationException(
                 $"The database holds schema version {recorded[0]} of module '{schema.Module}', newer than this build's version {schema.Version}: " +
                 "it was made by a newer build. Run that build (or a newer one); going back would lose what the newer schema keeps.");
         }

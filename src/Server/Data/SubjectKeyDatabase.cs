@@ -1,4 +1,5 @@
 using CrmSecurity.Crypto.Hosting;
+using CrmSecurity.Server.Hosting;
 using Microsoft.Data.SqlClient;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
@@ -47,7 +48,7 @@ internal static class SubjectKeyDatabase
 
     public static (DatabaseProvider Provider, string ConnectionString) Resolve(CryptoOptions options, string workingDirectory)
     {
-        var provider = Parse(options.SubjectKeys.Provider) ?? throw new InvalidOperationException($"Crypto:SubjectKeys:Provider '{options.SubjectKeys.Provider}' is not supported.");
+        var provider = Parse(options.SubjectKeys.Provider) ?? throw new ConfigurationException($"Crypto:SubjectKeys:Provider '{options.SubjectKeys.Provider}' is not supported.");
         if (provider != DatabaseProvider.Sqlite)
         {
             return (provider, options.SubjectKeys.ConnectionString!);

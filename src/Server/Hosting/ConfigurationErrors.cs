@@ -30,7 +30,7 @@ internal static partial class ConfigurationErrors
                     return string.Join(Environment.NewLine, validation.Failures);
                 case InvalidOperationException when current.Source == "Microsoft.Extensions.Configuration.Binder":
                     return Unconvertible(current.Message);
-                case InvalidOperationException when current.Source == "CrmSecurity.Server":
+                case ConfigurationException:
                     return current.Message;
                 case Crypto.Providers.KeyManagementException when current.Message.StartsWith("Crypto:", StringComparison.Ordinal):
                     // A key-encryption key that cannot be opened names its setting first (KeyEncryptionKeys.Open).

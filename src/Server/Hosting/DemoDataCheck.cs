@@ -34,7 +34,7 @@ internal sealed class DemoDataCheck(IServiceScopeFactory scopes, IHostEnvironmen
 
         if (found.Count > 0)
         {
-            throw new InvalidOperationException(
+            throw new ConfigurationException(
                 $"Identity:DemoMode: the database holds the demo clients {string.Join(", ", found)}, whose secrets are published; Production refuses to start with them. " +
                 "Start from a database that never ran in demo mode, or delete those clients (and the demo users) first.");
         }

@@ -51,7 +51,7 @@ public sealed class DatabaseSchemaTests : IAsyncLifetime
         await using var context = new FirstModuleContext(options);
         await DatabaseSchema.EnsureAsync(context, FirstModuleContext.Schema with { Version = 2 }, NullLogger.Instance, TestContext.Current.CancellationToken);
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(
+        var error = await Assert.ThrowsAsync<CrmSecurity.Server.Hosting.ConfigurationException>(
             () => DatabaseSchema.EnsureAsync(context, FirstModuleContext.Schema, NullLogger.Instance, TestContext.Current.CancellationToken));
 
         Assert.Contains("schema version 2 of module 'first'", error.Message, StringComparison.Ordinal);
