@@ -67,7 +67,7 @@ done
 
 echo "== tests"
 status=0
-vulnerable=0
+supply_chain=0 # the vulnerable-package check or the SBOM failed
 # `dotnet test` refuses --solution together with --project (or another target).
 own_target=0
 for argument in "$@"; do
@@ -86,13 +86,19 @@ else
       if grep -q "has the following vulnerable packages" <<<"$audit"; then
         grep -E "has the following vulnerable packages|^ *>" <<<"$audit" >&2
         echo "error: vulnerable packages (see above); update them in Directory.Packages.props" >&2
-        vulnerable=1
+        supply_chain=1
       else
         echo "none known ($(grep -c "has no vulnerable packages" <<<"$audit") projects checked)"
       fi
     else
       echo "warning: the vulnerability check could not run:" >&2
       tail -n 3 <<<"$audit" >&2
+    fi
+    echo "== software bill of materials"
+    # What ships, for the bank's inventory (ASVS V14.2.5); a bill that cannot be made counts as one failure below.
+    if ! scripts/sbom.sh "$(dirname "$results")/sbom"; then
+      echo "error: the SBOM could not be made (scripts/sbom.sh)" >&2
+      supply_chain=1
     fi
     while IFS= read -r project; do
       name=$(basename "$project" .csproj)
@@ -123,7 +129,7 @@ if [ "$#" -eq 0 ] && [ "$files" -lt "$projects" ]; then
   echo "error: $missing of $projects test projects produced no results (build failure or crashed test host); counted as failures" >&2
   failed=$((failed + missing))
 fi
-if [ "$vulnerable" -ne 0 ]; then
+if [ "$supply_chain" -ne 0 ]; then
   failed=$((failed + 1))
 fi
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
