@@ -1,5 +1,6 @@
 using CrmSecurity.Crypto.Events;
 using CrmSecurity.Crypto.Fields;
+using CrmSecurity.Crypto.Keys.Insecure;
 using CrmSecurity.Crypto.Providers;
 using CrmSecurity.Samples.Crm.Events;
 
@@ -27,7 +28,7 @@ public static class SampleCrypto
             if (!File.Exists(keyFile))
             {
                 using var generated = LocalMasterKey.Generate();
-                File.WriteAllText(keyFile, generated.ExportPlaintextBase64());
+                File.WriteAllText(keyFile, InsecureCleartextKeyMaterial.ExportBase64(generated));
                 if (!OperatingSystem.IsWindows())
                 {
                     File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);

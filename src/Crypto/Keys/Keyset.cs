@@ -67,14 +67,8 @@ public sealed class Keyset : IDisposable
         return new BlindIndexes.BlindIndex(this, context, definition);
     }
 
-    /// <summary>
-    /// The one way key material leaves the library in clear: a copy of one version's 32-byte root key, for an
-    /// operator who must hand it to another system. The caller owns the copy and should zero it
-    /// (<see cref="System.Security.Cryptography.CryptographicOperations.ZeroMemory"/>).
-    /// </summary>
-    /// <param name="version">The key version to export.</param>
-    /// <exception cref="InvalidOperationException">The version does not exist or is destroyed.</exception>
-    public byte[] ExportPlaintextKeyMaterial(uint version)
+    /// <summary>A copy of one version's root key in clear; public only through <see cref="Insecure.InsecureCleartextKeyMaterial"/>.</summary>
+    internal byte[] ExportPlaintextKeyMaterial(uint version)
     {
         ThrowIfDisposed();
         var key = Find(version) ?? throw new InvalidOperationException($"Keyset '{Name}' has no version {version}.");

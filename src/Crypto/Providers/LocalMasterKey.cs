@@ -90,8 +90,8 @@ public sealed class LocalMasterKey : IKeyEncryptionKey
         }
     }
 
-    /// <summary>The key as base64, for an operator to store it (for example in a secret store). Explicitly named: this is the only way it leaves.</summary>
-    public string ExportPlaintextBase64() => Convert.ToBase64String(_key.Span);
+    /// <summary>The key as base64; public only through <see cref="Keys.Insecure.InsecureCleartextKeyMaterial"/>.</summary>
+    internal string ExportPlaintextBase64() => Convert.ToBase64String(_key.Span);
 
     /// <inheritdoc />
     public byte[] WrapKey(ReadOnlySpan<byte> key) => KeyWrap.Wrap(_key.Span, key);

@@ -1,4 +1,5 @@
 using CrmSecurity.Crypto.Hosting;
+using CrmSecurity.Crypto.Keys.Insecure;
 using CrmSecurity.Crypto.Providers;
 
 namespace CrmSecurity.Server.EncryptionService;
@@ -80,7 +81,7 @@ internal static class DevelopmentMasterKey
         using (var generated = LocalMasterKey.Generate())
         using (var writer = new StreamWriter(temporary, System.Text.Encoding.ASCII, options))
         {
-            writer.Write(generated.ExportPlaintextBase64());
+            writer.Write(InsecureCleartextKeyMaterial.ExportBase64(generated));
         }
 
         try

@@ -1,5 +1,7 @@
+using System.Reflection;
 using CrmSecurity.Crypto.Fields;
 using CrmSecurity.Crypto.Keys;
+using CrmSecurity.Crypto.Keys.Insecure;
 using CrmSecurity.Crypto.Tests.Support;
 
 namespace CrmSecurity.Crypto.Tests.Keys;
@@ -7,6 +9,22 @@ namespace CrmSecurity.Crypto.Tests.Keys;
 public sealed class KeysetTests
 {
     private static readonly FieldContext Email = new("acme", "contacts", "email");
+
+    [Fact]
+    public void Key_material_leaves_the_library_in_clear_only_through_the_insecure_namespace()
+    {
+        // As Tink's InsecureCleartextKeysetHandle: no public member of the library hands out key material unless its
+        // namespace and name say so, so every use shows up in a review.
+        var clear = typeof(Keyset).Assembly.GetExportedTypes()
+            .SelectMany(type => type.GetMembers(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly))
+            .Where(member => member.Name.Contains("Plaintext", StringComparison.OrdinalIgnoreCase) || member.Name.Contains("Cleartext", StringComparison.OrdinalIgnoreCase)
+                || member.Name.Contains("KeyMaterial", StringComparison.OrdinalIgnoreCase) || member.DeclaringType!.Namespace!.EndsWith(".Insecure", StringComparison.Ordinal))
+            .Select(member => $"{member.DeclaringType!.FullName}.{member.Name}")
+            .Distinct()
+            .ToList();
+
+        Assert.Equal(["CrmSecurity.Crypto.Keys.Insecure.InsecureCleartextKeyMaterial.Export", "CrmSecurity.Crypto.Keys.Insecure.InsecureCleartextKeyMaterial.ExportBase64"], clear);
+    }
 
     [Fact]
     public void Rotation_adds_a_primary_version_and_keeps_old_data_readable()
@@ -42,7 +60,7 @@ public sealed class KeysetTests
 
         Assert.Equal(KeyStatus.Destroyed, destroyed.Versions[0].Status);
         Assert.Equal(DecryptFailureReason.KeyDestroyed, Assert.Throws<FieldDecryptionException>(() => encryptor.Decrypt(old, "42")).Reason);
-        Assert.Throws<InvalidOperationException>(() => destroyed.ExportPlaintextKeyMaterial(1));
+        Assert.Throws<InvalidOperationException>(() => InsecureCleartextKeyMaterial.Export(destroyed, 1));
     }
 
     [Fact]
@@ -86,13 +104,13 @@ public sealed class KeysetTests
     {
         using var keyset = TestKeys.Fixed();
         using var encryptor = keyset.CreateFieldEncryptor(Email);
-        var material = Convert.ToHexString(keyset.ExportPlaintextKeyMaterial(1));
+        var material = Convert.ToHexString(InsecureCleartextKeyMaterial.Export(keyset, 1));
         var error = Assert.Throws<FieldDecryptionException>(() => encryptor.DecryptString(encryptor.EncryptString("secret-value", "1"), "2"));
 
         foreach (var text in new[] { keyset.ToString(), encryptor.ToString(), error.ToString(), string.Join(",", keyset.Versions) })
         {
             Assert.DoesNotContain(material, text, StringComparison.OrdinalIgnoreCase);
-            Assert.DoesNotContain(Convert.ToBase64String(keyset.ExportPlaintextKeyMaterial(1)), text, StringComparison.Ordinal);
+            Assert.DoesNotContain(Convert.ToBase64String(InsecureCleartextKeyMaterial.Export(keyset, 1)), text, StringComparison.Ordinal);
             Assert.DoesNotContain("secret-value", text, StringComparison.Ordinal);
         }
     }

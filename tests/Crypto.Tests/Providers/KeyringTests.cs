@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using CrmSecurity.Crypto.Fields;
 using CrmSecurity.Crypto.Keys;
 using CrmSecurity.Crypto.Providers;
+using CrmSecurity.Crypto.Keys.Insecure;
 
 namespace CrmSecurity.Crypto.Tests.Providers;
 
@@ -37,7 +38,7 @@ public sealed class KeyringTests : IDisposable
 
         foreach (var keyset in keyring.Keysets)
         {
-            var material = keyset.ExportPlaintextKeyMaterial(1);
+            var material = InsecureCleartextKeyMaterial.Export(keyset, 1);
             Assert.DoesNotContain(Convert.ToBase64String(material), text, StringComparison.Ordinal);
             Assert.DoesNotContain(Convert.ToHexString(material), text, StringComparison.OrdinalIgnoreCase);
         }
@@ -158,7 +159,7 @@ public sealed class KeyringTests : IDisposable
         using var again = loaded.Get(Keyring.FieldsKeyset).CreateFieldEncryptor(Email);
 
         Assert.Equal("alice@example.com", again.DecryptString(ciphertext, "1"));
-        Assert.DoesNotContain(Convert.ToBase64String(keyring.Get("fields").ExportPlaintextKeyMaterial(1)), System.Text.Encoding.UTF8.GetString(backup), StringComparison.Ordinal);
+        Assert.DoesNotContain(Convert.ToBase64String(InsecureCleartextKeyMaterial.Export(keyring.Get("fields"), 1)), System.Text.Encoding.UTF8.GetString(backup), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
-using System.Net;
 using System.Net.Http.Json;
+using System.Net;
 using System.Text.Json;
+using CrmSecurity.Crypto.Keys.Insecure;
 using CrmSecurity.Crypto.Providers;
 using CrmSecurity.Security.Tests.Support;
 using CrmSecurity.Tests.Support;
@@ -70,7 +71,7 @@ public class CryptoSecurityHost : SecurityHost
         // The installation's master key and a keyring wrapped under it, as `keys init` leaves them.
         using (var kek = LocalMasterKey.Generate())
         {
-            await File.WriteAllTextAsync(MasterKeyPath, kek.ExportPlaintextBase64(), TestContext.Current.CancellationToken);
+            await File.WriteAllTextAsync(MasterKeyPath, InsecureCleartextKeyMaterial.ExportBase64(kek), TestContext.Current.CancellationToken);
             using var keyring = Keyring.CreateNew();
             keyring.Save(KeyringPath, kek);
         }

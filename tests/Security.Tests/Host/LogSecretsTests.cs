@@ -1,8 +1,9 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using CrmSecurity.Crypto.Keys.Insecure;
 using CrmSecurity.Crypto.Providers;
 using CrmSecurity.Security.Tests.Identity;
 using CrmSecurity.Security.Tests.Support;
@@ -35,7 +36,7 @@ public sealed partial class LogSecretsTests : IAsyncLifetime
         var keyring = Path.Combine(_directory, "keyring.json");
         using (var kek = LocalMasterKey.Generate())
         {
-            await File.WriteAllTextAsync(masterKey, kek.ExportPlaintextBase64(), Cancel);
+            await File.WriteAllTextAsync(masterKey, InsecureCleartextKeyMaterial.ExportBase64(kek), Cancel);
             using var ring = Keyring.CreateNew();
             ring.Save(keyring, kek);
         }

@@ -2,13 +2,14 @@ using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
+using CrmSecurity.Crypto.Keys.Insecure;
 using CrmSecurity.Crypto.Providers;
 using CrmSecurity.Server.EncryptionService;
 using CrmSecurity.Tests.Support;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Data.Sqlite;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.DependencyInjection;
 using Serilog.Core;
 using Serilog.Events;
 
@@ -44,7 +45,7 @@ public class CryptoServiceHost : IAsyncLifetime
         var keyring = Path.Combine(_directory, "keyring.json");
         using (var kek = LocalMasterKey.Generate())
         {
-            await File.WriteAllTextAsync(keyFile, kek.ExportPlaintextBase64(), TestContext.Current.CancellationToken);
+            await File.WriteAllTextAsync(keyFile, InsecureCleartextKeyMaterial.ExportBase64(kek), TestContext.Current.CancellationToken);
             using var created = Keyring.CreateNew();
             created.Save(keyring, kek);
         }
