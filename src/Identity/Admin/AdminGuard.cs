@@ -35,7 +35,7 @@ internal sealed class AdminGuard(AuthorizationSnapshot snapshot, int caller, Adm
             return null;
         }
 
-        var index = client is not null && subject == client ? snapshot.UserIndexOfClient(client) : snapshot.UserIndex(subject);
+        var index = snapshot.CallerIndex(subject, client);
         if (index < 0 || snapshot.Users[index].Disabled)
         {
             return null;

@@ -67,7 +67,7 @@ internal sealed class ModelUnmaskedReads(AuthorizationModel model) : IUnmaskedRe
         }
 
         // The record: the same check as POST /authz/v1/check for action read, on the same snapshot.
-        var user = string.Equals(subject, clientId, StringComparison.Ordinal) ? snapshot.UserIndexOfClient(subject!) : snapshot.UserIndex(subject!);
+        var user = snapshot.CallerIndex(subject, clientId);
         var entity = snapshot.EntityIndex(request.Entity);
         var record = ToRecord(request);
         var decision = snapshot.Check(user, entity, CrmAction.Read, record);

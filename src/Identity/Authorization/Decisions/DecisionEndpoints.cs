@@ -287,7 +287,7 @@ internal static class DecisionEndpoints
         var snapshot = model.Current;
         var subject = http.User.FindFirst(Claims.Subject)?.Value;
         var client = http.User.FindFirst(Claims.ClientId)?.Value;
-        var caller = subject is null ? -1 : subject == client ? snapshot.UserIndexOfClient(subject) : snapshot.UserIndex(subject);
+        var caller = snapshot.CallerIndex(subject, client);
         var allowed = caller >= 0
             && snapshot.DepthOf(caller, snapshot.EntityIndex(SystemEntities.User), CrmAction.Read) == Depth.Organization
             && snapshot.DepthOf(caller, snapshot.EntityIndex(SystemEntities.Role), CrmAction.Read) == Depth.Organization;

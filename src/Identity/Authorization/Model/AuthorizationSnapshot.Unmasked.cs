@@ -23,7 +23,7 @@ internal sealed partial class AuthorizationSnapshot
         }
 
         var ownToken = string.Equals(subject, clientId, StringComparison.Ordinal);
-        var user = ownToken ? UserIndexOfClient(subject) : UserIndex(subject);
+        var user = CallerIndex(subject, clientId);
         if (user < 0)
         {
             return (false, ownToken

@@ -104,6 +104,14 @@ internal sealed partial class AuthorizationSnapshot
     /// <summary>The application user a client acts as (Dynamics "application user"), or -1.</summary>
     public int UserIndexOfClient(string clientId) => _clientUserIndex.TryGetValue(clientId, out var index) ? index : -1;
 
+    /// <summary>
+    /// The user a token acts as, or -1: a user's token (<c>sub</c> a user id) acts as that user; a client's own token
+    /// (client credentials: <c>sub</c> = <c>client_id</c>) as the client's application user. The one place this is decided.
+    /// </summary>
+    public int CallerIndex(string? subject, string? clientId) => subject is null ? -1
+        : string.Equals(subject, clientId, StringComparison.Ordinal) ? UserIndexOfClient(subject)
+        : UserIndex(subject);
+
     public UserInfo? User(string id) => _userIndex.TryGetValue(id, out var index) ? Users[index] : null;
 
     public EntityInfo? Entity(string name) => _entityIndex.TryGetValue(name, out var index) ? Entities[index] : null;
