@@ -37,9 +37,10 @@ public static class IdentityModule
     /// <summary>
     /// Schema version of the module's tables (2: the authorization model and the audit trail; 3: users' <c>ZoneInfo</c>;
     /// 4: record shares keep the record's location; <c>identity_secrets</c>, the module's own secrets wrapped by the
-    /// installation's key-encryption key; <c>identity_ended_sessions</c>, sign-in sessions ended by signing out).
+    /// installation's key-encryption key; <c>identity_ended_sessions</c>, sign-in sessions ended by signing out; 5:
+/// <c>identity_sessions</c>, the open sign-in sessions their owners see and end).
     /// </summary>
-    public const int SchemaVersion = 4;
+    public const int SchemaVersion = 5;
 
     /// <summary>The module's EF Core context type, for the host's schema check of every module's tables.</summary>
     public static Type StoreType => typeof(IdentityStore);
@@ -103,6 +104,7 @@ public static class IdentityModule
         services.AddScoped<PasswordSignIn>();
         services.AddScoped<CredentialChanges>();
         services.AddScoped<EndedSessions>();
+        services.AddScoped<SignInSessions>();
 
         services.AddSingleton<DatabaseEventSink>();
         services.AddSingleton<IAccessEventSink>(provider => provider.GetRequiredService<DatabaseEventSink>());

@@ -19,7 +19,8 @@ internal sealed class CredentialChanges(
     IOpenIddictTokenManager tokens,
     IOpenIddictAuthorizationManager authorizations,
     RevocationList revocations,
-    IAccountMail mail)
+    IAccountMail mail,
+    SignInSessions sessions)
 {
     /// <summary>
     /// Ends every other session and grant of <paramref name="user"/>, keeps the caller's own session when it is theirs, and
@@ -31,10 +32,14 @@ internal sealed class CredentialChanges(
         await tokens.RevokeBySubjectAsync(user.Id, cancellationToken);
         await authorizations.RevokeBySubjectAsync(user.Id, cancellationToken);
         await users.UpdateSecurityStampAsync(user);
+        var thisSession = keepThisSession ? signIn.Context.User.FindFirst(EndedSessions.SessionIdClaim)?.Value : null;
         if (keepThisSession)
         {
             await signIn.RefreshSignInAsync(user);
         }
+
+        // The new security stamp has ended them; the list of where the user is signed in says so at once.
+        await sessions.ForgetOthersAsync(user.Id, thisSession, cancellationToken);
 
         if (user.Email is { Length: > 0 } address)
         {

@@ -80,8 +80,9 @@ internal sealed class CrmSignInManager(
     /// Every sign-in records when it happened and gets a session id of its own (ended server-side at sign-out), unless
     /// the caller carries an earlier authentication over.
     /// </summary>
-    public override Task SignInWithClaimsAsync(CrmUser user, AuthenticationProperties? authenticationProperties, IEnumerable<Claim> additionalClaims)
+    public override async Task SignInWithClaimsAsync(CrmUser user, AuthenticationProperties? authenticationProperties, IEnumerable<Claim> additionalClaims)
     {
+        ArgumentNullException.ThrowIfNull(user);
         var claims = additionalClaims.ToList();
         if (!claims.Exists(claim => claim.Type == AuthTimeClaim))
         {
@@ -90,10 +91,14 @@ internal sealed class CrmSignInManager(
 
         if (!claims.Exists(claim => claim.Type == EndedSessions.SessionIdClaim))
         {
-            claims.Add(new Claim(EndedSessions.SessionIdClaim, EndedSessions.NewSessionId()));
+            // A new session: recorded so that its owner sees it on the account page and can end it (ASVS V3.3.4).
+            var sessionId = EndedSessions.NewSessionId();
+            claims.Add(new Claim(EndedSessions.SessionIdClaim, sessionId));
+            var methods = string.Join(' ', claims.Where(claim => claim.Type == AmrClaim).Select(claim => claim.Value));
+            await Context.RequestServices.GetRequiredService<SignInSessions>().StartedAsync(user.Id, sessionId, methods, Context, Context.RequestAborted);
         }
 
-        return base.SignInWithClaimsAsync(user, authenticationProperties, claims);
+        await base.SignInWithClaimsAsync(user, authenticationProperties, claims);
     }
 
     /// <summary>Re-issues this session's cookie (e.g. after a password change) with the same authentication methods and time.</summary>

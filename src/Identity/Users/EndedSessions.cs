@@ -35,6 +35,7 @@ internal sealed class EndedSessions(IdentityStore store, TimeProvider time)
         }
 
         await store.EndedSessions.Where(s => s.ExpiresAt < now).ExecuteDeleteAsync(cancellationToken);
+        await store.SignInSessions.Where(s => s.SessionId == sessionId).ExecuteDeleteAsync(cancellationToken);
     }
 
     public Task<bool> IsEndedAsync(string sessionId, CancellationToken cancellationToken) =>

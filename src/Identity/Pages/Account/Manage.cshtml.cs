@@ -9,9 +9,15 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 namespace CrmSecurity.Identity.Pages.Account;
 
 [Authorize(AuthenticationSchemes = "Identity.Application")]
-internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges changes, AccessEvents events) : PageModel
+internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges changes, SignInSessions sessions, AccessEvents events) : PageModel
 {
     public string? UserName { get; private set; }
+
+    /// <summary>Where the user is signed in, newest first, with times in the user's own time zone.</summary>
+    public List<SessionView> Sessions { get; } = [];
+
+    /// <summary>The user's time zone as shown beside the times.</summary>
+    public string ZoneName { get; private set; } = "UTC";
 
     public string? Message { get; private set; }
 
@@ -23,7 +29,54 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
     [BindProperty]
     public string? NewPassword { get; set; }
 
-    public async Task OnGetAsync() => UserName = (await users.GetUserAsync(User))?.UserName;
+    public async Task OnGetAsync()
+    {
+        if (await users.GetUserAsync(User) is { } user)
+        {
+            await LoadAsync(user);
+        }
+    }
+
+    /// <summary>Ends one of the user's own sessions (ASVS V3.3.4); a session id that is not theirs ends nothing.</summary>
+    public async Task<IActionResult> OnPostEndSessionAsync(string? session)
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null)
+        {
+            return Challenge();
+        }
+
+        var ended = !string.IsNullOrEmpty(session) && (CurrentSession is null || session != SignInSessions.Handle(CurrentSession))
+            && await sessions.EndAsync(user.Id, session, HttpContext.RequestAborted);
+        if (ended)
+        {
+            await WriteLogoutAsync(user, "session ended from the account page");
+        }
+
+        Message = ended ? "That session is signed out." : "There is no such session of yours to sign out (it may have ended already).";
+        await LoadAsync(user);
+        return Page();
+    }
+
+    /// <summary>Ends every session of the user but this one.</summary>
+    public async Task<IActionResult> OnPostEndOtherSessionsAsync()
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null)
+        {
+            return Challenge();
+        }
+
+        var count = await sessions.EndOthersAsync(user.Id, CurrentSession, HttpContext.RequestAborted);
+        if (count > 0)
+        {
+            await WriteLogoutAsync(user, $"{count} other sessions ended from the account page");
+        }
+
+        Message = count == 0 ? "You are signed in nowhere else." : count == 1 ? "1 other session is signed out." : $"{count} other sessions are signed out.";
+        await LoadAsync(user);
+        return Page();
+    }
 
     public async Task<IActionResult> OnPostChangePasswordAsync()
     {
@@ -33,11 +86,11 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
             return Challenge();
         }
 
-        UserName = user.UserName;
         var result = await users.ChangePasswordAsync(user, CurrentPassword ?? "", NewPassword ?? "");
         if (!result.Succeeded)
         {
             Errors.AddRange(result.Errors.Select(e => e.Description));
+            await LoadAsync(user);
             return Page();
         }
 
@@ -53,6 +106,57 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
             SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(),
         }, HttpContext.RequestAborted);
         Message = "Your password was changed.";
+        await LoadAsync(user);
         return Page();
     }
+
+    private string? CurrentSession => User.FindFirst(EndedSessions.SessionIdClaim)?.Value;
+
+    private async Task LoadAsync(CrmUser user)
+    {
+        UserName = user.UserName;
+        var zone = TimeZoneInfo.Utc;
+        if (!string.IsNullOrEmpty(user.ZoneInfo) && TimeZoneInfo.TryFindSystemTimeZoneById(user.ZoneInfo, out var found))
+        {
+            zone = found;
+        }
+
+        ZoneName = zone.Id;
+        Sessions.Clear();
+        foreach (var session in await sessions.OpenAsync(user.Id, HttpContext.RequestAborted))
+        {
+            Sessions.Add(new SessionView(
+                SignInSessions.Handle(session.SessionId),
+                TimeZoneInfo.ConvertTime(session.SignedInAt, zone),
+                Browser(session.UserAgent),
+                session.SourceIp ?? "unknown",
+                session.Methods.Contains("mfa", StringComparison.Ordinal) ? "password and two-step verification" : "password",
+                session.SessionId == CurrentSession));
+        }
+    }
+
+    private ValueTask WriteLogoutAsync(CrmUser user, string details) => events.WriteAsync(new AccessEvent
+    {
+        Timestamp = events.Time.GetUtcNow(),
+        UserId = user.Id,
+        UserName = user.UserName,
+        Tenant = user.Tenant,
+        Action = AccessActions.Logout,
+        SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(),
+        Details = details,
+    }, HttpContext.RequestAborted);
+
+    /// <summary>A short name for the browser a user agent string names (the string itself is shown as its title).</summary>
+    private static string Browser(string? agent) => agent switch
+    {
+        null or "" => "Unknown browser",
+        _ when agent.Contains("Edg/", StringComparison.Ordinal) => "Edge",
+        _ when agent.Contains("Firefox/", StringComparison.Ordinal) => "Firefox",
+        _ when agent.Contains("Chrome/", StringComparison.Ordinal) || agent.Contains("HeadlessChrome", StringComparison.Ordinal) => "Chrome",
+        _ when agent.Contains("Safari/", StringComparison.Ordinal) => "Safari",
+        _ => "Other client",
+    };
+
+    /// <summary>One open session as the account page shows it.</summary>
+    internal sealed record SessionView(string Id, DateTimeOffset SignedInAt, string Browser, string SourceIp, string Methods, bool IsThisOne);
 }
