@@ -146,7 +146,7 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
         Details = details,
     }, HttpContext.RequestAborted);
 
-    /// <summary>A short name for the browser a user agent string names (the string itself is shown as its title).</summary>
+    /// <summary>A short name for the browser a user agent string names.</summary>
     private static string Browser(string? agent) => agent switch
     {
         null or "" => "Unknown browser",
