@@ -18,16 +18,17 @@ public sealed class SecondFactorReviewerHost : ReviewerHost
 
 /// <summary>
 /// OWASP ASVS 4.0.3 V4.3.1, for the auditors' side: reviewing findings releases real identities and decides what happens
-/// to a colleague, so someone holding an auditor's password but not the authenticator gets neither the review pages nor a
-/// review token the findings API accepts. The auditor who signs in with the second step gets both; a SIEM client reading
-/// the feed with its own token (no person) keeps working.
+/// to a colleague, so someone holding the password of a person who reads findings (dave, a security admin) but not the
+/// authenticator gets neither the review pages nor a review token the findings API accepts. The auditor who signs in with
+/// the second step gets both; a SIEM client reading the feed with its own token (no person) keeps working. (carol enrols
+/// an authenticator in one test, so the password-only attacks are made with dave's password: test order cannot matter.)
 /// </summary>
 public sealed class ReviewSecondFactorTests(SecondFactorReviewerHost host) : IClassFixture<SecondFactorReviewerHost>
 {
     [Fact]
     public async Task A_password_only_sign_in_opens_no_review_page_and_is_sent_to_turn_on_two_step()
     {
-        using var http = await host.BrowserAsync("carol");
+        using var http = await host.BrowserAsync("dave");
 
         using var review = await http.GetAsync(new Uri("review", UriKind.Relative), Personas.Cancel);
 
@@ -40,9 +41,9 @@ public sealed class ReviewSecondFactorTests(SecondFactorReviewerHost host) : ICl
     [Fact]
     public async Task A_password_only_review_token_reads_no_findings_and_the_refusal_says_why()
     {
-        var carol = await TryUserTokenAsync(host, "carol", "openid findings:read", ReviewerHost.Client, ReviewerHost.Secret, ReviewerHost.Redirect);
+        var dave = await TryUserTokenAsync(host, "dave", "openid findings:read", ReviewerHost.Client, ReviewerHost.Secret, ReviewerHost.Redirect);
 
-        var (status, problem) = await GetAsync(host, carol!, "analyzer/findings");
+        var (status, problem) = await GetAsync(host, dave!, "analyzer/findings");
 
         Assert.Equal(HttpStatusCode.Forbidden, status);
         Assert.Contains("two-step verification", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
