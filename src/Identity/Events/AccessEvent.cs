@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using CrmSecurity.Identity.Data;
 
 namespace CrmSecurity.Identity.Events;
 
@@ -120,4 +121,16 @@ internal sealed class AccessEvents(IEnumerable<IAccessEventSink> sinks, TimeProv
             await sink.WriteAsync(accessEvent, cancellationToken);
         }
     }
+
+    /// <summary>What a signed-in person did to their own account (password, two-step, sessions), from this request's address.</summary>
+    public ValueTask WriteAccountChangeAsync(CrmUser user, string action, string? details, HttpContext http) => WriteAsync(new AccessEvent
+    {
+        Timestamp = time.GetUtcNow(),
+        UserId = user.Id,
+        UserName = user.UserName,
+        Tenant = user.Tenant,
+        Action = action,
+        SourceIp = http.Connection.RemoteIpAddress?.ToString(),
+        Details = details,
+    }, http.RequestAborted);
 }

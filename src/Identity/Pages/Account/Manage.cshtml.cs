@@ -50,7 +50,7 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
             && await sessions.EndAsync(user.Id, session, HttpContext.RequestAborted);
         if (ended)
         {
-            await WriteLogoutAsync(user, "session ended from the account page");
+            await events.WriteAccountChangeAsync(user, AccessActions.Logout, "session ended from the account page", HttpContext);
         }
 
         Message = ended ? "That session is signed out." : "There is no such session of yours to sign out (it may have ended already).";
@@ -70,7 +70,7 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
         var count = await sessions.EndOthersAsync(user.Id, CurrentSession, HttpContext.RequestAborted);
         if (count > 0)
         {
-            await WriteLogoutAsync(user, $"{count} other sessions ended from the account page");
+            await events.WriteAccountChangeAsync(user, AccessActions.Logout, $"{count} other sessions ended from the account page", HttpContext);
         }
 
         Message = count == 0 ? "You are signed in nowhere else." : count == 1 ? "1 other session is signed out." : $"{count} other sessions are signed out.";
@@ -96,15 +96,7 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
 
         // OWASP ASVS 4.0.3 V3.3.3: whoever knew the old password loses the sessions and tokens it got them.
         await changes.EndOtherSessionsAsync(user, keepThisSession: true, "Your password was changed", HttpContext.RequestAborted);
-        await events.WriteAsync(new AccessEvent
-        {
-            Timestamp = events.Time.GetUtcNow(),
-            UserId = user.Id,
-            UserName = user.UserName,
-            Tenant = user.Tenant,
-            Action = AccessActions.PasswordChange,
-            SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(),
-        }, HttpContext.RequestAborted);
+        await events.WriteAccountChangeAsync(user, AccessActions.PasswordChange, null, HttpContext);
         Message = "Your password was changed.";
         await LoadAsync(user);
         return Page();
@@ -134,17 +126,6 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
                 session.SessionId == CurrentSession));
         }
     }
-
-    private ValueTask WriteLogoutAsync(CrmUser user, string details) => events.WriteAsync(new AccessEvent
-    {
-        Timestamp = events.Time.GetUtcNow(),
-        UserId = user.Id,
-        UserName = user.UserName,
-        Tenant = user.Tenant,
-        Action = AccessActions.Logout,
-        SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(),
-        Details = details,
-    }, HttpContext.RequestAborted);
 
     /// <summary>A short name for the browser a user agent string names.</summary>
     private static string Browser(string? agent) => agent switch

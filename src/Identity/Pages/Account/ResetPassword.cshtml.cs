@@ -40,16 +40,7 @@ internal sealed class ResetPasswordModel(UserManager<CrmUser> users, CredentialC
 
         // OWASP ASVS 4.0.3 V3.3.3: a reset is what a victim does after a compromise; the attacker's sessions and tokens end.
         await changes.EndOtherSessionsAsync(user, keepThisSession: false, "Your password was reset with a mailed link", HttpContext.RequestAborted);
-        await events.WriteAsync(new AccessEvent
-        {
-            Timestamp = events.Time.GetUtcNow(),
-            UserId = user.Id,
-            UserName = user.UserName,
-            Tenant = user.Tenant,
-            Action = AccessActions.PasswordChange,
-            SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(),
-            Details = "password_reset",
-        }, HttpContext.RequestAborted);
+        await events.WriteAccountChangeAsync(user, AccessActions.PasswordChange, "password_reset", HttpContext);
         Done = true;
         return Page();
     }

@@ -168,14 +168,5 @@ internal sealed class TwoFactorModel(
         return builder.ToString().TrimEnd().ToLowerInvariant();
     }
 
-    private ValueTask WriteAsync(CrmUser user, string details) => events.WriteAsync(new AccessEvent
-    {
-        Timestamp = events.Time.GetUtcNow(),
-        UserId = user.Id,
-        UserName = user.UserName,
-        Tenant = user.Tenant,
-        Action = AccessActions.MfaChange,
-        SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString(),
-        Details = details,
-    }, HttpContext.RequestAborted);
+    private ValueTask WriteAsync(CrmUser user, string details) => events.WriteAccountChangeAsync(user, AccessActions.MfaChange, details, HttpContext);
 }
