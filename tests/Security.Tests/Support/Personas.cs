@@ -10,18 +10,7 @@ namespace CrmSecurity.Security.Tests.Support;
 /// </summary>
 public static class Personas
 {
-    public static readonly IReadOnlyDictionary<string, string> Passwords = new Dictionary<string, string>(StringComparer.Ordinal)
-    {
-        ["alice"] = "Alice-Sells-Widgets-42",
-        ["bob"] = "Bob-Manages-The-Team-42",
-        ["ed"] = "Ed-Sells-In-The-East-42",
-        ["carol"] = "Carol-Reads-The-Logs-42",
-        ["dave"] = "Dave-Guards-The-Keys-42",
-        ["erin"] = "Erin-Solves-Cases-42",
-        ["frank"] = "Frank-Counts-Money-42",
-        ["grace"] = "Grace-Runs-Campaigns-42",
-        ["wade"] = "Wade-Admins-The-West-42",
-    };
+    public static readonly IReadOnlyDictionary<string, string> Passwords = DemoPasswords.ByUser;
 
     public static readonly IReadOnlyDictionary<string, string> ClientSecrets = new Dictionary<string, string>(StringComparer.Ordinal)
     {

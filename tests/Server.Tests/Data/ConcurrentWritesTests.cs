@@ -12,19 +12,6 @@ namespace CrmSecurity.Server.Tests.Data;
 /// </summary>
 public sealed class ConcurrentWritesTests(DemoHost host) : IClassFixture<DemoHost>
 {
-    private static readonly Dictionary<string, string> Passwords = new()
-    {
-        ["alice"] = "Alice-Sells-Widgets-42",
-        ["bob"] = "Bob-Manages-The-Team-42",
-        ["ed"] = "Ed-Sells-In-The-East-42",
-        ["carol"] = "Carol-Reads-The-Logs-42",
-        ["dave"] = "Dave-Guards-The-Keys-42",
-        ["erin"] = "Erin-Solves-Cases-42",
-        ["frank"] = "Frank-Counts-Money-42",
-        ["grace"] = "Grace-Runs-Campaigns-42",
-        ["wade"] = "Wade-Admins-The-West-42",
-    };
-
     [Fact]
     public async Task The_embedded_database_is_in_write_ahead_log_mode()
     {
@@ -41,7 +28,7 @@ public sealed class ConcurrentWritesTests(DemoHost host) : IClassFixture<DemoHos
     {
         // Three browsers per person (within the per-account and per-IP sign-in budgets), all at once: every one writes
         // the user's sign-in, an authorization code, its redemption, a refresh token and its rotation.
-        var flows = Passwords.SelectMany(person => Enumerable.Range(0, 3).Select(_ => SignInAndRefreshAsync(person.Key, person.Value)));
+        var flows = DemoPasswords.ByUser.SelectMany(person => Enumerable.Range(0, 3).Select(_ => SignInAndRefreshAsync(person.Key, person.Value)));
         var outcomes = await Task.WhenAll(flows);
 
         Assert.All(outcomes, outcome => Assert.True(outcome is null, outcome));
