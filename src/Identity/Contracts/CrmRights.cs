@@ -46,7 +46,10 @@ public sealed class CrmActor
     /// </summary>
     public bool NeedsSecondFactor { get; }
 
-    /// <summary>Where a person turns two-step verification on, with a note naming <paramref name="area"/> (<c>admin</c> or <c>review</c>).</summary>
+    /// <summary>
+    /// Where a person turns two-step verification on, with a note naming <paramref name="area"/> (<c>admin</c> or
+    /// <c>review</c>): a path from the application's root (pages put <c>~</c> before it to resolve it under a path base).
+    /// </summary>
     public static string SecondFactorPage(string area) => "/account/two-factor?required=" + Uri.EscapeDataString(area);
 
     /// <summary>The user's id (for a client, its application user's id).</summary>

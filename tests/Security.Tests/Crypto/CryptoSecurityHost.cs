@@ -1,5 +1,5 @@
-using System.Net.Http.Json;
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
 using CrmSecurity.Crypto.Keys.Insecure;
 using CrmSecurity.Crypto.Providers;

@@ -37,7 +37,7 @@ internal abstract class ReviewPageModel(IReviewAccess access) : PageModel
         if (Caller?.SecondFactorPage is { } secondFactor)
         {
             // The person is sent to turn on two-step verification, with the reason on that page (ASVS V4.3.1).
-            context.Result = new RedirectResult(secondFactor);
+            context.Result = new RedirectResult(Url.Content("~" + secondFactor));
             return;
         }
 

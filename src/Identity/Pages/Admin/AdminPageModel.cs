@@ -1,5 +1,6 @@
 using CrmSecurity.Identity.Admin;
 using CrmSecurity.Identity.Authorization.Store;
+using CrmSecurity.Identity.Contracts;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.Filters;
@@ -35,7 +36,7 @@ internal abstract class AdminPageModel : PageModel
         // to turn it on, with the reason on the page.
         if (!HttpContext.RequestServices.GetRequiredService<AdminSecondFactor>().Satisfied(User))
         {
-            context.Result = new RedirectResult(Url.Content("~/account/two-factor?required=admin"));
+            context.Result = new RedirectResult(Url.Content("~" + CrmActor.SecondFactorPage("admin")));
             return;
         }
 
