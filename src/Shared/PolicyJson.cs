@@ -11,7 +11,7 @@ internal sealed class PolicyException(IReadOnlyList<string> problems) : Exceptio
 
 /// <summary>
 /// How a module reads its policy files where the Identity and AuditAnalyzer readers differed before they shared this
-/// parser (issue 12). Each module keeps its own rules, so no file that loads today fails to load, or the other way round.
+/// parser. Each module keeps its own rules, so no file that loads today fails to load, or the other way round.
 /// </summary>
 internal sealed record PolicyJsonRules
 {

@@ -1,10 +1,7 @@
 using System.Data.Common;
-using System.Globalization;
 using System.Runtime.InteropServices;
+using CrmSecurity.Shared;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
-using Microsoft.EntityFrameworkCore.Metadata;
-using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -77,34 +74,14 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
             return 0;
         }
 
-        var insert = RowInsert.For(db);
+        var insert = PreparedInsert<StoredEventRow>.For(db);
         await db.Database.OpenConnectionAsync(cancellationToken);
         try
         {
-            var connection = db.Database.GetDbConnection();
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = insert.Sql;
-            var parameters = insert.Columns.Select((_, index) =>
-            {
-                var parameter = command.CreateParameter();
-                parameter.ParameterName = "@p" + index.ToString(CultureInfo.InvariantCulture);
-                command.Parameters.Add(parameter);
-                return parameter;
-            }).ToArray();
+            await using var transaction = await db.Database.GetDbConnection().BeginTransactionAsync(cancellationToken);
             try
             {
-                foreach (var row in fresh)
-                {
-                    for (var index = 0; index < parameters.Length; index++)
-                    {
-                        parameters[index].Value = insert.Columns[index](row) ?? DBNull.Value;
-                    }
-
-                    await command.ExecuteNonQueryAsync(cancellationToken);
-                }
-
+                await insert.ExecuteAsync(transaction, fresh, cancellationToken);
                 await transaction.CommitAsync(cancellationToken);
                 AnalyzerMetrics.Ingested(rows[0].ClientId, fresh.Count, "accepted");
                 AnalyzerMetrics.Ingested(rows[0].ClientId, rows.Count - fresh.Count, "duplicate");
@@ -121,38 +98,6 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
         }
 
         return fresh.Count;
-    }
-
-    /// <summary>The INSERT of one event row (all columns but the generated sequence), from the EF model so every provider gets its own SQL.</summary>
-    private sealed record RowInsert(string Sql, Func<StoredEventRow, object?>[] Columns)
-    {
-        private static RowInsert? _cached;
-
-        public static RowInsert For(LiveDbContext db)
-        {
-            if (_cached is { } cached)
-            {
-                return cached;
-            }
-
-            var entity = db.Model.FindEntityType(typeof(StoredEventRow))!;
-            var table = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
-            var sql = db.GetService<ISqlGenerationHelper>();
-            var properties = entity.GetProperties().Where(p => p.ValueGenerated == ValueGenerated.Never).ToArray();
-            var columns = properties.Select(property =>
-            {
-                var getter = property.GetGetter();
-                var converter = property.GetValueConverter() ?? property.GetTypeMapping().Converter;
-                return (Func<StoredEventRow, object?>)(row =>
-                {
-                    var value = getter.GetClrValueUsingContainingEntity(row);
-                    return value is null || converter is null ? value : converter.ConvertToProvider(value);
-                });
-            }).ToArray();
-            var names = string.Join(", ", properties.Select(p => sql.DelimitIdentifier(p.GetColumnName(table)!)));
-            var values = string.Join(", ", properties.Select((_, index) => "@p" + index.ToString(CultureInfo.InvariantCulture)));
-            return _cached = new RowInsert($"INSERT INTO {sql.DelimitIdentifier(table.Name, table.Schema)} ({names}) VALUES ({values})", columns);
-        }
     }
 
     /// <summary>The end (exclusive) of the chunk from <paramref name="start"/> holding at most <paramref name="lines"/> line breaks.</summary>

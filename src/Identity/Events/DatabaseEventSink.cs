@@ -1,9 +1,6 @@
-using System.Threading.Channels;
 using CrmSecurity.Identity.Data;
+using CrmSecurity.Shared;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.EntityFrameworkCore.Infrastructure;
-using Microsoft.EntityFrameworkCore.Metadata;
-using Microsoft.EntityFrameworkCore.Storage;
 
 namespace CrmSecurity.Identity.Events;
 
@@ -13,73 +10,12 @@ namespace CrmSecurity.Identity.Events;
 /// the host stops; a crash loses at most one flush interval (documented in the README).
 /// </summary>
 internal sealed partial class DatabaseEventSink(IServiceScopeFactory scopes, ILogger<DatabaseEventSink> logger)
-    : BackgroundService, IAccessEventSink
+    : BatchingQueue<AccessEvent>(50_000, waitWhenFull: true), IAccessEventSink
 {
-    private const int BatchSize = 500;
-    private static readonly TimeSpan GatherFor = TimeSpan.FromMilliseconds(100);
+    // Waits when full: a stuck database applies back-pressure instead of losing the record of who did what.
+    public ValueTask WriteAsync(AccessEvent accessEvent, CancellationToken cancellationToken) => EnqueueAsync(accessEvent, cancellationToken);
 
-    // Bounded so a stuck database applies back-pressure instead of growing memory without limit.
-    private readonly Channel<AccessEvent> _queue = Channel.CreateBounded<AccessEvent>(
-        new BoundedChannelOptions(50_000) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
-
-    public ValueTask WriteAsync(AccessEvent accessEvent, CancellationToken cancellationToken) =>
-        _queue.Writer.TryWrite(accessEvent) ? ValueTask.CompletedTask : _queue.Writer.WriteAsync(accessEvent, cancellationToken);
-
-    /// <summary>Waits until everything queued so far is stored (tests, shutdown).</summary>
-    public async Task FlushAsync(CancellationToken cancellationToken)
-    {
-        while (_queue.Reader.Count > 0 || Volatile.Read(ref _writing) != 0)
-        {
-            await Task.Delay(10, cancellationToken);
-        }
-    }
-
-    private int _writing;
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var batch = new List<AccessEvent>(BatchSize);
-        try
-        {
-            while (await _queue.Reader.WaitToReadAsync(stoppingToken))
-            {
-                Interlocked.Exchange(ref _writing, 1);
-
-                // Gather for a moment so a busy token endpoint writes hundreds of events per transaction, not one.
-                if (_queue.Reader.Count < BatchSize)
-                {
-                    await Task.Delay(GatherFor, stoppingToken);
-                }
-
-                while (batch.Count < BatchSize && _queue.Reader.TryRead(out var item))
-                {
-                    batch.Add(item);
-                }
-
-                await StoreAsync(batch, CancellationToken.None);
-                batch.Clear();
-                Interlocked.Exchange(ref _writing, 0);
-            }
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-            // Shutting down: store what is left below.
-        }
-
-        while (_queue.Reader.TryRead(out var item))
-        {
-            batch.Add(item);
-        }
-
-        if (batch.Count > 0)
-        {
-            await StoreAsync(batch, CancellationToken.None);
-        }
-
-        Interlocked.Exchange(ref _writing, 0);
-    }
-
-    private async Task StoreAsync(List<AccessEvent> batch, CancellationToken cancellationToken)
+    protected override async Task StoreAsync(List<AccessEvent> batch)
     {
         foreach (var e in batch)
         {
@@ -90,7 +26,7 @@ internal sealed partial class DatabaseEventSink(IServiceScopeFactory scopes, ILo
         {
             await using var scope = scopes.CreateAsyncScope();
             var store = scope.ServiceProvider.GetRequiredService<IdentityStore>();
-            await InsertAsync(store, batch, cancellationToken);
+            await InsertAsync(store, batch, CancellationToken.None);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -99,57 +35,21 @@ internal sealed partial class DatabaseEventSink(IServiceScopeFactory scopes, ILo
         }
     }
 
-    /// <summary>
-    /// One prepared INSERT executed per event inside one transaction: the table is append-only, so EF Core's change
-    /// tracking buys nothing here and cost a tenth of the token endpoint's CPU. Table, column names, quoting and
-    /// value conversions come from the EF model, so every provider gets its own correct SQL.
-    /// </summary>
+    /// <summary>Only after the host stopped (this queue waits when full): the log keeps the event the table will not.</summary>
+    protected override void OnDropped(AccessEvent item, long dropped)
+    {
+        LogEvent(logger, item.Action, item.Outcome, item.UserId, item.ClientId, item.SourceIp, item.Details, item.EventId);
+        LogDropped(logger, dropped);
+    }
+
     private static async Task InsertAsync(IdentityStore store, List<AccessEvent> batch, CancellationToken cancellationToken)
     {
-        var insert = EventInsert.For(store);
-        var connection = store.Database.GetDbConnection();
+        var insert = PreparedInsert<AccessEventRecord>.For(store);
         await store.Database.OpenConnectionAsync(cancellationToken);
         try
         {
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = insert.Sql;
-            var parameters = insert.Columns.Select((_, index) =>
-            {
-                var parameter = command.CreateParameter();
-                parameter.ParameterName = "@p" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                command.Parameters.Add(parameter);
-                return parameter;
-            }).ToArray();
-
-            foreach (var e in batch)
-            {
-                var record = new AccessEventRecord
-                {
-                    EventId = e.EventId,
-                    Timestamp = e.Timestamp,
-                    UserId = e.UserId,
-                    Action = e.Action,
-                    Tenant = e.Tenant,
-                    UserName = e.UserName,
-                    SessionId = e.SessionId,
-                    SourceIp = e.SourceIp,
-                    UserAgent = e.UserAgent,
-                    ClientId = e.ClientId,
-                    Outcome = e.Outcome,
-                    TargetUser = e.TargetUser,
-                    Privilege = e.Privilege,
-                    Details = e.Details,
-                };
-                for (var index = 0; index < parameters.Length; index++)
-                {
-                    parameters[index].Value = insert.Columns[index].Read(record) ?? DBNull.Value;
-                }
-
-                await command.ExecuteNonQueryAsync(cancellationToken);
-            }
-
+            await using var transaction = await store.Database.GetDbConnection().BeginTransactionAsync(cancellationToken);
+            await insert.ExecuteAsync(transaction, batch.Select(Record), cancellationToken);
             await transaction.CommitAsync(cancellationToken);
         }
         finally
@@ -158,38 +58,23 @@ internal sealed partial class DatabaseEventSink(IServiceScopeFactory scopes, ILo
         }
     }
 
-    private sealed record EventColumn(Func<AccessEventRecord, object?> Read);
-
-    private sealed record EventInsert(string Sql, EventColumn[] Columns)
+    private static AccessEventRecord Record(AccessEvent e) => new()
     {
-        private static EventInsert? _cached;
-
-        public static EventInsert For(IdentityStore store)
-        {
-            if (_cached is { } cached)
-            {
-                return cached;
-            }
-
-            var entity = store.Model.FindEntityType(typeof(AccessEventRecord))!;
-            var table = StoreObjectIdentifier.Table(entity.GetTableName()!, entity.GetSchema());
-            var sql = store.GetService<ISqlGenerationHelper>();
-            var properties = entity.GetProperties().ToArray();
-            var columns = properties.Select(property =>
-            {
-                var getter = property.GetGetter();
-                var converter = property.GetValueConverter() ?? property.GetTypeMapping().Converter;
-                return new EventColumn(record =>
-                {
-                    var value = getter.GetClrValueUsingContainingEntity(record);
-                    return value is null || converter is null ? value : converter.ConvertToProvider(value);
-                });
-            }).ToArray();
-            var names = string.Join(", ", properties.Select(p => sql.DelimitIdentifier(p.GetColumnName(table)!)));
-            var values = string.Join(", ", properties.Select((_, index) => "@p" + index.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-            return _cached = new EventInsert($"INSERT INTO {sql.DelimitIdentifier(table.Name, table.Schema)} ({names}) VALUES ({values})", columns);
-        }
-    }
+        EventId = e.EventId,
+        Timestamp = e.Timestamp,
+        UserId = e.UserId,
+        Action = e.Action,
+        Tenant = e.Tenant,
+        UserName = e.UserName,
+        SessionId = e.SessionId,
+        SourceIp = e.SourceIp,
+        UserAgent = e.UserAgent,
+        ClientId = e.ClientId,
+        Outcome = e.Outcome,
+        TargetUser = e.TargetUser,
+        Privilege = e.Privilege,
+        Details = e.Details,
+    };
 
     [LoggerMessage(EventId = 4100, Level = LogLevel.Information,
         Message = "Access event {Action} {Outcome} user {UserId} client {ClientId} from {SourceIp} ({Details}) {EventId}")]
@@ -197,4 +82,7 @@ internal sealed partial class DatabaseEventSink(IServiceScopeFactory scopes, ILo
 
     [LoggerMessage(EventId = 4101, Level = LogLevel.Error, Message = "Could not store {Count} access events in the database")]
     private static partial void LogStoreFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(EventId = 4102, Level = LogLevel.Warning, Message = "{Dropped} access events arrived after the host stopped: logged, not stored")]
+    private static partial void LogDropped(ILogger logger, long dropped);
 }

@@ -1,8 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using System.Threading.Channels;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity.Events;
+using CrmSecurity.Shared;
 
 namespace CrmSecurity.Server.Events;
 
@@ -20,71 +20,25 @@ namespace CrmSecurity.Server.Events;
 /// event is dropped (counted and logged) rather than holding a token request. Identity's own table still has it.
 /// </remarks>
 internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, ILogger<AnalyzerEventSink> logger)
-    : BackgroundService, IAccessEventSink
+    : BatchingQueue<AccessEvent>(50_000, waitWhenFull: false), IAccessEventSink
 {
     /// <summary>The sending client the events are stored under (<c>identity:{event_id}</c>).</summary>
     public const string ClientId = "identity";
 
-    private const int BatchSize = 500;
-    private const int Capacity = 50_000;
-    private static readonly TimeSpan GatherFor = TimeSpan.FromMilliseconds(100);
-
     private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
-    private readonly Channel<AccessEvent> _queue = Channel.CreateBounded<AccessEvent>(
-        new BoundedChannelOptions(Capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    // Never waits: when the database is stuck the analyzer's copy is dropped rather than holding a token request.
+    public ValueTask WriteAsync(AccessEvent accessEvent, CancellationToken cancellationToken) => EnqueueAsync(accessEvent, cancellationToken);
 
-    private long _dropped;
-
-    /// <summary>Events not handed to the analyzer because the queue was full or the host was stopping.</summary>
-    public long Dropped => Interlocked.Read(ref _dropped);
-
-    public ValueTask WriteAsync(AccessEvent accessEvent, CancellationToken cancellationToken)
+    protected override void OnDropped(AccessEvent item, long dropped)
     {
-        if (!_queue.Writer.TryWrite(accessEvent) && Interlocked.Increment(ref _dropped) % 1000 == 1)
+        if (dropped % 1000 == 1)
         {
-            LogDropped(logger, Dropped);
-        }
-
-        return ValueTask.CompletedTask;
-    }
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        // No more events are accepted; ExecuteAsync stores what is queued and then ends.
-        _queue.Writer.TryComplete();
-        await base.StopAsync(cancellationToken);
-    }
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        var batch = new List<AccessEvent>(BatchSize);
-        while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
-        {
-            // Gather for a moment so a busy token endpoint stores hundreds of events per transaction, not one.
-            if (_queue.Reader.Count < BatchSize && !stoppingToken.IsCancellationRequested)
-            {
-                try
-                {
-                    await Task.Delay(GatherFor, stoppingToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    // Stopping: store what is queued without waiting.
-                }
-            }
-
-            while (batch.Count < BatchSize && _queue.Reader.TryRead(out var item))
-            {
-                batch.Add(item);
-            }
-
-            await StoreAsync(batch);
-            batch.Clear();
+            LogDropped(logger, dropped);
         }
     }
 
-    private async Task StoreAsync(List<AccessEvent> batch)
+    protected override async Task StoreAsync(List<AccessEvent> batch)
     {
         using var lines = new MemoryStream();
         foreach (var e in batch)
