@@ -1,5 +1,4 @@
-using CrmSecurity.AuditAnalyzer.Export;
-using CrmSecurity.AuditAnalyzer.Service;
+using CrmSecurity.AuditAnalyzer;
 using CrmSecurity.Identity;
 using CrmSecurity.Server.Cli;
 using CrmSecurity.Server.EncryptionService;
@@ -25,9 +24,7 @@ builder.AddCryptoModule();
 builder.AddCryptoService();
 if (modules.AuditAnalyzer)
 {
-    builder.AddAuditAnalyzerModule();
-    builder.AddAuditAnalyzerLiveModule();
-    builder.AddAuditAnalyzerExportModule();
+    builder.AddAuditAnalyzerModule(service: true);
 }
 
 if (modules is { Identity: true, AuditAnalyzer: true })
@@ -58,8 +55,7 @@ if (modules.Identity)
 
 if (modules.AuditAnalyzer)
 {
-    app.MapAuditAnalyzerLive();
-    app.MapAuditAnalyzerExport();
+    app.MapAuditAnalyzer();
 }
 
 app.MapCryptoService();

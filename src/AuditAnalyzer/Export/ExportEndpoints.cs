@@ -28,7 +28,7 @@ public static class ExportEndpoints
     internal const int MaxLimit = 5000;
 
     /// <summary>Maps <c>GET /analyzer/export/findings</c> and <c>GET /analyzer/export/destinations</c> (scope findings:read).</summary>
-    public static IEndpointRouteBuilder MapAuditAnalyzerExport(this IEndpointRouteBuilder endpoints)
+    internal static IEndpointRouteBuilder Map(IEndpointRouteBuilder endpoints)
     {
         var group = endpoints.MapGroup("/analyzer/export").DisableAntiforgery();
         group.MapGet("/findings", ExportFindingsAsync).RequireAuthorization(ExportModule.ReadPolicy);

@@ -12,19 +12,13 @@ namespace CrmSecurity.AuditAnalyzer.Export;
 /// and a background forwarder pushing each finding change as CEF over syslog and to signed webhooks.
 /// Reads the live module's findings; the live module must be added too.
 /// </summary>
-public static class ExportModule
+internal static class ExportModule
 {
     /// <summary>Module name of the export tables in <c>crm_schema_modules</c>.</summary>
-    public const string SchemaName = "audit-analyzer-export";
-
-    /// <summary>Schema version of the export tables.</summary>
-    public const int SchemaVersion = ExportDbContext.SchemaVersion;
-
-    /// <summary>The export tables' DbContext, for the host's schema registration.</summary>
-    public static Type SchemaContext => typeof(ExportDbContext);
+    internal const string SchemaName = "audit-analyzer-export";
 
     /// <summary>Adds the export's options (validated at start) and its tables on the host's database.</summary>
-    public static IHostApplicationBuilder AddAuditAnalyzerExport(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
+    internal static IHostApplicationBuilder Add(IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;

@@ -15,13 +15,13 @@ namespace CrmSecurity.AuditAnalyzer.Service;
 internal sealed record BatchResponse(int Lines, int Stored, int Duplicates, int Rejected, IReadOnlyList<LineError> Errors);
 
 /// <summary>HTTP endpoints of live ingestion and the findings list.</summary>
-public static class LiveEndpoints
+internal static class LiveEndpoints
 {
     /// <summary>
     /// Maps <c>POST /analyzer/events</c> (scope events:write), <c>GET /analyzer/findings</c> (scope findings:read) and the
     /// review API under <c>/analyzer/review</c> (scope findings:read, and the caller's review rights in the host's model).
     /// </summary>
-    public static IEndpointRouteBuilder MapAuditAnalyzerLive(this IEndpointRouteBuilder endpoints)
+    internal static IEndpointRouteBuilder Map(IEndpointRouteBuilder endpoints)
     {
         // Bearer tokens only, no cookies: no cross-site request can carry the credential, so no antiforgery token.
         var group = endpoints.MapGroup("/analyzer").DisableAntiforgery();

@@ -16,8 +16,8 @@ namespace CrmSecurity.AuditAnalyzer.Service;
 /// </summary>
 public static class LiveModule
 {
-    /// <summary>Authentication scheme the host must register (JwtBearer for <see cref="Audience"/>).</summary>
-    public const string BearerScheme = "AuditAnalyzerApi";
+    /// <summary>Authentication scheme of the analyzer's API, registered by the host's bearer callback.</summary>
+    internal const string BearerScheme = "AuditAnalyzerApi";
 
     /// <summary>The resource (token audience) of the analyzer's API.</summary>
     public const string Audience = "crm-security-analyzer";
@@ -29,13 +29,7 @@ public static class LiveModule
     public const string ReadScope = "findings:read";
 
     /// <summary>Module name of the live tables in <c>crm_schema_modules</c>.</summary>
-    public const string SchemaName = "audit-analyzer-live";
-
-    /// <summary>Schema version of the live tables.</summary>
-    public const int SchemaVersion = LiveDbContext.SchemaVersion;
-
-    /// <summary>The live tables' DbContext, for the host's schema registration.</summary>
-    public static Type SchemaContext => typeof(LiveDbContext);
+    internal const string SchemaName = "audit-analyzer-live";
 
     /// <summary>Tag of the health checks that decide readiness (the host's readiness endpoint runs those).</summary>
     public const string ReadyTag = "ready";
@@ -44,8 +38,8 @@ public static class LiveModule
     internal const string ReadPolicy = "audit-analyzer.findings.read";
     internal const string ReviewPolicy = "audit-analyzer.review";
 
-    /// <summary>Adds ingestion, the background scorer and their authorization policies; the analyzer module must be added too.</summary>
-    public static IHostApplicationBuilder AddAuditAnalyzerLive(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
+    /// <summary>Adds ingestion, the background scorer and their authorization policies (through <see cref="AuditAnalyzerModule.AddAuditAnalyzer"/>).</summary>
+    internal static IHostApplicationBuilder Add(IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
     {
         ArgumentNullException.ThrowIfNull(builder);
         var services = builder.Services;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using CrmSecurity.Identity.Authorization.Store;
+using CrmSecurity.Identity.Contracts;
 using CrmSecurity.Identity.Data;
 using Microsoft.EntityFrameworkCore;
 
@@ -13,6 +14,29 @@ namespace CrmSecurity.Identity.AuditTrail;
 /// </summary>
 internal sealed partial class AuditTrailWriter(IdentitySecrets secrets, TimeProvider time, ILogger<AuditTrailWriter> logger)
 {
+    /// <summary>
+    /// A new entry of the chain, before <see cref="AppendAsync"/> gives it its place and MAC. Without a fingerprint the
+    /// newest recorded one is carried forward (the change touched no model part).
+    /// </summary>
+    public static AuditEntryRecord Entry(AuditActor actor, DateTimeOffset at, long modelVersion, string? modelFingerprint, AuditTrailEntry change) => new()
+    {
+        Timestamp = at,
+        ActorId = actor.Id,
+        ActorName = actor.Name,
+        ClientId = actor.ClientId,
+        Action = change.Action,
+        TargetKind = change.TargetKind,
+        TargetId = change.TargetId,
+        TargetName = change.TargetName,
+        Before = change.Before,
+        After = change.After,
+        SourceIp = actor.SourceIp,
+        ModelVersion = modelVersion,
+        ModelFingerprint = modelFingerprint,
+        PreviousHash = "",
+        Hash = "",
+    };
+
     /// <summary>
     /// The audit key (made on first use). Get it before opening the change's transaction: making it writes through a
     /// connection of its own, which SQLite's single writer would make wait for the transaction.

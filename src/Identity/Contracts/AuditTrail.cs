@@ -54,23 +54,7 @@ internal sealed class TransactionalAuditTrail(AuditTrailWriter audit, DetachedSt
             .ExecuteUpdateAsync(s => s.SetProperty(x => x.Version, x => x.Version), cancellationToken);
         var version = await ModelLoader.VersionAsync(store, cancellationToken);
         var now = time.GetUtcNow();
-        var head = await AuditTrailWriter.AppendAsync(store, key, entries.Select(e => new AuditEntryRecord
-        {
-            Timestamp = now,
-            ActorId = actor.Id,
-            ActorName = actor.Name,
-            ClientId = actor.ClientId,
-            Action = e.Action,
-            TargetKind = e.TargetKind,
-            TargetId = e.TargetId,
-            TargetName = e.TargetName,
-            Before = e.Before,
-            After = e.After,
-            SourceIp = actor.SourceIp,
-            ModelVersion = version,
-            PreviousHash = "",
-            Hash = "",
-        }), cancellationToken);
+        var head = await AuditTrailWriter.AppendAsync(store, key, entries.Select(e => AuditTrailWriter.Entry(actor, now, version, null, e)), cancellationToken);
 
         // The transaction is the caller's: detach without committing or disposing it. The head is logged now, as this
         // writer never sees the commit; a change that then fails leaves a logged head the chain never had, which verify

@@ -6,7 +6,12 @@ using Microsoft.EntityFrameworkCore.Storage;
 namespace CrmSecurity.Server.Data;
 
 /// <summary>A module's tables, created together, at a schema version the module declares.</summary>
-internal sealed record ModuleSchema(string Module, Type ContextType, int Version);
+internal sealed record ModuleSchema(string Module, Type ContextType, int Version)
+{
+    /// <summary>What a module's options call for each of its table sets: it is registered here, created at start.</summary>
+    public static Action<string, Type, int> Registrar(IServiceCollection services) =>
+        (module, context, version) => services.AddSingleton(new ModuleSchema(module, context, version));
+}
 
 /// <summary>
 /// Creates each module's tables in the shared database on first start and refuses to run against a

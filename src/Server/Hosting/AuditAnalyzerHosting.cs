@@ -1,9 +1,7 @@
 using CrmSecurity.AuditAnalyzer;
 using CrmSecurity.AuditAnalyzer.Cli;
-using CrmSecurity.AuditAnalyzer.Export;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Review;
-using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity.Events;
 using CrmSecurity.Server.AuditReview;
 using CrmSecurity.Server.Data;
@@ -15,23 +13,21 @@ namespace CrmSecurity.Server.Hosting;
 /// <summary>Wires the access-log analyzer into the host: its module on the host's database, and its verbs.</summary>
 internal static class AuditAnalyzerHosting
 {
-    public static IHostApplicationBuilder AddAuditAnalyzerModule(this IHostApplicationBuilder builder)
-    {
-        builder.AddAuditAnalyzer(DatabaseSetup.Configure);
-        builder.Services.AddSingleton(new ModuleSchema(AuditAnalyzerModule.SchemaName, AuditAnalyzerModule.SchemaContext, AuditAnalyzerModule.SchemaVersion));
-        return builder;
-    }
-
     /// <summary>
-    /// Live ingestion, background scoring and review, with callers' tokens checked against the in-process Identity
-    /// provider (or <c>Identity:Authority</c>). Without <see cref="AddReviewThroughIdentity"/> nobody may review.
+    /// The analyzer on the host's database; with <paramref name="service"/> also live ingestion, background scoring,
+    /// review and the SIEM export, with callers' tokens checked against the in-process Identity provider (or
+    /// <c>Identity:Authority</c>). Without <see cref="AddReviewThroughIdentity"/> nobody may review.
     /// </summary>
-    public static WebApplicationBuilder AddAuditAnalyzerLiveModule(this WebApplicationBuilder builder)
+    public static IHostApplicationBuilder AddAuditAnalyzerModule(this IHostApplicationBuilder builder, bool service)
     {
-        builder.AddAuditAnalyzerLive(DatabaseSetup.Configure);
-        builder.Services.AddSingleton(new ModuleSchema(LiveModule.SchemaName, LiveModule.SchemaContext, LiveModule.SchemaVersion));
-        builder.Services.AddAuthentication().AddHostBearer(builder.Configuration, LiveModule.BearerScheme, LiveModule.Audience);
-        return builder;
+        var configuration = builder.Configuration;
+        return builder.AddAuditAnalyzer(analyzer =>
+        {
+            analyzer.Database = DatabaseSetup.Configure;
+            analyzer.Tables = ModuleSchema.Registrar(builder.Services);
+            analyzer.Service = service;
+            analyzer.Bearer = (authentication, scheme, audience) => authentication.AddHostBearer(configuration, scheme, audience);
+        });
     }
 
     /// <summary>
@@ -70,14 +66,6 @@ internal static class AuditAnalyzerHosting
         return builder;
     }
 
-    /// <summary>Findings export for SIEMs (ECS JSON Lines feed, CEF over syslog, signed webhooks) on the host's database; needs the live module.</summary>
-    public static WebApplicationBuilder AddAuditAnalyzerExportModule(this WebApplicationBuilder builder)
-    {
-        builder.AddAuditAnalyzerExport(DatabaseSetup.Configure);
-        builder.Services.AddSingleton(new ModuleSchema(ExportModule.SchemaName, ExportModule.SchemaContext, ExportModule.SchemaVersion));
-        return builder;
-    }
-
     /// <summary>analyze, generate and evaluate, run through <see cref="CliHost"/>; <c>--database PATH</c> points the run at a SQLite file.</summary>
     public static IEnumerable<System.CommandLine.Command> Commands() => AuditAnalyzerCommands.Create(new AnalyzerCliHost
     {
@@ -92,7 +80,7 @@ internal static class AuditAnalyzerHosting
 
             return builder;
         },
-        AddAnalyzer = builder => builder.AddAuditAnalyzerModule(),
+        AddAnalyzer = builder => builder.AddAuditAnalyzerModule(service: false),
         Run = CliHost.RunAsync,
     });
 }

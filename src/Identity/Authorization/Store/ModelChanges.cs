@@ -1,6 +1,7 @@
 using System.Text.Json;
 using CrmSecurity.Identity.AuditTrail;
 using CrmSecurity.Identity.Authorization.Model;
+using CrmSecurity.Identity.Contracts;
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Events;
 using Microsoft.AspNetCore.Mvc;
@@ -132,24 +133,11 @@ internal sealed partial class ModelChanges(IdentityStore store, AuthorizationMod
             await StorePermissionVersionsAsync(changed, cancellationToken);
 
             var fingerprint = (await ModelFingerprint.ComputeAsync(store, key, cancellationToken)).ToString();
-            var entries = context.Changes.Select(c => new AuditEntryRecord
-            {
-                Timestamp = now,
-                ActorId = actor.Id,
-                ActorName = actor.Name,
-                ClientId = actor.ClientId,
-                Action = c.Action,
-                TargetKind = c.TargetKind,
-                TargetId = c.TargetId,
-                TargetName = c.TargetName,
-                Before = c.Before is null ? null : JsonSerializer.Serialize(c.Before, AuditJson),
-                After = c.After is null ? null : JsonSerializer.Serialize(c.After, AuditJson),
-                SourceIp = actor.SourceIp,
-                ModelVersion = version,
-                ModelFingerprint = fingerprint,
-                PreviousHash = "",
-                Hash = "",
-            }).ToList();
+            var author = new AuditActor(actor.Id, actor.Name, actor.ClientId, actor.SourceIp);
+            var entries = context.Changes.Select(c => AuditTrailWriter.Entry(author, now, version, fingerprint, new AuditTrailEntry(
+                c.Action, c.TargetKind, c.TargetId, c.TargetName,
+                c.Before is null ? null : JsonSerializer.Serialize(c.Before, AuditJson),
+                c.After is null ? null : JsonSerializer.Serialize(c.After, AuditJson)))).ToList();
             if (drift.Count > 0)
             {
                 LogDrift(logger, string.Join(", ", drift));
