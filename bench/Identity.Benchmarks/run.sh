@@ -41,7 +41,7 @@ run() {
   [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$name" ] || return 0
   rm -rf "$work/db" && mkdir -p "$work/db"
   env "$@" \
-    ASPNETCORE_ENVIRONMENT=Benchmark DOTNET_ENVIRONMENT=Benchmark Crypto__Enabled=false \
+    ASPNETCORE_ENVIRONMENT=Benchmark DOTNET_ENVIRONMENT=Benchmark Modules__Crypto__Enabled=false \
     Identity__DemoMode=true Identity__AllowHttp=true \
     Identity__Throttling__TokenPerIpPerSecond=1000000 Identity__Throttling__TokenPerClientPerSecond=1000000 \
     Database__Provider=Sqlite "Database__ConnectionString=Data Source=$work/db/security.db" \

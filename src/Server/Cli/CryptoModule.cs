@@ -23,9 +23,12 @@ internal static class CryptoModule
             new JsonLinesEventSink(Path.GetFullPath(services.GetRequiredService<IOptions<CryptoOptions>>().Value.AccessEventLog, Environment.CurrentDirectory)),
             services));
         builder.AddCrypto(DatabaseSetup.Configure, SubjectKeyDatabase.Configure);
+        // The library's own Crypto:Enabled (whether its settings are checked) follows the host's module switch.
+        var on = CryptoServiceModule.IsOn(builder.Configuration);
+        builder.Services.PostConfigure<CryptoOptions>(options => options.Enabled = on);
         builder.Services.AddSingleton<IValidateOptions<CryptoOptions>, SubjectKeyDatabaseValidator>();
         builder.Services.AddSingleton(new ModuleSchema("crypto", typeof(CryptoDbContext), CryptoDbContext.SchemaVersion));
-        if (CryptoServiceModule.IsOn(builder.Configuration))
+        if (on)
         {
             builder.Services.AddSingleton(new ModuleSchema("crypto-subject-keys", typeof(SubjectKeyDbContext), SubjectKeyDbContext.SchemaVersion));
         }
@@ -37,7 +40,8 @@ internal static class CryptoModule
     public static HostApplicationBuilder CreateVerbBuilder(bool requireKeyring = true)
     {
         var builder = CliHost.CreateBuilder();
-        builder.Configuration["Crypto:Enabled"] = "true";
+        builder.Configuration[ModuleSwitches.CryptoSetting] = "true";
+        builder.Configuration[ModuleSwitches.CryptoOlderSetting] = "true";
         builder.Configuration["Crypto:RequireKeyring"] = requireKeyring ? "true" : "false";
         builder.AddCryptoModule();
         return builder;

@@ -1,4 +1,5 @@
 using CrmSecurity.Identity.Contracts;
+using CrmSecurity.Server.Hosting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -50,12 +51,8 @@ internal static class CryptoServiceModule
         return app;
     }
 
-    /// <summary>
-    /// Whether <c>Crypto:Enabled</c> is true, read without throwing: a value that is not a boolean is reported at start
-    /// by the options binder as exit 78 naming the setting, instead of crashing the host while it is being built.
-    /// </summary>
-    public static bool IsOn(IConfiguration configuration) =>
-        bool.TryParse(configuration["Crypto:Enabled"], out var on) && on;
+    /// <summary>Whether the Crypto module is switched on (<c>Modules:Crypto:Enabled</c>, or its older name <c>Crypto:Enabled</c>).</summary>
+    public static bool IsOn(IConfiguration configuration) => ModuleSwitches.Read(configuration).Crypto;
 
     private static IEndpointRouteBuilder MapCryptoServiceEndpoints(this IEndpointRouteBuilder endpoints) =>
         CryptoServiceEndpoints.MapCryptoService(endpoints);

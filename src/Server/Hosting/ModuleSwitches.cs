@@ -6,24 +6,32 @@ using Microsoft.IdentityModel.Tokens;
 namespace CrmSecurity.Server.Hosting;
 
 /// <summary>
-/// <c>Modules:Identity:Enabled</c> and <c>Modules:AuditAnalyzer:Enabled</c> (both true by default): a large installation
-/// runs the same host twice, once per module. Without Identity in the host, bearer tokens are checked against the
-/// external issuer named by <c>Identity:Authority</c> (its discovery document and keys).
+/// One switch per module, <c>Modules:&lt;Name&gt;:Enabled</c> (Identity, AuditAnalyzer, Crypto), each on unless switched
+/// off. A large installation runs the same host several times, one module each. Without Identity in the host, bearer tokens are checked against the external issuer named by
+/// <c>Identity:Authority</c> (its discovery document and keys).
 /// </summary>
-internal sealed record ModuleSwitches(bool Identity, bool AuditAnalyzer)
+/// <remarks>
+/// <c>Crypto:Enabled</c> is the older name of <c>Modules:Crypto:Enabled</c> and is still honoured, so a configuration
+/// written for an earlier build keeps its meaning; when both are set they must agree.
+/// </remarks>
+internal sealed record ModuleSwitches(bool Identity, bool AuditAnalyzer, bool Crypto)
 {
     public const string IdentitySetting = "Modules:Identity:Enabled";
     public const string AuditAnalyzerSetting = "Modules:AuditAnalyzer:Enabled";
+    public const string CryptoSetting = "Modules:Crypto:Enabled";
+    public const string CryptoOlderSetting = "Crypto:Enabled";
     public const string AuthoritySetting = "Identity:Authority";
 
     /// <summary>
-    /// Reads the switches without throwing: a value that is not a boolean counts as on here and is reported at start by
-    /// <see cref="ModuleSwitchesValidator"/> as exit 78 naming the setting.
+    /// Reads the switches without throwing: a value that is not a boolean counts as the module's default here and is
+    /// reported at start by <see cref="ModuleSwitchesValidator"/> as exit 78 naming the setting.
     /// </summary>
-    public static ModuleSwitches Read(IConfiguration configuration) =>
-        new(On(configuration[IdentitySetting]), On(configuration[AuditAnalyzerSetting]));
+    public static ModuleSwitches Read(IConfiguration configuration) => new(
+        Flag(configuration[IdentitySetting]) ?? true,
+        Flag(configuration[AuditAnalyzerSetting]) ?? true,
+        Flag(configuration[CryptoSetting]) ?? Flag(configuration[CryptoOlderSetting]) ?? true);
 
-    private static bool On(string? value) => !bool.TryParse(value, out var on) || on;
+    internal static bool? Flag(string? value) => bool.TryParse(value, out var on) ? on : null;
 }
 
 internal static class ModuleSwitchesHosting
@@ -72,7 +80,8 @@ internal sealed class ModuleSwitchesValidator(IConfiguration configuration) : IV
     public ValidateOptionsResult Validate(string? name, ModuleSwitchesCheck options)
     {
         var errors = new List<string>();
-        foreach (var setting in new[] { ModuleSwitches.IdentitySetting, ModuleSwitches.AuditAnalyzerSetting })
+        // Crypto:Enabled, the older name, is reported by the Crypto module's own options binder.
+        foreach (var setting in new[] { ModuleSwitches.IdentitySetting, ModuleSwitches.AuditAnalyzerSetting, ModuleSwitches.CryptoSetting })
         {
             if (configuration[setting] is { } value && !bool.TryParse(value, out _))
             {
@@ -80,13 +89,19 @@ internal sealed class ModuleSwitchesValidator(IConfiguration configuration) : IV
             }
         }
 
-        var switches = ModuleSwitches.Read(configuration);
-        if (!switches.Identity && !switches.AuditAnalyzer && !CryptoOn())
+        if (ModuleSwitches.Flag(configuration[ModuleSwitches.CryptoSetting]) is { } crypto
+            && ModuleSwitches.Flag(configuration[ModuleSwitches.CryptoOlderSetting]) is { } older && crypto != older)
         {
-            errors.Add($"{ModuleSwitches.IdentitySetting} and {ModuleSwitches.AuditAnalyzerSetting} are both false and Crypto:Enabled is not true: the host would serve nothing. Turn one module on.");
+            errors.Add($"{ModuleSwitches.CryptoOlderSetting} (the older name of {ModuleSwitches.CryptoSetting}) is {Lower(older)} but {ModuleSwitches.CryptoSetting} is {Lower(crypto)}: remove {ModuleSwitches.CryptoOlderSetting} and keep the switch you mean.");
         }
 
-        if (!switches.Identity && NeedsTokens(switches))
+        var switches = ModuleSwitches.Read(configuration);
+        if (!switches.Identity && !switches.AuditAnalyzer && !switches.Crypto)
+        {
+            errors.Add($"{ModuleSwitches.IdentitySetting}, {ModuleSwitches.AuditAnalyzerSetting} and {ModuleSwitches.CryptoSetting} are all off: the host would serve nothing. Turn one module on.");
+        }
+
+        if (!switches.Identity && (switches.AuditAnalyzer || switches.Crypto))
         {
             var authority = configuration[ModuleSwitches.AuthoritySetting];
             if (string.IsNullOrWhiteSpace(authority))
@@ -103,7 +118,5 @@ internal sealed class ModuleSwitchesValidator(IConfiguration configuration) : IV
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
-    private bool NeedsTokens(ModuleSwitches switches) => switches.AuditAnalyzer || CryptoOn();
-
-    private bool CryptoOn() => bool.TryParse(configuration["Crypto:Enabled"], out var on) && on;
+    private static string Lower(bool value) => value ? "true" : "false";
 }

@@ -14,7 +14,7 @@ public sealed class ServiceStartupTests : IDisposable
             new Dictionary<string, string?>
             {
                 ["Database__ConnectionString"] = $"Data Source={Path.Combine(_directory, "security.db")}",
-                ["Crypto__Enabled"] = "true",
+                ["Modules__Crypto__Enabled"] = "true",
                 ["Crypto__MasterKey__Variable"] = "CRM_SECURITY_TEST_UNSET_MASTER_KEY",
                 ["CRM_SECURITY_TEST_UNSET_MASTER_KEY"] = null,
             },
@@ -33,7 +33,7 @@ public sealed class ServiceStartupTests : IDisposable
             new Dictionary<string, string?>
             {
                 ["Database__ConnectionString"] = $"Data Source={Path.Combine(_directory, "security.db")}",
-                ["Crypto__Enabled"] = "true",
+                ["Modules__Crypto__Enabled"] = "true",
                 ["Crypto__MasterKey__Source"] = "Vault",
             },
             TestContext.Current.CancellationToken);

@@ -74,7 +74,7 @@ public sealed class BlindIndexPlanTests(CryptoSecurityHost host) : IClassFixture
             ["ASPNETCORE_ENVIRONMENT"] = "Testing",
             ["Database__Provider"] = "Sqlite",
             ["Database__ConnectionString"] = $"Data Source={Path.Combine(host.Directory, "planner.db")}",
-            ["Crypto__Enabled"] = "true",
+            ["Modules__Crypto__Enabled"] = "true",
             ["Crypto__MasterKey__Source"] = "File",
             ["Crypto__MasterKey__File"] = host.MasterKeyPath,
             ["Crypto__KeyringPath"] = host.KeyringPath,

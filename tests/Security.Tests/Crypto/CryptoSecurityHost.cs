@@ -35,7 +35,7 @@ public class CryptoSecurityHost : SecurityHost
         {
             var settings = new Dictionary<string, string?>
             {
-                ["Crypto:Enabled"] = "true",
+                ["Modules:Crypto:Enabled"] = "true",
                 // What a security team declares: contact emails searchable through one planned blind index (its bits
                 // left to the planner), national ids and mobile numbers deterministic for equality lookups.
                 ["Crypto:Columns:0:Table"] = "contact",

@@ -48,7 +48,7 @@ public sealed partial class LogSecretsTests : IAsyncLifetime
             ["Identity__AllowHttp"] = "true",
             ["Identity__DemoMode"] = "true",
             ["Identity__MailPickupDirectory"] = Path.Combine(_directory, "mail"),
-            ["Crypto__Enabled"] = "true",
+            ["Modules__Crypto__Enabled"] = "true",
             ["Crypto__MasterKey__Source"] = "File",
             ["Crypto__MasterKey__File"] = masterKey,
             ["Crypto__KeyringPath"] = keyring,

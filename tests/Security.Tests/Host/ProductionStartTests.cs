@@ -29,7 +29,7 @@ public sealed class ProductionStartTests(SecurityHost host) : IClassFixture<Secu
                 // Everything else as a careful operator sets it: the installation's key, a public origin, known hosts.
                 ["Crypto__MasterKey__Source"] = "File",
                 ["Crypto__MasterKey__File"] = host.MasterKeyPath,
-                ["Crypto__Enabled"] = "false",
+                ["Modules__Crypto__Enabled"] = "false",
                 ["Identity__Issuer"] = "https://login.example.com/",
                 ["AllowedHosts"] = "login.example.com",
                 ["Identity__MailPickupDirectory"] = Path.Combine(directory, "mail"),

@@ -211,7 +211,7 @@ public sealed class PublicOriginStartupTests : IDisposable
             ["Database__ConnectionString"] = $"Data Source={Path.Combine(_directory, "security.db")}",
             ["Crypto__MasterKey__Source"] = "File",
             ["Crypto__MasterKey__File"] = key,
-            ["Crypto__Enabled"] = "false",
+            ["Modules__Crypto__Enabled"] = "false",
         };
     }
 }

@@ -57,7 +57,7 @@ public class CryptoServiceHost : IAsyncLifetime
             ["Identity:AllowHttp"] = "true",
             ["Identity:DemoMode"] = "false",
             ["Identity:MailPickupDirectory"] = Path.Combine(_directory, "mail"),
-            ["Crypto:Enabled"] = "true",
+            ["Modules:Crypto:Enabled"] = "true",
             ["Crypto:KeyringPath"] = keyring,
             ["Crypto:MasterKey:Source"] = "File",
             ["Crypto:MasterKey:File"] = keyFile,

@@ -120,6 +120,33 @@ public sealed class StartupTests : IDisposable
         Assert.Contains("Identity:Authority is required when Modules:Identity:Enabled is false", output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_older_crypto_switch_still_counts_and_disagreeing_with_the_new_one_stops_start_up()
+    {
+        // The Testing environment switches Crypto off as Modules:Crypto:Enabled; a configuration written for an earlier
+        // build says Crypto:Enabled. Neither may silently win.
+        var environment = SqliteIn(_directory);
+        environment["Crypto__Enabled"] = "true";
+
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(environment, TestContext.Current.CancellationToken);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Crypto:Enabled (the older name of Modules:Crypto:Enabled) is true but Modules:Crypto:Enabled is false", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_module_switch_that_is_not_a_boolean_stops_start_up_naming_it()
+    {
+        var environment = SqliteIn(_directory);
+        environment["Modules__Crypto__Enabled"] = "yes please";
+
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(environment, TestContext.Current.CancellationToken);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("The setting 'Modules:Crypto:Enabled' cannot be read as Boolean. Use true or false.", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("yes please", output, StringComparison.Ordinal);
+    }
+
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     internal static Dictionary<string, string?> SqliteIn(string directory) => new()
