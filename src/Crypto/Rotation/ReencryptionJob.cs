@@ -2,6 +2,7 @@ using System.Data;
 using System.Data.Common;
 using System.Globalization;
 using CrmSecurity.Crypto.Fields;
+using CrmSecurity.Crypto.Keys;
 using CrmSecurity.Crypto.Providers;
 using Microsoft.Data.SqlClient;
 
@@ -38,20 +39,45 @@ public sealed record ReencryptionTable(string Tenant, string Table, string KeyCo
         string.Create(CultureInfo.InvariantCulture, $"{Tenant}/{Table}/{string.Join(',', Columns.Select(c => c.DatabaseColumn))}@{keysetId:x8}v{version}");
 }
 
-/// <summary>Progress after each committed batch.</summary>
-/// <param name="RowsDone">Rows examined so far (all runs of this job).</param>
+/// <summary>
+/// Progress after each batch, and at the end the run's summary: every value the run looked at is counted under
+/// exactly one outcome, so nothing is skipped without being reported.
+/// </summary>
+/// <param name="RowsDone">Rows examined so far. A run that resumes an interrupted job counts the rows that job committed as done; it looks at them again at the end, so its outcome counts cover the whole table.</param>
 /// <param name="RowsTotal">Rows in the table when this run started.</param>
-/// <param name="ValuesRewritten">Values re-encrypted in this run.</param>
-/// <param name="ValuesFailed">Values that could not be decrypted (left as they were) in this run.</param>
-public sealed record ReencryptionProgress(long RowsDone, long RowsTotal, long ValuesRewritten, long ValuesFailed);
+/// <param name="ValuesRewritten">Values re-encrypted under the primary version in this run (binary stays binary, text form stays text).</param>
+/// <param name="ValuesFailed">Values in the binary or <c>cf1:</c> text form that could not be decrypted (left as they were) in this run: an error.</param>
+public sealed record ReencryptionProgress(long RowsDone, long RowsTotal, long ValuesRewritten, long ValuesFailed)
+{
+    /// <summary>Values already under the primary version (not decrypted), including values the application rewrote while the job ran.</summary>
+    public long ValuesCurrent { get; init; }
+
+    /// <summary>NULL or empty values: nothing to encrypt.</summary>
+    public long ValuesEmpty { get; init; }
+
+    /// <summary>Ciphertexts under another keyset than <c>fields</c> (data-subject keys): not this job's to rewrite, left as they are.</summary>
+    public long ValuesOtherKeyset { get; init; }
+
+    /// <summary>Values in neither the binary nor the <c>cf1:</c> text form (left as they were): an error, like <see cref="ValuesFailed"/>.</summary>
+    public long ValuesNotCiphertext { get; init; }
+
+    /// <summary>The first problems of the run (at most 100), each naming table, column and row key and never the value.</summary>
+    public IReadOnlyList<string> Problems { get; init; } = [];
+}
 
 /// <summary>
-/// Re-encrypts every value of a table's encrypted columns under the <c>fields</c> keyset's primary version.
+/// Re-encrypts every value of a table's encrypted columns under the <c>fields</c> keyset's primary version, in
+/// the form it is stored in: binary values (blob, bytea) stay binary, <c>cf1:</c> text-form values (string
+/// columns, as the encryption service returns them) stay text, deterministic values stay deterministic.
 /// Resumable and safe to kill at any moment: rows are read in primary-key order in batches; each batch's
 /// updates and the checkpoint (last key done) commit in one transaction, so after a crash the job resumes
-/// after the last committed batch and nothing is half-written. Idempotent: a value already under the primary
-/// version is skipped without being decrypted; a value changed by the application meanwhile is left alone
-/// (the update compares the old ciphertext). Values under other keysets (data-subject keys) are not touched.
+/// after the last committed batch and nothing is half-written. Every run then looks again at the rows before
+/// the point it resumed from (all rows, for a job already finished), so its summary covers the whole table and
+/// a value an interrupted run could not process is reported again rather than forgotten. Idempotent: a value
+/// already under the primary version is counted without being decrypted; a value changed by the application
+/// meanwhile is left alone (the update compares the old ciphertext). Values under other keysets (data-subject
+/// keys) are not touched. Values that cannot be decrypted, or are no ciphertext at all, are left as they were
+/// and reported with their table, column and row key.
 /// </summary>
 public sealed class ReencryptionJob
 {
@@ -81,11 +107,11 @@ public sealed class ReencryptionJob
     /// <summary>Test hook: called inside each batch's transaction before it commits (to simulate a crash there).</summary>
     internal Action<int>? BeforeCommit { get; set; }
 
-    /// <summary>Runs (or resumes) the job to the end of the table.</summary>
+    /// <summary>Runs (or resumes) the job to the end of the table, then looks again at the rows an earlier run already did.</summary>
     /// <param name="connection">An open or closed connection to the database holding the table and <c>crypto_reencryption_checkpoints</c>.</param>
-    /// <param name="progress">Told after each committed batch.</param>
+    /// <param name="progress">Told after each batch.</param>
     /// <param name="cancellationToken">Stops between batches (a batch in flight rolls back).</param>
-    /// <returns>The final progress.</returns>
+    /// <returns>The run's summary: every value it looked at, counted by outcome.</returns>
     public async Task<ReencryptionProgress> RunAsync(DbConnection connection, IProgress<ReencryptionProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);
@@ -97,98 +123,222 @@ public sealed class ReencryptionJob
         var keyset = _encryption.Keyring.Get(Keyring.FieldsKeyset);
         var job = _table.JobName(keyset.Id, keyset.PrimaryVersion);
         var total = Convert.ToInt64(await ScalarAsync(connection, null, $"SELECT COUNT(*) FROM {Quote(_table.Table)}", [], cancellationToken), CultureInfo.InvariantCulture);
-        var (lastKey, done, completed) = await ReadCheckpointAsync(connection, job, cancellationToken);
-        long rewritten = 0, failed = 0;
-        if (completed)
+        var (resumeKey, done, completed) = await ReadCheckpointAsync(connection, job, cancellationToken);
+        var summary = new Summary(total, completed ? 0 : done);
+        var updates = new DbCommand[_table.Columns.Count];
+        try
         {
-            var finished = new ReencryptionProgress(done, total, 0, 0);
-            progress?.Report(finished);
-            return finished;
-        }
-
-        var randomized = _table.Columns.Select(c => _encryption.Encryptor(new FieldContext(_table.Tenant, _table.Table, c.ContextColumn))).ToArray();
-        var deterministic = _table.Columns.Select(c => _encryption.DeterministicEncryptor(new FieldContext(_table.Tenant, _table.Table, c.ContextColumn))).ToArray();
-        var selectFirst = SelectSql(after: false);
-        var selectNext = SelectSql(after: true);
-        // Ciphertext parameters are typed binary (null included); the key parameter's type comes from its value.
-        object?[] placeholders = [.. Enumerable.Repeat<object?>(null, _table.Columns.Count), string.Empty, .. Enumerable.Repeat<object?>(null, _table.Columns.Count)];
-        await using var update = Command(connection, null, UpdateSql(), placeholders);
-        var batchNumber = 0;
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var rows = await ReadBatchAsync(connection, lastKey is null ? selectFirst : selectNext, lastKey, cancellationToken);
-            if (rows.Count == 0)
+            for (var i = 0; i < updates.Length; i++)
             {
-                await using var closing = await connection.BeginTransactionAsync(cancellationToken);
-                await WriteCheckpointAsync(connection, closing, job, lastKey, done, true, cancellationToken);
-                await closing.CommitAsync(cancellationToken);
-                break;
+                updates[i] = UpdateCommand(connection, _table.Columns[i]);
             }
 
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-            update.Transaction = transaction;
-            foreach (var row in rows)
+            var run = new Run(
+                connection,
+                keyset,
+                _table.Columns.Select(c => _encryption.Encryptor(new FieldContext(_table.Tenant, _table.Table, c.ContextColumn))).ToArray(),
+                _table.Columns.Select(c => _encryption.DeterministicEncryptor(new FieldContext(_table.Tenant, _table.Table, c.ContextColumn))).ToArray(),
+                updates,
+                summary,
+                progress);
+            if (!completed)
             {
-                var rowId = RowId(row.Key);
-                var changed = false;
-                var values = new object?[_table.Columns.Count];
-                for (var i = 0; i < values.Length; i++)
-                {
-                    values[i] = row.Values[i];
-                    if (row.Values[i] is not byte[] ciphertext)
-                    {
-                        continue;
-                    }
-
-                    try
-                    {
-                        var info = FieldCiphertext.Inspect(ciphertext);
-                        if (info.KeysetId != keyset.Id || info.KeyVersion == keyset.PrimaryVersion)
-                        {
-                            continue; // already current, or under a data-subject key
-                        }
-
-                        values[i] = info.Mode == EncryptionMode.Deterministic
-                            ? deterministic[i].Encrypt(Decrypt(deterministic[i], ciphertext))
-                            : Reseal(randomized[i], ciphertext, rowId);
-                        changed = true;
-                        rewritten++;
-                    }
-                    catch (FieldDecryptionException)
-                    {
-                        failed++; // left as it was: never replaced by anything unreadable or partial
-                    }
-                }
-
-                if (changed)
-                {
-                    // One prepared statement for the whole run: only the parameter values change per row.
-                    for (var i = 0; i < values.Length; i++)
-                    {
-                        update.Parameters[i].Value = values[i] ?? DBNull.Value;
-                        update.Parameters[values.Length + 1 + i].Value = row.Values[i] ?? DBNull.Value;
-                    }
-
-                    update.Parameters[values.Length].Value = row.Key;
-                    await update.ExecuteNonQueryAsync(cancellationToken);
-                }
+                await PassAsync(run, after: resumeKey, upTo: null, job, countRows: true, cancellationToken);
             }
 
-            done += rows.Count;
-            lastKey = rows[^1].Key;
-            await WriteCheckpointAsync(connection, transaction, job, lastKey, done, false, cancellationToken);
-            BeforeCommit?.Invoke(++batchNumber);
-            await transaction.CommitAsync(cancellationToken);
-            progress?.Report(new ReencryptionProgress(done, total, rewritten, failed));
+            // The look-back: rows an earlier run committed are mostly current already, so this costs a read without
+            // decryption; it is what lets the summary count every value, including ones an interrupted run could not
+            // process. It writes no checkpoint: killed here, the next run simply looks back again.
+            if (completed || resumeKey is not null)
+            {
+                await PassAsync(run, after: null, upTo: completed ? null : resumeKey, job: null, countRows: completed, cancellationToken);
+            }
+        }
+        finally
+        {
+            foreach (var update in updates)
+            {
+                if (update is not null)
+                {
+                    await update.DisposeAsync();
+                }
+            }
         }
 
-        var result = new ReencryptionProgress(done, total, rewritten, failed);
+        var result = summary.Snapshot();
         progress?.Report(result);
         return result;
     }
 
-    private static byte[] Decrypt(DeterministicFieldEncryptor encryptor, byte[] ciphertext) => encryptor.Decrypt(ciphertext);
+    // Rows after `after` (or from the first) up to `upTo` (or the last), in key order and in batches. With a job name,
+    // each batch's updates commit together with the checkpoint and the job is marked completed at the end; without one,
+    // a batch opens a transaction only when it has something to rewrite.
+    private async Task PassAsync(Run run, object? after, object? upTo, string? job, bool countRows, CancellationToken cancellationToken)
+    {
+        var lastKey = after;
+        var batchNumber = 0;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var rows = await ReadBatchAsync(run.Connection, lastKey, upTo, cancellationToken);
+            if (rows.Count == 0)
+            {
+                if (job is not null)
+                {
+                    await using var closing = await run.Connection.BeginTransactionAsync(cancellationToken);
+                    await WriteCheckpointAsync(run.Connection, closing, job, lastKey, run.Summary.RowsDone, true, cancellationToken);
+                    await closing.CommitAsync(cancellationToken);
+                }
+
+                return;
+            }
+
+            var rewrites = new List<(object Key, int Column, object Old, object New)>();
+            foreach (var row in rows)
+            {
+                var rowId = RowId(row.Key);
+                for (var i = 0; i < row.Values.Length; i++)
+                {
+                    if (Process(run, i, row.Values[i], rowId) is { } replacement)
+                    {
+                        rewrites.Add((row.Key, i, row.Values[i]!, replacement));
+                    }
+                }
+            }
+
+            if (countRows)
+            {
+                run.Summary.RowsDone += rows.Count;
+            }
+
+            lastKey = rows[^1].Key;
+            if (job is not null || rewrites.Count > 0)
+            {
+                await using var transaction = await run.Connection.BeginTransactionAsync(cancellationToken);
+                foreach (var (key, column, old, replacement) in rewrites)
+                {
+                    // Prepared once per column for the whole run: only the parameter values change. Only the value's own
+                    // column is compared and set, so a NULL in another column never needs a parameter type of its own.
+                    var update = run.Updates[column];
+                    update.Transaction = transaction;
+                    SetCiphertext(update.Parameters[0], replacement);
+                    update.Parameters[1].Value = key;
+                    SetCiphertext(update.Parameters[2], old);
+                    if (await update.ExecuteNonQueryAsync(cancellationToken) == 1)
+                    {
+                        run.Summary.Rewritten++;
+                    }
+                    else
+                    {
+                        run.Summary.Current++; // the application wrote it meanwhile, with the primary version it encrypts under
+                    }
+                }
+
+                if (job is not null)
+                {
+                    await WriteCheckpointAsync(run.Connection, transaction, job, lastKey, run.Summary.RowsDone, false, cancellationToken);
+                    BeforeCommit?.Invoke(++batchNumber);
+                }
+
+                await transaction.CommitAsync(cancellationToken);
+            }
+
+            run.Progress?.Report(run.Summary.Snapshot());
+        }
+    }
+
+    // Counts the value under one outcome and returns its replacement (same form, same mode) when it is to be rewritten.
+    private object? Process(Run run, int column, object? stored, string rowId)
+    {
+        byte[] ciphertext;
+        bool text;
+        switch (stored)
+        {
+            case null or byte[] { Length: 0 } or string { Length: 0 }:
+                run.Summary.Empty++;
+                return null;
+            case byte[] binary:
+                ciphertext = binary;
+                text = false;
+                break;
+            case string value when FieldText.IsCiphertext(value):
+                try
+                {
+                    ciphertext = FieldText.Decode(value);
+                }
+                catch (FieldDecryptionException e)
+                {
+                    run.Summary.Fail(_table, column, rowId, e.Reason);
+                    return null;
+                }
+
+                text = true;
+                break;
+            default:
+                run.Summary.NotCiphertext(_table, column, rowId);
+                return null;
+        }
+
+        FieldCiphertext info;
+        try
+        {
+            info = FieldCiphertext.Inspect(ciphertext);
+        }
+        catch (FieldDecryptionException e)
+        {
+            if (text)
+            {
+                run.Summary.Fail(_table, column, rowId, e.Reason); // it carries the prefix, so it claims to be one
+            }
+            else
+            {
+                run.Summary.NotCiphertext(_table, column, rowId); // bytes without a field ciphertext header
+            }
+
+            return null;
+        }
+
+        if (info.KeysetId != run.Keyset.Id)
+        {
+            run.Summary.OtherKeyset++;
+            return null;
+        }
+
+        if (info.KeyVersion == run.Keyset.PrimaryVersion)
+        {
+            run.Summary.Current++;
+            return null;
+        }
+
+        byte[] rewritten;
+        try
+        {
+            rewritten = info.Mode == EncryptionMode.Deterministic
+                ? Reseal(run.Deterministic[column], ciphertext)
+                : Reseal(run.Randomized[column], ciphertext, rowId);
+        }
+        catch (FieldDecryptionException e)
+        {
+            run.Summary.Fail(_table, column, rowId, e.Reason); // left as it was: never replaced by anything unreadable or partial
+            return null;
+        }
+
+        // Counted as rewritten once the update has found the value unchanged.
+        return text ? FieldText.Encode(rewritten) : rewritten;
+    }
+
+    private static byte[] Reseal(DeterministicFieldEncryptor encryptor, byte[] ciphertext)
+    {
+        var plaintext = encryptor.Decrypt(ciphertext);
+        try
+        {
+            return encryptor.Encrypt(plaintext);
+        }
+        finally
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(plaintext);
+        }
+    }
 
     private static byte[] Reseal(FieldEncryptor encryptor, byte[] ciphertext, string rowId)
     {
@@ -203,6 +353,14 @@ public sealed class ReencryptionJob
         }
     }
 
+    // A text-form value is bound as text and a binary one as binary, so a string column keeps strings and the
+    // comparison with the old value matches the column's type (PostgreSQL has no text = bytea).
+    private static void SetCiphertext(DbParameter parameter, object value)
+    {
+        parameter.DbType = value is string ? DbType.String : DbType.Binary;
+        parameter.Value = value;
+    }
+
     private string RowId(object key) => _table.KeyKind switch
     {
         RowKeyKind.Number => Convert.ToInt64(key, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture),
@@ -210,28 +368,40 @@ public sealed class ReencryptionJob
         _ => Convert.ToString(key, CultureInfo.InvariantCulture)!,
     };
 
-    private string SelectSql(bool after)
+    private string SelectSql(bool after, bool upTo)
     {
         var columns = string.Join(", ", _table.Columns.Select(c => Quote(c.DatabaseColumn)));
-        var where = after ? $" WHERE {Quote(_table.KeyColumn)} > {{0}}" : string.Empty;
+        var conditions = new List<string>(2);
+        if (after)
+        {
+            conditions.Add($"{Quote(_table.KeyColumn)} > {{0}}");
+        }
+
+        if (upTo)
+        {
+            conditions.Add($"{Quote(_table.KeyColumn)} <= {{{conditions.Count}}}");
+        }
+
+        var where = conditions.Count == 0 ? string.Empty : " WHERE " + string.Join(" AND ", conditions);
         return $"SELECT {Quote(_table.KeyColumn)}, {columns} FROM {Quote(_table.Table)}{where} ORDER BY {Quote(_table.KeyColumn)}";
     }
 
-    // UPDATE ... SET c = new WHERE key = k AND c IS NOT DISTINCT FROM old: a value the application rewrote meanwhile is not overwritten.
-    private string UpdateSql()
-    {
-        var n = _table.Columns.Count;
-        var set = string.Join(", ", _table.Columns.Select((c, i) => $"{Quote(c.DatabaseColumn)} = {{{i}}}"));
-        var same = string.Join(" AND ", _table.Columns.Select((c, i) => $"({Quote(c.DatabaseColumn)} = {{{n + 1 + i}}} OR ({Quote(c.DatabaseColumn)} IS NULL AND {{{n + 1 + i}}} IS NULL))"));
-        return $"UPDATE {Quote(_table.Table)} SET {set} WHERE {Quote(_table.KeyColumn)} = {{{n}}} AND {same}";
-    }
+    // UPDATE ... SET c = new WHERE key = k AND c = old: a value the application rewrote meanwhile is not overwritten.
+    private DbCommand UpdateCommand(DbConnection connection, ReencryptionColumn column) =>
+        Command(
+            connection,
+            null,
+            $"UPDATE {Quote(_table.Table)} SET {Quote(column.DatabaseColumn)} = {{0}} WHERE {Quote(_table.KeyColumn)} = {{1}} AND {Quote(column.DatabaseColumn)} = {{2}}",
+            [Array.Empty<byte>(), string.Empty, Array.Empty<byte>()]);
 
-    private async Task<List<(object Key, object?[] Values)>> ReadBatchAsync(DbConnection connection, string select, object? lastKey, CancellationToken cancellationToken)
+    private async Task<List<(object Key, object?[] Values)>> ReadBatchAsync(DbConnection connection, object? lastKey, object? upTo, CancellationToken cancellationToken)
     {
+        var select = SelectSql(after: lastKey is not null, upTo: upTo is not null);
         var sql = connection is SqlConnection
             ? select.Replace("SELECT ", $"SELECT TOP ({_batchSize}) ", StringComparison.Ordinal)
             : $"{select} LIMIT {_batchSize}";
-        await using var command = Command(connection, null, sql, lastKey is null ? [] : [KeyParameter(connection, lastKey)]);
+        object?[] bounds = [.. lastKey is null ? [] : new[] { KeyParameter(connection, lastKey) }, .. upTo is null ? [] : new[] { KeyParameter(connection, upTo) }];
+        await using var command = Command(connection, null, sql, bounds);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         var rows = new List<(object, object?[])>(_batchSize);
         while (await reader.ReadAsync(cancellationToken))
@@ -313,6 +483,66 @@ public sealed class ReencryptionJob
 
         command.CommandText = text;
         return command;
+    }
+
+    private sealed record Run(
+        DbConnection Connection,
+        Keyset Keyset,
+        FieldEncryptor[] Randomized,
+        DeterministicFieldEncryptor[] Deterministic,
+        DbCommand[] Updates,
+        Summary Summary,
+        IProgress<ReencryptionProgress>? Progress);
+
+    // One run's counts; every value examined adds one to exactly one of them.
+    private sealed class Summary(long total, long rowsDone)
+    {
+        private const int MaxProblemsListed = 100;
+        private readonly List<string> _problems = [];
+
+        public long RowsDone { get; set; } = rowsDone;
+
+        public long Rewritten { get; set; }
+
+        public long Current { get; set; }
+
+        public long Empty { get; set; }
+
+        public long OtherKeyset { get; set; }
+
+        private long Failed { get; set; }
+
+        private long NotCiphertexts { get; set; }
+
+        // Names where, never what: the value may be a plaintext that was never encrypted.
+        public void Fail(ReencryptionTable table, int column, string rowId, DecryptFailureReason reason)
+        {
+            Failed++;
+            Problem($"{table.Table}.{table.Columns[column].DatabaseColumn}, row {rowId}: could not be decrypted ({reason}); left unchanged");
+        }
+
+        public void NotCiphertext(ReencryptionTable table, int column, string rowId)
+        {
+            NotCiphertexts++;
+            Problem($"{table.Table}.{table.Columns[column].DatabaseColumn}, row {rowId}: not a ciphertext (neither the binary form nor the {FieldText.Prefix} text form); left unchanged");
+        }
+
+        public ReencryptionProgress Snapshot() => new(RowsDone, total, Rewritten, Failed)
+        {
+            ValuesCurrent = Current,
+            ValuesEmpty = Empty,
+            ValuesOtherKeyset = OtherKeyset,
+            ValuesNotCiphertext = NotCiphertexts,
+            Problems = [.. _problems],
+        };
+
+        private void Problem(string message)
+        {
+            if (_problems.Count < MaxProblemsListed)
+            {
+                _problems.Add(message);
+            }
+        }
     }
 
     private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";

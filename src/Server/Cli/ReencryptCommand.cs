@@ -8,7 +8,10 @@ using Spectre.Console;
 
 namespace CrmSecurity.Server.Cli;
 
-/// <summary><c>reencrypt</c>: rewrite a table's encrypted columns under the primary key version, with a progress bar; resumes where a killed run stopped.</summary>
+/// <summary>
+/// <c>reencrypt</c>: rewrite a table's encrypted columns (binary or <c>cf1:</c> text form) under the primary key version, with a
+/// progress bar; resumes where a killed run stopped. Prints a count of every value by outcome and fails when any could not be processed.
+/// </summary>
 internal static class ReencryptCommand
 {
     public static Command Create()
@@ -23,7 +26,7 @@ internal static class ReencryptCommand
             Description = "Encrypted column, as DB_COLUMN or DB_COLUMN=CONTEXT_COLUMN (for EF Core entities: Email_encrypted=Email); repeatable.",
         };
         var batchOption = new Option<int>("--batch") { Description = "Rows per transaction.", DefaultValueFactory = _ => 1000 };
-        var command = new Command("reencrypt", "Re-encrypt a table's encrypted columns under the primary key version. Safe to stop or kill: run it again to resume.")
+        var command = new Command("reencrypt", "Re-encrypt a table's encrypted columns (binary or cf1: text form, each kept in its form) under the primary key version. Safe to stop or kill: run it again to resume.")
         {
             tenantOption, tableOption, keyOption, keyTypeOption, columnOption, batchOption, subjectKeysOption,
         };
@@ -70,8 +73,31 @@ internal static class ReencryptCommand
                     task.Value = task.MaxValue;
                 });
 
-            Console.WriteLine($"reencrypt {table.Table}: {result!.RowsDone} rows done, {result.ValuesRewritten} values re-encrypted in this run, {result.ValuesFailed} could not be decrypted (left unchanged).");
-            return result.ValuesFailed == 0 ? ExitCodes.Success : ExitCodes.Failure;
+            // Every value the run looked at is in exactly one of these counts, so the line adds up to the values seen.
+            var r = result!;
+            var values = r.ValuesRewritten + r.ValuesCurrent + r.ValuesEmpty + r.ValuesOtherKeyset + r.ValuesFailed + r.ValuesNotCiphertext;
+            Console.WriteLine(
+                $"reencrypt {table.Table}: {r.RowsDone} rows, {values} values: {r.ValuesRewritten} re-encrypted, {r.ValuesCurrent} already current, " +
+                $"{r.ValuesEmpty} null or empty, {r.ValuesOtherKeyset} under another keyset (not touched), {r.ValuesFailed} could not be decrypted, " +
+                $"{r.ValuesNotCiphertext} not a ciphertext.");
+            var unprocessed = r.ValuesFailed + r.ValuesNotCiphertext;
+            if (unprocessed == 0)
+            {
+                return ExitCodes.Success;
+            }
+
+            foreach (var problem in r.Problems)
+            {
+                Console.Error.WriteLine($"error: {problem}.");
+            }
+
+            if (unprocessed > r.Problems.Count)
+            {
+                Console.Error.WriteLine($"error: ... and {unprocessed - r.Problems.Count} more.");
+            }
+
+            return await KeyCommands.Fail(
+                $"{unprocessed} value(s) could not be re-encrypted (listed above) and were left as they are; correct them, or restore the key version they need, and run reencrypt again.");
         }, cancellationToken));
         return command;
     }

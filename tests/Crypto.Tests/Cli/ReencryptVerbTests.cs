@@ -104,10 +104,79 @@ public sealed class ReencryptVerbTests : IDisposable
         await ReencryptionJobTests.AssertAllUnderPrimaryAsync(ReencryptionJobTests.Store.Sqlite, database, encryption, Rows);
     }
 
+    [Fact]
+    public async Task The_reencrypt_verb_moves_text_form_ciphertexts_to_the_new_key_and_keeps_them_text()
+    {
+        const int rows = 40;
+        var (environment, database) = await TextTableUnderRotatedKeyAsync(rows);
+
+        var (exitCode, output) = await ServerProcess.RunVerbAsync(
+            ["reencrypt", "--tenant", "acme", "--table", "contacts", "--column", "email", "--column", "national_id"], environment, _directory, TestContext.Current.CancellationToken);
+
+        Assert.True(exitCode == 0, output);
+        using (var kek = LocalMasterKey.FromBase64(_masterKey, "test"))
+        using (var encryption = new FieldEncryption(Keyring.Load(Path.Combine(_directory, "keyring.json"), kek), null, new RecordingEventSink()))
+        {
+            await ReencryptionJobTests.AssertAllTextUnderPrimaryAsync(ReencryptionJobTests.Store.Sqlite, database, encryption, rows);
+        }
+
+        var nulls = ReencryptionJobTests.TextNulls(rows);
+        Assert.Contains(
+            $"reencrypt contacts: {rows} rows, {2 * rows} values: {(2 * rows) - nulls} re-encrypted, 0 already current, {nulls} null or empty, " +
+            "0 under another keyset (not touched), 0 could not be decrypted, 0 not a ciphertext.",
+            output,
+            StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_value_that_is_no_ciphertext_makes_the_reencrypt_verb_fail_naming_its_table_column_and_row()
+    {
+        const int rows = 20;
+        var (environment, database) = await TextTableUnderRotatedKeyAsync(rows);
+        await using (var connection = new SqliteConnection(database))
+        {
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var plain = connection.CreateCommand();
+            plain.CommandText = "UPDATE contacts SET email = 'carol@example.com' WHERE id = 7";
+            Assert.Equal(1, await plain.ExecuteNonQueryAsync(TestContext.Current.CancellationToken));
+        }
+
+        var (exitCode, output) = await ServerProcess.RunVerbAsync(
+            ["reencrypt", "--tenant", "acme", "--table", "contacts", "--column", "email", "--column", "national_id"], environment, _directory, TestContext.Current.CancellationToken);
+
+        Assert.True(exitCode == 1, output);
+        Assert.Contains("contacts.email, row 7: not a ciphertext", output, StringComparison.Ordinal);
+        Assert.Contains("1 not a ciphertext.", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("carol@example.com", output, StringComparison.Ordinal); // it may be a plaintext that was never encrypted
+        await using (var connection = new SqliteConnection(database))
+        {
+            await connection.OpenAsync(TestContext.Current.CancellationToken);
+            await using var read = connection.CreateCommand();
+            read.CommandText = "SELECT email FROM contacts WHERE id = 7";
+            Assert.Equal("carol@example.com", (string?)await read.ExecuteScalarAsync(TestContext.Current.CancellationToken));
+        }
+    }
+
     public void Dispose()
     {
         SqliteConnection.ClearAllPools();
         Directory.Delete(_directory, recursive: true);
+    }
+
+    /// <summary>A keyring made by <c>keys init</c>, a <c>contacts</c> table of text-form ciphertexts under its first version, then <c>keys rotate</c>.</summary>
+    private async Task<(Dictionary<string, string?> Environment, string Database)> TextTableUnderRotatedKeyAsync(int rows)
+    {
+        var environment = KeyVerbTests.EnvironmentFor(_directory, _masterKey);
+        Assert.Equal(0, (await ServerProcess.RunVerbAsync(["keys", "init"], environment, _directory, TestContext.Current.CancellationToken)).ExitCode);
+        var database = $"Data Source={Path.Combine(_directory, "security.db")}";
+        using (var kek = LocalMasterKey.FromBase64(_masterKey, "test"))
+        using (var keyring = Keyring.Load(Path.Combine(_directory, "keyring.json"), kek))
+        {
+            await ReencryptionJobTests.FillTextAsync(ReencryptionJobTests.Store.Sqlite, database, keyring, rows);
+        }
+
+        Assert.Equal(0, (await ServerProcess.RunVerbAsync(["keys", "rotate"], environment, _directory, TestContext.Current.CancellationToken)).ExitCode);
+        return (environment, database);
     }
 
     private static async Task<long> RowsDoneAsync(string database)
