@@ -126,7 +126,16 @@ public sealed partial class ServerProcess : IAsyncDisposable
         start.Environment["DOTNET_NOLOGO"] = "1";
         foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
         {
-            start.Environment[key] = value;
+            // Null unsets the variable (the process would otherwise see it set and empty), so a test can take away
+            // one this class sets, as DOTNET_ENVIRONMENT for a start like `dotnet run`'s.
+            if (value is null)
+            {
+                start.Environment.Remove(key);
+            }
+            else
+            {
+                start.Environment[key] = value;
+            }
         }
 
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
