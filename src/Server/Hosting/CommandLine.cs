@@ -14,6 +14,7 @@ internal static class CommandLine
         var root = new RootCommand("CRM security service: identity, field encryption and access-log analysis.");
         root.Add(Serve());
         root.Add(SigningKeyCommands.Create());
+        root.Add(UserCommands.Create());
         root.Add(KeyCommands.Create());
         root.Add(ReencryptCommand.Create());
         root.Add(AuditCommands.Create());
