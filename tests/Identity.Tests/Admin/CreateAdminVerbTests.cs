@@ -87,6 +87,29 @@ public sealed partial class CreateAdminVerbTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task In_Production_the_documented_commands_create_the_administrator_once()
+    {
+        // The README's "First run in production": the environment an installation has, nothing of a development checkout.
+        var production = new Dictionary<string, string?>(Settings)
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = null,
+            ["DOTNET_ENVIRONMENT"] = null,
+            ["Identity__DemoMode"] = null,
+            ["Identity__AllowHttp"] = null,
+            ["Identity__Issuer"] = "https://login.example.com/",
+            ["AllowedHosts"] = "login.example.com",
+        };
+
+        var (created, output) = await CreateAdminAsync("ada", "ada@example.org", production);
+        var (again, refusal) = await CreateAdminAsync("eve", "eve@example.org", production);
+
+        Assert.True(created == 0, output);
+        Assert.Matches(@"https://login\.example\.com/account/reset-password\?user=[0-9a-f-]{36}&token=\S+", output);
+        Assert.Equal(1, again);
+        Assert.Contains("The installation already has a security administrator (ada).", refusal, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Where_a_security_administrator_exists_the_verb_is_refused_and_changes_nothing()
     {
         // An installation that already has administrators: the demo's (dave, and demo-secops's application user).
