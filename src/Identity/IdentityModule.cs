@@ -127,7 +127,9 @@ public static class IdentityModule
         services.AddSingleton<IAuditTrail, TransactionalAuditTrail>();
         services.AddSingleton<IAccountMail>(provider => new PickupDirectoryMail(
             Path.GetFullPath(builder.Configuration["Identity:MailPickupDirectory"] is { Length: > 0 } pickup ? pickup : "data/mail"),
-            provider.GetRequiredService<TimeProvider>()));
+            provider.GetRequiredService<TimeProvider>(),
+            provider.GetRequiredService<IOptions<IdentitySettings>>().Value.Passwords.ResetLinkLifetime));
+        services.AddScoped<IFirstAdministrator, FirstAdministratorSetup>();
 
         // Order matters: keys first (OpenIddict needs them), second-factor secrets of an older build protected, then the
         // authorization model, then demo data, then
@@ -196,6 +198,8 @@ public static class IdentityModule
             .AddUserStore<CrmUserStore>()
             .AddPasswordValidator<PasswordDenyList>();
         services.AddScoped(provider => (CrmSignInManager)provider.GetRequiredService<SignInManager<CrmUser>>());
+        services.AddOptions<DataProtectionTokenProviderOptions>().Configure<IOptions<IdentitySettings>>((options, settings) =>
+            options.TokenLifespan = settings.Value.Passwords.ResetLinkLifetime);
         services.AddSingleton<CommonPasswords>();
         services.AddSingleton<IdentitySecrets>();
         services.AddSingleton<UserSecretProtection>();

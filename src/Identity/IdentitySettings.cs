@@ -93,6 +93,12 @@ internal sealed class PasswordSettings
 
     /// <summary>Deny-list file, one password per line. Empty: the list shipped with the service.</summary>
     public string? DenyListPath { get; set; }
+
+    /// <summary>
+    /// How long a password-reset link (mailed, or the first administrator's setup link) works; it works once either way,
+    /// since setting the password changes the security stamp the token is bound to (OWASP ASVS 4.0.3 V2.5.1, V2.3.1).
+    /// </summary>
+    public TimeSpan ResetLinkLifetime { get; set; } = TimeSpan.FromHours(24);
 }
 
 internal sealed class LockoutSettings
@@ -277,6 +283,12 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
         {
             // NIST SP 800-63B §5.1.1.2: at least 8 characters.
             errors.Add("Identity:Passwords:MinimumLength must be at least 8.");
+        }
+
+        if (settings.Passwords.ResetLinkLifetime <= TimeSpan.Zero || settings.Passwords.ResetLinkLifetime > TimeSpan.FromDays(7))
+        {
+            // OWASP ASVS 4.0.3 V2.3.1: an activation or recovery secret expires after a short period.
+            errors.Add($"Identity:Passwords:ResetLinkLifetime '{settings.Passwords.ResetLinkLifetime}' must be positive and at most 7 days, e.g. 24:00:00 or 1.00:00:00.");
         }
 
         if (settings.Lockout.MaxFailedAttempts < 1 || settings.Lockout.Duration <= TimeSpan.Zero)

@@ -51,13 +51,40 @@ public sealed partial class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the web service on a free port and waits until it says where it listens.</summary>
-    public static async Task<ServerProcess> StartAsync(
+    public static Task<ServerProcess> StartAsync(
         IReadOnlyDictionary<string, string?>? environment = null,
         string? workingDirectory = null,
         TimeSpan? timeout = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) =>
+        ListenAsync("http://127.0.0.1:0", environment, workingDirectory, timeout, cancellationToken);
+
+    /// <summary>
+    /// As above, on <paramref name="address"/>: for an address known before the start, as the public origin
+    /// (<c>Identity:Issuer</c>) that links made by a verb name. Take a port from <see cref="FreeLoopbackPort"/>.
+    /// </summary>
+    public static Task<ServerProcess> StartOnAsync(
+        Uri address,
+        IReadOnlyDictionary<string, string?>? environment = null,
+        string? workingDirectory = null,
+        CancellationToken cancellationToken = default) =>
+        ListenAsync(address.GetLeftPart(UriPartial.Authority), environment, workingDirectory, timeout: null, cancellationToken);
+
+    /// <summary>A loopback port nothing listens on right now (the system's choice for port 0, released at once).</summary>
+    public static int FreeLoopbackPort()
     {
-        var server = Launch(["serve", "--urls", "http://127.0.0.1:0"], environment, workingDirectory);
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task<ServerProcess> ListenAsync(
+        string urls,
+        IReadOnlyDictionary<string, string?>? environment,
+        string? workingDirectory,
+        TimeSpan? timeout,
+        CancellationToken cancellationToken)
+    {
+        var server = Launch(["serve", "--urls", urls], environment, workingDirectory);
         using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timer.CancelAfter(timeout ?? TimeSpan.FromSeconds(60));
         var exited = server._process.WaitForExitAsync(timer.Token);
@@ -126,7 +153,16 @@ public sealed partial class ServerProcess : IAsyncDisposable
         start.Environment["DOTNET_NOLOGO"] = "1";
         foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
         {
-            start.Environment[key] = value;
+            // Null unsets the variable (the process would otherwise see it set and empty), so a test can take away
+            // one this class sets, as DOTNET_ENVIRONMENT for a start like `dotnet run`'s.
+            if (value is null)
+            {
+                start.Environment.Remove(key);
+            }
+            else
+            {
+                start.Environment[key] = value;
+            }
         }
 
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };

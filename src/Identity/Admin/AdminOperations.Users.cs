@@ -80,54 +80,63 @@ internal sealed partial class AdminOperations
         user.NormalizedUserName = users.NormalizeName(user.UserName);
         user.NormalizedEmail = users.NormalizeEmail(email);
 
-        var problem = await changes.ApplyAsync(guard.Actor, async context =>
-        {
-            // Checked inside the transaction (changes are serialised on the model-version row), so two requests racing
-            // for the same name, address or client do not both pass.
-            if (clientId is not null && await context.Store.Users.AnyAsync(u => u.ApplicationClientId == clientId, cancellationToken))
-            {
-                return Field(StatusCodes.Status409Conflict, "application_client_id", $"Client '{clientId}' already has an application user; a client acts as one user only.");
-            }
-
-            // An address held twice breaks its owner's sign-in by e-mail and password reset: never create a second one.
-            if (user.NormalizedEmail is not null && await context.Store.Users.AnyAsync(u => u.NormalizedEmail == user.NormalizedEmail, cancellationToken))
-            {
-                return Field(StatusCodes.Status409Conflict, "email", $"The e-mail address '{email}' is already used by another user.");
-            }
-
-            var errors = new List<IdentityError>();
-            foreach (var validator in users.UserValidators)
-            {
-                errors.AddRange((await validator.ValidateAsync(users, user)).Errors
-                    // Application users receive no mail: an address is optional for them (Identity requires one when e-mail must be unique).
-                    .Where(e => !(clientId is not null && email is null && e.Code == nameof(IdentityErrorDescriber.InvalidEmail))));
-            }
-
-            if (!string.IsNullOrEmpty(body.Password))
-            {
-                foreach (var validator in users.PasswordValidators)
-                {
-                    errors.AddRange((await validator.ValidateAsync(users, user, body.Password)).Errors);
-                }
-            }
-
-            if (errors.Count > 0)
-            {
-                return Refusal(errors);
-            }
-
-            if (!string.IsNullOrEmpty(body.Password))
-            {
-                user.PasswordHash = users.PasswordHasher.HashPassword(user, body.Password);
-            }
-
-            context.Store.Users.Add(user);
-            context.Audit(new AuditChange("user.create", "system_user", user.Id, user.UserName!, null,
-                new { user_name = user.UserName, display_name = user.DisplayName, email, business_unit = unit, application_client_id = clientId, password = user.PasswordHash is not null },
-                TargetUser: user.Id));
-            return null;
-        }, cancellationToken);
+        var problem = await changes.ApplyAsync(guard.Actor, context => AddUserAsync(context, user, body.Password, cancellationToken), cancellationToken);
         return (problem is null ? user.Id : null, problem);
+    }
+
+    /// <summary>
+    /// The step of a change that adds <paramref name="user"/> (its names, unit and client already set): the uniqueness
+    /// checks and Identity's validators, then the row and its <c>user.create</c> audit entry.
+    /// </summary>
+    private async Task<AdminProblem?> AddUserAsync(ChangeContext context, CrmUser user, string? password, CancellationToken cancellationToken)
+    {
+        var clientId = user.ApplicationClientId;
+        var email = user.Email;
+
+        // Checked inside the transaction (changes are serialised on the model-version row), so two requests racing
+        // for the same name, address or client do not both pass.
+        if (clientId is not null && await context.Store.Users.AnyAsync(u => u.ApplicationClientId == clientId, cancellationToken))
+        {
+            return Field(StatusCodes.Status409Conflict, "application_client_id", $"Client '{clientId}' already has an application user; a client acts as one user only.");
+        }
+
+        // An address held twice breaks its owner's sign-in by e-mail and password reset: never create a second one.
+        if (user.NormalizedEmail is not null && await context.Store.Users.AnyAsync(u => u.NormalizedEmail == user.NormalizedEmail, cancellationToken))
+        {
+            return Field(StatusCodes.Status409Conflict, "email", $"The e-mail address '{email}' is already used by another user.");
+        }
+
+        var errors = new List<IdentityError>();
+        foreach (var validator in users.UserValidators)
+        {
+            errors.AddRange((await validator.ValidateAsync(users, user)).Errors
+                // Application users receive no mail: an address is optional for them (Identity requires one when e-mail must be unique).
+                .Where(e => !(clientId is not null && email is null && e.Code == nameof(IdentityErrorDescriber.InvalidEmail))));
+        }
+
+        if (!string.IsNullOrEmpty(password))
+        {
+            foreach (var validator in users.PasswordValidators)
+            {
+                errors.AddRange((await validator.ValidateAsync(users, user, password)).Errors);
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            return Refusal(errors);
+        }
+
+        if (!string.IsNullOrEmpty(password))
+        {
+            user.PasswordHash = users.PasswordHasher.HashPassword(user, password);
+        }
+
+        context.Store.Users.Add(user);
+        context.Audit(new AuditChange("user.create", "system_user", user.Id, user.UserName!, null,
+            new { user_name = user.UserName, display_name = user.DisplayName, email, business_unit = user.BusinessUnit, application_client_id = clientId, password = user.PasswordHash is not null },
+            TargetUser: user.Id));
+        return null;
     }
 
     /// <summary>Identity's validation errors as one problem, each under the field it is about; a duplicate is a conflict.</summary>

@@ -22,6 +22,13 @@ internal sealed class PublicOrigin(IOptions<IdentitySettings> settings, IService
     /// <summary>An absolute URI of this service for <paramref name="relative"/> (a path without a leading slash, with its query).</summary>
     public Uri Link(string relative) => new(Value, relative.TrimStart('/'));
 
+    /// <summary>
+    /// Whether the origin is known: <c>Identity:Issuer</c> is set, or this host listens. A verb has no server, so outside
+    /// Production it knows the origin only from the setting.
+    /// </summary>
+    public bool IsKnown => (settings.Value.Issuer is { } issuer && !string.IsNullOrWhiteSpace(issuer))
+        || services.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses.Count > 0;
+
     private Uri Resolve()
     {
         if (settings.Value.Issuer is { Length: > 0 } issuer && !string.IsNullOrWhiteSpace(issuer))

@@ -22,7 +22,7 @@ internal interface IAccountMail
 /// The pickup directory is made 0700 and each message 0600: a message holds a live reset link, so only the service's own
 /// account (and the relay that runs as it) may read it (OWASP ASVS 4.0.3 V8.1.x).
 /// </summary>
-internal sealed class PickupDirectoryMail(string directory, TimeProvider time) : IAccountMail
+internal sealed class PickupDirectoryMail(string directory, TimeProvider time, TimeSpan resetLinkLifetime) : IAccountMail
 {
     private const UnixFileMode OwnerOnlyDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
     private const UnixFileMode OwnerOnlyFile = UnixFileMode.UserRead | UnixFileMode.UserWrite;
@@ -32,7 +32,7 @@ internal sealed class PickupDirectoryMail(string directory, TimeProvider time) :
         [
             $"Hello {userName},",
             "",
-            "Someone asked to reset the password of your CRM account. If it was you, open this link within one day:",
+            $"Someone asked to reset the password of your CRM account. If it was you, open this link within {Describe(resetLinkLifetime)}:",
             resetLink.AbsoluteUri,
             "",
             "If it was not you, ignore this message; your password stays as it is.",
@@ -47,6 +47,13 @@ internal sealed class PickupDirectoryMail(string directory, TimeProvider time) :
             "",
             "If it was not you, reset your password from the sign-in page at once and tell your security team.",
         ], cancellationToken);
+
+    private static string Describe(TimeSpan lifetime) => lifetime switch
+    {
+        { TotalDays: 1 } => "one day",
+        { TotalHours: var hours } when hours >= 1 && hours == Math.Floor(hours) => string.Create(CultureInfo.InvariantCulture, $"{hours} hours"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{Math.Ceiling(lifetime.TotalMinutes)} minutes"),
+    };
 
     private async Task WriteAsync(string toAddress, string subject, string[] lines, CancellationToken cancellationToken)
     {

@@ -12,7 +12,21 @@ internal static class CliHost
         {
             Args = [],
             ContentRootPath = AppContext.BaseDirectory,
+
+            // The same environment as the web service: WebApplication reads ASPNETCORE_ENVIRONMENT before DOTNET_ENVIRONMENT,
+            // a generic host only the latter, and `dotnet run` (launchSettings.json) sets only the former. Without this a
+            // verb in a development checkout ran in Production: no development key, other settings than the service's.
+            EnvironmentName = Environment.GetEnvironmentVariable("ASPNETCORE_ENVIRONMENT") is { Length: > 0 } environment ? environment : null,
         });
+
+        // A verb builds a module whole, web parts included (Razor Pages, routing), but it is no web host: those need services
+        // only a web host has (IWebHostEnvironment, DiagnosticListener) and a verb never resolves them. Development's check
+        // of every registration at build time would refuse them; scopes are still checked there.
+        builder.ConfigureContainer(new DefaultServiceProviderFactory(new ServiceProviderOptions
+        {
+            ValidateScopes = builder.Environment.IsDevelopment(),
+            ValidateOnBuild = false,
+        }));
 
         // Verbs talk to a person (or a pipe) on stdout: logs go to stderr, and only warnings unless the
         // environment asks for more (Serilog__MinimumLevel__Default=Information).

@@ -86,6 +86,21 @@ public sealed class StartupTests : IDisposable
     }
 
     [Fact]
+    public async Task Serve_help_prints_the_host_switches_and_exits_without_starting_the_service()
+    {
+        // Were the service started instead, it would listen until stopped: a bounded wait tells the two apart.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+
+        var (exitCode, output) = await ServerProcess.RunVerbAsync(["serve", "--help"], SqliteIn(_directory), cancellationToken: timeout.Token);
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains("serve", output, StringComparison.Ordinal);
+        Assert.Contains("--urls", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("listening on", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_demo_start_prints_where_to_go_the_demo_sign_ins_and_the_seeded_history()
     {
         var environment = SqliteIn(_directory);

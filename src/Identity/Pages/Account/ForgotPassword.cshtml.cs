@@ -26,7 +26,7 @@ internal sealed class ForgotPasswordModel(UserManager<CrmUser> users, IAccountMa
         var token = await users.GeneratePasswordResetTokenAsync(user);
         // The link is built on the configured public origin, never on this request's Host header: whoever sends the request
         // chooses that header, and a link to their host would hand them the user's reset token.
-        var link = origin.Link($"account/reset-password?user={Uri.EscapeDataString(user.Id)}&token={Uri.EscapeDataString(token)}");
+        var link = ResetPasswordModel.Link(origin, user.Id, token);
         await mail.SendPasswordResetAsync(user.Email!, user.UserName ?? user.Id, link, HttpContext.RequestAborted);
         return Page();
     }

@@ -1,5 +1,6 @@
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Events;
+using CrmSecurity.Identity.Protocol;
 using CrmSecurity.Identity.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
@@ -9,6 +10,10 @@ namespace CrmSecurity.Identity.Pages.Account;
 
 internal sealed class ResetPasswordModel(UserManager<CrmUser> users, CredentialChanges changes, AccessEvents events) : PageModel
 {
+    /// <summary>The link to this page for one user and reset token (mailed, or printed for the first administrator).</summary>
+    public static Uri Link(PublicOrigin origin, string userId, string token) =>
+        origin.Link($"account/reset-password?user={Uri.EscapeDataString(userId)}&token={Uri.EscapeDataString(token)}");
+
     [BindProperty(SupportsGet = true)]
     public new string? User { get; set; }
 
