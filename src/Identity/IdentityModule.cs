@@ -28,6 +28,25 @@ using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace CrmSecurity.Identity;
 
+/// <summary>What the host gives the Identity module: its database and where its tables are registered.</summary>
+public sealed class IdentityModuleOptions
+{
+    /// <summary>How the module's store reaches the host's database (the host's provider choice). Required.</summary>
+    public Action<IServiceProvider, DbContextOptionsBuilder>? Database { get; set; }
+
+    /// <summary>
+    /// Called for the module's tables (name in <c>crm_schema_modules</c>, its DbContext, its schema version), so that the
+    /// host creates and checks them at start like every module's.
+    /// </summary>
+    public Action<string, Type, int>? Tables { get; set; }
+
+    /// <summary>
+    /// Only what reading the admin audit trail needs (the store and <see cref="IAuditTrailVerifier"/>), for a verb that
+    /// must write nothing: none of the module's start-up work (seeding, sealing, client registration) is added.
+    /// </summary>
+    public bool AuditTrailReaderOnly { get; set; }
+}
+
 /// <summary>The Identity module: OpenID Connect provider, users, sign-in pages, incident response.</summary>
 public static class IdentityModule
 {
@@ -42,30 +61,36 @@ public static class IdentityModule
     /// </summary>
     public const int SchemaVersion = 5;
 
-    /// <summary>The module's EF Core context type, for the host's schema check of every module's tables.</summary>
-    public static Type StoreType => typeof(IdentityStore);
-
     /// <summary>The name of the module's <see cref="System.Diagnostics.Metrics.Meter"/> (sign-ins, tokens, decisions).</summary>
     public const string MeterName = IdentityMetrics.MeterName;
 
     /// <summary>
-    /// Only what reading the admin audit trail needs (the store and <see cref="IAuditTrailVerifier"/>), for a verb that must
-    /// write nothing: none of the module's start-up work (seeding, sealing, client registration) is added.
+    /// Adds the Identity module on the host's database (<see cref="IdentityModuleOptions.Database"/>), or with
+    /// <see cref="IdentityModuleOptions.AuditTrailReaderOnly"/> only what reading the admin audit trail needs.
     /// </summary>
-    public static IHostApplicationBuilder AddIdentityAuditReader(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
+    public static IHostApplicationBuilder AddIdentity(this IHostApplicationBuilder builder, Action<IdentityModuleOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddDbContextPool<IdentityStore>((provider, options) =>
+        ArgumentNullException.ThrowIfNull(configure);
+        var module = new IdentityModuleOptions();
+        configure(module);
+        var database = module.Database ?? throw new InvalidOperationException($"{nameof(IdentityModuleOptions)}.{nameof(IdentityModuleOptions.Database)} is required.");
+        module.Tables?.Invoke("identity", typeof(IdentityStore), SchemaVersion);
+        if (module.AuditTrailReaderOnly)
         {
-            database(provider, options);
-            options.UseOpenIddict();
-        });
-        builder.Services.AddScoped<IAuditTrailVerifier, AuditChainVerifier>();
-        return builder;
+            builder.Services.AddDbContextPool<IdentityStore>((provider, options) =>
+            {
+                database(provider, options);
+                options.UseOpenIddict();
+            });
+            builder.Services.AddScoped<IAuditTrailVerifier, AuditChainVerifier>();
+            return builder;
+        }
+
+        return AddModule(builder, database);
     }
 
-    /// <summary>Adds the Identity module. <paramref name="database"/> chooses the EF Core provider (the host passes DatabaseSetup.Configure).</summary>
-    public static IHostApplicationBuilder AddIdentity(this IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
+    private static IHostApplicationBuilder AddModule(IHostApplicationBuilder builder, Action<IServiceProvider, DbContextOptionsBuilder> database)
     {
         var services = builder.Services;
         services.AddOptions<IdentitySettings>().Bind(builder.Configuration.GetSection(IdentitySettings.Section)).ValidateOnStart();

@@ -1,7 +1,6 @@
 using CrmSecurity.AuditAnalyzer;
 using CrmSecurity.Identity;
-using CrmSecurity.Server.Cli;
-using CrmSecurity.Server.EncryptionService;
+using CrmSecurity.Crypto.Hosting;
 using CrmSecurity.Server.Hosting;
 
 // Anything that is not a known verb (no arguments, "serve", or host switches such as --urls) runs the web service.
@@ -20,8 +19,7 @@ if (modules.Identity)
     builder.AddIdentityModule();
 }
 
-builder.AddCryptoModule();
-builder.AddCryptoService();
+builder.AddCryptoModule(service: true);
 if (modules.AuditAnalyzer)
 {
     builder.AddAuditAnalyzerModule(service: true);
@@ -58,7 +56,7 @@ if (modules.AuditAnalyzer)
     app.MapAuditAnalyzer();
 }
 
-app.MapCryptoService();
+app.MapCrypto();
 
 return await ServerHost.RunAsync(app);
 

@@ -1,7 +1,10 @@
 using CrmSecurity.Crypto.Events;
 using CrmSecurity.Crypto.Fields;
 using CrmSecurity.Crypto.Providers;
+using CrmSecurity.Crypto.Service;
 using CrmSecurity.Crypto.Subjects;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -10,26 +13,68 @@ using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Crypto.Hosting;
 
-/// <summary>Registers the Crypto module in a host.</summary>
+/// <summary>What the host gives the Crypto module: its databases, its event sink, its token check, its tables.</summary>
+public sealed class CryptoModuleOptions
+{
+    /// <summary>How the module's <see cref="CryptoDbContext"/> reaches the data database (the host's provider choice). Required.</summary>
+    public Action<IServiceProvider, DbContextOptionsBuilder>? Database { get; set; }
+
+    /// <summary>How the subject-key store is reached (<see cref="CryptoOptions.SubjectKeys"/>); it must not be the data database. Required.</summary>
+    public Action<IServiceProvider, DbContextOptionsBuilder>? SubjectKeyStore { get; set; }
+
+    /// <summary>
+    /// Whether the module runs: its settings are checked at start and the subject-key store's tables are created. When
+    /// set it decides <see cref="CryptoOptions.Enabled"/>; null leaves that to the <c>Crypto:Enabled</c> setting.
+    /// </summary>
+    public bool? Enabled { get; set; }
+
+    /// <summary>Where access events (decrypts, shreds) go; by default the JSON Lines file <see cref="CryptoOptions.AccessEventLog"/>.</summary>
+    public Func<IServiceProvider, ICryptoEventSink>? Events { get; set; }
+
+    /// <summary>
+    /// The HTTP encryption service (<c>/crypto/v1</c>: encrypt, decrypt, blind-index) for CRM apps not on .NET, mapped
+    /// by <see cref="CryptoServiceCollectionExtensions.MapCrypto"/>. Decrypts follow the registered
+    /// <see cref="IUnmaskedFieldAccess"/>; without one, nothing decrypts.
+    /// </summary>
+    public bool Service { get; set; }
+
+    /// <summary>
+    /// Registers the bearer scheme (name, audience) the service checks access tokens with, against the host's token
+    /// issuer. Required with <see cref="Service"/>.
+    /// </summary>
+    public Action<AuthenticationBuilder, string, string>? Bearer { get; set; }
+
+    /// <summary>
+    /// Called once for each set of tables the module keeps (name in <c>crm_schema_modules</c>, its DbContext, its schema
+    /// version), so that the host creates and checks them at start.
+    /// </summary>
+    public Action<string, Type, int>? Tables { get; set; }
+}
+
+/// <summary>Registers the Crypto module in a host: one <see cref="AddCrypto"/> and one <see cref="MapCrypto"/>.</summary>
 public static class CryptoServiceCollectionExtensions
 {
+    /// <summary>The name of the module's <see cref="System.Diagnostics.Metrics.Meter"/> (decrypts through the service).</summary>
+    public const string MeterName = CryptoMetrics.MeterName;
+
     /// <summary>
     /// Adds the Crypto module: settings (validated at start: master key, PKCS#11 token, keyring), the
     /// key-encryption key, the keyring, <see cref="FieldEncryption"/>, data-subject keys, the module's
-    /// <see cref="CryptoDbContext"/> (data database) and <see cref="SubjectKeyDbContext"/> (subject-key store),
-    /// and a JSON Lines <see cref="ICryptoEventSink"/> unless one is registered.
+    /// <see cref="CryptoDbContext"/> (data database) and <see cref="SubjectKeyDbContext"/> (subject-key store), its
+    /// access-event sink, and with <see cref="CryptoModuleOptions.Service"/> the HTTP encryption service.
     /// </summary>
     /// <param name="builder">The host builder.</param>
-    /// <param name="configureDatabase">How the module's DbContext reaches the data database (the host's provider choice).</param>
-    /// <param name="configureSubjectKeyStore">How the subject-key store is reached (<see cref="CryptoOptions.SubjectKeys"/>); it must not be the data database.</param>
-    public static IHostApplicationBuilder AddCrypto(
-        this IHostApplicationBuilder builder,
-        Action<IServiceProvider, DbContextOptionsBuilder> configureDatabase,
-        Action<IServiceProvider, DbContextOptionsBuilder> configureSubjectKeyStore)
+    /// <param name="configure">Sets the module's <see cref="CryptoModuleOptions"/>.</param>
+    /// <returns>The builder.</returns>
+    public static IHostApplicationBuilder AddCrypto(this IHostApplicationBuilder builder, Action<CryptoModuleOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(configureDatabase);
-        ArgumentNullException.ThrowIfNull(configureSubjectKeyStore);
+        ArgumentNullException.ThrowIfNull(configure);
+        var module = new CryptoModuleOptions();
+        configure(module);
+        var configureDatabase = module.Database ?? throw new InvalidOperationException($"{nameof(CryptoModuleOptions)}.{nameof(CryptoModuleOptions.Database)} is required.");
+        var configureSubjectKeyStore = module.SubjectKeyStore ?? throw new InvalidOperationException($"{nameof(CryptoModuleOptions)}.{nameof(CryptoModuleOptions.SubjectKeyStore)} is required.");
+        var tables = module.Tables ?? ((_, _, _) => { });
         var services = builder.Services;
         services.AddOptions<CryptoOptions>().Bind(builder.Configuration.GetSection(CryptoOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<CryptoOptions>, CryptoOptionsValidator>();
@@ -37,9 +82,20 @@ public static class CryptoServiceCollectionExtensions
         services.AddDbContextFactory<CryptoDbContext>(configureDatabase);
         services.AddDbContext<SubjectKeyDbContext>(configureSubjectKeyStore, ServiceLifetime.Scoped, ServiceLifetime.Singleton);
         services.AddDbContextFactory<SubjectKeyDbContext>(configureSubjectKeyStore);
+        tables("crypto", typeof(CryptoDbContext), CryptoDbContext.SchemaVersion);
+        if (module.Enabled is { } enabled)
+        {
+            services.PostConfigure<CryptoOptions>(options => options.Enabled = enabled);
+        }
+
+        if (module.Enabled == true)
+        {
+            tables("crypto-subject-keys", typeof(SubjectKeyDbContext), SubjectKeyDbContext.SchemaVersion);
+        }
+
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton<ICryptoEventSink>(sp =>
-            new JsonLinesEventSink(Path.GetFullPath(sp.GetRequiredService<IOptions<CryptoOptions>>().Value.AccessEventLog, Environment.CurrentDirectory)));
+        services.AddSingleton(sp => new CountingEventSink(module.Events?.Invoke(sp) ?? new JsonLinesEventSink(DefaultEventLog(sp))));
+        services.AddSingleton<ICryptoEventSink>(sp => sp.GetRequiredService<CountingEventSink>());
         // The host may register the installation's KEK first (it wraps the host's other secrets too); the keyring then uses it.
         services.TryAddSingleton<IKeyEncryptionKey>(sp => KeyEncryptionKeys.Open(sp.GetRequiredService<IOptions<CryptoOptions>>().Value));
         services.AddSingleton(sp => new KeyringStore(sp.GetRequiredService<IOptions<CryptoOptions>>(), sp.GetRequiredService<IKeyEncryptionKey>()));
@@ -55,8 +111,46 @@ public static class CryptoServiceCollectionExtensions
             var subjects = new SubjectKeyStore(keys.CreateDbContext, wrapping, events, data.CreateDbContext, sp.GetRequiredService<TimeProvider>());
             return new FieldEncryption(keyring, subjects, events);
         });
+
+        if (module.Service)
+        {
+            var bearer = module.Bearer ?? throw new InvalidOperationException($"{nameof(CryptoModuleOptions)}.{nameof(CryptoModuleOptions.Bearer)} is required for the service.");
+
+            // Deny by default: without the host's authorization model, nothing decrypts.
+            services.TryAddSingleton<IUnmaskedFieldAccess, DenyUnmaskedFieldAccess>();
+
+            // The declared columns: deterministic mode and blind indexes only where the security team planned them.
+            services.AddOptions<CryptoColumnsOptions>().Bind(builder.Configuration.GetSection(CryptoColumnsOptions.Section)).ValidateOnStart();
+            services.AddSingleton<IValidateOptions<CryptoColumnsOptions>, CryptoColumnsValidator>();
+            services.AddSingleton<CryptoColumns>();
+            CryptoServiceAuthentication.Add(services, bearer);
+            services.AddSingleton<ServiceMarker>();
+        }
+
         return builder;
     }
+
+    /// <summary>
+    /// Maps the HTTP encryption service under <c>/crypto/v1</c> (encrypt, decrypt, blind-index; one scope each) when
+    /// <see cref="AddCrypto"/> added it; otherwise maps nothing.
+    /// </summary>
+    /// <param name="endpoints">The host's endpoints.</param>
+    /// <returns>The endpoints.</returns>
+    public static IEndpointRouteBuilder MapCrypto(this IEndpointRouteBuilder endpoints)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        if (endpoints.ServiceProvider.GetService<ServiceMarker>() is not null)
+        {
+            CryptoServiceEndpoints.Map(endpoints);
+        }
+
+        return endpoints;
+    }
+
+    private static string DefaultEventLog(IServiceProvider services) =>
+        Path.GetFullPath(services.GetRequiredService<IOptions<CryptoOptions>>().Value.AccessEventLog, Environment.CurrentDirectory);
+
+    private sealed class ServiceMarker;
 }
 
 /// <summary>The configured keyring file and KEK: loads and saves the keyring.</summary>

@@ -1,9 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using CrmSecurity.Crypto.Providers;
-using CrmSecurity.Identity;
 using CrmSecurity.Identity.Contracts;
-using CrmSecurity.Server.Data;
 using CrmSecurity.Server.Hosting;
 
 namespace CrmSecurity.Server.Cli;
@@ -84,8 +82,7 @@ internal static class AuditCommands
     private static HostApplicationBuilder ReadOnlyBuilder()
     {
         var builder = CliHost.CreateBuilder();
-        builder.AddIdentityAuditReader(DatabaseSetup.Configure);
-        builder.Services.AddSingleton(new ModuleSchema("identity", IdentityModule.StoreType, IdentityModule.SchemaVersion));
+        builder.AddIdentityModule(auditTrailReaderOnly: true);
         return builder;
     }
 }

@@ -491,7 +491,7 @@ internal static class KeyCommands
     }
 
     internal static Task<int> RunAsync(bool requireKeyring, Func<IServiceProvider, KeyringStore, CancellationToken, Task<int>> verb, CancellationToken cancellationToken) =>
-        CliHost.RunAsync(CryptoModule.CreateVerbBuilder(requireKeyring), async (services, token) =>
+        CliHost.RunAsync(CryptoHosting.CreateVerbBuilder(requireKeyring), async (services, token) =>
         {
             try
             {

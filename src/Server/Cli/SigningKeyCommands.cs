@@ -37,7 +37,7 @@ internal static class SigningKeyCommands
     }
 
     private static Task<int> RunWithIdentityAsync(Func<IServiceProvider, CancellationToken, Task<int>> verb, CancellationToken cancellationToken) =>
-        CliHost.RunAsync(IdentityHostModule.CreateVerbBuilder(), verb, cancellationToken);
+        CliHost.RunAsync(IdentityHosting.CreateVerbBuilder(), verb, cancellationToken);
 
     private static void Print(ISigningKeys keys)
     {

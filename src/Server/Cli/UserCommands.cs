@@ -25,7 +25,7 @@ internal static class UserCommands
             userName,
             email,
         };
-        createAdmin.SetAction((parse, cancellationToken) => CliHost.RunAsync(IdentityHostModule.CreateVerbBuilder(), async (services, token) =>
+        createAdmin.SetAction((parse, cancellationToken) => CliHost.RunAsync(IdentityHosting.CreateVerbBuilder(), async (services, token) =>
         {
             // The audit trail names the command line (and the account that ran it), not a person of the model: nobody is yet.
             var actor = $"command line: users create-admin (OS user {Environment.UserName})";

@@ -15,11 +15,6 @@ internal sealed class CryptoEventBridge(JsonLinesEventSink file, IServiceProvide
     public async ValueTask WriteAsync(CryptoAccessEvent accessEvent, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(accessEvent);
-        if (accessEvent.Action == "decrypt")
-        {
-            CryptoMetrics.Decrypts.Add(1, new KeyValuePair<string, object?>("outcome", accessEvent.Outcome));
-        }
-
         await file.WriteAsync(accessEvent, cancellationToken);
 
         // Absent when the Identity module is switched off (a crypto-only deployment): the file is then the record.

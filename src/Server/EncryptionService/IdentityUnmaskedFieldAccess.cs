@@ -1,4 +1,5 @@
 using System.Security.Claims;
+using CrmSecurity.Crypto.Service;
 using CrmSecurity.Identity.Contracts;
 
 namespace CrmSecurity.Server.EncryptionService;

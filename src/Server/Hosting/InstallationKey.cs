@@ -1,6 +1,5 @@
 using CrmSecurity.Crypto.Hosting;
 using CrmSecurity.Crypto.Providers;
-using CrmSecurity.Server.EncryptionService;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 
@@ -23,7 +22,7 @@ internal static class InstallationKey
     {
         if (!builder.Environment.IsProduction() && builder.Configuration is IConfigurationManager configuration)
         {
-            DevelopmentMasterKey.UseWhenNoneConfigured(configuration, generate: service, messages, createKeyring: CryptoServiceModule.IsOn(builder.Configuration));
+            DevelopmentMasterKey.UseWhenNoneConfigured(configuration, generate: service, messages, createKeyring: ModuleSwitches.Read(builder.Configuration).Crypto);
         }
 
         // Bound here rather than through IOptions<CryptoOptions>, whose validator (the encryption service's checks) would

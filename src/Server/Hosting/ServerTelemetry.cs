@@ -1,6 +1,6 @@
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity;
-using CrmSecurity.Server.EncryptionService;
+using CrmSecurity.Crypto.Hosting;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 
@@ -23,7 +23,7 @@ internal static class ServerTelemetry
             .ConfigureResource(resource => resource.AddService("crm-security"))
             .WithMetrics(metrics =>
             {
-                metrics.AddMeter(IdentityModule.MeterName, CryptoMetrics.MeterName, AnalyzerMetrics.MeterName)
+                metrics.AddMeter(IdentityModule.MeterName, CryptoServiceCollectionExtensions.MeterName, AnalyzerMetrics.MeterName)
                     .AddAspNetCoreInstrumentation();
                 if (otlp)
                 {

@@ -4,7 +4,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using CrmSecurity.Crypto.Keys.Insecure;
 using CrmSecurity.Crypto.Providers;
-using CrmSecurity.Server.EncryptionService;
+using CrmSecurity.Crypto.Service;
 using CrmSecurity.Tests.Support;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Data.Sqlite;

@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Security.Claims;
 using System.Text.Json;
-using CrmSecurity.Server.EncryptionService;
+using CrmSecurity.Crypto.Service;
 
 namespace CrmSecurity.Server.Tests.EncryptionService;
 
@@ -160,8 +160,9 @@ public sealed class CryptoServiceTests(GrantingCryptoServiceHost host) : IClassF
     public async Task Requests_above_the_size_limit_are_refused_before_any_work()
     {
         using var http = host.CreateClient(await host.TokenAsync(CryptoServiceHost.AllScopesClient, "crypto:encrypt"));
-        var big = new string('x', CryptoServiceEndpoints.MaxRequestBytes + 1024);
-        var justTooLong = new string('y', CryptoServiceEndpoints.MaxPlaintextBytes + 1);
+        // The documented limits: a request body of 256 KiB, a plaintext of 64 KiB (UTF-8).
+        var big = new string('x', (256 * 1024) + 1024);
+        var justTooLong = new string('y', (64 * 1024) + 1);
 
         using var tooBig = await http.PostAsJsonAsync("crypto/v1/encrypt", new { tenant = "acme", table = "contact", column = "notes", rowId = "1", plaintext = big }, Cancel);
         using var valueTooLong = await http.PostAsJsonAsync("crypto/v1/encrypt", new { tenant = "acme", table = "contact", column = "notes", rowId = "1", plaintext = justTooLong }, Cancel);

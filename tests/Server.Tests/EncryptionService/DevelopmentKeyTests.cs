@@ -1,5 +1,5 @@
 using System.Net;
-using CrmSecurity.Server.EncryptionService;
+using CrmSecurity.Server.Hosting;
 using CrmSecurity.Tests.Support;
 
 namespace CrmSecurity.Server.Tests.EncryptionService;

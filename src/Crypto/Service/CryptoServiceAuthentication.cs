@@ -1,13 +1,13 @@
 using System.Security.Claims;
-using CrmSecurity.Server.Hosting;
 using CrmSecurity.Shared;
-using static OpenIddict.Abstractions.OpenIddictConstants;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.Extensions.DependencyInjection;
 
-namespace CrmSecurity.Server.EncryptionService;
+namespace CrmSecurity.Crypto.Service;
 
 /// <summary>
-/// How callers of the encryption service authenticate: OAuth access tokens of the in-process OpenID Connect provider,
-/// for the audience <see cref="Audience"/>, with one scope per operation.
+/// How callers of the encryption service authenticate: OAuth access tokens of the host's token issuer, for the audience
+/// <see cref="Audience"/>, with one scope per operation.
 /// </summary>
 internal static class CryptoServiceAuthentication
 {
@@ -20,10 +20,14 @@ internal static class CryptoServiceAuthentication
     public const string DecryptScope = "crypto:decrypt";
     public const string IndexScope = "crypto:index";
 
-    public static void Add(IServiceCollection services, IConfiguration configuration)
+    /// <param name="services">The host's services.</param>
+    /// <param name="bearer">
+    /// Registers the bearer scheme (name, audience) against the host's issuer: RFC 9068 §4 audience and type, revocation
+    /// honoured at once (decrypting is sensitive enough not to cache it).
+    /// </param>
+    public static void Add(IServiceCollection services, Action<AuthenticationBuilder, string, string> bearer)
     {
-        // RFC 9068 §4 audience and type; revocation honoured at once (decrypting is sensitive enough not to cache it).
-        services.AddAuthentication().AddHostBearer(configuration, Scheme, Audience);
+        bearer(services.AddAuthentication(), Scheme, Audience);
 
         var policies = services.AddAuthorizationBuilder();
         foreach (var scope in new[] { EncryptScope, DecryptScope, IndexScope })
@@ -37,5 +41,5 @@ internal static class CryptoServiceAuthentication
 
     /// <summary>The subject of the token: a user id, or the client id for a client acting for itself.</summary>
     public static string Caller(ClaimsPrincipal principal) =>
-        principal.FindFirst(Claims.Subject)?.Value ?? principal.FindFirst(Claims.ClientId)?.Value ?? "unknown";
+        principal.FindFirst("sub")?.Value ?? principal.FindFirst("client_id")?.Value ?? "unknown";
 }

@@ -2,7 +2,7 @@ using CrmSecurity.Crypto.Hosting;
 using CrmSecurity.Crypto.Keys.Insecure;
 using CrmSecurity.Crypto.Providers;
 
-namespace CrmSecurity.Server.EncryptionService;
+namespace CrmSecurity.Server.Hosting;
 
 /// <summary>
 /// Outside Production only: a master key file (and, with Crypto on, a keyring) generated in the data directory, so

@@ -1,9 +1,9 @@
 using System.Security.Claims;
 using System.Text.Json;
-using CrmSecurity.Identity.Contracts;
-using static OpenIddict.Abstractions.OpenIddictConstants;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
-namespace CrmSecurity.Server.EncryptionService;
+namespace CrmSecurity.Crypto.Service;
 
 /// <summary>How the bearer of a token stands to the data it asks about.</summary>
 internal enum CallerKind
@@ -28,13 +28,17 @@ internal enum CallerKind
 /// <param name="Tenants">The token's <c>tenant</c> claims.</param>
 internal sealed record CryptoCaller(string? Subject, string? ClientId, CallerKind Kind, IReadOnlyList<string> Tenants)
 {
+    // JWT claim names: RFC 7519 §4.1.2 (sub), RFC 9068 §2.2 (client_id), RFC 8693 §4.1 (act); tenant is this service's.
+    private const string SubjectClaim = "sub";
+    private const string ClientIdClaim = "client_id";
     private const string ActorClaim = "act";
+    private const string TenantClaim = "tenant";
 
     public static CryptoCaller Of(ClaimsPrincipal principal)
     {
-        var subject = principal.FindFirst(Claims.Subject)?.Value;
-        var client = principal.FindFirst(Claims.ClientId)?.Value;
-        var tenants = principal.FindAll(IdentityClaims.Tenant).Select(c => c.Value).ToArray();
+        var subject = principal.FindFirst(SubjectClaim)?.Value;
+        var client = principal.FindFirst(ClientIdClaim)?.Value;
+        var tenants = principal.FindAll(TenantClaim).Select(c => c.Value).ToArray();
         var kind = subject is not null && subject == client ? CallerKind.Client
             : client is not null && Actor(principal) == client ? CallerKind.Delegated
             : CallerKind.User;
@@ -95,8 +99,8 @@ internal sealed record CryptoCaller(string? Subject, string? ClientId, CallerKin
         }
 
         ClientRegistration? registration = null;
-        // Absent when Identity runs in another deployment: the token's own tenant claims are then the binding.
-        if (ClientId is not null && http.RequestServices.GetService<IRegisteredClients>() is { } clients)
+        // Absent when the token issuer runs in another deployment: the token's own tenant claims are then the binding.
+        if (ClientId is not null && http.RequestServices.GetService<ICryptoServiceClients>() is { } clients)
         {
             registration = await clients.FindAsync(ClientId, http.RequestAborted) is { } client
                 ? new ClientRegistration(true, client.Confidential, client.Tenants)
@@ -119,7 +123,7 @@ internal sealed record CryptoCaller(string? Subject, string? ClientId, CallerKin
         try
         {
             using var document = JsonDocument.Parse(claim.Value);
-            return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty(Claims.Subject, out var sub) && sub.ValueKind == JsonValueKind.String
+            return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty(SubjectClaim, out var sub) && sub.ValueKind == JsonValueKind.String
                 ? sub.GetString()
                 : null;
         }

@@ -3,10 +3,13 @@ using CrmSecurity.Crypto.BlindIndexes;
 using CrmSecurity.Crypto.Events;
 using CrmSecurity.Crypto.Fields;
 using CrmSecurity.Crypto.Providers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
 
-namespace CrmSecurity.Server.EncryptionService;
+namespace CrmSecurity.Crypto.Service;
 
 /// <summary>Encrypts one value for a field of a row (context binding: tenant, table, column, row id).</summary>
 /// <param name="Tenant">The tenant.</param>
@@ -77,7 +80,7 @@ internal static class CryptoServiceEndpoints
     // Base64url of the largest plaintext plus overhead, with room for the prefix.
     private static readonly int MaxCiphertextChars = ((MaxPlaintextBytes + 128) * 4 / 3) + 16;
 
-    public static IEndpointRouteBuilder MapCryptoService(this IEndpointRouteBuilder endpoints)
+    public static IEndpointRouteBuilder Map(IEndpointRouteBuilder endpoints)
     {
         var group = endpoints.MapGroup("/crypto/v1").WithTags("Crypto")
             .WithMetadata(new RequestSizeLimitAttribute(MaxRequestBytes))
@@ -168,7 +171,7 @@ internal static class CryptoServiceEndpoints
             Entity = context.Table,
             RecordId = rowId,
             Fields = [context.Column],
-            ClientId = principal.FindFirst(OpenIddict.Abstractions.OpenIddictConstants.Claims.ClientId)?.Value,
+            ClientId = principal.FindFirst("client_id")?.Value,
             SourceIp = http.Connection.RemoteIpAddress?.ToString(),
         };
 

@@ -3,7 +3,7 @@ using System.Globalization;
 using CrmSecurity.Crypto.BlindIndexes;
 using Microsoft.Extensions.Options;
 
-namespace CrmSecurity.Server.EncryptionService;
+namespace CrmSecurity.Crypto.Service;
 
 /// <summary>
 /// What the security team declares about the encrypted columns the encryption service serves (<c>Crypto:Columns</c>):
