@@ -134,7 +134,7 @@ internal sealed class AuditTrailViewer(IdentityStore store, IAuditTrailVerifier 
     }
 
     private static AuditEntryView View(AuditEntryRecord entry) => new(
-        entry.Sequence, entry.Timestamp.ToUniversalTime(), entry.ActorId, entry.ActorName, entry.ClientId, entry.SourceIp, entry.Action,
+        entry.Sequence, entry.Timestamp.UtcDateTime, entry.ActorId, entry.ActorName, entry.ClientId, entry.SourceIp, entry.Action,
         new AuditTargetView(entry.TargetKind, entry.TargetId, entry.TargetName), Json(entry.Before), Json(entry.After), entry.ModelVersion);
 
     /// <summary>Before and after are JSON as written; a value that no longer parses (changed behind the service's back) is shown as text.</summary>
@@ -180,9 +180,10 @@ internal sealed record AuditTargetView(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("name")] string Name);
 
+/// <summary>One audit entry as the API, the export and the page show it; the timestamp is UTC (kind Utc, so JSON writes a Z).</summary>
 internal sealed record AuditEntryView(
     [property: JsonPropertyName("sequence")] long Sequence,
-    [property: JsonPropertyName("timestamp")] DateTimeOffset Timestamp,
+    [property: JsonPropertyName("timestamp")] DateTime Timestamp,
     [property: JsonPropertyName("actor_id")] string ActorId,
     [property: JsonPropertyName("actor_name")] string ActorName,
     [property: JsonPropertyName("client_id")] string? ClientId,

@@ -66,7 +66,7 @@ internal sealed class AuditModel(AuditTrailViewer viewer) : AdminPageModel
             return Refused(problem);
         }
 
-        Entries = [.. page!.Entries.Select(e => new EntryRow(e, TimeZoneInfo.ConvertTime(e.Timestamp, Zone), AuditJsonDiff.Compare(e.Before, e.After)))];
+        Entries = [.. page!.Entries.Select(e => new EntryRow(e, TimeZoneInfo.ConvertTimeFromUtc(e.Timestamp, Zone), AuditJsonDiff.Compare(e.Before, e.After)))];
         NextAfter = page.NextAfter;
         return Page();
     }
@@ -95,5 +95,5 @@ internal sealed class AuditModel(AuditTrailViewer viewer) : AdminPageModel
     private string? Query(string name) => Request.Query.TryGetValue(name, out var values) ? values.ToString() : null;
 
     /// <summary>One entry as the table shows it: the time on the person's clock and before/after as a diff.</summary>
-    internal sealed record EntryRow(AuditEntryView Entry, DateTimeOffset LocalTime, IReadOnlyList<AuditDiffLine> Diff);
+    internal sealed record EntryRow(AuditEntryView Entry, DateTime LocalTime, IReadOnlyList<AuditDiffLine> Diff);
 }
