@@ -150,6 +150,7 @@ public static class IdentityModule
             return new DetachedStoreOptions(options.Options);
         });
         services.AddSingleton<IAuditTrail, TransactionalAuditTrail>();
+        services.AddScoped<IAuditTrailVerifier, AuditChainVerifier>();
         services.AddSingleton<IAccountMail>(provider => new PickupDirectoryMail(
             Path.GetFullPath(builder.Configuration["Identity:MailPickupDirectory"] is { Length: > 0 } pickup ? pickup : "data/mail"),
             provider.GetRequiredService<TimeProvider>(),

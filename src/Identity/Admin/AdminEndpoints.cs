@@ -1,5 +1,6 @@
 using System.Globalization;
 using CrmSecurity.CrmAuthorization;
+using CrmSecurity.Identity.AuditTrail;
 using CrmSecurity.Identity.Authorization.Model;
 using CrmSecurity.Identity.Authorization.Policies;
 using CrmSecurity.Identity.Authorization.Store;
@@ -27,6 +28,7 @@ internal static class AdminEndpoints
     public static IServiceCollection AddIdentityAdmin(this IServiceCollection services)
     {
         services.AddScoped<AdminOperations>();
+        services.AddScoped<AuditTrailViewer>();
         services.AddSingleton<AdminSecondFactor>();
         services.AddScoped<Microsoft.AspNetCore.Identity.IPasswordValidator<Data.CrmUser>, ApplicationUsersHaveNoPassword>();
         services.AddOpenApi(DocumentName, options => options.ShouldInclude = description => description.GroupName == DocumentName);
@@ -120,6 +122,13 @@ internal static class AdminEndpoints
             .WithSummary("Organisation, business units, roles and field security profiles as one document in the format of policies/authorization: review it, or seed another installation with it.");
         api.MapGet("/who-can-access", WhoCanAccessAsync).WithTags("Who can access")
             .WithSummary("For an entity and action, a field, or one record: the users who can, each with the path that grants it.");
+
+        var audit = api.MapGroup("/audit").WithTags("Audit trail");
+        audit.MapGet("/", ListAuditAsync)
+            .WithSummary("Audit entries in sequence order, filtered by actor, action, target_kind, target, from and to (ISO 8601); page with after (the previous page's next_after) and limit (1-200).");
+        audit.MapGet("/export", ExportAudit).Produces(StatusCodes.Status200OK, contentType: "application/jsonl")
+            .WithSummary("Every entry the same filters match, one JSON object per line (JSON Lines); needs export on audit_trail.");
+        audit.MapGet("/verify", VerifyAuditAsync).WithSummary("Whether the keyed hash chain is intact, or the first entry that is not what was written.");
         return endpoints;
     }
 
@@ -352,6 +361,59 @@ internal static class AdminEndpoints
             .ToList();
         return (new WhoCanAccessView(info.Name, string.IsNullOrEmpty(field) ? parsed.Name() : null, string.IsNullOrEmpty(field) ? null : field, recordId, users), null);
     }
+
+    // ---- the audit trail -----------------------------------------------------------------------------------------
+
+    private static async Task<IResult> ListAuditAsync(HttpContext http, AuditTrailViewer viewer)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        var (filter, bad) = AuditTrailFilter.Parse(name => QueryValue(http, name));
+        if (bad is not null)
+        {
+            return Problem(bad);
+        }
+
+        var (page, problem) = await viewer.ListAsync(guard, filter!, http.RequestAborted);
+        return problem is not null ? Problem(problem) : TypedResults.Ok(page);
+    }
+
+    private static async Task<IResult> ExportAudit(HttpContext http, AuditTrailViewer viewer)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        var (filter, bad) = AuditTrailFilter.Parse(name => QueryValue(http, name));
+        if (bad is not null)
+        {
+            return Problem(bad);
+        }
+
+        var (entries, problem) = await viewer.ExportAsync(guard, filter!, http.RequestAborted);
+        return problem is not null
+            ? Problem(problem)
+            : TypedResults.Stream(body => AuditTrailViewer.WriteLinesAsync(body, entries!, http.RequestAborted), AuditTrailViewer.JsonLines, AuditTrailViewer.ExportFileName);
+    }
+
+    private static async Task<IResult> VerifyAuditAsync(HttpContext http, AuditTrailViewer viewer)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        var (check, problem) = await viewer.VerifyAsync(guard, http.RequestAborted);
+        return problem is not null ? Problem(problem) : TypedResults.Ok(new AuditVerifyView(check!.Intact, check.Entries, check.Head, check.FirstBroken, check.Problem));
+    }
+
+    /// <summary>One query value; a parameter given twice stays both values joined by a comma, never silently one of them.</summary>
+    private static string? QueryValue(HttpContext http, string name) =>
+        http.Request.Query.TryGetValue(name, out var values) ? values.ToString() : null;
 
     // ---- plumbing -----------------------------------------------------------------------------------------------
 

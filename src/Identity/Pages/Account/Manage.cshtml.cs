@@ -107,11 +107,7 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
     private async Task LoadAsync(CrmUser user)
     {
         UserName = user.UserName;
-        var zone = TimeZoneInfo.Utc;
-        if (!string.IsNullOrEmpty(user.ZoneInfo) && TimeZoneInfo.TryFindSystemTimeZoneById(user.ZoneInfo, out var found))
-        {
-            zone = found;
-        }
+        var zone = Shared.PersonTimeZone.Of(user.ZoneInfo);
 
         ZoneName = zone.Id;
         Sessions.Clear();
