@@ -12,7 +12,7 @@ namespace CrmSecurity.Crypto.Providers;
 /// <see cref="Aes.EncryptKeyWrapPadded(ReadOnlySpan{byte})"/> byte for byte. The token is found by its label
 /// (slot ids are not stable), the key by its CKA_LABEL. Thread-safe (one session, calls serialised).
 /// </summary>
-public sealed class Pkcs11KeyEncryptionKey : IKeyEncryptionKey
+internal sealed class Pkcs11KeyEncryptionKey : IKeyEncryptionKey
 {
     /// <summary>CKM_AES_KEY_WRAP_PAD from PKCS#11 v2.40 (RFC 5649 padded key wrap).</summary>
     public const ulong AesKeyWrapPad = 0x210A;

@@ -16,10 +16,10 @@ public sealed class CryptoDbContext(DbContextOptions<CryptoDbContext> options) :
     /// Every shred, recorded in the data database too (it holds no key material), so that restoring an older
     /// backup of the subject-key store can re-apply shreds made after that backup.
     /// </summary>
-    public DbSet<SubjectTombstone> SubjectTombstones => Set<SubjectTombstone>();
+    internal DbSet<SubjectTombstone> SubjectTombstones => Set<SubjectTombstone>();
 
     /// <summary>Progress of re-encryption jobs.</summary>
-    public DbSet<ReencryptionCheckpoint> ReencryptionCheckpoints => Set<ReencryptionCheckpoint>();
+    internal DbSet<ReencryptionCheckpoint> ReencryptionCheckpoints => Set<ReencryptionCheckpoint>();
 
     /// <inheritdoc />
     protected override void OnModelCreating(ModelBuilder modelBuilder)
@@ -47,7 +47,7 @@ public sealed class CryptoDbContext(DbContextOptions<CryptoDbContext> options) :
 }
 
 /// <summary>That a data subject was shredded, and when: no key material.</summary>
-public sealed class SubjectTombstone
+internal sealed class SubjectTombstone
 {
     /// <summary>Tenant.</summary>
     public required string Tenant { get; set; }
@@ -60,7 +60,7 @@ public sealed class SubjectTombstone
 }
 
 /// <summary>How far a re-encryption job got: the last primary key it finished, as text.</summary>
-public sealed class ReencryptionCheckpoint
+internal sealed class ReencryptionCheckpoint
 {
     /// <summary>Job name (table and columns).</summary>
     public required string Job { get; set; }
