@@ -4,7 +4,7 @@
 #   ./scripts/test.sh                         every test project
 #   ./scripts/test.sh --project tests/X.Tests  arguments are passed on to `dotnet test`
 #
-# It installs what the tests need when it is missing (apt: PostgreSQL, SoftHSM2, chromium for browser tests; npm packages of interop
+# It installs what the tests need when it is missing (apt: PostgreSQL, SoftHSM2, Authlib, chromium for browser tests; npm packages of interop
 # tests from their package-lock.json), starts a throw-away
 # PostgreSQL on 127.0.0.1, runs the tests, stops what it started, and ends with the line
 # `tests: N passed, N failed[, N skipped]` computed from the TRX result files.
@@ -32,6 +32,8 @@ trap cleanup EXIT
 
 echo "== dependencies"
 deps_ensure_apt postgresql softhsm2
+# Authlib: a third-party private_key_jwt client (tests/Identity.Tests/Interop/authlib); openssl for the README's key commands.
+deps_ensure_apt python3-authlib python3-requests python3-cryptography openssl
 
 echo "== PostgreSQL"
 postgres_start

@@ -57,9 +57,10 @@ public static class IdentityModule
     /// Schema version of the module's tables (2: the authorization model and the audit trail; 3: users' <c>ZoneInfo</c>;
     /// 4: record shares keep the record's location; <c>identity_secrets</c>, the module's own secrets wrapped by the
     /// installation's key-encryption key; <c>identity_ended_sessions</c>, sign-in sessions ended by signing out; 5:
-/// <c>identity_sessions</c>, the open sign-in sessions their owners see and end).
+    /// <c>identity_sessions</c>, the open sign-in sessions their owners see and end; 6: <c>identity_client_assertions</c>,
+    /// client assertions already used, refused if replayed).
     /// </summary>
-    public const int SchemaVersion = 5;
+    public const int SchemaVersion = 6;
 
     /// <summary>The name of the module's <see cref="System.Diagnostics.Metrics.Meter"/> (sign-ins, tokens, decisions).</summary>
     public const string MeterName = IdentityMetrics.MeterName;
@@ -374,6 +375,10 @@ public static class IdentityModule
                 options.AddEventHandler(RejectClientOnlyScopesForUsers.Descriptor);
                 options.AddEventHandler(UseKeyRingCredentials.Descriptor);
                 options.AddEventHandler(RejectRevokedTokens.Descriptor);
+                options.AddEventHandler(AcceptClientAssertionTypes.Descriptor);
+                options.AddEventHandler(MarkClientAssertionPrincipal.Descriptor);
+                options.AddEventHandler(RejectReplayedClientAssertions.Descriptor);
+                options.AddEventHandler(ClientAssertionFailures.Descriptor);
                 options.RemoveEventHandler(OpenIddictServerHandlers.Revocation.RevokeToken.Descriptor);
                 options.AddEventHandler(RevokeTokenOrListIt.Descriptor);
                 options.AddEventHandler(WriteTokenIssuedEvent.Descriptor);

@@ -201,8 +201,15 @@ internal sealed class ClientSettings
 
     public string? DisplayName { get; set; }
 
-    /// <summary>Confidential clients have a secret; public clients (SPAs, native apps) do not.</summary>
+    /// <summary>Confidential clients have a secret or keys (<see cref="Jwks"/>); public clients (SPAs, native apps) have neither.</summary>
     public string? ClientSecret { get; set; }
+
+    /// <summary>
+    /// The client's public keys as a JSON Web Key Set (RFC 7517 §5), as JSON text: the client then authenticates at the token,
+    /// introspection and revocation endpoints with <c>private_key_jwt</c> (RFC 7523 §2.2, OpenID Connect Core §9).
+    /// Without a <see cref="ClientSecret"/> the client is key-only: a secret it presents is refused.
+    /// </summary>
+    public string? Jwks { get; set; }
 
     /// <summary><c>authorization_code</c>, <c>client_credentials</c>, <c>refresh_token</c>, <c>urn:ietf:params:oauth:grant-type:token-exchange</c>.</summary>
     public List<string> GrantTypes { get; set; } = [];
@@ -369,10 +376,12 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
             errors.Add($"{path}:GrantTypes '{grant}' is not supported for client '{client.ClientId}'. Use: {string.Join(", ", KnownGrants)}.");
         }
 
-        if (client.ClientSecret is null && client.GrantTypes.Contains("client_credentials"))
+        if (client.ClientSecret is null && !Clients.ClientKeys.HasKeys(client) && client.GrantTypes.Contains("client_credentials"))
         {
-            errors.Add($"{path}: client '{client.ClientId}' uses client_credentials and so needs a ClientSecret (public clients cannot authenticate).");
+            errors.Add($"{path}: client '{client.ClientId}' uses client_credentials and so needs a ClientSecret or Jwks (public clients cannot authenticate).");
         }
+
+        Clients.ClientKeys.Validate(client, path, errors);
 
         if (client.GrantTypes.Contains("authorization_code") && client.RedirectUris.Count == 0)
         {

@@ -90,6 +90,7 @@ internal sealed class ClientRegistry(
         ArgumentNullException.ThrowIfNull(client);
         var errors = new List<string>();
         ValidateTenants(client, $"client '{client.ClientId}'", errors);
+        ClientKeys.Validate(client, $"client '{client.ClientId}'", errors);
         if (errors.Count > 0)
         {
             // Clients registered from code get the same check as those in configuration.
@@ -112,11 +113,14 @@ internal sealed class ClientRegistry(
 
     internal static OpenIddictApplicationDescriptor Describe(ClientSettings client)
     {
-        var confidential = !string.IsNullOrEmpty(client.ClientSecret);
+        // A client with keys is confidential even without a secret: it proves possession of its private key instead
+        // (RFC 7523 §2.2). Without a secret it is key-only, and OpenIddict refuses any client_secret it sends.
+        var confidential = !string.IsNullOrEmpty(client.ClientSecret) || ClientKeys.HasKeys(client);
         var descriptor = new OpenIddictApplicationDescriptor
         {
             ClientId = client.ClientId,
-            ClientSecret = client.ClientSecret, // stored as a PBKDF2 hash by OpenIddict, never in clear
+            ClientSecret = string.IsNullOrEmpty(client.ClientSecret) ? null : client.ClientSecret, // stored as a PBKDF2 hash by OpenIddict, never in clear
+            JsonWebKeySet = ClientKeys.HasKeys(client) ? ClientKeys.Parse(client.Jwks!) : null,
             DisplayName = client.DisplayName ?? client.ClientId,
             ClientType = confidential ? ClientTypes.Confidential : ClientTypes.Public,
             // Third-party clients show the consent page once per scope set; first-party clients are trusted.

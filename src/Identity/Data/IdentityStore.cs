@@ -74,6 +74,7 @@ internal sealed partial class IdentityStore(DbContextOptions<IdentityStore> opti
         ConfigureSecrets(builder);
         ConfigureAuditTrail(builder);
         ConfigureSessions(builder);
+        ConfigureClientAssertions(builder);
 
         builder.Entity<SigningKeyRecord>(key =>
         {

@@ -75,9 +75,17 @@ internal sealed class WriteTokenRejectedEvent(AccessEvents events) : IOpenIddict
             ClientId = context.Request?.ClientId,
             SourceIp = http?.Connection.RemoteIpAddress?.ToString(),
             Outcome = Outcomes.Denied,
-            Details = $"grant_type={context.Request?.GrantType}; error={context.Error}",
+            // How the client tried to authenticate, never with what: the secret or the signed assertion stays out of the trail.
+            Details = $"grant_type={context.Request?.GrantType}; client_auth={ClientAuthentication(context.Request)}; error={context.Error}",
         }, context.CancellationToken);
     }
+
+    private static string ClientAuthentication(OpenIddictRequest? request) => request switch
+    {
+        { ClientAssertion.Length: > 0 } => "private_key_jwt",
+        { ClientSecret.Length: > 0 } => "client_secret",
+        _ => "none",
+    };
 }
 
 /// <summary>Writes a <c>token_revoke</c> event for each revocation request that was accepted.</summary>
