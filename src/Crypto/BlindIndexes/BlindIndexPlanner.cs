@@ -10,7 +10,7 @@ namespace CrmSecurity.Crypto.BlindIndexes;
 /// each row's value (an attacker with the table links and counts equal values); at sqrt(R) or above an
 /// index lookup returns so many false positives that it stops being an index.
 /// </summary>
-public static class BlindIndexPlanner
+internal static class BlindIndexPlanner
 {
     /// <summary>Evaluates the indexes of one column for an expected row count.</summary>
     /// <param name="expectedRows">How many rows the table is expected to hold.</param>
@@ -87,4 +87,4 @@ public static class BlindIndexPlanner
 /// <param name="ExpectedCoincidences">C, the expected number of rows per combined index value.</param>
 /// <param name="EffectiveBits">Sum over the indexes of min(bits, input domain bits).</param>
 /// <param name="Explanation">Why, in words, with the numbers.</param>
-public sealed record BlindIndexPlan(bool IsAcceptable, double ExpectedCoincidences, double EffectiveBits, string Explanation);
+internal sealed record BlindIndexPlan(bool IsAcceptable, double ExpectedCoincidences, double EffectiveBits, string Explanation);

@@ -154,7 +154,7 @@ public static class CryptoServiceCollectionExtensions
 }
 
 /// <summary>The configured keyring file and KEK: loads and saves the keyring.</summary>
-public sealed class KeyringStore : IDisposable
+internal sealed class KeyringStore : IDisposable
 {
     private readonly Lazy<IKeyEncryptionKey> _kek;
     private readonly bool _ownsKek;

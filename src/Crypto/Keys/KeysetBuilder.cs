@@ -8,7 +8,7 @@ namespace CrmSecurity.Crypto.Keys;
 /// <see cref="Build"/> gives an immutable <see cref="Keyset"/>; the builder keeps no reference to it.
 /// Not thread-safe; use one builder per change.
 /// </summary>
-public sealed class KeysetBuilder
+internal sealed class KeysetBuilder
 {
     private readonly List<Entry> _entries = [];
     private readonly TimeProvider _time;

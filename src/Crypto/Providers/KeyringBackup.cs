@@ -15,7 +15,7 @@ namespace CrmSecurity.Crypto.Providers;
 /// OWASP 2023) gives an AES-256-GCM key; the GCM associated data is the envelope's header fields, so none of them
 /// can be changed. Subject keys stay wrapped under the <c>subjects</c> keyset inside it, as they are in the store.
 /// </summary>
-public static class KeyringBackup
+internal static class KeyringBackup
 {
     /// <summary>Format name written in new backups (keyring, subject-key store, creation time).</summary>
     public const string Format = "crm-security-keyring-backup/2";
@@ -278,4 +278,4 @@ public static class KeyringBackup
 /// <param name="Keyring">The keyring (the caller owns it).</param>
 /// <param name="SubjectKeys">The subject-key store's records, tombstones included; empty for a keyring-only backup.</param>
 /// <param name="CreatedAt">When the backup was taken; null for backups of the first format.</param>
-public sealed record KeyringBackupContents(Keyring Keyring, IReadOnlyList<SubjectKeyRecord> SubjectKeys, DateTimeOffset? CreatedAt);
+internal sealed record KeyringBackupContents(Keyring Keyring, IReadOnlyList<SubjectKeyRecord> SubjectKeys, DateTimeOffset? CreatedAt);

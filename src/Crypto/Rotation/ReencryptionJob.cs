@@ -9,7 +9,7 @@ using Microsoft.Data.SqlClient;
 namespace CrmSecurity.Crypto.Rotation;
 
 /// <summary>How a table's primary key is typed, so the job can page through it and bind the row id the way it was bound on write.</summary>
-public enum RowKeyKind
+internal enum RowKeyKind
 {
     /// <summary>An integer key; row id = decimal text.</summary>
     Number = 1,
@@ -24,7 +24,7 @@ public enum RowKeyKind
 /// <summary>A column of encrypted values: the database column and the column name the ciphertexts are bound to.</summary>
 /// <param name="DatabaseColumn">Column in the table (for EF Core entities <c>{Property}_encrypted</c>).</param>
 /// <param name="ContextColumn">Column name in the <see cref="FieldContext"/> (for EF Core entities the property name).</param>
-public sealed record ReencryptionColumn(string DatabaseColumn, string ContextColumn);
+internal sealed record ReencryptionColumn(string DatabaseColumn, string ContextColumn);
 
 /// <summary>What to re-encrypt: one table, its single-column primary key, and its encrypted columns.</summary>
 /// <param name="Tenant">Tenant the values are bound to.</param>
@@ -32,7 +32,7 @@ public sealed record ReencryptionColumn(string DatabaseColumn, string ContextCol
 /// <param name="KeyColumn">The primary key column.</param>
 /// <param name="KeyKind">The key's type.</param>
 /// <param name="Columns">The encrypted columns.</param>
-public sealed record ReencryptionTable(string Tenant, string Table, string KeyColumn, RowKeyKind KeyKind, IReadOnlyList<ReencryptionColumn> Columns)
+internal sealed record ReencryptionTable(string Tenant, string Table, string KeyColumn, RowKeyKind KeyKind, IReadOnlyList<ReencryptionColumn> Columns)
 {
     /// <summary>The job's name: table, columns and the target key version, so a later rotation starts a new job.</summary>
     internal string JobName(uint keysetId, uint version) =>
@@ -47,7 +47,7 @@ public sealed record ReencryptionTable(string Tenant, string Table, string KeyCo
 /// <param name="RowsTotal">Rows in the table when this run started.</param>
 /// <param name="ValuesRewritten">Values re-encrypted under the primary version in this run (binary stays binary, text form stays text).</param>
 /// <param name="ValuesFailed">Values in the binary or <c>cf1:</c> text form that could not be decrypted (left as they were) in this run: an error.</param>
-public sealed record ReencryptionProgress(long RowsDone, long RowsTotal, long ValuesRewritten, long ValuesFailed)
+internal sealed record ReencryptionProgress(long RowsDone, long RowsTotal, long ValuesRewritten, long ValuesFailed)
 {
     /// <summary>Values already under the primary version (not decrypted), including values the application rewrote while the job ran.</summary>
     public long ValuesCurrent { get; init; }
@@ -79,7 +79,7 @@ public sealed record ReencryptionProgress(long RowsDone, long RowsTotal, long Va
 /// keys) are not touched. Values that cannot be decrypted, or are no ciphertext at all, are left as they were
 /// and reported with their table, column and row key.
 /// </summary>
-public sealed class ReencryptionJob
+internal sealed class ReencryptionJob
 {
     private readonly FieldEncryption _encryption;
     private readonly ReencryptionTable _table;

@@ -7,7 +7,7 @@ namespace CrmSecurity.Crypto.Subjects;
 /// material lives here (subject keys are in <see cref="SubjectKeyDbContext"/>, beside the keyring).
 /// </summary>
 /// <param name="options">Provider options (the host's database).</param>
-public sealed class CryptoDbContext(DbContextOptions<CryptoDbContext> options) : DbContext(options)
+internal sealed class CryptoDbContext(DbContextOptions<CryptoDbContext> options) : DbContext(options)
 {
     /// <summary>Schema version of these tables (2: subject keys moved out to the subject-key store, tombstones added).</summary>
     public const int SchemaVersion = 2;

@@ -7,7 +7,7 @@ namespace CrmSecurity.Crypto.Subjects;
 /// <param name="Tenant">Tenant.</param>
 /// <param name="SubjectId">The data subject.</param>
 /// <param name="ShreddedAt">When.</param>
-public sealed record ShredRecord(string Tenant, string SubjectId, DateTimeOffset ShreddedAt);
+internal sealed record ShredRecord(string Tenant, string SubjectId, DateTimeOffset ShreddedAt);
 
 /// <summary>What <see cref="SubjectKeyStore.ReapplyShredsAsync"/> changed.</summary>
 /// <param name="Recorded">Distinct shredded subjects found in all sources.</param>
@@ -23,12 +23,12 @@ public sealed record ShredReapplication(int Recorded, int KeysDestroyed, int Tom
 /// <summary>What <see cref="SubjectKeyStore.MergeAsync"/> did with a backup's subject keys.</summary>
 /// <param name="Added">Keys and tombstones of the backup the store did not have.</param>
 /// <param name="AlreadyPresent">Subjects the store already had (live or shredded): the store's record is kept.</param>
-public sealed record SubjectKeyMerge(int Added, int AlreadyPresent);
+internal sealed record SubjectKeyMerge(int Added, int AlreadyPresent);
 
 /// <summary>Shreds read from an access-event log (JSON Lines, the access-event contract), and the lines that could not be read.</summary>
 /// <param name="Shreds">Successful <c>admin_change</c> events with privilege <c>crypto_shred</c>.</param>
 /// <param name="UnreadableLines">1-based numbers of lines that are not JSON objects (a torn last line, for example); they are skipped.</param>
-public sealed record ShredLog(IReadOnlyList<ShredRecord> Shreds, IReadOnlyList<int> UnreadableLines)
+internal sealed record ShredLog(IReadOnlyList<ShredRecord> Shreds, IReadOnlyList<int> UnreadableLines)
 {
     /// <summary>Reads the shreds recorded in an access-event log such as the one <see cref="Events.JsonLinesEventSink"/> writes.</summary>
     /// <param name="path">The JSON Lines file.</param>

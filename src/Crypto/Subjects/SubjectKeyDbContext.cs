@@ -17,7 +17,7 @@ namespace CrmSecurity.Crypto.Subjects;
 /// older copies of the page holding the key.
 /// </remarks>
 /// <param name="options">Provider options (the subject-key database).</param>
-public sealed class SubjectKeyDbContext(DbContextOptions<SubjectKeyDbContext> options) : DbContext(options)
+internal sealed class SubjectKeyDbContext(DbContextOptions<SubjectKeyDbContext> options) : DbContext(options)
 {
     /// <summary>Schema version of the subject-key store.</summary>
     public const int SchemaVersion = 1;
@@ -57,7 +57,7 @@ public sealed class SubjectKeyDbContext(DbContextOptions<SubjectKeyDbContext> op
 /// A data subject's key, wrapped under the keyring's <c>subjects</c> keyset (AES-256-GCM bound to tenant and
 /// subject id), or the tombstone left when it was shredded.
 /// </summary>
-public sealed class SubjectKeyRecord
+internal sealed class SubjectKeyRecord
 {
     /// <summary>Tenant.</summary>
     public required string Tenant { get; set; }

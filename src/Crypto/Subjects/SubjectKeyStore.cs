@@ -35,7 +35,7 @@ public sealed class SubjectKeyStore
     /// <param name="events">Where shred events go.</param>
     /// <param name="dataDatabase">Makes a <see cref="CryptoDbContext"/> on the data database, where tombstones are recorded too; null to record them only in the store and the events.</param>
     /// <param name="time">Clock.</param>
-    public SubjectKeyStore(Func<SubjectKeyDbContext> keyStore, Keyset subjects, ICryptoEventSink events, Func<CryptoDbContext>? dataDatabase = null, TimeProvider? time = null)
+    internal SubjectKeyStore(Func<SubjectKeyDbContext> keyStore, Keyset subjects, ICryptoEventSink events, Func<CryptoDbContext>? dataDatabase = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(keyStore);
         ArgumentNullException.ThrowIfNull(subjects);
@@ -167,7 +167,7 @@ public sealed class SubjectKeyStore
     /// <param name="recorded">Further shred records (access-event logs, a backup's tombstones).</param>
     /// <param name="actor">Who runs it, for the access event written for each subject whose key is destroyed again.</param>
     /// <param name="cancellationToken">Cancels the database calls.</param>
-    public async Task<ShredReapplication> ReapplyShredsAsync(IEnumerable<ShredRecord> recorded, string actor, CancellationToken cancellationToken = default)
+    internal async Task<ShredReapplication> ReapplyShredsAsync(IEnumerable<ShredRecord> recorded, string actor, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(recorded);
         ArgumentException.ThrowIfNullOrWhiteSpace(actor);
@@ -200,7 +200,7 @@ public sealed class SubjectKeyStore
     /// <summary>Every shredded subject the store knows (its tombstones), optionally of one tenant.</summary>
     /// <param name="tenant">Only this tenant; null for all.</param>
     /// <param name="cancellationToken">Cancels the query.</param>
-    public async Task<IReadOnlyList<ShredRecord>> ListShreddedAsync(string? tenant = null, CancellationToken cancellationToken = default)
+    internal async Task<IReadOnlyList<ShredRecord>> ListShreddedAsync(string? tenant = null, CancellationToken cancellationToken = default)
     {
         await using var context = _keys();
         var query = context.SubjectKeys.AsNoTracking().Where(k => k.WrappedKey == null);
@@ -215,7 +215,7 @@ public sealed class SubjectKeyStore
 
     /// <summary>Every record of the store as stored (keys still wrapped under the <c>subjects</c> keyset), for an encrypted backup.</summary>
     /// <param name="cancellationToken">Cancels the query.</param>
-    public async Task<IReadOnlyList<SubjectKeyRecord>> ExportAsync(CancellationToken cancellationToken = default)
+    internal async Task<IReadOnlyList<SubjectKeyRecord>> ExportAsync(CancellationToken cancellationToken = default)
     {
         await using var context = _keys();
         return await context.SubjectKeys.AsNoTracking().OrderBy(k => k.Tenant).ThenBy(k => k.SubjectId).ToListAsync(cancellationToken);
@@ -230,7 +230,7 @@ public sealed class SubjectKeyStore
     /// <param name="backup">Records from <see cref="ExportAsync"/>, as a backup holds them.</param>
     /// <param name="cancellationToken">Cancels the database calls.</param>
     /// <exception cref="FieldDecryptionException">A backup key does not unwrap (another keyring, or altered).</exception>
-    public async Task<SubjectKeyMerge> MergeAsync(IEnumerable<SubjectKeyRecord> backup, CancellationToken cancellationToken = default)
+    internal async Task<SubjectKeyMerge> MergeAsync(IEnumerable<SubjectKeyRecord> backup, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(backup);
         var records = backup.ToList();

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CrmSecurity.Crypto.Cli;
 using CrmSecurity.Server.Cli;
 
 namespace CrmSecurity.Server.Hosting;
@@ -15,8 +16,11 @@ internal static class CommandLine
         root.Add(Serve());
         root.Add(SigningKeyCommands.Create());
         root.Add(UserCommands.Create());
-        root.Add(KeyCommands.Create());
-        root.Add(ReencryptCommand.Create());
+        foreach (var command in CryptoCommands.Create(new CryptoCliHost { CreateBuilder = CryptoHosting.CreateVerbBuilder, Run = CliHost.RunAsync }))
+        {
+            root.Add(command);
+        }
+
         root.Add(AuditCommands.Create());
         foreach (var command in AuditAnalyzerHosting.Commands())
         {

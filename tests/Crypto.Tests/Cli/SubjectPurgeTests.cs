@@ -1,5 +1,4 @@
-using CrmSecurity.Server.Cli;
-using CrmSecurity.Server.Data;
+using CrmSecurity.Crypto.Cli;
 
 namespace CrmSecurity.Crypto.Tests.Cli;
 
@@ -16,7 +15,7 @@ public sealed class SubjectPurgeTests
     {
         var target = Target("dbo.people:id:email_bidx,phone_bidx");
 
-        var (sql, values) = SubjectPurge.Statement(DatabaseProvider.SqlServer, target, SubjectColumnKind.Uuid, Subject.ToString());
+        var (sql, values) = SubjectPurge.Statement(SqlDialect.SqlServer, target, SubjectColumnKind.Uuid, Subject.ToString());
 
         Assert.Equal("UPDATE [dbo].[people] SET [email_bidx] = NULL, [phone_bidx] = NULL WHERE [id] = @p0", sql);
         Assert.Equal([Subject], values);
@@ -27,7 +26,7 @@ public sealed class SubjectPurgeTests
     {
         var target = Target("odd]name:lead id:email]bidx");
 
-        var (sql, values) = SubjectPurge.Statement(DatabaseProvider.SqlServer, target, SubjectColumnKind.Integer, "42");
+        var (sql, values) = SubjectPurge.Statement(SqlDialect.SqlServer, target, SubjectColumnKind.Integer, "42");
 
         Assert.Equal("UPDATE [odd]]name] SET [email]]bidx] = NULL WHERE [lead id] = @p0", sql);
         Assert.Equal([42L], values);
@@ -38,7 +37,7 @@ public sealed class SubjectPurgeTests
     {
         var target = Target("people:Id:Email_bidx_email");
 
-        var (sql, values) = SubjectPurge.Statement(DatabaseProvider.SqlServer, target, SubjectColumnKind.Text, Subject.ToString());
+        var (sql, values) = SubjectPurge.Statement(SqlDialect.SqlServer, target, SubjectColumnKind.Text, Subject.ToString());
 
         Assert.Equal("UPDATE [people] SET [Email_bidx_email] = NULL WHERE [Id] IN (@p0, @p1)", sql);
         Assert.Equal([Subject.ToString(), Subject.ToString().ToUpperInvariant()], values);
@@ -50,7 +49,7 @@ public sealed class SubjectPurgeTests
     [InlineData("SqlServer")]
     public void No_provider_gets_a_cast_or_a_function_on_the_subject_column(string providerName)
     {
-        var provider = Enum.Parse<DatabaseProvider>(providerName);
+        var provider = Enum.Parse<SqlDialect>(providerName);
         foreach (var kind in Enum.GetValues<SubjectColumnKind>())
         {
             var (sql, _) = SubjectPurge.Statement(provider, Target("people:id:email_bidx"), kind, kind == SubjectColumnKind.Integer ? "7" : Subject.ToString());
@@ -63,13 +62,13 @@ public sealed class SubjectPurgeTests
     [Fact]
     public void Sqlite_and_postgresql_quote_identifiers_with_double_quotes()
     {
-        Assert.Equal("UPDATE \"crm\".\"pe\"\"ople\" SET \"email_bidx\" = NULL WHERE \"id\" = @p0", SubjectPurge.Statement(DatabaseProvider.PostgreSql, Target("crm.pe\"ople:id:email_bidx"), SubjectColumnKind.Uuid, Subject.ToString()).Sql);
+        Assert.Equal("UPDATE \"crm\".\"pe\"\"ople\" SET \"email_bidx\" = NULL WHERE \"id\" = @p0", SubjectPurge.Statement(SqlDialect.PostgreSql, Target("crm.pe\"ople:id:email_bidx"), SubjectColumnKind.Uuid, Subject.ToString()).Sql);
     }
 
     [Fact]
     public void The_sql_server_catalog_query_reads_information_schema_with_parameters_only()
     {
-        var sql = SubjectPurge.CatalogQuery(DatabaseProvider.SqlServer);
+        var sql = SubjectPurge.CatalogQuery(SqlDialect.SqlServer);
 
         Assert.Equal("SELECT DATA_TYPE FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = COALESCE(@schema, SCHEMA_NAME()) AND TABLE_NAME = @table AND COLUMN_NAME = @column", sql);
     }
@@ -83,12 +82,12 @@ public sealed class SubjectPurgeTests
     [InlineData("Sqlite", "TEXT", "Text")]
     [InlineData("Sqlite", "INTEGER", "Integer")]
     public void Column_types_map_to_the_kind_the_subject_is_compared_as(string provider, string type, string kind) =>
-        Assert.Equal(Enum.Parse<SubjectColumnKind>(kind), SubjectPurge.Kind(Enum.Parse<DatabaseProvider>(provider), type));
+        Assert.Equal(Enum.Parse<SubjectColumnKind>(kind), SubjectPurge.Kind(Enum.Parse<SqlDialect>(provider), type));
 
     [Fact]
     public void A_subject_that_is_not_of_the_column_type_is_refused_naming_both()
     {
-        var error = Assert.Throws<PurgeException>(() => SubjectPurge.Statement(DatabaseProvider.SqlServer, Target("leads:id:email_bidx"), SubjectColumnKind.Integer, "p1"));
+        var error = Assert.Throws<PurgeException>(() => SubjectPurge.Statement(SqlDialect.SqlServer, Target("leads:id:email_bidx"), SubjectColumnKind.Integer, "p1"));
 
         Assert.Equal("--subject 'p1' is not a whole number, but leads.id is an integer column.", error.Message);
     }

@@ -2,11 +2,11 @@ using System.CommandLine;
 using CrmSecurity.Crypto.Fields;
 using CrmSecurity.Crypto.Rotation;
 using CrmSecurity.Crypto.Subjects;
-using CrmSecurity.Server.Hosting;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 
-namespace CrmSecurity.Server.Cli;
+namespace CrmSecurity.Crypto.Cli;
 
 /// <summary>
 /// <c>reencrypt</c>: rewrite a table's encrypted columns (binary or <c>cf1:</c> text form) under the primary key version, with a
@@ -14,7 +14,7 @@ namespace CrmSecurity.Server.Cli;
 /// </summary>
 internal static class ReencryptCommand
 {
-    public static Command Create()
+    public static Command Create(CryptoCliHost host)
     {
         var tenantOption = new Option<string?>("--tenant") { Description = "Tenant the values are bound to." };
         var tableOption = new Option<string?>("--table") { Description = "Table to re-encrypt." };
@@ -30,7 +30,7 @@ internal static class ReencryptCommand
         {
             tenantOption, tableOption, keyOption, keyTypeOption, columnOption, batchOption, subjectKeysOption,
         };
-        command.SetAction((parse, cancellationToken) => KeyCommands.RunAsync(requireKeyring: true, async (services, _, token) =>
+        command.SetAction((parse, cancellationToken) => KeyCommands.RunAsync(host, requireKeyring: true, async (services, _, token) =>
         {
             if (parse.GetValue(subjectKeysOption))
             {

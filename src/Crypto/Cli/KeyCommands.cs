@@ -4,35 +4,35 @@ using CrmSecurity.Crypto.Hosting;
 using CrmSecurity.Crypto.Keys;
 using CrmSecurity.Crypto.Providers;
 using CrmSecurity.Crypto.Subjects;
-using CrmSecurity.Server.Hosting;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 
-namespace CrmSecurity.Server.Cli;
+namespace CrmSecurity.Crypto.Cli;
 
 /// <summary><c>keys init | list | rotate | rewrap | shred | reapply-shreds | backup | restore</c>.</summary>
 internal static class KeyCommands
 {
     public const string PassphraseVariable = "CRM_SECURITY_BACKUP_PASSPHRASE";
 
-    public static Command Create()
+    public static Command Create(CryptoCliHost host)
     {
         var keys = new Command("keys", "Manage the keyring: data keys wrapped by the key-encryption key (master key or PKCS#11 token).");
-        keys.Add(Init());
-        keys.Add(List());
-        keys.Add(Rotate());
-        keys.Add(Rewrap());
-        keys.Add(Shred());
-        keys.Add(ReapplyShreds());
-        keys.Add(Backup());
-        keys.Add(Restore());
+        keys.Add(Init(host));
+        keys.Add(List(host));
+        keys.Add(Rotate(host));
+        keys.Add(Rewrap(host));
+        keys.Add(Shred(host));
+        keys.Add(ReapplyShreds(host));
+        keys.Add(Backup(host));
+        keys.Add(Restore(host));
         return keys;
     }
 
-    private static Command Init()
+    private static Command Init(CryptoCliHost host)
     {
         var command = new Command("init", "Create the keyring (fields, blind-index and subjects keysets) under the configured key-encryption key. With Pkcs11, the key is generated on the token when missing.");
-        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: false, (services, store, _) =>
+        command.SetAction((parse, cancellationToken) => RunAsync(host, requireKeyring: false, (services, store, _) =>
         {
             if (store.Exists)
             {
@@ -48,10 +48,10 @@ internal static class KeyCommands
         return command;
     }
 
-    private static Command List()
+    private static Command List(CryptoCliHost host)
     {
         var command = new Command("list", "List keysets and key versions (never key material).");
-        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: true, (_, store, _) =>
+        command.SetAction((parse, cancellationToken) => RunAsync(host, requireKeyring: true, (_, store, _) =>
         {
             using var keyring = store.Load();
             var table = new Table().AddColumns("keyset", "id", "version", "status", "primary", "created (UTC)");
@@ -76,12 +76,12 @@ internal static class KeyCommands
         return command;
     }
 
-    private static Command Rotate()
+    private static Command Rotate(CryptoCliHost host)
     {
         var keysetOption = new Option<string>("--keyset") { Description = "Keyset to rotate.", DefaultValueFactory = _ => Keyring.FieldsKeyset };
         var stageOption = new Option<bool>("--stage") { Description = "Add the version without making it primary (promote later with another rotate)." };
         var command = new Command("rotate", "Add a key version and make it primary; the old primary becomes decrypt-only. Restart services, then run `reencrypt`.") { keysetOption, stageOption };
-        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: true, (services, store, _) =>
+        command.SetAction((parse, cancellationToken) => RunAsync(host, requireKeyring: true, (services, store, _) =>
         {
             using var keyring = store.Load();
             var name = parse.GetValue(keysetOption)!;
@@ -124,13 +124,13 @@ internal static class KeyCommands
         return command;
     }
 
-    private static Command Rewrap()
+    private static Command Rewrap(CryptoCliHost host)
     {
         var variableOption = new Option<string?>("--to-master-key-variable") { Description = "Environment variable holding the new base64 master key." };
         var fileOption = new Option<string?>("--to-master-key-file") { Description = "File holding the new master key." };
         var labelOption = new Option<string?>("--to-pkcs11-key-label") { Description = "Label of the new key on the configured PKCS#11 token (generated when missing)." };
         var command = new Command("rewrap", "Rewrap every data key under a new key-encryption key; then point Crypto:MasterKey (or Crypto:Pkcs11:KeyLabel) at it.") { variableOption, fileOption, labelOption };
-        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: true, (_, store, _) =>
+        command.SetAction((parse, cancellationToken) => RunAsync(host, requireKeyring: true, (_, store, _) =>
         {
             var targets = new[] { parse.GetValue(variableOption), parse.GetValue(fileOption), parse.GetValue(labelOption) }.Count(t => t is not null);
             if (targets != 1)
@@ -162,14 +162,14 @@ internal static class KeyCommands
         return command;
     }
 
-    private static Command Shred()
+    private static Command Shred(CryptoCliHost host)
     {
         var tenantOption = new Option<string>("--tenant") { Description = "Tenant of the data subject.", Required = true };
         var subjectOption = new Option<string>("--subject") { Description = "Data subject id (e.g. the contact id).", Required = true };
         var actorOption = ActorOption("Who asked for the shred (recorded in the access event); defaults to the OS user.");
         var purgeOption = PurgeOption();
         var command = new Command("shred", "Crypto-shred one data subject: destroy its key (every copy of its fields, backups included, becomes unreadable), clear its blind indexes, record the tombstone and the event.") { tenantOption, subjectOption, actorOption, purgeOption };
-        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: true, async (services, store, token) =>
+        command.SetAction((parse, cancellationToken) => RunAsync(host, requireKeyring: true, async (services, store, token) =>
         {
             var tenant = parse.GetValue(tenantOption)!;
             var subject = parse.GetValue(subjectOption)!;
@@ -196,7 +196,7 @@ internal static class KeyCommands
         return command;
     }
 
-    private static Command ReapplyShreds()
+    private static Command ReapplyShreds(CryptoCliHost host)
     {
         var tenantOption = new Option<string?>("--tenant") { Description = "Tenant whose shredded subjects' blind indexes --purge clears (required with --purge)." };
         var actorOption = ActorOption("Who runs it (recorded in the access events); defaults to the OS user.");
@@ -208,7 +208,7 @@ internal static class KeyCommands
         {
             tenantOption, actorOption, purgeOption, logOption,
         };
-        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: true, async (services, store, token) =>
+        command.SetAction((parse, cancellationToken) => RunAsync(host, requireKeyring: true, async (services, store, token) =>
         {
             if (ParsePurges(parse.GetValue(purgeOption)) is not { } purges)
             {
@@ -247,7 +247,7 @@ internal static class KeyCommands
         return command;
     }
 
-    private static Command Backup()
+    private static Command Backup(CryptoCliHost host)
     {
         var outOption = new Option<string>("--out") { Description = "Backup file to write.", Required = true };
         var passphraseOption = new Option<string>("--passphrase-variable") { Description = "Environment variable holding the backup passphrase (16+ characters).", DefaultValueFactory = _ => PassphraseVariable };
@@ -257,7 +257,7 @@ internal static class KeyCommands
         {
             outOption, passphraseOption,
         };
-        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: true, async (services, store, token) =>
+        command.SetAction((parse, cancellationToken) => RunAsync(host, requireKeyring: true, async (services, store, token) =>
         {
             var passphrase = Environment.GetEnvironmentVariable(parse.GetValue(passphraseOption)!);
             if (string.IsNullOrEmpty(passphrase))
@@ -294,7 +294,7 @@ internal static class KeyCommands
         return command;
     }
 
-    private static Command Restore()
+    private static Command Restore(CryptoCliHost host)
     {
         var inOption = new Option<string>("--in") { Description = "Backup file to restore.", Required = true };
         var passphraseOption = new Option<string>("--passphrase-variable") { Description = "Environment variable holding the backup passphrase.", DefaultValueFactory = _ => PassphraseVariable };
@@ -307,7 +307,7 @@ internal static class KeyCommands
         {
             inOption, passphraseOption, forceOption, actorOption, logOption,
         };
-        command.SetAction((parse, cancellationToken) => RunAsync(requireKeyring: false, async (services, store, token) =>
+        command.SetAction((parse, cancellationToken) => RunAsync(host, requireKeyring: false, async (services, store, token) =>
         {
             var passphrase = Environment.GetEnvironmentVariable(parse.GetValue(passphraseOption)!);
             if (string.IsNullOrEmpty(passphrase))
@@ -490,8 +490,8 @@ internal static class KeyCommands
         return new ShredLogs(shreds, description.ToString());
     }
 
-    internal static Task<int> RunAsync(bool requireKeyring, Func<IServiceProvider, KeyringStore, CancellationToken, Task<int>> verb, CancellationToken cancellationToken) =>
-        CliHost.RunAsync(CryptoHosting.CreateVerbBuilder(requireKeyring), async (services, token) =>
+    internal static Task<int> RunAsync(CryptoCliHost host, bool requireKeyring, Func<IServiceProvider, KeyringStore, CancellationToken, Task<int>> verb, CancellationToken cancellationToken) =>
+        host.Run(host.CreateBuilder(requireKeyring), async (services, token) =>
         {
             try
             {

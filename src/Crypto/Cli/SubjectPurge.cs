@@ -1,9 +1,8 @@
 using System.Data;
 using System.Data.Common;
 using System.Globalization;
-using CrmSecurity.Server.Data;
 
-namespace CrmSecurity.Server.Cli;
+namespace CrmSecurity.Crypto.Cli;
 
 /// <summary>A <c>--purge TABLE:SUBJECT_COLUMN:INDEX_COLUMN[,INDEX_COLUMN...]</c> argument: blind-index columns to clear for a shredded subject.</summary>
 internal sealed record PurgeTarget(string? Schema, string Table, string SubjectColumn, IReadOnlyList<string> IndexColumns)
@@ -56,7 +55,7 @@ internal enum SubjectColumnKind
 internal static class SubjectPurge
 {
     /// <summary>Checks that the table and columns exist (before anything is shredded) and returns the subject column's type.</summary>
-    public static async Task<SubjectColumnKind> CheckAsync(DbConnection connection, DatabaseProvider provider, PurgeTarget target, CancellationToken cancellationToken)
+    public static async Task<SubjectColumnKind> CheckAsync(DbConnection connection, SqlDialect provider, PurgeTarget target, CancellationToken cancellationToken)
     {
         if (connection.State != ConnectionState.Open)
         {
@@ -94,7 +93,7 @@ internal static class SubjectPurge
     }
 
     /// <summary>The UPDATE and its parameter values (<c>@p0</c>, <c>@p1</c>, ...), typed as the subject column.</summary>
-    internal static (string Sql, IReadOnlyList<object> Values) Statement(DatabaseProvider provider, PurgeTarget target, SubjectColumnKind kind, string subject)
+    internal static (string Sql, IReadOnlyList<object> Values) Statement(SqlDialect provider, PurgeTarget target, SubjectColumnKind kind, string subject)
     {
         List<object> values = kind switch
         {
@@ -120,18 +119,18 @@ internal static class SubjectPurge
     }
 
     /// <summary>The catalog query giving a column's data type (parameters <c>@schema</c>, <c>@table</c>, <c>@column</c>).</summary>
-    internal static string CatalogQuery(DatabaseProvider provider) => provider switch
+    internal static string CatalogQuery(SqlDialect provider) => provider switch
     {
         // pragma_table_info is the table-valued form of PRAGMA table_info; it takes the table name as a bound value.
-        DatabaseProvider.Sqlite => "SELECT type FROM pragma_table_info(@table, COALESCE(@schema, 'main')) WHERE name = @column",
-        DatabaseProvider.PostgreSql => "SELECT data_type FROM information_schema.columns WHERE table_schema = COALESCE(@schema, current_schema()) AND table_name = @table AND column_name = @column",
+        SqlDialect.Sqlite => "SELECT type FROM pragma_table_info(@table, COALESCE(@schema, 'main')) WHERE name = @column",
+        SqlDialect.PostgreSql => "SELECT data_type FROM information_schema.columns WHERE table_schema = COALESCE(@schema, current_schema()) AND table_name = @table AND column_name = @column",
         _ => "SELECT DATA_TYPE FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = COALESCE(@schema, SCHEMA_NAME()) AND TABLE_NAME = @table AND COLUMN_NAME = @column",
     };
 
-    internal static SubjectColumnKind? Kind(DatabaseProvider provider, string dataType)
+    internal static SubjectColumnKind? Kind(SqlDialect provider, string dataType)
     {
         var type = dataType.Trim().ToUpperInvariant();
-        if (provider == DatabaseProvider.Sqlite)
+        if (provider == SqlDialect.Sqlite)
         {
             // SQLite type affinity rules (https://www.sqlite.org/datatype3.html §3.1): INT first, then text types.
             return type.Contains("INT", StringComparison.Ordinal) ? SubjectColumnKind.Integer
@@ -148,22 +147,22 @@ internal static class SubjectPurge
         };
     }
 
-    internal static string Quote(DatabaseProvider provider, string identifier) => provider == DatabaseProvider.SqlServer
+    internal static string Quote(SqlDialect provider, string identifier) => provider == SqlDialect.SqlServer
         ? "[" + identifier.Replace("]", "]]", StringComparison.Ordinal) + "]"
         : "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
-    internal static DatabaseProvider ProviderOf(string? efProviderName) => efProviderName switch
+    internal static SqlDialect ProviderOf(string? efProviderName) => efProviderName switch
     {
-        "Microsoft.EntityFrameworkCore.Sqlite" => DatabaseProvider.Sqlite,
-        "Npgsql.EntityFrameworkCore.PostgreSQL" => DatabaseProvider.PostgreSql,
-        "Microsoft.EntityFrameworkCore.SqlServer" => DatabaseProvider.SqlServer,
+        "Microsoft.EntityFrameworkCore.Sqlite" => SqlDialect.Sqlite,
+        "Npgsql.EntityFrameworkCore.PostgreSQL" => SqlDialect.PostgreSql,
+        "Microsoft.EntityFrameworkCore.SqlServer" => SqlDialect.SqlServer,
         _ => throw new PurgeException($"--purge does not support the database provider '{efProviderName}'."),
     };
 
-    private static string QuoteTable(DatabaseProvider provider, PurgeTarget target) =>
+    private static string QuoteTable(SqlDialect provider, PurgeTarget target) =>
         target.Schema is null ? Quote(provider, target.Table) : $"{Quote(provider, target.Schema)}.{Quote(provider, target.Table)}";
 
-    private static async Task<SubjectColumnKind?> ColumnKindAsync(DbConnection connection, DatabaseProvider provider, PurgeTarget target, string column, CancellationToken cancellationToken)
+    private static async Task<SubjectColumnKind?> ColumnKindAsync(DbConnection connection, SqlDialect provider, PurgeTarget target, string column, CancellationToken cancellationToken)
     {
         var type = await ColumnTypeAsync(connection, provider, target, column, cancellationToken);
         return type is null
@@ -171,7 +170,7 @@ internal static class SubjectPurge
             : Kind(provider, type) ?? throw new PurgeException($"--purge: {target.DisplayName}.{column} has type '{type}'; a subject column must be an integer, a UUID or text.");
     }
 
-    private static async Task<string?> ColumnTypeAsync(DbConnection connection, DatabaseProvider provider, PurgeTarget target, string column, CancellationToken cancellationToken)
+    private static async Task<string?> ColumnTypeAsync(DbConnection connection, SqlDialect provider, PurgeTarget target, string column, CancellationToken cancellationToken)
     {
         await using var command = connection.CreateCommand();
         command.CommandText = CatalogQuery(provider);
