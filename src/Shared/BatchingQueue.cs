@@ -2,16 +2,12 @@ using System.Threading.Channels;
 
 namespace CrmSecurity.Shared;
 
-/// <summary>
-/// Takes items on the request path for the price of a channel write and stores them in batches in the background:
-/// a busy endpoint writes hundreds of rows per transaction, not one. The queue is bounded so a stuck database cannot
-/// grow memory without limit; what is queued when the host stops is stored before it ends.
-/// </summary>
-/// <remarks>
-/// Full queue: with <paramref name="waitWhenFull"/> a writer waits for room (back-pressure, for a record that must
-/// not be lost); without it the item is dropped and counted (for a copy that must never hold a request). After the
-/// host stops, items are refused either way and counted in <see cref="Dropped"/>.
-/// </remarks>
+// Takes items on the request path for the price of a channel write and stores them in batches in the background:
+// a busy endpoint writes hundreds of rows per transaction, not one. The queue is bounded so a stuck database cannot
+// grow memory without limit; what is queued when the host stops is stored before it ends.
+// Full queue: with waitWhenFull a writer waits for room (back-pressure, for a record that must
+// not be lost); without it the item is dropped and counted (for a copy that must never hold a request). After the
+// host stops, items are refused either way and counted in Dropped.
 internal abstract class BatchingQueue<T>(int capacity, bool waitWhenFull) : BackgroundService
 {
     protected const int BatchSize = 500;
@@ -23,10 +19,10 @@ internal abstract class BatchingQueue<T>(int capacity, bool waitWhenFull) : Back
     private long _dropped;
     private int _storing;
 
-    /// <summary>Items not queued because the queue was full (when not waiting) or the host was stopping.</summary>
+    // Items not queued because the queue was full (when not waiting) or the host was stopping.
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    /// <summary>Queues an item; see the remarks for a full queue.</summary>
+    // Queues an item; see the remarks for a full queue.
     public ValueTask EnqueueAsync(T item, CancellationToken cancellationToken)
     {
         if (_queue.Writer.TryWrite(item))
@@ -37,7 +33,7 @@ internal abstract class BatchingQueue<T>(int capacity, bool waitWhenFull) : Back
         return waitWhenFull ? WaitForRoomAsync(item, cancellationToken) : Drop(item);
     }
 
-    /// <summary>Waits until everything queued so far is stored (tests, shutdown).</summary>
+    // Waits until everything queued so far is stored (tests, shutdown).
     public async Task FlushAsync(CancellationToken cancellationToken)
     {
         while (_queue.Reader.Count > 0 || Volatile.Read(ref _storing) != 0)
@@ -53,10 +49,10 @@ internal abstract class BatchingQueue<T>(int capacity, bool waitWhenFull) : Back
         await base.StopAsync(cancellationToken);
     }
 
-    /// <summary>Stores one batch. Must not throw for a failed store: log it (the caller has already moved on).</summary>
+    // Stores one batch. Must not throw for a failed store: log it (the caller has already moved on).
     protected abstract Task StoreAsync(List<T> batch);
 
-    /// <summary>Called for each dropped item with the running count of drops.</summary>
+    // Called for each dropped item with the running count of drops.
     protected abstract void OnDropped(T item, long dropped);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

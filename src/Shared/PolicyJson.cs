@@ -3,36 +3,34 @@ using System.Text.Json;
 
 namespace CrmSecurity.Shared;
 
-/// <summary>A policy that cannot be used; each problem is one line naming file, line and what is wrong.</summary>
+// A policy that cannot be used; each problem is one line naming file, line and what is wrong.
 internal sealed class PolicyException(IReadOnlyList<string> problems) : Exception(string.Join(Environment.NewLine, problems))
 {
     public IReadOnlyList<string> Problems { get; } = problems;
 }
 
-/// <summary>
-/// How a module reads its policy files where the Identity and AuditAnalyzer readers differed before they shared this
-/// parser. Each module keeps its own rules, so no file that loads today fails to load, or the other way round.
-/// </summary>
+// How a module reads its policy files where the Identity and AuditAnalyzer readers differed before they shared this
+// parser. Each module keeps its own rules, so no file that loads today fails to load, or the other way round.
 internal sealed record PolicyJsonRules
 {
-    /// <summary>A UTF-8 byte-order mark (editors on Windows write one) is skipped; otherwise it is broken JSON.</summary>
+    // A UTF-8 byte-order mark (editors on Windows write one) is skipped; otherwise it is broken JSON.
     public bool SkipByteOrderMark { get; init; }
 
-    /// <summary>A name repeated in one object is a problem and the first one counts; otherwise the last one counts, silently.</summary>
+    // A name repeated in one object is a problem and the first one counts; otherwise the last one counts, silently.
     public bool ReportDuplicateNames { get; init; }
 
-    /// <summary>Anything after the root value is broken JSON; otherwise it is never read.</summary>
+    // Anything after the root value is broken JSON; otherwise it is never read.
     public bool RefuseTrailingContent { get; init; }
 }
 
-/// <summary>A JSON value that remembers its line, so a policy problem names file and line.</summary>
+// A JSON value that remembers its line, so a policy problem names file and line.
 internal sealed class PolicyNode
 {
     public required JsonTokenType Kind { get; init; }
 
     public required int Line { get; init; }
 
-    /// <summary>Properties in file order, each name once (see <see cref="PolicyJsonRules.ReportDuplicateNames"/>).</summary>
+    // Properties in file order, each name once (see PolicyJsonRules.ReportDuplicateNames).
     public List<(string Name, int Line, PolicyNode Value)>? Properties { get; init; }
 
     public List<PolicyNode>? Items { get; init; }
@@ -45,13 +43,11 @@ internal sealed class PolicyNode
 
     public PolicyNode? this[string name] => Properties?.FirstOrDefault(p => p.Name == name).Value;
 
-    /// <summary>The line of property <paramref name="name"/>, or of this object when it has none.</summary>
+    // The line of property name, or of this object when it has none.
     public int LineOf(string name) => Properties?.FirstOrDefault(p => p.Name == name) is { Value: not null } property ? property.Line : Line;
 
-    /// <summary>
-    /// Parses a file (comments and trailing commas allowed). Broken JSON is a problem (file:line: what) and gives null;
-    /// <paramref name="rules"/> say what else is one.
-    /// </summary>
+    // Parses a file (comments and trailing commas allowed). Broken JSON is a problem (file:line: what) and gives null;
+    // rules say what else is one.
     public static PolicyNode? Parse(ReadOnlySpan<byte> json, string file, List<string> problems, PolicyJsonRules rules)
     {
         // Utf8JsonReader refuses a byte-order mark.

@@ -8,12 +8,10 @@ using Microsoft.EntityFrameworkCore.Storage;
 
 namespace CrmSecurity.Shared;
 
-/// <summary>
-/// One prepared INSERT executed per row inside the caller's transaction, for append-only tables where EF Core's change
-/// tracking buys nothing (it cost a tenth of the token endpoint's CPU, and ten times the time of a large batch). The
-/// table, column names, quoting and value conversions come from the EF model, so every provider gets its own SQL.
-/// Columns the database generates (a sequence) are left out.
-/// </summary>
+// One prepared INSERT executed per row inside the caller's transaction, for append-only tables where EF Core's change
+// tracking buys nothing (it cost a tenth of the token endpoint's CPU, and ten times the time of a large batch). The
+// table, column names, quoting and value conversions come from the EF model, so every provider gets its own SQL.
+// Columns the database generates (a sequence) are left out.
 internal sealed class PreparedInsert<TRow>
     where TRow : class
 {
@@ -27,7 +25,7 @@ internal sealed class PreparedInsert<TRow>
 
     public static PreparedInsert<TRow> For(DbContext db) => Cache.GetOrAdd(db.Model, static (model, db) => Create(model, db), db);
 
-    /// <summary>Inserts every row with one command on <paramref name="transaction"/>'s connection.</summary>
+    // Inserts every row with one command on transaction's connection.
     public async Task ExecuteAsync(DbTransaction transaction, IEnumerable<TRow> rows, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(transaction);

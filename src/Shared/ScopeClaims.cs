@@ -2,20 +2,16 @@ using System.Security.Claims;
 
 namespace CrmSecurity.Shared;
 
-/// <summary>
-/// The one check of the scopes an OAuth access token grants, for every bearer API of the service. A linked source file
-/// compiled into each module that needs it (internal there), so no module references another.
-/// </summary>
+// The one check of the scopes an OAuth access token grants, for every bearer API of the service. A linked source file
+// compiled into each module that needs it (internal there), so no module references another.
 internal static class ScopeClaims
 {
-    /// <summary>The access token claim that carries the granted scopes (RFC 8693 §4.2, RFC 9068 §2.2.3).</summary>
+    // The access token claim that carries the granted scopes (RFC 8693 §4.2, RFC 9068 §2.2.3).
     public const string Claim = "scope";
 
-    /// <summary>
-    /// Whether the token's one <c>scope</c> claim holds <paramref name="scope"/>. RFC 8693 §4.2 (which RFC 9068 §2.2.3
-    /// uses): the claim is a single JSON string of space-delimited values; RFC 6749 §3.3: the values are case-sensitive.
-    /// A token carrying the claim more than once (an array) is not in that form and grants nothing; <c>scp</c> is not read.
-    /// </summary>
+    // Whether the token's one scope claim holds scope. RFC 8693 §4.2 (which RFC 9068 §2.2.3
+    // uses): the claim is a single JSON string of space-delimited values; RFC 6749 §3.3: the values are case-sensitive.
+    // A token carrying the claim more than once (an array) is not in that form and grants nothing; scp is not read.
     public static bool HasScope(ClaimsPrincipal principal, string scope)
     {
         ArgumentNullException.ThrowIfNull(principal);
