@@ -33,8 +33,11 @@ public enum FirstAdministratorOutcome
     /// <summary>Nothing was done: someone is a security administrator already (named in the message).</summary>
     AdministratorExists,
 
-    /// <summary>Nothing was done: the input or the configuration is not usable (the message names what and how to fix it).</summary>
+    /// <summary>Nothing was done: the input is not usable (the message names what and how to fix it).</summary>
     Refused,
+
+    /// <summary>Nothing was done: a setting the link needs is missing (the message names the setting and how to set it).</summary>
+    NotConfigured,
 }
 
 /// <summary>The outcome, a sentence for the person who asked, and for a created administrator the link to hand them.</summary>
@@ -63,7 +66,7 @@ internal sealed class FirstAdministratorSetup(
         // never guessed (OWASP ASVS 4.0.3 V5.1.5; see PublicOrigin).
         if (!origin.IsKnown)
         {
-            return new(FirstAdministratorOutcome.Refused,
+            return new(FirstAdministratorOutcome.NotConfigured,
                 "Identity:Issuer is not set, and the setup link must name the service's public address. Set it as the service has it, " +
                 "e.g. Identity__Issuer=https://login.example.com/ (required in Production anyway).");
         }

@@ -43,6 +43,10 @@ internal static class UserCommands
                 case FirstAdministratorOutcome.AdministratorExists:
                     Console.Error.WriteLine(result.Message);
                     return AdministratorExists;
+                case FirstAdministratorOutcome.NotConfigured:
+                    // A missing setting is a configuration error, like every other one the host reports (EX_CONFIG).
+                    Console.Error.WriteLine(result.Message);
+                    return ExitCodes.Configuration;
                 default:
                     Console.Error.WriteLine(result.Message);
                     return ExitCodes.Usage;

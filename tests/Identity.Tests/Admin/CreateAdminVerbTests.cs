@@ -138,7 +138,7 @@ public sealed partial class CreateAdminVerbTests : IAsyncLifetime
 
         var (exitCode, output) = await CreateAdminAsync("ada", "ada@example.org", settings);
 
-        Assert.Equal(64, exitCode);
+        Assert.Equal(78, exitCode);
         Assert.Contains("Identity:Issuer is not set", output, StringComparison.Ordinal);
         Assert.False(await WithStoreAsync(store => store.Users.AnyAsync(Cancel)));
     }
