@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using CrmSecurity.AuditAnalyzer.Evaluation;
+using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Ingestion;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Persistence;
@@ -388,7 +389,7 @@ internal static class Summary
         Row("users not in the directory", N(result.UsersNotInDirectory));
         foreach (var severity in Enum.GetValues<Severity>().Reverse())
         {
-            Row($"findings: {FindingWriter.SeverityName(severity)}", N(result.FindingsBySeverity.GetValueOrDefault(severity)));
+            Row($"findings: {SeverityNames.Name(severity)}", N(result.FindingsBySeverity.GetValueOrDefault(severity)));
         }
 
         Row("time (s)", result.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture));
@@ -419,7 +420,7 @@ internal static class Summary
     {
         static string P(double share) => (share * 100).ToString("0.0", CultureInfo.InvariantCulture) + "%";
         static string T(TimeSpan? t) => t is null ? "-" : t.Value.TotalHours.ToString("0.0", CultureInfo.InvariantCulture) + " h";
-        var table = new Table().Title($"evaluation (alerts: severity >= {FindingWriter.SeverityName(minSeverity)})").AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
+        var table = new Table().Title($"evaluation (alerts: severity >= {SeverityNames.Name(minSeverity)})").AddColumn("measure").AddColumn(new TableColumn("value").RightAligned());
         table.AddRow("insiders found", $"{r.InsidersFound} of {r.Insiders} ({P(r.Recall)})");
         table.AddRow("clean user-days flagged", $"{r.FlaggedCleanUserDays:N0} of {r.CleanUserDays:N0} ({P(r.FalsePositiveRate)})");
         table.AddRow("alerts per 1,000 users per day", r.AlertsPerThousandUserDays.ToString("0.00", CultureInfo.InvariantCulture));

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using CrmSecurity.AuditAnalyzer.Events;
+using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Policy;
 
 namespace CrmSecurity.AuditAnalyzer.Detection;

@@ -1,3 +1,5 @@
+using CrmSecurity.AuditAnalyzer.Findings;
+
 namespace CrmSecurity.AuditAnalyzer.Detection;
 
 /// <summary>The detectors, as named in findings.</summary>
@@ -32,12 +34,6 @@ internal static class ReasonCodes
     ];
 
     public static string DetectorOf(string code) => code[..code.IndexOf('.', StringComparison.Ordinal)];
-}
-
-/// <summary>One reason of a finding: what is typical for this user (or their peers) against what happened.</summary>
-internal sealed record Reason(string Code, double Score, string Text, double? Typical, double? Actual)
-{
-    public string Detector => ReasonCodes.DetectorOf(Code);
 }
 
 /// <summary>What a detector reports for one event: a reason with its score and the events behind it.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Policy;
 
 namespace CrmSecurity.AuditAnalyzer.Evaluation;
@@ -118,16 +119,13 @@ internal static class Evaluator
                 continue;
             }
 
-            using var doc = JsonDocument.Parse(line);
-            var f = doc.RootElement;
-            var severity = Enum.Parse<Severity>(f.GetProperty("severity").GetString()!, ignoreCase: true);
-            if (severity < minSeverity)
+            var f = FindingJson.Parse(line);
+            if (f.Severity < minSeverity)
             {
                 continue;
             }
 
-            var windowStart = f.GetProperty("window_start").GetDateTimeOffset();
-            var windowEnd = f.GetProperty("window_end").GetDateTimeOffset();
+            var (windowStart, windowEnd) = (f.WindowStart, f.WindowEnd);
             var first = DateOnly.FromDateTime(windowStart.UtcDateTime).DayNumber;
             var last = DateOnly.FromDateTime(windowEnd.UtcDateTime).DayNumber;
             if (last < startDay || first >= endDay)
@@ -136,11 +134,11 @@ internal static class Evaluator
             }
 
             alerts++;
-            var userId = f.GetProperty("user_id").GetString()!;
-            var topReason = f.GetProperty("reasons")[0].GetProperty("code").GetString()!;
+            var userId = f.UserId;
+            var topReason = f.Reasons[0].Code;
             if (insiderByUser.TryGetValue(userId, out var insider) && windowEnd >= insider.Start.AddMinutes(-1) && windowStart <= insider.End.AddDays(2))
             {
-                var detectedAt = f.GetProperty("detected_at").GetDateTimeOffset();
+                var detectedAt = f.DetectedAt;
                 var match = insider.Expected.Contains(topReason) ? 1 : 0;
                 detections[userId] = detections.TryGetValue(userId, out var previous)
                     ? (detectedAt < previous.DetectedAt ? detectedAt : previous.DetectedAt, previous.Findings + 1, previous.Matches + match, previous.TopReason)

@@ -34,30 +34,30 @@ internal static class CefMessage
     public static string Format(ExportFinding f)
     {
         var line = new StringBuilder("CEF:0|");
-        foreach (var header in new[] { Vendor, Product, ProductVersion, f.Detector, $"Audit analyzer finding: {f.Detector}" })
+        foreach (var header in new[] { Vendor, Product, ProductVersion, f.Finding.Detector, $"Audit analyzer finding: {f.Finding.Detector}" })
         {
             line.Append(EscapeHeader(header)).Append('|');
         }
 
-        line.Append(Severity(f.Severity).ToString(CultureInfo.InvariantCulture)).Append('|');
+        line.Append(Severity(f.Finding.Severity).ToString(CultureInfo.InvariantCulture)).Append('|');
         var extension = new List<(string Key, string Value)>
         {
             ("rt", Millis(f.UpdatedAt)),
-            ("start", Millis(f.WindowStart)),
-            ("end", Millis(f.WindowEnd)),
-            ("suid", f.UserId),
+            ("start", Millis(f.Finding.WindowStart)),
+            ("end", Millis(f.Finding.WindowEnd)),
+            ("suid", f.Finding.UserId),
         };
-        if (f.UserName is not null)
+        if (f.Finding.UserName is not null)
         {
-            extension.Add(("suser", f.UserName));
+            extension.Add(("suser", f.Finding.UserName));
         }
 
         extension.Add(("externalId", f.Id));
         extension.Add(("cat", EcsDocument.Dataset));
         extension.Add(("cn1Label", "riskScore"));
-        extension.Add(("cn1", f.Score.ToString("0.###", CultureInfo.InvariantCulture)));
+        extension.Add(("cn1", f.Finding.Score.ToString("0.###", CultureInfo.InvariantCulture)));
         extension.Add(("cs1Label", "detectors"));
-        extension.Add(("cs1", string.Join(',', f.Detectors)));
+        extension.Add(("cs1", string.Join(',', f.Finding.Detectors)));
         if (f.Review?.Status is { } status)
         {
             extension.Add(("cs2Label", "reviewStatus"));
@@ -72,7 +72,7 @@ internal static class CefMessage
 
         extension.Add(("msg", EcsDocument.Message(f)));
         extension.Add(("cs4Label", "eventIds"));
-        extension.Add(("cs4", string.Join(',', f.EventIds)));
+        extension.Add(("cs4", string.Join(',', f.Finding.EventIds)));
         line.AppendJoin(' ', extension.Select(e => $"{e.Key}={EscapeExtension(e.Value)}"));
         return line.ToString();
     }
@@ -144,7 +144,7 @@ internal static class SyslogMessage
     /// </summary>
     public static string Format(ExportFinding finding, SyslogOptions options, DateTimeOffset now, string hostName, int processId)
     {
-        var pri = options.Facility * 8 + SyslogSeverity(finding.Severity);
+        var pri = options.Facility * 8 + SyslogSeverity(finding.Finding.Severity);
         var timestamp = now.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture); // §6.2.3: at most 6 fraction digits
         return string.Create(CultureInfo.InvariantCulture,
             $"<{pri}>1 {timestamp} {HeaderField(hostName, 255)} {HeaderField(options.AppName, 48)} {processId} finding - {CefMessage.Format(finding)}");

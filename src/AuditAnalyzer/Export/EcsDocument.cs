@@ -34,9 +34,9 @@ internal static class EcsDocument
 
     /// <summary>The strongest reason, which already reads "what: typical X, actual Y".</summary>
     public static string Message(ExportFinding finding) =>
-        finding.Reasons.Count > 0 && finding.Reasons[0] is { } top
+        finding.Finding.Reasons.Count > 0 && finding.Finding.Reasons[0] is { } top
             ? top.Text.Length > 0 ? top.Text : $"{top.Code}: typical {Number(top.Typical)}, actual {Number(top.Actual)}"
-            : $"{finding.Detector} finding for user {finding.UserId}";
+            : $"{finding.Finding.Detector} finding for user {finding.Finding.UserId}";
 
     public static string ToJsonLine(ExportFinding finding)
     {
@@ -53,7 +53,7 @@ internal static class EcsDocument
     {
         w.WriteStartObject();
         // ECS base fields: @timestamp is when the finding's activity was detected (event time, not export time).
-        w.WriteString("@timestamp", f.DetectedAt.UtcDateTime);
+        w.WriteString("@timestamp", f.Finding.DetectedAt.UtcDateTime);
         w.WriteString("message", Message(f));
         w.WriteStartObject("ecs");
         w.WriteString("version", EcsVersion);
@@ -76,11 +76,11 @@ internal static class EcsDocument
         w.WriteString("id", f.Id);
         // event.created: when the analyzer produced this version of the finding (each change is a new version).
         w.WriteString("created", f.UpdatedAt.UtcDateTime);
-        w.WriteString("start", f.WindowStart.UtcDateTime);
-        w.WriteString("end", f.WindowEnd.UtcDateTime);
-        w.WriteNumber("severity", NumericSeverity(f.Severity));
-        w.WriteNumber("risk_score", f.Score);
-        w.WriteNumber("risk_score_norm", Math.Clamp(f.Score, 0, 100));
+        w.WriteString("start", f.Finding.WindowStart.UtcDateTime);
+        w.WriteString("end", f.Finding.WindowEnd.UtcDateTime);
+        w.WriteNumber("severity", NumericSeverity(f.Finding.Severity));
+        w.WriteNumber("risk_score", f.Finding.Score);
+        w.WriteNumber("risk_score_norm", Math.Clamp(f.Finding.Score, 0, 100));
         w.WriteString("module", Module);
         w.WriteString("dataset", Dataset);
         w.WriteString("reason", Message(f));
@@ -88,17 +88,17 @@ internal static class EcsDocument
 
         // ECS rule fields (https://www.elastic.co/guide/en/ecs/current/ecs-rule.html): the detector that fired.
         w.WriteStartObject("rule");
-        w.WriteString("id", f.Detector);
-        w.WriteString("name", f.Detector);
+        w.WriteString("id", f.Finding.Detector);
+        w.WriteString("name", f.Finding.Detector);
         w.WriteString("ruleset", "crm-security-audit-analyzer");
         w.WriteEndObject();
 
         // ECS user fields (https://www.elastic.co/guide/en/ecs/current/ecs-user.html).
         w.WriteStartObject("user");
-        w.WriteString("id", f.UserId);
-        if (f.UserName is not null)
+        w.WriteString("id", f.Finding.UserId);
+        if (f.Finding.UserName is not null)
         {
-            w.WriteString("name", f.UserName);
+            w.WriteString("name", f.Finding.UserName);
         }
 
         w.WriteEndObject();
@@ -106,10 +106,10 @@ internal static class EcsDocument
         // ECS related.user: every user identifier in the document, for pivoting (https://www.elastic.co/guide/en/ecs/current/ecs-related.html).
         w.WriteStartObject("related");
         w.WriteStartArray("user");
-        w.WriteStringValue(f.UserId);
-        if (f.UserName is not null && f.UserName != f.UserId)
+        w.WriteStringValue(f.Finding.UserId);
+        if (f.Finding.UserName is not null && f.Finding.UserName != f.Finding.UserId)
         {
-            w.WriteStringValue(f.UserName);
+            w.WriteStringValue(f.Finding.UserName);
         }
 
         w.WriteEndArray();
@@ -118,26 +118,26 @@ internal static class EcsDocument
         w.WriteStartObject("crm_security");
         w.WriteStartObject("finding");
         w.WriteString("id", f.Id);
-        w.WriteNumber("score", f.Score);
-        w.WriteString("severity", SeverityName(f.Severity));
+        w.WriteNumber("score", f.Finding.Score);
+        w.WriteString("severity", SeverityNames.Name(f.Finding.Severity));
         // Equal for re-saves that changed nothing (event.created moves on anyway): a SIEM can drop those by it.
         w.WriteString("fingerprint", f.Fingerprint);
         w.WriteStartArray("detectors");
-        foreach (var detector in f.Detectors)
+        foreach (var detector in f.Finding.Detectors)
         {
             w.WriteStringValue(detector);
         }
 
         w.WriteEndArray();
-        if (f.PeerGroup is not null)
+        if (f.Finding.PeerGroup is not null)
         {
-            w.WriteString("peer_group", f.PeerGroup);
+            w.WriteString("peer_group", f.Finding.PeerGroup);
         }
 
-        w.WriteBoolean("learning", f.Learning);
-        w.WriteBoolean("correlated", f.Detectors.Count > 1);
+        w.WriteBoolean("learning", f.Finding.Learning);
+        w.WriteBoolean("correlated", f.Finding.Detectors.Count > 1);
         w.WriteStartArray("reasons");
-        foreach (var r in f.Reasons)
+        foreach (var r in f.Finding.Reasons)
         {
             w.WriteStartObject();
             w.WriteString("code", r.Code);
@@ -159,7 +159,7 @@ internal static class EcsDocument
 
         w.WriteEndArray();
         w.WriteStartArray("event_ids");
-        foreach (var id in f.EventIds)
+        foreach (var id in f.Finding.EventIds)
         {
             w.WriteStringValue(id);
         }
@@ -180,8 +180,6 @@ internal static class EcsDocument
         w.WriteEndObject();
     }
 
-    public static string SeverityName(Severity severity) => Scoring.FindingWriter.SeverityName(severity);
-
     /// <summary>
     /// ECS event.category allowed values: every finding is an intrusion_detection alert; the detector adds the
     /// area it watches (bulk exports read data: database; privilege misuse: iam; odd hours: session).
@@ -189,7 +187,7 @@ internal static class EcsDocument
     private static List<string> Categories(ExportFinding f)
     {
         var categories = new List<string> { "intrusion_detection" };
-        foreach (var detector in f.Detectors)
+        foreach (var detector in f.Finding.Detectors)
         {
             var area = detector switch
             {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using CrmSecurity.AuditAnalyzer.Policy;
 using CrmSecurity.AuditAnalyzer.Review;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -55,7 +56,7 @@ public static class ExportEndpoints
                 .ToListAsync(cancellationToken);
             statuses.Add(new DestinationStatus(
                 name,
-                EcsDocument.SeverityName(destination.MinSeverity),
+                SeverityNames.Name(destination.MinSeverity),
                 cursor is null ? null : Time(cursor.UpdatedTicks),
                 cursor?.FindingId,
                 cursor is null ? null : Time(cursor.SavedTicks),
@@ -114,7 +115,7 @@ public static class ExportEndpoints
         var findings = await FindingFeed.ReadAsync(actions.Db, reviews, after, take, settledBefore, cancellationToken);
         var key = await actions.PseudonymKeyAsync(cancellationToken);
         var released = identities == true && findings.Count > 0
-            ? await actions.ReleaseIdentitiesAsync(caller!, [.. findings.Select(f => (f.Id, f.UserId, f.UserName, string.IsNullOrEmpty(f.Pseudonym) ? Pseudonyms.Of(key, f.UserId) : f.Pseudonym, f.Detector))],
+            ? await actions.ReleaseIdentitiesAsync(caller!, [.. findings.Select(f => (f.Id, f.Finding.UserId, f.Finding.UserName, string.IsNullOrEmpty(f.Pseudonym) ? Pseudonyms.Of(key, f.Finding.UserId) : f.Pseudonym, f.Finding.Detector))],
                 "GET /analyzer/export/findings", reason!.Trim(), cancellationToken)
             : new HashSet<string>(StringComparer.Ordinal);
         var body = new StringBuilder();

@@ -1,13 +1,11 @@
 using System.Text;
-using System.Text.Json;
+using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Policy;
+using CrmSecurity.AuditAnalyzer.Review;
 using CrmSecurity.AuditAnalyzer.Service;
 using Microsoft.EntityFrameworkCore;
 
 namespace CrmSecurity.AuditAnalyzer.Export;
-
-/// <summary>One reason of a finding, as stored: "typical vs actual".</summary>
-internal sealed record ExportReason(string Code, string Detector, double Score, string Text, double? Typical, double? Actual);
 
 /// <summary>
 /// The review state of a finding (status and disposition from the review workflow, through
@@ -15,46 +13,22 @@ internal sealed record ExportReason(string Code, string Detector, double Score, 
 /// </summary>
 internal sealed record ReviewState(string? Status, string? Disposition);
 
-/// <summary>A finding change as the exports see it: the stored row, its JSON parsed, and optionally its review state.</summary>
+/// <summary>
+/// A finding change as the exports see it: the <see cref="Findings.Finding"/> as stored, when it was saved, its
+/// pseudonym and optionally its review state.
+/// </summary>
 internal sealed record ExportFinding
 {
-    public required string Id { get; init; }
-
-    public required string UserId { get; init; }
-
-    public string? UserName { get; init; }
+    public required Finding Finding { get; init; }
 
     /// <summary>The user's pseudonym (what the review queue shows).</summary>
     public string Pseudonym { get; init; } = "";
 
-    /// <summary>Whether <see cref="UserId"/> and <see cref="UserName"/> are the real identity (false: the pseudonym, no name).</summary>
+    /// <summary>Whether the finding's user id and name are the real identity (false: the pseudonym, no name).</summary>
     public bool Identified { get; init; } = true;
-
-    public string? PeerGroup { get; init; }
-
-    public required string Detector { get; init; }
-
-    public required IReadOnlyList<string> Detectors { get; init; }
-
-    public required double Score { get; init; }
-
-    public required Severity Severity { get; init; }
-
-    public required DateTimeOffset WindowStart { get; init; }
-
-    public required DateTimeOffset WindowEnd { get; init; }
-
-    public required DateTimeOffset DetectedAt { get; init; }
 
     /// <summary>When the scorer last saved this finding (each change moves it on).</summary>
     public required DateTimeOffset UpdatedAt { get; init; }
-
-    /// <summary>Strongest first.</summary>
-    public required IReadOnlyList<ExportReason> Reasons { get; init; }
-
-    public required IReadOnlyList<string> EventIds { get; init; }
-
-    public bool Learning { get; init; }
 
     public ReviewState? Review { get; init; }
 
@@ -64,42 +38,40 @@ internal sealed record ExportFinding
     /// </summary>
     public required string Fingerprint { get; init; }
 
+    public string Id => Finding.Id;
+
     /// <summary>Position of this change in the feed.</summary>
-    public FeedCursor Cursor => new(UpdatedAt.UtcTicks, Id);
+    public FeedCursor Cursor => new(UpdatedAt.UtcTicks, Finding.Id);
 
-    public static Severity ParseSeverity(string? name) => name switch
-    {
-        "critical" => Severity.Critical,
-        "high" => Severity.High,
-        "medium" => Severity.Medium,
-        _ => Severity.Low,
-    };
-
-    /// <summary>Reads a stored finding; the row's columns win over its JSON where both exist.</summary>
+    /// <summary>
+    /// Reads a stored finding; the row's columns win over its JSON where both exist. A row whose JSON cannot be read
+    /// still exports from its columns, with no reasons: one bad row must not stop a feed for good.
+    /// </summary>
     public static ExportFinding FromRow(StoredFindingRow row, ReviewState? review = null)
     {
-        // A row whose JSON cannot be read still exports from its columns: one bad row must not stop a feed for good.
-        using var document = TryParse(row.Json);
-        using var empty = JsonDocument.Parse("{}");
-        var json = document?.RootElement.ValueKind == JsonValueKind.Object ? document.RootElement : empty.RootElement;
-        return new ExportFinding
+        var stored = FindingJson.ParseOrNull(row.Json);
+        var finding = new Finding
         {
             Id = row.Id,
             UserId = row.UserId,
             UserName = row.UserName,
-            Pseudonym = row.Pseudonym,
-            PeerGroup = json.TryGetProperty("peer_group", out var peer) && peer.ValueKind == JsonValueKind.String ? peer.GetString() : null,
+            PeerGroup = stored?.PeerGroup,
             Detector = row.Detector,
-            Detectors = Strings(json, "detectors") is { Count: > 0 } detectors ? detectors : [row.Detector],
+            Detectors = stored?.Detectors is { Count: > 0 } detectors ? detectors : [row.Detector],
             Score = row.Score,
-            Severity = ParseSeverity(row.Severity),
+            Severity = SeverityNames.Parse(row.Severity),
             WindowStart = new DateTimeOffset(row.WindowStartTicks, TimeSpan.Zero),
             WindowEnd = new DateTimeOffset(row.WindowEndTicks, TimeSpan.Zero),
             DetectedAt = new DateTimeOffset(row.DetectedTicks, TimeSpan.Zero),
+            Reasons = stored?.Reasons ?? [],
+            EventIds = stored?.EventIds ?? [],
+            Learning = stored?.Learning ?? false,
+        };
+        return new ExportFinding
+        {
+            Finding = finding,
+            Pseudonym = row.Pseudonym,
             UpdatedAt = new DateTimeOffset(row.UpdatedTicks, TimeSpan.Zero),
-            Reasons = ReadReasons(json),
-            EventIds = Strings(json, "event_ids"),
-            Learning = json.TryGetProperty("learning", out var learning) && learning.ValueKind == JsonValueKind.True,
             Review = review,
             Fingerprint = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
                 Encoding.UTF8.GetBytes($"{row.Json}\n{row.UserName}\n{review?.Status}\n{review?.Disposition}")).AsSpan(0, 16)),
@@ -112,57 +84,24 @@ internal sealed record ExportFinding
     /// a fingerprint keyed with the pseudonym key (a plain hash over the stored JSON would let a reader test a guessed
     /// user id against it).
     /// </summary>
-    public ExportFinding Pseudonymous(byte[] key, CrmSecurity.AuditAnalyzer.Review.PeerGroupSizes groups)
+    public ExportFinding Pseudonymous(byte[] key, PeerGroupSizes groups)
     {
-        var pseudonym = string.IsNullOrEmpty(Pseudonym) ? CrmSecurity.AuditAnalyzer.Review.Pseudonyms.Of(key, UserId) : Pseudonym;
+        var f = Finding;
+        var pseudonym = string.IsNullOrEmpty(Pseudonym) ? Pseudonyms.Of(key, f.UserId) : Pseudonym;
         return this with
         {
-            UserId = pseudonym,
-            UserName = null,
+            Finding = f with
+            {
+                UserId = pseudonym,
+                UserName = null,
+                PeerGroup = groups.Shown(f.PeerGroup),
+                Reasons = [.. f.Reasons.Select(r => r with { Text = groups.Redact(PseudonymousView.Text(r.Text, f.UserId, f.UserName, pseudonym), f.PeerGroup) })],
+                EventIds = [.. f.EventIds.Select(id => PseudonymousView.EventId(key, id, f.UserId, f.UserName))],
+            },
             Pseudonym = pseudonym,
             Identified = false,
-            PeerGroup = groups.Shown(PeerGroup),
-            Reasons = [.. Reasons.Select(r => r with { Text = groups.Redact(CrmSecurity.AuditAnalyzer.Review.PseudonymousView.Text(r.Text, UserId, UserName, pseudonym), PeerGroup) })],
-            EventIds = [.. EventIds.Select(id => CrmSecurity.AuditAnalyzer.Review.PseudonymousView.EventId(key, id, UserId, UserName))],
             Fingerprint = Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(key, Encoding.UTF8.GetBytes("fingerprint\0" + Fingerprint)).AsSpan(0, 16)),
         };
-    }
-
-    private static JsonDocument? TryParse(string json)
-    {
-        try
-        {
-            return JsonDocument.Parse(json);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
-
-    private static List<string> Strings(JsonElement json, string name) =>
-        json.TryGetProperty(name, out var array) && array.ValueKind == JsonValueKind.Array
-            ? array.EnumerateArray().Where(e => e.ValueKind == JsonValueKind.String).Select(e => e.GetString()!).ToList()
-            : [];
-
-    private static List<ExportReason> ReadReasons(JsonElement json)
-    {
-        if (!json.TryGetProperty("reasons", out var reasons) || reasons.ValueKind != JsonValueKind.Array)
-        {
-            return [];
-        }
-
-        return reasons.EnumerateArray().Select(r => new ExportReason(
-            Text(r, "code"),
-            Text(r, "detector"),
-            r.TryGetProperty("score", out var score) && score.ValueKind == JsonValueKind.Number ? score.GetDouble() : 0,
-            Text(r, "text"),
-            Number(r, "typical"),
-            Number(r, "actual"))).ToList();
-
-        static string Text(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
-
-        static double? Number(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
     }
 }
 

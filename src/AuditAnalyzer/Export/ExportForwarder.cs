@@ -144,12 +144,12 @@ internal sealed partial class ExportForwarder(
             sent.TryGetValue(finding.Id, out var last);
             // Pseudonymous unless the destination was configured for real identities; then the release is audited first.
             var shown = destination.RealIdentities ? finding : finding.Pseudonymous(key, actions.PeerGroups);
-            if (finding.Severity >= destination.MinSeverity && last?.Fingerprint != shown.Fingerprint)
+            if (finding.Finding.Severity >= destination.MinSeverity && last?.Fingerprint != shown.Fingerprint)
             {
                 if (destination.RealIdentities)
                 {
-                    var pseudonym = string.IsNullOrEmpty(finding.Pseudonym) ? Pseudonyms.Of(key, finding.UserId) : finding.Pseudonym;
-                    await actions.ReleaseIdentitiesAsync(ExportActor(destination), [(finding.Id, finding.UserId, finding.UserName, pseudonym, finding.Detector)],
+                    var pseudonym = string.IsNullOrEmpty(finding.Pseudonym) ? Pseudonyms.Of(key, finding.Finding.UserId) : finding.Pseudonym;
+                    await actions.ReleaseIdentitiesAsync(ExportActor(destination), [(finding.Id, finding.Finding.UserId, finding.Finding.UserName, pseudonym, finding.Finding.Detector)],
                         destination.Name, $"{ExportOptions.Section} destination {destination.Name} is configured with RealIdentities", cancellationToken);
                 }
 

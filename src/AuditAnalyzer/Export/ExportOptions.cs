@@ -95,15 +95,6 @@ public sealed class WebhookOptions
     public bool RealIdentities { get; set; }
 }
 
-internal static class SeverityNames
-{
-    public static bool TryParse(string? name, out Severity severity)
-    {
-        severity = ExportFinding.ParseSeverity(name);
-        return name is "low" or "medium" or "high" or "critical";
-    }
-}
-
 internal sealed class ExportOptionsValidator : IValidateOptions<ExportOptions>
 {
     public ValidateOptionsResult Validate(string? name, ExportOptions options)

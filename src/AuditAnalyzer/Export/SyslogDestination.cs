@@ -24,7 +24,7 @@ internal sealed partial class SyslogDestination(IOptions<ExportOptions> options,
 
     public string Name => "syslog";
 
-    public Severity MinSeverity => ExportFinding.ParseSeverity(_syslog.MinSeverity);
+    public Severity MinSeverity => SeverityNames.Parse(_syslog.MinSeverity);
 
     public bool RealIdentities => _syslog.RealIdentities;
 

@@ -30,7 +30,7 @@ internal sealed partial class WebhookDestination(
 
     public string Name { get; } = "webhook:" + webhook.Name;
 
-    public Severity MinSeverity { get; } = ExportFinding.ParseSeverity(webhook.MinSeverity);
+    public Severity MinSeverity { get; } = SeverityNames.Parse(webhook.MinSeverity);
 
     public bool RealIdentities { get; } = webhook.RealIdentities;
 

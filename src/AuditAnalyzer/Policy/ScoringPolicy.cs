@@ -78,14 +78,6 @@ internal sealed record ScoringPolicy
     }
 }
 
-internal enum Severity
-{
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
 internal sealed record BulkExportPolicy
 {
     /// <summary>Below this many records in a day no export is called bulk, whatever the baseline.</summary>

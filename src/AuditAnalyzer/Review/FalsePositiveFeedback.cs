@@ -1,7 +1,6 @@
 using System.Globalization;
-using CrmSecurity.AuditAnalyzer.Detection;
+using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Policy;
-using CrmSecurity.AuditAnalyzer.Scoring;
 
 namespace CrmSecurity.AuditAnalyzer.Review;
 
@@ -29,7 +28,7 @@ internal static class FalsePositiveFeedback
             return finding;
         }
 
-        var score = Math.Round(finding.Score * Factor(earlier, factor, floor), 1);
+        var score = Math.Round(finding.Score * Factor(earlier, factor, floor));
         return finding with
         {
             Score = score,

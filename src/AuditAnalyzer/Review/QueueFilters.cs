@@ -1,4 +1,5 @@
 using System.Globalization;
+using CrmSecurity.AuditAnalyzer.Policy;
 
 namespace CrmSecurity.AuditAnalyzer.Review;
 
@@ -14,9 +15,9 @@ internal static class QueueFilters
         }
 
         var severities = List(get("severity"));
-        foreach (var bad in severities.Where(s => !ReviewQueries.SeverityNames.Contains(s, StringComparer.Ordinal)))
+        foreach (var bad in severities.Where(s => !SeverityNames.All.Contains(s, StringComparer.Ordinal)))
         {
-            errors["severity"] = [$"severity '{bad}' is not one of {string.Join(", ", ReviewQueries.SeverityNames)}."];
+            errors["severity"] = [$"severity '{bad}' is not one of {string.Join(", ", SeverityNames.All)}."];
         }
 
         var user = Blank(get("user"));

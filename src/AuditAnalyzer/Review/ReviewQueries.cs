@@ -1,6 +1,5 @@
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Nodes;
+using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Service;
 using Microsoft.EntityFrameworkCore;
 
@@ -23,14 +22,12 @@ internal sealed record ReviewState(
     string Status, string? Disposition, string? DuplicateOf, string? Assignee, string? SuppressionId, string UpdatedBy, DateTimeOffset UpdatedAt,
     int Version, IReadOnlyList<string> Next);
 
-internal sealed record FindingReason(string Code, string Detector, double Score, string Text, double? Typical, double? Actual);
-
 internal sealed record HistoryItem(string Id, string Detector, double Score, string Severity, DateTimeOffset WindowStart, string Status);
 
 /// <summary>One finding as a reviewer sees it: pseudonymous, with reasons, evidence, notes and the user's recent findings.</summary>
 internal sealed record FindingDetail(
     string Id, string User, string? PeerGroup, string Detector, IReadOnlyList<string> Detectors, double Score, string Severity,
-    DateTimeOffset WindowStart, DateTimeOffset WindowEnd, DateTimeOffset DetectedAt, bool Learning, IReadOnlyList<FindingReason> Reasons,
+    DateTimeOffset WindowStart, DateTimeOffset WindowEnd, DateTimeOffset DetectedAt, bool Learning, IReadOnlyList<Reason> Reasons,
     ReviewState Review, IReadOnlyList<ReviewNote> Notes, IReadOnlyList<EvidenceEvent> Evidence, IReadOnlyList<HistoryItem> History);
 
 internal sealed record UserRiskPage(string User, int Findings, double TopScore, IReadOnlyDictionary<string, int> ByDetector, IReadOnlyList<HistoryItem> Timeline);
@@ -38,8 +35,6 @@ internal sealed record UserRiskPage(string User, int Findings, double TopScore, 
 /// <summary>Read side of the review workflow. User ids never leave it: findings are named by pseudonym.</summary>
 internal static class ReviewQueries
 {
-    public static readonly IReadOnlyList<string> SeverityNames = ["low", "medium", "high", "critical"];
-
     /// <summary>Sorted by score (highest first), then newest window.</summary>
     public static async Task<QueuePage> QueueAsync(LiveDbContext db, QueueFilter filter, PeerGroupSizes groups, CancellationToken cancellationToken)
     {
@@ -98,10 +93,10 @@ internal static class ReviewQueries
             return null;
         }
 
-        var json = JsonNode.Parse(f.Json)!.AsObject();
-        var reasons = json["reasons"]?.AsArray().Select(n => new FindingReason(
-            (string?)n!["code"] ?? "", (string?)n["detector"] ?? "", (double?)n["score"] ?? 0, groups.Redact((string?)n["text"] ?? "", f.PeerGroup), (double?)n["typical"], (double?)n["actual"])).ToList() ?? [];
-        var eventIds = json["event_ids"]?.AsArray().Select(n => (string?)n).OfType<string>().ToList() ?? [];
+        // A row's columns win over its JSON; a row whose JSON cannot be read still shows, without reasons.
+        var stored = FindingJson.ParseOrNull(f.Json);
+        var reasons = stored?.Reasons.Select(r => r with { Text = groups.Redact(r.Text, f.PeerGroup) }).ToList() ?? [];
+        var eventIds = stored?.EventIds ?? [];
         var notes = await db.Notes.AsNoTracking().Where(n => n.FindingId == id).OrderBy(n => n.Id)
             .Select(n => new ReviewNote(n.AuthorName, n.Text, new DateTimeOffset(n.CreatedTicks, TimeSpan.Zero))).ToListAsync(cancellationToken);
         var evidence = await Evidence.LoadAsync(db, f.UserId, f.WindowStartTicks, f.WindowEndTicks, eventIds, cancellationToken);
@@ -109,8 +104,8 @@ internal static class ReviewQueries
         var history = await HistoryAsync(db, f.UserId, since, 100, cancellationToken);
         return new FindingDetail(
             f.Id, f.Pseudonym, groups.Shown(f.PeerGroup), f.Detector,
-            json["detectors"]?.AsArray().Select(n => (string?)n).OfType<string>().ToList() ?? [f.Detector],
-            f.Score, f.Severity, Time(f.WindowStartTicks), Time(f.WindowEndTicks), Time(f.DetectedTicks), (bool?)json["learning"] ?? false,
+            stored?.Detectors is { Count: > 0 } detectors ? detectors : [f.Detector],
+            f.Score, f.Severity, Time(f.WindowStartTicks), Time(f.WindowEndTicks), Time(f.DetectedTicks), stored?.Learning ?? false,
             reasons,
             new ReviewState(r.Status, r.Disposition, r.DuplicateOf, r.Assignee, r.SuppressionId, r.UpdatedBy, Time(r.UpdatedTicks), r.Version, ReviewStateMachine.Next(r.Status)),
             notes, evidence, history);
@@ -137,12 +132,8 @@ internal static class ReviewQueries
             .OrderByDescending(x => x.WindowStartTicks).Take(limit).ToListAsync(cancellationToken))
         .Select(x => new HistoryItem(x.Id, x.Detector, x.Score, x.Severity, Time(x.WindowStartTicks), x.Status)).ToList();
 
-    private static string? TopReason(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        return document.RootElement.TryGetProperty("reasons", out var reasons) && reasons.GetArrayLength() > 0
-            && reasons[0].TryGetProperty("text", out var text) ? text.GetString() : null;
-    }
+    private static string? TopReason(string json) =>
+        FindingJson.ParseOrNull(json)?.Reasons is [var top, ..] ? top.Text : null;
 
     public static DateTimeOffset Time(long ticks) => new(ticks, TimeSpan.Zero);
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using CrmSecurity.AuditAnalyzer.Baselines;
 using CrmSecurity.AuditAnalyzer.Detection;
 using CrmSecurity.AuditAnalyzer.Events;
+using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Policy;
 
@@ -632,7 +633,8 @@ internal sealed class Scorer
         public Finding ToFinding(ScoringPolicy policy, Func<Reason, Reason> adjust)
         {
             var reasons = _best.Values.Select(adjust).OrderByDescending(r => r.Score).ToList();
-            var score = ScoreCurve.Combine(reasons.Select(r => r.Score));
+            // Whole, as shown: the severity is decided on the score a reviewer reads.
+            var score = Math.Round(ScoreCurve.Combine(reasons.Select(r => r.Score)));
             var detectors = reasons.Select(r => r.Detector).Distinct().ToList();
             var userId = User.Baseline.UserId;
             return new Finding

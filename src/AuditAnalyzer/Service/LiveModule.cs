@@ -1,3 +1,4 @@
+using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Review;
 using CrmSecurity.Shared;
@@ -47,6 +48,7 @@ public static class LiveModule
         services.AddSingleton<IValidateOptions<LiveOptions>, LiveOptionsValidator>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddDbContext<LiveDbContext>(database);
+        services.AddSingleton<FindingStore>();
         services.AddSingleton<LiveScoring>();
         services.AddSingleton<ILiveEventWriter, LiveEventWriter>();
         services.AddSingleton<LiveDirectory>();

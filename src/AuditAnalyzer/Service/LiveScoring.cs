@@ -1,9 +1,8 @@
-using System.Text;
 using CrmSecurity.AuditAnalyzer.Events;
+using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Ingestion;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Policy;
-using CrmSecurity.AuditAnalyzer.Review;
 using CrmSecurity.AuditAnalyzer.Scoring;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,8 +25,7 @@ internal sealed partial class LiveScoring(
     ScoringPolicy policy,
     LiveDirectory directory,
     TimeProvider time,
-    PseudonymKeys pseudonyms,
-    IOptions<ReviewOptions> review,
+    FindingStore store,
     ILogger<LiveScoring> logger) : BackgroundService
 {
     private const int PageSize = 2000;
@@ -206,7 +204,7 @@ internal sealed partial class LiveScoring(
         }
 
         state.Scorer.OpenFindings(findings);
-        var pseudonymKey = await pseudonyms.GetAsync(db, cancellationToken);
+        await store.PrepareAsync(db, cancellationToken);
         var strategy = db.Database.CreateExecutionStrategy();
         try
         {
@@ -222,7 +220,7 @@ internal sealed partial class LiveScoring(
                     return false;
                 }
 
-                await SaveFindingsAsync(db, findings, now, pseudonymKey, cancellationToken);
+                await store.SaveAsync(db, findings, now, cancellationToken);
                 var seqs = page.Select(e => e.Seq).ToList();
                 if (seqs.Count > 0)
                 {
@@ -258,91 +256,6 @@ internal sealed partial class LiveScoring(
         {
             state.Scorer.Score(e, findings);
         }
-    }
-
-    /// <summary>
-    /// Upserts the findings by id. A finding seen for the first time gets its review state: <c>new</c>, or
-    /// <c>suppressed</c> when an active suppression matches; a re-saved finding keeps the state reviewers gave it.
-    /// Earlier dismissals as false positive for the same user and detector lower the score (read from the database,
-    /// so every instance applies the same feedback).
-    /// </summary>
-    private async Task SaveFindingsAsync(LiveDbContext db, List<Finding> findings, DateTimeOffset now, byte[] pseudonymKey, CancellationToken cancellationToken)
-    {
-        // An open finding and its closed form share the id; the last one in the list is the newest.
-        var latest = new Dictionary<string, Finding>(StringComparer.Ordinal);
-        foreach (var finding in findings)
-        {
-            latest[finding.Id] = finding;
-        }
-
-        var ids = latest.Keys.ToList();
-        var users = latest.Values.Select(f => f.UserId).Distinct(StringComparer.Ordinal).ToList();
-        var existing = await db.Findings.Where(f => ids.Contains(f.Id)).ToDictionaryAsync(f => f.Id, StringComparer.Ordinal, cancellationToken);
-        var reviewed = (await db.Reviews.AsNoTracking().Where(r => ids.Contains(r.FindingId)).Select(r => r.FindingId).ToListAsync(cancellationToken))
-            .ToHashSet(StringComparer.Ordinal);
-        var falsePositives = await db.FalsePositives.AsNoTracking().Where(p => users.Contains(p.UserId))
-            .Select(p => new { p.UserId, p.Detector, p.FindingId }).ToListAsync(cancellationToken);
-        var nowTicks = now.UtcTicks;
-        var suppressions = (await db.Suppressions.AsNoTracking()
-                .Where(x => x.RevokedTicks == null && (x.ExpiresTicks == null || x.ExpiresTicks > nowTicks))
-                .OrderBy(x => x.CreatedTicks).ToListAsync(cancellationToken))
-            .Select(x => x.ToMatcher(review.Value.MaxSuppressionLifetime)).ToList();
-        var settings = review.Value;
-        foreach (var raw in latest.Values)
-        {
-            // A finding's own dismissal does not lower the finding itself as it grows.
-            var earlier = falsePositives.Count(p => p.UserId == raw.UserId && p.Detector == raw.Detector && p.FindingId != raw.Id);
-            var finding = FalsePositiveFeedback.Apply(raw, earlier, settings.FalsePositiveFactor, settings.FalsePositiveFloor, policy);
-            if (!existing.TryGetValue(finding.Id, out var row))
-            {
-                row = new StoredFindingRow { Id = finding.Id, UserId = finding.UserId, Detector = finding.Detector, Severity = "", Json = "" };
-                db.Findings.Add(row);
-            }
-
-            var evidence = await Evidence.LoadAsync(db, finding.UserId, finding.WindowStart.UtcTicks, finding.WindowEnd.UtcTicks, finding.EventIds, cancellationToken);
-            row.UserName = finding.UserName;
-            row.Detector = finding.Detector;
-            row.Score = Math.Round(finding.Score);
-            row.Severity = FindingWriter.SeverityName(finding.Severity);
-            row.WindowStartTicks = finding.WindowStart.UtcTicks;
-            row.WindowEndTicks = finding.WindowEnd.UtcTicks;
-            row.DetectedTicks = finding.DetectedAt.UtcTicks;
-            row.Json = Serialize(finding);
-            row.UpdatedTicks = nowTicks;
-            // The scorer names users missing from the directory "(not in directory)": that is no group to suppress by.
-            row.PeerGroup = finding.PeerGroup is { } group && !group.StartsWith('(') ? group : null;
-            row.Pseudonym = Pseudonyms.Of(pseudonymKey, finding.UserId);
-            row.Entities = Evidence.EntityList(evidence);
-
-            if (!reviewed.Contains(finding.Id))
-            {
-                var facts = new FindingFacts(finding.UserId, row.PeerGroup, finding.Detector, Evidence.Entities(row.Entities));
-                var match = SuppressionMatcher.FirstMatch(suppressions, facts, nowTicks);
-                db.Reviews.Add(new FindingReviewRow
-                {
-                    FindingId = finding.Id,
-                    Status = match is null ? ReviewStatus.New : ReviewStatus.Suppressed,
-                    SuppressionId = match?.Id,
-                    UpdatedBy = "scorer",
-                    UpdatedTicks = nowTicks,
-                });
-                reviewed.Add(finding.Id);
-            }
-        }
-
-        await db.SaveChangesAsync(cancellationToken);
-        db.ChangeTracker.Clear();
-    }
-
-    private static string Serialize(Finding finding)
-    {
-        using var buffer = new MemoryStream();
-        using (var writer = new FindingWriter(buffer))
-        {
-            writer.Write(finding);
-        }
-
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length).TrimEnd('\n');
     }
 
     [LoggerMessage(EventId = 6100, Level = LogLevel.Information, Message = "Scoring partition {Partition} as {Owner}")]

@@ -1,5 +1,6 @@
 using System.Text;
 using CrmSecurity.AuditAnalyzer.Export;
+using CrmSecurity.AuditAnalyzer.Policy;
 
 namespace CrmSecurity.AuditAnalyzer.Tests.Export;
 
@@ -55,9 +56,10 @@ public sealed class CefMessageTests
     [InlineData("critical", 10, 13 * 8 + 2)]
     public void Severity_maps_to_cef_0_to_10_and_to_the_syslog_priority(string name, int cef, int pri)
     {
-        var severity = ExportFinding.ParseSeverity(name);
+        var severity = SeverityNames.Parse(name);
         Assert.Equal(cef, CefMessage.Severity(severity));
-        var finding = ExportSamples.Finding() with { Severity = severity };
+        var sample = ExportSamples.Finding();
+        var finding = sample with { Finding = sample.Finding with { Severity = severity } };
         Assert.StartsWith($"<{pri}>1 ", SyslogMessage.Format(finding, new SyslogOptions(), ExportSamples.Updated, "host", 42), StringComparison.Ordinal);
     }
 
@@ -80,7 +82,8 @@ public sealed class CefMessageTests
     [Fact]
     public void A_long_message_is_cut_under_2048_bytes_without_splitting_a_character_or_an_escape()
     {
-        var finding = ExportSamples.Finding() with { EventIds = Enumerable.Range(0, 400).Select(i => $"évt-{i}").ToList() };
+        var sample = ExportSamples.Finding();
+        var finding = sample with { Finding = sample.Finding with { EventIds = Enumerable.Range(0, 400).Select(i => $"évt-{i}").ToList() } };
         var message = SyslogMessage.Format(finding, new SyslogOptions(), ExportSamples.Updated, "host", 1);
 
         var datagram = SyslogMessage.Datagram(message);

@@ -71,7 +71,7 @@ public sealed class EcsDocumentTests
     {
         var finding = ExportFinding.FromRow(ExportSamples.Row(severity: severity));
 
-        Assert.Equal(expected, EcsDocument.NumericSeverity(finding.Severity));
+        Assert.Equal(expected, EcsDocument.NumericSeverity(finding.Finding.Severity));
     }
 
     [Fact]

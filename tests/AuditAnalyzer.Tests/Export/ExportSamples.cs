@@ -23,6 +23,7 @@ internal static class ExportSamples
         UpdatedTicks = Updated.UtcTicks,
         Json = $$"""
             {"id":"{{id}}","user_id":"{{user}}","peer_group":"sales","detector":"bulk_export","detectors":["bulk_export","odd_hours"],"score":{{score}},"severity":"{{severity}}",
+             "window_start":"2026-11-20T03:00:00+00:00","window_end":"2026-11-20T03:04:00+00:00","detected_at":"2026-11-20T03:04:00+00:00",
              "reasons":[{"code":"bulk_export.own_history","detector":"bulk_export","score":81,"text":"records exported today: typical 120, actual 48,000","typical":120,"actual":48000},
                         {"code":"odd_hours.rare_hour","detector":"odd_hours","score":40,"text":"activity at 03:00: typical 0.1 %, actual 1","typical":0.001,"actual":1}],
              "event_ids":["x-1","x-2"],"learning":false,"correlated":true}

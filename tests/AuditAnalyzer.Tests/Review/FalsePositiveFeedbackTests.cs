@@ -1,7 +1,6 @@
-using CrmSecurity.AuditAnalyzer.Detection;
+using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Policy;
 using CrmSecurity.AuditAnalyzer.Review;
-using CrmSecurity.AuditAnalyzer.Scoring;
 
 namespace CrmSecurity.AuditAnalyzer.Tests.Review;
 
@@ -29,8 +28,8 @@ public sealed class FalsePositiveFeedbackTests
     {
         var damped = FalsePositiveFeedback.Apply(Finding(80), 2, 0.7, 0.3, Policy);
 
-        Assert.Equal(39.2, damped.Score, 1);
-        Assert.Equal(Policy.SeverityOf(39.2), damped.Severity);
+        Assert.Equal(39, damped.Score); // 80 x 0.7 x 0.7 = 39.2, held whole as shown
+        Assert.Equal(Policy.SeverityOf(39), damped.Severity);
         Assert.Equal("score lowered: 2 earlier false positives for this user and detector", damped.Reasons[^1].Text);
         Assert.Equal("active at 03:00", damped.Reasons[0].Text);
     }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using CrmSecurity.AuditAnalyzer.Baselines;
 using CrmSecurity.AuditAnalyzer.Events;
+using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Policy;
 using CrmSecurity.AuditAnalyzer.Scoring;
