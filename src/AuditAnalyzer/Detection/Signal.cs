@@ -1,37 +1,45 @@
+using CrmSecurity.AuditAnalyzer.Events;
 using CrmSecurity.AuditAnalyzer.Findings;
+using CrmSecurity.AuditAnalyzer.Policy;
 
 namespace CrmSecurity.AuditAnalyzer.Detection;
 
-/// <summary>The detectors, as named in findings.</summary>
-internal static class Detectors
+/// <summary>
+/// A detector: one folder under <c>Detection/</c> holding the detector, its policy section, its reason codes and its
+/// SIEM category. It reads the user's view of one event (baselines, peers, directory, local time) and adds signals;
+/// it keeps no state of its own, so the scorer, the baselines and the finding contract do not change for a new one.
+/// </summary>
+internal interface IDetector
 {
-    public const string BulkExport = "bulk_export";
-    public const string OddHours = "odd_hours";
-    public const string PrivilegeMisuse = "privilege_misuse";
+    /// <summary>The name findings carry (<c>bulk_export</c>); the first part of each of its reason codes.</summary>
+    string Name { get; }
+
+    /// <summary>The ECS <c>event.category</c> its findings add to <c>intrusion_detection</c>.</summary>
+    string EcsCategory { get; }
+
+    /// <summary>Every reason code it can raise: what policy weights, suppressions and evaluation refer to.</summary>
+    IReadOnlyList<string> Codes { get; }
+
+    void Evaluate(AccessEvent e, in UserView view, ScoringPolicy policy, List<Signal> signals);
 }
 
-/// <summary>Stable reason codes: what evaluation, weights in the policy and suppressions refer to.</summary>
-internal static class ReasonCodes
+/// <summary>The detectors the scorer runs, in this order. A new detector is one line here.</summary>
+internal static class DetectorCatalog
 {
-    public const string OwnHistory = "bulk_export.own_history";
-    public const string PeerHistory = "bulk_export.peers";
-    public const string SensitiveLimit = "bulk_export.sensitive_limit";
-    public const string Cumulative7 = "bulk_export.cumulative_7d";
-    public const string Cumulative30 = "bulk_export.cumulative_30d";
-    public const string RareHour = "odd_hours.rare_hour";
-    public const string Escalation = "privilege_misuse.escalation";
-    public const string SelfGrant = "privilege_misuse.self_grant";
-    public const string AdminDataAccess = "privilege_misuse.admin_data_access";
-    public const string FirstSeenRare = "privilege_misuse.first_seen_rare";
-    public const string MassDecrypt = "privilege_misuse.mass_decrypt";
-    public const string Dormant = "privilege_misuse.dormant_reactivated";
-    public const string AfterTermination = "privilege_misuse.after_termination";
-
-    public static readonly IReadOnlyList<string> All =
+    public static IReadOnlyList<IDetector> All { get; } =
     [
-        OwnHistory, PeerHistory, SensitiveLimit, Cumulative7, Cumulative30, RareHour, Escalation, SelfGrant,
-        AdminDataAccess, FirstSeenRare, MassDecrypt, Dormant, AfterTermination,
+        BulkExportDetector.Instance,
+        OddHoursDetector.Instance,
+        PrivilegeMisuseDetector.Instance,
     ];
+
+    public static IDetector? Find(string name) => All.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.Ordinal));
+}
+
+/// <summary>Stable reason codes: each detector's folder declares its own; together they are <see cref="All"/>.</summary>
+internal static partial class ReasonCodes
+{
+    public static IReadOnlyList<string> All { get; } = [.. DetectorCatalog.All.SelectMany(d => d.Codes)];
 
     public static string DetectorOf(string code) => code[..code.IndexOf('.', StringComparison.Ordinal)];
 }

@@ -181,21 +181,15 @@ internal static class EcsDocument
     }
 
     /// <summary>
-    /// ECS event.category allowed values: every finding is an intrusion_detection alert; the detector adds the
-    /// area it watches (bulk exports read data: database; privilege misuse: iam; odd hours: session).
+    /// ECS event.category allowed values: every finding is an intrusion_detection alert; each detector adds the
+    /// area it watches (<see cref="Detection.IDetector.EcsCategory"/>).
     /// </summary>
     private static List<string> Categories(ExportFinding f)
     {
         var categories = new List<string> { "intrusion_detection" };
         foreach (var detector in f.Finding.Detectors)
         {
-            var area = detector switch
-            {
-                "bulk_export" => "database",
-                "privilege_misuse" => "iam",
-                "odd_hours" => "session",
-                _ => null,
-            };
+            var area = Detection.DetectorCatalog.Find(detector)?.EcsCategory;
             if (area is not null && !categories.Contains(area))
             {
                 categories.Add(area);

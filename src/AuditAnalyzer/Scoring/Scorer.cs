@@ -87,9 +87,10 @@ internal sealed class Scorer
         var view = new UserView(key.Name, firstSeen, user.Baseline, user.Peers, user.Directory, user.IsAdmin, user.Profile!, time, hour,
             user.OddRecordsToday, user.DayEvidence, user.OddEvidence);
         _signals.Clear();
-        BulkExportDetector.Evaluate(e, view, _policy, _signals);
-        OddHoursDetector.Evaluate(e, view, _policy, _signals);
-        PrivilegeMisuseDetector.Evaluate(e, view, _policy, _signals);
+        foreach (var detector in DetectorCatalog.All)
+        {
+            detector.Evaluate(e, view, _policy, _signals);
+        }
         foreach (var signal in _signals)
         {
             Attach(user, signal, closed);

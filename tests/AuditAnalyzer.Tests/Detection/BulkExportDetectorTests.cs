@@ -18,7 +18,7 @@ public sealed class BulkExportDetectorTests
         var finding = Assert.Single(org.Score().For("alice").Alerts());
 
         Assert.Equal(Severity.Critical, finding.Severity);
-        Assert.Equal(Detectors.BulkExport, finding.Detector);
+        Assert.Equal(DetectorNames.BulkExport, finding.Detector);
         var top = finding.Reasons[0];
         Assert.Equal(ReasonCodes.OwnHistory, top.Code);
         Assert.Contains("actual 20,000", top.Text, StringComparison.Ordinal);

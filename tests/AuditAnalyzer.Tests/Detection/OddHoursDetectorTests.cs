@@ -104,8 +104,8 @@ public sealed class OddHoursDetectorTests
         var finding = Assert.Single(org.Score().For("alice"));
 
         Assert.True(finding.Correlated);
-        Assert.Contains(Detectors.OddHours, finding.Detectors);
-        Assert.Contains(Detectors.BulkExport, finding.Detectors);
+        Assert.Contains(DetectorNames.OddHours, finding.Detectors);
+        Assert.Contains(DetectorNames.BulkExport, finding.Detectors);
         Assert.True(finding.Score > finding.Reasons.Max(r => r.Score));
     }
 }
