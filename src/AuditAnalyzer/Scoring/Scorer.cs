@@ -409,12 +409,12 @@ internal sealed class Scorer
 
         b.LastEventTicks = e.UtcTicks;
 
-        if (e.Action is AccessAction.AdminChange or AccessAction.Assign && e.Succeeded && e.Privilege is not null
-            && e.TargetUser is { } target && !string.Equals(target, e.UserId, StringComparison.Ordinal) && !PrivilegeMisuseDetector.IsRevoke(e))
+        if (PrivilegeMisuseDetector.IsGrant(e, _policy.Privilege)
+            && e.TargetUser is { } target && !string.Equals(target, e.UserId, StringComparison.Ordinal))
         {
             var grantee = Context(target).Baseline;
             grantee.PruneGrants(e.UtcTicks - _policy.Privilege.EscalationWindow.Ticks);
-            grantee.Grants.Add(new Grant(e.UtcTicks, e.Privilege, e.UserId, e.EventId));
+            grantee.Grants.Add(new Grant(e.UtcTicks, e.Privilege!, e.UserId, e.EventId));
         }
     }
 

@@ -43,6 +43,31 @@ public sealed class PrivilegeMisuseDetectorTests
         Assert.DoesNotContain(grant.EventId, finding.EventIds);
     }
 
+    [Theory]
+    [InlineData("user.unlock")]
+    [InlineData("user.reset_mfa")]
+    [InlineData("user.zoneinfo")]
+    public void An_administrative_change_that_grants_nothing_is_no_escalation_for_its_target(string privilege)
+    {
+        // Identity sends an unlock or an MFA reset as admin_change with the action as its privilege: the same shape
+        // as a grant, but the user can do nothing they could not do before.
+        var org = WithAdmin();
+        var day = Org.Weekday(30);
+        org.Add("adam", Org.Utc(day, 10), AccessAction.AdminChange, "system_user", target: "bob", privilege: privilege);
+        org.Add("bob", Org.Utc(day, 12), AccessAction.Export, "payroll", 80);
+
+        Assert.DoesNotContain(org.Score().For("bob"), f => f.HasReason(ReasonCodes.Escalation));
+    }
+
+    [Fact]
+    public void Changing_ones_own_time_zone_is_no_self_grant()
+    {
+        var org = WithAdmin();
+        org.Add("adam", Org.Utc(Org.Weekday(30), 10), AccessAction.AdminChange, "system_user", target: "adam", privilege: "user.zoneinfo");
+
+        Assert.DoesNotContain(org.Score().For("adam"), f => f.HasReason(ReasonCodes.SelfGrant));
+    }
+
     [Fact]
     public void A_grant_followed_by_ordinary_work_is_not_an_escalation()
     {

@@ -43,8 +43,7 @@ internal sealed class PrivilegeMisuseDetector : IDetector
                 p.TypicalGapDays, p.DormantGapDays);
         }
 
-        if (e.Action is AccessAction.AdminChange or AccessAction.Assign && e.Privilege is not null && e.Succeeded && !IsRevoke(e)
-            && string.Equals(e.TargetUser, e.UserId, StringComparison.Ordinal))
+        if (IsGrant(e, rules) && string.Equals(e.TargetUser, e.UserId, StringComparison.Ordinal))
         {
             DetectorSignals.Add(signals, view, e, ReasonCodes.SelfGrant, 78 * policy.Weight(ReasonCodes.SelfGrant),
                 $"granted '{e.Privilege}' to themselves: typical none (grants come from another administrator), actual a self-grant",
@@ -121,6 +120,14 @@ internal sealed class PrivilegeMisuseDetector : IDetector
 
         return key;
     }
+
+    /// <summary>
+    /// A successful administrative change that gives its target a privilege: not a revoke, and not one of the policy's
+    /// <see cref="PrivilegePolicy.NotGrants"/> (an unlock or an MFA reset has the shape of a grant but grants nothing).
+    /// </summary>
+    public static bool IsGrant(AccessEvent e, PrivilegePolicy rules) =>
+        e.Action is AccessAction.AdminChange or AccessAction.Assign && e.Succeeded && e.Privilege is { } privilege
+        && !rules.NotGrants.Contains(privilege) && !IsRevoke(e);
 
     public static bool IsRevoke(AccessEvent e) =>
         e.Details is { } details && details.StartsWith("revoke", StringComparison.OrdinalIgnoreCase);

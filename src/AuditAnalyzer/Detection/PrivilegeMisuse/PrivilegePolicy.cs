@@ -20,6 +20,13 @@ internal sealed record PrivilegePolicy
 
     public double AdminDataOverHistoryMax { get; init; } = 3;
 
+    /// <summary>
+    /// Privileges of administrative changes that give the target nothing they could not do before (an unlock, an MFA
+    /// reset, a time zone): never a grant, so never a self-grant and no escalation window. Defaults: Identity's own.
+    /// </summary>
+    public IReadOnlySet<string> NotGrants { get; init; } = PolicyReader.Set(
+        ["user.unlock", "user.reset_mfa", "user.revoke", "user.password_removed", "user.zoneinfo", "client.revoke", "model.recompute"]);
+
     /// <summary>Reads the policy file's section, each problem named with file, line and setting.</summary>
     internal static PrivilegePolicy Read(PolicySection s)
     {
@@ -33,6 +40,7 @@ internal sealed record PrivilegePolicy
             MassDecryptOverHistoryMax = s.Number("mass_decrypt_over_history_max", d.MassDecryptOverHistoryMax, 1, 1000),
             AdminDataMinRecords = s.Number("admin_data_min_records", d.AdminDataMinRecords, 1, 1e9),
             AdminDataOverHistoryMax = s.Number("admin_data_over_history_max", d.AdminDataOverHistoryMax, 1, 1000),
+            NotGrants = PolicyReader.Set(s.Strings("not_grants", [.. d.NotGrants])),
         };
         s.RejectUnknown();
         return result;
