@@ -35,6 +35,9 @@ internal sealed class EventFileReader : IDisposable
 
     public AccessEvent? Current { get; private set; }
 
+    /// <summary>When <see cref="Current"/> is a Salesforce Report or ReportExport row: its kind and REQUEST_ID.</summary>
+    public SalesforceReportRow? CurrentReport { get; private set; }
+
     public long BytesRead => _lines.BytesRead;
 
     public bool MoveNext()
@@ -55,11 +58,13 @@ internal sealed class EventFileReader : IDisposable
             {
                 _report.EventsParsed++;
                 Current = parsed;
+                CurrentReport = _fields.SalesforceReport;
                 return true;
             }
         }
 
         Current = null;
+        CurrentReport = null;
         return false;
     }
 
@@ -101,6 +106,7 @@ internal sealed class EventInput : IDisposable
     public EventInput(IReadOnlyList<string> files, IngestionReport report, StringPool pool, string? root = null)
     {
         TotalBytes = files.Sum(f => new FileInfo(f).Length);
+        ReportJoin = new SalesforceReportJoin(report);
         for (var i = 0; i < files.Count; i++)
         {
             var display = root is null ? files[i] : Path.GetRelativePath(root, files[i]);
@@ -146,21 +152,40 @@ internal sealed class EventInput : IDisposable
         return Extensions.Any(e => name.EndsWith(e, StringComparison.OrdinalIgnoreCase));
     }
 
+    /// <summary>Salesforce ReportExport and Report rows joined by REQUEST_ID (see <see cref="SalesforceReportJoin"/>).</summary>
+    public SalesforceReportJoin ReportJoin { get; }
+
     public bool TryRead(out AccessEvent next)
     {
-        if (!_queue.TryDequeue(out var reader, out var key))
+        while (true)
         {
-            next = null!;
-            return false;
-        }
+            if (ReportJoin.TryTake(out next))
+            {
+                return true;
+            }
 
-        next = reader.Current!;
-        if (reader.MoveNext())
-        {
-            _queue.Enqueue(reader, (reader.Current!.UtcTicks, key.Order));
-        }
+            if (!_queue.TryDequeue(out var reader, out var key))
+            {
+                ReportJoin.Complete();
+                return ReportJoin.TryTake(out next);
+            }
 
-        return true;
+            var e = reader.Current!;
+            var row = reader.CurrentReport;
+            if (reader.MoveNext())
+            {
+                _queue.Enqueue(reader, (reader.Current!.UtcTicks, key.Order));
+            }
+
+            if (row is null && ReportJoin.IsEmpty)
+            {
+                // Everything but Salesforce report rows passes straight on while nothing waits for a partner.
+                next = e;
+                return true;
+            }
+
+            ReportJoin.Add(e, row);
+        }
     }
 
     public void Dispose()
