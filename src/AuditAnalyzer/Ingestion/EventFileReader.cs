@@ -96,12 +96,22 @@ internal sealed class EventFileReader : IDisposable
 /// All events of a file or a folder of files, merged by timestamp. Files are read side by side (a k-way
 /// merge on each file's next event) because real exports split one day across files (Salesforce writes
 /// one file per event type and day); each file only needs to be in order within the lateness window.
+/// <para>
+/// Salesforce event log files are the exception: nothing documents their rows as being in time order, and a file
+/// holds a whole day (or hour) of one event type, so a row out of order could be hours older than the rows before
+/// it and would be rejected as late. Each such file is therefore read once when the input is opened (lines,
+/// rejections and unknown actions are counted then, once), which gives its earliest timestamp and whether its rows
+/// are in order; it takes its place in the merge at that earliest timestamp, is opened only when the merge gets
+/// there, and is then streamed again if its rows are in order, or read whole and sorted by timestamp (stable) if
+/// they are not. Memory for that is the events of the unordered files whose time has come (a day's worth of one
+/// event type), never the whole input, and files not yet reached hold no buffer.
+/// </para>
 /// </summary>
 internal sealed class EventInput : IDisposable
 {
     private static readonly string[] Extensions = [".jsonl", ".ndjson", ".json", ".csv"];
-    private readonly List<EventFileReader> _readers = [];
-    private readonly PriorityQueue<EventFileReader, (long Ticks, int Order)> _queue = new();
+    private readonly List<Source> _sources = [];
+    private readonly PriorityQueue<Source, (long Ticks, int Order)> _queue = new();
 
     public EventInput(IReadOnlyList<string> files, IngestionReport report, StringPool pool, string? root = null)
     {
@@ -110,21 +120,22 @@ internal sealed class EventInput : IDisposable
         for (var i = 0; i < files.Count; i++)
         {
             var display = root is null ? files[i] : Path.GetRelativePath(root, files[i]);
-            var reader = new EventFileReader(files[i], display, report, pool);
-            _readers.Add(reader);
+            var source = new Source(files[i], display, pool, new EventFileReader(files[i], display, report, pool));
+            _sources.Add(source);
             report.FilesRead++;
-            if (reader.MoveNext())
+            if (source.First() is { } ticks)
             {
-                _queue.Enqueue(reader, (reader.Current!.UtcTicks, i));
+                _queue.Enqueue(source, (ticks, i));
             }
         }
     }
 
     public long TotalBytes { get; }
 
-    public long BytesRead => _readers.Sum(r => r.BytesRead);
+    public long BytesRead => _sources.Sum(r => r.BytesRead);
 
-    public IReadOnlyList<EventFileReader> Files => _readers;
+    /// <summary>Files whose rows were not in timestamp order and were sorted (Salesforce event log files only).</summary>
+    public int FilesSorted => _sources.Count(s => s.Sorted);
 
     /// <summary>Files of <paramref name="path"/>: the file itself, or every events file under the folder in name order.</summary>
     public static IReadOnlyList<string> FindFiles(string path)
@@ -170,6 +181,7 @@ internal sealed class EventInput : IDisposable
                 return ReportJoin.TryTake(out next);
             }
 
+            reader.Open();
             var e = reader.Current!;
             var row = reader.CurrentReport;
             if (reader.MoveNext())
@@ -190,9 +202,145 @@ internal sealed class EventInput : IDisposable
 
     public void Dispose()
     {
-        foreach (var reader in _readers)
+        foreach (var source in _sources)
         {
-            reader.Dispose();
+            source.Dispose();
+        }
+    }
+
+    /// <summary>One file of the input: streamed as it is read, or (Salesforce) scanned first and read in order when its time comes.</summary>
+    private sealed class Source(string path, string display, StringPool pool, EventFileReader reader) : IDisposable
+    {
+        private EventFileReader? _reader = reader;
+        private List<(AccessEvent Event, SalesforceReportRow? Report)>? _rows;
+        private int _at;
+        private bool _deferred;
+        private bool _inOrder = true;
+        private long _bytes;
+
+        public AccessEvent? Current { get; private set; }
+
+        public SalesforceReportRow? CurrentReport { get; private set; }
+
+        public bool Sorted => _rows is not null;
+
+        public long BytesRead => _reader?.BytesRead ?? _bytes;
+
+        /// <summary>Reads up to the first event; for a Salesforce file the whole file. The time at which the file joins the merge, or null when it has no event.</summary>
+        public long? First()
+        {
+            var first = _reader!;
+            if (!first.MoveNext())
+            {
+                return null;
+            }
+
+            if (first.Format != "salesforce-csv")
+            {
+                Current = first.Current;
+                CurrentReport = first.CurrentReport;
+                return Current!.UtcTicks;
+            }
+
+            // The one pass that counts: lines, rejections and unknown actions are reported here, not when read again.
+            var earliest = first.Current!.UtcTicks;
+            var previous = earliest;
+            while (first.MoveNext())
+            {
+                var ticks = first.Current!.UtcTicks;
+                _inOrder &= ticks >= previous;
+                earliest = Math.Min(earliest, ticks);
+                previous = ticks;
+            }
+
+            _bytes = first.BytesRead;
+            first.Dispose();
+            _reader = null;
+            _deferred = true;
+            return earliest;
+        }
+
+        public bool MoveNext()
+        {
+            if (_rows is not null)
+            {
+                return Next();
+            }
+
+            if (_reader!.MoveNext())
+            {
+                Current = _reader.Current;
+                CurrentReport = _reader.CurrentReport;
+                return true;
+            }
+
+            Current = null;
+            CurrentReport = null;
+            return false;
+        }
+
+        /// <summary>A deferred file is opened when the merge reaches its earliest timestamp: streamed again, or read whole and sorted.</summary>
+        public void Open()
+        {
+            if (!_deferred)
+            {
+                return;
+            }
+
+            _deferred = false;
+            var again = new EventFileReader(path, display, new IngestionReport(), pool);
+            if (_inOrder)
+            {
+                _reader = again;
+                MoveNext();
+                return;
+            }
+
+            using (again)
+            {
+                _rows = [];
+                while (again.MoveNext())
+                {
+                    _rows.Add((again.Current!, again.CurrentReport));
+                }
+            }
+
+            // Array.Sort is not stable: the row number in the key keeps rows of equal timestamps in file order.
+            var order = new (long Ticks, int Row)[_rows.Count];
+            for (var i = 0; i < order.Length; i++)
+            {
+                order[i] = (_rows[i].Event.UtcTicks, i);
+            }
+
+            Array.Sort(order);
+            var sorted = new List<(AccessEvent, SalesforceReportRow?)>(_rows.Count);
+            foreach (var (_, row) in order)
+            {
+                sorted.Add(_rows[row]);
+            }
+
+            _rows = sorted;
+            Next();
+        }
+
+        public void Dispose()
+        {
+            _reader?.Dispose();
+            _rows = null;
+        }
+
+        private bool Next()
+        {
+            if (_at < _rows!.Count)
+            {
+                (Current, CurrentReport) = _rows[_at];
+                _rows[_at++] = default;
+                return true;
+            }
+
+            Current = null;
+            CurrentReport = null;
+            return false;
         }
     }
 }

@@ -176,10 +176,11 @@ public sealed class SalesforceReportTests : IDisposable
     }
 
     [Fact]
-    public void A_folder_of_per_type_per_day_files_whose_rows_interleave_in_time_loses_no_row_as_late()
+    public void A_folder_of_per_type_per_day_files_whose_rows_interleave_in_time_and_are_out_of_order_loses_no_row_as_late()
     {
         // Three days of four event types, one file each (as EventLogFile gives them), named type first so that
-        // the name order is not the time order; rows of every file interleave with every other file's.
+        // the name order is not the time order; rows of every file interleave with every other file's, and most
+        // files are not in time order themselves.
         var rows = 0;
         var pairs = 0;
         foreach (var day in new[] { 2, 3, 4 })
@@ -203,10 +204,11 @@ public sealed class SalesforceReportTests : IDisposable
                 }
             }
 
+            // Rows of a file are not in time order either: newest first, or every other row, or in order.
             Write($"Login/2026-03-0{day}.csv", LoginHeader, logins);
-            Write($"URI/2026-03-0{day}.csv", UriHeader, uris);
-            Write($"Report/2026-03-0{day}.csv", ReportHeader, reports);
-            Write($"ReportExport/2026-03-0{day}.csv", ReportExportHeader, exports);
+            Write($"URI/2026-03-0{day}.csv", UriHeader, uris.AsEnumerable().Reverse());
+            Write($"Report/2026-03-0{day}.csv", ReportHeader, reports.Where((_, i) => i % 2 == 0).Concat(reports.Where((_, i) => i % 2 == 1)));
+            Write($"ReportExport/2026-03-0{day}.csv", ReportExportHeader, exports.AsEnumerable().Reverse());
             rows += logins.Count + uris.Count + reports.Count + exports.Count;
         }
 
