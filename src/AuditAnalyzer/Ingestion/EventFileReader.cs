@@ -99,11 +99,11 @@ internal sealed class EventFileReader : IDisposable
 /// <para>
 /// Salesforce event log files are the exception: nothing documents their rows as being in time order, and a file
 /// holds a whole day (or hour) of one event type, so a row out of order could be hours older than the rows before
-/// it and would be rejected as late. Each such file is therefore read once when the input is opened (lines,
-/// rejections and unknown actions are counted then, once), which gives its earliest timestamp and whether its rows
-/// are in order; it takes its place in the merge at that earliest timestamp, is opened only when the merge gets
-/// there, and is then streamed again if its rows are in order, or read whole and sorted by timestamp (stable) if
-/// they are not. Memory for that is the events of the unordered files whose time has come (a day's worth of one
+/// it and would be rejected as late. Each such file is therefore read once before any event is handed on (on the
+/// first read, by the reading thread; lines, rejections and unknown actions are counted then, once), which gives
+/// its earliest timestamp and whether its rows are in order; it takes its place in the merge at that earliest
+/// timestamp, is opened again only when the merge gets there, and is then streamed if its rows are in order, or
+/// read whole and sorted by timestamp (stable) if they are not. Memory for that is the events of the unordered files whose time has come (a day's worth of one
 /// event type), never the whole input, and files not yet reached hold no buffer.
 /// </para>
 /// </summary>
@@ -112,6 +112,7 @@ internal sealed class EventInput : IDisposable
     private static readonly string[] Extensions = [".jsonl", ".ndjson", ".json", ".csv"];
     private readonly List<Source> _sources = [];
     private readonly PriorityQueue<Source, (long Ticks, int Order)> _queue = new();
+    private bool _started;
 
     public EventInput(IReadOnlyList<string> files, IngestionReport report, StringPool pool, string? root = null)
     {
@@ -120,13 +121,8 @@ internal sealed class EventInput : IDisposable
         for (var i = 0; i < files.Count; i++)
         {
             var display = root is null ? files[i] : Path.GetRelativePath(root, files[i]);
-            var source = new Source(files[i], display, pool, new EventFileReader(files[i], display, report, pool));
-            _sources.Add(source);
+            _sources.Add(new Source(files[i], display, pool, new EventFileReader(files[i], display, report, pool)));
             report.FilesRead++;
-            if (source.First() is { } ticks)
-            {
-                _queue.Enqueue(source, (ticks, i));
-            }
         }
     }
 
@@ -168,6 +164,19 @@ internal sealed class EventInput : IDisposable
 
     public bool TryRead(out AccessEvent next)
     {
+        if (!_started)
+        {
+            // On the first read, not when opened: the reading thread does it, and parse-only timing and progress include it.
+            _started = true;
+            for (var i = 0; i < _sources.Count; i++)
+            {
+                if (_sources[i].First() is { } ticks)
+                {
+                    _queue.Enqueue(_sources[i], (ticks, i));
+                }
+            }
+        }
+
         while (true)
         {
             if (ReportJoin.TryTake(out next))
