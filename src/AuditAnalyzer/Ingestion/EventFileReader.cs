@@ -130,9 +130,6 @@ internal sealed class EventInput : IDisposable
 
     public long BytesRead => _sources.Sum(r => r.BytesRead);
 
-    /// <summary>Files whose rows were not in timestamp order and were sorted (Salesforce event log files only).</summary>
-    public int FilesSorted => _sources.Count(s => s.Sorted);
-
     /// <summary>Files of <paramref name="path"/>: the file itself, or every events file under the folder in name order.</summary>
     public static IReadOnlyList<string> FindFiles(string path)
     {
@@ -230,8 +227,6 @@ internal sealed class EventInput : IDisposable
         public AccessEvent? Current { get; private set; }
 
         public SalesforceReportRow? CurrentReport { get; private set; }
-
-        public bool Sorted => _rows is not null;
 
         public long BytesRead => _reader?.BytesRead ?? _bytes;
 

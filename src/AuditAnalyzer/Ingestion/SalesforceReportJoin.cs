@@ -48,12 +48,6 @@ internal sealed class SalesforceReportJoin(IngestionReport report)
     /// <summary>True when nothing is held: an event that is no report row can pass straight on.</summary>
     public bool IsEmpty => _slots.Count == 0;
 
-    /// <summary>ReportExport rows scored without a Report row (row count unknown).</summary>
-    public long Unjoined { get; private set; }
-
-    /// <summary>Pairs joined into one export.</summary>
-    public long Joined { get; private set; }
-
     public void Add(AccessEvent e, SalesforceReportRow? row)
     {
         _now = Math.Max(_now, e.UtcTicks);
@@ -75,7 +69,6 @@ internal sealed class SalesforceReportJoin(IngestionReport report)
         if (partners.TryGetValue(row.RequestId, out var partner) && partner.Deadline >= _now)
         {
             partners.Remove(row.RequestId);
-            Joined++;
             var merged = row.IsReportExport ? Merge(e, partner.Event!, partner.Row!.HasRowCount) : Merge(partner.Event!, e, row.HasRowCount);
             Remember(row.RequestId, merged);
             partner.Waiting = false;
@@ -156,7 +149,6 @@ internal sealed class SalesforceReportJoin(IngestionReport report)
             return e;
         }
 
-        Unjoined++;
         report.Warn(UnjoinedWarning,
             $"{e.SourceFile}:{e.SourceLine}: ReportExport row (REQUEST_ID {row.RequestId}) has no Report row with the same REQUEST_ID " +
             $"within {Window.TotalMinutes:0} minutes: scored as an export of 1 record of entity '{e.Entity}' because its row count is unknown " +
