@@ -48,6 +48,9 @@ internal sealed class EventFields(string file, IngestionReport report, StringPoo
     public string? Details;
     public string? BadValue;
 
+    /// <summary>A Salesforce Report or ReportExport row's join key, for <see cref="SalesforceReportJoin"/>; null for every other event.</summary>
+    public SalesforceReportRow? SalesforceReport;
+
     public void Clear()
     {
         Timestamp = null;
@@ -62,6 +65,7 @@ internal sealed class EventFields(string file, IngestionReport report, StringPoo
         FieldCount = 0;
         Outcome = EventOutcome.Success;
         TargetUser = Privilege = Details = BadValue = null;
+        SalesforceReport = null;
     }
 
     public void SetTimestamp(ReadOnlySpan<byte> value)

@@ -5,13 +5,18 @@ namespace CrmSecurity.AuditAnalyzer.Ingestion;
 
 /// <summary>
 /// Salesforce Event Monitoring log files (EventLogFile CSVs) mapped onto the access-event schema.
-/// Columns are the documented EventLogFile field names (Object Reference, "EventLogFile Supported Event
-/// Types"): the common EVENT_TYPE, TIMESTAMP / TIMESTAMP_DERIVED, REQUEST_ID, ORGANIZATION_ID, USER_ID /
-/// USER_ID_DERIVED, SESSION_KEY, CLIENT_IP, URI, and per type:
+/// Columns are the documented EventLogFile field names (Salesforce Object Reference, "EventLogFile Supported
+/// Event Types", API 262.0): the common EVENT_TYPE, TIMESTAMP / TIMESTAMP_DERIVED, REQUEST_ID, ORGANIZATION_ID,
+/// USER_ID / USER_ID_DERIVED, SESSION_KEY, CLIENT_IP, URI, and per type:
 /// <list type="bullet">
 /// <item>Login: USER_NAME, LOGIN_STATUS (LOGIN_NO_ERROR is a success), SOURCE_IP -> login / login_failed</item>
-/// <item>Report: REPORT_ID, ENTITY_NAME, ROW_COUNT -> report_run</item>
-/// <item>ReportExport: REPORT_ID, ROW_COUNT where the org's log has it -> export</item>
+/// <item>Report (sforce_api_objects_eventlogfile_report.htm): REPORT_ID / REPORT_ID_DERIVED, ENTITY_NAME,
+/// ROW_COUNT, ORIGIN, RENDERING_TYPE, DISPLAY_TYPE, REQUEST_STATUS -> report_run, or export when ORIGIN or
+/// RENDERING_TYPE says the run was an export (<see cref="IsExportOrigin"/>)</item>
+/// <item>ReportExport (sforce_api_objects_eventlogfile_reportexport.htm): URI (the report's page, whose path
+/// holds the report id), URI_ID_DERIVED, REPORT_DESCRIPTION, CLIENT_INFO -> export. The documented schema has no
+/// REPORT_ID, ENTITY_NAME or ROW_COUNT: the exported object and the row count come from the Report row of the
+/// same REQUEST_ID, joined by <see cref="SalesforceReportJoin"/> (both rows are read where a file has them).</item>
 /// <item>API (and RestApi, BulkApi): METHOD_NAME, ENTITY_NAME, ROWS_PROCESSED / ROWS_RETURNED -> api_query or a write</item>
 /// <item>URI: URI (record pages; the entity is taken from the Lightning path or the record id's key prefix) -> read</item>
 /// </list>
@@ -42,6 +47,7 @@ internal sealed class SalesforceEventParser : IEventLineParser
     private int _eventType = -1, _timestamp = -1, _timestampDerived = -1, _requestId = -1, _organization = -1, _userId = -1, _userIdDerived = -1;
     private int _session = -1, _clientIp = -1, _sourceIp = -1, _uri = -1, _userName = -1, _loginStatus = -1, _reportId = -1, _entity = -1;
     private int _rowCount = -1, _methodName = -1, _rowsProcessed = -1, _rowsReturned = -1;
+    private int _reportIdDerived = -1, _uriIdDerived = -1, _origin = -1, _renderingType = -1, _displayType = -1, _requestStatus = -1;
 
     public SalesforceEventParser(EventFields fields) => _fields = fields;
 
@@ -129,16 +135,24 @@ internal sealed class SalesforceEventParser : IEventLineParser
 
                 break;
             case "Report":
-                _fields.Action = AccessAction.ReportRun;
+                // Report Event Type: "includes all activity that's in the Report Export event type, plus more", and
+                // Formatted Report and XLSX exports appear only here, so ORIGIN / RENDERING_TYPE decide run or export.
+                _fields.Action = IsExportOrigin(Cell(_origin)) || IsExportRendering(Cell(_renderingType)) ? AccessAction.Export : AccessAction.ReportRun;
                 _fields.Entity = Entity(_entity) ?? "report";
-                _fields.RecordId = StringOrNull(_reportId);
+                _fields.RecordId = StringOrNull(_reportId) ?? StringOrNull(_reportIdDerived) ?? ReportIdInUri(Cell(_uri));
                 _fields.SetCount("ROW_COUNT", Cell(_rowCount), ref _fields.RecordCount);
+                SetRequestStatus();
+                _fields.Details = ReportDetails();
+                _fields.SalesforceReport = ReportRow(export: false);
                 break;
             case "ReportExport":
+                // Report Export Event Type: Details Only exports. No object or row count of its own (unless a file adds
+                // them): until the Report row of the same REQUEST_ID is joined, an export of one record of 'report'.
                 _fields.Action = AccessAction.Export;
                 _fields.Entity = Entity(_entity) ?? "report";
-                _fields.RecordId = StringOrNull(_reportId);
+                _fields.RecordId = ReportIdInUri(Cell(_uri)) ?? StringOrNull(_reportId) ?? StringOrNull(_uriIdDerived);
                 _fields.SetCount("ROW_COUNT", Cell(_rowCount), ref _fields.RecordCount);
+                _fields.SalesforceReport = ReportRow(export: true);
                 break;
             case "API" or "RestApi" or "BulkApi" or "BulkApi2":
                 _fields.Action = ApiAction(Cell(_methodName));
@@ -186,6 +200,105 @@ internal sealed class SalesforceEventParser : IEventLineParser
         _methodName = At("METHOD_NAME");
         _rowsProcessed = At("ROWS_PROCESSED");
         _rowsReturned = At("ROWS_RETURNED");
+        _reportIdDerived = At("REPORT_ID_DERIVED");
+        _uriIdDerived = At("URI_ID_DERIVED");
+        _origin = At("ORIGIN");
+        _renderingType = At("RENDERING_TYPE");
+        _displayType = At("DISPLAY_TYPE");
+        _requestStatus = At("REQUEST_STATUS");
+    }
+
+    /// <summary>
+    /// ORIGIN values of the Report event type that are exports: <c>ReportExported</c> ("a printable view or report
+    /// export that wasn't asynchronous nor an API export"), <c>ReportExportedAsynchronously</c> and
+    /// <c>ReportExportedUsingExcelConnector</c>. Every other origin (runs from Classic, Lightning, mobile, APIs,
+    /// dashboards, previews, schedules) is a run. DISPLAY_TYPE is the run mode (D dashboard, S show details, H hide
+    /// details), not an export marker: it is kept in the event's details only.
+    /// </summary>
+    internal static bool IsExportOrigin(ReadOnlySpan<byte> origin) =>
+        origin.SequenceEqual("ReportExported"u8) || origin.SequenceEqual("ReportExportedAsynchronously"u8) || origin.SequenceEqual("ReportExportedUsingExcelConnector"u8);
+
+    /// <summary>
+    /// RENDERING_TYPE (Salesforce Classic's output format; blank for Lightning exports): X Excel, C CSV and P printable
+    /// are exports, as in the Object Reference's own "Identify Large Report Exports by User" query
+    /// (<c>RENDERING_TYPE=C OR RENDERING_TYPE=X OR RENDERING_TYPE=P</c>); W web, E email, J JSON, D dummy are not.
+    /// </summary>
+    internal static bool IsExportRendering(ReadOnlySpan<byte> rendering) =>
+        rendering.Length == 1 && rendering[0] is (byte)'X' or (byte)'C' or (byte)'P';
+
+    /// <summary>REQUEST_STATUS: F failure and A authorization error mean no data left; S, R, U, N and blank are kept as successes.</summary>
+    private void SetRequestStatus()
+    {
+        var status = Cell(_requestStatus);
+        if (status.SequenceEqual("F"u8))
+        {
+            _fields.Outcome = EventOutcome.Error;
+        }
+        else if (status.SequenceEqual("A"u8))
+        {
+            _fields.Outcome = EventOutcome.Denied;
+        }
+    }
+
+    private string? ReportDetails()
+    {
+        var origin = Cell(_origin);
+        var display = Cell(_displayType);
+        var rendering = Cell(_renderingType);
+        if (origin.IsEmpty && display.IsEmpty && rendering.IsEmpty)
+        {
+            return null;
+        }
+
+        return string.Concat(
+            "ORIGIN=", Encoding.UTF8.GetString(origin),
+            " DISPLAY_TYPE=", Encoding.UTF8.GetString(display),
+            " RENDERING_TYPE=", Encoding.UTF8.GetString(rendering));
+    }
+
+    private SalesforceReportRow? ReportRow(bool export)
+    {
+        var request = Cell(_requestId);
+        return request.IsEmpty ? null : new SalesforceReportRow(export, _fields.Pool.Get(request), !Cell(_rowCount).IsEmpty);
+    }
+
+    /// <summary>
+    /// The report id in a report page's URI: the first path segment (Classic <c>/00O5e000008abcd?export=1...</c>) or the
+    /// segment after <c>/Report/</c> (Lightning <c>/lightning/r/Report/00O.../view</c>), when it is a 15- or
+    /// 18-character id with the report key prefix <c>00O</c>.
+    /// </summary>
+    internal static string? ReportIdInUri(ReadOnlySpan<byte> uri)
+    {
+        var path = uri;
+        var query = path.IndexOfAny("?#"u8);
+        if (query >= 0)
+        {
+            path = path[..query];
+        }
+
+        foreach (var range in path.Split((byte)'/'))
+        {
+            var segment = path[range];
+            if ((segment.Length == 15 || segment.Length == 18) && segment.StartsWith("00O"u8) && IsAlphanumeric(segment))
+            {
+                return Encoding.ASCII.GetString(segment);
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsAlphanumeric(ReadOnlySpan<byte> value)
+    {
+        foreach (var b in value)
+        {
+            if (!char.IsAsciiLetterOrDigit((char)b))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static AccessAction ApiAction(ReadOnlySpan<byte> method)
