@@ -172,6 +172,22 @@ public sealed class ConsolePeopleApiTests(IdentityHost host) : IClassFixture<Ide
         Assert.Null(entry.After);
     }
 
+    [Fact]
+    public async Task The_openapi_document_describes_the_new_operations()
+    {
+        using var http = host.CreateClient();
+        using var document = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri("admin/api/openapi/admin.json", UriKind.Relative), Cancel));
+        var operations = document.RootElement.GetProperty("paths").EnumerateObject()
+            .SelectMany(path => path.Value.EnumerateObject().Select(op => $"{op.Name} {path.Name.TrimEnd('/')}")).ToHashSet(StringComparer.Ordinal);
+
+        Assert.Contains("put /admin/api/users/{id}/employment", operations);
+        Assert.Contains("put /admin/api/users/{id}/field-security-profiles", operations);
+        Assert.Contains("put /admin/api/teams/{id}/field-security-profiles", operations);
+        Assert.Contains("post /admin/api/field-security-profiles", operations);
+        Assert.Contains("delete /admin/api/field-security-profiles/{id}", operations);
+        Assert.Contains("get /admin/api/shares", operations);
+    }
+
     private static async Task<string> CreateUserAsync(AdminApi admin, string name, string unit)
     {
         var created = await admin.SendAsync(HttpMethod.Post, "admin/api/users", new { user_name = name, email = name + "@test.example", business_unit = unit });
