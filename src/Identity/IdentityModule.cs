@@ -58,9 +58,10 @@ public static class IdentityModule
     /// 4: record shares keep the record's location; <c>identity_secrets</c>, the module's own secrets wrapped by the
     /// installation's key-encryption key; <c>identity_ended_sessions</c>, sign-in sessions ended by signing out; 5:
     /// <c>identity_sessions</c>, the open sign-in sessions their owners see and end; 6: <c>identity_client_assertions</c>,
-    /// client assertions already used, refused if replayed).
+    /// client assertions already used, refused if replayed; 7: users' <c>Hired</c> and <c>Terminated</c> dates, nullable columns
+    /// added to older databases in place).
     /// </summary>
-    public const int SchemaVersion = 6;
+    public const int SchemaVersion = 7;
 
     /// <summary>The name of the module's <see cref="System.Diagnostics.Metrics.Meter"/> (sign-ins, tokens, decisions).</summary>
     public const string MeterName = IdentityMetrics.MeterName;

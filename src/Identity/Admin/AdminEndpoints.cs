@@ -69,6 +69,11 @@ internal static class AdminEndpoints
             .Accepts<ZoneInfoBody>("application/json").WithSummary("Set the user's time zone (IANA id, OpenID Connect zoneinfo); the analyzer judges working hours in it.");
         users.MapPut("/{id}/roles", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserRolesAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
             .Accepts<NamesBody>("application/json").WithSummary("Replace the user's direct roles (nobody edits their own; every added role must be held by the caller).");
+        users.MapPut("/{id}/employment", (string id, HttpContext http) => Change<EmploymentBody>(http, (g, ops, b, ct) => ops.SetUserEmploymentAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
+            .Accepts<EmploymentBody>("application/json")
+            .WithSummary("Set or clear the user's hire and termination dates (yyyy-MM-dd); the analyzer treats access after the termination date as a leaver's.");
+        users.MapPut("/{id}/field-security-profiles", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserFieldProfilesAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
+            .Accepts<NamesBody>("application/json").WithSummary("Replace the user's directly assigned field security profiles (nobody edits their own; every added profile's grants must be held by the caller).");
         users.MapPut("/{id}/teams", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserTeamsAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
             .Accepts<NamesBody>("application/json");
 
@@ -95,14 +100,22 @@ internal static class AdminEndpoints
         teams.MapPost("/", Body(http => Change<TeamBody>(http, (g, ops, b, ct) => ops.CreateTeamAsync(g, b, ct), StatusCodes.Status201Created))).Accepts<TeamBody>("application/json");
         teams.MapPut("/{id}/roles", (string id, HttpContext http) => Change<TeamBody>(http, (g, ops, b, ct) => ops.SetTeamRolesAsync(g, id, b with { Version = b.Version ?? IntIfMatch(http) }, ct)))
             .Accepts<TeamBody>("application/json");
+        teams.MapPut("/{id}/field-security-profiles", (string id, HttpContext http) => Change<TeamBody>(http, (g, ops, b, ct) => ops.SetTeamFieldProfilesAsync(g, id, b with { Version = b.Version ?? IntIfMatch(http) }, ct)))
+            .Accepts<TeamBody>("application/json").WithSummary("Replace the team's field security profiles (its members hold them).");
         teams.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteTeamAsync(g, id, ct)));
 
         var profiles = api.MapGroup("/field-security-profiles").WithTags("Field security profiles");
         profiles.MapGet("/", ListProfilesAsync);
+        profiles.MapPost("/", Body(http => Change<FieldProfileBody>(http, (g, ops, b, ct) => ops.CreateFieldProfileAsync(g, b, ct), StatusCodes.Status201Created)))
+            .Accepts<FieldProfileBody>("application/json").WithSummary("Create a field security profile (id, name, description, optional grants).");
+        profiles.MapDelete("/{id}", (string id, [FromQuery(Name = "remove_assignments")] bool? removeAssignments, HttpContext http) =>
+                Change(http, (g, ops, ct) => ops.DeleteFieldProfileAsync(g, id, removeAssignments ?? false, ct)))
+            .WithSummary("Delete a field security profile. Still assigned: 409 naming the holders, unless remove_assignments=true removes the assignments with it.");
         profiles.MapPut("/{id}", (string id, HttpContext http) => Change<FieldProfileBody>(http, (g, ops, b, ct) => ops.UpdateFieldProfileAsync(g, id, b with { Version = b.Version ?? IntIfMatch(http) }, ct)))
             .Accepts<FieldProfileBody>("application/json").WithSummary("Set grants per (entity, field): none, read, read_unmasked, update.");
 
         var shares = api.MapGroup("/shares").WithTags("Shares");
+        shares.MapGet("/", ListShares).WithSummary("Record shares the caller could revoke, filtered by user (id or name; shares to the user and their teams) and entity.");
         shares.MapPost("/", Body(http => Change<ShareBody>(http, async (g, ops, b, ct) =>
         {
             var (id, problem) = await ops.CreateShareAsync(g, b, ct);
@@ -273,7 +286,18 @@ internal static class AdminEndpoints
         }
 
         var versions = await store.FieldProfiles.AsNoTracking().ToDictionaryAsync(p => p.Id, p => p.Version, http.RequestAborted);
-        return TypedResults.Ok(guard.Snapshot.Profiles.Select(p => AdminOperations.View(p, versions.GetValueOrDefault(p.Id))).ToList());
+        return TypedResults.Ok(guard.Snapshot.Profiles.Select(p => AdminOperations.View(guard.Snapshot, p, versions.GetValueOrDefault(p.Id))).ToList());
+    }
+
+    private static IResult ListShares(HttpContext http, [FromQuery] string? user, [FromQuery] string? entity)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        var (list, problem) = AdminOperations.ListShares(guard, user, entity);
+        return problem is not null ? Problem(problem) : TypedResults.Ok(list);
     }
 
     private static async Task<IResult> ListClientsAsync(HttpContext http, IOpenIddictApplicationManager applications)

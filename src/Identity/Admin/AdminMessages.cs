@@ -42,7 +42,8 @@ internal sealed record TeamBody(
     [property: JsonPropertyName("name")] string? Name,
     [property: JsonPropertyName("business_unit")] string? BusinessUnit,
     [property: JsonPropertyName("roles")] List<string>? Roles,
-    [property: JsonPropertyName("version")] int? Version);
+    [property: JsonPropertyName("version")] int? Version,
+    [property: JsonPropertyName("field_security_profiles")] List<string>? FieldSecurityProfiles = null);
 
 internal sealed record TeamView(
     [property: JsonPropertyName("id")] string Id,
@@ -71,11 +72,23 @@ internal sealed record UserView(
     [property: JsonPropertyName("locked_out")] bool LockedOut,
     [property: JsonPropertyName("mfa")] bool Mfa,
     [property: JsonPropertyName("version")] string Version,
-    [property: JsonPropertyName("zoneinfo")] string? ZoneInfo = null);
+    [property: JsonPropertyName("zoneinfo")] string? ZoneInfo = null,
+    [property: JsonPropertyName("hired")] string? Hired = null,
+    [property: JsonPropertyName("terminated")] string? Terminated = null,
+    [property: JsonPropertyName("field_security_profiles")] IReadOnlyList<string>? FieldSecurityProfiles = null);
 
 /// <summary>The user's time zone, an IANA id (OpenID Connect Core §5.1 <c>zoneinfo</c>); null clears it.</summary>
 internal sealed record ZoneInfoBody(
     [property: JsonPropertyName("zoneinfo")] string? ZoneInfo,
+    [property: JsonPropertyName("version")] string? Version);
+
+/// <summary>
+/// The user's hire and termination dates as calendar days (<c>yyyy-MM-dd</c>); null or absent clears one. Both are set
+/// together, so what the body says is what is stored.
+/// </summary>
+internal sealed record EmploymentBody(
+    [property: JsonPropertyName("hired")] string? Hired,
+    [property: JsonPropertyName("terminated")] string? Terminated,
     [property: JsonPropertyName("version")] string? Version);
 
 internal sealed record NamesBody(
@@ -83,20 +96,24 @@ internal sealed record NamesBody(
     [property: JsonPropertyName("teams")] List<string>? Teams,
     [property: JsonPropertyName("business_unit")] string? BusinessUnit,
     [property: JsonPropertyName("reason")] string? Reason,
-    [property: JsonPropertyName("version")] string? Version);
+    [property: JsonPropertyName("version")] string? Version,
+    [property: JsonPropertyName("field_security_profiles")] List<string>? FieldSecurityProfiles = null);
 
 internal sealed record FieldProfileBody(
     [property: JsonPropertyName("name")] string? Name,
     [property: JsonPropertyName("description")] string? Description,
     [property: JsonPropertyName("permissions")] Dictionary<string, Dictionary<string, string>>? Permissions,
-    [property: JsonPropertyName("version")] int? Version);
+    [property: JsonPropertyName("version")] int? Version,
+    [property: JsonPropertyName("id")] string? Id = null);
 
 internal sealed record FieldProfileView(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("description")] string Description,
     [property: JsonPropertyName("permissions")] SortedDictionary<string, SortedDictionary<string, string>> Permissions,
-    [property: JsonPropertyName("version")] int Version);
+    [property: JsonPropertyName("version")] int Version,
+    [property: JsonPropertyName("users")] IReadOnlyList<string>? Users = null,
+    [property: JsonPropertyName("teams")] IReadOnlyList<string>? Teams = null);
 
 /// <summary>
 /// A share request. <c>record_business_unit</c> (required) and <c>record_owner</c> say where the record is; the share is
@@ -111,6 +128,20 @@ internal sealed record ShareBody(
     [property: JsonPropertyName("actions")] List<string>? Actions,
     [property: JsonPropertyName("record_owner")] string? RecordOwner = null,
     [property: JsonPropertyName("record_owner_kind")] string? RecordOwnerKind = null);
+
+/// <summary>A record share as the admin list shows it; <c>record_business_unit</c> is null for a share made before locations were kept.</summary>
+internal sealed record ShareView(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("entity")] string Entity,
+    [property: JsonPropertyName("record_id")] string RecordId,
+    [property: JsonPropertyName("record_business_unit")] string? RecordBusinessUnit,
+    [property: JsonPropertyName("record_business_unit_name")] string? RecordBusinessUnitName,
+    [property: JsonPropertyName("record_owner")] string? RecordOwner,
+    [property: JsonPropertyName("principal_kind")] string PrincipalKind,
+    [property: JsonPropertyName("principal_id")] string PrincipalId,
+    [property: JsonPropertyName("principal_name")] string PrincipalName,
+    [property: JsonPropertyName("actions")] IReadOnlyList<string> Actions,
+    [property: JsonPropertyName("created_by")] string? CreatedBy);
 
 internal sealed record ClientView(
     [property: JsonPropertyName("client_id")] string ClientId,

@@ -267,6 +267,58 @@ internal sealed partial class AdminOperations
         }, cancellationToken);
     }
 
+    /// <summary>
+    /// Sets (or clears, with null) the user's hire and termination dates, both at once as the body states them. The dates are
+    /// calendar days (ISO 8601 <c>yyyy-MM-dd</c>); a termination before the hire is refused naming <c>terminated</c>. Nobody
+    /// sets their own: the analyzer treats access after the termination date as a leaver's, so moving one's own date would
+    /// hide it. Setting a termination date does not disable the account (that stays its own audited action).
+    /// </summary>
+    public Task<AdminProblem?> SetUserEmploymentAsync(AdminGuard guard, string userId, EmploymentBody body, CancellationToken cancellationToken)
+    {
+        var (hired, hiredProblem) = Day(body.Hired, "hired");
+        if (hiredProblem is not null)
+        {
+            return Task.FromResult<AdminProblem?>(hiredProblem);
+        }
+
+        var (terminated, terminatedProblem) = Day(body.Terminated, "terminated");
+        if (terminatedProblem is not null)
+        {
+            return Task.FromResult<AdminProblem?>(terminatedProblem);
+        }
+
+        if (hired is { } h && terminated is { } t && t < h)
+        {
+            return Task.FromResult<AdminProblem?>(AdminProblem.Invalid("terminated",
+                $"terminated ({t:yyyy-MM-dd}) is before hired ({h:yyyy-MM-dd}): the last working day cannot precede the first."));
+        }
+
+        return ChangeUserAsync(guard, userId, CrmAction.Update, "hire and termination dates", body.Version, (context, user, info) =>
+        {
+            var before = new { hired = Text(user.Hired), terminated = Text(user.Terminated) };
+            user.Hired = hired;
+            user.Terminated = terminated;
+            context.Audit(new AuditChange("user.employment", "system_user", userId, user.UserName!,
+                before, new { hired = Text(hired), terminated = Text(terminated) }, TargetUser: userId));
+            return Task.FromResult<AdminProblem?>(null);
+        }, cancellationToken);
+
+        static string? Text(DateOnly? day) => day?.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>A calendar day in ISO 8601 extended form (<c>yyyy-MM-dd</c>, RFC 3339 <c>full-date</c>), or null for empty.</summary>
+    private static (DateOnly? Day, AdminProblem? Problem) Day(string? text, string field)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return (null, null);
+        }
+
+        return DateOnly.TryParseExact(text.Trim(), "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out var day)
+            ? (day, null)
+            : (null, AdminProblem.Invalid(field, $"{field} '{text}' is not a date: use yyyy-MM-dd (for example 2026-03-31), or null to clear it."));
+    }
+
     /// <summary>Why <paramref name="zone"/> is not a time zone id this system knows in IANA form, or null when it is.</summary>
     internal static string? ZoneInfoProblem(string zone)
     {
@@ -394,6 +446,9 @@ internal sealed partial class AdminOperations
         return new UserView(user.Id, user.UserName ?? user.Id, user.DisplayName ?? user.UserName ?? user.Id, user.BusinessUnit,
             info is null ? [] : [.. info.DirectRoles.Select(r => snapshot.Roles[r].Id)],
             info is null ? [] : [.. info.Teams.Select(t => snapshot.Teams[t].Id)],
-            user.IsDisabled, user.LockoutEnd > now, user.TwoFactorEnabled, user.ConcurrencyStamp ?? "", user.ZoneInfo);
+            user.IsDisabled, user.LockoutEnd > now, user.TwoFactorEnabled, user.ConcurrencyStamp ?? "", user.ZoneInfo,
+            user.Hired?.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            user.Terminated?.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
+            info is null ? [] : [.. info.DirectProfiles.Select(p => snapshot.Profiles[p].Id)]);
     }
 }

@@ -23,7 +23,10 @@ public sealed record PeopleSnapshot(long Version, IReadOnlyList<Person> People)
     public static PeopleSnapshot Empty { get; } = new(-1, []);
 }
 
-/// <summary>One user as the directory shows them. Identity keeps no hire or termination dates.</summary>
+/// <summary>
+/// One user as the directory shows them, with the hire and termination dates security admins keep on the user (admin API
+/// <c>PUT /admin/api/users/{id}/employment</c>), so the analyzer can tell leavers without a separate users.csv.
+/// </summary>
 /// <param name="UserId">The user's id (the <c>sub</c> of their tokens).</param>
 /// <param name="UserName">The sign-in name.</param>
 /// <param name="BusinessUnitId">The business unit's id, null when the model has none.</param>
@@ -33,7 +36,14 @@ public sealed record PeopleSnapshot(long Version, IReadOnlyList<Person> People)
 /// <param name="TimeZone">The user's IANA time zone (<c>zoneinfo</c>), null when not set.</param>
 public sealed record Person(
     string UserId, string UserName, string? BusinessUnitId, string BusinessUnitName,
-    IReadOnlyList<(string Id, string Name)> Roles, string? ManagerId, string? TimeZone);
+    IReadOnlyList<(string Id, string Name)> Roles, string? ManagerId, string? TimeZone)
+{
+    /// <summary>The day the person was hired, null when not recorded.</summary>
+    public DateOnly? Hired { get; init; }
+
+    /// <summary>The person's last working day, null while employed; access after it is a leaver's.</summary>
+    public DateOnly? Terminated { get; init; }
+}
 
 /// <summary>The directory read from the loaded <see cref="AuthorizationModel"/>, cached per model version.</summary>
 internal sealed class ModelPeopleDirectory(AuthorizationModel model) : IPeopleDirectory
@@ -75,6 +85,10 @@ internal sealed class ModelPeopleDirectory(AuthorizationModel model) : IPeopleDi
             unit?.Name ?? "",
             roles,
             user.Manager >= 0 ? snapshot.Users[user.Manager].Id : null,
-            user.Definition.ZoneInfo);
+            user.Definition.ZoneInfo)
+        {
+            Hired = user.Definition.Hired,
+            Terminated = user.Definition.Terminated,
+        };
     })]);
 }

@@ -35,6 +35,18 @@ internal sealed class CrmUser : IdentityUser
     /// </summary>
     public string? ZoneInfo { get; set; }
 
+    /// <summary>
+    /// The day the person was hired, null when unknown. The analyzer compares new hires with their peers more gently and
+    /// needs the date to tell a first week from a change of habit (design.md directory snapshot: <c>hired</c>).
+    /// </summary>
+    public DateOnly? Hired { get; set; }
+
+    /// <summary>
+    /// The person's last working day, null while employed. Access after it is the analyzer's leaver signal (design.md
+    /// directory snapshot: <c>terminated</c>); it does not disable the account, which stays an explicit admin action.
+    /// </summary>
+    public DateOnly? Terminated { get; set; }
+
     /// <summary>A disabled user cannot sign in and holds no valid token or session.</summary>
     public bool IsDisabled { get; set; }
 }

@@ -5,10 +5,9 @@ namespace CrmSecurity.Server.Events;
 
 /// <summary>
 /// The analyzer's directory from Identity's people: every user with their business unit (as department), roles
-/// (direct and through teams; the first role's name as title), manager and time zone, read again when the model
-/// version changes. Until the model is loaded the directory is empty.
+/// (direct and through teams; the first role's name as title), manager, time zone and hire and termination dates, read
+/// again when the model version changes. Until the model is loaded the directory is empty.
 /// </summary>
-/// <remarks>Identity keeps no hire or termination dates: both stay empty, so the analyzer's leaver checks need users.csv.</remarks>
 internal sealed class IdentityDirectorySource(IPeopleDirectory people) : IDirectorySource
 {
     private DirectorySnapshot? _cached;
@@ -45,5 +44,7 @@ internal sealed class IdentityDirectorySource(IPeopleDirectory people) : IDirect
         BusinessUnit = person.BusinessUnitId,
         Manager = person.ManagerId,
         TimeZone = person.TimeZone,
+        Hired = person.Hired,
+        Terminated = person.Terminated,
     })]);
 }

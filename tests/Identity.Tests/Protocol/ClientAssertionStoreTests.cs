@@ -102,11 +102,11 @@ public sealed class ClientAssertionUpgradeTests : IDisposable
 
         await using (var upgraded = await ServerProcess.StartAsync(environment, cancellationToken: TestContext.Current.CancellationToken))
         {
-            Assert.Contains("from schema version 5 to 6", upgraded.Output, StringComparison.Ordinal);
+            Assert.Contains($"from schema version 5 to {IdentityModule.SchemaVersion}", upgraded.Output, StringComparison.Ordinal);
         }
 
         Assert.Equal(1L, await ScalarAsync(database, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'identity_client_assertions'"));
-        Assert.Equal(6L, await ScalarAsync(database, "SELECT version FROM crm_schema_modules WHERE module = 'identity'"));
+        Assert.Equal((long)IdentityModule.SchemaVersion, await ScalarAsync(database, "SELECT version FROM crm_schema_modules WHERE module = 'identity'"));
         Assert.True(users > 0);
         Assert.Equal(users, await ScalarAsync(database, "SELECT COUNT(*) FROM AspNetUsers"));
     }

@@ -57,4 +57,21 @@ public sealed class IdentityDirectoryTests(DemoHost host) : IClassFixture<DemoHo
         Assert.Contains("Europe/Atlantis", problem.GetProperty("errors").GetProperty("zoneinfo")[0].GetString(), StringComparison.Ordinal);
         Assert.Equal("Europe/Dublin", Directory.Current.Users.Single(u => u.UserId == erin.UserId).TimeZone);
     }
+
+    [Fact]
+    public async Task Hire_and_termination_dates_set_by_an_admin_reach_the_analyzers_directory()
+    {
+        var before = Directory.Current;
+        var frank = before.Users.Single(u => u.UserName == "frank");
+        using var http = host.CreateClient(await host.TokenAsync("identity.admin", DemoHost.SecOpsClient, DemoHost.SecOpsSecret));
+
+        using var response = await http.PutAsJsonAsync($"admin/api/users/{frank.UserId}/employment", new { hired = "2021-09-01", terminated = "2026-10-31" }, Cancel);
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        var after = Directory.Current;
+        Assert.True(after.Version > before.Version);
+        var entry = after.Users.Single(u => u.UserId == frank.UserId);
+        Assert.Equal(new DateOnly(2021, 9, 1), entry.Hired);
+        Assert.Equal(new DateOnly(2026, 10, 31), entry.Terminated);
+    }
 }

@@ -53,7 +53,9 @@ internal sealed record UserDefinition(
     long PermVer = 0,
     string? ApplicationClientId = null,
     string? Origin = null,
-    string? ZoneInfo = null);
+    string? ZoneInfo = null,
+    DateOnly? Hired = null,
+    DateOnly? Terminated = null);
 
 /// <summary>
 /// One record shared with a user or team. The share is bound to the record's location when it was granted: its business

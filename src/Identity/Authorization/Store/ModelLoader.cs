@@ -52,7 +52,7 @@ internal static class ModelLoader
         var userRoles = (await store.CrmUserRoles.AsNoTracking().ToListAsync(cancellationToken)).ToLookup(a => a.UserId, a => a.RoleId);
         var userProfiles = (await store.UserFieldProfiles.AsNoTracking().ToListAsync(cancellationToken)).ToLookup(a => a.UserId, a => a.ProfileId);
         var users = await store.Users.AsNoTracking()
-            .Select(u => new { u.Id, u.UserName, u.DisplayName, u.BusinessUnit, u.ManagerId, u.IsDisabled, u.PermissionModelVersion, u.PermissionFingerprint, u.ApplicationClientId, u.ZoneInfo })
+            .Select(u => new { u.Id, u.UserName, u.DisplayName, u.BusinessUnit, u.ManagerId, u.IsDisabled, u.PermissionModelVersion, u.PermissionFingerprint, u.ApplicationClientId, u.ZoneInfo, u.Hired, u.Terminated })
             .ToListAsync(cancellationToken);
         foreach (var user in users)
         {
@@ -60,7 +60,7 @@ internal static class ModelLoader
             builder.AddUser(
                 new UserDefinition(user.Id, name, user.DisplayName ?? name, user.BusinessUnit, user.ManagerId,
                     [.. userRoles[user.Id]], [.. userProfiles[user.Id]], user.IsDisabled, user.PermissionModelVersion, user.ApplicationClientId,
-                    $"database user '{name}'", user.ZoneInfo),
+                    $"database user '{name}'", user.ZoneInfo, user.Hired, user.Terminated),
                 user.PermissionFingerprint);
         }
 

@@ -8,7 +8,10 @@ using Microsoft.EntityFrameworkCore;
 
 namespace CrmSecurity.Identity.Pages.Admin;
 
-/// <summary>User role and team assignment, for the users the signed-in admin may view (their business-unit scope).</summary>
+/// <summary>
+/// User role, team and field security profile assignment and hire and termination dates, for the users the signed-in
+/// admin may view (their business-unit scope).
+/// </summary>
 internal sealed class UsersModel(IdentityStore store, AdminOperations operations) : AdminPageModel
 {
     public IReadOnlyList<UserInfo> Users { get; private set; } = [];
@@ -20,6 +23,25 @@ internal sealed class UsersModel(IdentityStore store, AdminOperations operations
     public IReadOnlyList<RoleInfo> Roles => Guard.Snapshot.Roles;
 
     public IReadOnlyList<TeamInfo> Teams => Guard.Snapshot.Teams;
+
+    /// <summary>The profiles, for the picker; empty when the admin may not view profiles (they are organisation-wide objects).</summary>
+    public IReadOnlyList<FieldProfileInfo> Profiles { get; private set; } = [];
+
+    /// <summary>The selected user's dates as stored (the model keeps them too, but the row is what the form edits).</summary>
+    public DateOnly? Hired { get; private set; }
+
+    public DateOnly? Terminated { get; private set; }
+
+    [BindProperty]
+    public List<string> SelectedProfiles { get; set; } = [];
+
+    [BindProperty(Name = "hired")]
+    public string? HiredInput { get; set; }
+
+    [BindProperty(Name = "terminated")]
+    public string? TerminatedInput { get; set; }
+
+    public static string Day(DateOnly? day) => day?.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture) ?? "";
 
     [BindProperty(SupportsGet = true, Name = "user")]
     public string? UserId { get; set; }
@@ -49,6 +71,12 @@ internal sealed class UsersModel(IdentityStore store, AdminOperations operations
     public async Task<IActionResult> OnPostTeamsAsync(CancellationToken cancellationToken) =>
         Result(await operations.SetUserTeamsAsync(Guard, UserId ?? "", new NamesBody(null, SelectedTeams, null, null, Version), cancellationToken), "teams");
 
+    public async Task<IActionResult> OnPostProfilesAsync(CancellationToken cancellationToken) =>
+        Result(await operations.SetUserFieldProfilesAsync(Guard, UserId ?? "", new NamesBody(null, null, null, null, Version, SelectedProfiles), cancellationToken), "field security profiles");
+
+    public async Task<IActionResult> OnPostEmploymentAsync(CancellationToken cancellationToken) =>
+        Result(await operations.SetUserEmploymentAsync(Guard, UserId ?? "", new EmploymentBody(HiredInput, TerminatedInput, Version), cancellationToken), "hire and termination dates");
+
     private IActionResult Result(Authorization.Store.AdminProblem? problem, string what)
     {
         if (problem is not null)
@@ -71,7 +99,15 @@ internal sealed class UsersModel(IdentityStore store, AdminOperations operations
         Selected = UserId is null ? null : Users.FirstOrDefault(u => u.Id == UserId);
         if (Selected is not null)
         {
-            Version = store.Users.AsNoTracking().Where(u => u.Id == Selected.Id).Select(u => u.ConcurrencyStamp).SingleOrDefault();
+            var row = store.Users.AsNoTracking().Where(u => u.Id == Selected.Id).Select(u => new { u.ConcurrencyStamp, u.Hired, u.Terminated }).SingleOrDefault();
+            Version = row?.ConcurrencyStamp;
+            Hired = row?.Hired;
+            Terminated = row?.Terminated;
+        }
+
+        if (Guard.Require(SystemEntities.FieldProfile, CrmAction.Read) is null)
+        {
+            Profiles = [.. snapshot.Profiles.OrderBy(p => p.Name, StringComparer.CurrentCulture)];
         }
 
         return Page();
