@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using CrmSecurity.AuditAnalyzer.Events;
+using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Ingestion;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Scoring;

@@ -47,6 +47,7 @@ public sealed class PrivilegeMisuseDetectorTests
     [InlineData("user.unlock")]
     [InlineData("user.reset_mfa")]
     [InlineData("user.zoneinfo")]
+    [InlineData("user.employment")]
     public void An_administrative_change_that_grants_nothing_is_no_escalation_for_its_target(string privilege)
     {
         // Identity sends an unlock or an MFA reset as admin_change with the action as its privilege: the same shape

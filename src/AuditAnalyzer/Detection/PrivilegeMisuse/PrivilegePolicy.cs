@@ -25,7 +25,7 @@ internal sealed record PrivilegePolicy
     /// reset, a time zone): never a grant, so never a self-grant and no escalation window. Defaults: Identity's own.
     /// </summary>
     public IReadOnlySet<string> NotGrants { get; init; } = PolicyReader.Set(
-        ["user.unlock", "user.reset_mfa", "user.revoke", "user.password_removed", "user.zoneinfo", "client.revoke", "model.recompute"]);
+        ["user.unlock", "user.reset_mfa", "user.revoke", "user.password_removed", "user.zoneinfo", "user.employment", "client.revoke", "model.recompute"]);
 
     /// <summary>Reads the policy file's section, each problem named with file, line and setting.</summary>
     internal static PrivilegePolicy Read(PolicySection s)
