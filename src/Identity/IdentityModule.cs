@@ -123,6 +123,7 @@ public static class IdentityModule
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>>(provider => provider.GetRequiredService<KeyRingOptionsSetup>());
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>>(provider => provider.GetRequiredService<KeyRingOptionsSetup>());
         services.AddSingleton<VerifiedSecretCache>();
+        services.AddSingleton<ClientJwksFetcher>();
         services.AddSingleton<ScopeResources>();
         services.AddScoped<ClientRegistry>();
         services.AddScoped<RevocationList>();
@@ -376,6 +377,7 @@ public static class IdentityModule
                 options.AddEventHandler(UseKeyRingCredentials.Descriptor);
                 options.AddEventHandler(RejectRevokedTokens.Descriptor);
                 options.AddEventHandler(AcceptClientAssertionTypes.Descriptor);
+                options.AddEventHandler(ResolveRemoteClientKeys.Descriptor);
                 options.AddEventHandler(MarkClientAssertionPrincipal.Descriptor);
                 options.AddEventHandler(RejectReplayedClientAssertions.Descriptor);
                 options.AddEventHandler(ClientAssertionFailures.Descriptor);

@@ -50,6 +50,47 @@ internal sealed class IdentitySettings
 
     /// <summary>Clients registered (created or updated) at start.</summary>
     public List<ClientSettings> Clients { get; set; } = [];
+
+    /// <summary>How the keys of clients registered with a <see cref="ClientSettings.JwksUri"/> are fetched and cached.</summary>
+    public ClientJwksSettings ClientJwks { get; set; } = new();
+}
+
+/// <summary>
+/// Fetching a client's JWKS from its <c>jwks_uri</c> (RFC 7591 §2, OpenID Connect Core §9/§10.1.1): a request the service
+/// makes to an address a client registered, so it is bounded in time and size, cached, rate-limited, and refused for
+/// addresses inside the service's own network (OWASP SSRF Prevention Cheat Sheet).
+/// </summary>
+internal sealed class ClientJwksSettings
+{
+    /// <summary>Longest wait for a JWKS response (connect, headers and body).</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Largest JWKS accepted, in bytes; a longer response is refused unread.</summary>
+    public int MaxResponseBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Shortest time a fetched JWKS is kept (also when the response says <c>no-store</c>, <c>no-cache</c> or nothing).</summary>
+    public TimeSpan MinCacheDuration { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Longest time a fetched JWKS is kept, whatever <c>Cache-Control: max-age</c> says.</summary>
+    public TimeSpan MaxCacheDuration { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// An assertion naming a <c>kid</c> the cached JWKS lacks fetches the JWKS again (the client rotated its key), at most
+    /// once per this interval per URI, so assertions with made-up key ids cannot make the service hammer the URI.
+    /// </summary>
+    public TimeSpan UnknownKeyRefetchInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Development and Testing only: allow <c>http://</c> JWKS URIs on a loopback host (<c>localhost</c>, 127.0.0.0/8, ::1)
+    /// and connections to loopback addresses. Refused in any other environment.
+    /// </summary>
+    public bool AllowLoopbackHttp { get; set; }
+
+    /// <summary>
+    /// Networks (CIDR, e.g. <c>10.20.0.0/16</c>) a JWKS URI may resolve to although they are private, link-local or
+    /// otherwise internal: for clients whose key server is inside the company network. Empty: none.
+    /// </summary>
+    public List<string> AllowedNetworks { get; set; } = [];
 }
 
 internal sealed class TokenSettings
@@ -211,6 +252,13 @@ internal sealed class ClientSettings
     /// </summary>
     public string? Jwks { get; set; }
 
+    /// <summary>
+    /// Instead of <see cref="Jwks"/> (exactly one of the two): an https URL where the client publishes its JWKS
+    /// (RFC 7591 §2 <c>jwks_uri</c>). The service fetches and caches it (<see cref="IdentitySettings.ClientJwks"/>) and
+    /// fetches it again when an assertion names a key it does not know, so the client rotates keys without a restart here.
+    /// </summary>
+    public string? JwksUri { get; set; }
+
     /// <summary><c>authorization_code</c>, <c>client_credentials</c>, <c>refresh_token</c>, <c>urn:ietf:params:oauth:grant-type:token-exchange</c>.</summary>
     public List<string> GrantTypes { get; set; } = [];
 
@@ -326,6 +374,8 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
             errors.Add("Identity:Authorization:MaxRequestBodyBytes must be at least 1024.");
         }
 
+        Clients.ClientJwksUri.ValidateSettings(settings.ClientJwks, environment, errors);
+
         foreach (var (scope, index) in settings.ApiScopes.Select((s, i) => (s, i)))
         {
             if (string.IsNullOrWhiteSpace(scope.Name) || string.IsNullOrWhiteSpace(scope.Audience))
@@ -336,7 +386,7 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
 
         foreach (var (client, index) in settings.Clients.Select((c, i) => (c, i)))
         {
-            ValidateClient(client, $"Identity:Clients:{index}", errors);
+            ValidateClient(client, $"Identity:Clients:{index}", settings.ClientJwks, errors);
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
@@ -362,7 +412,7 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
         }
     }
 
-    private static void ValidateClient(ClientSettings client, string path, List<string> errors)
+    private static void ValidateClient(ClientSettings client, string path, ClientJwksSettings jwksSettings, List<string> errors)
     {
         if (string.IsNullOrWhiteSpace(client.ClientId))
         {
@@ -376,12 +426,13 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
             errors.Add($"{path}:GrantTypes '{grant}' is not supported for client '{client.ClientId}'. Use: {string.Join(", ", KnownGrants)}.");
         }
 
-        if (client.ClientSecret is null && !Clients.ClientKeys.HasKeys(client) && client.GrantTypes.Contains("client_credentials"))
+        if (client.ClientSecret is null && !Clients.ClientKeys.HasKeys(client) && !Clients.ClientJwksUri.HasUri(client) && client.GrantTypes.Contains("client_credentials"))
         {
-            errors.Add($"{path}: client '{client.ClientId}' uses client_credentials and so needs a ClientSecret or Jwks (public clients cannot authenticate).");
+            errors.Add($"{path}: client '{client.ClientId}' uses client_credentials and so needs a ClientSecret, Jwks or JwksUri (public clients cannot authenticate).");
         }
 
         Clients.ClientKeys.Validate(client, path, errors);
+        Clients.ClientJwksUri.Validate(client, path, jwksSettings, errors);
 
         if (client.GrantTypes.Contains("authorization_code") && client.RedirectUris.Count == 0)
         {
