@@ -381,7 +381,7 @@ internal sealed partial class ClientJwksFetcher : IDisposable
         var addresses = IPAddress.TryParse(endpoint.Host, out var literal)
             ? [literal]
             : await Dns.GetHostAddressesAsync(endpoint.Host, cancellationToken);
-        if (addresses.Length == 0 || addresses.FirstOrDefault(address => !guard.Allows(address)) is { } refused && refused is not null)
+        if (addresses.Length == 0 || !addresses.All(guard.Allows))
         {
             // Any internal address in the answer refuses the name: an attacker's DNS could otherwise mix one in.
             throw new HttpRequestException($"The JWKS host '{endpoint.Host}' resolves to an address inside the service's network, which is refused (add it to Identity:ClientJwks:AllowedNetworks if it is a trusted key server).");
