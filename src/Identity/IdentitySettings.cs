@@ -105,6 +105,9 @@ internal sealed class TokenSettings
 
     public TimeSpan IssuedTokenLifetime { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>How long a device code and its user code can be approved (RFC 8628 §3.2 <c>expires_in</c>).</summary>
+    public TimeSpan DeviceCodeLifetime { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>
     /// How long a spent refresh token may be presented again (a client retrying after a lost response).
     /// Zero: any reuse revokes the whole chain (RFC 9700 §4.14.2). OpenIddict's own default is 30 seconds.
@@ -190,6 +193,12 @@ internal sealed class ThrottlingSettings
 
     /// <summary>Second-factor posts per user (the one who passed the password step) per minute.</summary>
     public int TwoFactorPerUserPerMinute { get; set; } = 5;
+
+    /// <summary>Device user codes tried on the verification page per client IP per minute (RFC 8628 §5.1).</summary>
+    public int DeviceCodePerIpPerMinute { get; set; } = 30;
+
+    /// <summary>Device user codes tried on the verification page per signed-in user per minute (RFC 8628 §5.1).</summary>
+    public int DeviceCodePerUserPerMinute { get; set; } = 10;
 }
 
 internal sealed class PerformanceSettings
@@ -259,7 +268,10 @@ internal sealed class ClientSettings
     /// </summary>
     public string? JwksUri { get; set; }
 
-    /// <summary><c>authorization_code</c>, <c>client_credentials</c>, <c>refresh_token</c>, <c>urn:ietf:params:oauth:grant-type:token-exchange</c>.</summary>
+    /// <summary>
+    /// <c>authorization_code</c>, <c>client_credentials</c>, <c>refresh_token</c>, <c>urn:ietf:params:oauth:grant-type:token-exchange</c>,
+    /// <c>urn:ietf:params:oauth:grant-type:device_code</c> (RFC 8628, off unless listed).
+    /// </summary>
     public List<string> GrantTypes { get; set; } = [];
 
     public List<string> Scopes { get; set; } = [];
@@ -286,6 +298,7 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
     private static readonly string[] KnownGrants =
     [
         "authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:ietf:params:oauth:grant-type:device_code",
     ];
 
     public ValidateOptionsResult Validate(string? name, IdentitySettings settings)
@@ -354,7 +367,8 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
         var throttling = settings.Throttling;
         if (throttling.LoginPerIpPerMinute < 1 || throttling.LoginPerAccountPerMinute < 1 || throttling.TokenPerIpPerSecond < 1 || throttling.TokenPerClientPerSecond < 1
             || throttling.ForgotPasswordPerIpPerHour < 1 || throttling.ForgotPasswordPerAddressPerHour < 1 || throttling.ResetPasswordPerIpPerMinute < 1
-            || throttling.ResetPasswordPerUserPerMinute < 1 || throttling.TwoFactorPerIpPerMinute < 1 || throttling.TwoFactorPerUserPerMinute < 1)
+            || throttling.ResetPasswordPerUserPerMinute < 1 || throttling.TwoFactorPerIpPerMinute < 1 || throttling.TwoFactorPerUserPerMinute < 1
+            || throttling.DeviceCodePerIpPerMinute < 1 || throttling.DeviceCodePerUserPerMinute < 1)
         {
             errors.Add("Identity:Throttling limits must all be at least 1.");
         }

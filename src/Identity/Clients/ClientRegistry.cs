@@ -167,6 +167,13 @@ internal sealed class ClientRegistry(
             permissions.Add(Permissions.GrantTypes.RefreshToken);
         }
 
+        if (grants.Contains(GrantTypes.DeviceCode))
+        {
+            // RFC 8628: off by default; only a client whose configuration lists the grant may start a device flow.
+            permissions.Add(Permissions.Endpoints.DeviceAuthorization);
+            permissions.Add(Permissions.GrantTypes.DeviceCode);
+        }
+
         if (grants.Contains(GrantTypes.TokenExchange))
         {
             permissions.Add(Permissions.GrantTypes.TokenExchange);
