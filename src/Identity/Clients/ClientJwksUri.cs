@@ -241,7 +241,12 @@ internal sealed partial class ClientJwksFetcher : IDisposable
     /// <summary>How many JWKS requests were sent (metrics and tests of the rate limit).</summary>
     public long Fetches => Interlocked.Read(ref _fetches);
 
+    /// <summary>How many connections the SSRF guard refused (an operator's signal that a client points inside the network).</summary>
+    public long RefusedConnections => Interlocked.Read(ref _refusedConnections);
+
     private long _fetches;
+
+    private long _refusedConnections;
 
     /// <summary>
     /// The signing keys published at <paramref name="uri"/> for <paramref name="clientId"/>; fetched again first when the
@@ -376,7 +381,7 @@ internal sealed partial class ClientJwksFetcher : IDisposable
         return Encoding.UTF8.GetString(buffer, 0, length);
     }
 
-    private static async ValueTask<Stream> ConnectAsync(JwksAddressGuard guard, DnsEndPoint endpoint, CancellationToken cancellationToken)
+    private async ValueTask<Stream> ConnectAsync(JwksAddressGuard guard, DnsEndPoint endpoint, CancellationToken cancellationToken)
     {
         var addresses = IPAddress.TryParse(endpoint.Host, out var literal)
             ? [literal]
@@ -384,6 +389,7 @@ internal sealed partial class ClientJwksFetcher : IDisposable
         if (addresses.Length == 0 || !addresses.All(guard.Allows))
         {
             // Any internal address in the answer refuses the name: an attacker's DNS could otherwise mix one in.
+            Interlocked.Increment(ref _refusedConnections);
             throw new HttpRequestException($"The JWKS host '{endpoint.Host}' resolves to an address inside the service's network, which is refused (add it to Identity:ClientJwks:AllowedNetworks if it is a trusted key server).");
         }
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CrmSecurity.Identity.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
 using static CrmSecurity.Tests.Support.OAuthFlows;
 
 namespace CrmSecurity.Identity.Tests.Protocol;
@@ -185,12 +186,16 @@ public sealed class JwksUriTests(JwksUriHost host) : IClassFixture<JwksUriHost>
         // nowhere; the guard refuses the address before any connection, so this answers at once, not after a timeout.
         using var http = host.CreateClient();
         using var key = ClientKeyPair.Ec();
+        var fetcher = host.Services.GetRequiredService<CrmSecurity.Identity.Clients.ClientJwksFetcher>();
+        var refusedBefore = fetcher.RefusedConnections;
         var started = DateTimeOffset.UtcNow;
 
         var (status, body) = await TokenAsync(http, key.Sign(ClientKeyPair.Claims(client, host.TokenEndpoint)));
 
         AssertRefused(status, body);
         Assert.True(DateTimeOffset.UtcNow - started < TimeSpan.FromSeconds(3), "the request waited for a connection the guard should have refused");
+        // The refusal came from the guard, not from the network happening to be unreachable from this machine.
+        Assert.True(fetcher.RefusedConnections > refusedBefore, "the SSRF guard did not refuse the connection");
     }
 
     private static Task<(HttpStatusCode Status, JsonElement Body)> TokenAsync(HttpClient http, string assertion) =>
