@@ -124,6 +124,8 @@ public static class IdentityModule
         services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>>(provider => provider.GetRequiredService<KeyRingOptionsSetup>());
         services.AddSingleton<IOptionsChangeTokenSource<OpenIddictServerOptions>>(provider => provider.GetRequiredService<KeyRingOptionsSetup>());
         services.AddSingleton<VerifiedSecretCache>();
+        services.AddSingleton<ClientJwksFetcher>();
+        services.AddSingleton<DevicePolling>();
         services.AddSingleton<ScopeResources>();
         services.AddScoped<ClientRegistry>();
         services.AddScoped<RevocationList>();
@@ -344,13 +346,22 @@ public static class IdentityModule
                     .SetRevocationEndpointUris("connect/revoke")
                     .SetUserInfoEndpointUris("connect/userinfo")
                     .SetEndSessionEndpointUris("connect/logout")
+                    .SetDeviceAuthorizationEndpointUris("connect/device")
+                    .SetEndUserVerificationEndpointUris("connect/verify")
                     .SetJsonWebKeySetEndpointUris(".well-known/jwks");
 
                 // Implicit, hybrid and password grants are not enabled (RFC 9700 §2.1.2, §2.4).
                 options.AllowAuthorizationCodeFlow()
                     .AllowClientCredentialsFlow()
                     .AllowRefreshTokenFlow()
-                    .AllowTokenExchangeFlow();
+                    .AllowTokenExchangeFlow()
+                    // RFC 8628, for CLI tools and kiosks; a client gets it only when its GrantTypes list the device code grant.
+                    .AllowDeviceAuthorizationFlow();
+
+                // RFC 8628 §6.1: letters people type without confusion, enough of them to resist guessing (with throttling).
+                options.SetUserCodeCharset(NormalizeUserCode.Charset)
+                    .SetUserCodeLength(NormalizeUserCode.Length)
+                    .SetUserCodeDisplayFormat(NormalizeUserCode.DisplayFormat);
 
                 // RFC 7636 / RFC 9700 §2.1.1: PKCE for every authorization code request.
                 options.RequireProofKeyForCodeExchange();
@@ -367,7 +378,8 @@ public static class IdentityModule
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableTokenEndpointPassthrough()
                     .EnableUserInfoEndpointPassthrough()
-                    .EnableEndSessionEndpointPassthrough();
+                    .EnableEndSessionEndpointPassthrough()
+                    .EnableEndUserVerificationEndpointPassthrough();
 
                 options.AddEventHandler(UsePublicOrigin.Descriptor);
                 options.AddEventHandler(MarkFormPostResponses.Descriptor);
@@ -377,11 +389,14 @@ public static class IdentityModule
                 options.AddEventHandler(UseKeyRingCredentials.Descriptor);
                 options.AddEventHandler(RejectRevokedTokens.Descriptor);
                 options.AddEventHandler(AcceptClientAssertionTypes.Descriptor);
+                options.AddEventHandler(ResolveRemoteClientKeys.Descriptor);
                 options.AddEventHandler(MarkClientAssertionPrincipal.Descriptor);
                 options.AddEventHandler(RejectReplayedClientAssertions.Descriptor);
                 options.AddEventHandler(ClientAssertionFailures.Descriptor);
                 options.RemoveEventHandler(OpenIddictServerHandlers.Revocation.RevokeToken.Descriptor);
                 options.AddEventHandler(RevokeTokenOrListIt.Descriptor);
+                options.AddEventHandler(SlowDownDevicePolling.Descriptor);
+                options.AddEventHandler(NormalizeUserCode.Descriptor);
                 options.AddEventHandler(WriteTokenIssuedEvent.Descriptor);
                 options.AddEventHandler(WriteTokenRejectedEvent.Descriptor);
                 options.AddEventHandler(WriteTokenRevokedEvent.Descriptor);
@@ -403,6 +418,9 @@ public static class IdentityModule
             options.AuthorizationCodeLifetime = value.Tokens.AuthorizationCodeLifetime;
             options.RefreshTokenLifetime = value.Tokens.RefreshTokenLifetime;
             options.IssuedTokenLifetime = value.Tokens.IssuedTokenLifetime;
+            // RFC 8628 §3.2 expires_in: the device code and its user code live as long.
+            options.DeviceCodeLifetime = value.Tokens.DeviceCodeLifetime;
+            options.UserCodeLifetime = value.Tokens.DeviceCodeLifetime;
 
             // RFC 9700 §4.14.2: a spent refresh token presented again revokes the chain. OpenIddict's default
             // 30-second grace would accept the replay; the setting defaults to zero.

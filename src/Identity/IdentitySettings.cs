@@ -50,6 +50,47 @@ internal sealed class IdentitySettings
 
     /// <summary>Clients registered (created or updated) at start.</summary>
     public List<ClientSettings> Clients { get; set; } = [];
+
+    /// <summary>How the keys of clients registered with a <see cref="ClientSettings.JwksUri"/> are fetched and cached.</summary>
+    public ClientJwksSettings ClientJwks { get; set; } = new();
+}
+
+/// <summary>
+/// Fetching a client's JWKS from its <c>jwks_uri</c> (RFC 7591 §2, OpenID Connect Core §9/§10.1.1): a request the service
+/// makes to an address a client registered, so it is bounded in time and size, cached, rate-limited, and refused for
+/// addresses inside the service's own network (OWASP SSRF Prevention Cheat Sheet).
+/// </summary>
+internal sealed class ClientJwksSettings
+{
+    /// <summary>Longest wait for a JWKS response (connect, headers and body).</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Largest JWKS accepted, in bytes; a longer response is refused unread.</summary>
+    public int MaxResponseBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Shortest time a fetched JWKS is kept (also when the response says <c>no-store</c>, <c>no-cache</c> or nothing).</summary>
+    public TimeSpan MinCacheDuration { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Longest time a fetched JWKS is kept, whatever <c>Cache-Control: max-age</c> says.</summary>
+    public TimeSpan MaxCacheDuration { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// An assertion naming a <c>kid</c> the cached JWKS lacks fetches the JWKS again (the client rotated its key), at most
+    /// once per this interval per URI, so assertions with made-up key ids cannot make the service hammer the URI.
+    /// </summary>
+    public TimeSpan UnknownKeyRefetchInterval { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Development and Testing only: allow <c>http://</c> JWKS URIs on a loopback host (<c>localhost</c>, 127.0.0.0/8, ::1)
+    /// and connections to loopback addresses. Refused in any other environment.
+    /// </summary>
+    public bool AllowLoopbackHttp { get; set; }
+
+    /// <summary>
+    /// Networks (CIDR, e.g. <c>10.20.0.0/16</c>) a JWKS URI may resolve to although they are private, link-local or
+    /// otherwise internal: for clients whose key server is inside the company network. Empty: none.
+    /// </summary>
+    public List<string> AllowedNetworks { get; set; } = [];
 }
 
 internal sealed class TokenSettings
@@ -63,6 +104,9 @@ internal sealed class TokenSettings
     public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(14);
 
     public TimeSpan IssuedTokenLifetime { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long a device code and its user code can be approved (RFC 8628 §3.2 <c>expires_in</c>).</summary>
+    public TimeSpan DeviceCodeLifetime { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>
     /// How long a spent refresh token may be presented again (a client retrying after a lost response).
@@ -149,6 +193,12 @@ internal sealed class ThrottlingSettings
 
     /// <summary>Second-factor posts per user (the one who passed the password step) per minute.</summary>
     public int TwoFactorPerUserPerMinute { get; set; } = 5;
+
+    /// <summary>Device user codes tried on the verification page per client IP per minute (RFC 8628 §5.1).</summary>
+    public int DeviceCodePerIpPerMinute { get; set; } = 30;
+
+    /// <summary>Device user codes tried on the verification page per signed-in user per minute (RFC 8628 §5.1).</summary>
+    public int DeviceCodePerUserPerMinute { get; set; } = 10;
 }
 
 internal sealed class PerformanceSettings
@@ -211,7 +261,17 @@ internal sealed class ClientSettings
     /// </summary>
     public string? Jwks { get; set; }
 
-    /// <summary><c>authorization_code</c>, <c>client_credentials</c>, <c>refresh_token</c>, <c>urn:ietf:params:oauth:grant-type:token-exchange</c>.</summary>
+    /// <summary>
+    /// Instead of <see cref="Jwks"/> (exactly one of the two): an https URL where the client publishes its JWKS
+    /// (RFC 7591 §2 <c>jwks_uri</c>). The service fetches and caches it (<see cref="IdentitySettings.ClientJwks"/>) and
+    /// fetches it again when an assertion names a key it does not know, so the client rotates keys without a restart here.
+    /// </summary>
+    public string? JwksUri { get; set; }
+
+    /// <summary>
+    /// <c>authorization_code</c>, <c>client_credentials</c>, <c>refresh_token</c>, <c>urn:ietf:params:oauth:grant-type:token-exchange</c>,
+    /// <c>urn:ietf:params:oauth:grant-type:device_code</c> (RFC 8628, off unless listed).
+    /// </summary>
     public List<string> GrantTypes { get; set; } = [];
 
     public List<string> Scopes { get; set; } = [];
@@ -238,6 +298,7 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
     private static readonly string[] KnownGrants =
     [
         "authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:ietf:params:oauth:grant-type:device_code",
     ];
 
     public ValidateOptionsResult Validate(string? name, IdentitySettings settings)
@@ -306,7 +367,8 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
         var throttling = settings.Throttling;
         if (throttling.LoginPerIpPerMinute < 1 || throttling.LoginPerAccountPerMinute < 1 || throttling.TokenPerIpPerSecond < 1 || throttling.TokenPerClientPerSecond < 1
             || throttling.ForgotPasswordPerIpPerHour < 1 || throttling.ForgotPasswordPerAddressPerHour < 1 || throttling.ResetPasswordPerIpPerMinute < 1
-            || throttling.ResetPasswordPerUserPerMinute < 1 || throttling.TwoFactorPerIpPerMinute < 1 || throttling.TwoFactorPerUserPerMinute < 1)
+            || throttling.ResetPasswordPerUserPerMinute < 1 || throttling.TwoFactorPerIpPerMinute < 1 || throttling.TwoFactorPerUserPerMinute < 1
+            || throttling.DeviceCodePerIpPerMinute < 1 || throttling.DeviceCodePerUserPerMinute < 1)
         {
             errors.Add("Identity:Throttling limits must all be at least 1.");
         }
@@ -326,6 +388,8 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
             errors.Add("Identity:Authorization:MaxRequestBodyBytes must be at least 1024.");
         }
 
+        Clients.ClientJwksUri.ValidateSettings(settings.ClientJwks, environment, errors);
+
         foreach (var (scope, index) in settings.ApiScopes.Select((s, i) => (s, i)))
         {
             if (string.IsNullOrWhiteSpace(scope.Name) || string.IsNullOrWhiteSpace(scope.Audience))
@@ -336,7 +400,7 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
 
         foreach (var (client, index) in settings.Clients.Select((c, i) => (c, i)))
         {
-            ValidateClient(client, $"Identity:Clients:{index}", errors);
+            ValidateClient(client, $"Identity:Clients:{index}", settings.ClientJwks, errors);
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
@@ -362,7 +426,7 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
         }
     }
 
-    private static void ValidateClient(ClientSettings client, string path, List<string> errors)
+    private static void ValidateClient(ClientSettings client, string path, ClientJwksSettings jwksSettings, List<string> errors)
     {
         if (string.IsNullOrWhiteSpace(client.ClientId))
         {
@@ -376,12 +440,13 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
             errors.Add($"{path}:GrantTypes '{grant}' is not supported for client '{client.ClientId}'. Use: {string.Join(", ", KnownGrants)}.");
         }
 
-        if (client.ClientSecret is null && !Clients.ClientKeys.HasKeys(client) && client.GrantTypes.Contains("client_credentials"))
+        if (client.ClientSecret is null && !Clients.ClientKeys.HasKeys(client) && !Clients.ClientJwksUri.HasUri(client) && client.GrantTypes.Contains("client_credentials"))
         {
-            errors.Add($"{path}: client '{client.ClientId}' uses client_credentials and so needs a ClientSecret or Jwks (public clients cannot authenticate).");
+            errors.Add($"{path}: client '{client.ClientId}' uses client_credentials and so needs a ClientSecret, Jwks or JwksUri (public clients cannot authenticate).");
         }
 
         Clients.ClientKeys.Validate(client, path, errors);
+        Clients.ClientJwksUri.Validate(client, path, jwksSettings, errors);
 
         if (client.GrantTypes.Contains("authorization_code") && client.RedirectUris.Count == 0)
         {

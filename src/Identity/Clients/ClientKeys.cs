@@ -38,15 +38,25 @@ internal static class ClientKeys
             return;
         }
 
-        var where = $"{path}:Jwks";
+        ValidateSet(client.Jwks!, $"{path}:Jwks", client.ClientId, errors);
+    }
+
+    /// <summary>
+    /// Checks a JWKS as text, from configuration or fetched from the client's <c>jwks_uri</c>: the same rules apply to
+    /// both, so a key set published at a URI can hold nothing the service would refuse in configuration.
+    /// </summary>
+    public static void ValidateSet(string jwks, string where, string clientId, List<string> errors)
+    {
+        ArgumentNullException.ThrowIfNull(errors);
+        var before = errors.Count;
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(client.Jwks!);
+            document = JsonDocument.Parse(jwks);
         }
         catch (JsonException e)
         {
-            errors.Add($"{where} of client '{client.ClientId}' is not valid JSON ({e.Message}). Give a JSON Web Key Set, e.g. {{\"keys\":[{{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"...\",\"y\":\"...\"}}]}}.");
+            errors.Add($"{where} of client '{clientId}' is not valid JSON ({e.Message}). Give a JSON Web Key Set, e.g. {{\"keys\":[{{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"...\",\"y\":\"...\"}}]}}.");
             return;
         }
 
@@ -56,7 +66,7 @@ internal static class ClientKeys
                 || !document.RootElement.TryGetProperty("keys", out var keys) || keys.ValueKind != JsonValueKind.Array || keys.GetArrayLength() == 0)
             {
                 // RFC 7517 §5: a JWK Set is an object whose "keys" member is an array of JWKs.
-                errors.Add($"{where} of client '{client.ClientId}' must be a JSON Web Key Set with at least one key: {{\"keys\":[ ... ]}} (RFC 7517 §5).");
+                errors.Add($"{where} of client '{clientId}' must be a JSON Web Key Set with at least one key: {{\"keys\":[ ... ]}} (RFC 7517 §5).");
                 return;
             }
 
@@ -64,14 +74,14 @@ internal static class ClientKeys
             var kids = new HashSet<string>(StringComparer.Ordinal);
             foreach (var key in keys.EnumerateArray())
             {
-                ValidateKey(key, $"{where}:keys:{index}", client.ClientId, kids, errors);
+                ValidateKey(key, $"{where}:keys:{index}", clientId, kids, errors);
                 index++;
             }
         }
 
-        if (errors.Count == 0 && Parse(client.Jwks!).Keys.Count == 0)
+        if (errors.Count == before && Parse(jwks).Keys.Count == 0)
         {
-            errors.Add($"{where} of client '{client.ClientId}' holds no key this service can use to verify a signature.");
+            errors.Add($"{where} of client '{clientId}' holds no key this service can use to verify a signature.");
         }
     }
 

@@ -15,7 +15,8 @@ internal sealed class ClientRegistry(
     IOpenIddictApplicationManager applications,
     IOpenIddictScopeManager scopes,
     VerifiedSecretCache verifiedSecrets,
-    Protocol.ScopeResources scopeResources)
+    Protocol.ScopeResources scopeResources,
+    IOptions<IdentitySettings> settings)
 {
     /// <summary>The application property holding a client's tenants (a JSON array of strings).</summary>
     public const string TenantsProperty = "crm_security_tenants";
@@ -91,6 +92,7 @@ internal sealed class ClientRegistry(
         var errors = new List<string>();
         ValidateTenants(client, $"client '{client.ClientId}'", errors);
         ClientKeys.Validate(client, $"client '{client.ClientId}'", errors);
+        ClientJwksUri.Validate(client, $"client '{client.ClientId}'", settings.Value.ClientJwks, errors);
         if (errors.Count > 0)
         {
             // Clients registered from code get the same check as those in configuration.
@@ -115,12 +117,14 @@ internal sealed class ClientRegistry(
     {
         // A client with keys is confidential even without a secret: it proves possession of its private key instead
         // (RFC 7523 §2.2). Without a secret it is key-only, and OpenIddict refuses any client_secret it sends.
-        var confidential = !string.IsNullOrEmpty(client.ClientSecret) || ClientKeys.HasKeys(client);
+        var confidential = !string.IsNullOrEmpty(client.ClientSecret) || ClientKeys.HasKeys(client) || ClientJwksUri.HasUri(client);
         var descriptor = new OpenIddictApplicationDescriptor
         {
             ClientId = client.ClientId,
             ClientSecret = string.IsNullOrEmpty(client.ClientSecret) ? null : client.ClientSecret, // stored as a PBKDF2 hash by OpenIddict, never in clear
-            JsonWebKeySet = ClientKeys.HasKeys(client) ? ClientKeys.Parse(client.Jwks!) : null,
+            JsonWebKeySet = ClientKeys.HasKeys(client) ? ClientKeys.Parse(client.Jwks!)
+                : ClientJwksUri.HasUri(client) ? ClientJwksUri.UnusableKeySet()
+                : null,
             DisplayName = client.DisplayName ?? client.ClientId,
             ClientType = confidential ? ClientTypes.Confidential : ClientTypes.Public,
             // Third-party clients show the consent page once per scope set; first-party clients are trusted.
@@ -163,6 +167,13 @@ internal sealed class ClientRegistry(
             permissions.Add(Permissions.GrantTypes.RefreshToken);
         }
 
+        if (grants.Contains(GrantTypes.DeviceCode))
+        {
+            // RFC 8628: off by default; only a client whose configuration lists the grant may start a device flow.
+            permissions.Add(Permissions.Endpoints.DeviceAuthorization);
+            permissions.Add(Permissions.GrantTypes.DeviceCode);
+        }
+
         if (grants.Contains(GrantTypes.TokenExchange))
         {
             permissions.Add(Permissions.GrantTypes.TokenExchange);
@@ -189,6 +200,11 @@ internal sealed class ClientRegistry(
 
         // Stored with the registration (not only in configuration), so a client registered from code keeps its tenants too.
         descriptor.Properties[TenantsProperty] = JsonSerializer.SerializeToElement(client.Tenants.Distinct(StringComparer.Ordinal).ToArray());
+        if (ClientJwksUri.HasUri(client))
+        {
+            descriptor.Properties[ClientJwksUri.Property] = JsonSerializer.SerializeToElement(client.JwksUri!.Trim());
+        }
+
         return descriptor;
     }
 }

@@ -49,9 +49,10 @@ internal static class ProtocolEndpoints
             return TypedResults.SignIn(principal, authenticationScheme: Scheme);
         }
 
-        if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType())
+        if (request.IsAuthorizationCodeGrantType() || request.IsRefreshTokenGrantType() || request.IsDeviceCodeGrantType())
         {
-            // The code or refresh token was validated by OpenIddict (signature, expiry, redemption, chain).
+            // The code, device code (approved on /connect/verify, RFC 8628 §3.5) or refresh token was validated by OpenIddict
+            // (signature, expiry, redemption, chain).
             var result = await http.AuthenticateAsync(Scheme);
             var user = await ActiveUserAsync(users.Value, result.Principal);
             if (user is null)

@@ -23,7 +23,14 @@ namespace CrmSecurity.Identity.Throttling;
 internal static class Throttling
 {
     private const string AccountItem = "crm-security.throttle-account";
-    private static readonly PathString[] TokenPaths = ["/connect/token", "/connect/introspect", "/connect/revoke", "/connect/par"];
+    private static readonly PathString[] TokenPaths = ["/connect/token", "/connect/introspect", "/connect/revoke", "/connect/par", "/connect/device"];
+
+    /// <summary>
+    /// RFC 8628 §5.1: user codes are short, so guessing them is limited where they are typed. A GET with a user_code
+    /// looks a code up as much as a POST does, so both count.
+    /// </summary>
+    private static readonly FormRule DeviceVerification =
+        new("device-code", "/connect/verify", TimeSpan.FromMinutes(1), s => s.DeviceCodePerIpPerMinute, s => s.DeviceCodePerUserPerMinute);
 
     private static readonly FormRule[] Forms =
     [
@@ -31,6 +38,7 @@ internal static class Throttling
         new("second-factor", "/account/login-2fa", TimeSpan.FromMinutes(1), s => s.TwoFactorPerIpPerMinute, s => s.TwoFactorPerUserPerMinute),
         new("forgot-password", "/account/forgot-password", TimeSpan.FromHours(1), s => s.ForgotPasswordPerIpPerHour, s => s.ForgotPasswordPerAddressPerHour),
         new("reset-password", "/account/reset-password", TimeSpan.FromMinutes(1), s => s.ResetPasswordPerIpPerMinute, s => s.ResetPasswordPerUserPerMinute),
+        DeviceVerification,
     ];
 
     public static IServiceCollection AddIdentityThrottling(this IServiceCollection services)
@@ -107,12 +115,18 @@ internal static class Throttling
     /// </summary>
     private static FormRule? FormOf(HttpContext context)
     {
+        var path = Normalized(context.Request.Path);
+        if (HttpMethods.IsGet(context.Request.Method) && context.Request.Query.ContainsKey("user_code")
+            && string.Equals(DeviceVerification.Path, path, StringComparison.OrdinalIgnoreCase))
+        {
+            return DeviceVerification;
+        }
+
         if (!HttpMethods.IsPost(context.Request.Method))
         {
             return null;
         }
 
-        var path = Normalized(context.Request.Path);
         return Array.Find(Forms, form => string.Equals(form.Path, path, StringComparison.OrdinalIgnoreCase));
     }
 
@@ -170,6 +184,10 @@ internal static class Throttling
             case "forgot-password":
                 var address = Field("Email");
                 return address.Length > 0 ? "email:" + normalizer.NormalizeEmail(address) : null;
+            case "device-code":
+                // The signed-in user typing codes: a new IP gives them no new budget.
+                var session = await context.AuthenticateAsync(IdentityConstants.ApplicationScheme);
+                return session.Principal?.FindFirstValue(OpenIddict.Abstractions.OpenIddictConstants.Claims.Subject) is { Length: > 0 } subject ? "user:" + subject : null;
             case "reset-password":
                 var named = Field("User");
                 return named.Length > 0 ? "user:" + named.ToUpperInvariant() : null;

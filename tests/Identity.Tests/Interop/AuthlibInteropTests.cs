@@ -51,6 +51,47 @@ public sealed class AuthlibInteropTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Authlib_authenticates_as_a_client_whose_keys_are_published_at_a_jwks_uri()
+    {
+        var root = RepositoryRoot();
+        Directory.CreateDirectory(Path.Combine(_directory, "scripts"));
+        File.Copy(Path.Combine(root, "scripts", "client-jwks.py"), Path.Combine(_directory, "scripts", "client-jwks.py"));
+        var (commandsExit, commandsOutput) = await RunAsync("bash", ["-euo", "pipefail", "-c", ReadmeCommands(root)]);
+        Assert.True(commandsExit == 0, commandsOutput);
+        // The client's key server publishes the JWKS the README's commands made (docs/identity-clients.md, JwksUri).
+        await using var keyServer = new JwksServer();
+        keyServer.Publish("/jwks.json", await File.ReadAllTextAsync(Path.Combine(_directory, "client-jwks.json"), TestContext.Current.CancellationToken));
+
+        var host = new IdentityHost
+        {
+            ExtraSettings = new Dictionary<string, string?>
+            {
+                ["Identity:ClientJwks:AllowLoopbackHttp"] = "true",
+                ["Identity:Clients:0:ClientId"] = "billing-batch",
+                ["Identity:Clients:0:JwksUri"] = keyServer.Url("/jwks.json"),
+                ["Identity:Clients:0:GrantTypes:0"] = "client_credentials",
+                ["Identity:Clients:0:Scopes:0"] = "crm.api",
+                ["Identity:Clients:0:Tenants:0"] = "demo",
+            },
+        };
+        await host.InitializeAsync();
+        try
+        {
+            var script = Path.Combine(root, "tests", "Identity.Tests", "Interop", "authlib", "private_key_jwt.py");
+            var (exit, output) = await RunAsync(File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3", [script, host.Issuer, "billing-batch", Path.Combine(_directory, "client-key.pem"), "ES256"]);
+
+            Assert.True(exit == 0, output);
+            Assert.Contains("ok client_credentials", output, StringComparison.Ordinal);
+            Assert.Contains("ok introspection", output, StringComparison.Ordinal);
+            Assert.True(keyServer.Hits("/jwks.json") >= 1);
+        }
+        finally
+        {
+            await host.DisposeAsync();
+        }
+    }
+
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     /// <summary>The shell block that follows the marker comment in README.md.</summary>
