@@ -87,6 +87,10 @@ internal sealed partial class LiveScoring(
                 await PartitionLeases.ReleaseAsync(db, partition, Owner, cancellationToken);
             }
         }
+        catch (ObjectDisposedException)
+        {
+            // The host's services are already torn down (a host disposed without a graceful stop): the leases expire.
+        }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             LogPollFailed(logger, e); // the leases then simply expire
