@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using CrmSecurity.Shared;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.DependencyInjection;
@@ -38,8 +37,4 @@ internal static class CryptoServiceAuthentication
                 .RequireAssertion(context => ScopeClaims.HasScope(context.User, scope)));
         }
     }
-
-    /// <summary>The subject of the token: a user id, or the client id for a client acting for itself.</summary>
-    public static string Caller(ClaimsPrincipal principal) =>
-        principal.FindFirst("sub")?.Value ?? principal.FindFirst("client_id")?.Value ?? "unknown";
 }

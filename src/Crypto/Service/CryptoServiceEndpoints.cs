@@ -165,17 +165,17 @@ internal static class CryptoServiceEndpoints
         }
 
         var cancellationToken = http.RequestAborted;
-        var audit = new CryptoAccessEvent(time.GetUtcNow(), CryptoServiceAuthentication.Caller(principal), "decrypt", "success")
+        var caller = CryptoCaller.Of(principal);
+        var audit = new CryptoAccessEvent(time.GetUtcNow(), caller.Name, "decrypt", "success")
         {
             Tenant = context.Tenant,
             Entity = context.Table,
             RecordId = rowId,
             Fields = [context.Column],
-            ClientId = principal.FindFirst("client_id")?.Value,
+            ClientId = caller.ClientId,
             SourceIp = http.Connection.RemoteIpAddress?.ToString(),
         };
 
-        var caller = CryptoCaller.Of(principal);
         if (await caller.TenantRefusalAsync(http, context.Tenant) is { } refusal)
         {
             await encryption.Events.WriteAsync(audit with { Outcome = "denied", Details = refusal }, cancellationToken);
