@@ -19,6 +19,13 @@ internal static class CryptoServiceAuthentication
     public const string DecryptScope = "crypto:decrypt";
     public const string IndexScope = "crypto:index";
 
+    /// <summary>
+    /// Moves stored values to the current key version. Its own scope, implied by no other (least privilege): a rotation
+    /// job needs neither plaintexts (<see cref="DecryptScope"/>) nor values of its own choosing (<see cref="EncryptScope"/>),
+    /// and a client holding only this scope can do neither. Registered client-credentials-only: no user needs it.
+    /// </summary>
+    public const string RewrapScope = "crypto:rewrap";
+
     /// <param name="services">The host's services.</param>
     /// <param name="bearer">
     /// Registers the bearer scheme (name, audience) against the host's issuer: RFC 9068 §4 audience and type, revocation
@@ -29,7 +36,7 @@ internal static class CryptoServiceAuthentication
         bearer(services.AddAuthentication(), Scheme, Audience);
 
         var policies = services.AddAuthorizationBuilder();
-        foreach (var scope in new[] { EncryptScope, DecryptScope, IndexScope })
+        foreach (var scope in new[] { EncryptScope, DecryptScope, IndexScope, RewrapScope })
         {
             policies.AddPolicy(scope, policy => policy
                 .AddAuthenticationSchemes(Scheme)
