@@ -146,6 +146,27 @@ public sealed class CryptoBatchTests(GrantingCryptoServiceHost host) : IClassFix
         Assert.All(refused, s => Assert.Equal(HttpStatusCode.Forbidden, s));
     }
 
+    [Fact]
+    public async Task A_batch_limit_out_of_range_stops_start_up_with_exit_78_naming_the_setting()
+    {
+        var (exitCode, output) = await CrmSecurity.Tests.Support.ServerProcess.StartExpectingExitAsync(new Dictionary<string, string?>
+        {
+            ["Database__Provider"] = "Sqlite",
+            ["Database__ConnectionString"] = $"Data Source={Path.Combine(host.Directory, "limits.db")}",
+            ["Modules__Crypto__Enabled"] = "true",
+            ["Crypto__KeyringPath"] = host.KeyringPath,
+            ["Crypto__MasterKey__Source"] = "File",
+            ["Crypto__MasterKey__File"] = host.MasterKeyPath,
+            ["Crypto__Service__MaxBatchItems"] = "0",
+            ["Crypto__Service__MaxBatchRequestBytes"] = "1024",
+        }, Cancel);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("Crypto:Service:MaxBatchItems must be from 1 to 100000.", output, StringComparison.Ordinal);
+        Assert.Contains("Crypto:Service:MaxBatchRequestBytes must be from 262144", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
     private static async Task<(HttpStatusCode Status, JsonElement Body)> PostAsync(HttpClient http, string path, object?[] items)
     {
         using var response = await http.PostAsJsonAsync(path, new { items }, Cancel);
