@@ -114,7 +114,7 @@ public sealed class CryptoBatchTests(GrantingCryptoServiceHost host) : IClassFix
     }
 
     [Fact]
-    public async Task A_batch_body_above_its_size_limit_is_refused_before_it_is_read()
+    public async Task A_batch_body_may_exceed_the_single_calls_limit_and_above_its_own_limit_is_refused_before_it_is_read()
     {
         using var http = host.CreateClient(await host.TokenAsync(CryptoServiceHost.AllScopesClient, "crypto:encrypt"));
         // 80 values of 60,000 bytes: each within the single call's limits, 4.8 MB together, above the batch's 4 MiB.
@@ -122,8 +122,12 @@ public sealed class CryptoBatchTests(GrantingCryptoServiceHost host) : IClassFix
         var items = Enumerable.Range(0, 80).Select(i => (object?)new { tenant = "acme", table = "contact", column = "notes", rowId = $"big-{i}", plaintext = value }).ToArray();
 
         var (status, _) = await PostAsync(http, "crypto/v1/encrypt/batch", items);
+        // 20 of them, 1.2 MB: above a single call's 256 KiB, within the batch's limit.
+        var (within, withinBody) = await PostAsync(http, "crypto/v1/encrypt/batch", items[..20]);
 
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, status);
+        Assert.Equal(HttpStatusCode.OK, within);
+        Assert.Equal(20, withinBody.GetProperty("results").GetArrayLength());
     }
 
     [Fact]
