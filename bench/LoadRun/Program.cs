@@ -7,7 +7,8 @@ using System.Text.Json;
 // Loopback load run: N concurrent clients mixing token requests, decision checks and event batches against a
 // running service for a fixed time. Reports per operation: count, errors, p50/p90/p99/max latency; exits 1 on
 // any error (a non-2xx answer or a failed request). Usage:
-//   LoadRun --url http://127.0.0.1:5190 --clients 200 --seconds 60 --warmup 10 --user <sub> [--ops token,check,events,empty]
+//   LoadRun --url http://127.0.0.1:5190 --clients 200 --seconds 60 --warmup 10 --user <sub> [--ops token,check,events,empty,encrypt,encrypt-batch]
+//           [--batch 50] [--client demo-crm --secret demo-crm-secret] [--tenant demo]
 var settings = Settings.Parse(args);
 using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = settings.Clients, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
 using var http = new HttpClient(handler) { BaseAddress = new Uri(settings.Url), Timeout = TimeSpan.FromSeconds(30) };
@@ -47,6 +48,26 @@ var operations = new Dictionary<string, Func<Random, CancellationToken, Task<Htt
         return await PostAsync(settings.EventsPath, await tokens.CachedAsync("events:write", ct), lines.ToString(), "application/x-ndjson", ct);
     },
     ["empty"] = (_, ct) => http.GetAsync("/health/live", ct),
+    // The encryption service: one 32-byte value per call, or --batch values per call (issue 16's measure: values per
+    // second of the batch endpoint against the single-value one, in the same run).
+    ["encrypt"] = async (random, ct) =>
+        await PostAsync("/crypto/v1/encrypt", await tokens.CachedAsync("crypto:encrypt", ct), JsonSerializer.Serialize(EncryptItem(random)), "application/json", ct),
+    ["encrypt-batch"] = async (random, ct) =>
+        await PostAsync("/crypto/v1/encrypt/batch", await tokens.CachedAsync("crypto:encrypt", ct),
+            JsonSerializer.Serialize(new { items = Enumerable.Range(0, settings.BatchSize).Select(_ => EncryptItem(random)).ToArray() }), "application/json", ct),
+};
+
+// Values each operation carries, for the values-per-second column.
+int ValuesPer(string op) => op is "encrypt-batch" or "events" ? settings.BatchSize : 1;
+
+// 32 bytes of plaintext, a row id, the tenant the benchmark client is registered for.
+object EncryptItem(Random random) => new
+{
+    tenant = settings.Tenant,
+    table = "contact",
+    column = "email",
+    rowId = random.Next(1_000_000).ToString(CultureInfo.InvariantCulture),
+    plaintext = "load-" + random.Next(100_000_000).ToString("D8", CultureInfo.InvariantCulture) + "@bench.example.org".PadRight(19, 'x'),
 };
 
 foreach (var op in settings.Operations.Where(op => !operations.ContainsKey(op)))
@@ -63,7 +84,7 @@ if (settings.Warmup > 0)
 
 Console.WriteLine($"{settings.Clients} clients, {settings.Seconds} s, operations {string.Join(", ", settings.Operations)} against {settings.Url}");
 var results = await RunAsync(TimeSpan.FromSeconds(settings.Seconds));
-Console.WriteLine($"{"operation",-8} {"count",8} {"errors",7} {"per s",8} {"p50 ms",8} {"p90 ms",8} {"p99 ms",8} {"max ms",8}");
+Console.WriteLine($"{"operation",-13} {"count",8} {"errors",7} {"per s",8} {"values/s",9} {"p50 ms",8} {"p90 ms",8} {"p99 ms",8} {"max ms",8}");
 var totalErrors = 0L;
 foreach (var (name, result) in results.OrderBy(r => r.Key, StringComparer.Ordinal))
 {
@@ -71,7 +92,7 @@ foreach (var (name, result) in results.OrderBy(r => r.Key, StringComparer.Ordina
     Array.Sort(sorted);
     totalErrors += result.Errors;
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"{name,-8} {sorted.Length,8} {result.Errors,7} {sorted.Length / settings.Seconds,8:F0} {Percentile(sorted, 0.50),8:F2} {Percentile(sorted, 0.90),8:F2} {Percentile(sorted, 0.99),8:F2} {(sorted.Length > 0 ? sorted[^1] : 0),8:F2}"));
+        $"{name,-13} {sorted.Length,8} {result.Errors,7} {sorted.Length / settings.Seconds,8:F0} {(double)sorted.Length * ValuesPer(name) / settings.Seconds,9:F0} {Percentile(sorted, 0.50),8:F2} {Percentile(sorted, 0.90),8:F2} {Percentile(sorted, 0.99),8:F2} {(sorted.Length > 0 ? sorted[^1] : 0),8:F2}"));
     foreach (var (error, count) in result.ErrorKinds.Take(5))
     {
         Console.WriteLine($"    {count} x {error}");
@@ -215,7 +236,7 @@ internal sealed class TokenSource(HttpClient http, Settings settings)
 
 /// <summary>Command-line settings.</summary>
 internal sealed record Settings(string Url, int Clients, int Seconds, int Warmup, IReadOnlyList<string> Operations, string User, string BusinessUnit,
-    string ClientId, string ClientSecret, string EventsPath, int BatchSize)
+    string ClientId, string ClientSecret, string EventsPath, int BatchSize, string Tenant)
 {
     public static Settings Parse(string[] args)
     {
@@ -236,6 +257,7 @@ internal sealed record Settings(string Url, int Clients, int Seconds, int Warmup
             Get("client", "demo-crm"),
             Get("secret", "demo-crm-secret"),
             Get("events-path", "/analyzer/events"),
-            int.Parse(Get("batch", "50"), CultureInfo.InvariantCulture));
+            int.Parse(Get("batch", "50"), CultureInfo.InvariantCulture),
+            Get("tenant", "demo"));
     }
 }

@@ -10,7 +10,7 @@ using Spectre.Console;
 
 namespace CrmSecurity.Crypto.Cli;
 
-/// <summary><c>keys init | list | rotate | rewrap | shred | reapply-shreds | backup | restore</c>.</summary>
+/// <summary><c>keys init | list | rotate | usage | rewrap | shred | reapply-shreds | backup | restore</c>.</summary>
 internal static class KeyCommands
 {
     public const string PassphraseVariable = "CRM_SECURITY_BACKUP_PASSPHRASE";
@@ -21,6 +21,7 @@ internal static class KeyCommands
         keys.Add(Init(host));
         keys.Add(List(host));
         keys.Add(Rotate(host));
+        keys.Add(KeyUsageCommand.Create(host));
         keys.Add(Rewrap(host));
         keys.Add(Shred(host));
         keys.Add(ReapplyShreds(host));

@@ -32,7 +32,7 @@ public sealed class CryptoModuleOptions
     public Func<IServiceProvider, ICryptoEventSink>? Events { get; set; }
 
     /// <summary>
-    /// The HTTP encryption service (<c>/crypto/v1</c>: encrypt, decrypt, blind-index) for CRM apps not on .NET, mapped
+    /// The HTTP encryption service (<c>/crypto/v1</c>: encrypt, decrypt, blind-index, rewrap, single and batch) for CRM apps not on .NET, mapped
     /// by <see cref="CryptoServiceCollectionExtensions.MapCrypto"/>. Decrypts follow the registered
     /// <see cref="IUnmaskedFieldAccess"/>; without one, nothing decrypts.
     /// </summary>
@@ -123,6 +123,8 @@ public static class CryptoServiceCollectionExtensions
             services.AddOptions<CryptoColumnsOptions>().Bind(builder.Configuration.GetSection(CryptoColumnsOptions.Section)).ValidateOnStart();
             services.AddSingleton<IValidateOptions<CryptoColumnsOptions>, CryptoColumnsValidator>();
             services.AddSingleton<CryptoColumns>();
+            services.AddOptions<CryptoServiceOptions>().Bind(builder.Configuration.GetSection(CryptoServiceOptions.Section)).ValidateOnStart();
+            services.AddSingleton<IValidateOptions<CryptoServiceOptions>, CryptoServiceOptionsValidator>();
             CryptoServiceAuthentication.Add(services, bearer);
             services.AddSingleton<ServiceMarker>();
         }
@@ -131,7 +133,8 @@ public static class CryptoServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Maps the HTTP encryption service under <c>/crypto/v1</c> (encrypt, decrypt, blind-index; one scope each) when
+    /// Maps the HTTP encryption service under <c>/crypto/v1</c> (encrypt, decrypt, blind-index, rewrap, each also as a
+    /// batch; one scope each) when
     /// <see cref="AddCrypto"/> added it; otherwise maps nothing.
     /// </summary>
     /// <param name="endpoints">The host's endpoints.</param>

@@ -28,11 +28,23 @@ internal enum CallerKind
 /// <param name="Tenants">The token's <c>tenant</c> claims.</param>
 internal sealed record CryptoCaller(string? Subject, string? ClientId, CallerKind Kind, IReadOnlyList<string> Tenants)
 {
-    // JWT claim names: RFC 7519 §4.1.2 (sub), RFC 9068 §2.2 (client_id), RFC 8693 §4.1 (act); tenant is this service's.
-    private const string SubjectClaim = "sub";
-    private const string ClientIdClaim = "client_id";
-    private const string ActorClaim = "act";
-    private const string TenantClaim = "tenant";
+    // The one place the service names token claims. JWT claim names: RFC 7519 §4.1.2 (sub), RFC 9068 §2.2
+    // (client_id), RFC 8693 §4.1 (act); tenant is this service's (README, claims contract).
+
+    /// <summary>The subject claim, <c>sub</c> (RFC 7519 §4.1.2).</summary>
+    public const string SubjectClaim = "sub";
+
+    /// <summary>The client the token was issued to, <c>client_id</c> (RFC 9068 §2.2).</summary>
+    public const string ClientIdClaim = "client_id";
+
+    /// <summary>The acting party of an exchanged token, <c>act</c> (RFC 8693 §4.1).</summary>
+    public const string ActorClaim = "act";
+
+    /// <summary>The tenants a token is bound to, <c>tenant</c> (this service's claim).</summary>
+    public const string TenantClaim = "tenant";
+
+    /// <summary>Who the access events name: the token's subject (a user id, or the client id for a client acting for itself).</summary>
+    public string Name => Subject ?? ClientId ?? "unknown";
 
     public static CryptoCaller Of(ClaimsPrincipal principal)
     {

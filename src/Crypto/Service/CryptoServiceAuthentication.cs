@@ -1,4 +1,3 @@
-using System.Security.Claims;
 using CrmSecurity.Shared;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.DependencyInjection;
@@ -20,6 +19,13 @@ internal static class CryptoServiceAuthentication
     public const string DecryptScope = "crypto:decrypt";
     public const string IndexScope = "crypto:index";
 
+    /// <summary>
+    /// Moves stored values to the current key version. Its own scope, implied by no other (least privilege): a rotation
+    /// job needs neither plaintexts (<see cref="DecryptScope"/>) nor values of its own choosing (<see cref="EncryptScope"/>),
+    /// and a client holding only this scope can do neither. Registered client-credentials-only: no user needs it.
+    /// </summary>
+    public const string RewrapScope = "crypto:rewrap";
+
     /// <param name="services">The host's services.</param>
     /// <param name="bearer">
     /// Registers the bearer scheme (name, audience) against the host's issuer: RFC 9068 §4 audience and type, revocation
@@ -30,7 +36,7 @@ internal static class CryptoServiceAuthentication
         bearer(services.AddAuthentication(), Scheme, Audience);
 
         var policies = services.AddAuthorizationBuilder();
-        foreach (var scope in new[] { EncryptScope, DecryptScope, IndexScope })
+        foreach (var scope in new[] { EncryptScope, DecryptScope, IndexScope, RewrapScope })
         {
             policies.AddPolicy(scope, policy => policy
                 .AddAuthenticationSchemes(Scheme)
@@ -38,8 +44,4 @@ internal static class CryptoServiceAuthentication
                 .RequireAssertion(context => ScopeClaims.HasScope(context.User, scope)));
         }
     }
-
-    /// <summary>The subject of the token: a user id, or the client id for a client acting for itself.</summary>
-    public static string Caller(ClaimsPrincipal principal) =>
-        principal.FindFirst("sub")?.Value ?? principal.FindFirst("client_id")?.Value ?? "unknown";
 }

@@ -29,7 +29,7 @@ internal sealed class ClientRegistry(
     /// without them it would reach none, and before tenants existed such a client reached every tenant, so a
     /// configuration from then is refused at start rather than silently losing (or keeping) access.
     /// </summary>
-    public static readonly ImmutableArray<string> TenantBoundScopes = ["crypto:encrypt", "crypto:decrypt", "crypto:index", "events:write"];
+    public static readonly ImmutableArray<string> TenantBoundScopes = ["crypto:encrypt", "crypto:decrypt", "crypto:index", "crypto:rewrap", "events:write"];
 
     /// <summary>Checks <see cref="ClientSettings.Tenants"/>: present when a tenant-bound scope needs it, each a plain id, no repeats.</summary>
     public static void ValidateTenants(ClientSettings client, string path, List<string> errors)

@@ -12,7 +12,8 @@ namespace CrmSecurity.Security.Tests.Crypto;
 /// The security host with the Crypto module and its encryption service on (a keyring under the host's own master key
 /// file), and the clients a bank would register for it: one CRM back end per tenant (<c>acme-crm</c>, <c>globex-crm</c>),
 /// the demo organisation's CRM back end (<c>demo-backend</c>: sign-in, token exchange, its own token) and a mobile app
-/// (<c>demo-mobile</c>, a public client whose tokens sit on the user's phone).
+/// (<c>demo-mobile</c>, a public client whose tokens sit on the user's phone). Globex's CRM and the demo back end may also
+/// rewrap values to the current key version (<c>crypto:rewrap</c>).
 /// </summary>
 public class CryptoSecurityHost : SecurityHost
 {
@@ -51,8 +52,9 @@ public class CryptoSecurityHost : SecurityHost
                 ["Crypto:Columns:2:Mode"] = "Deterministic",
             };
             Client(settings, 0, AcmeClient, Secret, ["client_credentials"], ["crypto:encrypt", "crypto:decrypt", "crypto:index"], ["acme"]);
-            Client(settings, 1, GlobexClient, Secret, ["client_credentials"], ["crypto:encrypt", "crypto:decrypt", "crypto:index"], ["globex"]);
-            Client(settings, 2, BackendClient, Secret, ["authorization_code", "client_credentials", TokenExchange], ["openid", "crypto:encrypt", "crypto:decrypt", "crypto:index"], ["demo"], BackendRedirect);
+            Client(settings, 1, GlobexClient, Secret, ["client_credentials"], ["crypto:encrypt", "crypto:decrypt", "crypto:index", "crypto:rewrap"], ["globex"]);
+            // The back end may also rewrap (its rotation job); crypto:rewrap is client-only, so no user signed in to it gets it.
+            Client(settings, 2, BackendClient, Secret, ["authorization_code", "client_credentials", TokenExchange], ["openid", "crypto:encrypt", "crypto:decrypt", "crypto:index", "crypto:rewrap"], ["demo"], BackendRedirect);
             Client(settings, 3, MobileClient, null, ["authorization_code"], ["openid", "crypto:decrypt"], ["demo"], MobileRedirect);
             foreach (var (key, value) in ExtraSettings)
             {

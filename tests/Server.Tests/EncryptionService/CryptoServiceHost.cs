@@ -23,16 +23,24 @@ public class CryptoServiceHost : IAsyncLifetime
 {
     public const string AllScopesClient = "crm-app";
     public const string EncryptOnlyClient = "crm-encrypt-only";
+    public const string RewrapOnlyClient = "crm-rotation";
     public const string Secret = "test-secret-for-crypto-clients";
 
     private readonly string _directory = System.IO.Directory.CreateTempSubdirectory("crm-crypto-service-").FullName;
     private WebApplicationFactory<Program>? _factory;
+    private Dictionary<string, string?> _settings = [];
 
     public Uri BaseAddress { get; private set; } = null!;
 
     public string Directory => _directory;
 
     public string EventFile => Path.Combine(_directory, "crypto-access-events.jsonl");
+
+    public string KeyringPath => Path.Combine(_directory, "keyring.json");
+
+    public string MasterKeyPath => Path.Combine(_directory, "master.key");
+
+    public string DatabasePath => Path.Combine(_directory, "security.db");
 
     public ConcurrentQueue<string> Logs { get; } = new();
 
@@ -41,8 +49,8 @@ public class CryptoServiceHost : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var keyFile = Path.Combine(_directory, "master.key");
-        var keyring = Path.Combine(_directory, "keyring.json");
+        var keyFile = MasterKeyPath;
+        var keyring = KeyringPath;
         using (var kek = LocalMasterKey.Generate())
         {
             await File.WriteAllTextAsync(keyFile, InsecureCleartextKeyMaterial.ExportBase64(kek), TestContext.Current.CancellationToken);
@@ -77,10 +85,42 @@ public class CryptoServiceHost : IAsyncLifetime
             settings[$"Crypto:Columns:{index}:BlindIndexes:0:Bits"] = "32";
         }
 
-        AddClient(settings, 0, AllScopesClient, ["acme", "globex"], "crypto:encrypt", "crypto:decrypt", "crypto:index");
+        AddClient(settings, 0, AllScopesClient, ["acme", "globex"], "crypto:encrypt", "crypto:decrypt", "crypto:index", "crypto:rewrap");
         AddClient(settings, 1, EncryptOnlyClient, ["acme"], "crypto:encrypt");
+        AddClient(settings, 2, RewrapOnlyClient, ["acme"], "crypto:rewrap");
+        _settings = settings;
+        Start();
+    }
 
-        (_factory, BaseAddress) = LoopbackHost.Start(settings, builder => builder.ConfigureServices(services =>
+    /// <summary>Stops the host, runs <paramref name="whileStopped"/> (a verb on its keyring, say), and starts it again on the same files.</summary>
+    public async Task RestartAsync(Func<Task> whileStopped)
+    {
+        if (_factory is not null)
+        {
+            await _factory.DisposeAsync();
+            _factory = null;
+        }
+
+        SqliteConnection.ClearAllPools();
+        await whileStopped();
+        Start();
+    }
+
+    /// <summary>A verb of the real executable (as an operator runs it) on this host's keyring, master key and database.</summary>
+    public Task<(int ExitCode, string Output)> RunVerbAsync(params string[] arguments) =>
+        ServerProcess.RunVerbAsync(arguments, new Dictionary<string, string?>
+        {
+            ["Database__Provider"] = "Sqlite",
+            ["Database__ConnectionString"] = $"Data Source={DatabasePath}",
+            ["Crypto__KeyringPath"] = KeyringPath,
+            ["Crypto__MasterKey__Source"] = "File",
+            ["Crypto__MasterKey__File"] = MasterKeyPath,
+            ["Crypto__AccessEventLog"] = EventFile,
+        }, _directory, TestContext.Current.CancellationToken);
+
+    private void Start()
+    {
+        (_factory, BaseAddress) = LoopbackHost.Start(_settings, builder => builder.ConfigureServices(services =>
         {
             // Serilog reads sinks from the container (ReadFrom.Services): every log event of the host lands here too.
             services.AddSingleton<ILogEventSink>(new CapturingSink(Logs));

@@ -1,0 +1,130 @@
+using System.CommandLine;
+using System.Data.Common;
+using System.Globalization;
+using CrmSecurity.Crypto.Fields;
+using CrmSecurity.Crypto.Subjects;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Spectre.Console;
+
+namespace CrmSecurity.Crypto.Cli;
+
+/// <summary>
+/// <c>keys usage</c>: how many stored values still use each key version, from a scan of a table's encrypted columns
+/// (named as for <c>reencrypt</c>, binary or <c>cf1:</c> text form). Only the ciphertext headers are read (keyset id and
+/// version, README byte layout): no key is used and nothing is decrypted, so it runs with no keyring access beyond the
+/// listing. A version with no value left is what a later destroy could remove.
+/// </summary>
+internal static class KeyUsageCommand
+{
+    public static Command Create(CryptoCliHost host)
+    {
+        var tableOption = new Option<string>("--table") { Description = "Table to scan.", Required = true };
+        var columnOption = new Option<string[]>("--column")
+        {
+            Description = "Encrypted column, as DB_COLUMN or DB_COLUMN=CONTEXT_COLUMN (as for reencrypt); repeatable.",
+            Required = true,
+        };
+        var command = new Command("usage", "Count the stored values of a table's encrypted columns per keyset version (reads ciphertext headers only; decrypts nothing).")
+        {
+            tableOption, columnOption,
+        };
+        command.SetAction((parse, cancellationToken) => KeyCommands.RunAsync(host, requireKeyring: true, async (services, store, token) =>
+        {
+            var table = parse.GetValue(tableOption)!;
+            var columns = (parse.GetValue(columnOption) ?? []).Select(c => c.Split('=', 2)[0]).Distinct(StringComparer.Ordinal).ToList();
+            using var keyring = store.Load();
+            var connection = services.GetRequiredService<CryptoDbContext>().Database.GetDbConnection();
+            var usage = new Dictionary<(uint KeysetId, uint Version), long>();
+            long empty = 0, notCiphertext = 0;
+            await connection.OpenAsync(token);
+            try
+            {
+                await using var command = connection.CreateCommand();
+                command.CommandText = $"SELECT {string.Join(", ", columns.Select(Quote))} FROM {Quote(table)}";
+                DbDataReader reader;
+                try
+                {
+                    reader = await command.ExecuteReaderAsync(token);
+                }
+                catch (DbException e)
+                {
+                    return await KeyCommands.Fail($"keys usage: cannot read {table} ({string.Join(", ", columns)}): {e.Message}", ExitCodes.Usage);
+                }
+
+                await using (reader)
+                {
+                    while (await reader.ReadAsync(token))
+                    {
+                        for (var i = 0; i < columns.Count; i++)
+                        {
+                            switch (Header(reader.IsDBNull(i) ? null : reader.GetValue(i)))
+                            {
+                                case null:
+                                    empty++;
+                                    break;
+                                case { } header when header.KeysetId == 0 && header.KeyVersion == 0:
+                                    notCiphertext++;
+                                    break;
+                                case { } header:
+                                    usage[(header.KeysetId, header.KeyVersion)] = usage.GetValueOrDefault((header.KeysetId, header.KeyVersion)) + 1;
+                                    break;
+                            }
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                await connection.CloseAsync();
+            }
+
+            // Every version of every keyset, so a version no value uses shows 0; then what names no keyset of this keyring.
+            var output = new Table().AddColumns("keyset", "version", "status", "values");
+            foreach (var keyset in keyring.Keysets.OrderBy(k => k.Name, StringComparer.Ordinal))
+            {
+                foreach (var version in keyset.Versions)
+                {
+                    output.AddRow(keyset.Name, version.Version.ToString(CultureInfo.InvariantCulture),
+                        version.Status + (version.IsPrimary ? ", primary" : ""), usage.GetValueOrDefault((keyset.Id, version.Version)).ToString(CultureInfo.InvariantCulture));
+                }
+            }
+
+            var known = keyring.Keysets.SelectMany(k => k.Versions.Select(v => (k.Id, v.Version))).ToHashSet();
+            foreach (var ((keysetId, version), count) in usage.Where(u => !known.Contains(u.Key)).OrderBy(u => u.Key))
+            {
+                output.AddRow($"unknown {keysetId.ToString("x8", CultureInfo.InvariantCulture)}", version.ToString(CultureInfo.InvariantCulture), "not in this keyring", count.ToString(CultureInfo.InvariantCulture));
+            }
+
+            var total = usage.Values.Sum() + empty + notCiphertext;
+            Console.WriteLine($"keys usage {table} ({string.Join(", ", columns)}): {total} values: {usage.Values.Sum()} encrypted, {empty} empty, {notCiphertext} not ciphertext.");
+            KeyCommands.Output().Write(output);
+            return ExitCodes.Success;
+        }, cancellationToken));
+        return command;
+    }
+
+    /// <summary>
+    /// The value's keyset id and version; null for an empty value; (0, 0) for a value in neither stored form or with an
+    /// unreadable header (a real keyset id is never 0 and versions start at 1).
+    /// </summary>
+    private static FieldCiphertext? Header(object? value)
+    {
+        try
+        {
+            return value switch
+            {
+                null or byte[] { Length: 0 } or string { Length: 0 } => null,
+                byte[] binary => FieldCiphertext.Inspect(binary),
+                string text when FieldText.IsCiphertext(text) => FieldCiphertext.Inspect(FieldText.Decode(text)),
+                _ => default(FieldCiphertext),
+            };
+        }
+        catch (FieldDecryptionException)
+        {
+            return default(FieldCiphertext);
+        }
+    }
+
+    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+}
