@@ -31,9 +31,12 @@ internal sealed record Finding
     [JsonPropertyOrder(5)]
     public required IReadOnlyList<string> Detectors { get; init; }
 
-    /// <summary>0-100, whole.</summary>
+    /// <summary>
+    /// 0-100, whole, rounded down: against whole severity thresholds (the policy's) a score rounded down has the same
+    /// severity as before rounding, so a finding never shows "50" and "low" together.
+    /// </summary>
     [JsonPropertyOrder(6)]
-    public required double Score { get; init => field = Math.Round(value); }
+    public required double Score { get; init => field = Math.Floor(value); }
 
     [JsonPropertyOrder(7)]
     public required Severity Severity { get; init; }

@@ -28,7 +28,7 @@ internal static class FalsePositiveFeedback
             return finding;
         }
 
-        var score = Math.Round(finding.Score * Factor(earlier, factor, floor));
+        var score = Math.Floor(finding.Score * Factor(earlier, factor, floor));
         return finding with
         {
             Score = score,

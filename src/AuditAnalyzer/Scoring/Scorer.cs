@@ -634,8 +634,8 @@ internal sealed class Scorer
         public Finding ToFinding(ScoringPolicy policy, Func<Reason, Reason> adjust)
         {
             var reasons = _best.Values.Select(adjust).OrderByDescending(r => r.Score).ToList();
-            // Whole, as shown: the severity is decided on the score a reviewer reads.
-            var score = Math.Round(ScoreCurve.Combine(reasons.Select(r => r.Score)));
+            // Whole, as shown (rounded down, see Finding.Score): the severity is decided on the score a reviewer reads.
+            var score = Math.Floor(ScoreCurve.Combine(reasons.Select(r => r.Score)));
             var detectors = reasons.Select(r => r.Detector).Distinct().ToList();
             var userId = User.Baseline.UserId;
             return new Finding

@@ -14,7 +14,7 @@ public sealed class FindingJsonTests
         PeerGroup = "sales",
         Detector = "bulk_export",
         Detectors = ["bulk_export", "odd_hours"],
-        Score = 81.4,
+        Score = 81.9,
         Severity = Severity.High,
         WindowStart = new DateTimeOffset(2026, 11, 20, 4, 0, 0, TimeSpan.FromHours(1)),
         WindowEnd = new DateTimeOffset(2026, 11, 20, 3, 4, 0, TimeSpan.Zero),
@@ -36,7 +36,7 @@ public sealed class FindingJsonTests
         Assert.Equal("carl", json.GetProperty("user_id").GetString());
         Assert.False(json.TryGetProperty("user_name", out _)); // absent, not null
         Assert.Equal("high", json.GetProperty("severity").GetString());
-        Assert.Equal(81, json.GetProperty("score").GetDouble());
+        Assert.Equal(81, json.GetProperty("score").GetDouble()); // rounded down: 81.9 is not yet 82
         Assert.Equal("2026-11-20T03:00:00+00:00", json.GetProperty("window_start").GetString()); // UTC whatever the offset given
         Assert.True(json.GetProperty("correlated").GetBoolean());
         var top = json.GetProperty("reasons")[0];

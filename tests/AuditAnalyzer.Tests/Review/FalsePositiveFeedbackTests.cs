@@ -28,7 +28,7 @@ public sealed class FalsePositiveFeedbackTests
     {
         var damped = FalsePositiveFeedback.Apply(Finding(80), 2, 0.7, 0.3, Policy);
 
-        Assert.Equal(39, damped.Score); // 80 x 0.7 x 0.7 = 39.2, held whole as shown
+        Assert.Equal(39, damped.Score); // 80 x 0.7 x 0.7 = 39.2, held whole (rounded down) as shown
         Assert.Equal(Policy.SeverityOf(39), damped.Severity);
         Assert.Equal("score lowered: 2 earlier false positives for this user and detector", damped.Reasons[^1].Text);
         Assert.Equal("active at 03:00", damped.Reasons[0].Text);
