@@ -70,12 +70,21 @@ internal sealed class FindingStore(ScoringPolicy policy, PseudonymKeys pseudonym
             row.WindowEndTicks = finding.WindowEnd.UtcTicks;
             row.DetectedTicks = finding.DetectedAt.UtcTicks;
             row.Json = FindingJson.Serialize(finding);
-            row.UpdatedTicks = nowTicks;
 
             // The scorer names users missing from the directory "(not in directory)": that is no group to suppress by.
             row.PeerGroup = finding.PeerGroup is { } group && !group.StartsWith('(') ? group : null;
             row.Pseudonym = Pseudonyms.Of(pseudonymKey, finding.UserId);
             row.Entities = Evidence.EntityList(evidence);
+
+            // The update time is the finding's version in the export feed (ordered by it, held back while younger than
+            // the settle time). An open finding is saved as it stands each time its partition scores; a save that
+            // changed nothing is no new version, or a SIEM would get it again and a busy partition never settle.
+            var entry = db.Entry(row);
+            entry.DetectChanges();
+            if (entry.State == EntityState.Added || entry.Properties.Any(p => p.IsModified))
+            {
+                row.UpdatedTicks = nowTicks;
+            }
 
             if (!reviewed.Contains(finding.Id))
             {

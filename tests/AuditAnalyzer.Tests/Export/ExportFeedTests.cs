@@ -101,6 +101,54 @@ public sealed class ExportFeedTests : IAsyncLifetime
             l => Assert.True(l.GetProperty("event").GetProperty("created").GetDateTimeOffset() > firstVersion));
     }
 
+    [Fact]
+    public async Task An_open_finding_saved_again_unchanged_is_no_new_version_for_a_siem_pulling_with_its_cursor()
+    {
+        // A finding stays open for the correlation window (24 h) and is saved as it stands each time its partition
+        // scores. When nothing in it changed, that save is no change: a SIEM holding the cursor must not get the finding
+        // again, and the settle time must not hold it back for ever on a busy partition.
+        var auditor = await _host.AuditorTokenAsync();
+        var writer = await _host.WriterTokenAsync();
+        var start = DateTimeOffset.UtcNow.AddHours(-2);
+        Assert.Equal(HttpStatusCode.OK, (await _host.PostEventsAsync(writer, string.Join('\n',
+            ExportSamples.Line("o-1", "ollie", "login", start),
+            ExportSamples.Line("o-2", "ollie", "export", start.AddMinutes(4), ",\"entity\":\"contact\",\"record_count\":48000")))).Status);
+        var ollie = await _host.PseudonymAsync("ollie");
+        var (first, cursor) = await PullUntilAsync(_host, auditor, ollie);
+        var version = Assert.Single(first, l => l.GetProperty("user").GetProperty("id").GetString() == ollie).GetProperty("event").GetProperty("created").GetString();
+
+        // Another user of the same partition acts: the partition scores again and ollie's open finding is saved as it stands.
+        var partitions = _host.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<CrmSecurity.AuditAnalyzer.Service.LiveOptions>>().Value.Partitions;
+        var neighbour = Enumerable.Range(0, 10_000).Select(i => $"neighbour-{i}")
+            .First(u => CrmSecurity.AuditAnalyzer.Service.EventBatches.PartitionOf(u, partitions) == CrmSecurity.AuditAnalyzer.Service.EventBatches.PartitionOf("ollie", partitions));
+        Assert.Equal(HttpStatusCode.OK, (await _host.PostEventsAsync(writer, ExportSamples.Line("n-1", neighbour, "read", start.AddMinutes(30), ",\"entity\":\"account\""))).Status);
+        await ScoredAsync();
+
+        var (_, _, body, _) = await PullAsync(_host, auditor, "?cursor=" + cursor);
+        Assert.DoesNotContain(body.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => JsonDocument.Parse(l).RootElement.GetProperty("user").GetProperty("id").GetString() == ollie);
+        var (_, _, all, _) = await PullAsync(_host, auditor);
+        Assert.Contains(all.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement),
+            l => l.GetProperty("user").GetProperty("id").GetString() == ollie && l.GetProperty("event").GetProperty("created").GetString() == version);
+    }
+
+    /// <summary>Waits until the scorer has scored every stored event (it polls every 200 ms).</summary>
+    private async Task ScoredAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            await using var scope = _host.Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<CrmSecurity.AuditAnalyzer.Service.LiveDbContext>();
+            if (!await db.Events.AnyAsync(e => !e.Scored, Cancel))
+            {
+                return;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "events still unscored after 30 seconds");
+            await Task.Delay(100, Cancel);
+        }
+    }
+
     [Theory]
     [InlineData("?cursor=bm90LWEtY3Vyc29y", "cursor")]
     [InlineData("?limit=0", "limit")]
