@@ -31,6 +31,7 @@ internal static class DetectorCatalog
         BulkExportDetector.Instance,
         OddHoursDetector.Instance,
         PrivilegeMisuseDetector.Instance,
+        DepartureDetector.Instance,
     ];
 
     public static IDetector? Find(string name) => All.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.Ordinal));

@@ -34,6 +34,7 @@ internal static class PolicyReader
         var bulk = top.Section("bulk_export");
         var odd = top.Section("odd_hours");
         var privilege = top.Section("privilege");
+        var departure = top.Section("departure");
         var policy = new ScoringPolicy
         {
             Source = file,
@@ -51,6 +52,7 @@ internal static class PolicyReader
             SensitiveEntities = top.Sections("sensitive_entities").Select(SensitiveEntityLimit.Read).ToList(),
             OddHours = odd is null ? defaults.OddHours : OddHoursPolicy.Read(odd),
             Privilege = privilege is null ? defaults.Privilege : PrivilegePolicy.Read(privilege),
+            Departure = departure is null ? defaults.Departure : DeparturePolicy.Read(departure),
             Weights = ReadWeights(top.Section("weights")),
         };
 

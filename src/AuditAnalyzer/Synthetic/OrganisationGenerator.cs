@@ -46,7 +46,7 @@ internal sealed partial class OrganisationGenerator
     public static readonly string[] Scenarios =
     [
         "bulk_export", "low_and_slow", "odd_hours", "privilege_escalation", "self_grant",
-        "admin_snooping", "mass_decrypt", "dormant_reactivated", "after_termination", "rare_entity",
+        "admin_snooping", "mass_decrypt", "dormant_reactivated", "after_termination", "rare_entity", "departure",
     ];
 
     private static readonly Dictionary<string, string[]> Expected = new(StringComparer.Ordinal)
@@ -61,6 +61,7 @@ internal sealed partial class OrganisationGenerator
         ["dormant_reactivated"] = [ReasonCodes.Dormant],
         ["after_termination"] = [ReasonCodes.AfterTermination],
         ["rare_entity"] = [ReasonCodes.FirstSeenRare],
+        ["departure"] = [ReasonCodes.ExportsBeforeLeaving, ReasonCodes.Cumulative7, ReasonCodes.Cumulative30, ReasonCodes.OwnHistory, ReasonCodes.PeerHistory],
     };
 
     private static readonly string[] MaintenanceEntities = ["configuration", "account", "contact"];
@@ -257,7 +258,7 @@ internal sealed partial class OrganisationGenerator
                 "admin_snooping" or "self_grant" => u => u.Role.Role == "System Administrator",
                 "mass_decrypt" => u => u.Role.DecryptEntity is not null && !u.NightShift,
                 "odd_hours" => u => !u.NightShift && u.Role.Role != "System Administrator",
-                "bulk_export" or "low_and_slow" => u => u.Role.ExportEntities.Length > 0 && u.Role.Department is not ("Marketing" or "Finance"),
+                "bulk_export" or "low_and_slow" or "departure" => u => u.Role.ExportEntities.Length > 0 && u.Role.Department is not ("Marketing" or "Finance"),
                 "rare_entity" or "privilege_escalation" => u => u.Role.Department is "Sales" or "Support" or "Operations",
                 _ => u => u.Role.Role != "System Administrator",
             };
@@ -273,6 +274,7 @@ internal sealed partial class OrganisationGenerator
             user.ScenarioLength = scenario switch
             {
                 "low_and_slow" => _random.Next(10, 26),
+                "departure" => _random.Next(10, 21),
                 "odd_hours" => _random.Next(4, 8),
                 "bulk_export" or "mass_decrypt" => _random.Next(1, 3),
                 _ => 1,
@@ -288,6 +290,12 @@ internal sealed partial class OrganisationGenerator
                 var gap = _random.Next(50, 81);
                 user.ScenarioDay = Math.Max(user.ScenarioDay, gap + 10);
                 user.DormantFrom = user.ScenarioDay - gap;
+            }
+
+            if (scenario == "departure")
+            {
+                // The last weeks before a termination date HR entered in advance (notice period).
+                user.Terminated = _settings.Start.AddDays(user.ScenarioDay + user.ScenarioLength + _random.Next(0, 5));
             }
 
             if (scenario == "after_termination")
@@ -400,6 +408,13 @@ internal sealed partial class OrganisationGenerator
         if (user.Role.Department == "Finance" && IsPeriodClose(date, out var quarter))
         {
             exportTotal += user.ExportMedian * (quarter ? Uniform(12, 35) : Uniform(4, 10));
+        }
+
+        // Leavers hand their accounts over in their last two weeks: somewhat more exports than usual (1.3-1.8x their
+        // normal), the benign look-alike of the departure scenario.
+        if (user.Behaviours.Contains("leaver") && user.Terminated is { } leaving && date >= leaving.AddDays(-14) && user.Role.ExportEntities.Length > 0)
+        {
+            exportTotal += user.ExportDayProbability * user.ExportMedian * 1.38 * Uniform(0.3, 0.8);
         }
 
         if (exportTotal >= 1)

@@ -163,6 +163,22 @@ internal sealed partial class OrganisationGenerator
                 break;
             }
 
+            case "departure":
+                if (!weekend)
+                {
+                    // A leaver takes their customers a little at a time: each working day 2-4 times a normal day's exports
+                    // on top of their own (a normal day: their export-day share times their typical export day).
+                    var normal = user.ExportDayProbability * user.ExportMedian * 1.38;
+                    var extra = Math.Max(20, normal * Uniform(2, 4));
+                    Emit(user, region, date, work + Uniform(0, 4), "export", Pick(user.Role.ExportEntities), (int)extra, country, session, malicious: true);
+                    if (first || user.ScenarioDescription.Length == 0)
+                    {
+                        user.ScenarioDescription = Describe($"exported 2-4 times a normal day's records every working day for {user.ScenarioLength} days from {date:yyyy-MM-dd}, before leaving on {user.Terminated:yyyy-MM-dd}");
+                    }
+                }
+
+                break;
+
             case "rare_entity":
             {
                 var entity = Pick(Choice7);
