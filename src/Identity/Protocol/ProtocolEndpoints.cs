@@ -61,8 +61,24 @@ internal static class ProtocolEndpoints
             }
 
             // Claims are read again from the user, so a refresh carries current roles and permission-model version.
-            var principal = await ClaimsContract.ForUserAsync(http.RequestServices.GetRequiredService<AuthorizationModel>(), user, result.Principal!.GetScopes(), ClaimsContract.AuthenticationMethods(result.Principal!), cancellationToken);
+            var model = http.RequestServices.GetRequiredService<AuthorizationModel>();
+            var methods = ClaimsContract.AuthenticationMethods(result.Principal!).ToList();
+            var application = await applications.FindByClientIdAsync(request.ClientId!, cancellationToken)
+                ?? throw new InvalidOperationException("OpenIddict authenticated a client that does not exist.");
+            // MFA policy, checked again where every user grant ends (codes, device codes, refresh tokens): a grant that came
+            // from a password-only sign-in gets no token for a client, scope or role that needs two-step verification, however
+            // it was obtained (OWASP ASVS 4.0.3 V2.1; the authorization endpoint steps up before it issues a code).
+            if (!methods.Contains("mfa", StringComparer.Ordinal)
+                && await StepUp.WhyRequiredAsync(null, result.Principal!.GetScopes(), applications, application,
+                    await model.RolesOfAsync(user.Id, user.PermissionModelVersion, cancellationToken),
+                    http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<IdentitySettings>>().Value.Mfa, cancellationToken) is { } why)
+            {
+                return Forbid(Errors.InvalidGrant, $"This grant came from a sign-in without two-step verification, which is required ({why}). Sign in again.");
+            }
+
+            var principal = await ClaimsContract.ForUserAsync(model, user, result.Principal!.GetScopes(), methods, cancellationToken);
             ClaimsContract.SetAuthenticationTime(principal, ClaimsContract.AuthenticationTime(result.Principal!));
+            ClaimsContract.CarrySessionClaims(principal, result.Principal!);
             principal.SetResources(await ResourcesAsync(scopes, principal.GetScopes(), cancellationToken));
             return TypedResults.SignIn(principal, authenticationScheme: Scheme);
         }
