@@ -16,6 +16,7 @@ public sealed class MfaPolicyHost : SecurityHost
     public const string Client = "mfa-app";
     public const string Secret = "mfa-app-secret-0123456789";
     public const string Redirect = "http://localhost:5090/signin-oidc";
+    public const string DeviceClient = "mfa-cli";
 
     protected override IReadOnlyDictionary<string, string?> Settings => new Dictionary<string, string?>
     {
@@ -26,6 +27,11 @@ public sealed class MfaPolicyHost : SecurityHost
         ["Identity:Clients:0:Scopes:1"] = "profile",
         ["Identity:Clients:0:RedirectUris:0"] = Redirect,
         ["Identity:Clients:0:RequireMfa"] = "true",
+        ["Identity:Clients:1:ClientId"] = DeviceClient,
+        ["Identity:Clients:1:GrantTypes:0"] = "urn:ietf:params:oauth:grant-type:device_code",
+        ["Identity:Clients:1:Scopes:0"] = "openid",
+        ["Identity:Clients:1:RequireMfa"] = "true",
+        ["Identity:Throttling:DeviceCodePerIpPerMinute"] = "100000",
         ["Identity:Mfa:Scopes:0"] = "email",
         ["Identity:Mfa:Roles:0"] = "sales_manager",
         ["Identity:Mfa:FreshAuthenticationToTurnOff"] = "00:00:03",
@@ -47,8 +53,11 @@ public sealed class StepUpTests(MfaPolicyHost host) : IClassFixture<MfaPolicyHos
     [Fact]
     public async Task A_password_only_session_gets_no_code_for_a_client_that_requires_mfa_until_it_steps_up()
     {
-        using var http = host.CreateClient();
+        var jar = new CookieContainer();
+        using var http = host.CreateClient(cookies: jar);
         var enrolment = await EnrolAuthenticatorAsync(http, "carol"); // carol now holds a password-only session
+        var copied = new CookieContainer();
+        copied.Add(jar.GetAllCookies()); // a copy of the password-only session, as malware or a proxy log would keep it
 
         var (verifier, challenge) = OAuthFlows.Pkce();
         var parameters = OAuthFlows.AuthorizeParameters(challenge, MfaPolicyHost.Client, MfaPolicyHost.Redirect, "openid profile");
@@ -71,6 +80,43 @@ public sealed class StepUpTests(MfaPolicyHost host) : IClassFixture<MfaPolicyHos
         Assert.Equal(AcrMfa, OAuthFlows.Payload(idToken).GetProperty("acr").GetString());
         Assert.Contains("otp", Amr(idToken));
         Assert.Contains("mfa", Amr(idToken));
+
+        // The password-only session the step replaced is over: its copied cookie no longer opens the account page.
+        using var stolen = host.CreateClient(cookies: copied);
+        Assert.Equal(HttpStatusCode.Redirect, (await stolen.GetAsync(new Uri("account", UriKind.Relative), Personas.Cancel)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_device_code_approved_by_a_password_only_session_gets_no_token_for_a_client_that_requires_mfa()
+    {
+        using var device = host.CreateClient();
+        var (status, authorization) = await OAuthFlows.PostFormAsync(device, "connect/device",
+            new Dictionary<string, string> { ["client_id"] = MfaPolicyHost.DeviceClient, ["scope"] = "openid" });
+        Assert.Equal(HttpStatusCode.OK, status);
+        var userCode = authorization.GetProperty("user_code").GetString()!;
+
+        // The attacker has only dave's password: signs in on the verification page and allows the device.
+        using var browser = host.CreateClient();
+        var verify = "/connect/verify?user_code=" + Uri.EscapeDataString(userCode);
+        Assert.Equal(HttpStatusCode.Redirect, (await SignInAsync(browser, "dave", returnUrl: verify)).StatusCode);
+        var page = await browser.GetStringAsync(new Uri(verify.TrimStart('/'), UriKind.Relative), Personas.Cancel);
+        using var allowed = await browser.PostAsync(new Uri("connect/verify", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["user_code"] = userCode,
+            ["decision"] = "accept",
+            ["__RequestVerificationToken"] = OAuthFlows.AntiForgeryToken(page),
+        }), Personas.Cancel);
+
+        var (pollStatus, body) = await OAuthFlows.PostFormAsync(device, "connect/token", new Dictionary<string, string>
+        {
+            ["grant_type"] = "urn:ietf:params:oauth:grant-type:device_code",
+            ["device_code"] = authorization.GetProperty("device_code").GetString()!,
+            ["client_id"] = MfaPolicyHost.DeviceClient,
+        });
+
+        Assert.Equal(HttpStatusCode.BadRequest, pollStatus);
+        Assert.Equal("invalid_grant", body.GetProperty("error").GetString());
+        Assert.False(body.TryGetProperty("access_token", out _));
     }
 
     [Fact]
