@@ -33,6 +33,7 @@ public sealed class MfaPolicyHost : SecurityHost
         ["Identity:Clients:1:RequireMfa"] = "true",
         ["Identity:Throttling:DeviceCodePerIpPerMinute"] = "100000",
         ["Identity:Mfa:Scopes:0"] = "email",
+        ["Identity:Mfa:Scopes:1"] = "crm.reports",
         ["Identity:Mfa:Roles:0"] = "sales_manager",
         ["Identity:Mfa:FreshAuthenticationToTurnOff"] = "00:00:03",
     };
@@ -173,6 +174,25 @@ public sealed class StepUpTests(MfaPolicyHost host) : IClassFixture<MfaPolicyHos
         Assert.StartsWith(OAuthFlows.CrmRedirect, silent.Headers.Location!.AbsoluteUri, StringComparison.Ordinal);
         Assert.Equal("interaction_required", query["error"].ToString());
         Assert.False(query.ContainsKey("code"));
+    }
+
+    [Fact]
+    public async Task A_password_only_access_token_is_not_exchanged_for_a_scope_that_needs_mfa()
+    {
+        using var http = host.CreateClient();
+        var tokens = await OAuthFlows.SignInAsync(http, "alice", Personas.Passwords["alice"], "openid crm.api");
+
+        var (status, body) = await OAuthFlows.PostFormAsync(http, "connect/token", new Dictionary<string, string>
+        {
+            ["grant_type"] = "urn:ietf:params:oauth:grant-type:token-exchange",
+            ["subject_token"] = tokens.GetProperty("access_token").GetString()!,
+            ["subject_token_type"] = "urn:ietf:params:oauth:token-type:access_token",
+            ["scope"] = "crm.reports",
+        }, (OAuthFlows.CrmClient, OAuthFlows.CrmSecret));
+
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("invalid_grant", body.GetProperty("error").GetString());
+        Assert.Contains("two-step verification", body.GetProperty("error_description").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]
