@@ -18,6 +18,12 @@ internal static partial class Log
     [LoggerMessage(6, LogLevel.Error, "The service refused a batch of {Count} access events with {Status}; it is dropped, not retried")]
     public static partial void BatchRefused(ILogger logger, int count, int status);
 
+    [LoggerMessage(7, LogLevel.Information, "A back-channel logout token ended {Which} session(s) of user {Subject}")]
+    public static partial void SessionsEnded(ILogger logger, string subject, string which);
+
+    [LoggerMessage(8, LogLevel.Warning, "Refused a back-channel logout token: {Reason}")]
+    public static partial void RefusedLogoutToken(ILogger logger, string reason);
+
     [LoggerMessage(5, LogLevel.Information, "Sample CRM on {Urls}, signing in through {Service}")]
     public static partial void Started(ILogger logger, string urls, string service);
 }

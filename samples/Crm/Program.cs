@@ -45,6 +45,7 @@ builder.Services.AddCrmAuthorization(options =>
     options.RequireHttps = !builder.Environment.IsDevelopment() && !builder.Environment.IsEnvironment("Testing");
 });
 builder.Services.AddSingleton<ContactAccess>();
+builder.Services.AddSingleton<BackchannelLogoutReceiver>();
 builder.Services.AddAuthentication(options =>
     {
         options.DefaultScheme = CookieAuthenticationDefaults.AuthenticationScheme;
@@ -54,6 +55,8 @@ builder.Services.AddAuthentication(options =>
     {
         options.Cookie.Name = "crm-sample";
         options.Cookie.SameSite = SameSiteMode.Lax;
+        // Sessions the service ended by a back-channel logout token are over here too.
+        options.Events.OnValidatePrincipal = context => context.HttpContext.RequestServices.GetRequiredService<BackchannelLogoutReceiver>().ValidateAsync(context);
     })
     .AddOpenIdConnect(options =>
     {
@@ -103,6 +106,9 @@ app.Use(async (context, next) =>
     await next(context);
 });
 app.MapRazorPages();
+// OpenID Connect Back-Channel Logout 1.0 §2.5: the service POSTs here, server to server, without a cookie or a form token.
+app.MapPost("/backchannel-logout", (HttpContext http, BackchannelLogoutReceiver receiver) => receiver.ReceiveAsync(http))
+    .AllowAnonymous().DisableAntiforgery();
 app.MapGet("/signout", async (HttpContext http) =>
 {
     await http.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);

@@ -134,6 +134,9 @@ public static class IdentityModule
         services.AddScoped<CredentialChanges>();
         services.AddScoped<EndedSessions>();
         services.AddScoped<SignInSessions>();
+        services.AddScoped<BackchannelLogout>();
+        services.AddSingleton<BackchannelLogoutSender>();
+        services.AddHostedService(provider => provider.GetRequiredService<BackchannelLogoutSender>());
 
         services.AddSingleton<DatabaseEventSink>();
         services.AddSingleton<IAccessEventSink>(provider => provider.GetRequiredService<DatabaseEventSink>());
@@ -369,7 +372,7 @@ public static class IdentityModule
                 options.RegisterClaims(
                     Claims.Subject, Claims.Name, Claims.PreferredUsername, Claims.Email, Claims.EmailVerified, Claims.Role,
                     ClaimsContract.Tenant, ClaimsContract.BusinessUnit, ClaimsContract.PermissionModelVersion, Claims.AuthenticationMethodReference,
-                    Claims.AuthenticationTime);
+                    Claims.AuthenticationTime, Claims.AuthenticationContextReference, ClaimsContract.SessionId);
 
                 // Access tokens are signed JWTs (RFC 9068) that any JwtBearer resource server validates.
                 options.DisableAccessTokenEncryption();
@@ -400,6 +403,7 @@ public static class IdentityModule
                 options.AddEventHandler(WriteTokenIssuedEvent.Descriptor);
                 options.AddEventHandler(WriteTokenRejectedEvent.Descriptor);
                 options.AddEventHandler(WriteTokenRevokedEvent.Descriptor);
+                options.AddEventHandler(AdvertiseLogoutAndAcr.Descriptor);
             });
 
         services.AddOptions<OpenIddictServerOptions>().Configure<IOptions<IdentitySettings>, TimeProvider>((options, settings, time) =>

@@ -53,6 +53,46 @@ internal sealed class IdentitySettings
 
     /// <summary>How the keys of clients registered with a <see cref="ClientSettings.JwksUri"/> are fetched and cached.</summary>
     public ClientJwksSettings ClientJwks { get; set; } = new();
+
+    /// <summary>Which sign-ins need two-step verification before a code is issued, and how fresh a sign-in must be to turn it off.</summary>
+    public MfaSettings Mfa { get; set; } = new();
+
+    /// <summary>Delivery of OpenID Connect Back-Channel Logout 1.0 logout tokens to clients that registered a URI.</summary>
+    public BackchannelLogoutSettings BackchannelLogout { get; set; } = new();
+}
+
+/// <summary>
+/// MFA policy at the authorization endpoint (docs/identity-clients.md, "MFA policy"): a code is issued only for a session
+/// that passed two-step verification when the client requires it (<see cref="ClientSettings.RequireMfa"/>), a requested
+/// scope is listed in <see cref="Scopes"/>, the user holds a role listed in <see cref="Roles"/>, or the request asks for
+/// the <c>mfa</c> acr value. The admin and review areas have their own switch, <c>Identity:AdminsRequireSecondFactor</c>.
+/// </summary>
+internal sealed class MfaSettings
+{
+    /// <summary>Scopes whose tokens need two-step verification, e.g. <c>crypto:decrypt</c>.</summary>
+    public List<string> Scopes { get; set; } = [];
+
+    /// <summary>Roles (of the authorization model, direct or through a team) whose holders always need two-step verification.</summary>
+    public List<string> Roles { get; set; } = [];
+
+    /// <summary>
+    /// How recent the sign-in must be for two-step verification to be turned off (OWASP ASVS 4.0.3 V3.7.1, re-authentication
+    /// before a sensitive change): an older session is sent to sign in again first.
+    /// </summary>
+    public TimeSpan FreshAuthenticationToTurnOff { get; set; } = TimeSpan.FromMinutes(5);
+}
+
+/// <summary>Back-channel logout delivery: asynchronous, retried with backoff, never on the sign-out's own request.</summary>
+internal sealed class BackchannelLogoutSettings
+{
+    /// <summary>How many times a logout token is POSTed before it is given up (the first try included).</summary>
+    public int MaxAttempts { get; set; } = 5;
+
+    /// <summary>The wait before the second try; it doubles before each further try.</summary>
+    public TimeSpan FirstRetryDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long one POST may take.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>
@@ -291,6 +331,19 @@ internal sealed class ClientSettings
     /// Required for clients with a scope in <see cref="Clients.ClientRegistry.TenantBoundScopes"/>.
     /// </summary>
     public List<string> Tenants { get; set; } = [];
+
+    /// <summary>Every sign-in to this client needs two-step verification: a password-only session is stepped up first.</summary>
+    public bool RequireMfa { get; set; }
+
+    /// <summary>
+    /// OpenID Connect Back-Channel Logout 1.0 §2.2 <c>backchannel_logout_uri</c>: where the service POSTs a logout token when
+    /// a user of this client signs out, is disabled, or has their sessions revoked. https only (loopback http under
+    /// <c>Identity:ClientJwks:AllowLoopbackHttp</c>), and reached through the same address guard as <c>jwks_uri</c>.
+    /// </summary>
+    public string? BackchannelLogoutUri { get; set; }
+
+    /// <summary>§2.2 <c>backchannel_logout_session_required</c>: the client needs the <c>sid</c> claim in the logout token.</summary>
+    public bool BackchannelLogoutSessionRequired { get; set; }
 }
 
 internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IConfiguration configuration) : IValidateOptions<IdentitySettings>
@@ -389,6 +442,8 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
         }
 
         Clients.ClientJwksUri.ValidateSettings(settings.ClientJwks, environment, errors);
+        Protocol.StepUp.ValidateSettings(settings.Mfa, errors);
+        Protocol.BackchannelLogout.ValidateSettings(settings.BackchannelLogout, errors);
 
         foreach (var (scope, index) in settings.ApiScopes.Select((s, i) => (s, i)))
         {
@@ -447,6 +502,7 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
 
         Clients.ClientKeys.Validate(client, path, errors);
         Clients.ClientJwksUri.Validate(client, path, jwksSettings, errors);
+        Protocol.BackchannelLogout.Validate(client, path, jwksSettings, errors);
 
         if (client.GrantTypes.Contains("authorization_code") && client.RedirectUris.Count == 0)
         {

@@ -49,6 +49,10 @@ public sealed partial class SampleCrmTests : IAsyncLifetime
             ["Identity__Clients__0__Scopes__6"] = "events:write",
             ["Identity__Clients__0__Tenants__0"] = "demo", // the sample reports on the demo users' tenant (analyzer ingestion is tenant-bound)
             ["Identity__Clients__0__RedirectUris__0"] = redirect,
+            // The sample ends its sessions on the service's logout tokens (OpenID Connect Back-Channel Logout 1.0).
+            ["Identity__Clients__0__BackchannelLogoutUri"] = $"http://127.0.0.1:{port}/backchannel-logout",
+            ["Identity__Clients__0__BackchannelLogoutSessionRequired"] = "true",
+            ["Identity__ClientJwks__AllowLoopbackHttp"] = "true",
         }, workingDirectory: _directory, cancellationToken: Cancel);
         _sample = await SampleProcess.StartAsync(port, new Dictionary<string, string>
         {
@@ -85,6 +89,39 @@ public sealed partial class SampleCrmTests : IAsyncLifetime
 
         using var export = await alice.GetAsync("contacts/export", Cancel);
         Assert.Equal(HttpStatusCode.Forbidden, export.StatusCode);
+    }
+
+    [Fact]
+    public async Task Signing_out_at_the_service_ends_the_samples_session_through_a_back_channel_logout_token()
+    {
+        using var alice = await SignInAsync("alice", "Alice-Sells-Widgets-42");
+        using (var before = await alice.GetAsync("contacts", Cancel))
+        {
+            Assert.Equal("/contacts", before.RequestMessage!.RequestUri!.AbsolutePath);
+        }
+
+        // Sign out at the service, as the person would on its logout page (the same browser: the same cookie jar).
+        var logout = new Uri(_service.BaseAddress, "connect/logout");
+        var page = await alice.GetStringAsync(logout, Cancel);
+        using var form = new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = AntiForgery().Match(page).Groups[1].Value });
+        using (var signedOut = await alice.PostAsync(logout, form, Cancel))
+        {
+            Assert.Equal("/account/login", signedOut.RequestMessage!.RequestUri!.AbsolutePath);
+        }
+
+        // The logout token arrives in the background; the sample's next request then goes back to the service's login.
+        string? landed = null;
+        for (var attempt = 0; attempt < 50 && landed != "/account/login"; attempt++)
+        {
+            using var after = await alice.GetAsync("contacts", Cancel);
+            landed = after.RequestMessage!.RequestUri!.AbsolutePath;
+            if (landed != "/account/login")
+            {
+                await Task.Delay(200, Cancel);
+            }
+        }
+
+        Assert.Equal("/account/login", landed);
     }
 
     [Fact]

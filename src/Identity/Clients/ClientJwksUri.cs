@@ -173,6 +173,38 @@ internal sealed class JwksAddressGuard(bool allowLoopback, IReadOnlyList<IPNetwo
 
     private static readonly IPNetwork Nat64 = IPNetwork.Parse("64:ff9b::/96"); // RFC 6052: the last 32 bits are an IPv4 address
 
+    /// <summary>
+    /// A connection to <paramref name="endpoint"/> for a <c>SocketsHttpHandler.ConnectCallback</c>: the name is resolved
+    /// once, every address checked, and the socket connects to exactly those addresses (no second DNS answer, no rebinding).
+    /// Throws <see cref="AddressRefusedException"/> when any address is refused. Used for every URL a client registers
+    /// (<c>jwks_uri</c>, <c>backchannel_logout_uri</c>).
+    /// </summary>
+    public async ValueTask<Stream> ConnectAsync(DnsEndPoint endpoint, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var addresses = IPAddress.TryParse(endpoint.Host, out var literal)
+            ? [literal]
+            : await Dns.GetHostAddressesAsync(endpoint.Host, cancellationToken);
+        if (addresses.Length == 0 || !addresses.All(Allows))
+        {
+            // Any internal address in the answer refuses the name: an attacker's DNS could otherwise mix one in.
+            throw new AddressRefusedException(endpoint.Host);
+        }
+
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            // The connection goes to the addresses checked above, not to a second DNS answer.
+            await socket.ConnectAsync(addresses, endpoint.Port, cancellationToken);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>True when the service may connect to <paramref name="address"/> for a client's JWKS.</summary>
     public bool Allows(IPAddress address)
     {
@@ -383,27 +415,14 @@ internal sealed partial class ClientJwksFetcher : IDisposable
 
     private async ValueTask<Stream> ConnectAsync(JwksAddressGuard guard, DnsEndPoint endpoint, CancellationToken cancellationToken)
     {
-        var addresses = IPAddress.TryParse(endpoint.Host, out var literal)
-            ? [literal]
-            : await Dns.GetHostAddressesAsync(endpoint.Host, cancellationToken);
-        if (addresses.Length == 0 || !addresses.All(guard.Allows))
-        {
-            // Any internal address in the answer refuses the name: an attacker's DNS could otherwise mix one in.
-            Interlocked.Increment(ref _refusedConnections);
-            throw new HttpRequestException($"The JWKS host '{endpoint.Host}' resolves to an address inside the service's network, which is refused (add it to Identity:ClientJwks:AllowedNetworks if it is a trusted key server).");
-        }
-
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            // The connection goes to the addresses checked above, not to a second DNS answer.
-            await socket.ConnectAsync(addresses, endpoint.Port, cancellationToken);
-            return new NetworkStream(socket, ownsSocket: true);
+            return await guard.ConnectAsync(endpoint, cancellationToken);
         }
-        catch
+        catch (AddressRefusedException refused)
         {
-            socket.Dispose();
-            throw;
+            Interlocked.Increment(ref _refusedConnections);
+            throw new HttpRequestException($"The JWKS host '{refused.Host}' resolves to an address inside the service's network, which is refused (add it to Identity:ClientJwks:AllowedNetworks if it is a trusted key server).");
         }
     }
 
@@ -425,4 +444,10 @@ internal sealed partial class ClientJwksFetcher : IDisposable
     private sealed record KeySetState(IReadOnlyList<SecurityKey> Keys, HashSet<string> KeyIds, DateTimeOffset Fetched, DateTimeOffset Expires, DateTimeOffset Attempted);
 
     private sealed class JwksFetchException(string message) : Exception(message);
+}
+
+/// <summary>A client-registered host resolved to an address the <see cref="JwksAddressGuard"/> refuses.</summary>
+internal sealed class AddressRefusedException(string host) : Exception($"The host '{host}' resolves to an address inside the service's network.")
+{
+    public string Host { get; } = host;
 }

@@ -93,6 +93,7 @@ internal sealed class ClientRegistry(
         ValidateTenants(client, $"client '{client.ClientId}'", errors);
         ClientKeys.Validate(client, $"client '{client.ClientId}'", errors);
         ClientJwksUri.Validate(client, $"client '{client.ClientId}'", settings.Value.ClientJwks, errors);
+        Protocol.BackchannelLogout.Validate(client, $"client '{client.ClientId}'", settings.Value.ClientJwks, errors);
         if (errors.Count > 0)
         {
             // Clients registered from code get the same check as those in configuration.
@@ -203,6 +204,19 @@ internal sealed class ClientRegistry(
         if (ClientJwksUri.HasUri(client))
         {
             descriptor.Properties[ClientJwksUri.Property] = JsonSerializer.SerializeToElement(client.JwksUri!.Trim());
+        }
+
+        // MFA policy and back-channel logout, stored with the registration like the tenants (read by Protocol.StepUp and
+        // Protocol.BackchannelLogout), so a client registered from code has them too.
+        if (client.RequireMfa)
+        {
+            descriptor.Properties[Protocol.StepUp.RequireMfaProperty] = JsonSerializer.SerializeToElement(true);
+        }
+
+        if (!string.IsNullOrWhiteSpace(client.BackchannelLogoutUri))
+        {
+            descriptor.Properties[Protocol.BackchannelLogout.UriProperty] = JsonSerializer.SerializeToElement(client.BackchannelLogoutUri.Trim());
+            descriptor.Properties[Protocol.BackchannelLogout.SessionRequiredProperty] = JsonSerializer.SerializeToElement(client.BackchannelLogoutSessionRequired);
         }
 
         return descriptor;

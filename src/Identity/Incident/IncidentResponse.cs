@@ -19,7 +19,8 @@ internal sealed class IncidentResponse(
     IOpenIddictTokenManager tokens,
     IOpenIddictAuthorizationManager authorizations,
     IOpenIddictApplicationManager applications,
-    RevocationList revocations)
+    RevocationList revocations,
+    BackchannelLogout backchannelLogout)
 {
     /// <summary>Revokes everything <paramref name="user"/> holds. The user must be tracked by the change's store: the new security stamp is saved with the change.</summary>
     public async Task<RevocationSummary> RevokeUserAsync(CrmUser user, CancellationToken cancellationToken)
@@ -30,6 +31,8 @@ internal sealed class IncidentResponse(
 
         // OWASP ASVS 4.0.3 V3.3.1 / V3.3.3: every session of the user ends (the stamp is checked on every request).
         user.SecurityStamp = Guid.NewGuid().ToString("N");
+        // OpenID Connect Back-Channel Logout 1.0 §2.7: the clients end their sessions of the user too (every session: no sid).
+        await backchannelLogout.NotifyAsync(user.Id, sessionId: null, cancellationToken);
         return new RevocationSummary("user", user.Id, revokedTokens, revokedAuthorizations);
     }
 

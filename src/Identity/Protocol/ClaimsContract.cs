@@ -26,6 +26,9 @@ internal static class ClaimsContract
 
     public const string RolesScope = "roles";
 
+    /// <summary>OpenID Connect Back-Channel Logout 1.0 §2.1 / Front-Channel Logout 1.0 §3: the session id claim.</summary>
+    public const string SessionId = "sid";
+
     /// <summary>The claims of a user's tokens. Roles come from the authorization model (direct and through teams).</summary>
     public static async Task<ClaimsPrincipal> ForUserAsync(
         AuthorizationModel model, CrmUser user, IEnumerable<string> scopes, IEnumerable<string> authenticationMethods, CancellationToken cancellationToken = default)
@@ -85,6 +88,37 @@ internal static class ClaimsContract
         var claim = new Claim(Claims.AuthenticationTime, at.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture), ClaimValueTypes.Integer64);
         claim.SetDestinations(OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken);
         identity.AddClaim(claim);
+    }
+
+    /// <summary>
+    /// Adds <c>acr</c> (OpenID Connect Core §2) to the ID and access tokens and <c>sid</c> (OpenID Connect Back-Channel
+    /// Logout 1.0 §2.1, Front-Channel Logout 1.0 §3) to the ID token.
+    /// </summary>
+    public static void SetSessionClaims(ClaimsPrincipal principal, string acr, string? sessionId)
+    {
+        if (principal.Identity is not ClaimsIdentity identity)
+        {
+            return;
+        }
+
+        var acrClaim = new Claim(Claims.AuthenticationContextReference, acr);
+        acrClaim.SetDestinations(OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken);
+        identity.AddClaim(acrClaim);
+        if (sessionId is not null)
+        {
+            var sid = new Claim(SessionId, sessionId);
+            sid.SetDestinations(OpenIddictConstants.Destinations.IdentityToken);
+            identity.AddClaim(sid);
+        }
+    }
+
+    /// <summary>Carries <c>acr</c> and <c>sid</c> from a code, device code or refresh token over to the tokens issued for it.</summary>
+    public static void CarrySessionClaims(ClaimsPrincipal principal, ClaimsPrincipal from)
+    {
+        if (from.FindFirst(Claims.AuthenticationContextReference)?.Value is { } acr)
+        {
+            SetSessionClaims(principal, acr, from.FindFirst(SessionId)?.Value);
+        }
     }
 
     /// <summary>The <c>auth_time</c> of a principal read back from one of our codes, refresh or access tokens.</summary>

@@ -61,8 +61,21 @@ internal static class ProtocolEndpoints
             }
 
             // Claims are read again from the user, so a refresh carries current roles and permission-model version.
-            var principal = await ClaimsContract.ForUserAsync(http.RequestServices.GetRequiredService<AuthorizationModel>(), user, result.Principal!.GetScopes(), ClaimsContract.AuthenticationMethods(result.Principal!), cancellationToken);
+            var model = http.RequestServices.GetRequiredService<AuthorizationModel>();
+            var methods = ClaimsContract.AuthenticationMethods(result.Principal!).ToList();
+            var application = await applications.FindByClientIdAsync(request.ClientId!, cancellationToken)
+                ?? throw new InvalidOperationException("OpenIddict authenticated a client that does not exist.");
+            // MFA policy, checked again where every user grant ends (codes, device codes, refresh tokens): a grant that came
+            // from a password-only sign-in gets no token for a client, scope or role that needs two-step verification, however
+            // it was obtained (OWASP ASVS 4.0.3 V2.1; the authorization endpoint steps up before it issues a code).
+            if (await MfaRefusalAsync(http, applications, application, user, result.Principal!.GetScopes(), methods) is { } refusal)
+            {
+                return refusal;
+            }
+
+            var principal = await ClaimsContract.ForUserAsync(model, user, result.Principal!.GetScopes(), methods, cancellationToken);
             ClaimsContract.SetAuthenticationTime(principal, ClaimsContract.AuthenticationTime(result.Principal!));
+            ClaimsContract.CarrySessionClaims(principal, result.Principal!);
             principal.SetResources(await ResourcesAsync(scopes, principal.GetScopes(), cancellationToken));
             return TypedResults.SignIn(principal, authenticationScheme: Scheme);
         }
@@ -115,13 +128,42 @@ internal static class ProtocolEndpoints
             return Forbid(Errors.InvalidScope, "The requested scope exceeds the scope the user consented to.");
         }
 
-        var principal = await ClaimsContract.ForUserAsync(http.RequestServices.GetRequiredService<AuthorizationModel>(), user, requested.IsEmpty ? subject.GetScopes() : requested, ClaimsContract.AuthenticationMethods(subject), http.RequestAborted);
+        // The same MFA policy as every user grant: a password-only access token is not exchanged for an MFA scope or client.
+        var methods = ClaimsContract.AuthenticationMethods(subject).ToList();
+        var granted = requested.IsEmpty ? subject.GetScopes() : requested;
+        if (application is not null && await MfaRefusalAsync(http, applications, application, user, granted, methods) is { } refusal)
+        {
+            return refusal;
+        }
+
+        var principal = await ClaimsContract.ForUserAsync(http.RequestServices.GetRequiredService<AuthorizationModel>(), user, granted, methods, http.RequestAborted);
         ClaimsContract.SetAuthenticationTime(principal, ClaimsContract.AuthenticationTime(subject));
+        ClaimsContract.CarrySessionClaims(principal, subject);
         principal.SetResources(await ResourcesAsync(scopes, principal.GetScopes(), http.RequestAborted));
         // RFC 8693 §4.1 names the claim "act" (OpenIddict's Claims.Actor constant is "actor").
         principal.SetClaim(ActorClaim, new JsonObject { [Claims.Subject] = caller });
         principal.SetDestinations(claim => claim.Type == ActorClaim ? [Destinations.AccessToken] : claim.GetDestinations());
         return TypedResults.SignIn(principal, authenticationScheme: Scheme);
+    }
+
+    /// <summary>
+    /// MFA policy (<see cref="StepUp"/>) where user grants end: a grant from a sign-in without <c>mfa</c> gets
+    /// <c>invalid_grant</c> when the client, a scope or a role of the user needs two-step verification (OWASP ASVS 4.0.3 V2.1).
+    /// </summary>
+    private static async Task<ForbidHttpResult?> MfaRefusalAsync(
+        HttpContext http, IOpenIddictApplicationManager applications, object application, CrmUser user, IEnumerable<string> scopes, List<string> methods)
+    {
+        if (methods.Contains("mfa", StringComparer.Ordinal))
+        {
+            return null;
+        }
+
+        var model = http.RequestServices.GetRequiredService<AuthorizationModel>();
+        var settings = http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<IdentitySettings>>().Value.Mfa;
+        var roles = await model.RolesOfAsync(user.Id, user.PermissionModelVersion, http.RequestAborted);
+        return await StepUp.WhyRequiredAsync(null, scopes, applications, application, roles, settings, http.RequestAborted) is { } why
+            ? Forbid(Errors.InvalidGrant, $"This grant came from a sign-in without two-step verification, which is required ({why}). Sign in again.")
+            : null;
     }
 
     internal static async Task<Results<Ok<Dictionary<string, object>>, ForbidHttpResult>> UserInfoAsync(HttpContext http, UserManager<CrmUser> users, AuthorizationModel model)

@@ -71,8 +71,18 @@ internal sealed class CrmSignInManager(
         }
 
         await UserManager.ResetAccessFailedCountAsync(user);
+        // A step-up (Protocol.StepUp) names the password-only session this sign-in replaces: it ends server-side, so a copy
+        // of its cookie is not left open beside the stronger session (OWASP ASVS 4.0.3 V3.3.1).
+        var pending = await Context.AuthenticateAsync(IdentityConstants.TwoFactorUserIdScheme);
+        var replaced = pending.Principal?.FindFirst(Protocol.StepUp.ReplacesSessionClaim)?.Value;
         await Context.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
         await SignInWithClaimsAsync(user, isPersistent: false, Methods(recoveryCode ? AfterRecoveryCode : AfterAuthenticator));
+        if (replaced is not null)
+        {
+            var settings = Context.RequestServices.GetRequiredService<IOptions<IdentitySettings>>().Value;
+            await Context.RequestServices.GetRequiredService<EndedSessions>().EndAsync(replaced, settings.Sessions.AbsoluteTimeout, Context.RequestAborted);
+        }
+
         return SignInResult.Success;
     }
 

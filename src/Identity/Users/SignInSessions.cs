@@ -12,7 +12,8 @@ namespace CrmSecurity.Identity.Users;
 /// ends any of them, which ends it server-side for every copy of its cookie (<see cref="EndedSessions"/>). A person can
 /// only see and end their own sessions: every query is bounded by the signed-in user's id, never by the session id alone.
 /// </summary>
-internal sealed class SignInSessions(IdentityStore store, EndedSessions ended, IOptions<IdentitySettings> settings, TimeProvider time)
+internal sealed class SignInSessions(
+    IdentityStore store, EndedSessions ended, IOptions<IdentitySettings> settings, TimeProvider time, Protocol.BackchannelLogout backchannelLogout)
 {
     private const int UserAgentLength = 300;
 
@@ -59,6 +60,8 @@ internal sealed class SignInSessions(IdentityStore store, EndedSessions ended, I
         }
 
         await ended.EndAsync(match, settings.Value.Sessions.AbsoluteTimeout, cancellationToken);
+        // OpenID Connect Back-Channel Logout 1.0 §2.7: the clients end what came from that session too.
+        await backchannelLogout.NotifyAsync(userId, match, cancellationToken);
         return true;
     }
 
@@ -70,6 +73,7 @@ internal sealed class SignInSessions(IdentityStore store, EndedSessions ended, I
         foreach (var sessionId in others)
         {
             await ended.EndAsync(sessionId, settings.Value.Sessions.AbsoluteTimeout, cancellationToken);
+            await backchannelLogout.NotifyAsync(userId, sessionId, cancellationToken);
         }
 
         return others.Count;

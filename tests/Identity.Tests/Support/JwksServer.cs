@@ -12,12 +12,16 @@ namespace CrmSecurity.Identity.Tests.Support;
 /// <summary>
 /// A client's key server: an in-process Kestrel on loopback that publishes JWKS documents at paths the test sets, with the
 /// Cache-Control header it sets, and counts the requests per path (to see the service's caching and rate limit).
+/// It also stands in for a client's back-channel logout endpoint: POSTed forms are kept per path, answered 200, or 503 for
+/// as many of them as the test asked to fail.
 /// </summary>
 public sealed class JwksServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentDictionary<string, (string Body, string? CacheControl)> _documents = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _hits = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConcurrentQueue<Dictionary<string, string>>> _posts = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _failures = new(StringComparer.Ordinal);
 
     public JwksServer()
     {
@@ -29,6 +33,20 @@ public sealed class JwksServer : IAsyncDisposable
         {
             var path = context.Request.Path.Value ?? "";
             _hits.AddOrUpdate(path, 1, (_, n) => n + 1);
+            if (HttpMethods.IsPost(context.Request.Method))
+            {
+                if (_failures.TryGetValue(path, out var failing) && failing > 0 && _failures.TryUpdate(path, failing - 1, failing))
+                {
+                    context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                    return;
+                }
+
+                var form = await context.Request.ReadFormAsync(context.RequestAborted);
+                _posts.GetOrAdd(path, _ => new()).Enqueue(form.ToDictionary(f => f.Key, f => f.Value.ToString(), StringComparer.Ordinal));
+                context.Response.StatusCode = StatusCodes.Status200OK;
+                return;
+            }
+
             if (!_documents.TryGetValue(path, out var document))
             {
                 context.Response.StatusCode = StatusCodes.Status404NotFound;
@@ -57,6 +75,12 @@ public sealed class JwksServer : IAsyncDisposable
 
     /// <summary>How many requests reached <paramref name="path"/>.</summary>
     public int Hits(string path) => _hits.TryGetValue(path, out var hits) ? hits : 0;
+
+    /// <summary>The forms POSTed to <paramref name="path"/> and answered 200, oldest first.</summary>
+    public IReadOnlyList<Dictionary<string, string>> Posts(string path) => _posts.TryGetValue(path, out var posts) ? [.. posts] : [];
+
+    /// <summary>Answers the next <paramref name="count"/> POSTs to <paramref name="path"/> with 503.</summary>
+    public void FailPosts(string path, int count) => _failures[path] = count;
 
     public async ValueTask DisposeAsync() => await _app.DisposeAsync();
 }

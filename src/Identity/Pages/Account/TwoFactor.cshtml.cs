@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.Extensions.Options;
 using QRCoder;
 
 namespace CrmSecurity.Identity.Pages.Account;
@@ -18,7 +19,8 @@ namespace CrmSecurity.Identity.Pages.Account;
 /// </summary>
 [Authorize(AuthenticationSchemes = "Identity.Application")]
 internal sealed class TwoFactorModel(
-    UserManager<CrmUser> users, IUserStore<CrmUser> store, SignInManager<CrmUser> signIn, CredentialChanges changes, AccessEvents events) : PageModel
+    UserManager<CrmUser> users, IUserStore<CrmUser> store, SignInManager<CrmUser> signIn, CredentialChanges changes, AccessEvents events,
+    IOptions<IdentitySettings> settings, TimeProvider time) : PageModel
 {
     public bool Enabled { get; private set; }
 
@@ -41,6 +43,9 @@ internal sealed class TwoFactorModel(
     public string? Password { get; set; }
 
     public bool WrongPassword { get; private set; }
+
+    /// <summary>The sign-in is older than <c>Identity:Mfa:FreshAuthenticationToTurnOff</c>: sign in again before turning it off.</summary>
+    public bool NeedsFreshSignIn { get; private set; }
 
     /// <summary><c>admin</c> when the admin pages sent the person here: they need a sign-in with two-step verification.</summary>
     [BindProperty(SupportsGet = true, Name = "required")]
@@ -86,6 +91,14 @@ internal sealed class TwoFactorModel(
         if (user is null)
         {
             return Challenge();
+        }
+
+        // OWASP ASVS 4.0.3 V3.7.1 (re-authentication before a sensitive change): a session, perhaps an old stolen one, and a
+        // phished password do not turn the second factor off; the sign-in itself (password and authenticator) must be recent.
+        if (CrmSignInManager.AuthenticatedAt(User) is not { } at || time.GetUtcNow() - at > settings.Value.Mfa.FreshAuthenticationToTurnOff)
+        {
+            NeedsFreshSignIn = true;
+            return await ShowAsync(user);
         }
 
         if (!await PasswordConfirmedAsync(user))

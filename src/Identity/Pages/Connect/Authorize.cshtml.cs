@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -30,6 +31,7 @@ internal sealed class AuthorizeModel(
     ScopeResources scopeManager,
     IDataProtectionProvider protection,
     ClientOnlyScopes clientOnly,
+    IOptions<IdentitySettings> settings,
     TimeProvider time) : PageModel
 {
     /// <summary>The hidden form field that carries what the consent page showed.</summary>
@@ -98,6 +100,28 @@ internal sealed class AuthorizeModel(
             ?? throw new InvalidOperationException("OpenIddict validated a client that does not exist.");
         var applicationId = await applications.GetIdAsync(application, cancellationToken);
         var requested = request.GetScopes();
+        var model = HttpContext.RequestServices.GetRequiredService<Authorization.Store.AuthorizationModel>();
+
+        // MFA policy (Protocol.StepUp): the client, a scope, a role of the user or acr_values may need a second factor.
+        // A password-only session gets no code for them, whatever else it holds (OWASP ASVS 4.0.3 V2.1, step-up).
+        if (!StepUp.HasMfa(session.Principal!)
+            && await StepUp.WhyRequiredAsync(request.AcrValues, requested, applications, application, await model.RolesOfAsync(user.Id, user.PermissionModelVersion, cancellationToken), settings.Value.Mfa, cancellationToken) is { } why)
+        {
+            if (request.HasPromptValue(PromptValues.None))
+            {
+                // OpenID Connect Core §3.1.2.6: the second step needs the user, which prompt=none forbids.
+                return Error(Errors.InteractionRequired, $"Two-step verification is required ({why}).");
+            }
+
+            if (!await users.GetTwoFactorEnabledAsync(user))
+            {
+                // Nothing to step up with: the person enrols first, then signs in again with the authenticator.
+                return Redirect("/account/two-factor?required=app");
+            }
+
+            await StepUp.BeginAsync(HttpContext, user.Id, session.Principal!.FindFirst(EndedSessions.SessionIdClaim)?.Value);
+            return Redirect("/account/login-2fa?ReturnUrl=" + Uri.EscapeDataString(ReturnUrlWithoutPromptLogin()));
+        }
 
         var existing = new List<object>();
         await foreach (var authorization in authorizations.FindAsync(user.Id, applicationId, Statuses.Valid, AuthorizationTypes.Permanent, requested, cancellationToken))
@@ -130,12 +154,15 @@ internal sealed class AuthorizeModel(
             }
         }
 
-        var principal = await ClaimsContract.ForUserAsync(
-            HttpContext.RequestServices.GetRequiredService<Authorization.Store.AuthorizationModel>(), user, requested, AuthenticationMethods(session.Principal!), cancellationToken);
+        var principal = await ClaimsContract.ForUserAsync(model, user, requested, AuthenticationMethods(session.Principal!), cancellationToken);
         if (authenticatedAt is { } authTime)
         {
             ClaimsContract.SetAuthenticationTime(principal, authTime);
         }
+
+        // OpenID Connect Core §2 acr: the class this sign-in meets; Back-Channel Logout 1.0 §2.1 sid: the session, so a
+        // logout token naming it ends the client's session that came from this one.
+        ClaimsContract.SetSessionClaims(principal, StepUp.AcrOf(session.Principal!), session.Principal!.FindFirst(EndedSessions.SessionIdClaim)?.Value);
 
         principal.SetResources(await ProtocolEndpoints.ResourcesAsync(scopeManager, requested, cancellationToken));
 

@@ -17,7 +17,8 @@ namespace CrmSecurity.Identity.Pages.Connect;
 /// redirects to the client's registered post_logout_redirect_uri (exact match) if one was given.
 /// </summary>
 internal sealed class LogoutModel(
-    SignInManager<CrmUser> signIn, UserManager<CrmUser> users, EndedSessions endedSessions, IOptions<IdentitySettings> settings, AccessEvents events) : PageModel
+    SignInManager<CrmUser> signIn, UserManager<CrmUser> users, EndedSessions endedSessions, IOptions<IdentitySettings> settings, AccessEvents events,
+    Protocol.BackchannelLogout backchannelLogout) : PageModel
 {
     public IReadOnlyList<KeyValuePair<string, string>> Parameters { get; private set; } = [];
 
@@ -31,10 +32,17 @@ internal sealed class LogoutModel(
     public async Task<IActionResult> OnPostAsync()
     {
         var userId = users.GetUserId(User);
-        if (User.FindFirst(EndedSessions.SessionIdClaim)?.Value is { } sessionId)
+        var sessionId = User.FindFirst(EndedSessions.SessionIdClaim)?.Value;
+        if (sessionId is not null)
         {
             // The session ends on the server too: a copy of this cookie taken before is refused from now on (ASVS V3.3.1).
             await endedSessions.EndAsync(sessionId, settings.Value.Sessions.AbsoluteTimeout, HttpContext.RequestAborted);
+        }
+
+        if (userId is not null)
+        {
+            // OpenID Connect Back-Channel Logout 1.0 §2.7: the clients of this session end theirs; queued, not awaited.
+            await backchannelLogout.NotifyAsync(userId, sessionId, HttpContext.RequestAborted);
         }
 
         await signIn.SignOutAsync();
