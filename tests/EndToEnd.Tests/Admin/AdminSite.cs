@@ -41,12 +41,25 @@ public sealed class AdminSite : IAsyncLifetime
             Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
         });
         Directory.CreateDirectory(Screenshots);
+        Assertions.SetDefaultExpectTimeout(30_000);
+    }
+
+    /// <summary>
+    /// A fresh browser context (cookie jar) on the service. The test machine is shared by several builds at once, so a
+    /// page may take longer than Playwright's default 30 s to load; a slow page is not what these tests measure.
+    /// </summary>
+    public async Task<IBrowserContext> NewContextAsync(ColorScheme colorScheme = ColorScheme.Light)
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseAddress.AbsoluteUri, ColorScheme = colorScheme });
+        context.SetDefaultTimeout(90_000);
+        context.SetDefaultNavigationTimeout(90_000);
+        return context;
     }
 
     /// <summary>A fresh browser context signed in through the login form, on <paramref name="path"/>.</summary>
     public async Task<IPage> SignInAsync(string userName, string password, string path)
     {
-        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseAddress.AbsoluteUri });
+        var context = await NewContextAsync();
         var page = await context.NewPageAsync();
         await page.GotoAsync(path);
         await Accessibility.AssertNoViolationsAsync(page); // the sign-in page

@@ -44,8 +44,7 @@ public sealed class DesignSystemTests(AdminSite site) : IClassFixture<AdminSite>
     [Fact]
     public async Task A_sign_in_without_a_return_url_lands_on_the_landing_page()
     {
-        var context = await site.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = site.BaseAddress.AbsoluteUri });
-        var page = await context.NewPageAsync();
+        var page = await (await site.NewContextAsync()).NewPageAsync();
         await page.GotoAsync("/account/login");
         await page.Locator("#username").FillAsync("alice");
         await page.Locator("#password").FillAsync("Alice-Sells-Widgets-42");
@@ -76,7 +75,7 @@ public sealed class DesignSystemTests(AdminSite site) : IClassFixture<AdminSite>
     [Fact]
     public async Task Every_main_page_passes_axe_core_links_the_one_stylesheet_and_is_kept_as_a_screenshot()
     {
-        var anonymous = await (await site.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = site.BaseAddress.AbsoluteUri })).NewPageAsync();
+        var anonymous = await (await site.NewContextAsync()).NewPageAsync();
         var stylesheets = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (path, name) in new[] { ("/account/login", "sign-in"), ("/account/forgot-password", "forgot-password") })
         {
@@ -127,6 +126,26 @@ public sealed class DesignSystemTests(AdminSite site) : IClassFixture<AdminSite>
         Assert.Contains("immutable", css.Headers["cache-control"], StringComparison.Ordinal);
         Assert.Contains("max-age=31536000", css.Headers["cache-control"], StringComparison.Ordinal);
         Assert.Equal(404, (await dave.APIRequest.GetAsync("/assets/design.0000000000000000.css")).Status);
+    }
+
+    [Fact]
+    public async Task Dark_mode_keeps_every_colour_pair_at_wcag_aa_contrast()
+    {
+        // prefers-color-scheme: dark switches the tokens; axe's color-contrast rule then checks the dark pairs.
+        var page = await (await site.NewContextAsync(ColorScheme.Dark)).NewPageAsync();
+        await page.GotoAsync("/account/login");
+        await Accessibility.AssertNoViolationsAsync(page);
+        await page.Locator("#username").FillAsync("dave");
+        await page.Locator("#password").FillAsync(DavePassword);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
+        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/");
+        Assert.Equal("rgb(15, 19, 25)", await page.EvaluateAsync<string>("getComputedStyle(document.documentElement).backgroundColor"));
+
+        foreach (var (path, name) in new[] { ("/", "landing"), ("/admin/roles?role=sales_rep", "admin-role-grid"), ("/admin/audit", "admin-audit"), ("/admin/shares?revoke=none", "admin-shares"), ("/review", "review-queue"), ("/account", "account") })
+        {
+            await page.GotoAsync(path);
+            await AdminSite.ScreenshotAsync(page, "dark-" + name);
+        }
     }
 
     private static async Task VisitAsync(IPage page, string? path, string name, HashSet<string> stylesheets)
