@@ -14,6 +14,7 @@ var modules = builder.AddModuleSwitches();
 builder.AddServerCore();
 builder.AddInstallationKey(service: true, Console.Out);
 builder.AddServerTelemetry();
+builder.Services.AddDesignSystem();
 if (modules.Identity)
 {
     builder.AddIdentityModule();

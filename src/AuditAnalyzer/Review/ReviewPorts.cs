@@ -20,6 +20,9 @@ public sealed record ReviewCaller(string Id, string Name, string? ClientId, stri
     /// 4.0.3 V4.3.1): where they turn it on. Pages send the person there; the API refuses with 403 saying so.
     /// </summary>
     public string? SecondFactorPage { get; init; }
+
+    /// <summary>The person's time zone, an IANA id (OpenID Connect <c>zoneinfo</c>), null when not set: the review pages show times in it.</summary>
+    public string? ZoneInfo { get; init; }
 }
 
 /// <summary>Who the caller is and what they may do in review; the host bridges it to its authorization model.</summary>

@@ -64,6 +64,9 @@ public sealed class CrmActor
     /// <summary>Where the request came from.</summary>
     public string? SourceIp => _guard.Actor.SourceIp;
 
+    /// <summary>The person's time zone, an IANA id (OpenID Connect Core §5.1 <c>zoneinfo</c>), null when not set: pages show times in it.</summary>
+    public string? ZoneInfo => _guard.CallerInfo.Definition.ZoneInfo;
+
     /// <summary>Null when the caller may do <paramref name="action"/> on <paramref name="systemEntity"/>; otherwise why not.</summary>
     public string? Refusal(string systemEntity, CrmAction action) => _guard.Require(systemEntity, action)?.Detail;
 }

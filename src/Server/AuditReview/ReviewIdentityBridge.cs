@@ -22,6 +22,7 @@ internal sealed class ReviewIdentityBridge(ICrmRights rights, IAuditTrail trail)
             {
                 // Review releases identities and decides about colleagues: a privileged interface (ASVS V4.3.1).
                 SecondFactorPage = actor.NeedsSecondFactor ? CrmActor.SecondFactorPage("review") : null,
+                ZoneInfo = actor.ZoneInfo,
             }
             : null;
 

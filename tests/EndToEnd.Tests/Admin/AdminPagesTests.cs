@@ -43,6 +43,7 @@ public sealed class AdminPagesTests(AdminSite site) : IClassFixture<AdminSite>
         Assert.Contains("bob", users);
         Assert.DoesNotContain("ed", users); // Sales East is outside wade's business unit
         await page.GotoAsync("/admin/roles?role=sales_rep");
+        await Accessibility.AssertNoViolationsAsync(page); // the grid read-only
         Assert.True(await page.GetByLabel("Contact: read", new() { Exact = true }).IsDisabledAsync()); // view without manage
         Assert.Equal(0, await page.GetByRole(AriaRole.Button, new() { Name = "Save role" }).CountAsync());
     }

@@ -5,7 +5,8 @@ namespace CrmSecurity.EndToEnd.Tests.Admin;
 
 /// <summary>
 /// The service as an operator runs it (demo mode, SQLite in a temporary folder) and one headless Chromium. Each test
-/// gets its own browser context (cookie jar). Screenshots go to artifacts/screenshots at the repository root.
+/// gets its own browser context (cookie jar). Screenshots go to artifacts/screenshots at the repository root. Every page a
+/// test signs in on or takes a screenshot of is first checked with axe-core (<see cref="Accessibility"/>).
 /// </summary>
 public sealed class AdminSite : IAsyncLifetime
 {
@@ -40,23 +41,42 @@ public sealed class AdminSite : IAsyncLifetime
             Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
         });
         Directory.CreateDirectory(Screenshots);
+        Assertions.SetDefaultExpectTimeout(30_000);
+    }
+
+    /// <summary>
+    /// A fresh browser context (cookie jar) on the service. The test machine is shared by several builds at once, so a
+    /// page may take longer than Playwright's default 30 s to load; a slow page is not what these tests measure.
+    /// </summary>
+    public async Task<IBrowserContext> NewContextAsync(ColorScheme colorScheme = ColorScheme.Light)
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseAddress.AbsoluteUri, ColorScheme = colorScheme });
+        context.SetDefaultTimeout(90_000);
+        context.SetDefaultNavigationTimeout(90_000);
+        return context;
     }
 
     /// <summary>A fresh browser context signed in through the login form, on <paramref name="path"/>.</summary>
     public async Task<IPage> SignInAsync(string userName, string password, string path)
     {
-        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseAddress.AbsoluteUri });
+        var context = await NewContextAsync();
         var page = await context.NewPageAsync();
         await page.GotoAsync(path);
+        await Accessibility.AssertNoViolationsAsync(page); // the sign-in page
         await page.GetByLabel("User name").Or(page.Locator("#username")).First.FillAsync(userName);
         await page.Locator("#password").FillAsync(password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
         await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == path.Split('?')[0]);
+        await Accessibility.AssertNoViolationsAsync(page);
         return page;
     }
 
-    public static Task ScreenshotAsync(IPage page, string name) =>
-        page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, name + ".png"), FullPage = true });
+    /// <summary>Checks the page with axe-core, then keeps a full-page screenshot as an artefact.</summary>
+    public static async Task ScreenshotAsync(IPage page, string name)
+    {
+        await Accessibility.AssertNoViolationsAsync(page);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, name + ".png"), FullPage = true });
+    }
 
     public string Output => _server?.Output ?? "";
 

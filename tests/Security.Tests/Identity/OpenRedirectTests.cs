@@ -19,13 +19,13 @@ public sealed class OpenRedirectTests(SecurityHost host) : IClassFixture<Securit
     [InlineData("/\t/evil.example/")]
     [InlineData("/\n/evil.example/")]
     [InlineData(" //evil.example/")]
-    public async Task A_return_url_off_this_site_lands_on_the_account_page_after_sign_in(string returnUrl)
+    public async Task A_return_url_off_this_site_lands_on_the_landing_page_after_sign_in(string returnUrl)
     {
         using var http = host.CreateClient();
         var response = await OAuthFlows.SubmitLoginAsync(http, returnUrl, "erin", Personas.Passwords["erin"]);
 
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        Assert.Equal("/account", response.Headers.Location!.OriginalString);
+        Assert.Equal("/", response.Headers.Location!.OriginalString);
     }
 
     [Fact]

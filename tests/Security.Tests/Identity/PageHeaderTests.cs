@@ -10,7 +10,8 @@ namespace CrmSecurity.Security.Tests.Identity;
 /// Issue 11, what the attack did not try (OWASP ASVS 4.0.3 V14.4, V8.2.1): the response headers of every HTML page.
 /// Sign-in, consent and account pages could be framed (clickjacking the Allow button), cached by a browser or proxy with
 /// their anti-forgery tokens, recovery codes and authenticator key, and leaked a reset link's token in a Referer. Every
-/// HTML page now carries a strict Content-Security-Policy whose only allowance is the page's own inline style by nonce.
+/// HTML page now carries a strict Content-Security-Policy: stylesheets from this origin (the one design-system stylesheet,
+/// issue 13) and an inline style only by nonce; never 'unsafe-inline', never a script.
 /// </summary>
 public sealed partial class PageHeaderTests(SecurityHost host) : IClassFixture<SecurityHost>
 {
@@ -45,11 +46,13 @@ public sealed partial class PageHeaderTests(SecurityHost host) : IClassFixture<S
             Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
             Assert.DoesNotContain("script-src", csp, StringComparison.Ordinal); // default-src 'none' forbids every script
 
-            // The page's one inline style carries this response's nonce, and no other inline style or script exists.
+            // The page links the host's one stylesheet (allowed as 'self'); it has no inline style and no script at all.
             var body = await response.Content.ReadAsStringAsync(Personas.Cancel);
             var nonce = Nonce().Match(csp).Groups["nonce"].Value;
             Assert.True(nonce.Length >= 16, $"{name}: no nonce in {csp}");
-            Assert.Contains($"<style nonce=\"{nonce}\">", body, StringComparison.Ordinal);
+            Assert.Matches(Stylesheet(), body);
+            Assert.DoesNotContain("<style", body, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain(" style=", body, StringComparison.OrdinalIgnoreCase);
             Assert.DoesNotContain("<script", body, StringComparison.OrdinalIgnoreCase);
 
             Assert.Equal("DENY", Header(response, "X-Frame-Options"));
@@ -86,6 +89,24 @@ public sealed partial class PageHeaderTests(SecurityHost host) : IClassFixture<S
     }
 
     [Fact]
+    public async Task The_design_stylesheet_is_served_from_this_origin_as_css_never_sniffed_and_cached_by_content_hash()
+    {
+        using var anonymous = host.CreateClient();
+        var login = await anonymous.GetStringAsync(new Uri("account/login", UriKind.Relative), Personas.Cancel);
+        var href = StylesheetHref().Match(login).Groups["href"].Value;
+
+        using var css = await anonymous.GetAsync(new Uri(href.TrimStart('/'), UriKind.Relative), Personas.Cancel);
+        using var unknown = await anonymous.GetAsync(new Uri("assets/design.0123456789abcdef.css", UriKind.Relative), Personas.Cancel);
+
+        Assert.Equal(HttpStatusCode.OK, css.StatusCode);
+        Assert.Equal("text/css", css.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("nosniff", Header(css, "X-Content-Type-Options"));
+        Assert.Contains("immutable", Header(css, "Cache-Control"), StringComparison.Ordinal);
+        Assert.Contains(":root", await css.Content.ReadAsStringAsync(Personas.Cancel), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode); // only the current content's address answers
+    }
+
+    [Fact]
     public async Task Json_answers_are_not_sniffed_as_html()
     {
         using var http = host.CreateClient();
@@ -99,9 +120,15 @@ public sealed partial class PageHeaderTests(SecurityHost host) : IClassFixture<S
             ? string.Join(", ", values)
             : "";
 
+    [GeneratedRegex("<link rel=\"stylesheet\" href=\"(?<href>[^\"]+)\">")]
+    private static partial Regex StylesheetHref();
+
     [GeneratedRegex("<script>(?<code>.*?)</script>", RegexOptions.Singleline)]
     private static partial Regex Script();
 
-    [GeneratedRegex("style-src 'nonce-(?<nonce>[^']+)'")]
+    [GeneratedRegex("style-src 'self' 'nonce-(?<nonce>[^']+)'")]
     private static partial Regex Nonce();
+
+    [GeneratedRegex("<link rel=\"stylesheet\" href=\"/assets/design\\.[0-9a-f]{16}\\.css\">")]
+    private static partial Regex Stylesheet();
 }

@@ -26,6 +26,9 @@ internal abstract class ReviewPageModel(IReviewAccess access) : PageModel
     /// <summary>Field name of the problem, for aria-describedby and the error summary.</summary>
     public string? ProblemField { get; protected set; }
 
+    /// <summary>The person's own time zone: every time on the review pages is shown in it, with UTC on hover.</summary>
+    public TimeZoneInfo Zone => CrmSecurity.Shared.LocalTime.Zone(Caller?.ZoneInfo);
+
     /// <summary>Whether the caller may change reviews (the action forms are shown only then).</summary>
     public bool MayReview => Caller?.CannotReview is null;
 

@@ -48,5 +48,5 @@ internal sealed class LoginModel(PasswordSignIn signIn) : PageModel
             && (returnUrl.Length == 1 || (returnUrl[1] != '/' && returnUrl[1] != '\\'))
             && !returnUrl.Any(c => char.IsControl(c) || char.IsWhiteSpace(c))
             ? returnUrl
-            : "/account";
+            : "/"; // the landing page: the areas this person may use
 }

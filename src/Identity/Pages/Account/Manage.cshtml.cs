@@ -19,6 +19,9 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
     /// <summary>The user's time zone as shown beside the times.</summary>
     public string ZoneName { get; private set; } = "UTC";
 
+    /// <summary>The person's own time zone, which the page shows times in (UTC on hover).</summary>
+    public TimeZoneInfo Zone { get; private set; } = TimeZoneInfo.Utc;
+
     public string? Message { get; private set; }
 
     public List<string> Errors { get; } = [];
@@ -109,7 +112,8 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
         UserName = user.UserName;
         var zone = Shared.PersonTimeZone.Of(user.ZoneInfo);
 
-        ZoneName = zone.Id;
+        ZoneName = CrmSecurity.Shared.LocalTime.Name(zone);
+        Zone = zone;
         Sessions.Clear();
         foreach (var session in await sessions.OpenAsync(user.Id, HttpContext.RequestAborted))
         {

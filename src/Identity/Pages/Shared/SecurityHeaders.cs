@@ -6,8 +6,9 @@ namespace CrmSecurity.Identity.Pages.Shared;
 /// Response headers for every HTML page the host serves (sign-in, consent, account, admin, review), added by one
 /// middleware so no page can forget them (OWASP ASVS 4.0.3 V14.4):
 /// <list type="bullet">
-/// <item>a strict Content-Security-Policy: nothing loads but the page's own inline style, by a per-response nonce, and
-/// images from this origin or <c>data:</c> (the enrolment QR code); no script, no plugin, no base URI, never framed (V14.4.3;
+/// <item>a strict Content-Security-Policy: nothing loads but stylesheets from this origin (the host's one design-system
+/// stylesheet), an inline style only by a per-response nonce, and images from this origin or <c>data:</c> (the enrolment
+/// QR code); never <c>'unsafe-inline'</c>, no script, no plugin, no base URI, never framed (V14.4.3;
 /// <c>frame-ancestors 'none'</c> with <c>X-Frame-Options: DENY</c> for older browsers, V14.4.7);</item>
 /// <item><c>Referrer-Policy: no-referrer</c>: a reset link carries its token in the URL (V14.4.6);</item>
 /// <item><c>Cache-Control: no-store</c>: pages with anti-forgery tokens, recovery codes, an authenticator key or personal
@@ -19,7 +20,10 @@ namespace CrmSecurity.Identity.Pages.Shared;
 /// </summary>
 internal static class SecurityHeaders
 {
-    /// <summary>Where a page finds this response's style nonce (<c>&lt;style nonce="..."&gt;</c>); any module's layout may use it.</summary>
+    /// <summary>
+    /// Where a page finds this response's style nonce (<c>&lt;style nonce="..."&gt;</c>). The layouts need none (they link the
+    /// design system's stylesheet); it stays for a page that truly needs a style of its own.
+    /// </summary>
     public const string NonceItem = "CrmSecurity.CspNonce";
 
     public static IServiceCollection AddPageSecurityHeaders(this IServiceCollection services) =>
@@ -54,7 +58,7 @@ internal static class SecurityHeaders
         // without it a browser shows a blank page and the sign-in never reaches the CRM app.
         var scripts = context.Items.ContainsKey(FormPostItem) ? $" script-src '{FormPostScriptHash}';" : "";
         headers.ContentSecurityPolicy =
-            $"default-src 'none';{scripts} style-src 'nonce-{nonce}'; img-src 'self' data:; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
+            $"default-src 'none';{scripts} style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
         headers.XFrameOptions = "DENY";
         headers["Referrer-Policy"] = "no-referrer";
         headers["Cross-Origin-Opener-Policy"] = "same-origin";
