@@ -158,6 +158,34 @@ public sealed class SubjectKeyStore
     }
 
     /// <summary>
+    /// The shred of the encryption service: the same steps as <see cref="ShredAsync"/> (tombstone in the data database
+    /// first, then the key destroyed in the store), but audited once per effect: a repeat that changes nothing writes no
+    /// second event and says so. <paramref name="audit"/> adds who asked (client, address) to the event.
+    /// </summary>
+    internal async Task<SubjectShredOutcome> ShredOnceAsync(string tenant, string subjectId, string actor, Func<CryptoAccessEvent, CryptoAccessEvent> audit, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(tenant);
+        ArgumentException.ThrowIfNullOrWhiteSpace(subjectId);
+        ArgumentException.ThrowIfNullOrWhiteSpace(actor);
+        var now = _time.GetUtcNow();
+        await RecordInDataAsync([new ShredRecord(tenant, subjectId, now)], cancellationToken);
+        var outcome = await DestroyAsync(tenant, subjectId, now, cancellationToken) switch
+        {
+            Destruction.KeyDestroyed => SubjectShredOutcome.KeyDestroyed,
+            Destruction.TombstoneAdded => SubjectShredOutcome.TombstoneRecorded,
+            _ => SubjectShredOutcome.AlreadyShredded,
+        };
+        if (outcome != SubjectShredOutcome.AlreadyShredded)
+        {
+            await _events.WriteAsync(
+                audit(ShredEvent(tenant, subjectId, actor, outcome == SubjectShredOutcome.KeyDestroyed ? "crypto_shred: subject key destroyed" : "crypto_shred: no live key (tombstone recorded)")),
+                cancellationToken);
+        }
+
+        return outcome;
+    }
+
+    /// <summary>
     /// Re-applies every recorded shred to the store: after a subject-key store backup is restored, keys of subjects
     /// shredded after that backup are live again; this destroys them (and tombstones subjects the store never knew).
     /// Sources: the data database's tombstones (when configured) and <paramref name="recorded"/> (for example shreds
@@ -463,4 +491,17 @@ public sealed class SubjectKeyStore
 
     // Tenant and subject both bound: length-prefixed so ("a", "bc") and ("ab", "c") differ.
     private static string RowId(string tenant, string subjectId) => $"{tenant.Length}:{tenant}/{subjectId}";
+}
+
+/// <summary>What a shred through the encryption service did.</summary>
+internal enum SubjectShredOutcome
+{
+    /// <summary>The subject's live key was destroyed.</summary>
+    KeyDestroyed = 1,
+
+    /// <summary>The subject had no key: a tombstone now stops one from ever being made.</summary>
+    TombstoneRecorded = 2,
+
+    /// <summary>It was shredded before: nothing changed.</summary>
+    AlreadyShredded = 3,
 }

@@ -24,6 +24,7 @@ public class CryptoServiceHost : IAsyncLifetime
     public const string AllScopesClient = "crm-app";
     public const string EncryptOnlyClient = "crm-encrypt-only";
     public const string RewrapOnlyClient = "crm-rotation";
+    public const string ShredClient = "crm-erasure";
     public const string Secret = "test-secret-for-crypto-clients";
 
     private readonly string _directory = System.IO.Directory.CreateTempSubdirectory("crm-crypto-service-").FullName;
@@ -88,6 +89,7 @@ public class CryptoServiceHost : IAsyncLifetime
         AddClient(settings, 0, AllScopesClient, ["acme", "globex"], "crypto:encrypt", "crypto:decrypt", "crypto:index", "crypto:rewrap");
         AddClient(settings, 1, EncryptOnlyClient, ["acme"], "crypto:encrypt");
         AddClient(settings, 2, RewrapOnlyClient, ["acme"], "crypto:rewrap");
+        AddClient(settings, 3, ShredClient, ["acme"], "crypto:shred");
         _settings = settings;
         Start();
     }
