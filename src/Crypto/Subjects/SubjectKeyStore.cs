@@ -24,10 +24,10 @@ public sealed class SubjectKeyStore
 {
     private readonly Func<SubjectKeyDbContext> _keys;
     private readonly Func<CryptoDbContext>? _data;
-    private readonly Keyset _wrapping;
     private readonly ICryptoEventSink _events;
     private readonly TimeProvider _time;
-    private readonly Lazy<FieldEncryptor> _wrapper;
+    private Keyset _wrapping;
+    private Lazy<FieldEncryptor> _wrapper;
 
     /// <summary>Creates the store.</summary>
     /// <param name="keyStore">Makes a <see cref="SubjectKeyDbContext"/> on the subject-key store (disposed after each call).</param>
@@ -42,11 +42,26 @@ public sealed class SubjectKeyStore
         ArgumentNullException.ThrowIfNull(events);
         _keys = keyStore;
         _data = dataDatabase;
-        _wrapping = subjects;
         _events = events;
         _time = time ?? TimeProvider.System;
-        _wrapper = new Lazy<FieldEncryptor>(() => _wrapping.CreateFieldEncryptor(new FieldContext("crypto", "crypto_subject_keys", "wrapped_key")));
+        _wrapping = subjects;
+        _wrapper = Wrapper(subjects);
     }
+
+    /// <summary>
+    /// Wraps and unwraps with a reloaded keyring's <c>subjects</c> keyset from now on (after <c>keys rotate --keyset
+    /// subjects</c> on another host). Returns the previous wrapper, to be disposed once operations under it have ended.
+    /// </summary>
+    internal IDisposable? UseWrapping(Keyset subjects)
+    {
+        ArgumentNullException.ThrowIfNull(subjects);
+        Volatile.Write(ref _wrapping, subjects);
+        var old = Interlocked.Exchange(ref _wrapper, Wrapper(subjects));
+        return old.IsValueCreated ? old.Value : null;
+    }
+
+    private static Lazy<FieldEncryptor> Wrapper(Keyset subjects) =>
+        new(() => subjects.CreateFieldEncryptor(new FieldContext("crypto", "crypto_subject_keys", "wrapped_key")));
 
     private enum Destruction
     {
@@ -301,7 +316,8 @@ public sealed class SubjectKeyStore
     /// <returns>How many keys were rewrapped.</returns>
     public async Task<int> RewrapAsync(CancellationToken cancellationToken = default)
     {
-        var primary = _wrapping.PrimaryVersion;
+        var wrapping = Volatile.Read(ref _wrapping);
+        var primary = wrapping.PrimaryVersion;
         var rewrapped = 0;
         await using var context = _keys();
         var records = await context.SubjectKeys.AsNoTracking().Where(k => k.WrappedKey != null).ToListAsync(cancellationToken);
@@ -309,7 +325,7 @@ public sealed class SubjectKeyStore
         {
             cancellationToken.ThrowIfCancellationRequested();
             var info = FieldCiphertext.Inspect(record.WrappedKey);
-            if (info.KeysetId == _wrapping.Id && info.KeyVersion == primary)
+            if (info.KeysetId == wrapping.Id && info.KeyVersion == primary)
             {
                 continue;
             }

@@ -45,6 +45,9 @@ public class CryptoServiceHost : IAsyncLifetime
 
     public ConcurrentQueue<string> Logs { get; } = new();
 
+    /// <summary>Settings a subclass adds or overrides.</summary>
+    protected virtual IReadOnlyDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>();
+
     /// <summary>The read_unmasked seam; null keeps the host's default (deny).</summary>
     internal virtual IUnmaskedFieldAccess? Access => null;
 
@@ -90,6 +93,11 @@ public class CryptoServiceHost : IAsyncLifetime
         AddClient(settings, 1, EncryptOnlyClient, ["acme"], "crypto:encrypt");
         AddClient(settings, 2, RewrapOnlyClient, ["acme"], "crypto:rewrap");
         AddClient(settings, 3, ShredClient, ["acme"], "crypto:shred");
+        foreach (var (key, value) in ExtraSettings)
+        {
+            settings[key] = value;
+        }
+
         _settings = settings;
         Start();
     }
