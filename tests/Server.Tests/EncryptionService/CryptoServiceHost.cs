@@ -89,7 +89,7 @@ public class CryptoServiceHost : IAsyncLifetime
             settings[$"Crypto:Columns:{index}:BlindIndexes:0:Bits"] = "32";
         }
 
-        AddClient(settings, 0, AllScopesClient, ["acme", "globex"], "crypto:encrypt", "crypto:decrypt", "crypto:index", "crypto:rewrap");
+        AddClient(settings, 0, AllScopesClient, ["acme", "globex"], "crypto:encrypt", "crypto:decrypt", "crypto:index", "crypto:rewrap", "crypto:shred");
         AddClient(settings, 1, EncryptOnlyClient, ["acme"], "crypto:encrypt");
         AddClient(settings, 2, RewrapOnlyClient, ["acme"], "crypto:rewrap");
         AddClient(settings, 3, ShredClient, ["acme"], "crypto:shred");

@@ -38,7 +38,12 @@ public sealed class KeyringReloadTests(ReloadingCryptoServiceHost host) : IClass
         var (old, version) = await EncryptAsync(app, "r-1");
         Assert.Equal(1u, version);
 
-        // Another process rotates the keyring the service is running on.
+        // Another process rotates the keyring the service is running on, staged first (every host learns version 2
+        // before any encrypts with it), then promoted.
+        var stage = await host.RunVerbAsync("keys", "rotate", "--stage");
+        Assert.True(stage.ExitCode == 0, stage.Output);
+        await WaitForAsync(() => host.Logs.Any(l => l.Contains("fields primary v1 [v1:Active v2:Active]", StringComparison.Ordinal)));
+        Assert.Equal(1u, (await EncryptAsync(app, "r-1")).Version);
         var rotate = await host.RunVerbAsync("keys", "rotate");
         Assert.True(rotate.ExitCode == 0, rotate.Output);
         var (current, rotated) = await EncryptUntilVersionAsync(app, 2);
