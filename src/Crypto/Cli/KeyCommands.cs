@@ -10,7 +10,7 @@ using Spectre.Console;
 
 namespace CrmSecurity.Crypto.Cli;
 
-/// <summary><c>keys init | list | rotate | usage | rewrap | shred | reapply-shreds | backup | restore</c>.</summary>
+/// <summary><c>keys init | list | rotate | usage | destroy | rewrap | shred | reapply-shreds | backup | restore</c>.</summary>
 internal static class KeyCommands
 {
     public const string PassphraseVariable = "CRM_SECURITY_BACKUP_PASSPHRASE";
@@ -22,6 +22,7 @@ internal static class KeyCommands
         keys.Add(List(host));
         keys.Add(Rotate(host));
         keys.Add(KeyUsageCommand.Create(host));
+        keys.Add(KeyDestroyCommand.Create(host));
         keys.Add(Rewrap(host));
         keys.Add(Shred(host));
         keys.Add(ReapplyShreds(host));
@@ -72,6 +73,13 @@ internal static class KeyCommands
 
             Console.WriteLine($"Keyring {store.Path}, key-encryption key {store.Kek.KeyId}");
             Output().Write(table);
+            foreach (var backup in KeyLifecycleLedger.Read(store.Path).Backups)
+            {
+                var taken = backup.CreatedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
+                Console.WriteLine(backup.IsStale
+                    ? $"backup {backup.Path} (taken {taken} UTC): STALE, it still holds destroyed key(s) ({string.Join("; ", backup.StaleBecause!)}); delete every copy"
+                    : $"backup {backup.Path} (taken {taken} UTC)");
+            }
             return Task.FromResult(ExitCodes.Success);
         }, cancellationToken));
         return command;
@@ -286,6 +294,9 @@ internal static class KeyCommands
                 await file.WriteAsync(backup, token);
             }
 
+            // Recorded so that destroying a key version later flags this backup stale (it would still hold that key).
+            KeyLifecycleLedger.Read(store.Path).RecordBackup(path, services.GetRequiredService<TimeProvider>().GetUtcNow(), backup);
+
             var live = subjectKeys.Count(k => k.WrappedKey is not null);
             Console.WriteLine(
                 $"Wrote encrypted backup {path}: {encryption.Keyring.Keysets.Count} keysets, {live} data-subject key(s) and {subjectKeys.Count - live} tombstone(s). Keep the passphrase apart from it. " +
@@ -364,13 +375,102 @@ internal static class KeyCommands
             return await Fail($"A data-subject key in the backup does not unwrap under the backup's own keyring ({e.Reason}): the backup is damaged. Nothing was restored.");
         }
 
-        store.Save(keyring);
+        var ledger = KeyLifecycleLedger.Read(store.Path);
+        if (ledger.FindBackup(contents.Content) is { IsStale: true } stale)
+        {
+            Console.Error.WriteLine($"warning: this backup is stale ({string.Join("; ", stale.StaleBecause!)}): the versions destroyed since are destroyed again in the restored keyring.");
+        }
+
+        var redestroyed = ReapplyDestroys(keyring, ledger.Destroyed.Select(d => (d.KeysetId, d.Version)).Concat(DestroyedIn(store)), out var restored);
+        using (restored == keyring ? null : restored)
+        {
+            store.Save(restored);
+        }
+
+        if (redestroyed.Count > 0)
+        {
+            Console.WriteLine($"Destroyed again {redestroyed.Count} key version(s) destroyed after the backup was taken: {string.Join(", ", redestroyed)}.");
+        }
+
         var result = await keyStore.ReapplyShredsAsync(logs.Shreds, actor, cancellationToken);
         var taken = contents.CreatedAt is { } at ? $"taken {at.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)} UTC" : "of the keyring-only format";
         Console.WriteLine($"Restored the backup {taken}: {keyring.Keysets.Count} keysets into {store.Path} under key-encryption key {store.Kek.KeyId}; " +
             $"subject-key store: {merge.Added} record(s) added, {merge.AlreadyPresent} already there (kept).");
         Console.WriteLine(Describe(result, logs.Description));
         return ExitCodes.Success;
+    }
+
+    // Versions the keyring being replaced had destroyed (none when there is none, or it does not load under this KEK).
+    private static IEnumerable<(uint KeysetId, uint Version)> DestroyedIn(KeyringStore store)
+    {
+        if (!store.Exists)
+        {
+            return [];
+        }
+
+        try
+        {
+            using var current = store.Load();
+            return [.. current.Keysets.SelectMany(k => k.Versions.Where(v => v.Status == KeyStatus.Destroyed).Select(v => (k.Id, v.Version)))];
+        }
+        catch (KeyManagementException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>
+    /// A backup taken before a <c>keys destroy</c> still holds the destroyed key: restoring it must not bring the key
+    /// back, so every version recorded destroyed (ledger, keyring being replaced) is destroyed again, as shreds are
+    /// re-applied. A version that is the backup's primary cannot be, and is named on stderr.
+    /// </summary>
+    private static List<string> ReapplyDestroys(Keyring keyring, IEnumerable<(uint KeysetId, uint Version)> destroyed, out Keyring result)
+    {
+        var done = new List<string>();
+        result = keyring;
+        foreach (var group in destroyed.Distinct().GroupBy(d => d.KeysetId))
+        {
+            if (result.Keysets.FirstOrDefault(k => k.Id == group.Key) is not { } keyset)
+            {
+                continue;
+            }
+
+            var builder = KeysetBuilder.From(keyset);
+            var changed = false;
+            foreach (var (_, version) in group.OrderBy(d => d.Version))
+            {
+                if (keyset.Versions.FirstOrDefault(v => v.Version == version) is not { } info || info.Status == KeyStatus.Destroyed)
+                {
+                    continue;
+                }
+
+                if (info.IsPrimary)
+                {
+                    Console.Error.WriteLine($"warning: keyset '{keyset.Name}' version {version} was destroyed after this backup but is its primary; rotate, re-encrypt and destroy it again.");
+                    continue;
+                }
+
+                builder.Destroy(version);
+                changed = true;
+                done.Add(string.Create(CultureInfo.InvariantCulture, $"{keyset.Name} v{version}"));
+            }
+
+            var next = result.With(builder.Build());
+            if (!changed)
+            {
+                next.Dispose();
+                continue;
+            }
+
+            if (result != keyring)
+            {
+                result.Dispose();
+            }
+
+            result = next;
+        }
+
+        return done;
     }
 
     private static string Describe(ShredReapplication result, string sources) =>

@@ -35,49 +35,17 @@ internal static class KeyUsageCommand
             var columns = (parse.GetValue(columnOption) ?? []).Select(c => c.Split('=', 2)[0]).Distinct(StringComparer.Ordinal).ToList();
             using var keyring = store.Load();
             var connection = services.GetRequiredService<CryptoDbContext>().Database.GetDbConnection();
-            var usage = new Dictionary<(uint KeysetId, uint Version), long>();
-            long empty = 0, notCiphertext = 0;
-            await connection.OpenAsync(token);
+            ScanResult scan;
             try
             {
-                await using var command = connection.CreateCommand();
-                command.CommandText = $"SELECT {string.Join(", ", columns.Select(Quote))} FROM {Quote(table)}";
-                DbDataReader reader;
-                try
-                {
-                    reader = await command.ExecuteReaderAsync(token);
-                }
-                catch (DbException e)
-                {
-                    return await KeyCommands.Fail($"keys usage: cannot read {table} ({string.Join(", ", columns)}): {e.Message}", ExitCodes.Usage);
-                }
-
-                await using (reader)
-                {
-                    while (await reader.ReadAsync(token))
-                    {
-                        for (var i = 0; i < columns.Count; i++)
-                        {
-                            switch (Header(reader.IsDBNull(i) ? null : reader.GetValue(i)))
-                            {
-                                case null:
-                                    empty++;
-                                    break;
-                                case { } header when header.KeysetId == 0 && header.KeyVersion == 0:
-                                    notCiphertext++;
-                                    break;
-                                case { } header:
-                                    usage[(header.KeysetId, header.KeyVersion)] = usage.GetValueOrDefault((header.KeysetId, header.KeyVersion)) + 1;
-                                    break;
-                            }
-                        }
-                    }
-                }
+                scan = await ScanAsync(connection, table, columns, token);
             }
-            finally
+            catch (DbException e)
             {
-                await connection.CloseAsync();
+                return await KeyCommands.Fail($"keys usage: cannot read {table} ({string.Join(", ", columns)}): {e.Message}", ExitCodes.Usage);
             }
+
+            var (usage, empty, notCiphertext) = scan;
 
             // Every version of every keyset, so a version no value uses shows 0; then what names no keyset of this keyring.
             var output = new Table().AddColumns("keyset", "version", "status", "values");
@@ -102,6 +70,51 @@ internal static class KeyUsageCommand
             return ExitCodes.Success;
         }, cancellationToken));
         return command;
+    }
+
+    /// <summary>What a scan of a table's encrypted columns found: values per (keyset id, version), empty values, values in neither stored form.</summary>
+    internal sealed record ScanResult(Dictionary<(uint KeysetId, uint Version), long> Usage, long Empty, long NotCiphertext);
+
+    /// <summary>
+    /// Counts the stored values of <paramref name="columns"/> of <paramref name="table"/> per keyset id and version, from the
+    /// ciphertext headers only (nothing is decrypted). <c>keys usage</c> prints it; <c>keys destroy</c> refuses on it.
+    /// </summary>
+    /// <exception cref="DbException">The table or a column cannot be read.</exception>
+    internal static async Task<ScanResult> ScanAsync(DbConnection connection, string table, IReadOnlyList<string> columns, CancellationToken cancellationToken)
+    {
+        var usage = new Dictionary<(uint KeysetId, uint Version), long>();
+        long empty = 0, notCiphertext = 0;
+        await connection.OpenAsync(cancellationToken);
+        try
+        {
+            await using var command = connection.CreateCommand();
+            command.CommandText = $"SELECT {string.Join(", ", columns.Select(Quote))} FROM {Quote(table)}";
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                for (var i = 0; i < columns.Count; i++)
+                {
+                    switch (Header(reader.IsDBNull(i) ? null : reader.GetValue(i)))
+                    {
+                        case null:
+                            empty++;
+                            break;
+                        case { } header when header.KeysetId == 0 && header.KeyVersion == 0:
+                            notCiphertext++;
+                            break;
+                        case { } header:
+                            usage[(header.KeysetId, header.KeyVersion)] = usage.GetValueOrDefault((header.KeysetId, header.KeyVersion)) + 1;
+                            break;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
+
+        return new ScanResult(usage, empty, notCiphertext);
     }
 
     /// <summary>

@@ -13,9 +13,13 @@ namespace CrmSecurity.Crypto.Fields;
 /// </summary>
 public sealed class FieldEncryption : IDisposable
 {
-    private readonly ConcurrentDictionary<FieldContext, FieldEncryptor> _randomized = new();
-    private readonly ConcurrentDictionary<FieldContext, DeterministicFieldEncryptor> _deterministic = new();
-    private readonly ConcurrentDictionary<(FieldContext, BlindIndexDefinition), BlindIndex> _indexes = new();
+    /// <summary>How long a replaced keyring stays usable for operations that began under it before its keys are zeroed.</summary>
+    internal static readonly TimeSpan RetiredKeyringGrace = TimeSpan.FromSeconds(30);
+
+    private readonly Lock _retiring = new();
+    private readonly List<State> _retired = [];
+    private State _state;
+    private bool _disposed;
 
     /// <summary>Creates the runtime.</summary>
     /// <param name="keyring">The keyring (this object takes ownership).</param>
@@ -25,13 +29,13 @@ public sealed class FieldEncryption : IDisposable
     {
         ArgumentNullException.ThrowIfNull(keyring);
         ArgumentNullException.ThrowIfNull(events);
-        Keyring = keyring;
+        _state = new State(keyring);
         SubjectKeys = subjectKeys;
         Events = events;
     }
 
-    /// <summary>The keyring.</summary>
-    public Keyring Keyring { get; }
+    /// <summary>The keyring: the one loaded last (a running service reloads a rotated keyring without a restart).</summary>
+    public Keyring Keyring => Volatile.Read(ref _state).Keyring;
 
     /// <summary>Data-subject keys (null when not configured).</summary>
     public SubjectKeyStore? SubjectKeys { get; }
@@ -41,41 +45,127 @@ public sealed class FieldEncryption : IDisposable
 
     /// <summary>The randomized encryptor of a column under the <c>fields</c> keyset (cached).</summary>
     /// <param name="context">The column.</param>
-    public FieldEncryptor Encryptor(FieldContext context) =>
-        _randomized.GetOrAdd(context, c => Keyring.Get(Keyring.FieldsKeyset).CreateFieldEncryptor(c));
+    public FieldEncryptor Encryptor(FieldContext context)
+    {
+        var state = Volatile.Read(ref _state);
+        return state.Randomized.GetOrAdd(context, c => state.Keyring.Get(Keyring.FieldsKeyset).CreateFieldEncryptor(c));
+    }
 
     /// <summary>The deterministic encryptor of a column under the <c>fields</c> keyset (cached).</summary>
     /// <param name="context">The column.</param>
-    public DeterministicFieldEncryptor DeterministicEncryptor(FieldContext context) =>
-        _deterministic.GetOrAdd(context, c => Keyring.Get(Keyring.FieldsKeyset).CreateDeterministicFieldEncryptor(c));
+    public DeterministicFieldEncryptor DeterministicEncryptor(FieldContext context)
+    {
+        var state = Volatile.Read(ref _state);
+        return state.Deterministic.GetOrAdd(context, c => state.Keyring.Get(Keyring.FieldsKeyset).CreateDeterministicFieldEncryptor(c));
+    }
 
     /// <summary>A blind index of a column under the <c>blind-index</c> keyset (cached).</summary>
     /// <param name="context">The column.</param>
     /// <param name="definition">The index.</param>
-    public BlindIndex BlindIndex(FieldContext context, BlindIndexDefinition definition) =>
-        _indexes.GetOrAdd((context, definition), k => Keyring.Get(Keyring.BlindIndexKeyset).CreateBlindIndex(k.Item1, k.Item2));
+    public BlindIndex BlindIndex(FieldContext context, BlindIndexDefinition definition)
+    {
+        var state = Volatile.Read(ref _state);
+        return state.Indexes.GetOrAdd((context, definition), k => state.Keyring.Get(Keyring.BlindIndexKeyset).CreateBlindIndex(k.Item1, k.Item2));
+    }
 
-    /// <summary>Disposes every cached encryptor and index and zeroes the keyring.</summary>
+    /// <summary>
+    /// Puts a newly loaded keyring in place, atomically: every operation that starts after this uses it (and its
+    /// <c>subjects</c> keyset wraps data-subject keys). Operations already running finish under the old one, whose keys
+    /// are zeroed after <see cref="RetiredKeyringGrace"/>, so a destroyed version's key does not outlive the reload by
+    /// more than that.
+    /// </summary>
+    /// <param name="keyring">The new keyring (this object takes ownership).</param>
+    internal void Replace(Keyring keyring)
+    {
+        ArgumentNullException.ThrowIfNull(keyring);
+        var wrapper = keyring.Keysets.FirstOrDefault(k => k.Name == Keyring.SubjectsKeyset) is { } subjects && SubjectKeys is not null
+            ? SubjectKeys.UseWrapping(subjects)
+            : null;
+        var old = Interlocked.Exchange(ref _state, new State(keyring));
+        old.RetiredWrapper = wrapper;
+        lock (_retiring)
+        {
+            if (_disposed)
+            {
+                old.Dispose();
+                return;
+            }
+
+            _retired.Add(old);
+        }
+
+        _ = RetireAsync(old);
+    }
+
+    /// <summary>Disposes every cached encryptor and index and zeroes the keyring (and any keyring replaced not yet zeroed).</summary>
     public void Dispose()
     {
-        foreach (var e in _randomized.Values)
+        List<State> retired;
+        lock (_retiring)
         {
-            e.Dispose();
+            _disposed = true;
+            retired = [.. _retired];
+            _retired.Clear();
         }
 
-        foreach (var e in _deterministic.Values)
+        foreach (var state in retired)
         {
-            e.Dispose();
+            state.Dispose();
         }
 
-        foreach (var i in _indexes.Values)
-        {
-            i.Dispose();
-        }
-
-        Keyring.Dispose();
+        Volatile.Read(ref _state).Dispose();
     }
 
     /// <summary>Keyset names only.</summary>
     public override string ToString() => $"FieldEncryption ({Keyring})";
+
+    private async Task RetireAsync(State old)
+    {
+        await Task.Delay(RetiredKeyringGrace).ConfigureAwait(false);
+        lock (_retiring)
+        {
+            if (!_retired.Remove(old))
+            {
+                return; // disposed with the runtime meanwhile
+            }
+        }
+
+        old.Dispose();
+    }
+
+    /// <summary>One keyring and the encryptors and indexes derived from it.</summary>
+    private sealed class State(Keyring keyring) : IDisposable
+    {
+        public Keyring Keyring { get; } = keyring;
+
+        public ConcurrentDictionary<FieldContext, FieldEncryptor> Randomized { get; } = new();
+
+        public ConcurrentDictionary<FieldContext, DeterministicFieldEncryptor> Deterministic { get; } = new();
+
+        public ConcurrentDictionary<(FieldContext, BlindIndexDefinition), BlindIndex> Indexes { get; } = new();
+
+        /// <summary>The subject-key wrapper of the keyring this one replaced, zeroed with that keyring.</summary>
+        public IDisposable? RetiredWrapper { get; set; }
+
+        public void Dispose()
+        {
+            foreach (var e in Randomized.Values)
+            {
+                e.Dispose();
+            }
+
+            foreach (var e in Deterministic.Values)
+            {
+                e.Dispose();
+            }
+
+            foreach (var i in Indexes.Values)
+            {
+                i.Dispose();
+            }
+
+            RetiredWrapper?.Dispose();
+            Keyring.Dispose();
+        }
+    }
 }

@@ -24,6 +24,12 @@ public sealed class CryptoOptions
     /// <summary>JSON Lines file that crypto access events (shreds, decrypts) are appended to, for the audit pipeline.</summary>
     public string AccessEventLog { get; set; } = "data/crypto-access-events.jsonl";
 
+    /// <summary>
+    /// How often, in seconds, a running encryption service looks at the keyring file and loads a changed one (a rotation
+    /// or destroy made by a verb or on another host) without a restart; 0 turns reloading off. Default 10.
+    /// </summary>
+    public double KeyringReloadSeconds { get; set; } = 10;
+
     /// <summary>Where data-subject keys are kept: with the keys, never in the data database.</summary>
     public SubjectKeyStoreOptions SubjectKeys { get; set; } = new();
 }

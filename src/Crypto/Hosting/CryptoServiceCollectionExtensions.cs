@@ -127,6 +127,9 @@ public static class CryptoServiceCollectionExtensions
             services.AddSingleton<IValidateOptions<CryptoServiceOptions>, CryptoServiceOptionsValidator>();
             CryptoServiceAuthentication.Add(services, bearer);
             services.AddSingleton<ServiceMarker>();
+
+            // A running service follows the keyring file, so a staged rotation across hosts needs no restart.
+            services.AddHostedService<KeyringReloader>();
         }
 
         return builder;
@@ -233,6 +236,11 @@ internal sealed class CryptoOptionsValidator : IValidateOptions<CryptoOptions>
         if (string.IsNullOrWhiteSpace(options.KeyringPath))
         {
             return ValidateOptionsResult.Fail("Crypto:KeyringPath is required: the path of the keyring file.");
+        }
+
+        if (!double.IsFinite(options.KeyringReloadSeconds) || options.KeyringReloadSeconds < 0 || options.KeyringReloadSeconds > 86_400)
+        {
+            return ValidateOptionsResult.Fail("Crypto:KeyringReloadSeconds must be between 0 (no reloading) and 86400 seconds.");
         }
 
         IKeyEncryptionKey kek;

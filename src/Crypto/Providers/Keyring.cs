@@ -75,11 +75,10 @@ public sealed class Keyring : IDisposable
     public static Keyring Load(string path, IKeyEncryptionKey kek)
     {
         ArgumentNullException.ThrowIfNull(kek);
-        KeyringDocument document;
+        byte[] content;
         try
         {
-            using var stream = File.OpenRead(path);
-            document = JsonSerializer.Deserialize<KeyringDocument>(stream, Json) ?? throw new KeyManagementException($"The keyring file '{path}' is empty.");
+            content = File.ReadAllBytes(path);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -88,6 +87,22 @@ public sealed class Keyring : IDisposable
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new KeyManagementException($"The keyring file '{path}' cannot be read: {e.Message}", e);
+        }
+
+        return Load(content, path, kek);
+    }
+
+    /// <summary>
+    /// Loads a keyring from the bytes of its file, read once (so what is checked is what is used: a reload reads, verifies,
+    /// then swaps). <paramref name="path"/> only names the file in messages.
+    /// </summary>
+    internal static Keyring Load(ReadOnlySpan<byte> content, string path, IKeyEncryptionKey kek)
+    {
+        ArgumentNullException.ThrowIfNull(kek);
+        KeyringDocument document;
+        try
+        {
+            document = JsonSerializer.Deserialize<KeyringDocument>(content, Json) ?? throw new KeyManagementException($"The keyring file '{path}' is empty.");
         }
         catch (JsonException e)
         {
@@ -195,7 +210,16 @@ public sealed class Keyring : IDisposable
                     throw new KeyManagementException($"Keyset '{entry.Name}' version {version.Version} in '{path}' has no key but is not destroyed.");
                 }
 
-                var bound = kek.UnwrapKey(Convert.FromBase64String(version.Wrapped));
+                byte[] bound;
+                try
+                {
+                    bound = kek.UnwrapKey(Convert.FromBase64String(version.Wrapped));
+                }
+                catch (FormatException e)
+                {
+                    throw new KeyManagementException(string.Create(CultureInfo.InvariantCulture, $"Keyset '{entry.Name}' version {version.Version} in '{path}' holds a wrapped key that is not base64: the file was altered or cut off."), e);
+                }
+
                 try
                 {
                     // The binding stops an entry from being moved to another keyset or version in the file.

@@ -160,7 +160,7 @@ internal static class KeyringBackup
 
             var payload = JsonSerializer.Deserialize<Payload>(plaintext, Json) ?? throw new KeyManagementException("The backup holds no keysets.");
             var subjectKeys = (payload.SubjectKeys ?? []).Select(ToRecord).ToList();
-            return new KeyringBackupContents(Keyring.Of((payload.Keysets ?? []).Select(ToKeyset).ToList()), subjectKeys, payload.CreatedAt);
+            return new KeyringBackupContents(Keyring.Of((payload.Keysets ?? []).Select(ToKeyset).ToList()), subjectKeys, payload.CreatedAt) { Content = backup.ToArray() };
         }
         finally
         {
@@ -278,4 +278,8 @@ internal static class KeyringBackup
 /// <param name="Keyring">The keyring (the caller owns it).</param>
 /// <param name="SubjectKeys">The subject-key store's records, tombstones included; empty for a keyring-only backup.</param>
 /// <param name="CreatedAt">When the backup was taken; null for backups of the first format.</param>
-internal sealed record KeyringBackupContents(Keyring Keyring, IReadOnlyList<SubjectKeyRecord> SubjectKeys, DateTimeOffset? CreatedAt);
+internal sealed record KeyringBackupContents(Keyring Keyring, IReadOnlyList<SubjectKeyRecord> SubjectKeys, DateTimeOffset? CreatedAt)
+{
+    /// <summary>The backup file's content as read (encrypted), so the lifecycle ledger can recognise it.</summary>
+    public byte[] Content { get; init; } = [];
+}

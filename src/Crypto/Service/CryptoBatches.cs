@@ -106,7 +106,7 @@ internal static class CryptoBatches
         }
 
         var caller = CryptoCaller.Of(http.User);
-        using var ciphers = new ColumnCiphers(encryption.Keyring);
+        using var ciphers = new ColumnCiphers(encryption.Keyring, encryption.SubjectKeys);
         var results = new BatchResult<TResponse>[items.Count];
         for (var i = 0; i < items.Count; i++)
         {

@@ -26,6 +26,12 @@ internal static class CryptoServiceAuthentication
     /// </summary>
     public const string RewrapScope = "crypto:rewrap";
 
+    /// <summary>
+    /// Crypto-shreds data subjects: irreversible, so a scope of its own that no other implies, and client-credentials-only
+    /// (a privacy officer's tool or the CRM's erasure job, not a user's browser).
+    /// </summary>
+    public const string ShredScope = "crypto:shred";
+
     /// <param name="services">The host's services.</param>
     /// <param name="bearer">
     /// Registers the bearer scheme (name, audience) against the host's issuer: RFC 9068 §4 audience and type, revocation
@@ -36,7 +42,7 @@ internal static class CryptoServiceAuthentication
         bearer(services.AddAuthentication(), Scheme, Audience);
 
         var policies = services.AddAuthorizationBuilder();
-        foreach (var scope in new[] { EncryptScope, DecryptScope, IndexScope, RewrapScope })
+        foreach (var scope in new[] { EncryptScope, DecryptScope, IndexScope, RewrapScope, ShredScope })
         {
             policies.AddPolicy(scope, policy => policy
                 .AddAuthenticationSchemes(Scheme)

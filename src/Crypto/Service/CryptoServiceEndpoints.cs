@@ -19,7 +19,11 @@ namespace CrmSecurity.Crypto.Service;
 /// <param name="RowId">The row's primary key as text; required for randomized mode, not used by deterministic mode.</param>
 /// <param name="Mode"><c>randomized</c> (AES-256-GCM, default) or <c>deterministic</c> (AES-SIV, for equality lookups).</param>
 /// <param name="Plaintext">The value.</param>
-internal sealed record EncryptRequest(string? Tenant, string? Table, string? Column, string? RowId, string? Mode, string? Plaintext);
+/// <param name="Subject">
+/// Optional data subject (a contact id, say): the value is encrypted under that subject's own key, so shredding the
+/// subject (<c>POST /crypto/v1/subjects/{subject}/shred</c>) makes it unreadable for good. Randomized mode only.
+/// </param>
+internal sealed record EncryptRequest(string? Tenant, string? Table, string? Column, string? RowId, string? Mode, string? Plaintext, string? Subject = null);
 
 internal sealed record EncryptResponse(string Ciphertext, uint KeyVersion);
 
@@ -37,7 +41,8 @@ internal sealed record EncryptResponse(string Ciphertext, uint KeyVersion);
 /// Where the record lives, as in <c>POST /authz/v1/check</c> (<c>owner</c>, <c>owner_kind</c>, <c>business_unit</c>,
 /// <c>shares</c>): believed only from the CRM app's back end (its own token, or one it exchanged for the user).
 /// </param>
-internal sealed record DecryptRequest(string? Tenant, string? Table, string? Column, string? RowId, string? Mode, string? Ciphertext, CrmAuthorization.CrmRecord? Record = null);
+/// <param name="Subject">The data subject the value was encrypted for, when it was (the same as on encrypt).</param>
+internal sealed record DecryptRequest(string? Tenant, string? Table, string? Column, string? RowId, string? Mode, string? Ciphertext, CrmAuthorization.CrmRecord? Record = null, string? Subject = null);
 
 internal sealed record DecryptResponse(string Plaintext);
 
@@ -66,7 +71,18 @@ internal sealed record BlindIndexResponse(string Index, int Bits);
 /// <param name="RowId">The row the value is bound to: required in randomized mode, empty in deterministic mode.</param>
 /// <param name="Mode"><c>randomized</c> (default) or <c>deterministic</c>.</param>
 /// <param name="Ciphertext">The value as stored (<c>cf1:...</c>).</param>
-internal sealed record RewrapRequest(string? Tenant, string? Table, string? Column, string? RowId, string? Mode, string? Ciphertext);
+/// <param name="Subject">The data subject the value was encrypted for, when it was (its key has one version: the value comes back as it was).</param>
+internal sealed record RewrapRequest(string? Tenant, string? Table, string? Column, string? RowId, string? Mode, string? Ciphertext, string? Subject = null);
+
+/// <summary>Shreds a data subject of a tenant.</summary>
+/// <param name="Tenant">The tenant the subject belongs to.</param>
+internal sealed record ShredRequest(string? Tenant);
+
+/// <summary>What the shred did.</summary>
+/// <param name="Tenant">The tenant.</param>
+/// <param name="Subject">The data subject.</param>
+/// <param name="Outcome"><c>key_destroyed</c>, <c>tombstone_recorded</c> (the subject had no key) or <c>already_shredded</c> (nothing changed).</param>
+internal sealed record ShredResponse(string Tenant, string Subject, string Outcome);
 
 /// <summary>The value under the current key version, and the version it was under.</summary>
 /// <param name="Ciphertext">The value to store (the same text when it already was under the current version).</param>
@@ -117,6 +133,7 @@ internal static class CryptoServiceEndpoints
         group.MapPost("/decrypt", DecryptAsync).RequireAuthorization(CryptoServiceAuthentication.DecryptScope);
         group.MapPost("/blind-index", ComputeBlindIndexAsync).RequireAuthorization(CryptoServiceAuthentication.IndexScope);
         group.MapPost("/rewrap", RewrapAsync).RequireAuthorization(CryptoServiceAuthentication.RewrapScope);
+        group.MapPost("/subjects/{subject}/shred", ShredAsync).RequireAuthorization(CryptoServiceAuthentication.ShredScope);
 
         // A batch carries many values, so its body may be larger (Crypto:Service:MaxBatchRequestBytes, read once the
         // settings have been validated at start); its item count is checked in the handler.
@@ -131,28 +148,28 @@ internal static class CryptoServiceEndpoints
     internal static async Task<Results<Ok<EncryptResponse>, ValidationProblem, ProblemHttpResult>> EncryptAsync(
         EncryptRequest request, HttpContext http, FieldEncryption encryption, CryptoColumns columns)
     {
-        using var ciphers = new ColumnCiphers(encryption.Keyring);
+        using var ciphers = new ColumnCiphers(encryption.Keyring, encryption.SubjectKeys);
         return (await EncryptOneAsync(request, http, CryptoCaller.Of(http.User), ciphers, columns)).ToResult();
     }
 
     internal static async Task<Results<Ok<DecryptResponse>, ValidationProblem, ProblemHttpResult>> DecryptAsync(
         DecryptRequest request, HttpContext http, FieldEncryption encryption, IUnmaskedFieldAccess access, CryptoColumns columns, TimeProvider time)
     {
-        using var ciphers = new ColumnCiphers(encryption.Keyring);
+        using var ciphers = new ColumnCiphers(encryption.Keyring, encryption.SubjectKeys);
         return (await DecryptOneAsync(request, http, CryptoCaller.Of(http.User), ciphers, encryption, access, columns, time)).ToResult();
     }
 
     internal static async Task<Results<Ok<BlindIndexResponse>, ValidationProblem, ProblemHttpResult>> ComputeBlindIndexAsync(
         BlindIndexRequest request, HttpContext http, FieldEncryption encryption, CryptoColumns columns)
     {
-        using var ciphers = new ColumnCiphers(encryption.Keyring);
+        using var ciphers = new ColumnCiphers(encryption.Keyring, encryption.SubjectKeys);
         return (await ComputeBlindIndexOneAsync(request, http, CryptoCaller.Of(http.User), ciphers, columns)).ToResult();
     }
 
     internal static async Task<Results<Ok<RewrapResponse>, ValidationProblem, ProblemHttpResult>> RewrapAsync(
         RewrapRequest request, HttpContext http, FieldEncryption encryption, CryptoColumns columns, TimeProvider time)
     {
-        using var ciphers = new ColumnCiphers(encryption.Keyring);
+        using var ciphers = new ColumnCiphers(encryption.Keyring, encryption.SubjectKeys);
         return (await RewrapOneAsync(request, http, CryptoCaller.Of(http.User), ciphers, encryption, columns, time)).ToResult();
     }
 
@@ -165,6 +182,7 @@ internal static class CryptoServiceEndpoints
         var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
         CheckDeterministicAllowed(mode, context, columns, errors);
         var rowId = CheckRowId(request.RowId, mode, errors);
+        CheckSubject(request.Subject, mode, ciphers, errors);
         if (request.Plaintext is null)
         {
             errors["plaintext"] = ["plaintext is required (an empty string is allowed)."];
@@ -190,6 +208,22 @@ internal static class CryptoServiceEndpoints
             return new EncryptResponse(encryptor.EncryptText(request.Plaintext!), encryptor.PrimaryVersion);
         }
 
+        if (request.Subject is { } subject)
+        {
+            FieldEncryptor subjectEncryptor;
+            try
+            {
+                subjectEncryptor = await ciphers.SubjectAsync(context, subject, create: true, http.RequestAborted);
+            }
+            catch (FieldDecryptionException e) when (e.Reason == DecryptFailureReason.SubjectShredded)
+            {
+                // A shredded subject never gets a key again, so nothing new can be written for it.
+                return ItemProblem.SubjectShredded(e);
+            }
+
+            return new EncryptResponse(subjectEncryptor.EncryptText(request.Plaintext!, rowId!), subjectEncryptor.PrimaryVersion);
+        }
+
         var randomized = ciphers.Randomized(context);
         return new EncryptResponse(randomized.EncryptText(request.Plaintext!, rowId!), randomized.PrimaryVersion);
     }
@@ -204,6 +238,7 @@ internal static class CryptoServiceEndpoints
         CheckDeterministicAllowed(mode, context, columns, errors);
         var rowId = CheckRowId(request.RowId, mode, errors, decrypting: true);
         CheckRecord(request.Record, rowId, errors);
+        CheckSubject(request.Subject, mode, ciphers, errors);
         CheckCiphertext(request.Ciphertext, errors);
         if (errors.Count > 0 || context is null)
         {
@@ -241,7 +276,9 @@ internal static class CryptoServiceEndpoints
         {
             plaintext = mode == Deterministic
                 ? ciphers.Deterministic(context).DecryptText(request.Ciphertext!)
-                : ciphers.Randomized(context).DecryptText(request.Ciphertext!, rowId!);
+                : request.Subject is { } subject
+                    ? (await ciphers.SubjectAsync(context, subject, create: false, cancellationToken)).DecryptText(request.Ciphertext!, rowId!)
+                    : ciphers.Randomized(context).DecryptText(request.Ciphertext!, rowId!);
         }
         catch (FieldDecryptionException e)
         {
@@ -308,6 +345,7 @@ internal static class CryptoServiceEndpoints
         var context = CheckContext(request.Tenant, request.Table, request.Column, errors);
         CheckDeterministicAllowed(mode, context, columns, errors);
         var rowId = CheckRowId(request.RowId, mode, errors);
+        CheckSubject(request.Subject, mode, ciphers, errors);
         CheckCiphertext(request.Ciphertext, errors);
         if (errors.Count > 0 || context is null)
         {
@@ -339,7 +377,9 @@ internal static class CryptoServiceEndpoints
             }
             else
             {
-                var encryptor = ciphers.Randomized(context);
+                var encryptor = request.Subject is { } subject
+                    ? await ciphers.SubjectAsync(context, subject, create: false, cancellationToken)
+                    : ciphers.Randomized(context);
                 plaintext = encryptor.Decrypt(stored, rowId!);
                 // Already current: verified all the same (the tag and the binding), then left as it is, so a rotation job
                 // that sees the same text back knows there is nothing to write.
@@ -362,6 +402,87 @@ internal static class CryptoServiceEndpoints
             {
                 CryptographicOperations.ZeroMemory(plaintext);
             }
+        }
+    }
+
+    /// <summary>
+    /// Crypto-shreds one data subject of a tenant, with the CLI verb's steps (<c>keys shred</c>:
+    /// <see cref="Subjects.SubjectKeyStore"/>: tombstone in the data database first, then the key destroyed), so every
+    /// value encrypted for the subject, in every copy, stays unreadable for good. Tenant-bound like every call; needs
+    /// <c>crypto:shred</c>, a scope no other implies. Idempotent: a repeat answers <c>already_shredded</c>. Audited once
+    /// per effect: the shred that destroyed the key (or recorded the tombstone) is one <c>admin_change</c> event, a
+    /// refused one a <c>denied</c> event, a repeat none. The caller clears its own blind indexes of the subject.
+    /// </summary>
+    internal static async Task<Results<Ok<ShredResponse>, ValidationProblem, ProblemHttpResult>> ShredAsync(
+        string subject, ShredRequest? request, HttpContext http, FieldEncryption encryption, TimeProvider time)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrEmpty(request?.Tenant))
+        {
+            errors["tenant"] = ["tenant is required: a data subject is shredded within its tenant."];
+        }
+        else if (Encoding.UTF8.GetByteCount(request.Tenant) > FieldContext.MaxNameBytes)
+        {
+            errors["tenant"] = [$"tenant is longer than {FieldContext.MaxNameBytes} UTF-8 bytes."];
+        }
+
+        if (string.IsNullOrWhiteSpace(subject) || Encoding.UTF8.GetByteCount(subject) > FieldContext.MaxNameBytes)
+        {
+            errors["subject"] = [$"subject must be 1 to {FieldContext.MaxNameBytes} UTF-8 bytes."];
+        }
+
+        if (encryption.SubjectKeys is null)
+        {
+            errors["subject"] = ["data-subject keys are not configured in this service."];
+        }
+
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors);
+        }
+
+        var caller = CryptoCaller.Of(http.User);
+        var tenant = request!.Tenant!;
+        CryptoAccessEvent WithCaller(CryptoAccessEvent e) => e with { ClientId = caller.ClientId, SourceIp = http.Connection.RemoteIpAddress?.ToString() };
+        if (await caller.TenantRefusalAsync(http, tenant) is { } refusal)
+        {
+            await encryption.Events.WriteAsync(
+                WithCaller(new CryptoAccessEvent(time.GetUtcNow(), caller.Name, "admin_change", "denied")
+                {
+                    Tenant = tenant, Entity = "data_subject", RecordId = subject, Privilege = "crypto_shred", Details = $"crypto_shred refused: {refusal}",
+                }),
+                http.RequestAborted);
+            return ItemProblem.TenantRefused(refusal).ToResult<ShredResponse>();
+        }
+
+        var outcome = await encryption.SubjectKeys!.ShredOnceAsync(tenant, subject, caller.Name, WithCaller, http.RequestAborted);
+        return TypedResults.Ok(new ShredResponse(tenant, subject, outcome switch
+        {
+            Subjects.SubjectShredOutcome.KeyDestroyed => "key_destroyed",
+            Subjects.SubjectShredOutcome.TombstoneRecorded => "tombstone_recorded",
+            _ => "already_shredded",
+        }));
+    }
+
+    /// <summary>A data subject's key is a randomized-mode key of its own; deterministic values stay under the column's key.</summary>
+    private static void CheckSubject(string? subject, string? mode, ColumnCiphers ciphers, Dictionary<string, string[]> errors)
+    {
+        if (subject is null)
+        {
+            return;
+        }
+
+        if (subject.Length == 0 || Encoding.UTF8.GetByteCount(subject) > FieldContext.MaxNameBytes)
+        {
+            errors["subject"] = [$"subject must be 1 to {FieldContext.MaxNameBytes} UTF-8 bytes (or left out)."];
+        }
+        else if (mode == Deterministic)
+        {
+            errors["subject"] = ["subject is for randomized mode only: a deterministic value is looked up across subjects, so it cannot be under one subject's key."];
+        }
+        else if (!ciphers.HasSubjectKeys)
+        {
+            errors["subject"] = ["data-subject keys are not configured in this service."];
         }
     }
 

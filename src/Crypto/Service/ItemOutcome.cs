@@ -36,6 +36,14 @@ internal sealed record ItemProblem(int Status, string Title, string? Detail, Dic
         return new(StatusCodes.Status422UnprocessableEntity, "The ciphertext could not be decrypted", $"{field}: {e.Message}", new() { [field] = [e.Message] }, e.Reason.ToString());
     }
 
+    /// <summary>409 naming <c>subject</c>: the data subject was shredded, so nothing new is encrypted for it.</summary>
+    public static ItemProblem SubjectShredded(FieldDecryptionException e) =>
+        new(StatusCodes.Status409Conflict, "Data subject shredded", $"subject: {e.Message}", new() { ["subject"] = [e.Message] }, e.Reason.ToString());
+
+    /// <summary>The answer of a call whose success is <typeparamref name="T"/>: this problem.</summary>
+    public Results<Ok<T>, ValidationProblem, ProblemHttpResult> ToResult<T>()
+        where T : class => new ItemOutcome<T>(null, this).ToResult();
+
     /// <summary>The problem details of a single call.</summary>
     public ProblemDetails ToProblemDetails()
     {

@@ -24,10 +24,10 @@ public sealed class SubjectKeyStore
 {
     private readonly Func<SubjectKeyDbContext> _keys;
     private readonly Func<CryptoDbContext>? _data;
-    private readonly Keyset _wrapping;
     private readonly ICryptoEventSink _events;
     private readonly TimeProvider _time;
-    private readonly Lazy<FieldEncryptor> _wrapper;
+    private Keyset _wrapping;
+    private Lazy<FieldEncryptor> _wrapper;
 
     /// <summary>Creates the store.</summary>
     /// <param name="keyStore">Makes a <see cref="SubjectKeyDbContext"/> on the subject-key store (disposed after each call).</param>
@@ -42,11 +42,26 @@ public sealed class SubjectKeyStore
         ArgumentNullException.ThrowIfNull(events);
         _keys = keyStore;
         _data = dataDatabase;
-        _wrapping = subjects;
         _events = events;
         _time = time ?? TimeProvider.System;
-        _wrapper = new Lazy<FieldEncryptor>(() => _wrapping.CreateFieldEncryptor(new FieldContext("crypto", "crypto_subject_keys", "wrapped_key")));
+        _wrapping = subjects;
+        _wrapper = Wrapper(subjects);
     }
+
+    /// <summary>
+    /// Wraps and unwraps with a reloaded keyring's <c>subjects</c> keyset from now on (after <c>keys rotate --keyset
+    /// subjects</c> on another host). Returns the previous wrapper, to be disposed once operations under it have ended.
+    /// </summary>
+    internal IDisposable? UseWrapping(Keyset subjects)
+    {
+        ArgumentNullException.ThrowIfNull(subjects);
+        Volatile.Write(ref _wrapping, subjects);
+        var old = Interlocked.Exchange(ref _wrapper, Wrapper(subjects));
+        return old.IsValueCreated ? old.Value : null;
+    }
+
+    private static Lazy<FieldEncryptor> Wrapper(Keyset subjects) =>
+        new(() => subjects.CreateFieldEncryptor(new FieldContext("crypto", "crypto_subject_keys", "wrapped_key")));
 
     private enum Destruction
     {
@@ -155,6 +170,34 @@ public sealed class SubjectKeyStore
             ShredEvent(tenant, subjectId, actor, destroyed ? "crypto_shred: subject key destroyed" : "crypto_shred: no live key (tombstone recorded)"),
             cancellationToken);
         return destroyed;
+    }
+
+    /// <summary>
+    /// The shred of the encryption service: the same steps as <see cref="ShredAsync"/> (tombstone in the data database
+    /// first, then the key destroyed in the store), but audited once per effect: a repeat that changes nothing writes no
+    /// second event and says so. <paramref name="audit"/> adds who asked (client, address) to the event.
+    /// </summary>
+    internal async Task<SubjectShredOutcome> ShredOnceAsync(string tenant, string subjectId, string actor, Func<CryptoAccessEvent, CryptoAccessEvent> audit, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(tenant);
+        ArgumentException.ThrowIfNullOrWhiteSpace(subjectId);
+        ArgumentException.ThrowIfNullOrWhiteSpace(actor);
+        var now = _time.GetUtcNow();
+        await RecordInDataAsync([new ShredRecord(tenant, subjectId, now)], cancellationToken);
+        var outcome = await DestroyAsync(tenant, subjectId, now, cancellationToken) switch
+        {
+            Destruction.KeyDestroyed => SubjectShredOutcome.KeyDestroyed,
+            Destruction.TombstoneAdded => SubjectShredOutcome.TombstoneRecorded,
+            _ => SubjectShredOutcome.AlreadyShredded,
+        };
+        if (outcome != SubjectShredOutcome.AlreadyShredded)
+        {
+            await _events.WriteAsync(
+                audit(ShredEvent(tenant, subjectId, actor, outcome == SubjectShredOutcome.KeyDestroyed ? "crypto_shred: subject key destroyed" : "crypto_shred: no live key (tombstone recorded)")),
+                cancellationToken);
+        }
+
+        return outcome;
     }
 
     /// <summary>
@@ -273,7 +316,8 @@ public sealed class SubjectKeyStore
     /// <returns>How many keys were rewrapped.</returns>
     public async Task<int> RewrapAsync(CancellationToken cancellationToken = default)
     {
-        var primary = _wrapping.PrimaryVersion;
+        var wrapping = Volatile.Read(ref _wrapping);
+        var primary = wrapping.PrimaryVersion;
         var rewrapped = 0;
         await using var context = _keys();
         var records = await context.SubjectKeys.AsNoTracking().Where(k => k.WrappedKey != null).ToListAsync(cancellationToken);
@@ -281,7 +325,7 @@ public sealed class SubjectKeyStore
         {
             cancellationToken.ThrowIfCancellationRequested();
             var info = FieldCiphertext.Inspect(record.WrappedKey);
-            if (info.KeysetId == _wrapping.Id && info.KeyVersion == primary)
+            if (info.KeysetId == wrapping.Id && info.KeyVersion == primary)
             {
                 continue;
             }
@@ -463,4 +507,17 @@ public sealed class SubjectKeyStore
 
     // Tenant and subject both bound: length-prefixed so ("a", "bc") and ("ab", "c") differ.
     private static string RowId(string tenant, string subjectId) => $"{tenant.Length}:{tenant}/{subjectId}";
+}
+
+/// <summary>What a shred through the encryption service did.</summary>
+internal enum SubjectShredOutcome
+{
+    /// <summary>The subject's live key was destroyed.</summary>
+    KeyDestroyed = 1,
+
+    /// <summary>The subject had no key: a tombstone now stops one from ever being made.</summary>
+    TombstoneRecorded = 2,
+
+    /// <summary>It was shredded before: nothing changed.</summary>
+    AlreadyShredded = 3,
 }

@@ -23,12 +23,14 @@ public sealed class VerbProcess : IDisposable
         }
     }
 
-    public static VerbProcess Start(IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string?> environment, string workingDirectory)
+    /// <summary>Starts the verb; with <paramref name="input"/> its standard input is that text and then closed (as an operator typing it).</summary>
+    public static VerbProcess Start(IReadOnlyList<string> arguments, IReadOnlyDictionary<string, string?> environment, string workingDirectory, string? input = null)
     {
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = input is not null,
             UseShellExecute = false,
             WorkingDirectory = workingDirectory,
         };
@@ -52,10 +54,24 @@ public sealed class VerbProcess : IDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        if (input is not null)
+        {
+            process.StandardInput.Write(input);
+            process.StandardInput.Close();
+        }
+
         return verb;
     }
 
     public bool HasExited => _process.HasExited;
+
+    /// <summary>Waits for the verb to end; its exit code and everything it wrote.</summary>
+    public async Task<(int ExitCode, string Output)> WaitAsync(CancellationToken cancellationToken)
+    {
+        await _process.WaitForExitAsync(cancellationToken);
+        _process.WaitForExit(); // flushes the asynchronous output readers
+        return (_process.ExitCode, Output);
+    }
 
     public int ExitCode => _process.ExitCode;
 

@@ -24,6 +24,7 @@ public class CryptoServiceHost : IAsyncLifetime
     public const string AllScopesClient = "crm-app";
     public const string EncryptOnlyClient = "crm-encrypt-only";
     public const string RewrapOnlyClient = "crm-rotation";
+    public const string ShredClient = "crm-erasure";
     public const string Secret = "test-secret-for-crypto-clients";
 
     private readonly string _directory = System.IO.Directory.CreateTempSubdirectory("crm-crypto-service-").FullName;
@@ -43,6 +44,9 @@ public class CryptoServiceHost : IAsyncLifetime
     public string DatabasePath => Path.Combine(_directory, "security.db");
 
     public ConcurrentQueue<string> Logs { get; } = new();
+
+    /// <summary>Settings a subclass adds or overrides.</summary>
+    protected virtual IReadOnlyDictionary<string, string?> ExtraSettings => new Dictionary<string, string?>();
 
     /// <summary>The read_unmasked seam; null keeps the host's default (deny).</summary>
     internal virtual IUnmaskedFieldAccess? Access => null;
@@ -85,9 +89,15 @@ public class CryptoServiceHost : IAsyncLifetime
             settings[$"Crypto:Columns:{index}:BlindIndexes:0:Bits"] = "32";
         }
 
-        AddClient(settings, 0, AllScopesClient, ["acme", "globex"], "crypto:encrypt", "crypto:decrypt", "crypto:index", "crypto:rewrap");
+        AddClient(settings, 0, AllScopesClient, ["acme", "globex"], "crypto:encrypt", "crypto:decrypt", "crypto:index", "crypto:rewrap", "crypto:shred");
         AddClient(settings, 1, EncryptOnlyClient, ["acme"], "crypto:encrypt");
         AddClient(settings, 2, RewrapOnlyClient, ["acme"], "crypto:rewrap");
+        AddClient(settings, 3, ShredClient, ["acme"], "crypto:shred");
+        foreach (var (key, value) in ExtraSettings)
+        {
+            settings[key] = value;
+        }
+
         _settings = settings;
         Start();
     }

@@ -17,7 +17,7 @@ public sealed partial class ServiceDocumentTests(GrantingCryptoServiceHost host)
     public async Task Every_example_of_the_service_page_answers_as_the_page_shows()
     {
         var examples = Examples();
-        Assert.Equal(["encrypt-batch", "decrypt-batch", "blind-index-batch", "rewrap-batch", "rewrap"], examples.Select(e => e.Name));
+        Assert.Equal(["encrypt-batch", "decrypt-batch", "blind-index-batch", "rewrap-batch", "rewrap", "subject-encrypt-batch", "shred", "subject-decrypt-batch"], examples.Select(e => e.Name));
         var answers = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
         var rotated = false;
         foreach (var example in examples)
@@ -32,7 +32,7 @@ public sealed partial class ServiceDocumentTests(GrantingCryptoServiceHost host)
                 rotated = true;
             }
 
-            using var http = host.CreateClient(await host.TokenAsync(CryptoServiceHost.AllScopesClient, "crypto:encrypt crypto:decrypt crypto:index crypto:rewrap"));
+            using var http = host.CreateClient(await host.TokenAsync(CryptoServiceHost.AllScopesClient, "crypto:encrypt crypto:decrypt crypto:index crypto:rewrap crypto:shred"));
             var request = Placeholder().Replace(example.Request, m =>
                 answers[m.Groups["example"].Value].GetProperty("results")[int.Parse(m.Groups["index"].Value, System.Globalization.CultureInfo.InvariantCulture)]
                     .GetProperty("result").GetProperty("ciphertext").GetString()!);
