@@ -128,6 +128,7 @@ public static class IdentityModule
         services.AddSingleton<DevicePolling>();
         services.AddSingleton<ScopeResources>();
         services.AddScoped<ClientRegistry>();
+        services.AddSingleton<ClientRules>();
         services.AddScoped<RevocationList>();
         services.AddScoped<IncidentResponse>();
         services.AddScoped<PasswordSignIn>();
