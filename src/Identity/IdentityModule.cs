@@ -161,6 +161,7 @@ public static class IdentityModule
             provider.GetRequiredService<TimeProvider>(),
             provider.GetRequiredService<IOptions<IdentitySettings>>().Value.Passwords.ResetLinkLifetime));
         services.AddScoped<IFirstAdministrator, FirstAdministratorSetup>();
+        services.AddScoped<IClientAdministration, CommandLineClientAdministration>();
 
         // Order matters: keys first (OpenIddict needs them), second-factor secrets of an older build protected, then the
         // authorization model, then demo data, then

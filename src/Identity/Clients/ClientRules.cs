@@ -75,7 +75,9 @@ internal sealed class ClientRules(IOptions<IdentitySettings> settings, IOptions<
     /// </summary>
     public static string? RedirectUriProblem(string uri, bool publicClient)
     {
-        if (string.IsNullOrWhiteSpace(uri) || uri.Length > MaxUriLength || !Uri.TryCreate(uri, UriKind.Absolute, out var parsed))
+        // On Unix a path such as "/cb" parses as an absolute file: URI; a redirect URI must name its scheme itself.
+        if (string.IsNullOrWhiteSpace(uri) || uri.Length > MaxUriLength || !Uri.TryCreate(uri, UriKind.Absolute, out var parsed)
+            || !uri.StartsWith(parsed.Scheme + ":", StringComparison.OrdinalIgnoreCase))
         {
             return $"'{uri}' is not an absolute URI of at most {MaxUriLength} characters.";
         }
