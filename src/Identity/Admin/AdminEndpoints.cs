@@ -142,8 +142,8 @@ internal static class AdminEndpoints
         clients.MapDelete("/{id}", (string id, HttpContext http) => Change(http, async (g, ops, ct) =>
         {
             var (revoked, problem) = await ops.DeleteClientAsync(g, id, IfMatch(http), ct);
-            return (problem, revoked is null ? null : TypedResults.Ok(revoked));
-        })).Produces<RevocationSummary>().WithSummary("Delete a run-time client: every token it holds is revoked first.");
+            return (problem, problem is not null ? null : TypedResults.Ok(new ClientDeletedView(id, revoked?.TokensRevoked ?? 0, revoked?.AuthorizationsRevoked ?? 0)));
+        })).Produces<ClientDeletedView>().WithSummary("Delete a run-time client: every token it holds is revoked first.");
         clients.MapPost("/{id}/revoke", (string id, HttpContext http) => Change(http, async (g, ops, ct) =>
         {
             var (summary, problem) = await ops.RevokeClientAsync(g, id, null, ct);

@@ -192,6 +192,12 @@ internal sealed record SecretRotationBody(
     [property: JsonPropertyName("overlap")] string? Overlap,
     [property: JsonPropertyName("version")] string? Version = null);
 
+/// <summary>A deleted client, and how many of its stored tokens and authorizations were revoked with it.</summary>
+internal sealed record ClientDeletedView(
+    [property: JsonPropertyName("client_id")] string ClientId,
+    [property: JsonPropertyName("tokens_revoked")] long TokensRevoked,
+    [property: JsonPropertyName("authorizations_revoked")] long AuthorizationsRevoked);
+
 /// <summary>A client's new secret, shown this once: only its hash is kept.</summary>
 internal sealed record ClientSecretView(
     [property: JsonPropertyName("client_id")] string ClientId,

@@ -41,10 +41,12 @@ public sealed partial class ClientVerbTests : IAsyncLifetime
     [Fact]
     public async Task The_documented_verbs_create_list_rotate_and_delete_a_client_audited_as_the_command_line()
     {
-        var (created, createOutput) = await VerbAsync("clients", "create", "--client-id", "nightly-export", "--display-name", "Nightly export",
-            "--grant", "client_credentials", "--scope", "crm.api", "--scope", "crm.reports");
-        var (listed, listOutput) = await VerbAsync("clients", "list");
-        var (rotated, rotateOutput) = await VerbAsync("clients", "rotate-secret", "nightly-export", "--overlap", "1d");
+        // The commands of docs/identity-clients.md, as written there.
+        var documented = Documented();
+        Assert.Equal(4, documented.Count);
+        var (created, createOutput) = await VerbAsync(documented[0]);
+        var (listed, listOutput) = await VerbAsync(documented[1]);
+        var (rotated, rotateOutput) = await VerbAsync(documented[2]);
         var first = Secret(createOutput);
         var second = Secret(rotateOutput);
 
@@ -67,7 +69,7 @@ public sealed partial class ClientVerbTests : IAsyncLifetime
             Assert.DoesNotContain(second, server.Output, StringComparison.Ordinal);
         }
 
-        var (deleted, deleteOutput) = await VerbAsync("clients", "delete", "nightly-export");
+        var (deleted, deleteOutput) = await VerbAsync(documented[3]);
         var (after, afterOutput) = await VerbAsync("clients", "list");
 
         Assert.True(deleted == 0, deleteOutput);
@@ -97,6 +99,15 @@ public sealed partial class ClientVerbTests : IAsyncLifetime
         Assert.Contains("There is no client 'no-such-client'", missingOutput, StringComparison.Ordinal);
         Assert.False(await WithStoreAsync(store => store.AuditTrail.AnyAsync(e => e.Action.StartsWith("client."), Cancel)));
     }
+
+    /// <summary>The verb lines of the docs, without the <c>dotnet run ... --</c> prefix, split as a shell would (double quotes only).</summary>
+    private static List<string[]> Documented() =>
+        [.. ClientDocsCommandTests.Block(ClientDocsCommandTests.VerbsMarker, "sh").Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Replace("dotnet run --project src/Server --no-launch-profile -- ", "", StringComparison.Ordinal))
+            .Select(line => Words().Matches(line).Select(m => m.Groups[1].Success ? m.Groups[1].Value : m.Value).ToArray())];
+
+    [GeneratedRegex("\"([^\"]*)\"|\\S+")]
+    private static partial Regex Words();
 
     private Task<(int ExitCode, string Output)> VerbAsync(params string[] arguments) => ServerProcess.RunVerbAsync(arguments, Settings, _directory, Cancel);
 
