@@ -370,7 +370,10 @@ internal sealed partial class AdminOperations
 
         var redirects = body.RedirectUris ?? [.. current?.RedirectUris ?? []];
         var logouts = body.PostLogoutRedirectUris ?? [.. current?.PostLogoutRedirectUris ?? []];
-        foreach (var (field, uris) in new[] { ("redirect_uris", redirects), ("post_logout_redirect_uris", logouts) })
+        foreach (var (field, uris, registered) in new[]
+        {
+            ("redirect_uris", redirects, current?.RedirectUris ?? []), ("post_logout_redirect_uris", logouts, current?.PostLogoutRedirectUris ?? []),
+        })
         {
             if (uris.Count > ClientRules.MaxRedirectUris)
             {
@@ -379,7 +382,9 @@ internal sealed partial class AdminOperations
 
             foreach (var (uri, index) in uris.Select((u, i) => (u, i)))
             {
-                if (ClientRules.RedirectUriProblem(uri, publicClient) is { } bad)
+                // A URI the client already has stays (a seeded development client's http://127.0.0.1 one, say): an edit of
+                // its name must not force a change of its redirects. Every URI added is checked.
+                if (!registered.Contains(uri) && ClientRules.RedirectUriProblem(uri, publicClient) is { } bad)
                 {
                     return (null, AdminProblem.Invalid($"{field}[{index}]", bad));
                 }

@@ -32,14 +32,18 @@ internal sealed class ClientRules(IOptions<IdentitySettings> settings, IOptions<
 
     public const int MaxUriLength = 2000;
 
-    /// <summary>Grants a client may be given at run time (implicit and password are never offered: RFC 9700 §2.1.2, §2.4).</summary>
+    /// <summary>
+    /// Grants a client may be given at run time (implicit and password are never offered: RFC 9700 §2.1.2, §2.4). Token
+    /// exchange (RFC 8693) is offered too, so a client that has it (demo-crm) can be edited without losing it.
+    /// </summary>
     public static readonly ImmutableArray<string> OfferedGrants =
-        [GrantTypes.AuthorizationCode, GrantTypes.RefreshToken, GrantTypes.ClientCredentials, GrantTypes.DeviceCode];
+        [GrantTypes.AuthorizationCode, GrantTypes.RefreshToken, GrantTypes.ClientCredentials, GrantTypes.DeviceCode, GrantTypes.TokenExchange];
 
     /// <summary>Short names accepted for the URN grants (the CLI and forms use them).</summary>
     private static readonly Dictionary<string, string> GrantAliases = new(StringComparer.Ordinal)
     {
         ["device_code"] = GrantTypes.DeviceCode,
+        ["token_exchange"] = GrantTypes.TokenExchange,
     };
 
     public TimeProvider Time => time;
@@ -58,7 +62,7 @@ internal sealed class ClientRules(IOptions<IdentitySettings> settings, IOptions<
     }
 
     /// <summary>A short, readable grant name for forms and CLI output.</summary>
-    public static string ShortGrant(string grant) => grant == GrantTypes.DeviceCode ? "device_code" : grant;
+    public static string ShortGrant(string grant) => GrantAliases.FirstOrDefault(a => a.Value == grant).Key ?? grant;
 
     /// <summary><c>Identity:Clients:N</c> for a client that configuration owns, null for one made at run time.</summary>
     public string? ConfigurationSetting(string clientId)

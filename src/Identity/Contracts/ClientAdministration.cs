@@ -32,7 +32,7 @@ public interface IClientAdministration
 /// <param name="DisplayName">What the consent page and the admin pages show (the client id when null).</param>
 /// <param name="Confidential">True for a confidential client, which gets a secret; false for a public (browser or native) one.</param>
 /// <param name="FirstParty">First-party clients skip the consent page.</param>
-/// <param name="GrantTypes">authorization_code, refresh_token, client_credentials, device_code.</param>
+/// <param name="GrantTypes">authorization_code, refresh_token, client_credentials, device_code, token_exchange.</param>
 /// <param name="Scopes">Scopes this server knows.</param>
 /// <param name="RedirectUris">Exact redirect URIs (https, or a public client's loopback on an IP literal).</param>
 /// <param name="PostLogoutRedirectUris">Exact post-logout redirect URIs.</param>

@@ -42,7 +42,7 @@ internal static class ClientCommands
         var displayName = new Option<string?>("--display-name") { Description = "Shown on the consent page (default: the client id)." };
         var isPublic = new Option<bool>("--public") { Description = "A public client (browser or native app): no secret. Default: confidential, with a secret printed once." };
         var thirdParty = new Option<bool>("--third-party") { Description = "Ask users for consent (default: first party, no consent page)." };
-        var grants = Repeatable("--grant", "A grant: authorization_code, refresh_token, client_credentials or device_code; repeatable.");
+        var grants = Repeatable("--grant", "A grant: authorization_code, refresh_token, client_credentials, device_code or token_exchange; repeatable.");
         var scopes = Repeatable("--scope", "A scope this server knows; repeatable.");
         var redirects = Repeatable("--redirect-uri", "An exact redirect URI (https, or a public client's http://127.0.0.1 loopback); repeatable.");
         var logouts = Repeatable("--post-logout-redirect-uri", "An exact post-logout redirect URI; repeatable.");

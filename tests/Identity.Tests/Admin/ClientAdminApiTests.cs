@@ -166,6 +166,19 @@ public sealed class ClientAdminApiTests(IdentityHost host) : IClassFixture<Ident
     }
 
     [Fact]
+    public async Task An_edit_of_a_client_with_token_exchange_keeps_that_grant()
+    {
+        using var admin = await AdminApi.SecOpsAsync(host);
+
+        var changed = await admin.SendAsync(HttpMethod.Put, "admin/api/clients/demo-crm", new { display_name = "Demo CRM" });
+        var grants = (await admin.GetAsync("admin/api/clients/demo-crm")).Json.GetProperty("grant_types").EnumerateArray().Select(g => g.GetString()).ToList();
+
+        Assert.True(changed.Status == HttpStatusCode.NoContent, changed.Text);
+        Assert.Contains("urn:ietf:params:oauth:grant-type:token-exchange", grants);
+        Assert.Contains("authorization_code", grants);
+    }
+
+    [Fact]
     public async Task Deleting_a_client_revokes_its_tokens_and_its_registration()
     {
         using var admin = await AdminApi.SecOpsAsync(host);
