@@ -128,6 +128,7 @@ public static class IdentityModule
         services.AddSingleton<DevicePolling>();
         services.AddSingleton<ScopeResources>();
         services.AddScoped<ClientRegistry>();
+        services.AddSingleton<ClientRules>();
         services.AddScoped<RevocationList>();
         services.AddScoped<IncidentResponse>();
         services.AddScoped<PasswordSignIn>();
@@ -163,6 +164,7 @@ public static class IdentityModule
             provider.GetRequiredService<TimeProvider>(),
             provider.GetRequiredService<IOptions<IdentitySettings>>().Value.Passwords.ResetLinkLifetime));
         services.AddScoped<IFirstAdministrator, FirstAdministratorSetup>();
+        services.AddScoped<IClientAdministration, CommandLineClientAdministration>();
 
         // Order matters: keys first (OpenIddict needs them), second-factor secrets of an older build protected, then the
         // authorization model, then demo data, then

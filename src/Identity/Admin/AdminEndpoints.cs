@@ -11,7 +11,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Net.Http.Headers;
-using OpenIddict.Abstractions;
 
 namespace CrmSecurity.Identity.Admin;
 
@@ -124,7 +123,27 @@ internal static class AdminEndpoints
         shares.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteShareAsync(g, id, ct)));
 
         var clients = api.MapGroup("/clients").WithTags("OIDC clients");
-        clients.MapGet("/", ListClientsAsync);
+        clients.MapGet("/", ListClientsAsync).WithSummary("Every OIDC client: registration, and managed_by (configuration: Identity:Clients, refused for edits; admin: made at run time).");
+        clients.MapGet("/{id}", GetClientAsync).WithSummary("One client; the ETag is the version for If-Match.");
+        clients.MapPost("/", Body(http => Change<ClientBody>(http, async (g, ops, b, ct) =>
+        {
+            var (created, problem) = await ops.CreateClientAsync(g, b, ct);
+            return (problem, created is null ? null : TypedResults.Created($"/admin/api/clients/{created.ClientId}", created));
+        }))).Accepts<ClientBody>("application/json").Produces<ClientSecretView>(StatusCodes.Status201Created)
+            .WithSummary("Register a client (confidential or public; grants, scopes, redirect URIs, first or third party, PAR). A confidential client's secret is in this reply only.");
+        clients.MapPut("/{id}", (string id, HttpContext http) => Change<ClientBody>(http, (g, ops, b, ct) => ops.UpdateClientAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
+            .Accepts<ClientBody>("application/json").WithSummary("Change a run-time client's registration (fields left out keep their value; client_id and client_type stay).");
+        clients.MapPost("/{id}/secrets", (string id, HttpContext http) => Change<SecretRotationBody>(http, async (g, ops, b, ct) =>
+        {
+            var (rotated, problem) = await ops.RotateClientSecretAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct);
+            return (problem, rotated is null ? null : TypedResults.Ok(rotated));
+        })).Accepts<SecretRotationBody>("application/json").Produces<ClientSecretView>()
+            .WithSummary("Rotate a confidential client's secret: the new one is in this reply only; the old one keeps working for the overlap (0, 30m, 12h, 1d; default 1d).");
+        clients.MapDelete("/{id}", (string id, HttpContext http) => Change(http, async (g, ops, ct) =>
+        {
+            var (revoked, problem) = await ops.DeleteClientAsync(g, id, IfMatch(http), ct);
+            return (problem, problem is not null ? null : TypedResults.Ok(new ClientDeletedView(id, revoked?.TokensRevoked ?? 0, revoked?.AuthorizationsRevoked ?? 0)));
+        })).Produces<ClientDeletedView>().WithSummary("Delete a run-time client: every token it holds is revoked first.");
         clients.MapPost("/{id}/revoke", (string id, HttpContext http) => Change(http, async (g, ops, ct) =>
         {
             var (summary, problem) = await ops.RevokeClientAsync(g, id, null, ct);
@@ -300,7 +319,7 @@ internal static class AdminEndpoints
         return problem is not null ? Problem(problem) : TypedResults.Ok(list);
     }
 
-    private static async Task<IResult> ListClientsAsync(HttpContext http, IOpenIddictApplicationManager applications)
+    private static async Task<IResult> ListClientsAsync(HttpContext http, AdminOperations operations)
     {
         if (Guard(http, out var guard) is { } refused)
         {
@@ -312,14 +331,28 @@ internal static class AdminEndpoints
             return Problem(denied);
         }
 
-        var result = new List<ClientView>();
-        await foreach (var application in applications.ListAsync(null, null, http.RequestAborted))
+        return TypedResults.Ok(await operations.ListClientsAsync(http.RequestAborted));
+    }
+
+    private static async Task<IResult> GetClientAsync(string id, HttpContext http, AdminOperations operations)
+    {
+        if (Guard(http, out var guard) is { } refused)
         {
-            result.Add(new ClientView(await applications.GetClientIdAsync(application, http.RequestAborted) ?? "",
-                await applications.GetDisplayNameAsync(application, http.RequestAborted), await applications.GetClientTypeAsync(application, http.RequestAborted)));
+            return refused;
         }
 
-        return TypedResults.Ok(result);
+        if (guard.Require(SystemEntities.Client, CrmAction.Read) is { } denied)
+        {
+            return Problem(denied);
+        }
+
+        if (await operations.GetClientAsync(id, http.RequestAborted) is not { } client)
+        {
+            return Problem(AdminProblem.NotFound("client", id));
+        }
+
+        http.Response.Headers.ETag = new EntityTagHeaderValue($"\"{client.Version}\"").ToString();
+        return TypedResults.Ok(client);
     }
 
     private static IResult WhoCanAccessAsync(HttpContext http, [FromQuery] string? entity, [FromQuery] string? action, [FromQuery] string? field,

@@ -143,10 +143,67 @@ internal sealed record ShareView(
     [property: JsonPropertyName("actions")] IReadOnlyList<string> Actions,
     [property: JsonPropertyName("created_by")] string? CreatedBy);
 
+/// <summary>
+/// An OIDC client as the admin API shows it: never its secret or the secret's hash. <c>managed_by</c> is
+/// <c>configuration</c> for a client of <c>Identity:Clients</c> (<c>setting</c> names its entry; edits are refused there)
+/// and <c>admin</c> for one made at run time.
+/// </summary>
 internal sealed record ClientView(
     [property: JsonPropertyName("client_id")] string ClientId,
     [property: JsonPropertyName("display_name")] string? DisplayName,
-    [property: JsonPropertyName("client_type")] string? ClientType);
+    [property: JsonPropertyName("client_type")] string? ClientType,
+    [property: JsonPropertyName("first_party")] bool FirstParty = true,
+    [property: JsonPropertyName("redirect_uris")] IReadOnlyList<string>? RedirectUris = null,
+    [property: JsonPropertyName("post_logout_redirect_uris")] IReadOnlyList<string>? PostLogoutRedirectUris = null,
+    [property: JsonPropertyName("grant_types")] IReadOnlyList<string>? GrantTypes = null,
+    [property: JsonPropertyName("scopes")] IReadOnlyList<string>? Scopes = null,
+    [property: JsonPropertyName("tenants")] IReadOnlyList<string>? Tenants = null,
+    [property: JsonPropertyName("require_pkce")] bool RequirePkce = false,
+    [property: JsonPropertyName("require_par")] bool RequirePar = false,
+    [property: JsonPropertyName("managed_by")] string ManagedBy = ClientView.Admin,
+    [property: JsonPropertyName("setting")] string? Setting = null,
+    [property: JsonPropertyName("previous_secret_valid_until")] DateTimeOffset? PreviousSecretValidUntil = null,
+    [property: JsonPropertyName("version")] string? Version = null)
+{
+    public const string Admin = "admin";
+    public const string Configuration = "configuration";
+}
+
+/// <summary>
+/// A client to create or the new state of one (PUT replaces every field given; a field left out keeps its value).
+/// <c>client_type</c> is <c>confidential</c> (the server makes its secret) or <c>public</c>, fixed at creation.
+/// </summary>
+internal sealed record ClientBody(
+    [property: JsonPropertyName("client_id")] string? ClientId,
+    [property: JsonPropertyName("display_name")] string? DisplayName,
+    [property: JsonPropertyName("client_type")] string? ClientType,
+    [property: JsonPropertyName("first_party")] bool? FirstParty,
+    [property: JsonPropertyName("redirect_uris")] List<string>? RedirectUris,
+    [property: JsonPropertyName("post_logout_redirect_uris")] List<string>? PostLogoutRedirectUris,
+    [property: JsonPropertyName("grant_types")] List<string>? GrantTypes,
+    [property: JsonPropertyName("scopes")] List<string>? Scopes,
+    [property: JsonPropertyName("tenants")] List<string>? Tenants = null,
+    [property: JsonPropertyName("require_pkce")] bool? RequirePkce = null,
+    [property: JsonPropertyName("require_par")] bool? RequirePar = null,
+    [property: JsonPropertyName("version")] string? Version = null);
+
+/// <summary>How long the secret being replaced keeps working: <c>0</c>, <c>30m</c>, <c>12h</c>, <c>1d</c> (at most 30 days).</summary>
+internal sealed record SecretRotationBody(
+    [property: JsonPropertyName("overlap")] string? Overlap,
+    [property: JsonPropertyName("version")] string? Version = null);
+
+/// <summary>A deleted client, and how many of its stored tokens and authorizations were revoked with it.</summary>
+internal sealed record ClientDeletedView(
+    [property: JsonPropertyName("client_id")] string ClientId,
+    [property: JsonPropertyName("tokens_revoked")] long TokensRevoked,
+    [property: JsonPropertyName("authorizations_revoked")] long AuthorizationsRevoked);
+
+/// <summary>A client's new secret, shown this once: only its hash is kept.</summary>
+internal sealed record ClientSecretView(
+    [property: JsonPropertyName("client_id")] string ClientId,
+    [property: JsonPropertyName("client_secret")] string? ClientSecret,
+    [property: JsonPropertyName("previous_secret_valid_until")] DateTimeOffset? PreviousSecretValidUntil,
+    [property: JsonPropertyName("version")] string? Version);
 
 internal sealed record WhoCanAccessView(
     [property: JsonPropertyName("entity")] string Entity,

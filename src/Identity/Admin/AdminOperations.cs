@@ -15,7 +15,9 @@ namespace CrmSecurity.Identity.Admin;
 /// transaction that appends a hash-chained audit entry (actor, target names, before and after, source IP) and emits the
 /// access event; a refusal anywhere rolls the whole change back.
 /// </summary>
-internal sealed partial class AdminOperations(ModelChanges changes, AuthorizationModel model, IncidentResponse incidents, UserManager<CrmUser> users, IOpenIddictApplicationManager applications)
+internal sealed partial class AdminOperations(
+    ModelChanges changes, AuthorizationModel model, IncidentResponse incidents, UserManager<CrmUser> users, IOpenIddictApplicationManager applications,
+    Clients.ClientRules clientRules, Clients.VerifiedSecretCache verifiedSecrets)
 {
     public const int MaxIdLength = 100;
 

@@ -180,13 +180,11 @@ internal sealed class ClientRegistry(
             permissions.Add(Permissions.GrantTypes.TokenExchange);
         }
 
-        foreach (var scope in client.Scopes)
+        foreach (var scope in client.Scopes.Distinct(StringComparer.Ordinal))
         {
-            // openid needs no permission in OpenIddict; every other scope does.
-            if (scope != Scopes.OpenId)
-            {
-                permissions.Add(Permissions.Prefixes.Scope + scope);
-            }
+            // openid needs no permission in OpenIddict; every other scope does. openid's is kept all the same, so the
+            // registration says which scopes the client was given (the admin API shows them).
+            permissions.Add(Permissions.Prefixes.Scope + scope);
         }
 
         foreach (var uri in client.RedirectUris)

@@ -14,6 +14,8 @@ namespace CrmSecurity.Identity.Clients;
 /// (CryptographicOperations.FixedTimeEquals) and skip PBKDF2. A wrong secret still pays the full PBKDF2 check.
 /// Changing the client's secret changes the stored hash, so the cached digest no longer applies.
 /// The digests never leave memory and cannot be inverted without the process key.
+/// After a rotation (<see cref="ClientRules.PreviousSecretProperty"/>) the replaced secret is accepted too, until its
+/// overlap ends, so every instance of the client can move to the new secret without an outage.
 /// It also keeps clients found by client_id for <see cref="VerifiedSecretCache.ClientLifetime"/>: OpenIddict's
 /// own entity cache lives per request, so every token request would otherwise query the clients table.
 /// </summary>
@@ -22,7 +24,8 @@ internal sealed class SecretCachingApplicationManager<TApplication>(
     ILogger<OpenIddictApplicationManager<TApplication>> logger,
     IOptionsMonitor<OpenIddictCoreOptions> options,
     IOpenIddictApplicationStore<TApplication> store,
-    VerifiedSecretCache verified)
+    VerifiedSecretCache verified,
+    TimeProvider time)
     : OpenIddictApplicationManager<TApplication>(cache, logger, options, store)
     where TApplication : class
 {
@@ -45,6 +48,21 @@ internal sealed class SecretCachingApplicationManager<TApplication>(
         }
 
         return found;
+    }
+
+    public override async ValueTask<bool> ValidateClientSecretAsync(TApplication application, string secret, CancellationToken cancellationToken = default)
+    {
+        if (await base.ValidateClientSecretAsync(application, secret, cancellationToken))
+        {
+            return true;
+        }
+
+        // RFC 6749 §2.3.1: the client authenticates with its secret; during a rotation's overlap that is the old one or
+        // the new one. Once the overlap ends the old hash is no longer compared at all (checked on every request, so no
+        // cached verification outlives it).
+        var previous = ClientRules.PreviousSecret(await Store.GetPropertiesAsync(application, cancellationToken));
+        return previous is { } old && old.Until > time.GetUtcNow()
+            && await ValidateClientSecretAsync(secret, old.Hash, cancellationToken);
     }
 
     protected override async ValueTask<bool> ValidateClientSecretAsync(string secret, string comparand, CancellationToken cancellationToken = default)

@@ -16,6 +16,7 @@ internal static class CommandLine
         root.Add(Serve());
         root.Add(SigningKeyCommands.Create());
         root.Add(UserCommands.Create());
+        root.Add(ClientCommands.Create());
         foreach (var command in CryptoCommands.Create(new CryptoCliHost { CreateBuilder = CryptoHosting.CreateVerbBuilder, Run = CliHost.RunAsync }))
         {
             root.Add(command);

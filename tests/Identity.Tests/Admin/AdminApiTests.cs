@@ -77,13 +77,13 @@ public sealed class AdminApiTests(IdentityHost host) : IClassFixture<IdentityHos
         var bob = await UserIdAsync(secops, "bob");
 
         var escalate = await west.SendAsync(HttpMethod.Put, $"admin/api/users/{bob}/roles", new { roles = new[] { "sales_manager", "finance" } });
-        var widen = await secops.SendAsync(HttpMethod.Put, "admin/api/roles/marketing/privileges/oidc_client/create", new { depth = "organization" });
+        var widen = await secops.SendAsync(HttpMethod.Put, "admin/api/roles/marketing/privileges/oidc_client/assign", new { depth = "organization" });
 
         Assert.Equal(HttpStatusCode.Forbidden, escalate.Status);
         Assert.Contains("cannot grant account:export at organization depth", escalate.Detail, StringComparison.Ordinal);
         Assert.Contains("role 'Finance'", escalate.Detail, StringComparison.Ordinal);
-        Assert.Equal(HttpStatusCode.Forbidden, widen.Status); // security_admin holds oidc_client read only
-        Assert.Contains("oidc_client:create", widen.Detail, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Forbidden, widen.Status); // security_admin manages clients but does not hold assign on them
+        Assert.Contains("oidc_client:assign", widen.Detail, StringComparison.Ordinal);
         Assert.Equal(["sales_manager"], Model.Current.RolesOf(Model.Current.UserIndex(bob)));
     }
 

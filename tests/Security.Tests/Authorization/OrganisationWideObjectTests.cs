@@ -17,7 +17,7 @@ public sealed class OrganisationWideObjectTests(AdminConsoleHost host) : IClassF
     public async ValueTask InitializeAsync()
     {
         var secops = await SecOpsTokenAsync(host);
-        foreach (var (entity, action) in new[] { ("security_role", "update"), ("security_role", "create"), ("security_role", "delete"), ("field_security_profile", "update"), ("oidc_client", "update") })
+        foreach (var (entity, action) in new[] { ("security_role", "update"), ("security_role", "create"), ("security_role", "delete"), ("field_security_profile", "update"), ("oidc_client", "update"), ("oidc_client", "create"), ("oidc_client", "delete") })
         {
             var reply = await PutAsync(host, secops, $"admin/api/roles/west_user_admin/privileges/{entity}/{action}", new { depth = "business_unit" });
             Assert.True(reply.Status == HttpStatusCode.NoContent, $"{entity}:{action} {reply}");
@@ -68,6 +68,34 @@ public sealed class OrganisationWideObjectTests(AdminConsoleHost host) : IClassF
 
         Assert.Equal(HttpStatusCode.Forbidden, admin.Status);
         Assert.Equal(HttpStatusCode.Forbidden, incident.Status);
+    }
+
+    [Fact]
+    public async Task A_business_unit_admin_cannot_register_change_rotate_or_delete_a_client()
+    {
+        // Wade's role now holds create, update and delete on oidc_client at business-unit depth: a client is the whole
+        // organisation's (it signs in anyone), so only organization depth may manage one.
+        var wade = await AdminTokenAsync(host, "wade");
+
+        var create = await PostAsync(host, wade, "admin/api/clients", new
+        {
+            client_id = "west-backdoor", client_type = "confidential", grant_types = new[] { "client_credentials" }, scopes = new[] { "identity.admin" },
+        });
+        var update = await PutAsync(host, wade, "admin/api/clients/demo-spa", new { redirect_uris = new[] { "https://attacker.example/cb" } });
+        var rotate = await PostAsync(host, wade, "admin/api/clients/demo-crm/secrets", new { overlap = "0" });
+        var delete = await SendAsync(host, wade, HttpMethod.Delete, "admin/api/clients/demo-audit");
+        var secops = await SecOpsTokenAsync(host);
+        var spa = (await GetAsync(host, secops, "admin/api/clients/demo-spa")).Json;
+
+        foreach (var refused in new[] { create, update, rotate, delete })
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, refused.Status);
+            Assert.Contains("organization depth", refused.Detail, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(HttpStatusCode.NotFound, (await GetAsync(host, secops, "admin/api/clients/west-backdoor")).Status);
+        Assert.DoesNotContain(spa.GetProperty("redirect_uris").EnumerateArray(), u => u.GetString()!.Contains("attacker", StringComparison.Ordinal));
+        Assert.Equal(HttpStatusCode.OK, (await GetAsync(host, secops, "admin/api/clients/demo-audit")).Status);
     }
 
     [Fact]

@@ -35,6 +35,9 @@ internal static class SecurityHeaders
     internal const string FormPostScriptHash = "sha256-j7OoGArf6XW6YY4cAyS3riSSvrJRqpSi1fOF9vQ5SrI=";
 
     /// <summary>The style nonce of this response.</summary>
+    /// <summary>Set by a page that runs its own nonce-bearing script (the copy button of a secret shown once); no other page runs one.</summary>
+    public const string ScriptNonceItem = "CrmSecurity.ScriptNonce";
+
     public static string Nonce(HttpContext context) => context.Items[NonceItem] as string ?? "";
 
     private static void Apply(HttpContext context, string nonce)
@@ -56,7 +59,8 @@ internal static class SecurityHeaders
         // ASP.NET Core's OpenID Connect handler) with OpenIddict's page that posts the code to the client by one fixed
         // inline script. Only that script's hash is allowed, on that response only (Protocol/MarkFormPostResponses):
         // without it a browser shows a blank page and the sign-in never reaches the CRM app.
-        var scripts = context.Items.ContainsKey(FormPostItem) ? $" script-src '{FormPostScriptHash}';" : "";
+        var scripts = context.Items.ContainsKey(FormPostItem) ? $" script-src '{FormPostScriptHash}';"
+            : context.Items.ContainsKey(ScriptNonceItem) ? $" script-src 'nonce-{nonce}';" : "";
         headers.ContentSecurityPolicy =
             $"default-src 'none';{scripts} style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
         headers.XFrameOptions = "DENY";
