@@ -42,7 +42,7 @@ public sealed class ClientPagesTests(AdminSite site) : IClassFixture<AdminSite>
         await Assertions.Expect(page.Locator("#message")).ToContainTextAsync("Saved the client 'partner-portal'");
         await Assertions.Expect(row).ToContainTextAsync("Partner portal (EU)");
 
-        await page.GetByRole(AriaRole.Link, new() { Name = "Rotate the secret of client partner-portal" }).ClickAsync();
+        await page.GetByRole(AriaRole.Link, new() { Name = "Rotate secret of client partner-portal" }).ClickAsync();
         await page.GetByLabel("The old secret keeps working for").SelectOptionAsync("1h");
         await page.GetByRole(AriaRole.Button, new() { Name = "Make a new secret" }).ClickAsync();
         await Assertions.Expect(page.Locator("#new-secret")).ToContainTextAsync("The old secret keeps working until");

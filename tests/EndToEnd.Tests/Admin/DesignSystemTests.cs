@@ -101,6 +101,7 @@ public sealed class DesignSystemTests(AdminSite site) : IClassFixture<AdminSite>
             ("/admin/roles?role=sales_rep", "admin-role-grid"),
             ("/admin/field-security?profile=all_secured_fields", "admin-field-security"),
             ("/admin/shares", "admin-shares"),
+            ("/admin/clients", "admin-clients"),
             ("/admin/who-can-access?Entity=contact&Action=read", "admin-who-can-access"),
             ("/admin/audit", "admin-audit"),
             ("/review", "review-queue-empty"),
