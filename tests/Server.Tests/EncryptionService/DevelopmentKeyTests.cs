@@ -50,7 +50,11 @@ public sealed class DevelopmentKeyTests : IDisposable
     {
         // In a folder of its own: other tests start the service where the tests run, outside Production, and leave a
         // development key there.
-        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(Environment("Production"), _directory, Cancel);
+        // Identity's Production settings are given, so the master key is the one setting missing.
+        var environment = Environment("Production");
+        environment["Identity__Issuer"] = "https://login.example.com/";
+        environment["AllowedHosts"] = "login.example.com";
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(environment, _directory, Cancel);
 
         Assert.Equal(78, exitCode);
         Assert.Contains("Crypto:MasterKey:Variable", output, StringComparison.Ordinal);
