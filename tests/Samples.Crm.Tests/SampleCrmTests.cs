@@ -196,6 +196,11 @@ public sealed partial class SampleCrmTests : IAsyncLifetime
         Assert.Contains("\"entity\":\"contact\"", refusal, StringComparison.Ordinal);
         Assert.Contains("\"tenant\":\"demo\"", refusal, StringComparison.Ordinal);
         Assert.DoesNotContain("@example.com", refusal, StringComparison.Ordinal);
+
+        // The denied read itself names the record's unit and owner, what the analyzer's snooping detector reads.
+        var read = Assert.Single(await ServiceLinesAsync($"line like '%\"action\":\"read\"%' and line like '%\"record_id\":\"{recordId}\"%'", 1));
+        Assert.Contains("\"record_business_unit\":\"sales-west\"", read, StringComparison.Ordinal);
+        Assert.Contains("\"record_owner\":\"", read, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -16,6 +16,8 @@ public sealed record AccessEvent
     [JsonPropertyName("action")] public required string Action { get; init; }
     [JsonPropertyName("entity")] public string? Entity { get; init; }
     [JsonPropertyName("record_id")] public string? RecordId { get; init; }
+    [JsonPropertyName("record_owner")] public string? RecordOwner { get; init; }
+    [JsonPropertyName("record_business_unit")] public string? RecordBusinessUnit { get; init; }
     [JsonPropertyName("record_count")] public long? RecordCount { get; init; }
     [JsonPropertyName("fields")] public IReadOnlyList<string>? Fields { get; init; }
     [JsonPropertyName("source_ip")] public string? SourceIp { get; init; }

@@ -1,14 +1,58 @@
+using System.Runtime.CompilerServices;
+
 namespace CrmSecurity.AuditAnalyzer.Baselines;
+
+/// <summary>
+/// The per-day counters every user's baseline keeps, by index. A detector that needs a daily total of its own adds
+/// one line here (index and stored name); the baseline, its history, the rolling sums and the stored form then carry
+/// it without further change. Stored by name, so a baseline saved before a counter existed reads it as zero.
+/// </summary>
+internal static class DayCounters
+{
+    public const int Exported = 0;
+    public const int Read = 1;
+    public const int Decrypted = 2;
+    public const int AdminBusinessRead = 3;
+
+    /// <summary>Distinct records read today outside the user's book (see the snooping detector).</summary>
+    public const int OutsideBook = 4;
+
+    /// <summary>Distinct records read today, for sources that name records but not their owner or unit.</summary>
+    public const int DistinctRecords = 5;
+
+    public const int Count = 6;
+
+    /// <summary>The names the stored form uses; never rename one (a stored baseline finds its counters by these).</summary>
+    public static readonly string[] Names = ["exported", "read", "decrypted", "admin_business_read", "outside_book", "distinct_records"];
+
+    /// <summary>The index of a stored counter name, or -1 for one this build does not keep.</summary>
+    public static int IndexOf(string name) => Array.IndexOf(Names, name);
+}
+
+/// <summary>One float per <see cref="DayCounters"/> entry, held inline so a day's totals stay one value without an array.</summary>
+[InlineArray(DayCounters.Count)]
+internal struct CounterValues
+{
+    private float _first;
+}
 
 /// <summary>What one day of a user's activity added up to. Days are the user's local calendar days.</summary>
 internal struct DayTotals
 {
     public int Day;
-    public float Exported;
-    public float Read;
-    public float Decrypted;
-    public float AdminBusinessRead;
+
+    /// <summary>The day's counters, indexed by <see cref="DayCounters"/>.</summary>
+    public CounterValues Counters;
+
     public uint HoursMask;
+
+    public float Exported { readonly get => Counters[DayCounters.Exported]; set => Counters[DayCounters.Exported] = value; }
+
+    public float Read { readonly get => Counters[DayCounters.Read]; set => Counters[DayCounters.Read] = value; }
+
+    public float Decrypted { readonly get => Counters[DayCounters.Decrypted]; set => Counters[DayCounters.Decrypted] = value; }
+
+    public float AdminBusinessRead { readonly get => Counters[DayCounters.AdminBusinessRead]; set => Counters[DayCounters.AdminBusinessRead] = value; }
 
     /// <summary>A day that raised an alert: kept out of the recent baseline and of later rolling totals.</summary>
     public bool Tainted;
@@ -33,10 +77,11 @@ internal sealed class UserBaseline
     public UserBaseline(string userId, int historyDays)
     {
         UserId = userId;
-        HistoryExported = new float[historyDays];
-        HistoryRead = new float[historyDays];
-        HistoryDecrypted = new float[historyDays];
-        HistoryAdminRead = new float[historyDays];
+        History = new float[DayCounters.Count][];
+        for (var i = 0; i < History.Length; i++)
+        {
+            History[i] = new float[historyDays];
+        }
     }
 
     public string UserId { get; }
@@ -60,13 +105,16 @@ internal sealed class UserBaseline
 
     public DayTotals[] Recent { get; } = new DayTotals[RecentDays];
 
-    public float[] HistoryExported { get; }
+    /// <summary>Long-term per-day history of every counter: <c>History[counter][slot]</c>, a ring of <c>history_days</c> active days.</summary>
+    public float[][] History { get; }
 
-    public float[] HistoryRead { get; }
+    public float[] HistoryExported => History[DayCounters.Exported];
 
-    public float[] HistoryDecrypted { get; }
+    public float[] HistoryRead => History[DayCounters.Read];
 
-    public float[] HistoryAdminRead { get; }
+    public float[] HistoryDecrypted => History[DayCounters.Decrypted];
+
+    public float[] HistoryAdminRead => History[DayCounters.AdminBusinessRead];
 
     public int HistoryCount { get; set; }
 
@@ -80,6 +128,12 @@ internal sealed class UserBaseline
     public Dictionary<string, float[]> SensitiveExports { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     public List<Grant> Grants { get; } = [];
+
+    /// <summary>
+    /// The business units whose records the user reads, with the number of days they did: their book. A unit read on
+    /// enough days is the user's normal territory (see the snooping detector).
+    /// </summary>
+    public Dictionary<string, int> BookUnits { get; } = new(StringComparer.OrdinalIgnoreCase);
 
     public ref DayTotals Today => ref Recent[CurrentDay % RecentDays];
 
@@ -283,10 +337,11 @@ internal sealed class UserBaseline
 
     private void PushHistory(DayTotals day)
     {
-        HistoryExported[HistoryNext] = day.Exported;
-        HistoryRead[HistoryNext] = day.Read;
-        HistoryDecrypted[HistoryNext] = day.Decrypted;
-        HistoryAdminRead[HistoryNext] = day.AdminBusinessRead;
+        for (var i = 0; i < DayCounters.Count; i++)
+        {
+            History[i][HistoryNext] = day.Counters[i];
+        }
+
         HistoryNext = (HistoryNext + 1) % HistoryExported.Length;
         HistoryCount = Math.Min(HistoryCount + 1, HistoryExported.Length);
     }

@@ -32,6 +32,7 @@ internal static class DetectorCatalog
         OddHoursDetector.Instance,
         PrivilegeMisuseDetector.Instance,
         DepartureDetector.Instance,
+        SnoopingDetector.Instance,
     ];
 
     public static IDetector? Find(string name) => All.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.Ordinal));

@@ -25,6 +25,7 @@ internal sealed class DayProfile
     private double? _decryptThreshold;
     private double? _adminReadThreshold;
     private double? _longTermExportMean;
+    private RobustStats?[]? _counters;
 
     public DayProfile(UserBaseline baseline, PeerBaseline peers, ScoringPolicy policy, int day, int previousActive)
     {
@@ -62,6 +63,13 @@ internal sealed class DayProfile
     public RobustStats Decrypt => _decrypt ??= Stats(d => d.Decrypted, _baseline.HistoryDecrypted);
 
     public RobustStats AdminRead => _adminRead ??= Stats(d => d.AdminBusinessRead, _baseline.HistoryAdminRead);
+
+    /// <summary>Robust statistics of any day counter (<see cref="DayCounters"/>) over the baseline days, computed once a day on first use.</summary>
+    public RobustStats Counter(int counter)
+    {
+        _counters ??= new RobustStats?[DayCounters.Count];
+        return _counters[counter] ??= Stats(d => d.Counters[counter], _baseline.History[counter]);
+    }
 
     /// <summary>Mean exported per active day over history older than the recent window (for rolling totals).</summary>
     public double LongTermExportMean => _longTermExportMean ??= ComputeLongTermExportMean();
@@ -207,4 +215,5 @@ internal readonly record struct UserView(
     HourRarity Hour,
     double OddHourRecordsToday,
     IReadOnlyList<string> DayEvidence,
-    IReadOnlyList<string> OddEvidence);
+    IReadOnlyList<string> OddEvidence,
+    SnoopingDay? Snooping = null);

@@ -69,6 +69,12 @@ internal sealed record AccessEvent
 
     public string? RecordId { get; init; }
 
+    /// <summary>The record's owner (a user id) when the source says: optional contract field <c>record_owner</c>.</summary>
+    public string? RecordOwner { get; init; }
+
+    /// <summary>The record's business unit when the source says: optional contract field <c>record_business_unit</c>.</summary>
+    public string? RecordBusinessUnit { get; init; }
+
     /// <summary>Rows returned or touched; 1 when the source does not say.</summary>
     public long RecordCount { get; init; } = 1;
 

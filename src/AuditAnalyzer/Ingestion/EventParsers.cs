@@ -39,6 +39,8 @@ internal sealed class EventFields(string file, IngestionReport report, StringPoo
     public string? ClientId;
     public string? Entity;
     public string? RecordId;
+    public string? RecordOwner;
+    public string? RecordBusinessUnit;
     public long RecordCount = 1;
     public long Bytes;
     public int FieldCount;
@@ -59,7 +61,7 @@ internal sealed class EventFields(string file, IngestionReport report, StringPoo
         Action = AccessAction.Unknown;
         ActionText = null;
         EventId = null;
-        Tenant = UserName = SessionId = SourceIp = Country = ClientId = Entity = RecordId = null;
+        Tenant = UserName = SessionId = SourceIp = Country = ClientId = Entity = RecordId = RecordOwner = RecordBusinessUnit = null;
         RecordCount = 1;
         Bytes = 0;
         FieldCount = 0;
@@ -180,6 +182,8 @@ internal sealed class EventFields(string file, IngestionReport report, StringPoo
             ClientId = ClientId,
             Entity = Entity,
             RecordId = RecordId,
+            RecordOwner = RecordOwner,
+            RecordBusinessUnit = RecordBusinessUnit,
             RecordCount = RecordCount,
             Bytes = Bytes,
             FieldCount = FieldCount,
@@ -302,6 +306,12 @@ internal sealed class JsonLinesEventParser(EventFields fields) : IEventLineParse
             case "record_id":
                 fields.RecordId = reader.TokenType == JsonTokenType.String ? reader.GetString() : Raw(ref reader);
                 return;
+            case "record_owner":
+                fields.RecordOwner = PooledString(ref reader, "record_owner");
+                return;
+            case "record_business_unit":
+                fields.RecordBusinessUnit = PooledString(ref reader, "record_business_unit");
+                return;
             case "record_count":
                 fields.SetCount("record_count", Value(ref reader), ref fields.RecordCount);
                 return;
@@ -398,6 +408,7 @@ internal sealed class CsvEventParser : IEventLineParser
     [
         "timestamp", "user_id", "action", "event_id", "tenant", "user_name", "session_id", "source_ip", "user_agent", "country",
         "client_id", "entity", "record_id", "record_count", "bytes", "fields", "outcome", "target_user", "privilege", "details",
+        "record_owner", "record_business_unit",
     ];
 
     private readonly EventFields _fields;
@@ -467,6 +478,8 @@ internal sealed class CsvEventParser : IEventLineParser
                 case 17: _fields.TargetUser = pool.Get(value); break;
                 case 18: _fields.Privilege = pool.Get(value); break;
                 case 19: _fields.Details = Encoding.UTF8.GetString(value); break;
+                case 20: _fields.RecordOwner = pool.Get(value); break;
+                case 21: _fields.RecordBusinessUnit = pool.Get(value); break;
                 default: break;
             }
         }

@@ -4,11 +4,22 @@ namespace CrmSecurity.AuditAnalyzer.Persistence;
 
 /// <summary>
 /// Compact binary form of the baselines (a few KB per user), versioned so a later build can read or
-/// refuse an older layout explicitly.
+/// refuse an older layout explicitly. A user's baseline is written in layout 2, which names its day counters
+/// (<see cref="DayCounters"/>) so a counter added later reads as zero from an older baseline and one a later build
+/// dropped is skipped; layout 1 (four fixed counters, before the snooping detector) is still read.
+/// Peer baselines keep layout 1.
 /// </summary>
 internal static class BaselineSerializer
 {
-    public const byte Version = 1;
+    public const byte Version = 2;
+
+    /// <summary>The layout of user baselines saved before day counters were named.</summary>
+    private const byte FixedCountersVersion = 1;
+
+    private const byte PeerVersion = 1;
+
+    /// <summary>The counters of layout 1, in their stored order.</summary>
+    private static readonly int[] FixedCounters = [DayCounters.Exported, DayCounters.Read, DayCounters.Decrypted, DayCounters.AdminBusinessRead];
 
     public static byte[] Write(UserBaseline b)
     {
@@ -17,6 +28,12 @@ internal static class BaselineSerializer
         {
             w.Write(Version);
             w.Write(b.HistoryExported.Length);
+            w.Write(DayCounters.Count);
+            foreach (var name in DayCounters.Names)
+            {
+                w.Write(name);
+            }
+
             w.Write(b.PeerGroup);
             w.Write(b.ActiveDays);
             w.Write(b.FirstDay);
@@ -36,10 +53,11 @@ internal static class BaselineSerializer
             foreach (var d in b.Recent)
             {
                 w.Write(d.Day);
-                w.Write(d.Exported);
-                w.Write(d.Read);
-                w.Write(d.Decrypted);
-                w.Write(d.AdminBusinessRead);
+                for (var c = 0; c < DayCounters.Count; c++)
+                {
+                    w.Write(d.Counters[c]);
+                }
+
                 w.Write(d.HoursMask);
                 w.Write(d.Tainted);
             }
@@ -48,10 +66,10 @@ internal static class BaselineSerializer
             w.Write(b.HistoryNext);
             for (var i = 0; i < b.HistoryExported.Length; i++)
             {
-                w.Write(b.HistoryExported[i]);
-                w.Write(b.HistoryRead[i]);
-                w.Write(b.HistoryDecrypted[i]);
-                w.Write(b.HistoryAdminRead[i]);
+                for (var c = 0; c < DayCounters.Count; c++)
+                {
+                    w.Write(b.History[c][i]);
+                }
             }
 
             w.Write(b.EntityActions.Count);
@@ -85,6 +103,13 @@ internal static class BaselineSerializer
                 w.Write(g.GrantedBy);
                 w.Write(g.EventId);
             }
+
+            w.Write(b.BookUnits.Count);
+            foreach (var (unit, days) in b.BookUnits)
+            {
+                w.Write(unit);
+                w.Write(days);
+            }
         }
 
         return memory.ToArray();
@@ -93,8 +118,24 @@ internal static class BaselineSerializer
     public static UserBaseline ReadUser(string userId, byte[] data, int historyDays)
     {
         using var r = new BinaryReader(new MemoryStream(data));
-        CheckVersion(r.ReadByte(), userId);
+        var version = r.ReadByte();
+        if (version != Version && version != FixedCountersVersion)
+        {
+            throw LayoutError(version, userId);
+        }
+
         var storedHistory = r.ReadInt32();
+        // Where each stored counter goes in this build (-1: not kept any more).
+        var stored = FixedCounters;
+        if (version == Version)
+        {
+            stored = new int[r.ReadInt32()];
+            for (var i = 0; i < stored.Length; i++)
+            {
+                stored[i] = DayCounters.IndexOf(r.ReadString());
+            }
+        }
+
         var b = new UserBaseline(userId, historyDays)
         {
             PeerGroup = r.ReadString(),
@@ -116,36 +157,46 @@ internal static class BaselineSerializer
 
         for (var i = 0; i < UserBaseline.RecentDays; i++)
         {
-            b.Recent[i] = new DayTotals
+            var day = new DayTotals { Day = r.ReadInt32() };
+            foreach (var counter in stored)
             {
-                Day = r.ReadInt32(),
-                Exported = r.ReadSingle(),
-                Read = r.ReadSingle(),
-                Decrypted = r.ReadSingle(),
-                AdminBusinessRead = r.ReadSingle(),
-                HoursMask = r.ReadUInt32(),
-                Tainted = r.ReadBoolean(),
-            };
+                var value = r.ReadSingle();
+                if (counter >= 0)
+                {
+                    day.Counters[counter] = value;
+                }
+            }
+
+            day.HoursMask = r.ReadUInt32();
+            day.Tainted = r.ReadBoolean();
+            b.Recent[i] = day;
         }
 
         var count = r.ReadInt32();
         var next = r.ReadInt32();
         var kept = 0;
         // Oldest first, so a changed history_days keeps the most recent days.
-        var values = new (float E, float R, float D, float A)[storedHistory];
+        var values = new float[storedHistory, stored.Length];
         for (var i = 0; i < storedHistory; i++)
         {
-            values[i] = (r.ReadSingle(), r.ReadSingle(), r.ReadSingle(), r.ReadSingle());
+            for (var c = 0; c < stored.Length; c++)
+            {
+                values[i, c] = r.ReadSingle();
+            }
         }
 
         var start = count < storedHistory ? 0 : next;
         for (var k = Math.Max(0, count - historyDays); k < count; k++)
         {
-            var v = values[(start + k) % storedHistory];
-            b.HistoryExported[kept] = v.E;
-            b.HistoryRead[kept] = v.R;
-            b.HistoryDecrypted[kept] = v.D;
-            b.HistoryAdminRead[kept] = v.A;
+            var slot = (start + k) % storedHistory;
+            for (var c = 0; c < stored.Length; c++)
+            {
+                if (stored[c] >= 0)
+                {
+                    b.History[stored[c]][kept] = values[slot, c];
+                }
+            }
+
             kept++;
         }
 
@@ -179,6 +230,14 @@ internal static class BaselineSerializer
             b.Grants.Add(new Grant(r.ReadInt64(), r.ReadString(), r.ReadString(), r.ReadString()));
         }
 
+        if (version == Version)
+        {
+            for (var i = r.ReadInt32(); i > 0; i--)
+            {
+                b.BookUnits[r.ReadString()] = r.ReadInt32();
+            }
+        }
+
         return b;
     }
 
@@ -187,7 +246,7 @@ internal static class BaselineSerializer
         using var memory = new MemoryStream(16384);
         using (var w = new BinaryWriter(memory))
         {
-            w.Write(Version);
+            w.Write(PeerVersion);
             w.Write(p.Members.Count);
             foreach (var member in p.Members)
             {
@@ -227,7 +286,12 @@ internal static class BaselineSerializer
     public static PeerBaseline ReadPeer(string group, byte[] data)
     {
         using var r = new BinaryReader(new MemoryStream(data));
-        CheckVersion(r.ReadByte(), group);
+        var version = r.ReadByte();
+        if (version != PeerVersion)
+        {
+            throw LayoutError(version, group);
+        }
+
         var p = new PeerBaseline(group);
         for (var i = r.ReadInt32(); i > 0; i--)
         {
@@ -261,11 +325,6 @@ internal static class BaselineSerializer
         return p;
     }
 
-    private static void CheckVersion(byte version, string owner)
-    {
-        if (version != Version)
-        {
-            throw new InvalidDataException($"The stored baseline of '{owner}' has layout version {version}; this build reads version {Version}.");
-        }
-    }
+    private static InvalidDataException LayoutError(byte version, string owner) =>
+        new($"The stored baseline of '{owner}' has layout version {version}; this build reads versions {FixedCountersVersion} and {Version} (peers: {PeerVersion}).");
 }

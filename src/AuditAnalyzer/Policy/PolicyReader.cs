@@ -35,6 +35,7 @@ internal static class PolicyReader
         var odd = top.Section("odd_hours");
         var privilege = top.Section("privilege");
         var departure = top.Section("departure");
+        var snooping = top.Section("snooping");
         var policy = new ScoringPolicy
         {
             Source = file,
@@ -53,6 +54,7 @@ internal static class PolicyReader
             OddHours = odd is null ? defaults.OddHours : OddHoursPolicy.Read(odd),
             Privilege = privilege is null ? defaults.Privilege : PrivilegePolicy.Read(privilege),
             Departure = departure is null ? defaults.Departure : DeparturePolicy.Read(departure),
+            Snooping = snooping is null ? defaults.Snooping : SnoopingPolicy.Read(snooping),
             Weights = ReadWeights(top.Section("weights")),
         };
 

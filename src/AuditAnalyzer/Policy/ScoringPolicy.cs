@@ -44,6 +44,8 @@ internal sealed record ScoringPolicy
 
     public DeparturePolicy Departure { get; init; } = new();
 
+    public SnoopingPolicy Snooping { get; init; } = new();
+
     /// <summary>Multiplier per reason code (e.g. <c>bulk_export.own_history</c>); 1 when not listed.</summary>
     public IReadOnlyDictionary<string, double> Weights { get; init; } = new Dictionary<string, double>();
 

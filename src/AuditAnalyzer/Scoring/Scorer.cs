@@ -85,7 +85,7 @@ internal sealed class Scorer
         var key = _keys.Of(e);
         var firstSeen = key.Name is { } name && (key.Id >= 0 ? !user.HasDone(key.Id) : !user.Baseline.EntityActions.Contains(name));
         var view = new UserView(key.Name, firstSeen, user.Baseline, user.Peers, user.Directory, user.IsAdmin, user.Profile!, time, hour,
-            user.OddRecordsToday, user.DayEvidence, user.OddEvidence);
+            user.OddRecordsToday, user.DayEvidence, user.OddEvidence, user.Snooping);
         _signals.Clear();
         foreach (var detector in DetectorCatalog.All)
         {
@@ -243,6 +243,7 @@ internal sealed class Scorer
             }
         }
 
+        user.Snooping?.Close(b);
         user.Profile = Profile(user, day, previousActive);
         user.Peers.MarkActiveDay(day);
         user.OddRecordsToday = 0;
@@ -315,6 +316,11 @@ internal sealed class Scorer
         if (!e.Succeeded)
         {
             return;
+        }
+
+        if (SnoopingDay.IsRecordRead(e))
+        {
+            (user.Snooping ??= new SnoopingDay()).Add(e, ref today, user.Baseline, user.Directory, _policy.Snooping);
         }
 
         var records = e.RecordCount;
@@ -517,6 +523,9 @@ internal sealed class Scorer
         public List<string> OddEvidence { get; } = [];
 
         public HashSet<string> CountriesToday { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+        /// <summary>Today's reads of single records, made on the user's first one (most users of a log never read one by id).</summary>
+        public SnoopingDay? Snooping { get; set; }
 
         public int RarityCacheSlot { get; set; } = -1;
 

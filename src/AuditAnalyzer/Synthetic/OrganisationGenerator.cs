@@ -47,6 +47,7 @@ internal sealed partial class OrganisationGenerator
     [
         "bulk_export", "low_and_slow", "odd_hours", "privilege_escalation", "self_grant",
         "admin_snooping", "mass_decrypt", "dormant_reactivated", "after_termination", "rare_entity", "departure",
+        "snooping",
     ];
 
     private static readonly Dictionary<string, string[]> Expected = new(StringComparer.Ordinal)
@@ -62,7 +63,14 @@ internal sealed partial class OrganisationGenerator
         ["after_termination"] = [ReasonCodes.AfterTermination],
         ["rare_entity"] = [ReasonCodes.FirstSeenRare],
         ["departure"] = [ReasonCodes.ExportsBeforeLeaving, ReasonCodes.Cumulative7, ReasonCodes.Cumulative30, ReasonCodes.OwnHistory, ReasonCodes.PeerHistory],
+        ["snooping"] = [ReasonCodes.RecordsOutsideBook, ReasonCodes.DistinctRecords],
     };
+
+    /// <summary>Departments whose people work their own business unit's records; the others (finance, operations, IT) read every unit's.</summary>
+    private static bool WorksOwnUnit(User user) => user.Role.Department is "Sales" or "Marketing" or "Support" or "HR";
+
+    /// <summary>Entities whose single-record reads carry a record id, owner and unit.</summary>
+    private static readonly HashSet<string> RecordEntities = new(StringComparer.Ordinal) { "account", "contact", "opportunity", "lead", "case", "invoice", "employee" };
 
     private static readonly string[] MaintenanceEntities = ["configuration", "account", "contact"];
 
@@ -234,6 +242,15 @@ internal sealed partial class OrganisationGenerator
                 user.Terminated = _settings.Start.AddDays(_random.Next(20, _settings.Days - 1));
             }
 
+            // Covering: 3% of the people who work their own unit's records stand in for an absent colleague of another
+            // unit for 3-7 working days, reading that one person's records: the look-alike of snooping.
+            if (WorksOwnUnit(user) && Chance(0.03))
+            {
+                user.Behaviours.Add("covering");
+                user.CoverFrom = _random.Next(_settings.WarmupDays / 2, _settings.Days - 8);
+                user.CoverTo = user.CoverFrom + _random.Next(3, 8);
+            }
+
             _users.Add(user);
         }
     }
@@ -260,6 +277,7 @@ internal sealed partial class OrganisationGenerator
                 "odd_hours" => u => !u.NightShift && u.Role.Role != "System Administrator",
                 "bulk_export" or "low_and_slow" or "departure" => u => u.Role.ExportEntities.Length > 0 && u.Role.Department is not ("Marketing" or "Finance"),
                 "rare_entity" or "privilege_escalation" => u => u.Role.Department is "Sales" or "Support" or "Operations",
+                "snooping" => u => WorksOwnUnit(u) && !u.Behaviours.Contains("covering"),
                 _ => u => u.Role.Role != "System Administrator",
             };
             var user = candidates.FirstOrDefault(u => !used.Contains(u) && fits(u) && (scenario != "privilege_escalation" || admins.Any(a => a != u)));
@@ -275,6 +293,7 @@ internal sealed partial class OrganisationGenerator
             {
                 "low_and_slow" => _random.Next(10, 26),
                 "departure" => _random.Next(10, 21),
+                "snooping" => _random.Next(1, 4),
                 "odd_hours" => _random.Next(4, 8),
                 "bulk_export" or "mass_decrypt" => _random.Next(1, 3),
                 _ => 1,
@@ -389,7 +408,28 @@ internal sealed partial class OrganisationGenerator
                 continue;
             }
 
+            if (work.Action == "read" && RecordEntities.Contains(work.Entity))
+            {
+                // Their own unit's records (a few from elsewhere: a shared account, a referral); finance, operations
+                // and IT read every unit's.
+                var unit = WorksOwnUnit(user) && !Chance(0.02) ? user.Region.BusinessUnit : Pick(Catalogue.Regions).BusinessUnit;
+                var (id, owner) = RecordOf(work.Entity, unit, user);
+                Emit(user, region, date, hour, "read", work.Entity, 1, country, session, record: (id, owner, unit));
+                continue;
+            }
+
             Emit(user, region, date, hour, work.Action, work.Entity, count, country, session);
+        }
+
+        if (user.Behaviours.Contains("covering") && day >= user.CoverFrom && day < user.CoverTo && !weekend)
+        {
+            user.Covered ??= Pick(_users.Where(u => u.Region.BusinessUnit != user.Region.BusinessUnit && u.Role.Department == user.Role.Department).ToList());
+            var entity = Pick(user.Role.Work.Where(w => w.Action == "read" && RecordEntities.Contains(w.Entity)).ToList()).Entity;
+            for (var r = _random.Next(15, 61); r > 0; r--)
+            {
+                var id = string.Create(CultureInfo.InvariantCulture, $"{entity}-{user.Covered.Region.BusinessUnit}-{user.Covered.Index}-{_random.Next(0, 80)}");
+                Emit(user, region, date, start + (_random.NextDouble() * length), "read", entity, 1, country, session, record: (id, user.Covered.Id, user.Covered.Region.BusinessUnit));
+            }
         }
 
         // Exports: an individual habit, plus the role's calendar (campaigns, period close).
@@ -487,7 +527,8 @@ internal sealed partial class OrganisationGenerator
     }
 
     private void Emit(User user, Region region, DateOnly date, double hour, string action, string? entity, int count, string? country, string? session,
-        string? target = null, string? privilege = null, string? details = null, int fields = 0, bool malicious = false)
+        string? target = null, string? privilege = null, string? details = null, int fields = 0, bool malicious = false,
+        (string Id, string Owner, string Unit)? record = null)
     {
         var ticks = LocalTicks(region.TimeZone, date, hour) + _random.Next(0, 600_000_000);
         ticks -= ticks % TimeSpan.TicksPerMillisecond; // the events file carries milliseconds
@@ -506,6 +547,7 @@ internal sealed partial class OrganisationGenerator
             Privilege = privilege,
             Details = details,
             Fields = fields,
+            Record = record,
             Id = ++_sequence,
         };
         _buffer.Enqueue(e, (ticks, e.Id));
@@ -548,6 +590,13 @@ internal sealed partial class OrganisationGenerator
         if (e.Count != 1)
         {
             json.WriteNumber("record_count", e.Count);
+        }
+
+        if (e.Record is { } record)
+        {
+            json.WriteString("record_id", record.Id);
+            json.WriteString("record_owner", record.Owner);
+            json.WriteString("record_business_unit", record.Unit);
         }
 
         if (e.Fields > 0)
@@ -764,6 +813,37 @@ internal sealed partial class OrganisationGenerator
         public long FirstMalicious { get; set; } = long.MaxValue;
 
         public long LastMalicious { get; set; } = long.MinValue;
+
+        public int CoverFrom { get; set; }
+
+        public int CoverTo { get; set; }
+
+        /// <summary>The colleague of another unit a covering user stands in for.</summary>
+        public User? Covered { get; set; }
+    }
+
+    /// <summary>
+    /// A record of <paramref name="unit"/>: owned by the reader (a third of their own unit's reads) or by someone of
+    /// that unit, each owner's book a few hundred records.
+    /// </summary>
+    private (string Id, string Owner) RecordOf(string entity, string unit, User reader)
+    {
+        var members = UnitMembers(unit);
+        var owner = reader.Region.BusinessUnit == unit && Chance(0.33) ? reader : members[_random.Next(members.Count)];
+        return (string.Create(CultureInfo.InvariantCulture, $"{entity}-{unit}-{owner.Index}-{_random.Next(0, 300)}"), owner.Id);
+    }
+
+    private readonly Dictionary<string, List<User>> _unitMembers = new(StringComparer.Ordinal);
+
+    private List<User> UnitMembers(string unit)
+    {
+        if (!_unitMembers.TryGetValue(unit, out var members))
+        {
+            members = _users.Where(u => u.Region.BusinessUnit == unit).ToList();
+            _unitMembers[unit] = members;
+        }
+
+        return members;
     }
 
     private sealed class GenEvent
@@ -791,6 +871,8 @@ internal sealed partial class OrganisationGenerator
         public string? Details { get; init; }
 
         public int Fields { get; init; }
+
+        public (string Id, string Owner, string Unit)? Record { get; init; }
 
         public long Id { get; init; }
     }

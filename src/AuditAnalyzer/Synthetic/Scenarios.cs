@@ -179,6 +179,26 @@ internal sealed partial class OrganisationGenerator
 
                 break;
 
+            case "snooping":
+                if (!weekend || first)
+                {
+                    // Browsing other units' customers: many distinct records of many owners in one to three foreign
+                    // units, one at a time, exporting nothing.
+                    var units = Catalogue.Regions.Select(r => r.BusinessUnit).Where(u => u != user.Region.BusinessUnit).OrderBy(_ => _random.Next()).Take(_random.Next(1, 4)).ToList();
+                    var reads = _random.Next(40, 251);
+                    var entity = Pick(user.Role.Work.Where(w => w.Action == "read" && RecordEntities.Contains(w.Entity)).ToList()).Entity;
+                    for (var r = 0; r < reads; r++)
+                    {
+                        var unit = Pick(units);
+                        var (id, owner) = RecordOf(entity, unit, user);
+                        Emit(user, region, date, work + Uniform(0, 3), "read", entity, 1, country, session, malicious: true, record: (id, owner, unit));
+                    }
+
+                    user.ScenarioDescription += Describe($"read {reads:N0} {entity} records of {string.Join("/", units)} on {date:yyyy-MM-dd}; ");
+                }
+
+                break;
+
             case "rare_entity":
             {
                 var entity = Pick(Choice7);

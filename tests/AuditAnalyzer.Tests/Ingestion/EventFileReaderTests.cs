@@ -36,13 +36,14 @@ public sealed class EventFileReaderTests
     public void A_json_line_with_every_field_is_read_into_the_event()
     {
         var (events, report) = Read("""
-            {"timestamp":"2026-03-02T09:30:00.250+01:00","action":"read","event_id":"e1","tenant":"acme","user_id":"u1","user_name":"ann","session_id":"s1","source_ip":"10.0.0.1","user_agent":"x","country":"DE","client_id":"crm","entity":"contact","record_id":"r9","record_count":1200,"bytes":5000,"fields":["email","phone"],"outcome":"denied","target_user":"u2","privilege":"contact:export","details":{"note":"structured"}}
+            {"timestamp":"2026-03-02T09:30:00.250+01:00","action":"read","event_id":"e1","tenant":"acme","user_id":"u1","user_name":"ann","session_id":"s1","source_ip":"10.0.0.1","user_agent":"x","country":"DE","client_id":"crm","entity":"contact","record_id":"r9","record_owner":"u7","record_business_unit":"DACH","record_count":1200,"bytes":5000,"fields":["email","phone"],"outcome":"denied","target_user":"u2","privilege":"contact:export","details":{"note":"structured"}}
             """);
 
         var e = Assert.Single(events);
         Assert.Equal(new DateTimeOffset(2026, 3, 2, 9, 30, 0, 250, TimeSpan.FromHours(1)), e.Timestamp);
         Assert.Equal(("e1", true, "acme", "u1", "ann", "s1"), (e.EventId, e.HasSourceId, e.Tenant, e.UserId, e.UserName, e.SessionId));
         Assert.Equal(("10.0.0.1", "DE", "crm", "contact", "r9"), (e.SourceIp, e.Country, e.ClientId, e.Entity, e.RecordId));
+        Assert.Equal(("u7", "DACH"), (e.RecordOwner, e.RecordBusinessUnit));
         Assert.Equal((1200L, 5000L, 2, EventOutcome.Denied), (e.RecordCount, e.Bytes, e.FieldCount, e.Outcome));
         Assert.Equal((AccessAction.Read, "u2", "contact:export", "(structured)"), (e.Action, e.TargetUser, e.Privilege, e.Details));
         Assert.Equal(0, report.RejectedTotal);
@@ -87,6 +88,18 @@ public sealed class EventFileReaderTests
 
         Assert.Equal("u1", Assert.Single(events).UserId);
         Assert.Equal(1, report.LinesRead);
+    }
+
+    [Fact]
+    public void A_csv_file_names_a_records_owner_and_unit_in_their_own_columns()
+    {
+        var (events, _) = Read("""
+            timestamp,user_id,action,entity,record_id,record_business_unit,record_owner
+            2026-03-02T09:00:00Z,u1,read,contact,c-17,Japan,u9
+            2026-03-02T09:01:00Z,u1,read,contact,c-18,,
+            """, "events.csv");
+
+        Assert.Equal([("c-17", "u9", "Japan"), ("c-18", null, null)], events.Select(e => (e.RecordId, e.RecordOwner, e.RecordBusinessUnit)));
     }
 
     [Fact]

@@ -24,10 +24,11 @@ internal sealed class Org
     public ScoringPolicy Policy { get; set; } = ScoringPolicy.Default();
 
     public Org User(string id, string department = "Sales", string role = "Account Executive", string zone = "UTC",
-        DateOnly? terminated = null, DateOnly? hired = null)
+        DateOnly? terminated = null, DateOnly? hired = null, string? businessUnit = null)
     {
         _users.Add(new DirectoryUser
         {
+            BusinessUnit = businessUnit,
             UserId = id,
             UserName = id + "@example.test",
             Department = department,
@@ -102,7 +103,8 @@ internal sealed class Org
     public static DateTimeOffset Utc(DateOnly date, double hour) => new(date.ToDateTime(TimeOnly.MinValue).AddHours(hour), TimeSpan.Zero);
 
     public AccessEvent Add(string user, DateTimeOffset at, AccessAction action, string? entity = null, long records = 1,
-        string? target = null, string? privilege = null, int fields = 0, string? country = null, string? details = null)
+        string? target = null, string? privilege = null, int fields = 0, string? country = null, string? details = null,
+        (string Id, string? Owner, string? Unit)? record = null)
     {
         var e = new AccessEvent
         {
@@ -118,6 +120,9 @@ internal sealed class Org
             FieldCount = fields,
             Country = country,
             Details = details,
+            RecordId = record?.Id,
+            RecordOwner = record?.Owner,
+            RecordBusinessUnit = record?.Unit,
         };
         _events.Add(e);
         return e;

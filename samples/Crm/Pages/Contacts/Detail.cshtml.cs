@@ -28,6 +28,7 @@ public sealed class DetailModel(CrmDbContext db, ContactAccess access, AccessEve
         events.Write(new AccessEvent
         {
             UserId = Program.UserId(User), UserName = User.Identity?.Name, Action = "read", Entity = "contact", RecordId = id.ToString(),
+            RecordOwner = contact.Owner, RecordBusinessUnit = contact.BusinessUnit,
             Fields = decision.Allowed ? ["full_name", .. ContactAccess.VisibleFields(profile)] : null, Outcome = decision.Allowed ? "success" : "denied",
             SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString()
         });
