@@ -20,10 +20,16 @@ internal static class DayCounters
     /// <summary>Distinct records read today, for sources that name records but not their owner or unit.</summary>
     public const int DistinctRecords = 5;
 
-    public const int Count = 6;
+    /// <summary>Records shared or reassigned outside the user's unit or to new accounts (see the sharing detector).</summary>
+    public const int SharedOutside = 6;
+
+    /// <summary>Records deleted.</summary>
+    public const int Deleted = 7;
+
+    public const int Count = 8;
 
     /// <summary>The names the stored form uses; never rename one (a stored baseline finds its counters by these).</summary>
-    public static readonly string[] Names = ["exported", "read", "decrypted", "admin_business_read", "outside_book", "distinct_records"];
+    public static readonly string[] Names = ["exported", "read", "decrypted", "admin_business_read", "outside_book", "distinct_records", "shared_outside", "deleted"];
 
     /// <summary>The index of a stored counter name, or -1 for one this build does not keep.</summary>
     public static int IndexOf(string name) => Array.IndexOf(Names, name);

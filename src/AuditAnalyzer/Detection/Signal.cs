@@ -33,6 +33,8 @@ internal static class DetectorCatalog
         PrivilegeMisuseDetector.Instance,
         DepartureDetector.Instance,
         SnoopingDetector.Instance,
+        SharingDetector.Instance,
+        MassDeleteDetector.Instance,
     ];
 
     public static IDetector? Find(string name) => All.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.Ordinal));

@@ -36,6 +36,8 @@ internal static class PolicyReader
         var privilege = top.Section("privilege");
         var departure = top.Section("departure");
         var snooping = top.Section("snooping");
+        var sharing = top.Section("sharing");
+        var massDelete = top.Section("mass_delete");
         var policy = new ScoringPolicy
         {
             Source = file,
@@ -55,6 +57,8 @@ internal static class PolicyReader
             Privilege = privilege is null ? defaults.Privilege : PrivilegePolicy.Read(privilege),
             Departure = departure is null ? defaults.Departure : DeparturePolicy.Read(departure),
             Snooping = snooping is null ? defaults.Snooping : SnoopingPolicy.Read(snooping),
+            Sharing = sharing is null ? defaults.Sharing : SharingPolicy.Read(sharing),
+            MassDelete = massDelete is null ? defaults.MassDelete : MassDeletePolicy.Read(massDelete),
             Weights = ReadWeights(top.Section("weights")),
         };
 

@@ -46,6 +46,10 @@ internal sealed record ScoringPolicy
 
     public SnoopingPolicy Snooping { get; init; } = new();
 
+    public SharingPolicy Sharing { get; init; } = new();
+
+    public MassDeletePolicy MassDelete { get; init; } = new();
+
     /// <summary>Multiplier per reason code (e.g. <c>bulk_export.own_history</c>); 1 when not listed.</summary>
     public IReadOnlyDictionary<string, double> Weights { get; init; } = new Dictionary<string, double>();
 

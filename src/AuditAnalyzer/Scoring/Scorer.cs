@@ -325,6 +325,17 @@ internal sealed class Scorer
 
         var records = e.RecordCount;
         var evidence = false;
+        if (SharingDetector.IsHandOver(e))
+        {
+            var principal = _directory.Find(e.TargetUser!);
+            evidence = SharingDetector.Accumulate(e, ref today, user.Directory, principal, DateOnly.FromDayNumber(today.Day), _policy.Sharing);
+        }
+        else if (MassDeleteDetector.IsDelete(e))
+        {
+            today.Counters[DayCounters.Deleted] += records;
+            evidence = true;
+        }
+
         switch (e.Action)
         {
             case AccessAction.Export:

@@ -47,7 +47,7 @@ internal sealed partial class OrganisationGenerator
     [
         "bulk_export", "low_and_slow", "odd_hours", "privilege_escalation", "self_grant",
         "admin_snooping", "mass_decrypt", "dormant_reactivated", "after_termination", "rare_entity", "departure",
-        "snooping",
+        "snooping", "mass_sharing", "mass_delete",
     ];
 
     private static readonly Dictionary<string, string[]> Expected = new(StringComparer.Ordinal)
@@ -64,6 +64,8 @@ internal sealed partial class OrganisationGenerator
         ["rare_entity"] = [ReasonCodes.FirstSeenRare],
         ["departure"] = [ReasonCodes.ExportsBeforeLeaving, ReasonCodes.Cumulative7, ReasonCodes.Cumulative30, ReasonCodes.OwnHistory, ReasonCodes.PeerHistory],
         ["snooping"] = [ReasonCodes.RecordsOutsideBook, ReasonCodes.DistinctRecords],
+        ["mass_sharing"] = [ReasonCodes.MassSharing],
+        ["mass_delete"] = [ReasonCodes.MassDelete],
     };
 
     /// <summary>Departments whose people work their own business unit's records; the others (finance, operations, IT) read every unit's.</summary>
@@ -278,6 +280,8 @@ internal sealed partial class OrganisationGenerator
                 "bulk_export" or "low_and_slow" or "departure" => u => u.Role.ExportEntities.Length > 0 && u.Role.Department is not ("Marketing" or "Finance"),
                 "rare_entity" or "privilege_escalation" => u => u.Role.Department is "Sales" or "Support" or "Operations",
                 "snooping" => u => WorksOwnUnit(u) && !u.Behaviours.Contains("covering"),
+                "mass_sharing" => u => u.Role.Work.Any(w => w.Action == "share"),
+                "mass_delete" => u => u.Role.Work.Any(w => w.Action == "delete"),
                 _ => u => u.Role.Role != "System Administrator",
             };
             var user = candidates.FirstOrDefault(u => !used.Contains(u) && fits(u) && (scenario != "privilege_escalation" || admins.Any(a => a != u)));
@@ -418,7 +422,27 @@ internal sealed partial class OrganisationGenerator
                 continue;
             }
 
+            if (work.Action == "share")
+            {
+                // Opportunities shared with a colleague of their own unit (now and then with another unit's).
+                var colleagues = UnitMembers(Chance(0.05) ? Pick(Catalogue.Regions).BusinessUnit : user.Region.BusinessUnit);
+                Emit(user, region, date, hour, "share", work.Entity, _random.Next(1, 4), country, session, target: colleagues[_random.Next(colleagues.Count)].Id);
+                continue;
+            }
+
             Emit(user, region, date, hour, work.Action, work.Entity, count, country, session);
+        }
+
+        // Leavers hand their records to a colleague of their own unit in their last week: a reassignment inside the
+        // unit, the look-alike of mass sharing.
+        if (user.Behaviours.Contains("leaver") && user.Terminated is { } last && date >= last.AddDays(-7) && !weekend && Chance(0.5))
+        {
+            var colleagues = UnitMembers(user.Region.BusinessUnit).Where(u => u != user).ToList();
+            if (colleagues.Count > 0)
+            {
+                Emit(user, region, date, start + (_random.NextDouble() * length), "assign", Pick(user.Role.Work).Entity, _random.Next(40, 201), country, session,
+                    target: Pick(colleagues).Id, details: "handover");
+            }
         }
 
         if (user.Behaviours.Contains("covering") && day >= user.CoverFrom && day < user.CoverTo && !weekend)

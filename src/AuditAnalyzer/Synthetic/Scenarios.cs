@@ -199,6 +199,39 @@ internal sealed partial class OrganisationGenerator
 
                 break;
 
+            case "mass_sharing":
+            {
+                // Records given away through the CRM's own sharing: to another unit's account or to an account created
+                // for it (not in the directory).
+                var outsiders = UnitMembers(Pick(Catalogue.Regions.Where(r => r.BusinessUnit != user.Region.BusinessUnit).ToList()).BusinessUnit);
+                var to = Chance(0.5) ? outsiders[_random.Next(outsiders.Count)].Id : string.Create(CultureInfo.InvariantCulture, $"ext-{_random.Next(1000, 9999)}");
+                var total = _random.Next(25, 201);
+                var parts = _random.Next(3, 11);
+                var entity = Pick(Choice6);
+                for (var p = 0; p < parts; p++)
+                {
+                    Emit(user, region, date, work + Uniform(0, 3), Chance(0.7) ? "share" : "assign", entity, Math.Max(1, total / parts), country, session, target: to, malicious: true);
+                }
+
+                user.ScenarioDescription = Describe($"shared or reassigned {total:N0} {entity} records to {to} on {date:yyyy-MM-dd}");
+                break;
+            }
+
+            case "mass_delete":
+            {
+                // Deleting a few times anything they deleted before (covering tracks, sabotage), far below thousands.
+                var total = _random.Next(35, 301);
+                var parts = _random.Next(2, 9);
+                var entity = Pick(user.Role.Work.Where(w => w.Action == "delete").ToList()).Entity;
+                for (var p = 0; p < parts; p++)
+                {
+                    Emit(user, region, date, work + Uniform(0, 3), "delete", entity, Math.Max(1, total / parts), country, session, malicious: true);
+                }
+
+                user.ScenarioDescription = Describe($"deleted {total:N0} {entity} records on {date:yyyy-MM-dd}");
+                break;
+            }
+
             case "rare_entity":
             {
                 var entity = Pick(Choice7);
