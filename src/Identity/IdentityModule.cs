@@ -148,6 +148,13 @@ public static class IdentityModule
         services.AddSingleton<IPeopleDirectory, ModelPeopleDirectory>();
         services.AddSingleton<ICrmRights, ModelCrmRights>();
         services.AddSingleton<IUnmaskedReads, ModelUnmaskedReads>();
+        services.TryAddSingleton<IUserRisks, NoUserRisks>();
+        services.AddSingleton(provider =>
+        {
+            var settings = provider.GetRequiredService<IOptions<IdentitySettings>>().Value.RiskAccess;
+            var levels = settings.Enabled ? Authorization.Risk.RiskAccess.Read(settings.Policy, []) : new Dictionary<string, Authorization.Risk.RiskEffect>();
+            return new Authorization.Risk.RiskAccess(levels, provider.GetRequiredService<IUserRisks>(), settings.Enabled);
+        });
         services.AddSingleton<ISigningKeys, RingSigningKeys>();
         services.AddScoped<IRegisteredClients, OpenIddictRegisteredClients>();
         services.AddSingleton(provider =>

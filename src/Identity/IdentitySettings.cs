@@ -59,6 +59,9 @@ internal sealed class IdentitySettings
 
     /// <summary>Delivery of OpenID Connect Back-Channel Logout 1.0 logout tokens to clients that registered a URI.</summary>
     public BackchannelLogoutSettings BackchannelLogout { get; set; } = new();
+
+    /// <summary>Risk that changes access: the access analyzer's open findings about a user change the decisions about them.</summary>
+    public Authorization.Risk.RiskAccessSettings RiskAccess { get; set; } = new();
 }
 
 /// <summary>
@@ -444,6 +447,10 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
         Clients.ClientJwksUri.ValidateSettings(settings.ClientJwks, environment, errors);
         Protocol.StepUp.ValidateSettings(settings.Mfa, errors);
         Protocol.BackchannelLogout.ValidateSettings(settings.BackchannelLogout, errors);
+        if (settings.RiskAccess.Enabled)
+        {
+            Authorization.Risk.RiskAccess.Read(settings.RiskAccess.Policy, errors);
+        }
 
         foreach (var (scope, index) in settings.ApiScopes.Select((s, i) => (s, i)))
         {

@@ -31,6 +31,7 @@ if (modules is { Identity: true, AuditAnalyzer: true })
     builder.AddIdentityEventsToAnalyzer();
     builder.AddIdentityDirectoryToAnalyzer();
     builder.AddReviewThroughIdentity();
+    builder.AddAnalyzerRiskToDecisions();
     builder.AddDemoHistory();
 }
 

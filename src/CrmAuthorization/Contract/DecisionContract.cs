@@ -120,6 +120,30 @@ public sealed record CheckResponse
     /// <summary>True when the request's <c>perm_ver</c> is older than the user's: the token's role claims are out of date (the decision is not).</summary>
     [JsonPropertyName("token_stale")]
     public bool TokenStale { get; init; }
+
+    /// <summary>
+    /// What the app must do before acting on this allow, e.g. <c>{"type":"step_up","value":"mfa"}</c> while the user has an
+    /// open critical finding; absent when nothing is asked.
+    /// </summary>
+    [JsonPropertyName("obligations")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<DecisionObligation>? Obligations { get; init; }
+}
+
+/// <summary>Something an allowed decision obliges the app to do first.</summary>
+public sealed record DecisionObligation
+{
+    /// <summary><c>step_up</c>: re-authenticate the user with <see cref="Value"/> (<c>mfa</c>) before acting.</summary>
+    [JsonPropertyName("type")]
+    public required string Type { get; init; }
+
+    /// <summary>The obligation's argument (for <c>step_up</c>, the factor).</summary>
+    [JsonPropertyName("value")]
+    public string? Value { get; init; }
+
+    /// <summary>Why, in words (the finding that asks for it).</summary>
+    [JsonPropertyName("reason")]
+    public required string Reason { get; init; }
 }
 
 /// <summary>One field of <c>GET /authz/v1/users/{id}/fields/{entity}</c>.</summary>

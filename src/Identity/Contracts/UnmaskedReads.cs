@@ -50,7 +50,7 @@ public sealed record UnmaskedReadDecision(bool Allowed, string Reason)
 /// CRM app's back end) may declare it. Otherwise, and for a value that names no record, only grants that hold wherever
 /// the record lives (organization depth) count: that is all the model can check without believing the caller.
 /// </remarks>
-internal sealed class ModelUnmaskedReads(AuthorizationModel model) : IUnmaskedReads
+internal sealed class ModelUnmaskedReads(AuthorizationModel model, Authorization.Risk.RiskAccess risk) : IUnmaskedReads
 {
     public async ValueTask<UnmaskedReadDecision> DecideAsync(ClaimsPrincipal caller, UnmaskedRead request, CancellationToken cancellationToken)
     {
@@ -77,6 +77,12 @@ internal sealed class ModelUnmaskedReads(AuthorizationModel model) : IUnmaskedRe
             : request.RecordId is null
                 ? " The request names no record, so only grants that hold for every record of the entity count; name the record (rowId and its location) to decrypt one of it."
                 : request.Record is null ? " The request declared no location of the record (owner, business unit), so only grants that hold wherever it lives count." : "";
+        // Risk that changes access: while an open finding about the user masks secured fields, nothing is decrypted for them.
+        if (decision.Allowed && user >= 0 && risk.For(snapshot.Users[user].Id) is ({ } finding, { MaskSecuredFields: true }))
+        {
+            return UnmaskedReadDecision.Deny($"masked while the open {finding.Severity} finding {finding.FindingId} ({finding.Detector}) is under review; the model alone would allow it");
+        }
+
         return decision.Allowed
             ? UnmaskedReadDecision.Allow($"{fieldReason}; record: {explained}")
             : UnmaskedReadDecision.Deny($"record: {explained}{note}");

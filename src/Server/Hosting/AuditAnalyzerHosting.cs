@@ -58,6 +58,13 @@ internal static class AuditAnalyzerHosting
         return builder;
     }
 
+    /// <summary>Decisions consult the live analyzer's open findings (risk that changes access, policies/risk-access.json).</summary>
+    public static IHostApplicationBuilder AddAnalyzerRiskToDecisions(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddSingleton<Identity.Contracts.IUserRisks, AnalyzerUserRisks>();
+        return builder;
+    }
+
     /// <summary>Demo mode on an empty database also seeds four weeks of access history for the analyzer (after Identity's demo data).</summary>
     public static IHostApplicationBuilder AddDemoHistory(this IHostApplicationBuilder builder)
     {

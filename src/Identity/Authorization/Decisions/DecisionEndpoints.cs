@@ -9,6 +9,8 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Net.Http.Headers;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
+using CrmSecurity.Identity.Authorization.Risk;
+
 namespace CrmSecurity.Identity.Authorization.Decisions;
 
 /// <summary>
@@ -39,7 +41,7 @@ internal static class DecisionEndpoints
         return endpoints;
     }
 
-    internal static async Task<Results<Ok<CheckResponse>, ProblemHttpResult>> CheckAsync(HttpContext http, AuthorizationModel model)
+    internal static async Task<Results<Ok<CheckResponse>, ProblemHttpResult>> CheckAsync(HttpContext http, AuthorizationModel model, RiskAccess risk)
     {
         var (request, problem) = await JsonBody.ReadAsync<CheckRequest>(http);
         if (problem is not null)
@@ -76,12 +78,15 @@ internal static class DecisionEndpoints
         var decision = request.Record is null
             ? snapshot.CheckEntity(target.User, target.Entity.Index, action)
             : snapshot.Check(target.User, target.Entity.Index, action, record);
-        IdentityMetrics.AuthorizationDecisions.Add(1, new KeyValuePair<string, object?>("outcome", decision.Allowed ? "allow" : "deny"));
-        return TypedResults.Ok(snapshot.Explain(decision, record, target.TokenPermVer, entityOnly: request.Record is null));
+        // Risk that changes access: an open finding about the user can refuse what the model allows, or oblige a step-up.
+        var response = risk.Apply(snapshot.Explain(decision, record, target.TokenPermVer, entityOnly: request.Record is null), snapshot.Users[target.User].Id, action);
+        IdentityMetrics.AuthorizationDecisions.Add(1, new KeyValuePair<string, object?>("outcome", response.Allowed ? "allow" : "deny"));
+        return TypedResults.Ok(response);
     }
 
     internal static async Task<Results<Ok<FieldsResponse>, ProblemHttpResult>> FieldsAsync(
-        string userId, string entity, [FromQuery(Name = "perm_ver")] long? permVer, [FromQuery(Name = "fields")] string? only, HttpContext http, AuthorizationModel model)
+        string userId, string entity, [FromQuery(Name = "perm_ver")] long? permVer, [FromQuery(Name = "fields")] string? only, HttpContext http, AuthorizationModel model,
+        RiskAccess risk)
     {
         var (target, problem) = await ResolveAsync(http, model, userId, entity, permVer);
         if (problem is not null)
@@ -91,13 +96,14 @@ internal static class DecisionEndpoints
 
         var (snapshot, info) = (target.Snapshot, target.Entity);
         var access = snapshot.Fields(target.User, info.Index);
+        var effect = risk.For(snapshot.Users[target.User].Id)?.Effect;
         var fields = new Dictionary<string, FieldDecision>(StringComparer.Ordinal);
         if (only is null)
         {
             for (var i = 0; i < access.Length; i++)
             {
                 var field = snapshot.FieldTable[info.FieldStart + i];
-                fields[field.Name] = new FieldDecision(access[i].Name(), field.Definition.Sensitivity.Name(), field.Definition.Mask);
+                fields[field.Name] = new FieldDecision(RiskAccess.Field(access[i], field.Definition.Sensitivity, effect).Name(), field.Definition.Sensitivity.Name(), field.Definition.Mask);
             }
         }
         else
@@ -110,7 +116,7 @@ internal static class DecisionEndpoints
                 }
 
                 var field = snapshot.FieldTable[index];
-                fields[field.Name] = new FieldDecision(access[index - info.FieldStart].Name(), field.Definition.Sensitivity.Name(), field.Definition.Mask);
+                fields[field.Name] = new FieldDecision(RiskAccess.Field(access[index - info.FieldStart], field.Definition.Sensitivity, effect).Name(), field.Definition.Sensitivity.Name(), field.Definition.Mask);
             }
         }
 
