@@ -10,7 +10,7 @@ using Spectre.Console;
 
 namespace CrmSecurity.Crypto.Cli;
 
-/// <summary><c>keys init | list | rotate | usage | destroy | rewrap | shred | reapply-shreds | backup | restore</c>.</summary>
+/// <summary><c>keys init | list | rotate | usage | destroy | rewrap | shred | reapply-shreds | backup | restore | always-encrypted</c>.</summary>
 internal static class KeyCommands
 {
     public const string PassphraseVariable = "CRM_SECURITY_BACKUP_PASSPHRASE";
@@ -28,6 +28,7 @@ internal static class KeyCommands
         keys.Add(ReapplyShreds(host));
         keys.Add(Backup(host));
         keys.Add(Restore(host));
+        keys.Add(AlwaysEncryptedCommand.Create(host));
         return keys;
     }
 
