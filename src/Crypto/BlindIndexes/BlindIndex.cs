@@ -19,24 +19,29 @@ public sealed class BlindIndex : IDisposable
     private readonly Pool<IncrementalHash> _hmacs;
     private readonly SecretBytes _key;
 
-    internal BlindIndex(Keyset keyset, FieldContext context, BlindIndexDefinition definition)
+    internal BlindIndex(Keyset keyset, FieldContext context, BlindIndexDefinition definition, uint version)
     {
         keyset.ThrowIfDisposed();
         Context = context;
         Definition = definition;
         KeysetId = keyset.Id;
-        KeyVersion = keyset.PrimaryVersion;
+        KeyVersion = version;
+        var key = keyset.Find(version);
+        if (key?.Material is not { } material)
+        {
+            throw new InvalidOperationException($"Keyset '{keyset.Name}' has no live version {version} to derive a blind-index key from.");
+        }
+
         var contextBytes = context.Encode();
         var label = Encoding.ASCII.GetBytes(KeyLabel);
         var name = Encoding.UTF8.GetBytes(definition.Name);
         var info = new byte[label.Length + 1 + 8 + contextBytes.Length + 2 + name.Length];
         label.CopyTo(info, 0);
         BinaryPrimitives.WriteUInt32BigEndian(info.AsSpan(label.Length + 1), keyset.Id);
-        BinaryPrimitives.WriteUInt32BigEndian(info.AsSpan(label.Length + 5), keyset.PrimaryVersion);
+        BinaryPrimitives.WriteUInt32BigEndian(info.AsSpan(label.Length + 5), version);
         contextBytes.CopyTo(info, label.Length + 9);
         BinaryPrimitives.WriteUInt16BigEndian(info.AsSpan(label.Length + 9 + contextBytes.Length), (ushort)name.Length);
         name.CopyTo(info, label.Length + 11 + contextBytes.Length);
-        var material = keyset.Primary.Material!;
         _key = SecretBytes.Create(32, output => KeyDerivation.DeriveKey(material.Span, default, info, output));
         _hmacs = new Pool<IncrementalHash>(() => IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _key.Span));
     }
@@ -50,7 +55,7 @@ public sealed class BlindIndex : IDisposable
     /// <summary>The keyset the index key is derived from.</summary>
     public uint KeysetId { get; }
 
-    /// <summary>The key version the index key is derived from (the keyset's primary when this index was made).</summary>
+    /// <summary>The key version the index key is derived from (the keyset's primary, unless made for a blind-index rotation's recompute or lookup window).</summary>
     public uint KeyVersion { get; }
 
     /// <summary>The blind index of <paramref name="value"/>: <see cref="BlindIndexDefinition.Bytes"/> bytes, unused low bits zero.</summary>

@@ -16,7 +16,7 @@ public sealed class CryptoCliHost
     public required Func<HostApplicationBuilder, Func<IServiceProvider, CancellationToken, Task<int>>, CancellationToken, Task<int>> Run { get; init; }
 }
 
-/// <summary>The module's verbs: <c>keys</c> (init, list, rotate, rewrap, shred, reapply-shreds, backup, restore) and <c>reencrypt</c>.</summary>
+/// <summary>The module's verbs: <c>keys</c> (init, list, rotate, usage, destroy, rewrap, shred, reapply-shreds, backup, restore), <c>reencrypt</c> and <c>blind-index recompute</c>.</summary>
 public static class CryptoCommands
 {
     /// <summary>The verbs, for the host's root command.</summary>
@@ -27,6 +27,7 @@ public static class CryptoCommands
         ArgumentNullException.ThrowIfNull(host);
         yield return KeyCommands.Create(host);
         yield return ReencryptCommand.Create(host);
+        yield return BlindIndexCommands.Create(host);
     }
 }
 

@@ -10,7 +10,7 @@ using Spectre.Console;
 
 namespace CrmSecurity.Crypto.Cli;
 
-/// <summary><c>keys init | list | rotate | usage | destroy | rewrap | shred | reapply-shreds | backup | restore</c>.</summary>
+/// <summary><c>keys init | list | rotate | usage | destroy | rewrap | shred | reapply-shreds | backup | restore | always-encrypted</c>.</summary>
 internal static class KeyCommands
 {
     public const string PassphraseVariable = "CRM_SECURITY_BACKUP_PASSPHRASE";
@@ -28,6 +28,7 @@ internal static class KeyCommands
         keys.Add(ReapplyShreds(host));
         keys.Add(Backup(host));
         keys.Add(Restore(host));
+        keys.Add(AlwaysEncryptedCommand.Create(host));
         return keys;
     }
 
@@ -89,16 +90,35 @@ internal static class KeyCommands
     {
         var keysetOption = new Option<string>("--keyset") { Description = "Keyset to rotate.", DefaultValueFactory = _ => Keyring.FieldsKeyset };
         var stageOption = new Option<bool>("--stage") { Description = "Add the version without making it primary (promote later with another rotate)." };
-        var command = new Command("rotate", "Add a key version and make it primary; the old primary becomes decrypt-only. Restart services, then run `reencrypt`.") { keysetOption, stageOption };
-        command.SetAction((parse, cancellationToken) => RunAsync(host, requireKeyring: true, (services, store, _) =>
+        var command = new Command("rotate", "Add a key version and make it primary; the old primary becomes decrypt-only. Restart services, then run `reencrypt`. The blind-index keyset: --stage, `blind-index recompute`, then rotate.") { keysetOption, stageOption };
+        command.SetAction((parse, cancellationToken) => RunAsync(host, requireKeyring: true, async (services, store, token) =>
         {
             using var keyring = store.Load();
             var name = parse.GetValue(keysetOption)!;
-            if (name == Keyring.BlindIndexKeyset)
+            if (name == Keyring.BlindIndexKeyset && !parse.GetValue(stageOption))
             {
-                // Blind-index keys come from this keyset's primary: a new primary changes every index value and lookups
-                // would miss every existing row until all indexes are recomputed, which no verb does yet.
-                return Fail("The blind-index keyset is not rotated by this build: every stored blind index would stop matching. Rotate 'fields' instead.", ExitCodes.Usage);
+                // Blind-index keys come from this keyset's primary: a new primary changes every index value the application
+                // writes, so it is promoted only once the recompute job has put the stored indexes under it
+                // (docs/crypto-operations.md). Staging is always allowed: lookups try every live version.
+                var blind = keyring.Get(name);
+                var pending = blind.Versions.FirstOrDefault(v => v.Status == KeyStatus.Active && !v.IsPrimary);
+                if (pending is null)
+                {
+                    return await Fail(
+                        "The blind-index keyset rotates in steps, so no stored index stops matching: stage a version (`keys rotate --keyset blind-index --stage`), " +
+                        "run the `blind-index recompute` job for every table holding blind indexes, then run `keys rotate --keyset blind-index` again to promote it.",
+                        ExitCodes.Usage);
+                }
+
+                if (await BlindIndexCommands.PromotionRefusalAsync(services.GetRequiredService<CryptoDbContext>(), blind.Id, pending.Version, token) is { } refusal)
+                {
+                    return await Fail($"The blind-index keyset's staged version {pending.Version} is not promoted: {refusal}.", ExitCodes.Usage);
+                }
+            }
+            else if (name == Keyring.BlindIndexKeyset && keyring.Get(name).Versions.FirstOrDefault(v => v.Status == KeyStatus.Active && !v.IsPrimary) is { } already)
+            {
+                // One rotation at a time: the recompute job writes under the staged version, so a second one would strand it.
+                return await Fail($"The blind-index keyset already has version {already.Version} staged: run `blind-index recompute` for every table holding blind indexes, then promote it with `keys rotate --keyset blind-index`.", ExitCodes.Usage);
             }
 
             if (name == Keyring.SubjectsKeyset && keyring.Keysets.All(k => k.Name != name))
@@ -107,7 +127,7 @@ internal static class KeyCommands
                 using var added = keyring.With(KeysetBuilder.CreateNew(name, services.GetRequiredService<TimeProvider>()).Build());
                 store.Save(added);
                 Console.WriteLine($"Keyset '{name}' added (version 1, primary): it wraps data-subject keys.");
-                return Task.FromResult(ExitCodes.Success);
+                return ExitCodes.Success;
             }
 
             var builder = KeysetBuilder.From(keyring.Get(name), services.GetRequiredService<TimeProvider>());
@@ -128,7 +148,7 @@ internal static class KeyCommands
             Console.WriteLine(parse.GetValue(stageOption)
                 ? $"Keyset '{name}': version {version} added (staged, not primary)."
                 : $"Keyset '{name}': version {version} is now primary; older versions decrypt only.");
-            return Task.FromResult(ExitCodes.Success);
+            return ExitCodes.Success;
         }, cancellationToken));
         return command;
     }

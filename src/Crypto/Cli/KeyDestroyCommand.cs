@@ -5,6 +5,7 @@ using CrmSecurity.Crypto.Events;
 using CrmSecurity.Crypto.Fields;
 using CrmSecurity.Crypto.Keys;
 using CrmSecurity.Crypto.Providers;
+using CrmSecurity.Crypto.Rotation;
 using CrmSecurity.Crypto.Subjects;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -33,12 +34,22 @@ internal static class KeyDestroyCommand
         };
         var forceOption = new Option<bool>("--force") { Description = "Destroy even though values may still need the version; asks for the keyset name and version to be typed back." };
         var actorOption = new Option<string?>("--actor") { Description = "Who destroys it (recorded in the access event); defaults to the OS user." };
+        var indexes = new BlindIndexCommands.TableOptions();
+        var scanIndexOption = new Option<string?>("--scan-index")
+        {
+            Description = "For the blind-index keyset: the table whose stored blind indexes (named with --index, with --tenant) are checked, as keys usage --index checks them. Required for the blind-index keyset unless --force.",
+        };
         var command = new Command(
             "destroy",
             "Destroy a key version for good: its key is dropped from the keyring, older backups are flagged stale. Refused while a scanned value, an unfinished reencrypt job or a subject key still needs it, unless --force with a typed confirmation.")
         {
-            keysetOption, versionOption, scanOption, forceOption, actorOption,
+            keysetOption, versionOption, scanOption, forceOption, actorOption, scanIndexOption,
         };
+        foreach (var option in indexes.All)
+        {
+            command.Add(option);
+        }
+
         command.SetAction((parse, cancellationToken) => KeyCommands.RunAsync(host, requireKeyring: true, async (services, store, token) =>
         {
             var name = parse.GetValue(keysetOption)!;
@@ -64,7 +75,19 @@ internal static class KeyDestroyCommand
                 return await KeyCommands.Fail($"Version {version} is the primary of keyset '{name}': rotate first (`keys rotate --keyset {name}`), re-encrypt, then destroy it.", ExitCodes.Usage);
             }
 
-            var needs = await UsageAsync(services, keyset, version, parse.GetValue(scanOption) ?? [], token);
+            BlindIndexTable? indexTable = null;
+            if (parse.GetValue(scanIndexOption) is { Length: > 0 } indexed)
+            {
+                var (read, problem) = indexes.Read(parse, indexed, parse.GetValue(indexes.Index) ?? []);
+                if (read is null || read.Indexes.Count == 0)
+                {
+                    return await KeyCommands.Fail(problem ?? "--scan-index needs at least one --index.", ExitCodes.Usage);
+                }
+
+                indexTable = read;
+            }
+
+            var needs = await UsageAsync(services, keyset, version, parse.GetValue(scanOption) ?? [], indexTable, token);
             if (needs.Error is { } error)
             {
                 return await KeyCommands.Fail(error, ExitCodes.Usage);
@@ -73,7 +96,7 @@ internal static class KeyDestroyCommand
             if (needs.Reasons.Count > 0 && !force)
             {
                 return await KeyCommands.Fail(
-                    $"Keyset '{name}' version {version} is still needed: {string.Join("; ", needs.Reasons)}. Re-encrypt those values (`reencrypt`) and scan again, or pass --force to lose them.",
+                    $"Keyset '{name}' version {version} is still needed: {string.Join("; ", needs.Reasons)}. Move those values off it (`reencrypt`, or `blind-index recompute` for blind indexes) and scan again, or pass --force to lose them.",
                     ExitCodes.Failure);
             }
 
@@ -112,7 +135,7 @@ internal static class KeyDestroyCommand
     /// <summary>What still needs the version, or an error in the scan arguments.</summary>
     private sealed record Usage(IReadOnlyList<string> Reasons, string? Error = null);
 
-    private static async Task<Usage> UsageAsync(IServiceProvider services, Keyset keyset, uint version, string[] scans, CancellationToken cancellationToken)
+    private static async Task<Usage> UsageAsync(IServiceProvider services, Keyset keyset, uint version, string[] scans, BlindIndexTable? indexTable, CancellationToken cancellationToken)
     {
         var reasons = new List<string>();
         var database = services.GetRequiredService<CryptoDbContext>();
@@ -139,23 +162,47 @@ internal static class KeyDestroyCommand
             }
         }
 
-        if (keyset.Name == Keyring.FieldsKeyset)
+        if (keyset.Name == Keyring.BlindIndexKeyset)
         {
-            // A reencrypt job that has not finished is moving values off older versions right now; its checkpoint says so
-            // (job name ...@KEYSETvVERSION, see ReencryptionTable.JobName).
+            if (indexTable is not null)
+            {
+                var indexScan = await KeyUsageCommand.ScanIndexesAsync(services, indexTable, cancellationToken);
+                if (indexScan.Error is { } error)
+                {
+                    return new Usage([], $"--scan-index {indexTable.Table}: {error}");
+                }
+
+                if (indexScan.Result!.FoundUnder.GetValueOrDefault(version) is var count and > 0)
+                {
+                    reasons.Add(string.Create(CultureInfo.InvariantCulture, $"{count} blind index value(s) in {indexTable.Table} ({string.Join(", ", indexTable.Indexes.Select(i => i.IndexColumn))}) are under it (run `blind-index recompute`)"));
+                }
+            }
+            else
+            {
+                reasons.Add("no blind index was scanned, so nothing shows that no stored index needs it (name the table with --scan-index TABLE and its indexes with --index, with --tenant)");
+            }
+        }
+
+        if (keyset.Name is Keyring.FieldsKeyset or Keyring.BlindIndexKeyset)
+        {
+            // A reencrypt (or blind-index recompute) job that has not finished is moving values off older versions right
+            // now; its checkpoint says so (job name ...@KEYSETvVERSION, see ReencryptionTable.JobName, BlindIndexTable.JobName).
             var marker = string.Create(CultureInfo.InvariantCulture, $"@{keyset.Id:x8}v");
             var unfinished = await database.ReencryptionCheckpoints.AsNoTracking().Where(c => !c.Completed).Select(c => c.Job).ToListAsync(cancellationToken);
             foreach (var job in unfinished.Where(j => j.Contains(marker, StringComparison.Ordinal)))
             {
-                reasons.Add($"the reencrypt job {job} has not finished (run reencrypt again to finish it)");
+                reasons.Add(job.Contains(BlindIndexTable.JobMarker, StringComparison.Ordinal)
+                    ? $"the blind-index recompute job {job} has not finished (run blind-index recompute again to finish it)"
+                    : $"the reencrypt job {job} has not finished (run reencrypt again to finish it)");
             }
 
-            if (scans.Length == 0)
+            if (keyset.Name == Keyring.FieldsKeyset && scans.Length == 0)
             {
                 reasons.Add("no table was scanned, so nothing shows that no value needs it (name every table holding encrypted values with --scan TABLE:COLUMN[,COLUMN...])");
             }
         }
-        else if (keyset.Name == Keyring.SubjectsKeyset && services.GetRequiredService<FieldEncryption>().SubjectKeys is { } subjects)
+
+        if (keyset.Name == Keyring.SubjectsKeyset && services.GetRequiredService<FieldEncryption>().SubjectKeys is { } subjects)
         {
             // Data-subject keys are wrapped under this keyset: a wrapped key under the version would be lost with it.
             var wrapped = (await subjects.ExportAsync(cancellationToken)).Count(r => r.WrappedKey is { } key && WrappedUnder(key, keyset.Id, version));

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Data.Common;
 using System.Globalization;
 using CrmSecurity.Crypto.Fields;
+using CrmSecurity.Crypto.Providers;
+using CrmSecurity.Crypto.Rotation;
 using CrmSecurity.Crypto.Subjects;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,29 +25,76 @@ internal static class KeyUsageCommand
         var columnOption = new Option<string[]>("--column")
         {
             Description = "Encrypted column, as DB_COLUMN or DB_COLUMN=CONTEXT_COLUMN (as for reencrypt); repeatable.",
-            Required = true,
         };
-        var command = new Command("usage", "Count the stored values of a table's encrypted columns per keyset version (reads ciphertext headers only; decrypts nothing).")
+        var indexes = new BlindIndexCommands.TableOptions();
+        var command = new Command(
+            "usage",
+            "Count the stored values of a table's encrypted columns per keyset version (reads ciphertext headers only; decrypts nothing), and with --index its stored blind indexes per blind-index version (decrypts the indexed values in memory to tell).")
         {
             tableOption, columnOption,
         };
+        foreach (var option in indexes.All)
+        {
+            command.Add(option);
+        }
+
         command.SetAction((parse, cancellationToken) => KeyCommands.RunAsync(host, requireKeyring: true, async (services, store, token) =>
         {
             var table = parse.GetValue(tableOption)!;
             var columns = (parse.GetValue(columnOption) ?? []).Select(c => c.Split('=', 2)[0]).Distinct(StringComparer.Ordinal).ToList();
+            var specs = parse.GetValue(indexes.Index) ?? [];
+            if (columns.Count == 0 && specs.Length == 0)
+            {
+                return await KeyCommands.Fail("keys usage needs at least one --column or --index.", ExitCodes.Usage);
+            }
+
             using var keyring = store.Load();
             var connection = services.GetRequiredService<CryptoDbContext>().Database.GetDbConnection();
-            ScanResult scan;
-            try
+            var scan = new ScanResult([], 0, 0);
+            if (columns.Count > 0)
             {
-                scan = await ScanAsync(connection, table, columns, token);
-            }
-            catch (DbException e)
-            {
-                return await KeyCommands.Fail($"keys usage: cannot read {table} ({string.Join(", ", columns)}): {e.Message}", ExitCodes.Usage);
+                try
+                {
+                    scan = await ScanAsync(connection, table, columns, token);
+                }
+                catch (DbException e)
+                {
+                    return await KeyCommands.Fail($"keys usage: cannot read {table} ({string.Join(", ", columns)}): {e.Message}", ExitCodes.Usage);
+                }
             }
 
             var (usage, empty, notCiphertext) = scan;
+            if (columns.Count > 0)
+            {
+                var total = usage.Values.Sum() + empty + notCiphertext;
+                Console.WriteLine($"keys usage {table} ({string.Join(", ", columns)}): {total} values: {usage.Values.Sum()} encrypted, {empty} empty, {notCiphertext} not ciphertext.");
+            }
+
+            if (specs.Length > 0)
+            {
+                var (indexTable, error) = indexes.Read(parse, table, specs);
+                if (indexTable is null)
+                {
+                    return await KeyCommands.Fail(error!, ExitCodes.Usage);
+                }
+
+                var blind = await ScanIndexesAsync(services, indexTable, token);
+                if (blind.Error is { } failure)
+                {
+                    return await KeyCommands.Fail(failure, ExitCodes.Usage);
+                }
+
+                var r = blind.Result!;
+                var blindKeyset = keyring.Get(Keyring.BlindIndexKeyset);
+                foreach (var (version, count) in r.FoundUnder)
+                {
+                    usage[(blindKeyset.Id, version)] = usage.GetValueOrDefault((blindKeyset.Id, version)) + count;
+                }
+
+                Console.WriteLine(
+                    $"keys usage {table} (blind indexes {string.Join(", ", indexTable.Indexes.Select(i => i.IndexColumn))}): {r.FoundUnder.Values.Sum()} index values under a live version, " +
+                    $"{r.Missing} missing, {r.Unmatched} matching no version, {r.Empty} without a value, {r.OtherKeyset} under another keyset, {r.Failed} could not be read.");
+            }
 
             // Every version of every keyset, so a version no value uses shows 0; then what names no keyset of this keyring.
             var output = new Table().AddColumns("keyset", "version", "status", "values");
@@ -64,8 +113,6 @@ internal static class KeyUsageCommand
                 output.AddRow($"unknown {keysetId.ToString("x8", CultureInfo.InvariantCulture)}", version.ToString(CultureInfo.InvariantCulture), "not in this keyring", count.ToString(CultureInfo.InvariantCulture));
             }
 
-            var total = usage.Values.Sum() + empty + notCiphertext;
-            Console.WriteLine($"keys usage {table} ({string.Join(", ", columns)}): {total} values: {usage.Values.Sum()} encrypted, {empty} empty, {notCiphertext} not ciphertext.");
             KeyCommands.Output().Write(output);
             return ExitCodes.Success;
         }, cancellationToken));
@@ -115,6 +162,31 @@ internal static class KeyUsageCommand
         }
 
         return new ScanResult(usage, empty, notCiphertext);
+    }
+
+    /// <summary>What a read-only scan of a table's stored blind indexes found, or why it could not read them.</summary>
+    internal sealed record IndexScan(BlindIndexRecomputeProgress? Result, string? Error);
+
+    /// <summary>
+    /// Which <c>blind-index</c> version each stored index of <paramref name="table"/> is under: the recompute job run dry
+    /// (nothing written, no checkpoint). <c>keys usage --index</c> prints it; <c>keys destroy --scan-index</c> refuses on it.
+    /// </summary>
+    internal static async Task<IndexScan> ScanIndexesAsync(IServiceProvider services, BlindIndexTable table, CancellationToken cancellationToken)
+    {
+        var connection = services.GetRequiredService<CryptoDbContext>().Database.GetDbConnection();
+        try
+        {
+            var job = new BlindIndexRecomputeJob(services.GetRequiredService<FieldEncryption>(), table);
+            return new IndexScan(await job.RunAsync(connection, dryRun: true, progress: null, cancellationToken), null);
+        }
+        catch (DbException e)
+        {
+            return new IndexScan(null, $"cannot read the blind indexes of {table.Table} ({string.Join(", ", table.Indexes.Select(i => i.IndexColumn))}): {e.Message}");
+        }
+        finally
+        {
+            await connection.CloseAsync();
+        }
     }
 
     /// <summary>

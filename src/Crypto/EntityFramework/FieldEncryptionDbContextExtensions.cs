@@ -109,8 +109,9 @@ public static class FieldEncryptionDbContextExtensions
             throw new InvalidOperationException($"{typeof(TEntity).Name}.{name} has no blind index named '{index}'.");
         }
 
-        var blind = settings.Encryption.BlindIndex(field, definition).ComputeFragment(value);
-        return set.Where(Equal<TEntity>(shadow, blind));
+        // During a blind-index rotation a row's index may be under the old or the new version: look for both.
+        var blinds = settings.Encryption.LookupIndexes(field, definition).Select(i => i.ComputeFragment(value)).ToList();
+        return set.Where(blinds.Count == 1 ? Equal<TEntity>(shadow, blinds[0]) : Contains<TEntity>(shadow, blinds));
     }
 
     /// <summary>Like <see cref="WhereEncryptedMatches"/>, then drops false positives by comparing the decrypted values after normalisation.</summary>

@@ -65,7 +65,33 @@ public sealed class FieldEncryption : IDisposable
     public BlindIndex BlindIndex(FieldContext context, BlindIndexDefinition definition)
     {
         var state = Volatile.Read(ref _state);
-        return state.Indexes.GetOrAdd((context, definition), k => state.Keyring.Get(Keyring.BlindIndexKeyset).CreateBlindIndex(k.Item1, k.Item2));
+        var keyset = state.Keyring.Get(Keyring.BlindIndexKeyset);
+        return state.Indexes.GetOrAdd((context, definition, keyset.PrimaryVersion), k => keyset.CreateBlindIndex(k.Item1, k.Item2, k.Item3));
+    }
+
+    /// <summary>A blind index of a column under one given (not destroyed) version of the <c>blind-index</c> keyset (cached), for the recompute job.</summary>
+    /// <param name="context">The column.</param>
+    /// <param name="definition">The index.</param>
+    /// <param name="version">The key version.</param>
+    internal BlindIndex BlindIndexUnder(FieldContext context, BlindIndexDefinition definition, uint version)
+    {
+        var state = Volatile.Read(ref _state);
+        var keyset = state.Keyring.Get(Keyring.BlindIndexKeyset);
+        return state.Indexes.GetOrAdd((context, definition, version), k => keyset.CreateBlindIndex(k.Item1, k.Item2, k.Item3));
+    }
+
+    /// <summary>
+    /// The blind indexes a lookup tries, primary first: one per version of the <c>blind-index</c> keyset that is not
+    /// destroyed. Outside a blind-index rotation that is the primary alone; during its window (a staged version, or the
+    /// old version not yet destroyed) stored indexes may be under either version, so a lookup looks for both.
+    /// </summary>
+    /// <param name="context">The column.</param>
+    /// <param name="definition">The index.</param>
+    internal IReadOnlyList<BlindIndex> LookupIndexes(FieldContext context, BlindIndexDefinition definition)
+    {
+        var state = Volatile.Read(ref _state);
+        var keyset = state.Keyring.Get(Keyring.BlindIndexKeyset);
+        return [.. keyset.LookupVersions().Select(v => state.Indexes.GetOrAdd((context, definition, v), k => keyset.CreateBlindIndex(k.Item1, k.Item2, k.Item3)))];
     }
 
     /// <summary>
@@ -142,7 +168,7 @@ public sealed class FieldEncryption : IDisposable
 
         public ConcurrentDictionary<FieldContext, DeterministicFieldEncryptor> Deterministic { get; } = new();
 
-        public ConcurrentDictionary<(FieldContext, BlindIndexDefinition), BlindIndex> Indexes { get; } = new();
+        public ConcurrentDictionary<(FieldContext, BlindIndexDefinition, uint), BlindIndex> Indexes { get; } = new();
 
         /// <summary>The subject-key wrapper of the keyring this one replaced, zeroed with that keyring.</summary>
         public IDisposable? RetiredWrapper { get; set; }

@@ -130,6 +130,9 @@ public static class CryptoServiceCollectionExtensions
 
             // A running service follows the keyring file, so a staged rotation across hosts needs no restart.
             services.AddHostedService<KeyringReloader>();
+
+            // SQL Server connections of this host open Always Encrypted column keys under the installation's KEK.
+            services.AddHostedService<SqlServer.AlwaysEncryptedRegistration>();
         }
 
         return builder;

@@ -64,8 +64,30 @@ public sealed class Keyset : IDisposable
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(definition);
         ThrowIfDisposed();
-        return new BlindIndexes.BlindIndex(this, context, definition);
+        return new BlindIndexes.BlindIndex(this, context, definition, PrimaryVersion);
     }
+
+    /// <summary>
+    /// Creates a blind index from a given version (not destroyed): the recompute job of a blind-index rotation writes under
+    /// the new version, and lookups during its window try every live version.
+    /// </summary>
+    internal BlindIndexes.BlindIndex CreateBlindIndex(FieldContext context, BlindIndexes.BlindIndexDefinition definition, uint version)
+    {
+        ThrowIfDisposed();
+        return new BlindIndexes.BlindIndex(this, context, definition, version);
+    }
+
+    /// <summary>
+    /// The versions a blind-index lookup tries, primary first: every version not destroyed. Outside a rotation that is the
+    /// primary alone; during one (a staged version, or an old version not yet destroyed) stored indexes may be under
+    /// either, so both are looked for (docs/crypto-operations.md, blind-index rotation).
+    /// </summary>
+    internal IReadOnlyList<uint> LookupVersions() =>
+        [PrimaryVersion, .. Versions.Where(v => v.Status != KeyStatus.Destroyed && !v.IsPrimary).Select(v => v.Version).OrderDescending()];
+
+    /// <summary>The version a blind-index recompute writes under: the staged version (active, not primary) when there is one, else the primary.</summary>
+    internal uint RecomputeVersion() =>
+        Versions.Where(v => v.Status == KeyStatus.Active && !v.IsPrimary).Select(v => v.Version).DefaultIfEmpty(PrimaryVersion).Max();
 
     /// <summary>A copy of one version's root key in clear; public only through <see cref="Insecure.InsecureCleartextKeyMaterial"/>.</summary>
     internal byte[] ExportPlaintextKeyMaterial(uint version)

@@ -1,10 +1,8 @@
-using System.Data;
 using System.Data.Common;
 using System.Globalization;
 using CrmSecurity.Crypto.Fields;
 using CrmSecurity.Crypto.Keys;
 using CrmSecurity.Crypto.Providers;
-using Microsoft.Data.SqlClient;
 
 namespace CrmSecurity.Crypto.Rotation;
 
@@ -83,7 +81,7 @@ internal sealed class ReencryptionJob
 {
     private readonly FieldEncryption _encryption;
     private readonly ReencryptionTable _table;
-    private readonly int _batchSize;
+    private readonly CheckpointedTableScan _scan;
 
     /// <summary>Creates the job.</summary>
     /// <param name="encryption">The runtime whose <c>fields</c> primary version is the target.</param>
@@ -101,11 +99,16 @@ internal sealed class ReencryptionJob
 
         _encryption = encryption;
         _table = table;
-        _batchSize = batchSize;
+        var columns = table.Columns.Select(c => c.DatabaseColumn).ToList();
+        _scan = new CheckpointedTableScan(table.Table, table.KeyColumn, table.KeyKind, columns, columns, batchSize);
     }
 
     /// <summary>Test hook: called inside each batch's transaction before it commits (to simulate a crash there).</summary>
-    internal Action<int>? BeforeCommit { get; set; }
+    internal Action<int>? BeforeCommit
+    {
+        get => _scan.BeforeCommit;
+        set => _scan.BeforeCommit = value;
+    }
 
     /// <summary>Runs (or resumes) the job to the end of the table, then looks again at the rows an earlier run already did.</summary>
     /// <param name="connection">An open or closed connection to the database holding the table and <c>crypto_reencryption_checkpoints</c>.</param>
@@ -115,140 +118,35 @@ internal sealed class ReencryptionJob
     public async Task<ReencryptionProgress> RunAsync(DbConnection connection, IProgress<ReencryptionProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        if (connection.State != ConnectionState.Open)
-        {
-            await connection.OpenAsync(cancellationToken);
-        }
-
         var keyset = _encryption.Keyring.Get(Keyring.FieldsKeyset);
         var job = _table.JobName(keyset.Id, keyset.PrimaryVersion);
-        var total = Convert.ToInt64(await ScalarAsync(connection, null, $"SELECT COUNT(*) FROM {Quote(_table.Table)}", [], cancellationToken), CultureInfo.InvariantCulture);
-        var (resumeKey, done, completed) = await ReadCheckpointAsync(connection, job, cancellationToken);
-        var summary = new Summary(total, completed ? 0 : done);
-        var updates = new DbCommand[_table.Columns.Count];
-        try
-        {
-            for (var i = 0; i < updates.Length; i++)
+        var summary = new Summary();
+        var handler = new Handler(
+            this,
+            keyset,
+            _table.Columns.Select(c => _encryption.Encryptor(new FieldContext(_table.Tenant, _table.Table, c.ContextColumn))).ToArray(),
+            _table.Columns.Select(c => _encryption.DeterministicEncryptor(new FieldContext(_table.Tenant, _table.Table, c.ContextColumn))).ToArray(),
+            summary);
+        var (done, total) = await _scan.RunAsync(
+            connection,
+            job,
+            handler,
+            progress is null ? null : (rows, all) =>
             {
-                updates[i] = UpdateCommand(connection, _table.Columns[i]);
-            }
-
-            var run = new Run(
-                connection,
-                keyset,
-                _table.Columns.Select(c => _encryption.Encryptor(new FieldContext(_table.Tenant, _table.Table, c.ContextColumn))).ToArray(),
-                _table.Columns.Select(c => _encryption.DeterministicEncryptor(new FieldContext(_table.Tenant, _table.Table, c.ContextColumn))).ToArray(),
-                updates,
-                summary,
-                progress);
-            if (!completed)
-            {
-                await PassAsync(run, after: resumeKey, upTo: null, job, countRows: true, cancellationToken);
-            }
-
-            // The look-back: rows an earlier run committed are mostly current already, so this costs a read without
-            // decryption; it is what lets the summary count every value, including ones an interrupted run could not
-            // process. It writes no checkpoint: killed here, the next run simply looks back again.
-            if (completed || resumeKey is not null)
-            {
-                await PassAsync(run, after: null, upTo: completed ? null : resumeKey, job: null, countRows: completed, cancellationToken);
-            }
-        }
-        finally
-        {
-            foreach (var update in updates)
-            {
-                if (update is not null)
-                {
-                    await update.DisposeAsync();
-                }
-            }
-        }
-
+                summary.RowsDone = rows;
+                summary.Total = all;
+                progress.Report(summary.Snapshot());
+            },
+            cancellationToken);
+        summary.RowsDone = done;
+        summary.Total = total;
         var result = summary.Snapshot();
         progress?.Report(result);
         return result;
     }
 
-    // Rows after `after` (or from the first) up to `upTo` (or the last), in key order and in batches. With a job name,
-    // each batch's updates commit together with the checkpoint and the job is marked completed at the end; without one,
-    // a batch opens a transaction only when it has something to rewrite.
-    private async Task PassAsync(Run run, object? after, object? upTo, string? job, bool countRows, CancellationToken cancellationToken)
-    {
-        var lastKey = after;
-        var batchNumber = 0;
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var rows = await ReadBatchAsync(run.Connection, lastKey, upTo, cancellationToken);
-            if (rows.Count == 0)
-            {
-                if (job is not null)
-                {
-                    await using var closing = await run.Connection.BeginTransactionAsync(cancellationToken);
-                    await WriteCheckpointAsync(run.Connection, closing, job, lastKey, run.Summary.RowsDone, true, cancellationToken);
-                    await closing.CommitAsync(cancellationToken);
-                }
-
-                return;
-            }
-
-            var rewrites = new List<(object Key, int Column, object Old, object New)>();
-            foreach (var row in rows)
-            {
-                var rowId = RowId(row.Key);
-                for (var i = 0; i < row.Values.Length; i++)
-                {
-                    if (Process(run, i, row.Values[i], rowId) is { } replacement)
-                    {
-                        rewrites.Add((row.Key, i, row.Values[i]!, replacement));
-                    }
-                }
-            }
-
-            if (countRows)
-            {
-                run.Summary.RowsDone += rows.Count;
-            }
-
-            lastKey = rows[^1].Key;
-            if (job is not null || rewrites.Count > 0)
-            {
-                await using var transaction = await run.Connection.BeginTransactionAsync(cancellationToken);
-                foreach (var (key, column, old, replacement) in rewrites)
-                {
-                    // Prepared once per column for the whole run: only the parameter values change. Only the value's own
-                    // column is compared and set, so a NULL in another column never needs a parameter type of its own.
-                    var update = run.Updates[column];
-                    update.Transaction = transaction;
-                    SetCiphertext(update.Parameters[0], replacement);
-                    update.Parameters[1].Value = key;
-                    SetCiphertext(update.Parameters[2], old);
-                    if (await update.ExecuteNonQueryAsync(cancellationToken) == 1)
-                    {
-                        run.Summary.Rewritten++;
-                    }
-                    else
-                    {
-                        run.Summary.Current++; // the application wrote it meanwhile, with the primary version it encrypts under
-                    }
-                }
-
-                if (job is not null)
-                {
-                    await WriteCheckpointAsync(run.Connection, transaction, job, lastKey, run.Summary.RowsDone, false, cancellationToken);
-                    BeforeCommit?.Invoke(++batchNumber);
-                }
-
-                await transaction.CommitAsync(cancellationToken);
-            }
-
-            run.Progress?.Report(run.Summary.Snapshot());
-        }
-    }
-
     // Counts the value under one outcome and returns its replacement (same form, same mode) when it is to be rewritten.
-    private object? Process(Run run, int column, object? stored, string rowId)
+    private object? Process(Handler run, int column, object? stored, string rowId)
     {
         byte[] ciphertext;
         bool text;
@@ -353,154 +251,55 @@ internal sealed class ReencryptionJob
         }
     }
 
-    // A text-form value is bound as text and a binary one as binary, so a string column keeps strings and the
-    // comparison with the old value matches the column's type (PostgreSQL has no text = bytea).
-    private static void SetCiphertext(DbParameter parameter, object value)
+    // One run's view of the scan's rows: each value becomes one outcome and at most one rewrite of its own column.
+    private sealed class Handler(
+        ReencryptionJob job,
+        Keyset keyset,
+        FieldEncryptor[] randomized,
+        DeterministicFieldEncryptor[] deterministic,
+        Summary summary) : ITableRowHandler
     {
-        parameter.DbType = value is string ? DbType.String : DbType.Binary;
-        parameter.Value = value;
-    }
+        public Keyset Keyset { get; } = keyset;
 
-    private string RowId(object key) => _table.KeyKind switch
-    {
-        RowKeyKind.Number => Convert.ToInt64(key, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture),
-        RowKeyKind.Uuid => (key is Guid guid ? guid : System.Guid.Parse((string)key)).ToString("D"),
-        _ => Convert.ToString(key, CultureInfo.InvariantCulture)!,
-    };
+        public FieldEncryptor[] Randomized { get; } = randomized;
 
-    private string SelectSql(bool after, bool upTo)
-    {
-        var columns = string.Join(", ", _table.Columns.Select(c => Quote(c.DatabaseColumn)));
-        var conditions = new List<string>(2);
-        if (after)
+        public DeterministicFieldEncryptor[] Deterministic { get; } = deterministic;
+
+        public Summary Summary { get; } = summary;
+
+        public void Process(string rowId, object?[] values, List<CellRewrite> rewrites)
         {
-            conditions.Add($"{Quote(_table.KeyColumn)} > {{0}}");
-        }
-
-        if (upTo)
-        {
-            conditions.Add($"{Quote(_table.KeyColumn)} <= {{{conditions.Count}}}");
-        }
-
-        var where = conditions.Count == 0 ? string.Empty : " WHERE " + string.Join(" AND ", conditions);
-        return $"SELECT {Quote(_table.KeyColumn)}, {columns} FROM {Quote(_table.Table)}{where} ORDER BY {Quote(_table.KeyColumn)}";
-    }
-
-    // UPDATE ... SET c = new WHERE key = k AND c = old: a value the application rewrote meanwhile is not overwritten.
-    private DbCommand UpdateCommand(DbConnection connection, ReencryptionColumn column) =>
-        Command(
-            connection,
-            null,
-            $"UPDATE {Quote(_table.Table)} SET {Quote(column.DatabaseColumn)} = {{0}} WHERE {Quote(_table.KeyColumn)} = {{1}} AND {Quote(column.DatabaseColumn)} = {{2}}",
-            [Array.Empty<byte>(), string.Empty, Array.Empty<byte>()]);
-
-    private async Task<List<(object Key, object?[] Values)>> ReadBatchAsync(DbConnection connection, object? lastKey, object? upTo, CancellationToken cancellationToken)
-    {
-        var select = SelectSql(after: lastKey is not null, upTo: upTo is not null);
-        var sql = connection is SqlConnection
-            ? select.Replace("SELECT ", $"SELECT TOP ({_batchSize}) ", StringComparison.Ordinal)
-            : $"{select} LIMIT {_batchSize}";
-        object?[] bounds = [.. lastKey is null ? [] : new[] { KeyParameter(connection, lastKey) }, .. upTo is null ? [] : new[] { KeyParameter(connection, upTo) }];
-        await using var command = Command(connection, null, sql, bounds);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var rows = new List<(object, object?[])>(_batchSize);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            var values = new object?[_table.Columns.Count];
             for (var i = 0; i < values.Length; i++)
             {
-                values[i] = reader.IsDBNull(i + 1) ? null : reader.GetValue(i + 1);
+                if (job.Process(this, i, values[i], rowId) is { } replacement)
+                {
+                    rewrites.Add(new CellRewrite(i, values[i], replacement));
+                }
             }
-
-            rows.Add((reader.GetValue(0), values));
         }
 
-        return rows;
-    }
-
-    private object KeyParameter(DbConnection connection, object key) => key switch
-    {
-        string text when _table.KeyKind == RowKeyKind.Uuid && !connection.GetType().Name.Contains("Sqlite", StringComparison.Ordinal) => System.Guid.Parse(text),
-        string text when _table.KeyKind == RowKeyKind.Number => long.Parse(text, CultureInfo.InvariantCulture),
-        _ => key,
-    };
-
-    private static async Task<(object? LastKey, long Done, bool Completed)> ReadCheckpointAsync(DbConnection connection, string job, CancellationToken cancellationToken)
-    {
-        await using var command = Command(connection, null, "SELECT last_key, rows_done, completed FROM crypto_reencryption_checkpoints WHERE job = {0}", [job]);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        if (!await reader.ReadAsync(cancellationToken))
+        public void Applied(CellRewrite rewrite, bool replaced)
         {
-            return (null, 0, false);
-        }
-
-        var last = reader.IsDBNull(0) ? string.Empty : reader.GetString(0);
-        return (last.Length == 0 ? null : last, reader.GetInt64(1), reader.GetBoolean(2));
-    }
-
-    private static async Task WriteCheckpointAsync(DbConnection connection, DbTransaction transaction, string job, object? lastKey, long done, bool completed, CancellationToken cancellationToken)
-    {
-        var key = lastKey is null ? string.Empty : Convert.ToString(lastKey, CultureInfo.InvariantCulture); // "" = no row done yet
-        var now = DateTimeOffset.UtcNow;
-        var updated = await ExecuteAsync(connection, transaction, "UPDATE crypto_reencryption_checkpoints SET last_key = {0}, rows_done = {1}, completed = {2}, updated_at = {3} WHERE job = {4}", [key, done, completed, now, job], cancellationToken);
-        if (updated == 0)
-        {
-            await ExecuteAsync(connection, transaction, "INSERT INTO crypto_reencryption_checkpoints (job, last_key, rows_done, completed, updated_at) VALUES ({0}, {1}, {2}, {3}, {4})", [job, key, done, completed, now], cancellationToken);
-        }
-    }
-
-    private static async Task<int> ExecuteAsync(DbConnection connection, DbTransaction? transaction, string sql, object?[] parameters, CancellationToken cancellationToken)
-    {
-        await using var command = Command(connection, transaction, sql, parameters);
-        return await command.ExecuteNonQueryAsync(cancellationToken);
-    }
-
-    private static async Task<object?> ScalarAsync(DbConnection connection, DbTransaction? transaction, string sql, object?[] parameters, CancellationToken cancellationToken)
-    {
-        await using var command = Command(connection, transaction, sql, parameters);
-        return await command.ExecuteScalarAsync(cancellationToken);
-    }
-
-    // {i} placeholders become parameters @p{i}: values never go into the SQL text.
-    private static DbCommand Command(DbConnection connection, DbTransaction? transaction, string sql, object?[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        var text = sql;
-        for (var i = 0; i < parameters.Length; i++)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = "@p" + i.ToString(CultureInfo.InvariantCulture);
-            parameter.Value = parameters[i] ?? DBNull.Value;
-            if (parameters[i] is null)
+            if (replaced)
             {
-                parameter.DbType = DbType.Binary;
+                Summary.Rewritten++;
             }
-
-            command.Parameters.Add(parameter);
-            text = text.Replace("{" + i.ToString(CultureInfo.InvariantCulture) + "}", parameter.ParameterName, StringComparison.Ordinal);
+            else
+            {
+                Summary.Current++; // the application wrote it meanwhile, with the primary version it encrypts under
+            }
         }
-
-        command.CommandText = text;
-        return command;
     }
-
-    private sealed record Run(
-        DbConnection Connection,
-        Keyset Keyset,
-        FieldEncryptor[] Randomized,
-        DeterministicFieldEncryptor[] Deterministic,
-        DbCommand[] Updates,
-        Summary Summary,
-        IProgress<ReencryptionProgress>? Progress);
 
     // One run's counts; every value examined adds one to exactly one of them.
-    private sealed class Summary(long total, long rowsDone)
+    private sealed class Summary
     {
         private const int MaxProblemsListed = 100;
         private readonly List<string> _problems = [];
 
-        public long RowsDone { get; set; } = rowsDone;
+        public long RowsDone { get; set; }
+
+        public long Total { get; set; }
 
         public long Rewritten { get; set; }
 
@@ -527,7 +326,7 @@ internal sealed class ReencryptionJob
             Problem($"{table.Table}.{table.Columns[column].DatabaseColumn}, row {rowId}: not a ciphertext (neither the binary form nor the {FieldText.Prefix} text form); left unchanged");
         }
 
-        public ReencryptionProgress Snapshot() => new(RowsDone, total, Rewritten, Failed)
+        public ReencryptionProgress Snapshot() => new(RowsDone, Total, Rewritten, Failed)
         {
             ValuesCurrent = Current,
             ValuesEmpty = Empty,
@@ -544,6 +343,4 @@ internal sealed class ReencryptionJob
             }
         }
     }
-
-    private static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }

@@ -18,7 +18,7 @@ internal sealed class ColumnCiphers(Keyring keyring, SubjectKeyStore? subjectKey
     private readonly Dictionary<(string Subject, FieldContext Context), FieldEncryptor> _subjectEncryptors = [];
     private readonly Dictionary<FieldContext, FieldEncryptor> _randomized = [];
     private readonly Dictionary<FieldContext, DeterministicFieldEncryptor> _deterministic = [];
-    private readonly Dictionary<(FieldContext, string), BlindIndex> _indexes = [];
+    private readonly Dictionary<(FieldContext, string, uint), BlindIndex> _indexes = [];
 
     /// <summary>AES-256-GCM for the column, from the <c>fields</c> keyset.</summary>
     public FieldEncryptor Randomized(FieldContext context)
@@ -70,15 +70,26 @@ internal sealed class ColumnCiphers(Keyring keyring, SubjectKeyStore? subjectKey
         return encryptor;
     }
 
-    /// <summary>The declared blind index of the column, from the <c>blind-index</c> keyset.</summary>
-    public BlindIndex BlindIndex(FieldContext context, BlindIndexDefinition definition)
+    /// <summary>
+    /// The declared blind index of the column under each version of the <c>blind-index</c> keyset a lookup tries, primary
+    /// first (the primary alone outside a blind-index rotation).
+    /// </summary>
+    public IReadOnlyList<BlindIndex> LookupIndexes(FieldContext context, BlindIndexDefinition definition)
     {
-        if (!_indexes.TryGetValue((context, definition.Name), out var index))
+        var keyset = keyring.Get(Keyring.BlindIndexKeyset);
+        var versions = keyset.LookupVersions();
+        var indexes = new BlindIndex[versions.Count];
+        for (var i = 0; i < versions.Count; i++)
         {
-            _indexes[(context, definition.Name)] = index = keyring.Get(Keyring.BlindIndexKeyset).CreateBlindIndex(context, definition);
+            if (!_indexes.TryGetValue((context, definition.Name, versions[i]), out var index))
+            {
+                _indexes[(context, definition.Name, versions[i])] = index = keyset.CreateBlindIndex(context, definition, versions[i]);
+            }
+
+            indexes[i] = index;
         }
 
-        return index;
+        return indexes;
     }
 
     public void Dispose()

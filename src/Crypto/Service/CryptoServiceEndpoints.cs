@@ -59,7 +59,16 @@ internal sealed record DecryptResponse(string Plaintext);
 internal sealed record BlindIndexRequest(
     string? Tenant, string? Table, string? Column, string? Index, string? Normaliser, int? Bits, string? Transform, string? Value, bool Fragment);
 
-internal sealed record BlindIndexResponse(string Index, int Bits);
+/// <summary>A blind index: the value to store, and what to look for.</summary>
+/// <param name="Index">Lower-case hex of the index under the primary version of <c>blind-index</c>: store this one.</param>
+/// <param name="Bits">Bits kept.</param>
+/// <param name="KeyVersion">The <c>blind-index</c> version <paramref name="Index"/> is under.</param>
+/// <param name="Lookup">
+/// Every index to look for, primary first: one per version not destroyed. Outside a blind-index rotation it is
+/// <paramref name="Index"/> alone; in a rotation's window stored rows may hold either version, so a lookup is
+/// <c>WHERE idx IN (lookup...)</c> (docs/crypto-operations.md).
+/// </param>
+internal sealed record BlindIndexResponse(string Index, int Bits, uint KeyVersion, IReadOnlyList<string> Lookup);
 
 /// <summary>
 /// Moves one stored value to the keyset's current key version without the plaintext leaving the service; the context
@@ -317,11 +326,11 @@ internal static class CryptoServiceEndpoints
             return ItemProblem.TenantRefused(refusal);
         }
 
-        var index = ciphers.BlindIndex(context, definition);
-        byte[] value;
+        var indexes = ciphers.LookupIndexes(context, definition);
+        List<string> values;
         try
         {
-            value = request.Fragment ? index.ComputeFragment(request.Value!) : index.Compute(request.Value!);
+            values = [.. indexes.Select(index => Convert.ToHexStringLower(request.Fragment ? index.ComputeFragment(request.Value!) : index.Compute(request.Value!)))];
         }
         catch (FormatException e)
         {
@@ -329,7 +338,7 @@ internal static class CryptoServiceEndpoints
             return ItemProblem.Invalid(new Dictionary<string, string[]> { ["value"] = [e.Message] });
         }
 
-        return new BlindIndexResponse(Convert.ToHexStringLower(value), definition.Bits);
+        return new BlindIndexResponse(values[0], definition.Bits, indexes[0].KeyVersion, values);
     }
 
     /// <summary>

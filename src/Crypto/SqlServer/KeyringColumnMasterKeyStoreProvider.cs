@@ -31,6 +31,9 @@ public sealed class KeyringColumnMasterKeyStoreProvider : SqlColumnEncryptionKey
 
     private const byte Version = 0x01;
     private const int SignatureLength = 40; // KWP of a 32-byte hash
+    private static readonly Lock RegistrationGate = new();
+    private static readonly List<IKeyEncryptionKey> Registered = [];
+    private static bool? s_registeredWithSqlClient;
     private readonly Func<string, IKeyEncryptionKey?> _resolve;
 
     /// <summary>Creates the provider.</summary>
@@ -47,6 +50,64 @@ public sealed class KeyringColumnMasterKeyStoreProvider : SqlColumnEncryptionKey
         : this(path => string.Equals(path, kek?.KeyId, StringComparison.OrdinalIgnoreCase) ? kek : null)
     {
         ArgumentNullException.ThrowIfNull(kek);
+    }
+
+    /// <summary>
+    /// Makes <paramref name="kek"/> a column master key that <c>Microsoft.Data.SqlClient</c> resolves for every connection
+    /// of this process: the first call registers the provider under <see cref="Name"/> with
+    /// <c>SqlConnection.RegisterColumnEncryptionKeyStoreProviders</c> (which SqlClient allows once per process); later calls
+    /// only add their KEK to what it resolves, so the service host and a CRM app's own code can both call it. The provider
+    /// finds a KEK by its <see cref="IKeyEncryptionKey.KeyId"/>, the column master key's <c>KEY_PATH</c>.
+    /// </summary>
+    /// <param name="kek">The key-encryption key; the caller keeps it open while connections may need it.</param>
+    /// <returns>False when another component registered SqlClient's custom providers first, so this provider could not be added.</returns>
+    public static bool Register(IKeyEncryptionKey kek)
+    {
+        ArgumentNullException.ThrowIfNull(kek);
+        lock (RegistrationGate)
+        {
+            if (!Registered.Contains(kek))
+            {
+                Registered.Add(kek);
+            }
+
+            if (s_registeredWithSqlClient is null)
+            {
+                try
+                {
+                    SqlConnection.RegisterColumnEncryptionKeyStoreProviders(new Dictionary<string, SqlColumnEncryptionKeyStoreProvider>
+                    {
+                        [Name] = new KeyringColumnMasterKeyStoreProvider(ResolveRegistered),
+                    });
+                    s_registeredWithSqlClient = true;
+                }
+                catch (InvalidOperationException)
+                {
+                    // SqlClient accepts one set of custom providers per process and someone else's came first.
+                    s_registeredWithSqlClient = false;
+                }
+            }
+
+            return s_registeredWithSqlClient.Value;
+        }
+    }
+
+    /// <summary>Stops resolving <paramref name="kek"/> (before it is disposed: a host stopping); SqlClient keeps the provider, which then finds no key at that path.</summary>
+    internal static void Unregister(IKeyEncryptionKey kek)
+    {
+        lock (RegistrationGate)
+        {
+            Registered.Remove(kek);
+        }
+    }
+
+    private static IKeyEncryptionKey? ResolveRegistered(string masterKeyPath)
+    {
+        lock (RegistrationGate)
+        {
+            // The most recently registered KEK with that id: a host started later in the same process replaces an earlier one.
+            return Registered.LastOrDefault(k => string.Equals(k.KeyId, masterKeyPath, StringComparison.OrdinalIgnoreCase));
+        }
     }
 
     /// <inheritdoc />
