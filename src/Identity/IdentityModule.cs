@@ -414,6 +414,9 @@ public static class IdentityModule
                 options.AddEventHandler(Protocol.Dpop.AnswerDpopTokenType.Descriptor);
                 options.AddEventHandler(Protocol.Dpop.SendDpopNonce.Descriptor);
                 options.AddEventHandler(Protocol.Dpop.AdvertiseDpop.Descriptor);
+                options.AddEventHandler(Protocol.Dpop.ExtractDpopUserInfoToken.Descriptor);
+                options.AddEventHandler(Protocol.Dpop.ValidateDpopAtUserInfo.Descriptor);
+                options.AddEventHandler(Protocol.Dpop.LeaveDpopBindingToDpopHandlers.Descriptor);
             });
 
         services.AddOptions<OpenIddictServerOptions>().Configure<IOptions<IdentitySettings>, TimeProvider>((options, settings, time) =>

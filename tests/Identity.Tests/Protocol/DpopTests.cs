@@ -407,6 +407,23 @@ public sealed class DpopTests(DpopHost host) : IClassFixture<DpopHost>
 
         using var response = await CheckAsync(http, "DPoP", token, key.Proof("POST", CheckEndpoint, token));
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"{response.StatusCode} {Challenge(response)}");
+
+        // The userinfo endpoint (OpenIddict's own) applies the same rules: DPoP with a proof, never as bearer.
+        using var userInfo = new HttpRequestMessage(HttpMethod.Get, "connect/userinfo");
+        userInfo.Headers.Authorization = new AuthenticationHeaderValue("DPoP", token);
+        userInfo.Headers.Add("DPoP", key.Proof("GET", Url("connect/userinfo"), token));
+        using var claims = await http.SendAsync(userInfo, Cancel);
+        using var stolen = new HttpRequestMessage(HttpMethod.Get, "connect/userinfo");
+        stolen.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var refused = await http.SendAsync(stolen, Cancel);
+        Assert.True(claims.StatusCode == HttpStatusCode.OK, $"{claims.StatusCode} {Challenge(claims)}");
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+
+        // The client itself may still introspect and revoke its bound token (RFC 7662, RFC 7009).
+        Assert.True(await IsActiveAsync(http, token));
+        var (revoked, _) = await RevokeAsync(http, token);
+        Assert.Equal(HttpStatusCode.OK, revoked);
+        Assert.False(await IsActiveAsync(http, token));
     }
 }
 

@@ -138,7 +138,7 @@ internal static class DpopResourceServer
     }
 
     /// <summary>The <c>cnf.jkt</c> of the token (RFC 9449 §6.1), or null when it is not DPoP-bound.</summary>
-    private static string? Thumbprint(ClaimsPrincipal principal)
+    internal static string? Thumbprint(ClaimsPrincipal principal)
     {
         if (principal.FindFirst("cnf")?.Value is not { Length: > 0 } cnf)
         {
