@@ -126,6 +126,8 @@ public static class IdentityModule
         services.AddSingleton<VerifiedSecretCache>();
         services.AddSingleton<ClientJwksFetcher>();
         services.AddSingleton<DevicePolling>();
+        services.AddSingleton<Protocol.Dpop.DpopNonces>();
+        services.AddSingleton<Protocol.Dpop.DpopProofs>();
         services.AddSingleton<ScopeResources>();
         services.AddScoped<ClientRegistry>();
         services.AddSingleton<ClientRules>();
@@ -413,6 +415,15 @@ public static class IdentityModule
                 options.AddEventHandler(WriteTokenRejectedEvent.Descriptor);
                 options.AddEventHandler(WriteTokenRevokedEvent.Descriptor);
                 options.AddEventHandler(AdvertiseLogoutAndAcr.Descriptor);
+                // RFC 9449 DPoP: OpenIddict 7.9 has no DPoP of its own (only mTLS-bound tokens), so these handlers add it.
+                options.AddEventHandler(Protocol.Dpop.ValidateDpopProofAtTokenEndpoint.Descriptor);
+                options.AddEventHandler(Protocol.Dpop.BindTokensToDpopKey.Descriptor);
+                options.AddEventHandler(Protocol.Dpop.AnswerDpopTokenType.Descriptor);
+                options.AddEventHandler(Protocol.Dpop.SendDpopNonce.Descriptor);
+                options.AddEventHandler(Protocol.Dpop.AdvertiseDpop.Descriptor);
+                options.AddEventHandler(Protocol.Dpop.ExtractDpopUserInfoToken.Descriptor);
+                options.AddEventHandler(Protocol.Dpop.ValidateDpopAtUserInfo.Descriptor);
+                options.AddEventHandler(Protocol.Dpop.LeaveDpopBindingToDpopHandlers.Descriptor);
             });
 
         services.AddOptions<OpenIddictServerOptions>().Configure<IOptions<IdentitySettings>, TimeProvider>((options, settings, time) =>

@@ -62,6 +62,30 @@ internal sealed class IdentitySettings
 
     /// <summary>Risk that changes access: the access analyzer's open findings about a user change the decisions about them.</summary>
     public Authorization.Risk.RiskAccessSettings RiskAccess { get; set; } = new();
+
+    /// <summary>DPoP (RFC 9449): how fresh a proof must be and whether the server hands out nonces.</summary>
+    public DpopSettings Dpop { get; set; } = new();
+}
+
+/// <summary>
+/// DPoP proofs (RFC 9449, docs/identity-clients.md "DPoP"): at the token endpoint and at every API of this host.
+/// </summary>
+internal sealed class DpopSettings
+{
+    /// <summary>
+    /// How far a proof's <c>iat</c> may lie in the past (and, a tenth of it, in the future for clock skew): RFC 9449 §4.3
+    /// item 11 "within an acceptable window". A proof's <c>jti</c> is remembered that long, so a replay is refused (§11.1).
+    /// </summary>
+    public TimeSpan ProofLifetime { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// RFC 9449 §8: the token endpoint requires a nonce it issued in every proof; a proof without one (or with an expired
+    /// one) gets <c>use_dpop_nonce</c> and a fresh <c>DPoP-Nonce</c> header. Limits pre-generated proofs to the nonce's life.
+    /// </summary>
+    public bool RequireNonce { get; set; }
+
+    /// <summary>How long a nonce the server issued is accepted.</summary>
+    public TimeSpan NonceLifetime { get; set; } = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>
@@ -339,6 +363,12 @@ internal sealed class ClientSettings
     public bool RequireMfa { get; set; }
 
     /// <summary>
+    /// RFC 9449 §5.2 <c>dpop_bound_access_tokens</c>: the client must send a DPoP proof with every token request; a request
+    /// without one is refused with <c>invalid_dpop_proof</c>, so this client never holds a plain bearer token.
+    /// </summary>
+    public bool RequireDpop { get; set; }
+
+    /// <summary>
     /// OpenID Connect Back-Channel Logout 1.0 §2.2 <c>backchannel_logout_uri</c>: where the service POSTs a logout token when
     /// a user of this client signs out, is disabled, or has their sessions revoked. https only (loopback http under
     /// <c>Identity:ClientJwks:AllowLoopbackHttp</c>), and reached through the same address guard as <c>jwks_uri</c>.
@@ -451,6 +481,8 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
         {
             Authorization.Risk.RiskAccess.Read(settings.RiskAccess.Policy, errors);
         }
+
+        Protocol.Dpop.DpopProofs.ValidateSettings(settings.Dpop, errors);
 
         foreach (var (scope, index) in settings.ApiScopes.Select((s, i) => (s, i)))
         {

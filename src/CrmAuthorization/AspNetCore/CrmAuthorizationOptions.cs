@@ -23,6 +23,13 @@ public sealed class CrmAuthorizationOptions
     /// <summary>Where the decision API is; empty: <c>authz/v1/</c> under the issuer.</summary>
     public Uri? DecisionApi { get; set; }
 
+    /// <summary>
+    /// Bind the app's own decision-API token to a key only this process holds (DPoP, RFC 9449): the token request and every
+    /// call to the decision API carry a proof signed with it, and a server nonce is honoured (§8). Needed when the app's
+    /// client is registered with <c>RequireDpop</c>.
+    /// </summary>
+    public bool UseDpop { get; set; }
+
     /// <summary>Refuse a plain-HTTP issuer (OAuth 2.0 needs TLS, RFC 6749 §3.1). Off only for loopback tests.</summary>
     public bool RequireHttps { get; set; } = true;
 

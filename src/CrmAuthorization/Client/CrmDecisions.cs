@@ -57,6 +57,8 @@ public sealed class CrmDecisions : IDisposable
     private readonly ConcurrentDictionary<string, CachedProfile> _profiles = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _tokenLock = new(1, 1);
     private AppToken? _token;
+    private readonly DpopSigner? _dpop;
+    private string? _dpopNonce;
 
     internal CrmDecisions(IHttpClientFactory clients, IOptionsMonitor<JwtBearerOptions> bearer, IOptions<CrmAuthorizationOptions> options, TimeProvider time)
     {
@@ -64,6 +66,7 @@ public sealed class CrmDecisions : IDisposable
         _bearer = bearer;
         _options = options.Value;
         _time = time;
+        _dpop = _options.UseDpop ? new DpopSigner(time) : null;
     }
 
     /// <summary>Profile fetches that went to the service (200 or 304), for metrics.</summary>
@@ -136,7 +139,18 @@ public sealed class CrmDecisions : IDisposable
         for (var attempt = 0; ; attempt++)
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(DecisionApi(), path));
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await TokenAsync(cancellationToken));
+            var token = await TokenAsync(cancellationToken);
+            if (token.Dpop && _dpop is not null)
+            {
+                // RFC 9449 §7.1: the DPoP scheme, and a proof for this request with the token's hash (ath).
+                request.Headers.Authorization = new AuthenticationHeaderValue("DPoP", token.Value);
+                request.Headers.Add("DPoP", _dpop.Proof(HttpMethod.Get, request.RequestUri!, token.Value, nonce: null));
+            }
+            else
+            {
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token.Value);
+            }
+
             if (etag is { } tag)
             {
                 request.Headers.IfNoneMatch.Add(new EntityTagHeaderValue($"\"{tag.ToString(CultureInfo.InvariantCulture)}\""));
@@ -157,11 +171,11 @@ public sealed class CrmDecisions : IDisposable
     private Uri DecisionApi() => _options.DecisionApi ?? new Uri(_options.Issuer!, "authz/v1/");
 
     /// <summary>The app's own access token for the decision API (client credentials, RFC 6749 §4.4), reused until shortly before it expires.</summary>
-    private async ValueTask<string> TokenAsync(CancellationToken cancellationToken)
+    private async ValueTask<AppToken> TokenAsync(CancellationToken cancellationToken)
     {
         if (Volatile.Read(ref _token) is { } token && token.Until > _time.GetUtcNow())
         {
-            return token.Value;
+            return token;
         }
 
         await _tokenLock.WaitAsync(cancellationToken);
@@ -169,21 +183,21 @@ public sealed class CrmDecisions : IDisposable
         {
             if (Volatile.Read(ref _token) is { } again && again.Until > _time.GetUtcNow())
             {
-                return again.Value;
+                return again;
             }
 
             var bearer = _bearer.Get(CrmAuthorizationDefaults.Scheme);
             var configuration = await bearer.ConfigurationManager!.GetConfigurationAsync(cancellationToken);
             var endpoint = configuration.TokenEndpoint ?? throw new CrmDecisionException("The issuer's discovery document names no token_endpoint.");
-            using var request = new HttpRequestMessage(HttpMethod.Post, endpoint)
+            var response = await RequestTokenAsync(new Uri(endpoint), cancellationToken);
+            if (_dpop is not null && response.StatusCode == HttpStatusCode.BadRequest && response.Headers.Contains("DPoP-Nonce"))
             {
-                Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = _options.DecisionScope }),
-            };
+                // RFC 9449 §8: the server wants its nonce in the proof (use_dpop_nonce); try once more with it.
+                response.Dispose();
+                response = await RequestTokenAsync(new Uri(endpoint), cancellationToken);
+            }
 
-            // RFC 6749 §2.3.1: id and secret are form-urlencoded before they are joined and base64-encoded.
-            var credentials = $"{Uri.EscapeDataString(_options.ClientId!)}:{Uri.EscapeDataString(_options.ClientSecret!)}";
-            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(credentials)));
-            using var response = await _clients.CreateClient(HttpClientName).SendAsync(request, cancellationToken);
+            using var answered = response;
             if (!response.IsSuccessStatusCode)
             {
                 throw new CrmDecisionException($"The token endpoint refused client '{_options.ClientId}' scope '{_options.DecisionScope}' with {(int)response.StatusCode}: {await DetailAsync(response, cancellationToken)}", response.StatusCode);
@@ -192,8 +206,11 @@ public sealed class CrmDecisions : IDisposable
             using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
             var value = json.RootElement.GetProperty("access_token").GetString()!;
             var lifetime = json.RootElement.TryGetProperty("expires_in", out var expires) ? TimeSpan.FromSeconds(expires.GetInt32()) : TimeSpan.FromMinutes(5);
-            Volatile.Write(ref _token, new AppToken(value, _time.GetUtcNow() + (lifetime > TokenSafety * 2 ? lifetime - TokenSafety : lifetime / 2)));
-            return value;
+            // RFC 9449 §5: token_type DPoP says the token is bound and must be sent with proofs.
+            var dpop = json.RootElement.TryGetProperty("token_type", out var type) && string.Equals(type.GetString(), "DPoP", StringComparison.OrdinalIgnoreCase);
+            var fresh = new AppToken(value, _time.GetUtcNow() + (lifetime > TokenSafety * 2 ? lifetime - TokenSafety : lifetime / 2), dpop);
+            Volatile.Write(ref _token, fresh);
+            return fresh;
         }
         finally
         {
@@ -224,9 +241,38 @@ public sealed class CrmDecisions : IDisposable
     }
 
     /// <summary>Releases the token lock.</summary>
-    public void Dispose() => _tokenLock.Dispose();
+    public void Dispose()
+    {
+        _tokenLock.Dispose();
+        _dpop?.Dispose();
+    }
 
-    private sealed record AppToken(string Value, DateTimeOffset Until);
+    /// <summary>One client-credentials request; with DPoP, a proof (with the last nonce the server gave) and the nonce it answers kept.</summary>
+    private async Task<HttpResponseMessage> RequestTokenAsync(Uri endpoint, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, endpoint)
+        {
+            Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = _options.DecisionScope }),
+        };
+
+        // RFC 6749 §2.3.1: id and secret are form-urlencoded before they are joined and base64-encoded.
+        var credentials = $"{Uri.EscapeDataString(_options.ClientId!)}:{Uri.EscapeDataString(_options.ClientSecret!)}";
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(credentials)));
+        if (_dpop is not null)
+        {
+            request.Headers.Add("DPoP", _dpop.Proof(HttpMethod.Post, endpoint, accessToken: null, Volatile.Read(ref _dpopNonce)));
+        }
+
+        var response = await _clients.CreateClient(HttpClientName).SendAsync(request, cancellationToken);
+        if (_dpop is not null && response.Headers.TryGetValues("DPoP-Nonce", out var nonces) && nonces.FirstOrDefault() is { Length: > 0 } nonce)
+        {
+            Volatile.Write(ref _dpopNonce, nonce);
+        }
+
+        return response;
+    }
+
+    private sealed record AppToken(string Value, DateTimeOffset Until, bool Dpop);
 
     private sealed record CachedProfile(CrmAccessProfile Profile, long CheckedAt);
 }

@@ -163,7 +163,8 @@ internal sealed record ClientView(
     [property: JsonPropertyName("managed_by")] string ManagedBy = ClientView.Admin,
     [property: JsonPropertyName("setting")] string? Setting = null,
     [property: JsonPropertyName("previous_secret_valid_until")] DateTimeOffset? PreviousSecretValidUntil = null,
-    [property: JsonPropertyName("version")] string? Version = null)
+    [property: JsonPropertyName("version")] string? Version = null,
+    [property: JsonPropertyName("require_dpop")] bool RequireDpop = false)
 {
     public const string Admin = "admin";
     public const string Configuration = "configuration";
@@ -185,7 +186,8 @@ internal sealed record ClientBody(
     [property: JsonPropertyName("tenants")] List<string>? Tenants = null,
     [property: JsonPropertyName("require_pkce")] bool? RequirePkce = null,
     [property: JsonPropertyName("require_par")] bool? RequirePar = null,
-    [property: JsonPropertyName("version")] string? Version = null);
+    [property: JsonPropertyName("version")] string? Version = null,
+    [property: JsonPropertyName("require_dpop")] bool? RequireDpop = null);
 
 /// <summary>How long the secret being replaced keeps working: <c>0</c>, <c>30m</c>, <c>12h</c>, <c>1d</c> (at most 30 days).</summary>
 internal sealed record SecretRotationBody(

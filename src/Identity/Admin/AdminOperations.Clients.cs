@@ -407,6 +407,7 @@ internal sealed partial class AdminOperations
             PostLogoutRedirectUris = [.. logouts.Distinct(StringComparer.Ordinal)],
             FirstParty = body.FirstParty ?? current?.FirstParty ?? true,
             RequirePushedAuthorization = body.RequirePar ?? current?.RequirePar ?? false,
+            RequireDpop = body.RequireDpop ?? current?.RequireDpop ?? false,
             Tenants = body.Tenants ?? [.. current?.Tenants ?? []],
         };
         var errors = new List<string>();
@@ -446,7 +447,8 @@ internal sealed partial class AdminOperations
             setting is null ? ClientView.Admin : ClientView.Configuration,
             setting,
             previous is { } p && p.Until > clientRules.Time.GetUtcNow() ? p.Until : null,
-            (application as OpenIddictEntityFrameworkCoreApplication)?.ConcurrencyToken);
+            (application as OpenIddictEntityFrameworkCoreApplication)?.ConcurrencyToken,
+            descriptor.Properties.TryGetValue(Protocol.Dpop.ValidateDpopProofAtTokenEndpoint.RequireDpopProperty, out var dpop) && dpop.ValueKind == JsonValueKind.True);
     }
 
     /// <summary>What the audit trail keeps of a client: its registration, never a secret or a secret's hash.</summary>
@@ -462,6 +464,7 @@ internal sealed partial class AdminOperations
         tenants = client.Tenants,
         require_pkce = client.RequirePkce,
         require_par = client.RequirePar,
+        require_dpop = client.RequireDpop,
     };
 
     private static Task<AdminProblem?> ClientVersionConflictAsync(ChangeContext context, ClientView client, string? expected, CancellationToken cancellationToken) =>

@@ -211,6 +211,12 @@ internal sealed class ClientRegistry(
             descriptor.Properties[Protocol.StepUp.RequireMfaProperty] = JsonSerializer.SerializeToElement(true);
         }
 
+        // RFC 9449 §5.2 dpop_bound_access_tokens, read by Protocol.Dpop at the token endpoint.
+        if (client.RequireDpop)
+        {
+            descriptor.Properties[Protocol.Dpop.ValidateDpopProofAtTokenEndpoint.RequireDpopProperty] = JsonSerializer.SerializeToElement(true);
+        }
+
         if (!string.IsNullOrWhiteSpace(client.BackchannelLogoutUri))
         {
             descriptor.Properties[Protocol.BackchannelLogout.UriProperty] = JsonSerializer.SerializeToElement(client.BackchannelLogoutUri.Trim());

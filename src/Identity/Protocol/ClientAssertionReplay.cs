@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using CrmSecurity.Identity.Data;
-using Microsoft.EntityFrameworkCore;
 using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -67,29 +66,13 @@ internal sealed class RejectReplayedClientAssertions(IdentityStore store, TimePr
         }
 
         // Error descriptions stay ASCII: OpenIddict copies them into the WWW-Authenticate header of a 401.
-        var id = AssertionId(clientId, jti);
-        if (await store.UsedClientAssertions.AnyAsync(a => a.AssertionId == id, context.CancellationToken))
+        // RFC 7523 §3 item 7 and OpenID Connect Core §9: a jti used before is a replay.
+        if (!await store.TrySpendOnceAsync(AssertionId(clientId, jti), clientId, expiresAt, now, context.CancellationToken))
         {
-            // RFC 7523 §3 item 7 and OpenID Connect Core §9: a jti used before is a replay.
             context.Reject(error: Errors.InvalidClient, description: Replayed);
             return;
         }
 
-        store.UsedClientAssertions.Add(new ClientAssertionRecord { AssertionId = id, ClientId = clientId, ExpiresAt = expiresAt });
-        try
-        {
-            await store.SaveChangesAsync(context.CancellationToken);
-        }
-        catch (DbUpdateException)
-        {
-            // The same jti arrived twice at once (here or on another instance) and the other request recorded it first.
-            store.ChangeTracker.Clear();
-            context.Reject(error: Errors.InvalidClient, description: Replayed);
-            return;
-        }
-
-        // Rows past their assertion's exp protect nothing (an expired assertion is refused above).
-        await store.UsedClientAssertions.Where(a => a.ExpiresAt < now).ExecuteDeleteAsync(context.CancellationToken);
         context.Transaction.Properties[ClientAssertionFailures.Property] = ClientAssertionFailures.Accepted;
     }
 

@@ -12,7 +12,8 @@ namespace CrmSecurity.Identity.Protocol;
 /// <summary>
 /// Lets a module of the same host act as a resource server for this provider's access tokens: a JwtBearer scheme
 /// that trusts the in-process signing keys and issuer, checks the audience, and checks revocation. Every API of the
-/// host (admin, decisions, analyzer, encryption service) authenticates through this one definition.
+/// host (admin, decisions, analyzer, encryption service) authenticates through this one definition, DPoP-bound tokens
+/// (RFC 9449) included.
 /// </summary>
 public static class ResourceServerBearer
 {
@@ -53,6 +54,9 @@ public static class ResourceServerBearer
             };
             options.Events = new JwtBearerEvents
             {
+                // RFC 9449 §7.1: tokens also come as Authorization: DPoP, with a proof of the key they are bound to.
+                OnMessageReceived = Dpop.DpopResourceServer.OnMessageReceived,
+                OnChallenge = Dpop.DpopResourceServer.OnChallenge,
                 // Local validation alone accepts a revoked token until it expires (RFC 7009 §2.2 leaves self-contained
                 // tokens to the resource server): check the revocation list and the incident cut-offs.
                 OnTokenValidated = async context =>
@@ -63,7 +67,12 @@ public static class ResourceServerBearer
                     if (revoked)
                     {
                         context.Fail("The token was revoked.");
+                        return;
                     }
+
+                    // RFC 9449 §7: a DPoP-bound token only with a proof of its key; checked after revocation, so a
+                    // revoked token does not spend a proof.
+                    await Dpop.DpopResourceServer.CheckAsync(context);
                 },
             };
         });

@@ -75,6 +75,31 @@ public sealed class ClientAdminApiTests(IdentityHost host) : IClassFixture<Ident
         Assert.Equal(["http://127.0.0.1/callback", "https://app.example.com/cb"], read.GetProperty("redirect_uris").EnumerateArray().Select(s => s.GetString()));
     }
 
+    [Fact]
+    public async Task A_client_registered_with_require_dpop_gets_no_bearer_token()
+    {
+        // RFC 9449 §5.2 dpop_bound_access_tokens, set at run time: a token request without a DPoP proof is refused.
+        using var admin = await AdminApi.SecOpsAsync(host);
+
+        var created = await admin.SendAsync(HttpMethod.Post, "admin/api/clients", new
+        {
+            client_id = "dpop-batch",
+            client_type = "confidential",
+            grant_types = new[] { "client_credentials" },
+            scopes = new[] { "crm.api" },
+            require_dpop = true,
+        });
+        var read = (await admin.GetAsync("admin/api/clients/dpop-batch")).Json;
+        using var http = host.CreateClient();
+        var (status, body) = await PostFormAsync(http, "connect/token", new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = "crm.api" },
+            ("dpop-batch", created.Json.GetProperty("client_secret").GetString()!));
+
+        Assert.True(created.Status == HttpStatusCode.Created, created.Text);
+        Assert.True(read.GetProperty("require_dpop").GetBoolean());
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Equal("invalid_dpop_proof", body.GetProperty("error").GetString());
+    }
+
     [Theory]
     [InlineData("redirect_uris[0]", "https://app.example.com/cb#frag", "fragment")]
     [InlineData("redirect_uris[0]", "http://app.example.com/cb", "must use https")]

@@ -137,7 +137,8 @@ public sealed class DecisionApiTests(IdentityHost host) : IClassFixture<Identity
         var response = await http.PostAsJsonAsync("authz/v1/check", new { user_id = "x", entity = "contact", action = "read" }, Cancel);
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        Assert.Equal("Bearer", response.Headers.WwwAuthenticate.Single().Scheme);
+        // RFC 6750 §3 and RFC 9449 §7.1: one challenge per scheme the API accepts.
+        Assert.Equal(["Bearer", "DPoP"], response.Headers.WwwAuthenticate.Select(h => h.Scheme).Order(StringComparer.Ordinal));
     }
 
     [Fact]

@@ -6,7 +6,7 @@ namespace CrmSecurity.Identity.Tests.Interop;
 /// <summary>
 /// openid-client 6 (a certified OpenID Connect relying party) and jose, from npm, against the real host:
 /// discovery, client credentials, code+PKCE through the sign-in form, userinfo, refresh, introspection,
-/// revocation and PAR. scripts/test.sh installs the packages (npm ci) from the committed package-lock.json.
+/// revocation, PAR, and DPoP-bound tokens (RFC 9449) used at the decision API. scripts/test.sh installs the packages (npm ci) from the committed package-lock.json.
 /// </summary>
 public sealed class OpenIdClientInteropTests(IdentityHost host) : IClassFixture<IdentityHost>
 {
@@ -30,6 +30,7 @@ public sealed class OpenIdClientInteropTests(IdentityHost host) : IClassFixture<
         {
             "discovery", "client_credentials", "jose verifies the access token", "authorization code with PKCE", "userinfo",
             "refresh rotates", "introspection", "revocation, then introspection says inactive", "pushed authorization request",
+            "DPoP (RFC 9449): a bound client-credentials token works at the decision API", "DPoP (RFC 9449): authorization code and refresh bound to the key",
         })
         {
             Assert.Contains("ok " + scenario, output, StringComparison.Ordinal);

@@ -1,4 +1,4 @@
-// Drives the Identity module with openid-client 6 (a certified OpenID Connect relying party) and jose.
+// Drives the Identity module with openid-client 6 (a certified OpenID Connect relying party) and jose, DPoP included.
 // Usage: node interop.mjs ISSUER   (prints one "ok <scenario>" line per scenario; exits non-zero on the first failure)
 import * as client from 'openid-client';
 import * as jose from 'jose';
@@ -140,6 +140,39 @@ scenario('pushed authorization request (RFC 9126) with PKCE', async () => {
   const callback = await new Browser().authorize(url, 'bob', 'Bob-Manages-The-Team-42');
   const tokens = await client.authorizationCodeGrant(spa, callback, { pkceCodeVerifier: verifier, idTokenExpected: true });
   check(tokens.claims().preferred_username === undefined && tokens.claims().sub, 'profile claims only with the profile scope');
+});
+
+scenario('DPoP (RFC 9449): a bound client-credentials token works at the decision API with proofs, and not as a bearer token', async () => {
+  const dpop = client.getDPoPHandle(state.crm, await client.randomDPoPKeyPair('ES256'));
+  const tokens = await client.clientCredentialsGrant(state.crm, { scope: 'authz.decide' }, { DPoP: dpop });
+  check(tokens.token_type.toLowerCase() === 'dpop', `token_type ${tokens.token_type}`);
+  const body = JSON.stringify({ user_id: state.user.claims().sub, entity: 'contact', action: 'read' });
+  const url = new URL('authz/v1/check', issuer);
+  const response = await client.fetchProtectedResource(state.crm, tokens.access_token, url, 'POST', body,
+    new Headers({ 'content-type': 'application/json' }), { DPoP: dpop });
+  check(response.status === 200, `decision API with DPoP: ${response.status} ${response.headers.get('www-authenticate')}`);
+  const stolen = await fetch(url, { method: 'POST', body, headers: { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/json' } });
+  check(stolen.status === 401, `the bound token as bearer: ${stolen.status}`);
+});
+
+scenario('DPoP (RFC 9449): authorization code and refresh bound to the key', async () => {
+  const dpop = client.getDPoPHandle(state.crm, await client.randomDPoPKeyPair('ES256'));
+  const verifier = client.randomPKCECodeVerifier();
+  const url = client.buildAuthorizationUrl(state.crm, {
+    redirect_uri: 'http://localhost:5081/signin-oidc',
+    scope: 'openid offline_access authz.decide',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+  });
+  const callback = await new Browser().authorize(url, 'alice', 'Alice-Sells-Widgets-42');
+  const tokens = await client.authorizationCodeGrant(state.crm, callback, { pkceCodeVerifier: verifier, idTokenExpected: true }, undefined, { DPoP: dpop });
+  check(tokens.token_type.toLowerCase() === 'dpop', `code token_type ${tokens.token_type}`);
+  const refreshed = await client.refreshTokenGrant(state.crm, tokens.refresh_token, undefined, { DPoP: dpop });
+  check(refreshed.token_type.toLowerCase() === 'dpop', `refresh token_type ${refreshed.token_type}`);
+  const payload = jose.decodeJwt(refreshed.access_token);
+  check(payload?.cnf?.jkt, 'cnf.jkt in the refreshed access token');
+  const info = await client.fetchUserInfo(state.crm, refreshed.access_token, tokens.claims().sub, { DPoP: dpop });
+  check(info.sub === tokens.claims().sub, `userinfo with DPoP ${JSON.stringify(info)}`);
 });
 
 for (const [name, run] of scenarios) {
