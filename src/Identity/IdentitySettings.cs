@@ -59,6 +59,9 @@ internal sealed class IdentitySettings
 
     /// <summary>Delivery of OpenID Connect Back-Channel Logout 1.0 logout tokens to clients that registered a URI.</summary>
     public BackchannelLogoutSettings BackchannelLogout { get; set; } = new();
+
+    /// <summary>Passkeys (WebAuthn): the relying party id and the origins assertions may come from (docs/identity-passkeys.md).</summary>
+    public Passkeys.PasskeySettings Passkeys { get; set; } = new();
 }
 
 /// <summary>
@@ -444,6 +447,7 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
         Clients.ClientJwksUri.ValidateSettings(settings.ClientJwks, environment, errors);
         Protocol.StepUp.ValidateSettings(settings.Mfa, errors);
         Protocol.BackchannelLogout.ValidateSettings(settings.BackchannelLogout, errors);
+        Passkeys.PasskeySettings.Validate(settings.Passkeys, errors);
 
         foreach (var (scope, index) in settings.ApiScopes.Select((s, i) => (s, i)))
         {
