@@ -47,7 +47,8 @@ public sealed partial class PasskeyTests(PasskeySite site) : IClassFixture<Passk
         // RFC 8176: a device-bound key (hwk) verified by the authenticator (UV) is multi-factor; no password was used.
         Assert.Equal(["hwk", "mfa"], PasskeySite.Amr(claims));
         Assert.Equal("urn:crm-security:acr:mfa", claims.GetProperty("acr").GetString());
-        Assert.Contains("amr=hwk,mfa; passkey", site.Output, StringComparison.Ordinal);
+        Assert.Contains("login amr=hwk,mfa; passkey", await site.AccessEventDetailsAsync("alice", "amr=hwk,mfa"));
+        Assert.Contains("mfa_change passkey_registered: Work laptop", await site.AccessEventDetailsAsync("alice", "passkey_registered"));
     }
 
     [Fact]
@@ -98,6 +99,7 @@ public sealed partial class PasskeyTests(PasskeySite site) : IClassFixture<Passk
         await page.GetByRole(AriaRole.Button, new() { Name = "Remove passkey" }).ClickAsync();
         await Assertions.Expect(page.GetByRole(AriaRole.Status).First).ToContainTextAsync("was removed");
         await Assertions.Expect(page.Locator(".empty")).ToContainTextAsync("no passkey yet");
+        Assert.Contains("mfa_change passkey_removed: Meeting-room key", await site.AccessEventDetailsAsync("carol", "passkey_removed"));
 
         // The authenticator still holds the key; the service no longer knows it.
         await page.Context.ClearCookiesAsync();
@@ -135,7 +137,8 @@ public sealed partial class PasskeyTests(PasskeySite site) : IClassFixture<Passk
         await erin.GetByRole(AriaRole.Button, new() { Name = "Use a passkey" }).ClickAsync();
 
         await Assertions.Expect(erin.Locator("#passkey-error")).ToContainTextAsync("That passkey was not accepted");
-        Assert.Contains("passkey_challenge_unknown_used_or_not_users", site.Output, StringComparison.Ordinal);
+        // Bob's account counts the failure (towards lockout) and says why.
+        Assert.Contains("login_failed passkey_rejected", await site.AccessEventDetailsAsync("bob", "passkey_rejected"));
         // Still only Bob's password session: the account page shows no passkey sign-in for this browser.
         await erin.GotoAsync("/account");
         await Assertions.Expect(erin.GetByRole(AriaRole.Table, new() { Name = "Where you are signed in" }).GetByRole(AriaRole.Row).Filter(new() { HasText = "This browser" }))
@@ -174,7 +177,7 @@ public sealed partial class PasskeyTests(PasskeySite site) : IClassFixture<Passk
         Assert.Equal(HttpStatusCode.OK, response.StatusCode); // the page again, with its error; no redirect into the account
         Assert.Contains("That passkey was not accepted", await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken), StringComparison.Ordinal);
         Assert.DoesNotContain(response.Headers.TryGetValues("Set-Cookie", out var set) ? set : [], c => c.StartsWith(".AspNetCore.Identity.Application=", StringComparison.Ordinal) && !c.Contains("expires=Thu, 01 Jan 1970", StringComparison.OrdinalIgnoreCase));
-        Assert.Contains("passkey_challenge_unknown_or_used", site.Output, StringComparison.Ordinal);
+        Assert.Contains("login_failed passkey_challenge_unknown_or_used", await site.AccessEventDetailsAsync("frank", "passkey_challenge"));
     }
 
     [Fact]
