@@ -38,7 +38,7 @@ public sealed partial class PasskeyTests(PasskeySite site) : IClassFixture<Passk
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign out" }).ClickAsync();
         await page.GotoAsync("/account/login?ReturnUrl=%2Faccount%2Fpasskeys");
         await AdminSite.ScreenshotAsync(page, "sign-in-with-passkey");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in with a passkey" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Use a passkey" }).ClickAsync();
         await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/account/passkeys");
         await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "Your passkeys" })).Not.ToContainTextAsync("Not used yet");
 
@@ -104,7 +104,7 @@ public sealed partial class PasskeyTests(PasskeySite site) : IClassFixture<Passk
         // The authenticator still holds the key; the service no longer knows it.
         await page.Context.ClearCookiesAsync();
         await page.GotoAsync("/account/login");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in with a passkey" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Use a passkey" }).ClickAsync();
         await Assertions.Expect(page.Locator("#passkey-error")).ToContainTextAsync("That passkey was not accepted");
         await AdminSite.ScreenshotAsync(page, "sign-in-passkey-refused");
     }
@@ -163,7 +163,7 @@ public sealed partial class PasskeyTests(PasskeySite site) : IClassFixture<Passk
             await route.ContinueAsync();
         });
         await page.GotoAsync("/account/login?ReturnUrl=%2Faccount");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in with a passkey" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Use a passkey" }).ClickAsync();
         await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/account");
         Assert.NotNull(body);
         Assert.Contains("crm.passkey=", cookie, StringComparison.Ordinal);
