@@ -8,6 +8,7 @@ using CrmSecurity.Identity.Demo;
 using CrmSecurity.Identity.Events;
 using CrmSecurity.Identity.Incident;
 using CrmSecurity.Identity.Keys;
+using CrmSecurity.Identity.Passkeys;
 using CrmSecurity.Identity.Pages.Shared;
 using CrmSecurity.Identity.Protocol;
 using CrmSecurity.Identity.Throttling;
@@ -59,9 +60,10 @@ public static class IdentityModule
     /// installation's key-encryption key; <c>identity_ended_sessions</c>, sign-in sessions ended by signing out; 5:
     /// <c>identity_sessions</c>, the open sign-in sessions their owners see and end; 6: <c>identity_client_assertions</c>,
     /// client assertions already used, refused if replayed; 7: users' <c>Hired</c> and <c>Terminated</c> dates, nullable columns
-    /// added to older databases in place).
+    /// added to older databases in place; 8: passkeys, ASP.NET Core Identity's <c>AspNetUserPasskeys</c> (its schema version 3)
+    /// with <c>identity_passkey_ceremonies</c>, challenges under way, and <c>identity_passkey_uses</c>, when each was last used).
     /// </summary>
-    public const int SchemaVersion = 7;
+    public const int SchemaVersion = 8;
 
     /// <summary>The name of the module's <see cref="System.Diagnostics.Metrics.Meter"/> (sign-ins, tokens, decisions).</summary>
     public const string MeterName = IdentityMetrics.MeterName;
@@ -114,6 +116,7 @@ public static class IdentityModule
         services.AddIdentityThrottling();
         services.AddAuthorizationModel();
         services.AddIdentityAdmin();
+        services.AddPasskeys();
 
         services.TryAddSingleton<PublicOrigin>();
         services.AddSingleton<ClientOnlyScopes>();
@@ -202,6 +205,7 @@ public static class IdentityModule
     public static IEndpointRouteBuilder MapIdentity(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapRazorPages();
+        endpoints.MapPasskeyScript();
         endpoints.MapProtocolEndpoints();
         endpoints.MapIncidentEndpoints();
         Authorization.Decisions.DecisionEndpoints.MapDecisionEndpoints(endpoints);
@@ -261,6 +265,8 @@ public static class IdentityModule
             options.Lockout.DefaultLockoutTimeSpan = settings.Value.Lockout.Duration;
             options.Lockout.AllowedForNewUsers = true;
             options.User.RequireUniqueEmail = true;
+            // Passkeys (AspNetUserPasskeys) are Identity's store schema version 3; IdentityStore fixes its model at it too.
+            options.Stores.SchemaVersion = IdentitySchemaVersions.Version3;
             // Tokens carry these claim names, so the cookie principal uses them too.
             options.ClaimsIdentity.UserIdClaimType = Claims.Subject;
             options.ClaimsIdentity.UserNameClaimType = Claims.Name;

@@ -65,6 +65,9 @@ internal sealed class IdentitySettings
 
     /// <summary>DPoP (RFC 9449): how fresh a proof must be and whether the server hands out nonces.</summary>
     public DpopSettings Dpop { get; set; } = new();
+
+    /// <summary>Passkeys (WebAuthn): the relying party id and the origins assertions may come from (docs/identity-passkeys.md).</summary>
+    public Passkeys.PasskeySettings Passkeys { get; set; } = new();
 }
 
 /// <summary>
@@ -483,6 +486,7 @@ internal sealed class IdentitySettingsValidator(IHostEnvironment environment, IC
         }
 
         Protocol.Dpop.DpopProofs.ValidateSettings(settings.Dpop, errors);
+        Passkeys.PasskeySettings.Validate(settings.Passkeys, errors);
 
         foreach (var (scope, index) in settings.ApiScopes.Select((s, i) => (s, i)))
         {

@@ -75,6 +75,7 @@ internal sealed partial class IdentityStore(DbContextOptions<IdentityStore> opti
         ConfigureAuditTrail(builder);
         ConfigureSessions(builder);
         ConfigureClientAssertions(builder);
+        ConfigurePasskeys(builder);
 
         builder.Entity<SigningKeyRecord>(key =>
         {

@@ -87,6 +87,45 @@ internal sealed class CrmSignInManager(
     }
 
     /// <summary>
+    /// Signs <paramref name="user"/> in after a verified passkey assertion: alone (passwordless) or as the second step after
+    /// the password, with the passkey's RFC 8176 methods (<see cref="Passkeys.PasskeyMethods"/>). Disabled and locked-out
+    /// users are refused as at the password step; success resets the failure count as a correct second factor does.
+    /// </summary>
+    public async Task<SignInResult> PasskeySignInAsync(CrmUser user, UserPasskeyInfo passkey, bool afterPassword)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(passkey);
+        if (user.IsDisabled || user.ApplicationClientId is not null)
+        {
+            return SignInResult.NotAllowed;
+        }
+
+        if (await PreSignInCheck(user) is { } refused)
+        {
+            return refused;
+        }
+
+        await UserManager.ResetAccessFailedCountAsync(user);
+        string? replaced = null;
+        if (afterPassword)
+        {
+            // As after an authenticator code: a step-up ends the password-only session it replaces (OWASP ASVS 4.0.3 V3.3.1).
+            var pending = await Context.AuthenticateAsync(IdentityConstants.TwoFactorUserIdScheme);
+            replaced = pending.Principal?.FindFirst(Protocol.StepUp.ReplacesSessionClaim)?.Value;
+            await Context.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
+        }
+
+        await SignInWithClaimsAsync(user, isPersistent: false, Methods(Passkeys.PasskeyMethods.For(passkey, afterPassword)));
+        if (replaced is not null)
+        {
+            var settings = Context.RequestServices.GetRequiredService<IOptions<IdentitySettings>>().Value;
+            await Context.RequestServices.GetRequiredService<EndedSessions>().EndAsync(replaced, settings.Sessions.AbsoluteTimeout, Context.RequestAborted);
+        }
+
+        return SignInResult.Success;
+    }
+
+    /// <summary>
     /// Every sign-in records when it happened and gets a session id of its own (ended server-side at sign-out), unless
     /// the caller carries an earlier authentication over.
     /// </summary>

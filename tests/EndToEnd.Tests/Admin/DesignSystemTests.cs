@@ -108,6 +108,7 @@ public sealed class DesignSystemTests(AdminSite site) : IClassFixture<AdminSite>
             ("/review/suppressions", "review-suppressions"),
             ("/account", "account"),
             ("/account/two-factor", "account-two-factor"),
+            ("/account/passkeys", "account-passkeys-design"),
             (consent, "consent"),
             ("/connect/verify", "device-verify"),
             ("/connect/verify?user_code=WRONG-CODE", "device-verify-unknown-code"),

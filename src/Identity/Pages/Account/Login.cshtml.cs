@@ -1,10 +1,11 @@
+using CrmSecurity.Identity.Passkeys;
 using CrmSecurity.Identity.Users;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace CrmSecurity.Identity.Pages.Account;
 
-internal sealed class LoginModel(PasswordSignIn signIn) : PageModel
+internal sealed class LoginModel(PasswordSignIn signIn, PasskeyCeremonies ceremonies, PasskeySignIn passkeys) : PageModel
 {
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
@@ -16,6 +17,31 @@ internal sealed class LoginModel(PasswordSignIn signIn) : PageModel
     public string? Password { get; set; }
 
     public bool Failed { get; private set; }
+
+    /// <summary>The passkey answer posted by the page's script (WebAuthn Level 3 §5.1 JSON).</summary>
+    [BindProperty]
+    public string? Credential { get; set; }
+
+    public bool PasskeyFailed { get; private set; }
+
+    /// <summary>Options for a passwordless sign-in with any discoverable passkey of this relying party.</summary>
+    public async Task<IActionResult> OnPostPasskeyOptionsAsync() =>
+        Content(await ceremonies.BeginAssertionAsync(user: null, HttpContext), "application/json");
+
+    /// <summary>Passwordless sign-in: the passkey's assertion, checked against this browser's one-time challenge.</summary>
+    public async Task<IActionResult> OnPostPasskeyAsync()
+    {
+        if (!string.IsNullOrEmpty(Credential) && Credential.Length <= MaxCredentialLength && await passkeys.SignInAsync(Credential, HttpContext))
+        {
+            return LocalRedirect(SafeReturnUrl(ReturnUrl));
+        }
+
+        PasskeyFailed = true;
+        return Page();
+    }
+
+    /// <summary>Longest credential JSON read: a passkey assertion or attestation is a few kilobytes.</summary>
+    internal const int MaxCredentialLength = 64 * 1024;
 
     public async Task<IActionResult> OnPostAsync()
     {

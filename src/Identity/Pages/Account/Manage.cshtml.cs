@@ -122,9 +122,24 @@ internal sealed class ManageModel(UserManager<CrmUser> users, CredentialChanges 
                 TimeZoneInfo.ConvertTime(session.SignedInAt, zone),
                 Browser(session.UserAgent),
                 session.SourceIp ?? "unknown",
-                session.Methods.Contains("mfa", StringComparison.Ordinal) ? "password and two-step verification" : "password",
+                Methods(session.Methods),
                 session.SessionId == CurrentSession));
         }
+    }
+
+    /// <summary>How a session signed in, in words, from its RFC 8176 amr values.</summary>
+    private static string Methods(string amr)
+    {
+        var methods = amr.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var passkey = methods.Contains("hwk") || methods.Contains("swk");
+        var password = methods.Contains("pwd");
+        return (passkey, password) switch
+        {
+            (true, true) => "password and passkey",
+            (true, false) => "passkey",
+            _ when methods.Contains("mfa") => "password and two-step verification",
+            _ => "password",
+        };
     }
 
     /// <summary>A short name for the browser a user agent string names.</summary>

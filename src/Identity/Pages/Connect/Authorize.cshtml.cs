@@ -39,7 +39,8 @@ internal sealed class AuthorizeModel(
 
     private const string Scheme = OpenIddictServerAspNetCoreDefaults.AuthenticationScheme;
     private static readonly TimeSpan ConsentLifetime = TimeSpan.FromMinutes(10);
-    private static readonly string[] SecondStepMethods = ["otp", "mfa"];
+    // RFC 8176 §2 values a session may record besides pwd: otp after an authenticator code, hwk/swk for a passkey, mfa.
+    private static readonly string[] RecordedMethods = ["pwd", "otp", "hwk", "swk", "mfa"];
     private static readonly string[] FormOnlyFields = ["decision", ConsentField, "__RequestVerificationToken"];
 
     public string ApplicationName { get; private set; } = "";
@@ -113,9 +114,9 @@ internal sealed class AuthorizeModel(
                 return Error(Errors.InteractionRequired, $"Two-step verification is required ({why}).");
             }
 
-            if (!await users.GetTwoFactorEnabledAsync(user))
+            if (!await users.GetTwoFactorEnabledAsync(user) && (await users.GetPasskeysAsync(user)).Count == 0)
             {
-                // Nothing to step up with: the person enrols first, then signs in again with the authenticator.
+                // Nothing to step up with (no authenticator app, no passkey): the person enrols first, then signs in again.
                 return Redirect("/account/two-factor?required=app");
             }
 
@@ -177,13 +178,16 @@ internal sealed class AuthorizeModel(
         return SignIn(principal, Scheme);
     }
 
-    /// <summary>RFC 8176 values of the session: <c>pwd</c>, plus <c>otp</c> and <c>mfa</c> as the second step recorded them.</summary>
+    /// <summary>
+    /// RFC 8176 values of the session as its sign-in recorded them: <c>pwd</c> with <c>otp</c> and <c>mfa</c> after a code,
+    /// <c>hwk</c> or <c>swk</c> (with <c>mfa</c> when the authenticator verified the user) for a passkey, with or without
+    /// <c>pwd</c> before it. A session that recorded no method (an older cookie) was a password sign-in.
+    /// </summary>
     private static List<string> AuthenticationMethods(ClaimsPrincipal session)
     {
         var recorded = session.FindAll(CrmSignInManager.AmrClaim).Select(claim => claim.Value).ToHashSet(StringComparer.Ordinal);
-        List<string> methods = ["pwd"];
-        methods.AddRange(SecondStepMethods.Where(recorded.Contains));
-        return methods;
+        List<string> methods = [.. RecordedMethods.Where(recorded.Contains)];
+        return methods.Count == 0 || (!recorded.Contains("hwk") && !recorded.Contains("swk") && !recorded.Contains("pwd")) ? ["pwd", .. methods] : methods;
     }
 
     private string ProtectConsent(string userId, OpenIddictRequest request) =>

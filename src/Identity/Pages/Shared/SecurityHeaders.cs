@@ -38,6 +38,12 @@ internal static class SecurityHeaders
     /// <summary>Set by a page that runs its own nonce-bearing script (the copy button of a secret shown once); no other page runs one.</summary>
     public const string ScriptNonceItem = "CrmSecurity.ScriptNonce";
 
+    /// <summary>
+    /// Set by a page that runs the passkey script (<c>/account/passkeys.js</c>): that page allows scripts from this origin and
+    /// same-origin requests, the script's one call for a ceremony's options (CSP Level 3 <c>script-src</c>, <c>connect-src</c>).
+    /// </summary>
+    public const string PasskeyScriptItem = "CrmSecurity.PasskeyScript";
+
     public static string Nonce(HttpContext context) => context.Items[NonceItem] as string ?? "";
 
     private static void Apply(HttpContext context, string nonce)
@@ -60,7 +66,8 @@ internal static class SecurityHeaders
         // inline script. Only that script's hash is allowed, on that response only (Protocol/MarkFormPostResponses):
         // without it a browser shows a blank page and the sign-in never reaches the CRM app.
         var scripts = context.Items.ContainsKey(FormPostItem) ? $" script-src '{FormPostScriptHash}';"
-            : context.Items.ContainsKey(ScriptNonceItem) ? $" script-src 'nonce-{nonce}';" : "";
+            : context.Items.ContainsKey(ScriptNonceItem) ? $" script-src 'nonce-{nonce}';"
+            : context.Items.ContainsKey(PasskeyScriptItem) ? " script-src 'self'; connect-src 'self';" : "";
         headers.ContentSecurityPolicy =
             $"default-src 'none';{scripts} style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
         headers.XFrameOptions = "DENY";
