@@ -59,9 +59,10 @@ public static class IdentityModule
     /// installation's key-encryption key; <c>identity_ended_sessions</c>, sign-in sessions ended by signing out; 5:
     /// <c>identity_sessions</c>, the open sign-in sessions their owners see and end; 6: <c>identity_client_assertions</c>,
     /// client assertions already used, refused if replayed; 7: users' <c>Hired</c> and <c>Terminated</c> dates, nullable columns
-    /// added to older databases in place).
+    /// added to older databases in place; 8: users' <c>ExternalId</c> and <c>Department</c> for SCIM provisioning, nullable
+    /// columns added in place).
     /// </summary>
-    public const int SchemaVersion = 7;
+    public const int SchemaVersion = 8;
 
     /// <summary>The name of the module's <see cref="System.Diagnostics.Metrics.Meter"/> (sign-ins, tokens, decisions).</summary>
     public const string MeterName = IdentityMetrics.MeterName;
@@ -197,6 +198,7 @@ public static class IdentityModule
         endpoints.MapIncidentEndpoints();
         Authorization.Decisions.DecisionEndpoints.MapDecisionEndpoints(endpoints);
         endpoints.MapIdentityAdmin();
+        Scim.ScimEndpoints.MapScimEndpoints(endpoints);
         return endpoints;
     }
 
