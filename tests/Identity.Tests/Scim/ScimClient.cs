@@ -18,7 +18,11 @@ internal sealed class ScimClient(IdentityHost host, string token) : IDisposable
     public string Token => token;
 
     /// <summary>Registers <paramref name="name"/> (client credentials, scope scim) and gives its application user <paramref name="roles"/> in <paramref name="businessUnit"/>.</summary>
-    public static async Task<ScimClient> CreateAsync(IdentityHost host, string name, string businessUnit, params string[] roles)
+    public static Task<ScimClient> CreateAsync(IdentityHost host, string name, string businessUnit, params string[] roles) =>
+        CreateAsync(host, name, businessUnit, roles, []);
+
+    /// <summary>As above, the application user also holding the field security <paramref name="profiles"/> (to hand out teams that give them).</summary>
+    public static async Task<ScimClient> CreateAsync(IdentityHost host, string name, string businessUnit, string[] roles, string[] profiles)
     {
         await using (var scope = host.Services.CreateAsyncScope())
         {
@@ -32,6 +36,12 @@ internal sealed class ScimClient(IdentityHost host, string token) : IDisposable
         var id = created.Json.GetProperty("id").GetString()!;
         var assigned = await secops.SendAsync(HttpMethod.Put, $"admin/api/users/{id}/roles", new { roles });
         Assert.True(assigned.Status == HttpStatusCode.NoContent, $"assign roles: {assigned.Status} {assigned.Text}");
+        if (profiles.Length > 0)
+        {
+            var granted = await secops.SendAsync(HttpMethod.Put, $"admin/api/users/{id}/field-security-profiles", new { field_security_profiles = profiles });
+            Assert.True(granted.Status == HttpStatusCode.NoContent, $"assign profiles: {granted.Status} {granted.Text}");
+        }
+
         using var http = host.CreateClient();
         var tokens = await ClientCredentialsAsync(http, "scim", name, name + "-secret");
         return new ScimClient(host, tokens.GetProperty("access_token").GetString()!);
