@@ -197,6 +197,7 @@ public static class IdentityModule
         endpoints.MapProtocolEndpoints();
         endpoints.MapIncidentEndpoints();
         Authorization.Decisions.DecisionEndpoints.MapDecisionEndpoints(endpoints);
+        Authorization.Decisions.AuthZenEndpoints.MapAuthZenEndpoints(endpoints);
         endpoints.MapIdentityAdmin();
         Scim.ScimEndpoints.MapScimEndpoints(endpoints);
         return endpoints;
