@@ -61,9 +61,10 @@ public static class IdentityModule
     /// <c>identity_sessions</c>, the open sign-in sessions their owners see and end; 6: <c>identity_client_assertions</c>,
     /// client assertions already used, refused if replayed; 7: users' <c>Hired</c> and <c>Terminated</c> dates, nullable columns
     /// added to older databases in place; 8: passkeys, ASP.NET Core Identity's <c>AspNetUserPasskeys</c> (its schema version 3)
-    /// with <c>identity_passkey_ceremonies</c>, challenges under way, and <c>identity_passkey_uses</c>, when each was last used).
+    /// with <c>identity_passkey_ceremonies</c>, challenges under way, and <c>identity_passkey_uses</c>, when each was last used;
+    /// 9: users' <c>ExternalId</c> and <c>Department</c> for SCIM provisioning, nullable columns added in place).
     /// </summary>
-    public const int SchemaVersion = 8;
+    public const int SchemaVersion = 9;
 
     /// <summary>The name of the module's <see cref="System.Diagnostics.Metrics.Meter"/> (sign-ins, tokens, decisions).</summary>
     public const string MeterName = IdentityMetrics.MeterName;
@@ -209,7 +210,9 @@ public static class IdentityModule
         endpoints.MapProtocolEndpoints();
         endpoints.MapIncidentEndpoints();
         Authorization.Decisions.DecisionEndpoints.MapDecisionEndpoints(endpoints);
+        Authorization.Decisions.AuthZenEndpoints.MapAuthZenEndpoints(endpoints);
         endpoints.MapIdentityAdmin();
+        Scim.ScimEndpoints.MapScimEndpoints(endpoints);
         return endpoints;
     }
 

@@ -47,6 +47,15 @@ internal sealed class CrmUser : IdentityUser
     /// </summary>
     public DateOnly? Terminated { get; set; }
 
+    /// <summary>
+    /// The id the provisioning client (an HR system or another directory) knows the person by: SCIM's <c>externalId</c>
+    /// (RFC 7643 §3.1), set by that client and never by this service; null for people not provisioned through SCIM.
+    /// </summary>
+    public string? ExternalId { get; set; }
+
+    /// <summary>The person's department (RFC 7643 §4.3 enterprise user extension <c>department</c>); null when unknown.</summary>
+    public string? Department { get; set; }
+
     /// <summary>A disabled user cannot sign in and holds no valid token or session.</summary>
     public bool IsDisabled { get; set; }
 }

@@ -67,6 +67,8 @@ internal sealed partial class IdentityStore(DbContextOptions<IdentityStore> opti
             user.Property(u => u.ManagerId).HasMaxLength(450);
             user.Property(u => u.ApplicationClientId).HasMaxLength(100);
             user.Property(u => u.ZoneInfo).HasMaxLength(100);
+            user.Property(u => u.ExternalId).HasMaxLength(256);
+            user.Property(u => u.Department).HasMaxLength(200);
             user.HasIndex(u => u.ApplicationClientId).IsUnique();
         });
 

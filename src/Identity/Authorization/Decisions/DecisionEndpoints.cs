@@ -336,13 +336,13 @@ internal static class DecisionEndpoints
         }),
     ];
 
-    private readonly record struct Target(AuthorizationSnapshot Snapshot, int User, EntityInfo Entity, long? TokenPermVer);
+    internal readonly record struct Target(AuthorizationSnapshot Snapshot, int User, EntityInfo Entity, long? TokenPermVer);
 
     /// <summary>
     /// The snapshot, user and entity a decision is made on. The user's <c>perm_ver</c> (given, or from the caller's own
     /// token) makes the model catch up first when it is ahead; a decision older than the token is never served.
     /// </summary>
-    private static async Task<(Target Target, ProblemHttpResult? Problem)> ResolveAsync(
+    internal static async Task<(Target Target, ProblemHttpResult? Problem)> ResolveAsync(
         HttpContext http, AuthorizationModel model, string userId, string entity, long? permVer)
     {
         if (Refused(http.User, userId) is { } refused)
@@ -392,7 +392,7 @@ internal static class DecisionEndpoints
         Enumerable.Range(info.FieldStart, info.FieldCount).Select(i => snapshot.FieldTable[i].Name);
 
     /// <summary>RFC 9068 §2.2: a token a client obtained for itself (client credentials) has <c>sub</c> = <c>client_id</c>.</summary>
-    private static bool IsClientsOwnToken(ClaimsPrincipal caller) =>
+    internal static bool IsClientsOwnToken(ClaimsPrincipal caller) =>
         caller.FindFirst(Claims.Subject)?.Value is { } subject && subject == caller.FindFirst(Claims.ClientId)?.Value;
 
     /// <summary>A user's own token may only ask about that user; a client's token (sub = client_id, RFC 9068 §2.2) about anyone.</summary>
@@ -414,7 +414,7 @@ internal static class DecisionEndpoints
         });
     }
 
-    private static (RecordRef Record, ProblemHttpResult? Problem) ToRecord(CrmRecord? record)
+    internal static (RecordRef Record, ProblemHttpResult? Problem) ToRecord(CrmRecord? record)
     {
         if (record is null)
         {
