@@ -88,11 +88,15 @@ internal static class AdminEndpoints
         roles.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteRoleAsync(g, id, ct))).WithSummary("Delete a role that no user or team holds.");
 
         var units = api.MapGroup("/business-units").WithTags("Business units");
-        units.MapGet("/", ListBusinessUnitsAsync);
-        units.MapPost("/", Body(http => Change<BusinessUnitBody>(http, (g, ops, b, ct) => ops.CreateBusinessUnitAsync(g, b, ct), StatusCodes.Status201Created))).Accepts<BusinessUnitBody>("application/json");
+        units.MapGet("/", ListBusinessUnitsAsync)
+            .WithSummary("The business units the caller may view, each with its parent (null for the root), version and how many child units, users and teams it holds.");
+        units.MapPost("/", Body(http => Change<BusinessUnitBody>(http, (g, ops, b, ct) => ops.CreateBusinessUnitAsync(g, b, ct), StatusCodes.Status201Created))).Accepts<BusinessUnitBody>("application/json")
+            .WithSummary("Create a unit under a parent (default: the root); needs create on business_unit covering the parent. Names are unique.");
         units.MapPut("/{id}", (string id, HttpContext http) => Change<BusinessUnitBody>(http, (g, ops, b, ct) => ops.UpdateBusinessUnitAsync(g, id, b with { Version = b.Version ?? IntIfMatch(http) }, ct)))
-            .Accepts<BusinessUnitBody>("application/json").WithSummary("Rename or move a unit (a move that would make a cycle is refused).");
-        units.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteBusinessUnitAsync(g, id, ct)));
+            .Accepts<BusinessUnitBody>("application/json")
+            .WithSummary("Rename or move a unit: the root never moves, a unit never moves under itself or its descendants, and the caller needs update covering the unit and its new parent.");
+        units.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteBusinessUnitAsync(g, id, IntIfMatch(http), ct)))
+            .WithSummary("Delete an empty unit: refused for the root and while child units, users, teams or record shares are bound to it; If-Match checks the version.");
 
         var teams = api.MapGroup("/teams").WithTags("Teams");
         teams.MapGet("/", ListTeamsAsync);
@@ -267,8 +271,8 @@ internal static class AdminEndpoints
             return Problem(denied);
         }
 
-        var units = await store.BusinessUnits.AsNoTracking().OrderBy(b => b.Name).ToListAsync(http.RequestAborted);
-        return TypedResults.Ok(units.Where(u => guard.Covers(SystemEntities.BusinessUnit, CrmAction.Read, u.Id)).Select(u => new BusinessUnitView(u.Id, u.Name, u.ParentId, u.Version)).ToList());
+        var versions = await store.BusinessUnits.AsNoTracking().ToDictionaryAsync(b => b.Id, b => b.Version, http.RequestAborted);
+        return TypedResults.Ok(AdminOperations.BusinessUnitTree(guard, versions).Select(n => n.View).ToList());
     }
 
     private static async Task<IResult> ListTeamsAsync(HttpContext http, IdentityStore store)
