@@ -85,6 +85,20 @@ internal static class AdminEndpoints
         roles.MapPut("/{id}/privileges/{entity}/{action}", (string id, string entity, string action, HttpContext http) =>
                 Change<PrivilegeBody>(http, (g, ops, b, ct) => ops.SetPrivilegeAsync(g, id, entity, action, b.Depth, b.Version ?? IntIfMatch(http), ct)))
             .Accepts<PrivilegeBody>("application/json").WithSummary("Set one cell of the privilege grid.");
+        roles.MapPut("/{id}/rows/{entity}", (string id, string entity, HttpContext http) =>
+                Change<PrivilegeBody>(http, (g, ops, b, ct) => ops.SetPrivilegeLineAsync(g, id, entity, null, b.Depth, b.Version ?? IntIfMatch(http), ct)))
+            .Accepts<PrivilegeBody>("application/json")
+            .WithSummary("Set a whole row of the privilege grid (one entity, every action) to one depth: one change, one audit entry with the before and after of each cell it changed.");
+        roles.MapPut("/{id}/columns/{action}", (string id, string action, HttpContext http) =>
+                Change<PrivilegeBody>(http, (g, ops, b, ct) => ops.SetPrivilegeLineAsync(g, id, null, action, b.Depth, b.Version ?? IntIfMatch(http), ct)))
+            .Accepts<PrivilegeBody>("application/json")
+            .WithSummary("Set a whole column of the privilege grid (one action, every entity) to one depth: one change, one audit entry with the before and after of each cell it changed.");
+        roles.MapPost("/{id}/clone", (string id, HttpContext http) => Change<RoleBody>(http, async (g, ops, b, ct) =>
+        {
+            var problem = await ops.CloneRoleAsync(g, id, b, ct);
+            return (problem, problem is null ? TypedResults.Created($"/admin/api/roles/{b.Id}", new { id = b.Id }) : null);
+        })).Accepts<RoleBody>("application/json")
+            .WithSummary("Clone a role: a new role (id, name, optional description) with the source's privileges, audited as role.create naming the source.");
         roles.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteRoleAsync(g, id, ct))).WithSummary("Delete a role that no user or team holds.");
 
         var units = api.MapGroup("/business-units").WithTags("Business units");

@@ -22,6 +22,20 @@ public sealed class IdentityAdminDocsCommandTests(IdentityHost host) : IClassFix
         Assert.Equal(["business_unit.create", "business_unit.update", "business_unit.update", "business_unit.delete"], audit);
     }
 
+    [Fact]
+    public async Task The_documented_role_commands_clone_a_role_and_set_a_row_and_a_column()
+    {
+        using var admin = await AdminApi.SecOpsAsync(host);
+
+        var (exit, output) = await RunAsync(Block("<!-- role-commands:", "sh"), host.Issuer, admin.Token);
+
+        Assert.True(exit == 0, output);
+        Assert.Contains("\"contact\":{\"assign\":\"own\",\"create\":\"own\",\"read\":\"business_unit\",\"share\":\"own\",\"update\":\"own\"}", output, StringComparison.Ordinal);
+        Assert.True(output.Contains("\"version\":3", StringComparison.Ordinal), output);
+        var audit = await host.WithStoreAsync(store => store.AuditTrail.AsNoTracking().Where(e => e.TargetId == "sales_rep_emea").OrderBy(e => e.Sequence).Select(e => e.Action).ToListAsync(Cancel));
+        Assert.Equal(["role.create", "role.privileges", "role.privileges"], audit);
+    }
+
     /// <summary>The fenced block of <paramref name="language"/> that follows <paramref name="marker"/> in docs/identity-admin.md.</summary>
     internal static string Block(string marker, string language)
     {
