@@ -62,6 +62,14 @@ internal static class AdminEndpoints
         users.MapPost("/{id}/unlock", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.UnlockUserAsync(g, id, ct))).WithSummary("End a lockout after failed sign-ins.");
         users.MapPost("/{id}/reset-mfa", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.ResetMfaAsync(g, id, ct)))
             .WithSummary("Remove the authenticator and recovery codes; sessions end and the next sign-in enrols again.");
+        users.MapPost("/{id}/password-reset-link", (string id, HttpContext http) => Change(http, async (g, ops, ct) =>
+        {
+            var services = http.RequestServices;
+            var (sent, problem) = await ops.SendPasswordResetLinkAsync(g, id, services.GetRequiredService<CrmSecurity.Identity.Users.IAccountMail>(), services.GetRequiredService<CrmSecurity.Identity.Protocol.PublicOrigin>(),
+                services.GetRequiredService<TimeProvider>(), services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Identity.DataProtectionTokenProviderOptions>>().Value.TokenLifespan, ct);
+            return (problem, sent is null ? null : TypedResults.Ok(sent));
+        })).Produces<PasswordResetLinkView>()
+            .WithSummary("Mail the user a one-time, expiring password-reset link (the Forgot password machinery); the reply says where it went and until when, never the link.");
         users.MapPut("/{id}/business-unit", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserBusinessUnitAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
             .Accepts<NamesBody>("application/json");
         users.MapPut("/{id}/zoneinfo", (string id, HttpContext http) => Change<ZoneInfoBody>(http, (g, ops, b, ct) => ops.SetUserZoneInfoAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))

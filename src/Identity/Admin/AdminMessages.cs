@@ -230,3 +230,8 @@ internal static class AdminEventActions
     public const string Assign = "assign";
     public const string Share = "share";
 }
+
+/// <summary>Where a password-reset link went and until when it works; never the link itself.</summary>
+internal sealed record PasswordResetLinkView(
+    [property: JsonPropertyName("sent_to")] string SentTo,
+    [property: JsonPropertyName("expires_at")] DateTimeOffset ExpiresAt);

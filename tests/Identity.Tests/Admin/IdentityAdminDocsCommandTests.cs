@@ -36,6 +36,18 @@ public sealed class IdentityAdminDocsCommandTests(IdentityHost host) : IClassFix
         Assert.Equal(["role.create", "role.privileges", "role.privileges"], audit);
     }
 
+    [Fact]
+    public async Task The_documented_reset_link_commands_mail_bob_a_link_and_print_where_it_went()
+    {
+        using var admin = await AdminApi.SecOpsAsync(host);
+
+        var (exit, output) = await RunAsync(Block("<!-- reset-link-commands:", "sh"), host.Issuer, admin.Token);
+
+        Assert.True(exit == 0, output);
+        Assert.Matches(@"sent to bob@demo\.example until \d{4}-", output);
+        Assert.True(await host.WithStoreAsync(store => store.AuditTrail.AnyAsync(e => e.Action == "user.password_reset_link" && e.TargetName == "bob", Cancel)));
+    }
+
     /// <summary>The fenced block of <paramref name="language"/> that follows <paramref name="marker"/> in docs/identity-admin.md.</summary>
     internal static string Block(string marker, string language)
     {
