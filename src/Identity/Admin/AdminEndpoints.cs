@@ -62,6 +62,14 @@ internal static class AdminEndpoints
         users.MapPost("/{id}/unlock", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.UnlockUserAsync(g, id, ct))).WithSummary("End a lockout after failed sign-ins.");
         users.MapPost("/{id}/reset-mfa", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.ResetMfaAsync(g, id, ct)))
             .WithSummary("Remove the authenticator and recovery codes; sessions end and the next sign-in enrols again.");
+        users.MapPost("/{id}/password-reset-link", (string id, HttpContext http) => Change(http, async (g, ops, ct) =>
+        {
+            var services = http.RequestServices;
+            var (sent, problem) = await ops.SendPasswordResetLinkAsync(g, id, services.GetRequiredService<CrmSecurity.Identity.Users.IAccountMail>(), services.GetRequiredService<CrmSecurity.Identity.Protocol.PublicOrigin>(),
+                services.GetRequiredService<TimeProvider>(), services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Identity.DataProtectionTokenProviderOptions>>().Value.TokenLifespan, ct);
+            return (problem, sent is null ? null : TypedResults.Ok(sent));
+        })).Produces<PasswordResetLinkView>()
+            .WithSummary("Mail the user a one-time, expiring password-reset link (the Forgot password machinery); the reply says where it went and until when, never the link.");
         users.MapPut("/{id}/business-unit", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserBusinessUnitAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
             .Accepts<NamesBody>("application/json");
         users.MapPut("/{id}/zoneinfo", (string id, HttpContext http) => Change<ZoneInfoBody>(http, (g, ops, b, ct) => ops.SetUserZoneInfoAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
@@ -85,14 +93,32 @@ internal static class AdminEndpoints
         roles.MapPut("/{id}/privileges/{entity}/{action}", (string id, string entity, string action, HttpContext http) =>
                 Change<PrivilegeBody>(http, (g, ops, b, ct) => ops.SetPrivilegeAsync(g, id, entity, action, b.Depth, b.Version ?? IntIfMatch(http), ct)))
             .Accepts<PrivilegeBody>("application/json").WithSummary("Set one cell of the privilege grid.");
+        roles.MapPut("/{id}/rows/{entity}", (string id, string entity, HttpContext http) =>
+                Change<PrivilegeBody>(http, (g, ops, b, ct) => ops.SetPrivilegeLineAsync(g, id, entity, null, b.Depth, b.Version ?? IntIfMatch(http), ct)))
+            .Accepts<PrivilegeBody>("application/json")
+            .WithSummary("Set a whole row of the privilege grid (one entity, every action) to one depth: one change, one audit entry with the before and after of each cell it changed.");
+        roles.MapPut("/{id}/columns/{action}", (string id, string action, HttpContext http) =>
+                Change<PrivilegeBody>(http, (g, ops, b, ct) => ops.SetPrivilegeLineAsync(g, id, null, action, b.Depth, b.Version ?? IntIfMatch(http), ct)))
+            .Accepts<PrivilegeBody>("application/json")
+            .WithSummary("Set a whole column of the privilege grid (one action, every entity) to one depth: one change, one audit entry with the before and after of each cell it changed.");
+        roles.MapPost("/{id}/clone", (string id, HttpContext http) => Change<RoleBody>(http, async (g, ops, b, ct) =>
+        {
+            var problem = await ops.CloneRoleAsync(g, id, b, ct);
+            return (problem, problem is null ? TypedResults.Created($"/admin/api/roles/{b.Id}", new { id = b.Id }) : null);
+        })).Accepts<RoleBody>("application/json")
+            .WithSummary("Clone a role: a new role (id, name, optional description) with the source's privileges, audited as role.create naming the source.");
         roles.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteRoleAsync(g, id, ct))).WithSummary("Delete a role that no user or team holds.");
 
         var units = api.MapGroup("/business-units").WithTags("Business units");
-        units.MapGet("/", ListBusinessUnitsAsync);
-        units.MapPost("/", Body(http => Change<BusinessUnitBody>(http, (g, ops, b, ct) => ops.CreateBusinessUnitAsync(g, b, ct), StatusCodes.Status201Created))).Accepts<BusinessUnitBody>("application/json");
+        units.MapGet("/", ListBusinessUnitsAsync)
+            .WithSummary("The business units the caller may view, each with its parent (null for the root), version and how many child units, users and teams it holds.");
+        units.MapPost("/", Body(http => Change<BusinessUnitBody>(http, (g, ops, b, ct) => ops.CreateBusinessUnitAsync(g, b, ct), StatusCodes.Status201Created))).Accepts<BusinessUnitBody>("application/json")
+            .WithSummary("Create a unit under a parent (default: the root); needs create on business_unit covering the parent. Names are unique.");
         units.MapPut("/{id}", (string id, HttpContext http) => Change<BusinessUnitBody>(http, (g, ops, b, ct) => ops.UpdateBusinessUnitAsync(g, id, b with { Version = b.Version ?? IntIfMatch(http) }, ct)))
-            .Accepts<BusinessUnitBody>("application/json").WithSummary("Rename or move a unit (a move that would make a cycle is refused).");
-        units.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteBusinessUnitAsync(g, id, ct)));
+            .Accepts<BusinessUnitBody>("application/json")
+            .WithSummary("Rename or move a unit: the root never moves, a unit never moves under itself or its descendants, and the caller needs update covering the unit and its new parent.");
+        units.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteBusinessUnitAsync(g, id, IntIfMatch(http), ct)))
+            .WithSummary("Delete an empty unit: refused for the root and while child units, users, teams or record shares are bound to it; If-Match checks the version.");
 
         var teams = api.MapGroup("/teams").WithTags("Teams");
         teams.MapGet("/", ListTeamsAsync);
@@ -267,8 +293,8 @@ internal static class AdminEndpoints
             return Problem(denied);
         }
 
-        var units = await store.BusinessUnits.AsNoTracking().OrderBy(b => b.Name).ToListAsync(http.RequestAborted);
-        return TypedResults.Ok(units.Where(u => guard.Covers(SystemEntities.BusinessUnit, CrmAction.Read, u.Id)).Select(u => new BusinessUnitView(u.Id, u.Name, u.ParentId, u.Version)).ToList());
+        var versions = await store.BusinessUnits.AsNoTracking().ToDictionaryAsync(b => b.Id, b => b.Version, http.RequestAborted);
+        return TypedResults.Ok(AdminOperations.BusinessUnitTree(guard, versions).Select(n => n.View).ToList());
     }
 
     private static async Task<IResult> ListTeamsAsync(HttpContext http, IdentityStore store)

@@ -35,7 +35,13 @@ internal sealed record BusinessUnitView(
     [property: JsonPropertyName("id")] string Id,
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("parent")] string? Parent,
-    [property: JsonPropertyName("version")] int Version);
+    [property: JsonPropertyName("version")] int Version,
+    [property: JsonPropertyName("children")] int Children = 0,
+    [property: JsonPropertyName("users")] int Users = 0,
+    [property: JsonPropertyName("teams")] int Teams = 0);
+
+/// <summary>A unit in the tree, in pre-order (parents before children), with its depth below the root for indentation.</summary>
+internal sealed record BusinessUnitNode(BusinessUnitView View, int Level);
 
 internal sealed record TeamBody(
     [property: JsonPropertyName("id")] string? Id,
@@ -226,3 +232,8 @@ internal static class AdminEventActions
     public const string Assign = "assign";
     public const string Share = "share";
 }
+
+/// <summary>Where a password-reset link went and until when it works; never the link itself.</summary>
+internal sealed record PasswordResetLinkView(
+    [property: JsonPropertyName("sent_to")] string SentTo,
+    [property: JsonPropertyName("expires_at")] DateTimeOffset ExpiresAt);

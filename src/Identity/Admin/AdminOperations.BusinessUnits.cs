@@ -14,9 +14,9 @@ internal sealed partial class AdminOperations
             return badId;
         }
 
-        if (string.IsNullOrWhiteSpace(body.Name))
+        if (UnitName(guard.Snapshot, body.Name, null) is { } badName)
         {
-            return AdminProblem.Invalid("name", "name is required.");
+            return badName;
         }
 
         var parent = body.Parent ?? guard.RootId;
@@ -59,6 +59,11 @@ internal sealed partial class AdminOperations
         }
 
         var unit = snapshot.BusinessUnits[index];
+        if (body.Name is not null && UnitName(snapshot, body.Name, id) is { } badName)
+        {
+            return badName;
+        }
+
         var parent = body.Parent ?? (unit.Parent >= 0 ? snapshot.BusinessUnits[unit.Parent].Id : null);
         if (parent is not null && body.Parent is not null)
         {
@@ -100,7 +105,7 @@ internal sealed partial class AdminOperations
         }, cancellationToken);
     }
 
-    public async Task<AdminProblem?> DeleteBusinessUnitAsync(AdminGuard guard, string id, CancellationToken cancellationToken)
+    public async Task<AdminProblem?> DeleteBusinessUnitAsync(AdminGuard guard, string id, int? version, CancellationToken cancellationToken)
     {
         var snapshot = guard.Snapshot;
         var index = snapshot.BusinessUnitIndex(id);
@@ -117,6 +122,12 @@ internal sealed partial class AdminOperations
         var unit = snapshot.BusinessUnits[index];
         return await changes.ApplyAsync(guard.Actor, async context =>
         {
+            var record = await context.Store.BusinessUnits.AsNoTracking().SingleAsync(b => b.Id == id, cancellationToken);
+            if (await StaleAsync(context, "business unit", id, record.Name, record.Version, version, cancellationToken) is { } stale)
+            {
+                return stale;
+            }
+
             var children = await context.Store.BusinessUnits.CountAsync(b => b.ParentId == id, cancellationToken);
             var users = await context.Store.Users.CountAsync(u => u.BusinessUnit == id, cancellationToken);
             var teams = await context.Store.Teams.CountAsync(t => t.BusinessUnitId == id, cancellationToken);
@@ -132,6 +143,51 @@ internal sealed partial class AdminOperations
             context.Audit(new AuditChange("business_unit.delete", "business_unit", id, unit.Name, new { name = unit.Name, parent = snapshot.BusinessUnits[unit.Parent].Id }, null));
             return null;
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// The units the caller may view as a tree in pre-order, children by name. A unit whose parent the caller may not view
+    /// (a business-unit admin's own unit) is a top of the tree as shown; nothing outside the caller's reach is named.
+    /// </summary>
+    public static IReadOnlyList<BusinessUnitNode> BusinessUnitTree(AdminGuard guard, IReadOnlyDictionary<string, int> versions)
+    {
+        var snapshot = guard.Snapshot;
+        var visible = snapshot.BusinessUnits.Where(u => guard.Covers(SystemEntities.BusinessUnit, CrmAction.Read, u.Id)).ToHashSet();
+        var children = visible.ToLookup(u => u.Parent >= 0 && visible.Contains(snapshot.BusinessUnits[u.Parent]) ? u.Parent : -1);
+        var users = snapshot.Users.CountBy(u => u.BusinessUnit).ToDictionary();
+        var teams = snapshot.Teams.CountBy(t => t.BusinessUnit).ToDictionary();
+        var nodes = new List<BusinessUnitNode>(visible.Count);
+        void Visit(int parent, int level)
+        {
+            foreach (var unit in children[parent].OrderBy(u => u.Name, StringComparer.CurrentCultureIgnoreCase))
+            {
+                var view = new BusinessUnitView(unit.Id, unit.Name, unit.Parent >= 0 ? snapshot.BusinessUnits[unit.Parent].Id : null, versions.GetValueOrDefault(unit.Id),
+                    snapshot.BusinessUnits.Count(u => u.Parent == unit.Index), users.GetValueOrDefault(unit.Index), teams.GetValueOrDefault(unit.Index));
+                nodes.Add(new BusinessUnitNode(view, level));
+                Visit(unit.Index, level + 1);
+            }
+        }
+
+        Visit(-1, 0);
+        return nodes;
+    }
+
+    /// <summary>
+    /// A unit's name: required, at most <see cref="MaxNameLength"/> characters, and unique in the organisation (ignoring
+    /// case), as Dynamics 365 requires of business unit names, so a name in a parent picker or an audit entry means one unit.
+    /// </summary>
+    private static AdminProblem? UnitName(AuthorizationSnapshot snapshot, string? name, string? self)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.Trim().Length > MaxNameLength)
+        {
+            return AdminProblem.Invalid("name", $"name is required: 1 to {MaxNameLength} characters.");
+        }
+
+        var trimmed = name.Trim();
+        return snapshot.BusinessUnits.FirstOrDefault(u => u.Id != self && string.Equals(u.Name, trimmed, StringComparison.OrdinalIgnoreCase)) is { } taken
+            ? new AdminProblem(StatusCodes.Status409Conflict, "Conflict", $"The business unit '{taken.Name}' ({taken.Id}) already has this name.",
+                new Dictionary<string, string[]> { ["name"] = [$"'{taken.Name}' is taken by business unit '{taken.Id}'."] })
+            : null;
     }
 
     private static IEnumerable<BusinessUnitInfo> Ancestors(AuthorizationSnapshot snapshot, int index)

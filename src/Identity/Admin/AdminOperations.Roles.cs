@@ -44,6 +44,60 @@ internal sealed partial class AdminOperations
         }, cancellationToken);
     }
 
+    /// <summary>
+    /// A new role with the privileges of <paramref name="sourceId"/> (Dynamics 365 "Copy Role"). It is a create: it needs
+    /// create on security_role, and every privilege it copies must be held by the caller (nobody grants what they do not
+    /// hold), so cloning cannot hand out more than creating the same role by hand could.
+    /// </summary>
+    public async Task<AdminProblem?> CloneRoleAsync(AdminGuard guard, string sourceId, RoleBody body, CancellationToken cancellationToken)
+    {
+        if (guard.Require(SystemEntities.Role, CrmAction.Create) is { } denied)
+        {
+            return denied;
+        }
+
+        var index = guard.Snapshot.RoleIndex(sourceId);
+        if (index < 0)
+        {
+            return AdminProblem.NotFound("role", sourceId);
+        }
+
+        if (Identifier(body.Id, "id") is { } badId)
+        {
+            return badId;
+        }
+
+        if (string.IsNullOrWhiteSpace(body.Name) || body.Name.Trim().Length > MaxNameLength)
+        {
+            return AdminProblem.Invalid("name", $"name is required: 1 to {MaxNameLength} characters.");
+        }
+
+        if (guard.Snapshot.RoleIndex(body.Id!) >= 0)
+        {
+            return new AdminProblem(StatusCodes.Status409Conflict, "Conflict", $"A role with id '{body.Id}' already exists.",
+                new Dictionary<string, string[]> { ["id"] = [$"role '{body.Id}' already exists."] });
+        }
+
+        var source = guard.Snapshot.Roles[index];
+        var name = body.Name.Trim();
+        if (guard.RequireHolds(source) is { } escalation)
+        {
+            return escalation;
+        }
+
+        var grants = source.Definition.Privileges.Where(g => g.Depth != Depth.None).ToList();
+        var description = body.Description ?? source.Definition.Description;
+        return await changes.ApplyAsync(guard.Actor, context =>
+        {
+            context.Store.CrmRoles.Add(new RoleRecord { Id = body.Id!, Name = name, Description = description });
+            context.Store.RolePrivileges.AddRange(grants.Select(g => new RolePrivilegeRecord { RoleId = body.Id!, Entity = g.Entity, Action = g.Action.Name(), Depth = g.Depth.Name() }));
+            context.Audit(new AuditChange("role.create", "security_role", body.Id!, name, null,
+                new { name, description, cloned_from = new { id = source.Id, name = source.Name }, privileges = Matrix(grants) },
+                Summary: $"security_role '{name}' cloned from '{source.Name}' ({source.Id}) with {grants.Count} privilege(s)"));
+            return Task.FromResult<AdminProblem?>(null);
+        }, cancellationToken);
+    }
+
     public async Task<AdminProblem?> UpdateRoleAsync(AdminGuard guard, string roleId, RoleBody body, CancellationToken cancellationToken)
     {
         if (guard.Require(SystemEntities.Role, CrmAction.Update) is { } denied)
@@ -99,7 +153,77 @@ internal sealed partial class AdminOperations
         return await ReplaceRoleAsync(guard, role, role.Name, role.Definition.Description, grants, version, "role.privilege", cancellationToken);
     }
 
-    private Task<AdminProblem?> ReplaceRoleAsync(AdminGuard guard, RoleInfo role, string name, string description, IReadOnlyList<PrivilegeGrant> grants, int? version, string action, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// A whole row (one entity, every action) or a whole column (one action, every entity) of the privilege grid set to one
+    /// depth in one change: one version check, one audit entry whose before and after hold exactly the cells it changed.
+    /// </summary>
+    public async Task<AdminProblem?> SetPrivilegeLineAsync(AdminGuard guard, string roleId, string? entity, string? action, string? depth, int? version, CancellationToken cancellationToken)
+    {
+        if (guard.Require(SystemEntities.Role, CrmAction.Update) is { } denied)
+        {
+            return denied;
+        }
+
+        var index = guard.Snapshot.RoleIndex(roleId);
+        if (index < 0)
+        {
+            return AdminProblem.NotFound("role", roleId);
+        }
+
+        var snapshot = guard.Snapshot;
+        var role = snapshot.Roles[index];
+        List<(EntityInfo Entity, CrmAction Action)> cells;
+        string line;
+        if (entity is not null)
+        {
+            if (snapshot.Entity(entity) is not { } info)
+            {
+                return AdminProblem.Invalid("entity", $"unknown entity '{entity}' (declared: {string.Join(", ", snapshot.Entities.Select(e => e.Name))}).");
+            }
+
+            cells = [.. CrmNames.Actions.Select(a => (info, a))];
+            line = $"row {info.Name}";
+        }
+        else
+        {
+            if (!CrmNames.TryParseAction(action ?? "", out var parsed))
+            {
+                return AdminProblem.Invalid("action", $"unknown action '{action}' (use one of {CrmNames.ActionList}).");
+            }
+
+            cells = [.. snapshot.Entities.Select(e => (e, parsed))];
+            line = $"column {parsed.Name()}";
+        }
+
+        if (!CrmNames.TryParseDepth(depth ?? "", out var target))
+        {
+            return AdminProblem.Invalid("depth", $"invalid depth '{depth}' (use one of {CrmNames.DepthList}).");
+        }
+
+        var changed = cells
+            .Select(c => (c.Entity, c.Action, Before: (Depth)role.Depths[(c.Entity.Index * CrmNames.ActionCount) + (int)c.Action]))
+            .Where(c => c.Before != target)
+            .ToList();
+        foreach (var cell in changed.Where(c => target > c.Before))
+        {
+            if (guard.RequireHolds(cell.Entity.Name, cell.Action, target, $"role '{role.Name}'") is { } escalation)
+            {
+                return escalation;
+            }
+        }
+
+        var keys = changed.Select(c => (c.Entity.Name, c.Action)).ToHashSet();
+        var grants = role.Definition.Privileges.Where(p => !keys.Contains((p.Entity, p.Action)))
+            .Concat(changed.Select(c => new PrivilegeGrant(c.Entity.Name, c.Action, target)))
+            .ToList();
+        var cellsBefore = new SortedDictionary<string, string>(changed.ToDictionary(c => $"{c.Entity.Name}:{c.Action.Name()}", c => c.Before.Name()), StringComparer.Ordinal);
+        var cellsAfter = new SortedDictionary<string, string>(changed.ToDictionary(c => $"{c.Entity.Name}:{c.Action.Name()}", _ => target.Name()), StringComparer.Ordinal);
+        return await ReplaceRoleAsync(guard, role, role.Name, role.Definition.Description, grants, version, "role.privileges", cancellationToken,
+            (new { line, cells = cellsBefore }, new { line, cells = cellsAfter }));
+    }
+
+    private Task<AdminProblem?> ReplaceRoleAsync(AdminGuard guard, RoleInfo role, string name, string description, IReadOnlyList<PrivilegeGrant> grants, int? version, string action, CancellationToken cancellationToken,
+        (object Before, object After)? audited = null) =>
         changes.ApplyAsync(guard.Actor, async context =>
         {
             var record = await context.Store.CrmRoles.SingleOrDefaultAsync(r => r.Id == role.Id, cancellationToken);
@@ -121,7 +245,7 @@ internal sealed partial class AdminOperations
             await context.Store.RolePrivileges.Where(p => p.RoleId == role.Id).ExecuteDeleteAsync(cancellationToken);
             context.Store.RolePrivileges.AddRange(effective.Select(g => new RolePrivilegeRecord { RoleId = role.Id, Entity = g.Entity, Action = g.Action.Name(), Depth = g.Depth.Name() }));
             var after = new { name, description, privileges = Matrix(effective) };
-            context.Audit(new AuditChange(action, "security_role", role.Id, name, before, after, Summary: $"security_role '{name}': {Difference(role.Definition.Privileges, effective)}"));
+            context.Audit(new AuditChange(action, "security_role", role.Id, name, audited?.Before ?? before, audited?.After ?? after, Summary: $"security_role '{name}': {Difference(role.Definition.Privileges, effective)}"));
             return null;
         }, cancellationToken);
 

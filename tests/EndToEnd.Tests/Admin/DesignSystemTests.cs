@@ -99,6 +99,7 @@ public sealed class DesignSystemTests(AdminSite site) : IClassFixture<AdminSite>
             ("/admin/users", "admin-users"),
             ("/admin/users?user=alice", "admin-user"),
             ("/admin/roles?role=sales_rep", "admin-role-grid"),
+            ("/admin/business-units?unit=sales", "admin-business-units"),
             ("/admin/field-security?profile=all_secured_fields", "admin-field-security"),
             ("/admin/shares", "admin-shares"),
             ("/admin/clients", "admin-clients"),

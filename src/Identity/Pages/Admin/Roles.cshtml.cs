@@ -27,6 +27,24 @@ internal sealed class RolesModel(IdentityStore store, AdminOperations operations
     [BindProperty]
     public Dictionary<string, string> Cells { get; set; } = [];
 
+    /// <summary>The row or column to set at once: <c>row:ENTITY</c> or <c>column:ACTION</c>.</summary>
+    [BindProperty]
+    public string? Line { get; set; }
+
+    [BindProperty]
+    public string? LineDepth { get; set; }
+
+    [BindProperty]
+    public string? CloneId { get; set; }
+
+    [BindProperty]
+    public string? CloneName { get; set; }
+
+    public bool CanCreate { get; private set; }
+
+    /// <summary>Which form a refusal belongs to (grid, line, clone), so its controls are the ones marked invalid.</summary>
+    public string? ProblemForm { get; private set; }
+
     public Depth DepthOf(EntityInfo entity, CrmAction action) =>
         Role is null ? Depth.None : (Depth)Role.Depths[(entity.Index * CrmNames.ActionCount) + (int)action];
 
@@ -76,6 +94,38 @@ internal sealed class RolesModel(IdentityStore store, AdminOperations operations
         return Done($"Saved the privileges of role '{Guard.Snapshot.Roles[Guard.Snapshot.RoleIndex(RoleId)].Name}'.", "/Admin/Roles", new { role = RoleId });
     }
 
+    /// <summary>A whole row or column of the grid to one depth: one audited change, checked against the version shown.</summary>
+    public async Task<IActionResult> OnPostLineAsync(CancellationToken cancellationToken)
+    {
+        var parts = (Line ?? "").Split(':', 2);
+        string? entity = parts is ["row", var e] ? e : null;
+        string? action = parts is ["column", var a] ? a : entity is null ? "" : null;
+        var problem = await operations.SetPrivilegeLineAsync(Guard, RoleId ?? "", entity, action, LineDepth, Version, cancellationToken);
+        if (problem is not null)
+        {
+            ProblemForm = "line";
+            await LoadAsync(cancellationToken);
+            return Refused(problem);
+        }
+
+        var what = entity is not null ? $"the row {entity}" : $"the column {action}";
+        return Done($"Set {what} of role '{Guard.Snapshot.Roles[Guard.Snapshot.RoleIndex(RoleId!)].Name}' to {LineDepth}.", "/Admin/Roles", new { role = RoleId });
+    }
+
+    public async Task<IActionResult> OnPostCloneAsync(CancellationToken cancellationToken)
+    {
+        var problem = await operations.CloneRoleAsync(Guard, RoleId ?? "", new RoleBody(CloneId?.Trim(), CloneName, null, null, null), cancellationToken);
+        if (problem is not null)
+        {
+            ProblemForm = "clone";
+            await LoadAsync(cancellationToken);
+            return Refused(problem);
+        }
+
+        var source = Guard.Snapshot.Roles[Guard.Snapshot.RoleIndex(RoleId!)].Name;
+        return Done($"Created the role '{CloneName!.Trim()}' as a copy of '{source}'.", "/Admin/Roles", new { role = CloneId!.Trim() });
+    }
+
     private async Task LoadAsync(CancellationToken cancellationToken)
     {
         Refresh();
@@ -83,6 +133,7 @@ internal sealed class RolesModel(IdentityStore store, AdminOperations operations
         Roles = [.. snapshot.Roles.OrderBy(r => r.Name, StringComparer.CurrentCulture)];
         Entities = [.. snapshot.Entities.OrderBy(e => e.IsSystem).ThenBy(e => e.Name, StringComparer.Ordinal)];
         CanEdit = Guard.Require(SystemEntities.Role, CrmAction.Update) is null;
+        CanCreate = Guard.Require(SystemEntities.Role, CrmAction.Create) is null;
         if (RoleId is not null && snapshot.RoleIndex(RoleId) is var index and >= 0)
         {
             Role = snapshot.Roles[index];

@@ -12,8 +12,12 @@ namespace CrmSecurity.Identity.Pages.Admin;
 /// User role, team and field security profile assignment and hire and termination dates, for the users the signed-in
 /// admin may view (their business-unit scope).
 /// </summary>
-internal sealed class UsersModel(IdentityStore store, AdminOperations operations) : AdminPageModel
+internal sealed class UsersModel(IdentityStore store, AdminOperations operations, CrmSecurity.Identity.Users.IAccountMail mail, CrmSecurity.Identity.Protocol.PublicOrigin origin, TimeProvider time,
+    Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Identity.DataProtectionTokenProviderOptions> tokens) : AdminPageModel
 {
+    /// <summary>Users locked out after failed sign-ins right now (ASP.NET Core Identity lockout), shown with a "locked" badge.</summary>
+    public IReadOnlySet<string> Locked { get; private set; } = new HashSet<string>();
+
     public IReadOnlyList<UserInfo> Users { get; private set; } = [];
 
     public UserInfo? Selected { get; private set; }
@@ -77,6 +81,20 @@ internal sealed class UsersModel(IdentityStore store, AdminOperations operations
     public async Task<IActionResult> OnPostEmploymentAsync(CancellationToken cancellationToken) =>
         Result(await operations.SetUserEmploymentAsync(Guard, UserId ?? "", new EmploymentBody(HiredInput, TerminatedInput, Version), cancellationToken), "hire and termination dates");
 
+    /// <summary>Mails the user a reset link; the page says where it went and until when, never the link.</summary>
+    public async Task<IActionResult> OnPostResetLinkAsync(CancellationToken cancellationToken)
+    {
+        var (sent, problem) = await operations.SendPasswordResetLinkAsync(Guard, UserId ?? "", mail, origin, time, tokens.Value.TokenLifespan, cancellationToken);
+        if (problem is not null)
+        {
+            Load();
+            return Refused(problem);
+        }
+
+        return Done($"Sent a password-reset link to {Guard.Snapshot.User(UserId!)?.UserName} at {sent!.SentTo}; it works once, until {sent.ExpiresAt.UtcDateTime:yyyy-MM-dd HH:mm} UTC.",
+            "/Admin/Users", new { user = UserId });
+    }
+
     private IActionResult Result(Authorization.Store.AdminProblem? problem, string what)
     {
         if (problem is not null)
@@ -97,6 +115,9 @@ internal sealed class UsersModel(IdentityStore store, AdminOperations operations
             .Where(u => Guard.Covers(SystemEntities.User, CrmAction.Read, snapshot.BusinessUnits[u.BusinessUnit].Id))
             .OrderBy(u => u.UserName, StringComparer.Ordinal)];
         Selected = UserId is null ? null : Users.FirstOrDefault(u => u.Id == UserId);
+        var now = time.GetUtcNow();
+        Locked = store.Users.AsNoTracking().Where(u => u.LockoutEnd != null).Select(u => new { u.Id, u.LockoutEnd }).AsEnumerable()
+            .Where(u => u.LockoutEnd > now).Select(u => u.Id).ToHashSet();
         if (Selected is not null)
         {
             var row = store.Users.AsNoTracking().Where(u => u.Id == Selected.Id).Select(u => new { u.ConcurrencyStamp, u.Hired, u.Terminated }).SingleOrDefault();
