@@ -37,7 +37,7 @@ internal static class Catalogue
         new("Sales", "Account Executive", 0.28,
             [("read", "account", 3), ("read", "contact", 4), ("read", "opportunity", 3), ("list", "contact", 1.5), ("list", "opportunity", 1),
              ("search", "contact", 1.2), ("update", "opportunity", 1.5), ("update", "contact", 1), ("create", "contact", 0.5), ("create", "task", 0.6),
-             ("list", "lead", 0.6), ("report_run", "opportunity", 0.4), ("share", "opportunity", 0.15), ("delete", "task", 0.3)],
+             ("list", "lead", 0.6), ("report_run", "opportunity", 0.4), ("share", "opportunity", 0.15), ("delete", "task", 0.3), ("assign", "opportunity", 0.1)],
             ["contact", "opportunity", "account"], 0.3, 60, 0, null, 26),
         new("Sales", "Sales Manager", 0.05,
             [("read", "opportunity", 3), ("read", "account", 2), ("report_run", "opportunity", 2), ("list", "opportunity", 1.5), ("update", "opportunity", 1),
@@ -49,7 +49,7 @@ internal static class Catalogue
             ["lead", "contact"], 0.2, 120, 0, null, 24),
         new("Support", "Support Agent", 0.20,
             [("read", "case", 5), ("update", "case", 3), ("create", "case", 1.2), ("read", "contact", 3), ("search", "contact", 1.5), ("list", "case", 1),
-             ("read", "account", 0.8), ("delete", "case", 0.1)],
+             ("read", "account", 0.8), ("delete", "case", 0.1), ("assign", "case", 0.2)],
             ["case"], 0.05, 30, 9, "contact", 34),
         new("Finance", "Financial Analyst", 0.08,
             [("read", "invoice", 3), ("read", "account", 1.5), ("read", "opportunity", 1), ("report_run", "invoice", 1.5), ("list", "invoice", 1),
@@ -64,7 +64,7 @@ internal static class Catalogue
             [], 0, 0, 0, null, 20),
         new("Operations", "Operations Analyst", 0.22,
             [("report_run", "opportunity", 2), ("report_run", "account", 1), ("read", "opportunity", 2), ("read", "account", 2), ("list", "account", 1),
-             ("read", "case", 1), ("update", "account", 1), ("search", "account", 0.7), ("report_run", "case", 0.6)],
+             ("read", "case", 1), ("update", "account", 1), ("search", "account", 0.7), ("report_run", "case", 0.6), ("assign", "account", 0.1)],
             ["opportunity", "account"], 0.35, 100, 0, null, 22),
     ];
 

@@ -422,11 +422,11 @@ internal sealed partial class OrganisationGenerator
                 continue;
             }
 
-            if (work.Action == "share")
+            if (work.Action is "share" or "assign")
             {
-                // Opportunities shared with a colleague of their own unit (now and then with another unit's).
+                // Records shared with or handed to a colleague of their own unit (now and then another unit's).
                 var colleagues = UnitMembers(Chance(0.05) ? Pick(Catalogue.Regions).BusinessUnit : user.Region.BusinessUnit);
-                Emit(user, region, date, hour, "share", work.Entity, _random.Next(1, 4), country, session, target: colleagues[_random.Next(colleagues.Count)].Id);
+                Emit(user, region, date, hour, work.Action, work.Entity, _random.Next(1, 4), country, session, target: colleagues[_random.Next(colleagues.Count)].Id);
                 continue;
             }
 
@@ -440,7 +440,8 @@ internal sealed partial class OrganisationGenerator
             var colleagues = UnitMembers(user.Region.BusinessUnit).Where(u => u != user).ToList();
             if (colleagues.Count > 0)
             {
-                Emit(user, region, date, start + (_random.NextDouble() * length), "assign", Pick(user.Role.Work).Entity, _random.Next(40, 201), country, session,
+                var handed = user.Role.Work.Where(w => w.Action is "assign" or "share").Select(w => w.Entity).DefaultIfEmpty(Pick(user.Role.Work).Entity).First();
+                Emit(user, region, date, start + (_random.NextDouble() * length), "assign", handed, _random.Next(40, 201), country, session,
                     target: Pick(colleagues).Id, details: "handover");
             }
         }

@@ -55,12 +55,20 @@ internal sealed class SnoopingDay
         LastReported = 0;
     }
 
+    /// <summary>A unit the user read on <c>book_days</c> earlier days and on <c>book_share</c> of their active days.</summary>
+    private static bool InBook(UserBaseline baseline, string unit, SnoopingPolicy rules)
+    {
+        var days = baseline.BookUnits.GetValueOrDefault(unit);
+        return days >= rules.BookDays && days >= rules.BookShare * baseline.ActiveDays;
+    }
+
     /// <summary>True for a successful read of one named record: what snooping is made of.</summary>
     public static bool IsRecordRead(AccessEvent e) => e.Succeeded && e.Action == AccessAction.Read && e.RecordId is not null;
 
     /// <summary>
     /// Counts a read. A record is outside the user's book when the source names its business unit, that unit is not the
-    /// user's own (directory), the user read it on fewer than <c>book_days</c> earlier days, and the record is not theirs.
+    /// user's own (directory), it is not in their book (read on <c>book_days</c> earlier days and on <c>book_share</c> of their
+    /// active days), and the record is not theirs.
     /// The records of the day's single most-read foreign owner are left out of the counter: covering for one absent
     /// colleague is not browsing other people's customers.
     /// </summary>
@@ -86,7 +94,7 @@ internal sealed class SnoopingDay
         _unitsToday.Add(unit);
         var own = directory?.BusinessUnit is { } home && string.Equals(home, unit, StringComparison.OrdinalIgnoreCase);
         var theirs = e.RecordOwner is { } owner && string.Equals(owner, e.UserId, StringComparison.Ordinal);
-        if (own || theirs || baseline.BookUnits.GetValueOrDefault(unit) >= rules.BookDays || !_outside.Add(key))
+        if (own || theirs || InBook(baseline, unit, rules) || !_outside.Add(key))
         {
             return;
         }

@@ -5,8 +5,11 @@ namespace CrmSecurity.AuditAnalyzer.Detection;
 /// <summary>The <c>snooping</c> section of the policy.</summary>
 internal sealed record SnoopingPolicy
 {
-    /// <summary>A business unit whose records the user read on at least this many earlier days is part of their book.</summary>
+    /// <summary>A business unit whose records the user read on at least this many earlier days is part of their book ...</summary>
     public int BookDays { get; init; } = 3;
+
+    /// <summary>... and on at least this share of their active days (a unit glimpsed now and then over months is not their territory).</summary>
+    public double BookShare { get; init; } = 0.1;
 
     /// <summary>Distinct records read outside the book in one day below which nothing is said.</summary>
     public double MinRecords { get; init; } = 30;
@@ -27,6 +30,7 @@ internal sealed record SnoopingPolicy
         var result = new SnoopingPolicy
         {
             BookDays = s.Integer("book_days", d.BookDays, 1, 365),
+            BookShare = s.Number("book_share", d.BookShare, 0, 1),
             MinRecords = s.Number("min_records", d.MinRecords, 1, 10_000_000),
             OverHistoryMax = s.Number("over_history_max", d.OverHistoryMax, 1, 100),
             MinDistinctRecords = s.Number("min_distinct_records", d.MinDistinctRecords, 1, 10_000_000),
