@@ -53,6 +53,17 @@ public sealed class RiskAccessTests(ReviewerHost host) : IClassFixture<ReviewerH
         Assert.Contains($"export denied: open {severity} finding {finding}", reason, StringComparison.Ordinal);
         Assert.Contains("bulk_export", reason, StringComparison.Ordinal);
 
+        // No side door: an AuthZEN PEP asking the same question gets the same refusal.
+        using (var pep = host.CreateClient(await Personas.ClientTokenAsync(host, "demo-crm", "authz.decide")))
+        {
+            using var evaluation = await pep.PostAsJsonAsync("access/v1/evaluation",
+                new { subject = new { type = "user", id = bob }, resource = new { type = "contact" }, action = new { name = "export" } }, Cancel);
+            var authzen = await evaluation.Content.ReadFromJsonAsync<JsonElement>(Cancel);
+            Assert.True(evaluation.StatusCode == HttpStatusCode.OK, authzen.ToString());
+            Assert.False(authzen.GetProperty("decision").GetBoolean());
+            Assert.Contains(finding, authzen.GetProperty("context").GetProperty("reason_admin").GetProperty("en").GetString(), StringComparison.Ordinal);
+        }
+
         // Reading stays allowed (a critical finding obliges a step-up first); a secured field reads masked.
         var read = await CheckAsync(bob, "read");
         Assert.True(read.GetProperty("allowed").GetBoolean());

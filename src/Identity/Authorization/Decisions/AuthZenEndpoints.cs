@@ -200,8 +200,10 @@ internal static class AuthZenEndpoints
         var decision = crmRecord is null
             ? snapshot.CheckEntity(target.User, target.Entity.Index, action)
             : snapshot.Check(target.User, target.Entity.Index, action, record);
-        IdentityMetrics.AuthorizationDecisions.Add(1, new KeyValuePair<string, object?>("outcome", decision.Allowed ? "allow" : "deny"));
-        var explained = snapshot.Explain(decision, record, target.TokenPermVer, entityOnly: crmRecord is null);
+        // The same risk effects as /authz/v1/check (docs/risk-access.md): an open finding about the user refuses here too.
+        var risk = http.RequestServices.GetRequiredService<Risk.RiskAccess>();
+        var explained = risk.Apply(snapshot.Explain(decision, record, target.TokenPermVer, entityOnly: crmRecord is null), snapshot.Users[target.User].Id, action);
+        IdentityMetrics.AuthorizationDecisions.Add(1, new KeyValuePair<string, object?>("outcome", explained.Allowed ? "allow" : "deny"));
         return (new JsonObject
         {
             ["decision"] = explained.Allowed,

@@ -2,14 +2,13 @@ using System.Security.Claims;
 using System.Text;
 using CrmSecurity.CrmAuthorization;
 using CrmSecurity.Identity.Authorization.Model;
+using CrmSecurity.Identity.Authorization.Risk;
 using CrmSecurity.Identity.Authorization.Store;
 using CrmSecurity.Identity.Events;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Net.Http.Headers;
 using static OpenIddict.Abstractions.OpenIddictConstants;
-
-using CrmSecurity.Identity.Authorization.Risk;
 
 namespace CrmSecurity.Identity.Authorization.Decisions;
 
