@@ -116,9 +116,13 @@ public sealed class BlindIndexRotationTests : IDisposable
         Assert.Equal(new Dictionary<uint, long> { [2] = Rows + 1 }, (await ScanAsync(promoted)).FoundUnder);
         using var destroyed = new FieldEncryption(DestroyOld(promoted.Keyring), null, _events);
         Assert.Equal([2u], destroyed.LookupIndexes(Context, Email).Select(i => i.KeyVersion));
+        // A 20-bit index collides now and then (about one pair in 12 runs of 301 rows): a lookup returns exactly the rows
+        // whose version-2 index equals the address's, which is the row itself plus any true collision, never a version-1 match.
+        var index = destroyed.LookupIndexes(Context, Email).Single();
+        var byIndex = Enumerable.Range(1, Rows + 1).ToLookup(id => Convert.ToHexString(index.Compute(Address(id))));
         for (var id = 1; id <= Rows + 1; id++)
         {
-            Assert.Equal([id], await LookupAsync(destroyed, Address(id)));
+            Assert.Equal(byIndex[Convert.ToHexString(index.Compute(Address(id)))].Select(x => (long)x), await LookupAsync(destroyed, Address(id)));
         }
     }
 
