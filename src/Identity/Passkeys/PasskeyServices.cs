@@ -7,7 +7,7 @@ namespace CrmSecurity.Identity.Passkeys;
 /// <summary>Passkeys (WebAuthn) on ASP.NET Core Identity's passkey handler: settings, ceremonies, sign-in, the page script.</summary>
 internal static class PasskeyServices
 {
-    /// <summary>Where the pages load their one script from (same origin: the pages' CSP allows <c>script-src 'self'</c>).</summary>
+    /// <summary>Where the pages load their one script from (same origin; the pages' CSP allows the one tag carrying the response's nonce).</summary>
     public const string ScriptPath = "/account/passkeys.js";
 
     private const string ScriptResource = "CrmSecurity.Identity.Passkeys.passkeys.js";

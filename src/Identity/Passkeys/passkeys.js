@@ -1,4 +1,4 @@
-// Passkeys (WebAuthn) on the sign-in and account pages. Loaded from this origin (the pages' CSP: script-src 'self');
+// Passkeys (WebAuthn) on the sign-in and account pages. Loaded from this origin (the pages' CSP allows this one tag by its nonce);
 // no inline script. A form marked data-passkey="create" or "get" asks the server for options (a POST with the form's
 // anti-forgery token to data-options), runs the browser's WebAuthn ceremony, puts the credential (WebAuthn Level 3
 // §5.1 JSON form) in the form's hidden Credential field and submits the form; the server checks it.

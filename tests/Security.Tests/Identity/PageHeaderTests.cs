@@ -44,16 +44,31 @@ public sealed partial class PageHeaderTests(SecurityHost host) : IClassFixture<S
             Assert.Contains("frame-ancestors 'none'", csp, StringComparison.Ordinal);
             Assert.Contains("base-uri 'none'", csp, StringComparison.Ordinal);
             Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
-            Assert.DoesNotContain("script-src", csp, StringComparison.Ordinal); // default-src 'none' forbids every script
 
-            // The page links the host's one stylesheet (allowed as 'self'); it has no inline style and no script at all.
+            // The page links the host's one stylesheet (allowed as 'self'); it has no inline style.
             var body = await response.Content.ReadAsStringAsync(Personas.Cancel);
             var nonce = Nonce().Match(csp).Groups["nonce"].Value;
             Assert.True(nonce.Length >= 16, $"{name}: no nonce in {csp}");
             Assert.Matches(Stylesheet(), body);
             Assert.DoesNotContain("<style", body, StringComparison.OrdinalIgnoreCase);
             Assert.DoesNotContain(" style=", body, StringComparison.OrdinalIgnoreCase);
-            Assert.DoesNotContain("<script", body, StringComparison.OrdinalIgnoreCase);
+            if (name == "login")
+            {
+                // The sign-in page runs the passkey script, and only that element: CSP Level 3 §8.2 nonce-source binds the
+                // allowance to the one <script> tag the server wrote, so a same-origin file an attacker gets served (or a
+                // script element injected into the page) does not run, as it would under script-src 'self'.
+                Assert.Contains($"script-src 'nonce-{nonce}';", csp, StringComparison.Ordinal);
+                Assert.DoesNotContain("script-src 'self'", csp, StringComparison.Ordinal);
+                var scripts = ScriptTag().Matches(body);
+                var tag = Assert.Single(scripts).Value;
+                Assert.Contains("src=\"/account/passkeys.js\"", tag, StringComparison.Ordinal);
+                Assert.Contains($"nonce=\"{nonce}\"", tag, StringComparison.Ordinal);
+            }
+            else
+            {
+                Assert.DoesNotContain("script-src", csp, StringComparison.Ordinal); // default-src 'none' forbids every script
+                Assert.DoesNotContain("<script", body, StringComparison.OrdinalIgnoreCase);
+            }
 
             Assert.Equal("DENY", Header(response, "X-Frame-Options"));
             Assert.Equal("nosniff", Header(response, "X-Content-Type-Options"));
@@ -125,6 +140,9 @@ public sealed partial class PageHeaderTests(SecurityHost host) : IClassFixture<S
 
     [GeneratedRegex("<script>(?<code>.*?)</script>", RegexOptions.Singleline)]
     private static partial Regex Script();
+
+    [GeneratedRegex("<script[^>]*>", RegexOptions.IgnoreCase)]
+    private static partial Regex ScriptTag();
 
     [GeneratedRegex("style-src 'self' 'nonce-(?<nonce>[^']+)'")]
     private static partial Regex Nonce();

@@ -39,8 +39,9 @@ internal static class SecurityHeaders
     public const string ScriptNonceItem = "CrmSecurity.ScriptNonce";
 
     /// <summary>
-    /// Set by a page that runs the passkey script (<c>/account/passkeys.js</c>): that page allows scripts from this origin and
-    /// same-origin requests, the script's one call for a ceremony's options (CSP Level 3 <c>script-src</c>, <c>connect-src</c>).
+    /// Set by a page that runs the passkey script (<c>/account/passkeys.js</c>): that page allows the one script element carrying
+    /// this response's nonce (CSP Level 3 §8.2; not <c>'self'</c>, which would run any same-origin file an injected tag names)
+    /// and same-origin requests, the script's one call for a ceremony's options (<c>connect-src</c>).
     /// </summary>
     public const string PasskeyScriptItem = "CrmSecurity.PasskeyScript";
 
@@ -67,7 +68,7 @@ internal static class SecurityHeaders
         // without it a browser shows a blank page and the sign-in never reaches the CRM app.
         var scripts = context.Items.ContainsKey(FormPostItem) ? $" script-src '{FormPostScriptHash}';"
             : context.Items.ContainsKey(ScriptNonceItem) ? $" script-src 'nonce-{nonce}';"
-            : context.Items.ContainsKey(PasskeyScriptItem) ? " script-src 'self'; connect-src 'self';" : "";
+            : context.Items.ContainsKey(PasskeyScriptItem) ? $" script-src 'nonce-{nonce}'; connect-src 'self';" : "";
         headers.ContentSecurityPolicy =
             $"default-src 'none';{scripts} style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; base-uri 'none'; object-src 'none'; frame-ancestors 'none'";
         headers.XFrameOptions = "DENY";
