@@ -167,6 +167,9 @@ internal sealed class BaselineSet(int historyDays)
     /// <summary>Timestamp of the last event scored by the previous run; later runs skip events up to it.</summary>
     public DateTimeOffset? Watermark { get; set; }
 
+    /// <summary>UTC day (day number) of the first event this installation's analyzer ever scored: where its own history starts.</summary>
+    public int? OrganisationFirstDay { get; set; }
+
     public UserBaseline User(string userId)
     {
         if (!Users.TryGetValue(userId, out var baseline))

@@ -387,6 +387,11 @@ internal static class Summary
         Row("users with baselines", N(result.Users));
         Row("users in learning mode (< " + policy.LearningMinActiveDays + " active days)", N(result.UsersInLearningMode));
         Row("users not in the directory", N(result.UsersNotInDirectory));
+        if (result.OrganisationLearningEnds is { } ends)
+        {
+            // A new installation: only reasons that need no history spoke before this day (policy organisation_learning_days).
+            Row("organisation learning until", $"{ends:yyyy-MM-dd} ({N(result.SignalsHeldBack)} signals held back)");
+        }
         foreach (var severity in Enum.GetValues<Severity>().Reverse())
         {
             Row($"findings: {SeverityNames.Name(severity)}", N(result.FindingsBySeverity.GetValueOrDefault(severity)));

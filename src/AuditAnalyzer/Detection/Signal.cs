@@ -46,6 +46,14 @@ internal static partial class ReasonCodes
     public static IReadOnlyList<string> All { get; } = [.. DetectorCatalog.All.SelectMany(d => d.Codes)];
 
     public static string DetectorOf(string code) => code[..code.IndexOf('.', StringComparison.Ordinal)];
+
+    /// <summary>
+    /// Reasons that mean the same on an installation's first day as on its thousandth, because they judge an event against
+    /// a fact, not against anyone's history: activity after the termination date, a grant to oneself, a sensitive entity's
+    /// fixed daily limit. Every other reason compares with a user's or a peer group's past and is held back while the
+    /// organisation is still learning (<see cref="Policy.ScoringPolicy.OrganisationLearningDays"/>).
+    /// </summary>
+    public static IReadOnlySet<string> WithoutHistory { get; } = new HashSet<string>(StringComparer.Ordinal) { AfterTermination, SelfGrant, SensitiveLimit };
 }
 
 /// <summary>What a detector reports for one event: a reason with its score and the events behind it.</summary>

@@ -84,6 +84,9 @@ internal static class BaselineStore
 {
     private const string WatermarkKey = "watermark";
 
+    /// <summary>The organisation's first day (yyyy-MM-dd, UTC); absent in databases of earlier builds (then the earliest user's first day).</summary>
+    private const string FirstDayKey = "organisation_first_day";
+
     public static async Task<BaselineSet> LoadAsync(AnalyzerDbContext db, int historyDays, CancellationToken cancellationToken)
     {
         var set = new BaselineSet(historyDays);
@@ -103,6 +106,18 @@ internal static class BaselineStore
             set.Watermark = DateTimeOffset.Parse(watermark, CultureInfo.InvariantCulture);
         }
 
+        var firstDay = await db.State.AsNoTracking().Where(s => s.Key == FirstDayKey).Select(s => s.Value).FirstOrDefaultAsync(cancellationToken);
+        if (firstDay is not null)
+        {
+            set.OrganisationFirstDay = DateOnly.ParseExact(firstDay, "yyyy-MM-dd", CultureInfo.InvariantCulture).DayNumber;
+        }
+        else if (set.Users.Count > 0)
+        {
+            // Saved by a build before the organisation's first day was kept: its users' history says how far back it goes,
+            // so an installation that has run for months does not fall silent for a learning period after the upgrade.
+            set.OrganisationFirstDay = set.Users.Values.Min(u => u.FirstDay);
+        }
+
         return set;
     }
 
@@ -115,7 +130,7 @@ internal static class BaselineStore
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
             await db.UserBaselines.ExecuteDeleteAsync(cancellationToken);
             await db.PeerBaselines.ExecuteDeleteAsync(cancellationToken);
-            await db.State.Where(s => s.Key == WatermarkKey).ExecuteDeleteAsync(cancellationToken);
+            await db.State.Where(s => s.Key == WatermarkKey || s.Key == FirstDayKey).ExecuteDeleteAsync(cancellationToken);
             db.ChangeTracker.AutoDetectChangesEnabled = false;
             var pending = 0;
             foreach (var user in set.Users.Values)
@@ -144,6 +159,11 @@ internal static class BaselineStore
             if (set.Watermark is { } watermark)
             {
                 db.State.Add(new AnalyzerStateRow { Key = WatermarkKey, Value = watermark.ToString("O", CultureInfo.InvariantCulture) });
+            }
+
+            if (set.OrganisationFirstDay is { } first)
+            {
+                db.State.Add(new AnalyzerStateRow { Key = FirstDayKey, Value = DateOnly.FromDayNumber(first).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture) });
             }
 
             await db.SaveChangesAsync(cancellationToken);

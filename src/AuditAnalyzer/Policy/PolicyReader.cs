@@ -43,6 +43,7 @@ internal static class PolicyReader
             Source = file,
             Lateness = TimeSpan.FromMinutes(top.Number("lateness_minutes", defaults.Lateness.TotalMinutes, 0, 7 * 24 * 60)),
             LearningMinActiveDays = top.Integer("learning_min_active_days", defaults.LearningMinActiveDays, 1, 365),
+            OrganisationLearningDays = top.Integer("organisation_learning_days", defaults.OrganisationLearningDays, 0, 365),
             HistoryDays = top.Integer("history_days", defaults.HistoryDays, 7, 365),
             MediumScore = severity?.Number("medium", defaults.MediumScore, 1, 100) ?? defaults.MediumScore,
             HighScore = severity?.Number("high", defaults.HighScore, 1, 100) ?? defaults.HighScore,

@@ -16,6 +16,13 @@ internal sealed record ScoringPolicy
     /// <summary>Active days of history before a user's own baseline is trusted; until then the user is in learning mode.</summary>
     public int LearningMinActiveDays { get; init; } = 10;
 
+    /// <summary>
+    /// Calendar days the organisation itself needs behind it (from the first event the analyzer saw) before reasons that
+    /// judge against history speak: on a new installation every user and every peer group is new, so everything would be
+    /// "first seen" or "rare". Until then only <see cref="ReasonCodes.WithoutHistory"/> reasons are raised. 0 turns the gate off.
+    /// </summary>
+    public int OrganisationLearningDays { get; init; } = 14;
+
     /// <summary>Active days kept in a user's long-term history (older than the recent window).</summary>
     public int HistoryDays { get; init; } = 60;
 

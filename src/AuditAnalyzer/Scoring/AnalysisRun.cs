@@ -20,6 +20,12 @@ internal sealed record AnalysisResult(
     DateTimeOffset? FirstEvent,
     DateTimeOffset? LastEvent)
 {
+    /// <summary>The first day history-judged reasons could speak (null with the gate off); see <see cref="ScoringPolicy.OrganisationLearningDays"/>.</summary>
+    public DateOnly? OrganisationLearningEnds { get; init; }
+
+    /// <summary>Signals not raised because the organisation was still learning.</summary>
+    public long SignalsHeldBack { get; init; }
+
     public double EventsPerSecond => Elapsed.TotalSeconds <= 0 ? 0 : EventsScored / Elapsed.TotalSeconds;
 }
 
@@ -135,7 +141,11 @@ internal static class AnalysisRun
             scorer.Risks(asOf),
             clock.Elapsed,
             first,
-            scorer.LastEventTime);
+            scorer.LastEventTime)
+        {
+            OrganisationLearningEnds = scorer.OrganisationLearningEnds,
+            SignalsHeldBack = scorer.SignalsHeldBack,
+        };
 
         void Pipelined()
         {

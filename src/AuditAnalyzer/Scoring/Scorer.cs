@@ -91,8 +91,16 @@ internal sealed class Scorer
         {
             detector.Evaluate(e, view, _policy, _signals);
         }
+
+        var organisationLearning = OrganisationLearning(e);
         foreach (var signal in _signals)
         {
+            if (organisationLearning && !ReasonCodes.WithoutHistory.Contains(signal.Reason.Code))
+            {
+                SignalsHeldBack++;
+                continue;
+            }
+
             Attach(user, signal, closed);
         }
 
@@ -176,6 +184,29 @@ internal sealed class Scorer
         }
 
         return risks.OrderByDescending(r => r.Risk).ToList();
+    }
+
+    /// <summary>Signals not raised because the organisation was still learning (<see cref="ScoringPolicy.OrganisationLearningDays"/>).</summary>
+    public long SignalsHeldBack { get; private set; }
+
+    /// <summary>The first day on which reasons that judge against history speak; null before any event or with the gate off.</summary>
+    public DateOnly? OrganisationLearningEnds =>
+        _policy.OrganisationLearningDays > 0 && Baselines.OrganisationFirstDay is { } first ? DateOnly.FromDayNumber(first + _policy.OrganisationLearningDays) : null;
+
+    /// <summary>
+    /// Whether the organisation has too little history of its own at this event's time (UTC days since the first event the
+    /// installation scored): on a new installation every user and peer group is new, so rarity means nothing yet.
+    /// </summary>
+    private bool OrganisationLearning(AccessEvent e)
+    {
+        var day = (int)(e.UtcTicks / TimeSpan.TicksPerDay); // UTC day number, as DateOnly.DayNumber counts
+        // An event older than the first day known (history sent after the first live events) makes the organisation older.
+        if (Baselines.OrganisationFirstDay is not { } first || day < first)
+        {
+            Baselines.OrganisationFirstDay = first = day;
+        }
+
+        return day - first < _policy.OrganisationLearningDays;
     }
 
     /// <summary>Users seen so far (this run or before) whose own history is still too short to trust.</summary>

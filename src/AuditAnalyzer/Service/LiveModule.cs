@@ -50,6 +50,7 @@ public static class LiveModule
         services.AddDbContext<LiveDbContext>(database);
         services.AddSingleton<FindingStore>();
         services.AddSingleton<LiveScoring>();
+        services.AddSingleton<OrganisationHistory>();
         services.AddSingleton<ILiveEventWriter, LiveEventWriter>();
         services.AddSingleton<LiveDirectory>();
         // Before the scorer and the review start: a clear pseudonym key of an older database is wrapped first.

@@ -26,6 +26,7 @@ internal sealed partial class LiveScoring(
     LiveDirectory directory,
     TimeProvider time,
     FindingStore store,
+    OrganisationHistory history,
     ILogger<LiveScoring> logger) : BackgroundService
 {
     private const int PageSize = 2000;
@@ -168,6 +169,8 @@ internal sealed partial class LiveScoring(
     private async Task<PartitionState> RebuildAsync(LiveDbContext db, int partition, CancellationToken cancellationToken)
     {
         var state = NewState();
+        // Every partition counts the organisation's learning period from the installation's first day, not its own first event.
+        state.Scorer.Baselines.OrganisationFirstDay = history.KnownFirstDay ?? await OrganisationHistory.FirstArrivalDayAsync(db, cancellationToken);
         var discarded = new List<Finding>();
         long after = 0;
         while (true)
@@ -198,6 +201,7 @@ internal sealed partial class LiveScoring(
             .ToListAsync(cancellationToken);
         var findings = new List<Finding>();
         ScorePage(state, page, findings);
+        history.Saw(state.Scorer.Baselines.OrganisationFirstDay);
 
         // Findings whose correlation window has passed by the clock close now, not when the next event comes.
         var now = time.GetUtcNow();

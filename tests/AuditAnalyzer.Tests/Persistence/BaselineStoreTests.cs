@@ -50,6 +50,7 @@ public sealed class BaselineStoreTests : IAsyncLifetime
         Assert.Equal(first.Baselines.Users.Count, loaded.Users.Count);
         Assert.Equal(first.Baselines.Peers.Count, loaded.Peers.Count);
         Assert.Equal(first.LastEventTime, loaded.Watermark);
+        Assert.Equal(Org.Monday.DayNumber, loaded.OrganisationFirstDay); // the learning period does not start again
         Assert.Equal(BaselineSerializer.Write(first.Baselines.Users["alice"]), storedAlice);
         Assert.Equal(BaselineSerializer.Write(first.Baselines.Peers["Sales/Account Executive"]), storedPeers);
         var finding = Assert.Single(after.For("alice").Alerts());
@@ -73,6 +74,28 @@ public sealed class BaselineStoreTests : IAsyncLifetime
 
         Assert.Equal(1, await db.UserBaselines.CountAsync(cancellationToken));
         Assert.Equal(5, (await db.UserBaselines.SingleAsync(cancellationToken)).ActiveDays);
+    }
+
+    [Fact]
+    public async Task Baselines_of_a_build_that_did_not_keep_the_first_day_date_the_organisation_from_its_earliest_user()
+    {
+        // An upgrade: the previous build saved no organisation_first_day. An installation with weeks of history must not
+        // fall silent for a new learning period after it, so its first day is its earliest user's first day.
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var options = await OptionsForAsync(Store.Sqlite);
+        var org = new Org().User("alice").User("bob");
+        org.WorkDays("alice", 20);
+        org.WorkDays("bob", 10, skipFirst: 5);
+        org.Score(out var scorer);
+        await using var db = new AnalyzerDbContext(options);
+        await db.Database.EnsureCreatedAsync(cancellationToken);
+        await BaselineStore.SaveAsync(db, scorer.Baselines, DateTimeOffset.UtcNow, cancellationToken);
+        await db.State.Where(s => s.Key == "organisation_first_day").ExecuteDeleteAsync(cancellationToken);
+
+        var loaded = await BaselineStore.LoadAsync(db, scorer.Policy.HistoryDays, cancellationToken);
+
+        Assert.Equal(Org.Monday.DayNumber, scorer.Baselines.OrganisationFirstDay);
+        Assert.Equal(Org.Monday.DayNumber, loaded.OrganisationFirstDay);
     }
 
     public ValueTask InitializeAsync() => ValueTask.CompletedTask;

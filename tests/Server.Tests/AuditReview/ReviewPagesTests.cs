@@ -74,6 +74,27 @@ public sealed class ReviewPagesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_new_installations_queue_says_it_is_still_learning_and_until_when_while_a_fact_based_finding_still_arrives()
+    {
+        // Cold start: the service's first events arrived yesterday. The night export breaks the contact limit (a fact),
+        // so it is raised; what would judge it against history (peers, hours) waits, and the queue tells carol why and until when.
+        var writer = await _host.WriterTokenAsync();
+        var carolToken = await _host.UserTokenAsync("carol", ReviewHost.CarolPassword);
+        await _host.PostNightExportAsync(writer, "rita", 1, 48_000, "p4");
+        var finding = await _host.WaitForQueueItemAsync(carolToken, "", _ => true);
+        using var carol = await SignedInAsync("carol", ReviewHost.CarolPassword);
+
+        var queue = await carol.GetStringAsync(new Uri("review", UriKind.Relative), ReviewHost.Cancel);
+
+        var ends = DateOnly.FromDateTime(DateTime.UtcNow).AddDays(-1).AddDays(14);
+        Assert.Contains("id=\"organisation-learning\"", queue, StringComparison.Ordinal);
+        Assert.Contains("1 of 14 days of its own history", queue, StringComparison.Ordinal); // the night export came before carol's sign-in
+        Assert.Contains($"<time datetime=\"{ends:yyyy-MM-dd}\">", queue, StringComparison.Ordinal);
+        var (_, detail) = await _host.GetAsync(carolToken, $"analyzer/review/findings/{finding.GetProperty("id").GetString()}");
+        Assert.Equal(["bulk_export.sensitive_limit"], detail.GetProperty("reasons").EnumerateArray().Select(r => r.GetProperty("code").GetString()));
+    }
+
+    [Fact]
     public async Task A_post_without_the_anti_forgery_token_is_refused()
     {
         using var carol = await SignedInAsync("carol", ReviewHost.CarolPassword);
