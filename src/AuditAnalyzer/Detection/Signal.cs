@@ -35,6 +35,7 @@ internal static class DetectorCatalog
         SnoopingDetector.Instance,
         SharingDetector.Instance,
         MassDeleteDetector.Instance,
+        TakeoverDetector.Instance,
     ];
 
     public static IDetector? Find(string name) => All.FirstOrDefault(d => string.Equals(d.Name, name, StringComparison.Ordinal));

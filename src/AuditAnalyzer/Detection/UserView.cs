@@ -216,4 +216,5 @@ internal readonly record struct UserView(
     double OddHourRecordsToday,
     IReadOnlyList<string> DayEvidence,
     IReadOnlyList<string> OddEvidence,
-    SnoopingDay? Snooping = null);
+    SnoopingDay? Snooping = null,
+    Whereabouts? Whereabouts = null);

@@ -38,6 +38,7 @@ internal static class PolicyReader
         var snooping = top.Section("snooping");
         var sharing = top.Section("sharing");
         var massDelete = top.Section("mass_delete");
+        var takeover = top.Section("account_takeover");
         var policy = new ScoringPolicy
         {
             Source = file,
@@ -60,6 +61,7 @@ internal static class PolicyReader
             Snooping = snooping is null ? defaults.Snooping : SnoopingPolicy.Read(snooping),
             Sharing = sharing is null ? defaults.Sharing : SharingPolicy.Read(sharing),
             MassDelete = massDelete is null ? defaults.MassDelete : MassDeletePolicy.Read(massDelete),
+            Takeover = takeover is null ? defaults.Takeover : TakeoverPolicy.Read(takeover),
             Weights = ReadWeights(top.Section("weights")),
         };
 

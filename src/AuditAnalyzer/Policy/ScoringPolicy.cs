@@ -57,6 +57,8 @@ internal sealed record ScoringPolicy
 
     public MassDeletePolicy MassDelete { get; init; } = new();
 
+    public TakeoverPolicy Takeover { get; init; } = new();
+
     /// <summary>Multiplier per reason code (e.g. <c>bulk_export.own_history</c>); 1 when not listed.</summary>
     public IReadOnlyDictionary<string, double> Weights { get; init; } = new Dictionary<string, double>();
 

@@ -85,7 +85,7 @@ internal sealed class Scorer
         var key = _keys.Of(e);
         var firstSeen = key.Name is { } name && (key.Id >= 0 ? !user.HasDone(key.Id) : !user.Baseline.EntityActions.Contains(name));
         var view = new UserView(key.Name, firstSeen, user.Baseline, user.Peers, user.Directory, user.IsAdmin, user.Profile!, time, hour,
-            user.OddRecordsToday, user.DayEvidence, user.OddEvidence, user.Snooping);
+            user.OddRecordsToday, user.DayEvidence, user.OddEvidence, user.Snooping, user.Whereabouts);
         _signals.Clear();
         foreach (var detector in DetectorCatalog.All)
         {
@@ -456,6 +456,10 @@ internal sealed class Scorer
         }
 
         b.LastEventTicks = e.UtcTicks;
+        if (e.Country is { } place && e.Succeeded)
+        {
+            (user.Whereabouts ??= new Whereabouts()).Saw(place, e.UtcTicks, e.EventId);
+        }
 
         if (PrivilegeMisuseDetector.IsGrant(e, _policy.Privilege)
             && e.TargetUser is { } target && !string.Equals(target, e.UserId, StringComparison.Ordinal))
@@ -604,6 +608,9 @@ internal sealed class Scorer
         public string? HomeCountry { get; set; }
 
         public string? LastCountry { get; set; }
+
+        /// <summary>Where the user's latest event with a country came from, across days (impossible travel).</summary>
+        public Whereabouts? Whereabouts { get; set; }
 
         public HourRarity RarityCache { get; set; }
 
