@@ -50,7 +50,7 @@ public sealed class FederatedHosts : IAsyncLifetime
                 [corp + "RoleMappings:1:Role"] = "sales_manager",
                 // A rule naming a role the model does not have grants nothing.
                 [corp + "RoleMappings:2:Claim"] = "role",
-                [corp + "RoleMappings:2:Value"] = "auditor",
+                [corp + "RoleMappings:2:Value"] = "support_agent",
                 [corp + "RoleMappings:2:Role"] = "no_such_role",
                 [partner + "DisplayName"] = "Partner",
                 [partner + "Authority"] = Upstream.Issuer,
@@ -90,7 +90,7 @@ public sealed class FederationTests(FederatedHosts hosts) : IClassFixture<Federa
     [Fact]
     public async Task A_new_upstream_user_is_created_just_in_time_with_mapped_roles_and_gets_tokens_saying_fed_and_the_idp()
     {
-        var (name, password) = await UpstreamUserAsync("nina", "sales_manager", "auditor");
+        var (name, password) = await UpstreamUserAsync("nina", "sales_manager", "support_agent");
         using var browser = new FederationBrowser();
 
         var (verifier, response, code) = await SignInAsync(browser, "corp", name, password);
@@ -107,7 +107,7 @@ public sealed class FederationTests(FederatedHosts hosts) : IClassFixture<Federa
         Assert.Equal("corp", id.GetProperty("idp").GetString());
         Assert.Equal($"corp.{name}", access.GetProperty("preferred_username").GetString());
         Assert.Equal("sales-west", access.GetProperty("business_unit").GetString());
-        // sales_manager is mapped; auditor is only mapped to a role the model lacks, so it grants nothing.
+        // sales_manager is mapped; support_agent is only mapped to a role the model lacks, so it grants nothing.
         Assert.Equal("sales_manager", access.GetProperty("role").GetString());
 
         // Linked by (issuer, subject) of the upstream ID token; the model change is audited with the provider as actor.
@@ -229,8 +229,8 @@ public sealed class FederationTests(FederatedHosts hosts) : IClassFixture<Federa
     [Fact]
     public async Task Roles_the_rules_do_not_name_are_neither_granted_nor_taken_away_by_a_sign_in()
     {
-        // The upstream says auditor and sales_rep; the downstream admin also gave the user finance by hand.
-        var (name, password) = await UpstreamUserAsync("rita", "sales_rep", "auditor");
+        // The upstream says support_agent and sales_rep; the downstream admin also gave the user finance by hand.
+        var (name, password) = await UpstreamUserAsync("rita", "sales_rep", "support_agent");
         using (var first = new FederationBrowser())
         {
             Assert.NotNull((await SignInAsync(first, "corp", name, password)).Code);
@@ -243,7 +243,7 @@ public sealed class FederationTests(FederatedHosts hosts) : IClassFixture<Federa
 
         // Upstream the user moves from sales_rep to sales_manager: the managed role follows, finance stays.
         using var upstreamAdmin = await AdminApi.SecOpsAsync(hosts.Upstream);
-        var moved = await upstreamAdmin.SendAsync(HttpMethod.Put, $"admin/api/users/{await UpstreamIdAsync(name)}/roles", new { roles = new[] { "sales_manager", "auditor" } });
+        var moved = await upstreamAdmin.SendAsync(HttpMethod.Put, $"admin/api/users/{await UpstreamIdAsync(name)}/roles", new { roles = new[] { "sales_manager", "support_agent" } });
         Assert.True(moved.Status == HttpStatusCode.NoContent, moved.Text);
         using var browser = new FederationBrowser();
         var (verifier, _, code) = await SignInAsync(browser, "corp", name, password);
