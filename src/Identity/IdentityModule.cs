@@ -6,6 +6,7 @@ using CrmSecurity.Identity.Contracts;
 using CrmSecurity.Identity.Data;
 using CrmSecurity.Identity.Demo;
 using CrmSecurity.Identity.Events;
+using CrmSecurity.Identity.Federation;
 using CrmSecurity.Identity.Incident;
 using CrmSecurity.Identity.Keys;
 using CrmSecurity.Identity.Passkeys;
@@ -114,6 +115,7 @@ public static class IdentityModule
         AddPeople(services);
         AddOpenIddict(services);
         AddAdminAuthentication(services);
+        services.AddFederation(builder.Configuration);
         services.AddIdentityThrottling();
         services.AddAuthorizationModel();
         services.AddIdentityAdmin();
@@ -392,7 +394,7 @@ public static class IdentityModule
                 options.RegisterClaims(
                     Claims.Subject, Claims.Name, Claims.PreferredUsername, Claims.Email, Claims.EmailVerified, Claims.Role,
                     ClaimsContract.Tenant, ClaimsContract.BusinessUnit, ClaimsContract.PermissionModelVersion, Claims.AuthenticationMethodReference,
-                    Claims.AuthenticationTime, Claims.AuthenticationContextReference, ClaimsContract.SessionId);
+                    Claims.AuthenticationTime, Claims.AuthenticationContextReference, ClaimsContract.SessionId, FederatedSignIn.IdpClaim);
 
                 // Access tokens are signed JWTs (RFC 9068) that any JwtBearer resource server validates.
                 options.DisableAccessTokenEncryption();

@@ -88,7 +88,7 @@ internal sealed partial class AdminOperations
     /// The step of a change that adds <paramref name="user"/> (its names, unit and client already set): the uniqueness
     /// checks and Identity's validators, then the row and its <c>user.create</c> audit entry.
     /// </summary>
-    private async Task<AdminProblem?> AddUserAsync(ChangeContext context, CrmUser user, string? password, CancellationToken cancellationToken)
+    internal async Task<AdminProblem?> AddUserAsync(ChangeContext context, CrmUser user, string? password, CancellationToken cancellationToken)
     {
         var clientId = user.ApplicationClientId;
         var email = user.Email;

@@ -94,7 +94,7 @@ internal static class ClaimsContract
     /// Adds <c>acr</c> (OpenID Connect Core §2) to the ID and access tokens and <c>sid</c> (OpenID Connect Back-Channel
     /// Logout 1.0 §2.1, Front-Channel Logout 1.0 §3) to the ID token.
     /// </summary>
-    public static void SetSessionClaims(ClaimsPrincipal principal, string acr, string? sessionId)
+    public static void SetSessionClaims(ClaimsPrincipal principal, string acr, string? sessionId, string? identityProvider = null)
     {
         if (principal.Identity is not ClaimsIdentity identity)
         {
@@ -110,6 +110,14 @@ internal static class ClaimsContract
             sid.SetDestinations(OpenIddictConstants.Destinations.IdentityToken);
             identity.AddClaim(sid);
         }
+
+        if (identityProvider is not null)
+        {
+            // The upstream provider a federated sign-in came through (docs/identity-federation.md).
+            var idp = new Claim(Federation.FederatedSignIn.IdpClaim, identityProvider);
+            idp.SetDestinations(OpenIddictConstants.Destinations.AccessToken, OpenIddictConstants.Destinations.IdentityToken);
+            identity.AddClaim(idp);
+        }
     }
 
     /// <summary>Carries <c>acr</c> and <c>sid</c> from a code, device code or refresh token over to the tokens issued for it.</summary>
@@ -117,7 +125,7 @@ internal static class ClaimsContract
     {
         if (from.FindFirst(Claims.AuthenticationContextReference)?.Value is { } acr)
         {
-            SetSessionClaims(principal, acr, from.FindFirst(SessionId)?.Value);
+            SetSessionClaims(principal, acr, from.FindFirst(SessionId)?.Value, from.FindFirst(Federation.FederatedSignIn.IdpClaim)?.Value);
         }
     }
 

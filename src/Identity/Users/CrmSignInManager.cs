@@ -36,7 +36,7 @@ internal sealed class CrmSignInManager(
     public const string AuthTimeClaim = "auth_time";
 
     /// <summary>The session claims that describe the authentication itself, carried over whenever the cookie is re-issued.</summary>
-    public static readonly string[] AuthenticationClaims = [AmrClaim, AuthTimeClaim, EndedSessions.SessionIdClaim];
+    public static readonly string[] AuthenticationClaims = [AmrClaim, AuthTimeClaim, EndedSessions.SessionIdClaim, Federation.FederatedSignIn.IdpClaim];
 
     private static readonly string[] AfterAuthenticator = ["pwd", "otp", "mfa"];
 

@@ -1,12 +1,55 @@
+using CrmSecurity.Identity.Federation;
 using CrmSecurity.Identity.Passkeys;
 using CrmSecurity.Identity.Users;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Identity.Pages.Account;
 
-internal sealed class LoginModel(PasswordSignIn signIn, PasskeyCeremonies ceremonies, PasskeySignIn passkeys) : PageModel
+internal sealed class LoginModel(PasswordSignIn signIn, PasskeyCeremonies ceremonies, PasskeySignIn passkeys, IOptions<FederationSettings> federation) : PageModel
 {
+    /// <summary>The upstream providers offered as "Sign in with ...", by name and display name.</summary>
+    public IEnumerable<(string Name, string DisplayName)> Providers =>
+        federation.Value.Providers.Select(p => (p.Key, p.Value.DisplayName ?? p.Key));
+
+    /// <summary>Why a sign-in through an upstream provider was refused, as the person reads it.</summary>
+    public string? FederationError { get; private set; }
+
+    /// <summary>"Sign in with ...": off to the provider (its OpenID Connect handler adds state, nonce and PKCE).</summary>
+    public IActionResult OnPostFederation(string? provider)
+    {
+        if (provider is null || !federation.Value.Providers.ContainsKey(provider))
+        {
+            FederationError = "That sign-in provider is not set up here.";
+            return Page();
+        }
+
+        var back = Url.Page("/Account/Login", "Federated", new { ReturnUrl = SafeReturnUrl(ReturnUrl) });
+        return Challenge(new Microsoft.AspNetCore.Authentication.AuthenticationProperties { RedirectUri = back }, FederationServices.Scheme(provider));
+    }
+
+    /// <summary>Back from the provider: link or create the account, or say why not.</summary>
+    public async Task<IActionResult> OnGetFederatedAsync([FromServices] FederatedSignIn federated)
+    {
+        var outcome = await federated.CompleteAsync(HttpContext);
+        if (outcome.SignedIn)
+        {
+            return LocalRedirect(SafeReturnUrl(ReturnUrl));
+        }
+
+        FederationError = outcome.Refusal;
+        return Page();
+    }
+
+    /// <summary>The provider's callback was refused (state, nonce, code or an error from the provider).</summary>
+    public IActionResult OnGetFederationFailed(string? provider)
+    {
+        var shown = provider is not null && federation.Value.Providers.TryGetValue(provider, out var settings) ? settings.DisplayName ?? provider : "your company's provider";
+        FederationError = $"Sign-in through {shown} did not complete, so you were not signed in. Start again from this page.";
+        return Page();
+    }
+
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
 

@@ -39,8 +39,9 @@ internal sealed class AuthorizeModel(
 
     private const string Scheme = OpenIddictServerAspNetCoreDefaults.AuthenticationScheme;
     private static readonly TimeSpan ConsentLifetime = TimeSpan.FromMinutes(10);
-    // RFC 8176 §2 values a session may record besides pwd: otp after an authenticator code, hwk/swk for a passkey, mfa.
-    private static readonly string[] RecordedMethods = ["pwd", "otp", "hwk", "swk", "mfa"];
+    // RFC 8176 §2 values a session may record besides pwd: otp after an authenticator code, hwk/swk for a passkey, mfa;
+    // fed after a sign-in through an upstream provider (Federation.FederatedSignIn).
+    private static readonly string[] RecordedMethods = ["pwd", "otp", "hwk", "swk", "mfa", Federation.FederatedSignIn.FederatedMethod];
     private static readonly string[] FormOnlyFields = ["decision", ConsentField, "__RequestVerificationToken"];
 
     public string ApplicationName { get; private set; } = "";
@@ -163,7 +164,8 @@ internal sealed class AuthorizeModel(
 
         // OpenID Connect Core §2 acr: the class this sign-in meets; Back-Channel Logout 1.0 §2.1 sid: the session, so a
         // logout token naming it ends the client's session that came from this one.
-        ClaimsContract.SetSessionClaims(principal, StepUp.AcrOf(session.Principal!), session.Principal!.FindFirst(EndedSessions.SessionIdClaim)?.Value);
+        ClaimsContract.SetSessionClaims(principal, StepUp.AcrOf(session.Principal!), session.Principal!.FindFirst(EndedSessions.SessionIdClaim)?.Value,
+            session.Principal!.FindFirst(Federation.FederatedSignIn.IdpClaim)?.Value);
 
         principal.SetResources(await ProtocolEndpoints.ResourcesAsync(scopeManager, requested, cancellationToken));
 
@@ -187,7 +189,7 @@ internal sealed class AuthorizeModel(
     {
         var recorded = session.FindAll(CrmSignInManager.AmrClaim).Select(claim => claim.Value).ToHashSet(StringComparer.Ordinal);
         List<string> methods = [.. RecordedMethods.Where(recorded.Contains)];
-        return methods.Count == 0 || (!recorded.Contains("hwk") && !recorded.Contains("swk") && !recorded.Contains("pwd")) ? ["pwd", .. methods] : methods;
+        return methods.Count == 0 || (!recorded.Contains("hwk") && !recorded.Contains("swk") && !recorded.Contains("pwd") && !recorded.Contains(Federation.FederatedSignIn.FederatedMethod)) ? ["pwd", .. methods] : methods;
     }
 
     private string ProtectConsent(string userId, OpenIddictRequest request) =>
