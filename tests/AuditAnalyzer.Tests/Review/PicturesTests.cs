@@ -146,6 +146,20 @@ public sealed partial class PicturesTests
     }
 
     [Fact]
+    public void The_incident_does_not_make_its_own_hour_usual()
+    {
+        var monday = new DateTimeOffset(2026, 11, 2, 0, 0, 0, TimeSpan.FromHours(-8));
+        var days = Enumerable.Range(0, 5).SelectMany(d => Enumerable.Range(9, 8).Select(h => monday.AddDays(d).AddHours(h))).ToList();
+        var night = Enumerable.Range(0, 3).Select(i => monday.AddDays(7).AddHours(2).AddMinutes(i)).ToList();
+
+        var all = HourOfWeekHeatMap.Build("h", Who, days.Concat(night), LosAngeles, 28);
+        var judged = HourOfWeekHeatMap.Build("h", Who, days.Concat(night), LosAngeles, 28, ordinary: days);
+
+        Assert.Contains("Usual hours (95% of events): 02:00 to 17:00; 0 events outside them.", all.Description, StringComparison.Ordinal);
+        Assert.Contains("Usual hours (95% of events on days without a finding): 09:00 to 17:00; 3 events outside them.", judged.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_spring_forward_day_has_23_hours_and_a_fall_back_day_25()
     {
         var spring = ActivityTimeline.Hours(new DateOnly(2026, 3, 8), LosAngeles, []);
@@ -237,12 +251,12 @@ public sealed partial class PicturesTests
     [Fact]
     public void An_odd_hours_reason_says_how_often_the_user_works_that_hour_and_when_they_usually_work_instead_of_typical_0_actual_1()
     {
-        var reason = new Reason("odd_hours.rare_hour", 40, "active Sun 02:00-02:59 local: typical share of active days at this hour for this user 0%, actual active; no data touched", 0, 1);
+        var reason = new Reason("odd_hours.rare_hour", 40, "active Sunday 02:00-02:59 local: typical share of active days at this hour for this user 0%, actual active; no data touched", 0, 1);
 
         var (typical, actual) = ReasonDisplay.Of(reason, (9, 16));
 
         Assert.Equal("active at this hour on 0% of their active days; usual hours 09:00–17:00 local", typical);
-        Assert.Equal("active Sun 02:00–02:59 local", actual);
+        Assert.Equal("active Sunday 02:00–02:59 local", actual);
     }
 
     [Fact]

@@ -68,7 +68,8 @@ internal static class HourOfWeekHeatMap
     /// <param name="instants">When each event happened.</param>
     /// <param name="zone">The user's time zone (UTC when the directory has none).</param>
     /// <param name="days">How many days the instants cover, for the description.</param>
-    public static Picture Build(string id, string who, IEnumerable<DateTimeOffset> instants, TimeZoneInfo zone, int days)
+    /// <param name="ordinary">The instants usual hours are judged from (events of days without a finding), when not all of them.</param>
+    public static Picture Build(string id, string who, IEnumerable<DateTimeOffset> instants, TimeZoneInfo zone, int days, IEnumerable<DateTimeOffset>? ordinary = null)
     {
         var counts = Count(instants, zone);
         var max = 0;
@@ -87,14 +88,15 @@ internal static class HourOfWeekHeatMap
             }
         }
 
-        var usual = UsualHours(counts);
+        // The incident being judged must not make its own hour usual: usual hours come from ordinary days when given.
+        var usual = UsualHours(ordinary is null ? counts : Count(ordinary, zone)) ?? UsualHours(counts);
         var zoneWords = zone == TimeZoneInfo.Utc ? "UTC (the directory gives no time zone)" : "the user's own local time (daylight saving applied)";
         var title = $"When {who} was active: events by hour of the week";
         var description = total == 0
             ? $"{who} has no events in the last {days} days."
             : $"{PictureText.Count(total)} events of {who} over the last {days} days by hour of the week, in {zoneWords}. "
               + $"Busiest hour: {DayNames[busiest.Day]} {PictureText.Hour(busiest.Hour)} ({PictureText.Count(max)} events). "
-              + $"Usual hours (95% of events): {PictureText.Hour(usual!.Value.From)} to {PictureText.Hour((usual.Value.To + 1) % 24)}; "
+              + $"Usual hours (95% of events{(ordinary is null ? "" : " on days without a finding")}): {PictureText.Hour(usual!.Value.From)} to {PictureText.Hour((usual.Value.To + 1) % 24)}; "
               + $"{PictureText.Count(Outside(counts, usual.Value))} events outside them.";
         var svg = new SvgWriter(id, Width, Height, "chart-heat", title, description);
         for (var h = 0; h < 24; h += 3)
@@ -165,6 +167,6 @@ internal static class HourOfWeekHeatMap
         // Level k holds counts above (k-1)/4 of the busiest cell up to k/4 of it.
         var low = (int)Math.Floor(max * (level - 1) / 4.0) + 1;
         var high = (int)Math.Floor(max * level / 4.0);
-        return high < low ? "(none fall here)" : high == low ? PictureText.Count(low) : $"{PictureText.Count(low)}–{PictureText.Count(high)}";
+        return high < low ? "–" : high == low ? PictureText.Count(low) : $"{PictureText.Count(low)}–{PictureText.Count(high)}";
     }
 }

@@ -109,8 +109,9 @@ internal static class PictureQueries
         }
 
         var volume = DailyVolumeChart.Build("daily-volume", pseudonym, days, peerMedian, peerNote);
-        var hours = HourOfWeekHeatMap.Build("hour-of-week", pseudonym, events.Select(e => e.Timestamp), zone, Days);
-        return (volume, hours, zone, HourOfWeekHeatMap.UsualHours(HourOfWeekHeatMap.Count(events.Select(e => e.Timestamp), zone)));
+        var ordinary = events.Where(e => !flagged.Contains(DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(e.Timestamp, zone).DateTime))).Select(e => e.Timestamp).ToList();
+        var hours = HourOfWeekHeatMap.Build("hour-of-week", pseudonym, events.Select(e => e.Timestamp), zone, Days, ordinary);
+        return (volume, hours, zone, HourOfWeekHeatMap.UsualHours(HourOfWeekHeatMap.Count(ordinary, zone)));
     }
 
     /// <summary>Records read or exported per local day, <paramref name="count"/> days from <paramref name="first"/>.</summary>

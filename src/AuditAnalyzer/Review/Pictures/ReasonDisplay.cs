@@ -30,7 +30,7 @@ internal static partial class ReasonDisplay
 
     private static string Number(double? value) => value is { } v ? v.ToString("#,0.###", CultureInfo.InvariantCulture) : "–";
 
-    // The detector writes "active Sun 02:00-02:59 local" or "... local (in FR's local time)".
-    [GeneratedRegex(@"active (?<day>[A-Z][a-z]{2}) (?<hour>\d\d):00-\d\d:59 (?<where>local(?: \(in [^)]*\))?)", RegexOptions.CultureInvariant, 200)]
+    // The detector writes "active Sunday 02:00-02:59 local" or "... local (in FR's local time)".
+    [GeneratedRegex(@"active (?<day>[A-Z][a-z]+) (?<hour>\d\d):00-\d\d:59 (?<where>local(?: \(in [^)]*\))?)", RegexOptions.CultureInvariant, 200)]
     private static partial Regex Hour();
 }
