@@ -66,6 +66,7 @@ internal static class ReviewEndpoints
         group.MapPost("/findings/{id}/assign", AssignAsync);
         group.MapPost("/findings/{id}/reveal", RevealAsync);
         group.MapPost("/findings/bulk", BulkAsync);
+        group.MapGet("/users", RiskiestAsync);
         group.MapGet("/users/{pseudonym}", UserAsync);
         group.MapGet("/suppressions", SuppressionsAsync);
         group.MapPost("/suppressions", CreateSuppressionAsync);
@@ -181,6 +182,24 @@ internal static class ReviewEndpoints
         return await ReviewQueries.UserAsync(actions.Db, pseudonym, time.GetUtcNow(), 90, cancellationToken) is { } page
             ? TypedResults.Json(page, Json)
             : Problem(ReviewProblem.NotFound($"No finding has the user '{pseudonym}'."));
+    }
+
+    /// <summary>The riskiest users by pseudonym, with the same read right as the queue.</summary>
+    internal static async Task<IResult> RiskiestAsync(HttpContext http, IReviewAccess access, ReviewActions actions, TimeProvider time, CancellationToken cancellationToken)
+    {
+        if (ReviewActions.MayRead(Caller(http, access)) is { } refused)
+        {
+            return Problem(refused);
+        }
+
+        var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var (sort, page, pageSize) = ReviewQueries.RiskyFilter(name => http.Request.Query[name].ToString(), actions.Options.MaxPageSize, errors);
+        if (errors.Count > 0)
+        {
+            return TypedResults.ValidationProblem(errors, title: "The riskiest-users view's parameters are not valid.");
+        }
+
+        return TypedResults.Json(await ReviewQueries.RiskiestAsync(actions.Db, sort, page, pageSize, time.GetUtcNow(), cancellationToken), Json);
     }
 
     internal static async Task<IResult> SuppressionsAsync(HttpContext http, IReviewAccess access, ReviewActions actions, TimeProvider time, CancellationToken cancellationToken)

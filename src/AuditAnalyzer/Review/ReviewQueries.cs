@@ -32,6 +32,19 @@ internal sealed record FindingDetail(
 
 internal sealed record UserRiskPage(string User, int Findings, double TopScore, IReadOnlyDictionary<string, int> ByDetector, IReadOnlyList<HistoryItem> Timeline);
 
+/// <summary>One user's risk roll-up, by pseudonym: what the riskiest-users view ranks.</summary>
+/// <param name="User">The pseudonym.</param>
+/// <param name="HighestOpenSeverity">The highest severity among the user's open findings (new, acknowledged, confirmed), or null.</param>
+/// <param name="OpenFindings">How many of the user's findings are open.</param>
+/// <param name="ScoreSum">The sum of the scores of the user's findings of the last 30 days, without dismissed or suppressed ones.</param>
+/// <param name="LatestFindingId">The user's most recently detected finding.</param>
+/// <param name="LatestDetector">The detector of that finding.</param>
+/// <param name="LatestDetectedAt">When that finding was detected.</param>
+internal sealed record RiskyUser(
+    string User, string? HighestOpenSeverity, int OpenFindings, double ScoreSum, string LatestFindingId, string LatestDetector, DateTimeOffset LatestDetectedAt);
+
+internal sealed record RiskyUsersPage(string Sort, int Page, int PageSize, int Total, IReadOnlyList<RiskyUser> Items);
+
 /// <summary>Read side of the review workflow. User ids never leave it: findings are named by pseudonym.</summary>
 internal static class ReviewQueries
 {
@@ -125,6 +138,79 @@ internal static class ReviewQueries
             pseudonym, timeline.Count, timeline.Count == 0 ? 0 : timeline.Max(h => h.Score),
             timeline.GroupBy(h => h.Detector, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal), timeline);
     }
+
+    /// <summary>How the riskiest-users view may be sorted; <c>risk</c> (the default) is severity, then open findings, then the score sum.</summary>
+    public static readonly string[] RiskySorts = ["risk", "open", "score", "latest"];
+
+    /// <summary>Days the score sum of the riskiest-users view covers.</summary>
+    public const int RiskDays = 30;
+
+    private static readonly string[] Closed = [ReviewStatus.Dismissed, ReviewStatus.Resolved, ReviewStatus.Suppressed];
+    private static readonly string[] NotCounted = [ReviewStatus.Dismissed, ReviewStatus.Suppressed];
+
+    /// <summary>
+    /// Users ranked by their roll-up over the last <see cref="RiskDays"/> days and their open findings, by pseudonym (the
+    /// user id is used to group and never leaves). Open means what the queue calls open plus confirmed: in effect, as
+    /// <c>LiveUserRisks</c> holds it.
+    /// </summary>
+    public static async Task<RiskyUsersPage> RiskiestAsync(LiveDbContext db, string sort, int page, int pageSize, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var since = (now - TimeSpan.FromDays(RiskDays)).UtcTicks;
+        var rows = await db.Findings.AsNoTracking()
+            .Join(db.Reviews.AsNoTracking(), f => f.Id, r => r.FindingId, (f, r) => new { f.Id, f.UserId, f.Pseudonym, f.Detector, f.Score, f.Severity, f.WindowEndTicks, f.DetectedTicks, r.Status })
+            .Where(x => x.WindowEndTicks >= since || !Closed.Contains(x.Status))
+            .ToListAsync(cancellationToken);
+        var users = rows.GroupBy(x => x.UserId, StringComparer.Ordinal).Select(g =>
+        {
+            var open = g.Where(x => !Closed.Contains(x.Status)).ToList();
+            var latest = g.MaxBy(x => (x.DetectedTicks, x.Id))!;
+            return new RiskyUser(
+                latest.Pseudonym,
+                open.Count == 0 ? null : open.MaxBy(x => SeverityRank(x.Severity))!.Severity,
+                open.Count,
+                Math.Round(g.Where(x => x.WindowEndTicks >= since && !NotCounted.Contains(x.Status)).Sum(x => x.Score), 1),
+                latest.Id, latest.Detector, Time(latest.DetectedTicks));
+        }).Where(u => u.OpenFindings > 0 || u.ScoreSum > 0);
+        var ordered = (sort switch
+        {
+            "open" => users.OrderByDescending(u => u.OpenFindings).ThenByDescending(u => SeverityRank(u.HighestOpenSeverity)).ThenByDescending(u => u.ScoreSum),
+            "score" => users.OrderByDescending(u => u.ScoreSum).ThenByDescending(u => SeverityRank(u.HighestOpenSeverity)),
+            "latest" => users.OrderByDescending(u => u.LatestDetectedAt),
+            _ => users.OrderByDescending(u => SeverityRank(u.HighestOpenSeverity)).ThenByDescending(u => u.OpenFindings).ThenByDescending(u => u.ScoreSum),
+        }).ThenByDescending(u => u.LatestDetectedAt).ThenBy(u => u.User, StringComparer.Ordinal).ToList();
+        return new RiskyUsersPage(sort, page, pageSize, ordered.Count, [.. ordered.Skip((page - 1) * pageSize).Take(pageSize)]);
+    }
+
+    /// <summary>Reads <c>sort</c>, <c>page</c> and <c>page_size</c>, naming each bad one.</summary>
+    public static (string Sort, int Page, int PageSize) RiskyFilter(Func<string, string?> get, int maxPageSize, Dictionary<string, string[]> errors)
+    {
+        var sort = string.IsNullOrWhiteSpace(get("sort")) ? "risk" : get("sort")!.Trim();
+        if (!RiskySorts.Contains(sort, StringComparer.Ordinal))
+        {
+            errors["sort"] = [$"sort '{sort}' is not one of {string.Join(", ", RiskySorts)}."];
+            sort = "risk";
+        }
+
+        return (sort, Whole(get("page"), "page", 1, int.MaxValue / maxPageSize, 1, errors), Whole(get("page_size"), "page_size", 1, maxPageSize, Math.Min(25, maxPageSize), errors));
+    }
+
+    private static int Whole(string? value, string name, int min, int max, int fallback, Dictionary<string, string[]> errors)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return fallback;
+        }
+
+        if (int.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max)
+        {
+            return n;
+        }
+
+        errors[name] = [string.Create(CultureInfo.InvariantCulture, $"{name} must be a whole number from {min} to {max}.")];
+        return fallback;
+    }
+
+    private static int SeverityRank(string? severity) => severity switch { "critical" => 4, "high" => 3, "medium" => 2, "low" => 1, null => -1, _ => 0 };
 
     private static async Task<List<HistoryItem>> HistoryAsync(LiveDbContext db, string userId, long sinceTicks, int limit, CancellationToken cancellationToken) =>
         (await db.Findings.AsNoTracking().Where(x => x.UserId == userId && x.WindowEndTicks >= sinceTicks)

@@ -1,10 +1,12 @@
 using CrmSecurity.AuditAnalyzer.Review;
+using CrmSecurity.AuditAnalyzer.Organisation;
+using CrmSecurity.AuditAnalyzer.Review.Pictures;
 using Microsoft.AspNetCore.Mvc;
 
 namespace CrmSecurity.AuditAnalyzer.Pages.Review;
 
 /// <summary>One finding: reasons (typical vs actual), evidence timeline, notes, the user's 30-day history, and the review actions.</summary>
-internal sealed class FindingModel(IReviewAccess access, ReviewActions actions, TimeProvider time) : ReviewPageModel(access)
+internal sealed class FindingModel(IReviewAccess access, ReviewActions actions, LiveDirectory directory, TimeProvider time) : ReviewPageModel(access)
 {
     [BindProperty(SupportsGet = true)]
     public string Id { get; set; } = "";
@@ -31,6 +33,9 @@ internal sealed class FindingModel(IReviewAccess access, ReviewActions actions, 
     public string? RevealReason { get; set; }
 
     public FindingDetail? Finding { get; private set; }
+
+    /// <summary>The finding's day as a timeline, and the user's daily volume and hour-of-week heat map.</summary>
+    public UserPictures? Pictures { get; private set; }
 
     /// <summary>Set only in the response to a reveal; never stored or logged.</summary>
     public RevealedUser? Revealed { get; private set; }
@@ -78,6 +83,7 @@ internal sealed class FindingModel(IReviewAccess access, ReviewActions actions, 
         }
 
         AboutCaller = Caller is not null && await actions.IsAboutAsync(Id, Caller, cancellationToken);
+        Pictures = await PictureQueries.ForFindingAsync(actions.Db, directory, actions.PeerGroups, Id, time.GetUtcNow(), cancellationToken);
         return Page();
     }
 
