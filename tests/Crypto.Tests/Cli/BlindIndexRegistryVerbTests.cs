@@ -88,10 +88,47 @@ public sealed class BlindIndexRegistryVerbTests : IDisposable
         Assert.Equal(1L, await ScalarAsync("SELECT COUNT(*) FROM crypto_subject_tombstones WHERE subject_id = 'c-7'"));
     }
 
+    [Fact]
+    public async Task The_documented_registry_commands_run_in_order()
+    {
+        var environment = KeyVerbTests.EnvironmentFor(_directory, _masterKey);
+        Assert.Equal(0, (await ServerProcess.RunVerbAsync(["keys", "init"], environment, _directory, Cancel)).ExitCode);
+        var outputs = new List<string>();
+        foreach (var arguments in DocumentedCommands())
+        {
+            var (exitCode, output) = await ServerProcess.RunVerbAsync(arguments, environment, _directory, Cancel);
+            Assert.True(exitCode == 0, $"{string.Join(' ', arguments)}: exit {exitCode}{Environment.NewLine}{output}");
+            outputs.Add(output);
+        }
+
+        Assert.Equal(5, outputs.Count);
+        Assert.Contains("indexes: mobile_eq (phone-e164, whole, 12 bits), mobile_last4 (phone-e164, last-4, 6 bits).", outputs[1], StringComparison.Ordinal);
+        Assert.Contains("Changed: lead.mobile, 2000000 expected rows", outputs[2], StringComparison.Ordinal);
+        Assert.Contains("lead.mobile (registry, 2000000 expected rows)", outputs[3], StringComparison.Ordinal);
+        Assert.Contains("Accepted", outputs[3], StringComparison.Ordinal);
+        Assert.Contains("indexes: mobile_eq (phone-e164, whole, 12 bits).", outputs[4], StringComparison.Ordinal);
+    }
+
     public void Dispose()
     {
         SqliteConnection.ClearAllPools();
         Directory.Delete(_directory, recursive: true);
+    }
+
+    /// <summary>The commands of the block marked <c>blind-index-registry</c> in docs/crypto-operations.md, split into arguments.</summary>
+    private static List<string[]> DocumentedCommands()
+    {
+        string? page = null;
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null && page is null; directory = directory.Parent)
+        {
+            var candidate = Path.Combine(directory.FullName, "docs", "crypto-operations.md");
+            page = File.Exists(candidate) ? candidate : null;
+        }
+
+        var lines = File.ReadAllLines(page ?? throw new FileNotFoundException("docs/crypto-operations.md was not found above the test's directory."));
+        var marker = Array.FindIndex(lines, l => l.StartsWith("<!-- blind-index-registry:", StringComparison.Ordinal));
+        Assert.True(marker >= 0 && lines[marker + 1] == "```sh", "docs/crypto-operations.md has no blind-index-registry block.");
+        return [.. lines.Skip(marker + 2).TakeWhile(l => l != "```").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))];
     }
 
     private async Task ExecuteAsync(string sql)
