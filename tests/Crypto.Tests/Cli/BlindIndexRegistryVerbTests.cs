@@ -88,10 +88,19 @@ public sealed class BlindIndexRegistryVerbTests : IDisposable
         Assert.Equal(1L, await ScalarAsync("SELECT COUNT(*) FROM crypto_subject_tombstones WHERE subject_id = 'c-7'"));
     }
 
-    [Fact]
-    public async Task The_documented_registry_commands_run_in_order()
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("PostgreSql")]
+    public async Task The_documented_registry_commands_run_in_order(string provider)
     {
         var environment = KeyVerbTests.EnvironmentFor(_directory, _masterKey);
+        await using var postgres = provider == "PostgreSql" ? await PostgresDatabase.CreateAsync(cancellationToken: Cancel) : null;
+        if (postgres is not null)
+        {
+            environment["Database__Provider"] = "PostgreSql";
+            environment["Database__ConnectionString"] = postgres.ConnectionString;
+        }
+
         Assert.Equal(0, (await ServerProcess.RunVerbAsync(["keys", "init"], environment, _directory, Cancel)).ExitCode);
         var outputs = new List<string>();
         foreach (var arguments in DocumentedCommands())

@@ -78,6 +78,18 @@ public sealed class RegistryHost : IAsyncLifetime
         (_factory, BaseAddress) = LoopbackHost.Start(settings);
     }
 
+    /// <summary>A verb of the real executable on this host's database, keyring and master key, as an operator on another host runs it.</summary>
+    public Task<(int ExitCode, string Output)> RunVerbAsync(params string[] arguments) =>
+        ServerProcess.RunVerbAsync(arguments, new Dictionary<string, string?>
+        {
+            ["Database__Provider"] = "Sqlite",
+            ["Database__ConnectionString"] = $"Data Source={Path.Combine(_directory, "security.db")}",
+            ["Crypto__KeyringPath"] = Path.Combine(_directory, "keyring.json"),
+            ["Crypto__MasterKey__Source"] = "File",
+            ["Crypto__MasterKey__File"] = Path.Combine(_directory, "master.key"),
+            ["Crypto__AccessEventLog"] = EventFile,
+        }, _directory, TestContext.Current.CancellationToken);
+
     public HttpClient CreateClient(string? accessToken = null)
     {
         var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = true, CookieContainer = new CookieContainer() }) { BaseAddress = BaseAddress };
@@ -279,6 +291,29 @@ public sealed class BlindIndexRegistryTests(RegistryHost host) : IClassFixture<R
         Assert.True(batchBody.GetProperty("results")[0].GetProperty("error").GetProperty("errors").TryGetProperty("items[0].bits", out _), batchBody.ToString());
         Assert.Equal(HttpStatusCode.OK, matching);
         Assert.Equal(18, matchingBody.GetProperty("bits").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_definition_made_elsewhere_reaches_the_running_service_without_a_restart()
+    {
+        var app = await host.CrmAppTokenAsync("crypto:index");
+        var request = new { tenant = "demo", table = "lead", column = "fax", index = "fax_eq", value = "+14155550199" };
+        var (before, _) = await host.SendAsync(app, HttpMethod.Post, "crypto/v1/blind-index", request);
+        Assert.Equal(HttpStatusCode.BadRequest, before);
+
+        // Another host (here: the verb, in its own process) changes the shared database; this service has not seen it.
+        var (exitCode, output) = await host.RunVerbAsync("blind-index", "define", "--table", "lead", "--column", "fax", "--name", "fax_eq", "--normaliser", "phone-e164", "--expected-rows", "1000000");
+        Assert.True(exitCode == 0, output);
+
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        var status = before;
+        while (status != HttpStatusCode.OK && waited.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(250, TestContext.Current.CancellationToken);
+            (status, _) = await host.SendAsync(app, HttpMethod.Post, "crypto/v1/blind-index", request);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, status);
     }
 
     [Fact]
