@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using CrmSecurity.Crypto.Fields;
+using CrmSecurity.Crypto.Events;
 using CrmSecurity.Crypto.Rotation;
+using CrmSecurity.Crypto.Service;
 using CrmSecurity.Crypto.Subjects;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -54,9 +56,138 @@ internal static class BlindIndexCommands
 
     public static Command Create(CryptoCliHost host)
     {
-        var command = new Command("blind-index", "Blind-index key rotation: recompute stored indexes under a new key version.");
+        var command = new Command("blind-index", "The blind-index registry (define, rows, remove, list) and blind-index key rotation (recompute).");
         command.Add(Recompute(host));
+        command.Add(Define(host));
+        command.Add(Rows(host));
+        command.Add(Remove(host));
+        command.Add(List(host));
         return command;
+    }
+
+    private static Option<string> Required(string name, string description) => new(name) { Description = description, Required = true };
+
+    private static Option<string?> ActorOption() => new("--actor") { Description = "Who makes the change (recorded in the audit event); defaults to the OS user." };
+
+    private static RegistryActor Actor(ParseResult parse, Option<string?> option) => new(parse.GetValue(option) ?? Environment.UserName + "@cli", null, null);
+
+    /// <summary><c>blind-index define</c>: the CLI twin of <c>PUT /crypto/v1/admin/blind-indexes/{table}/{column}/{name}</c>.</summary>
+    private static Command Define(CryptoCliHost host)
+    {
+        var table = Required("--table", "The table (entity), as requests name it.");
+        var column = Required("--column", "The encrypted column (field), as requests name it.");
+        var name = Required("--name", "The index name callers will name (part of the index key's derivation).");
+        var normaliser = Required("--normaliser", "email, phone-e164, national-id or exact.");
+        var transform = new Option<string?>("--transform") { Description = "whole (default), lower-case, prefix-N or last-N." };
+        var bits = new Option<int?>("--bits") { Description = "Bits kept (1 to 64); left out, the most the leakage planner allows beside the column's other indexes." };
+        var rows = new Option<long?>("--expected-rows") { Description = "Rows the table is expected to hold per tenant: required for a column not in the registry yet." };
+        var actor = ActorOption();
+        var command = new Command("define", "Define a blind index in the server-side registry, checked by the leakage planner and audited; running services pick it up within seconds.")
+        {
+            table, column, name, normaliser, transform, bits, rows, actor,
+        };
+        command.SetAction((parse, cancellationToken) => KeyCommands.RunAsync(host, requireKeyring: false, async (services, _, token) =>
+            await Report(await services.GetRequiredService<BlindIndexRegistry>().DefineAsync(
+                parse.GetValue(table)!, parse.GetValue(column)!, parse.GetValue(name)!, parse.GetValue(normaliser), parse.GetValue(transform), parse.GetValue(bits), parse.GetValue(rows),
+                Actor(parse, actor), services.GetRequiredService<CryptoColumns>(), services.GetRequiredService<ICryptoEventSink>(), token)), cancellationToken));
+        return command;
+    }
+
+    /// <summary><c>blind-index rows</c>: the CLI twin of <c>PUT /crypto/v1/admin/blind-indexes/{table}/{column}</c>.</summary>
+    private static Command Rows(CryptoCliHost host)
+    {
+        var table = Required("--table", "The table (entity).");
+        var column = Required("--column", "The encrypted column (field).");
+        var rows = new Option<long?>("--expected-rows") { Description = "Rows the table is expected to hold per tenant (at least 2).", Required = true };
+        var actor = ActorOption();
+        var command = new Command("rows", "Set the rows a registered column is expected to hold; its indexes are planned again (refused with the planner's reason).") { table, column, rows, actor };
+        command.SetAction((parse, cancellationToken) => KeyCommands.RunAsync(host, requireKeyring: false, async (services, _, token) =>
+            await Report(await services.GetRequiredService<BlindIndexRegistry>().SetRowsAsync(
+                parse.GetValue(table)!, parse.GetValue(column)!, parse.GetValue(rows), Actor(parse, actor),
+                services.GetRequiredService<CryptoColumns>(), services.GetRequiredService<ICryptoEventSink>(), token)), cancellationToken));
+        return command;
+    }
+
+    /// <summary><c>blind-index remove</c>: the CLI twin of <c>DELETE /crypto/v1/admin/blind-indexes/{table}/{column}/{name}</c>.</summary>
+    private static Command Remove(CryptoCliHost host)
+    {
+        var table = Required("--table", "The table (entity).");
+        var column = Required("--column", "The encrypted column (field).");
+        var name = Required("--name", "The index to remove.");
+        var actor = ActorOption();
+        var command = new Command("remove", "Remove a blind index from the registry (audited); lookups through it are refused from then on.") { table, column, name, actor };
+        command.SetAction((parse, cancellationToken) => KeyCommands.RunAsync(host, requireKeyring: false, async (services, _, token) =>
+            await Report(await services.GetRequiredService<BlindIndexRegistry>().RemoveAsync(
+                parse.GetValue(table)!, parse.GetValue(column)!, parse.GetValue(name)!, Actor(parse, actor),
+                services.GetRequiredService<CryptoColumns>(), services.GetRequiredService<ICryptoEventSink>(), token)), cancellationToken));
+        return command;
+    }
+
+    /// <summary><c>blind-index list</c>: every column with blind indexes, from the registry and from <c>Crypto:Columns</c>, with the planner's verdict.</summary>
+    private static Command List(CryptoCliHost host)
+    {
+        var command = new Command("list", "List the blind-index registry (and the indexes Crypto:Columns declares), with the leakage planner's verdict per column.");
+        command.SetAction((parse, cancellationToken) => KeyCommands.RunAsync(host, requireKeyring: false, async (services, _, token) =>
+        {
+            var configured = services.GetRequiredService<CryptoColumns>();
+            var lines = configured.ConfiguredWithIndexes.Select(c => (c.Table, c.Column, Source: "configuration", Rows: configured.ConfiguredRows(c.Table, c.Column),
+                    Indexes: c.Indexes.Values.Select(i => (i.Name, Normaliser: i.Normaliser.Name, Transform: i.Transform.Name, i.Bits)).ToList(), Plan: c.Plan?.Explanation))
+                .Concat((await services.GetRequiredService<BlindIndexRegistry>().ListAsync(token)).Select(c => (c.Table, c.Column, c.Source, Rows: c.ExpectedRows,
+                    Indexes: c.Indexes.Select(i => (i.Name, i.Normaliser, i.Transform, i.Bits)).ToList(), Plan: c.Plan?.Explanation)))
+                .OrderBy(c => c.Table, StringComparer.Ordinal).ThenBy(c => c.Column, StringComparer.Ordinal)
+                .ToList();
+            if (lines.Count == 0)
+            {
+                Console.WriteLine("No blind indexes are defined (registry empty, none in Crypto:Columns).");
+            }
+
+            foreach (var c in lines)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{c.Table}.{c.Column} ({c.Source}, {c.Rows} expected rows)"));
+                foreach (var i in c.Indexes)
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {i.Name}: {i.Normaliser}, {i.Transform}, {i.Bits} bits"));
+                }
+
+                if (c.Plan is not null)
+                {
+                    Console.WriteLine($"  plan: {c.Plan}");
+                }
+            }
+
+            return ExitCodes.Success;
+        }, cancellationToken));
+        return command;
+    }
+
+    /// <summary>Prints what a registry change did; a refusal is the errors by field on stderr, exit 1 (64 for bad input).</summary>
+    private static Task<int> Report(RegistryChange change)
+    {
+        if (change.Status is RegistryChange.Changed or RegistryChange.Unchanged)
+        {
+            var column = change.Column;
+            var indexes = column is null ? "" : string.Join(", ", column.Indexes.Select(i => string.Create(CultureInfo.InvariantCulture, $"{i.Name} ({i.Normaliser}, {i.Transform}, {i.Bits} bits)")));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{(change.Status == RegistryChange.Changed ? "Changed" : "Unchanged")}: {column?.Table}.{column?.Column}, {column?.ExpectedRows} expected rows, indexes: {(indexes.Length == 0 ? "none" : indexes)}."));
+            if (column?.Plan is { } plan)
+            {
+                Console.WriteLine($"plan: {plan.Explanation}");
+            }
+
+            return Task.FromResult(ExitCodes.Success);
+        }
+
+        foreach (var (field, messages) in change.Errors)
+        {
+            foreach (var message in messages)
+            {
+                Console.Error.WriteLine($"error: {field}: {message}");
+            }
+        }
+
+        return Task.FromResult(change.Status == RegistryChange.Invalid && !change.Errors.Values.SelectMany(m => m).Any(m => m.StartsWith("refused by the leakage planner", StringComparison.Ordinal))
+            ? ExitCodes.Usage
+            : ExitCodes.Failure);
     }
 
     private static Command Recompute(CryptoCliHost host)

@@ -94,6 +94,13 @@ public static class CryptoServiceCollectionExtensions
         }
 
         services.TryAddSingleton(TimeProvider.System);
+
+        // The declared columns: deterministic mode and blind indexes only where the security team planned them, in
+        // Crypto:Columns or in the blind-index registry (the service reads it; the blind-index verbs change it too).
+        services.AddOptions<CryptoColumnsOptions>().Bind(builder.Configuration.GetSection(CryptoColumnsOptions.Section)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CryptoColumnsOptions>, CryptoColumnsValidator>();
+        services.AddSingleton<BlindIndexRegistry>();
+        services.AddSingleton(sp => new CryptoColumns(sp.GetRequiredService<IOptions<CryptoColumnsOptions>>(), sp.GetRequiredService<BlindIndexRegistry>()));
         services.AddSingleton(sp => new CountingEventSink(module.Events?.Invoke(sp) ?? new JsonLinesEventSink(DefaultEventLog(sp))));
         services.AddSingleton<ICryptoEventSink>(sp => sp.GetRequiredService<CountingEventSink>());
         // The host may register the installation's KEK first (it wraps the host's other secrets too); the keyring then uses it.
@@ -119,10 +126,7 @@ public static class CryptoServiceCollectionExtensions
             // Deny by default: without the host's authorization model, nothing decrypts.
             services.TryAddSingleton<IUnmaskedFieldAccess, DenyUnmaskedFieldAccess>();
 
-            // The declared columns: deterministic mode and blind indexes only where the security team planned them.
-            services.AddOptions<CryptoColumnsOptions>().Bind(builder.Configuration.GetSection(CryptoColumnsOptions.Section)).ValidateOnStart();
-            services.AddSingleton<IValidateOptions<CryptoColumnsOptions>, CryptoColumnsValidator>();
-            services.AddSingleton<CryptoColumns>();
+            services.TryAddSingleton<ICryptoAdministrators, DenyCryptoAdministrators>();
             services.AddOptions<CryptoServiceOptions>().Bind(builder.Configuration.GetSection(CryptoServiceOptions.Section)).ValidateOnStart();
             services.AddSingleton<IValidateOptions<CryptoServiceOptions>, CryptoServiceOptionsValidator>();
             CryptoServiceAuthentication.Add(services, bearer);

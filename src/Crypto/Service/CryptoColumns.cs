@@ -61,24 +61,55 @@ internal sealed class BlindIndexSettings
 /// <param name="Plan">The planner's verdict on all of its indexes together (null without indexes).</param>
 internal sealed record DeclaredColumn(string Table, string Column, bool Deterministic, FrozenDictionary<string, BlindIndexDefinition> Indexes, BlindIndexPlan? Plan);
 
-/// <summary>The declared columns, built once from validated settings.</summary>
+/// <summary>
+/// The declared columns: those of <c>Crypto:Columns</c>, built once from validated settings, and the blind indexes of the
+/// server-side registry (<see cref="BlindIndexRegistry"/>) that security admins manage while the service runs. A column
+/// whose blind indexes the configuration declares takes them from there only; any other column takes its indexes from the
+/// registry (and whether it may be deterministic from the configuration).
+/// </summary>
 internal sealed class CryptoColumns
 {
     private readonly FrozenDictionary<(string Table, string Column), DeclaredColumn> _columns;
+    private readonly BlindIndexRegistry? _registry;
+    private readonly Dictionary<(string Table, string Column), long> _rows = [];
 
-    public CryptoColumns(IOptions<CryptoColumnsOptions> options)
+    public CryptoColumns(IOptions<CryptoColumnsOptions> options, BlindIndexRegistry? registry = null)
     {
+        _registry = registry;
         var columns = new Dictionary<(string, string), DeclaredColumn>();
         foreach (var (settings, index) in options.Value.Columns.Select((c, i) => (c, i)))
         {
             var (column, _) = Plan(settings, $"Crypto:Columns:{index}");
             columns[(settings.Table, settings.Column)] = column!;
+            if (settings.ExpectedRows is { } rows)
+            {
+                _rows[(settings.Table, settings.Column)] = rows;
+            }
         }
 
         _columns = columns.ToFrozenDictionary();
     }
 
-    public DeclaredColumn? Find(string table, string column) => _columns.GetValueOrDefault((table, column));
+    /// <summary>The column as a request sees it: configuration and registry together.</summary>
+    public DeclaredColumn? Find(string table, string column)
+    {
+        var configured = _columns.GetValueOrDefault((table, column));
+        if (configured is { Indexes.Count: > 0 } || _registry?.Find(table, column) is not { } registered)
+        {
+            return configured;
+        }
+
+        return configured is null ? registered : registered with { Deterministic = configured.Deterministic };
+    }
+
+    /// <summary>The column as <c>Crypto:Columns</c> declares it, or null.</summary>
+    public DeclaredColumn? FindConfigured(string table, string column) => _columns.GetValueOrDefault((table, column));
+
+    /// <summary>The columns <c>Crypto:Columns</c> declares with blind indexes, for the registry's listing.</summary>
+    public IEnumerable<DeclaredColumn> ConfiguredWithIndexes => _columns.Values.Where(c => c.Indexes.Count > 0);
+
+    /// <summary>The expected rows <c>Crypto:Columns</c> declares for a column.</summary>
+    public long? ConfiguredRows(string table, string column) => _rows.GetValueOrDefault((table, column));
 
     /// <summary>Checks one column's settings and plans its indexes; the errors name each setting at fault.</summary>
     public static (DeclaredColumn? Column, List<string> Errors) Plan(ColumnSettings settings, string path)

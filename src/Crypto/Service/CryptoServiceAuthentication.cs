@@ -32,6 +32,13 @@ internal static class CryptoServiceAuthentication
     /// </summary>
     public const string ShredScope = "crypto:shred";
 
+    /// <summary>
+    /// The admin API (<c>/crypto/v1/admin</c>: the blind-index registry). Implied by no other scope, and never enough on its
+    /// own: the caller's privileges in the authorization model decide (<see cref="ICryptoAdministrators"/>), so a CRM app's
+    /// client registered with it by mistake still changes nothing.
+    /// </summary>
+    public const string AdminScope = "crypto:admin";
+
     /// <param name="services">The host's services.</param>
     /// <param name="bearer">
     /// Registers the bearer scheme (name, audience) against the host's issuer: RFC 9068 §4 audience and type, revocation
@@ -42,7 +49,7 @@ internal static class CryptoServiceAuthentication
         bearer(services.AddAuthentication(), Scheme, Audience);
 
         var policies = services.AddAuthorizationBuilder();
-        foreach (var scope in new[] { EncryptScope, DecryptScope, IndexScope, RewrapScope, ShredScope })
+        foreach (var scope in new[] { EncryptScope, DecryptScope, IndexScope, RewrapScope, ShredScope, AdminScope })
         {
             policies.AddPolicy(scope, policy => policy
                 .AddAuthenticationSchemes(Scheme)

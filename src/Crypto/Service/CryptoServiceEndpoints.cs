@@ -151,6 +151,7 @@ internal static class CryptoServiceEndpoints
         group.MapPost("/decrypt/batch", CryptoBatches.DecryptAsync).RequireAuthorization(CryptoServiceAuthentication.DecryptScope).WithMetadata(limit);
         group.MapPost("/blind-index/batch", CryptoBatches.ComputeBlindIndexAsync).RequireAuthorization(CryptoServiceAuthentication.IndexScope).WithMetadata(limit);
         group.MapPost("/rewrap/batch", CryptoBatches.RewrapAsync).RequireAuthorization(CryptoServiceAuthentication.RewrapScope).WithMetadata(limit);
+        BlindIndexAdminEndpoints.Map(endpoints);
         return endpoints;
     }
 

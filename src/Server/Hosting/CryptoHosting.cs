@@ -33,6 +33,7 @@ internal static class CryptoHosting
         {
             builder.Services.AddSingleton<IUnmaskedFieldAccess, IdentityUnmaskedFieldAccess>();
             builder.Services.AddScoped<ICryptoServiceClients, IdentityCryptoClients>();
+            builder.Services.AddSingleton<ICryptoAdministrators, IdentityCryptoAdministrators>();
         }
 
         builder.AddCrypto(crypto =>
