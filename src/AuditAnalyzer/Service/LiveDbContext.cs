@@ -76,8 +76,8 @@ internal sealed class PartitionLeaseRow
 /// <summary>The live service's tables: received events, findings, partition leases, and the review workflow's.</summary>
 public sealed class LiveDbContext(DbContextOptions<LiveDbContext> options) : DbContext(options)
 {
-    /// <summary>Schema version of these tables, checked by the host at start.</summary>
-    public const int SchemaVersion = 2;
+    /// <summary>Schema version of these tables, checked by the host at start (3: events indexed by user and time).</summary>
+    public const int SchemaVersion = 3;
 
     internal DbSet<StoredEventRow> Events => Set<StoredEventRow>();
 
@@ -113,6 +113,9 @@ public sealed class LiveDbContext(DbContextOptions<LiveDbContext> options) : DbC
             e.Property(x => x.Scored).HasColumnName("scored");
             e.Property(x => x.ReceivedTicks).HasColumnName("received_ticks");
             e.HasIndex(x => new { x.Partition, x.Scored, x.Seq });
+            // A user's events in a time range: the evidence of a finding and the user and finding pages' pictures (without
+            // it every such page read the whole table). Added to older databases by the additive upgrade at start.
+            e.HasIndex(x => new { x.UserId, x.TimestampTicks });
         });
         modelBuilder.Entity<StoredFindingRow>(e =>
         {
