@@ -139,11 +139,25 @@ if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1
 fi
 
-# Name every failed test so a CI log that keeps only its tail still says what broke (the TRX holds why).
+# Name every failed test, with the first lines of its message, so a CI log that keeps only its tail still says what
+# broke and why (the TRX holds the whole story).
 for trx in "$results"/*.trx; do
   [ -e "$trx" ] || continue
-  grep -o '<UnitTestResult [^>]*outcome="\(Failed\|Error\|Timeout\|Aborted\)"[^>]*>' "$trx" \
-    | sed -n 's/.*testName="\([^"]*\)".*/FAILED \1/p' || true
+  if command -v python3 >/dev/null 2>&1; then
+    python3 - "$trx" <<'PY' || true
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+for result in ET.parse(sys.argv[1]).getroot().iterfind(".//t:UnitTestResult", ns):
+    if result.get("outcome") in ("Failed", "Error", "Timeout", "Aborted"):
+        message = result.findtext(".//t:ErrorInfo/t:Message", default="", namespaces=ns).strip().splitlines()
+        print("FAILED " + result.get("testName", "?"))
+        for line in message[:4]:
+            print("    " + line[:300])
+PY
+  else
+    grep -o '<UnitTestResult [^>]*outcome="\(Failed\|Error\|Timeout\|Aborted\)"[^>]*>' "$trx" \
+      | sed -n 's/.*testName="\([^"]*\)".*/FAILED \1/p' || true
+  fi
 done
 
 summary="tests: $passed passed, $failed failed"

@@ -214,7 +214,8 @@ internal sealed partial class OrganisationGenerator
                 user.Vacations.Add((from, from + _random.Next(4, 11)));
             }
 
-            // Travellers: 6% take one or two trips of 3-8 days to another region and work local hours there.
+            // Travellers: 6% take one or two trips of 3-8 days to another region and work local hours there (a day of travel
+            // each way).
             if (Chance(0.06))
             {
                 user.Behaviours.Add("traveller");
@@ -336,6 +337,9 @@ internal sealed partial class OrganisationGenerator
         var dormant = user.DormantFrom is { } from && day >= from && day < user.ScenarioDay;
         var trip = user.Trips.FirstOrDefault(t => day >= t.From && day < t.To);
         var region = trip.Destination ?? user.Region;
+        // A trip to another region starts and ends with a day in the air: nobody works in Frankfurt until 17:00 and in Tokyo
+        // from 09:00 the next morning (8 hours for 9,000 km), which is exactly what impossible travel looks for.
+        var travelDay = user.Trips.Any(t => day == t.From || day == t.To);
 
         if (employed && !dormant)
         {
@@ -353,7 +357,7 @@ internal sealed partial class OrganisationGenerator
             }
 
             var works = !onVacation && (weekend ? Chance(user.WeekendProbability) : Chance(0.95));
-            if (works)
+            if (works && !travelDay)
             {
                 NormalDay(user, date, day, region, trip.Destination is not null, weekend);
             }
