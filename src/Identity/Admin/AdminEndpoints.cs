@@ -49,7 +49,10 @@ internal static class AdminEndpoints
             .AddEndpointFilter<AdminSecondFactor>();
 
         var users = api.MapGroup("/users").WithTags("Users");
-        users.MapGet("/", ListUsersAsync).WithSummary("Users the caller may view (their business unit scope).");
+        users.MapGet("/", ListUsersAsync).Produces<List<UserView>>()
+            .WithSummary("Users the caller may view (their business unit scope), searched and paged by the database: q matches user name, display name or e-mail "
+                + "(case-insensitive); kind = people | applications | all; status = any | active | disabled | locked; sort = user_name | display_name | email | "
+                + "business_unit, order = asc | desc; offset and limit (1-500, default 100). X-Total-Count is how many matched; Link (RFC 8288) names the next and previous pages.");
         users.MapGet("/{id}", GetUserAsync).WithSummary("One user with roles, teams and status; the ETag is the version for If-Match.");
         users.MapPost("/", Body(http => Change<UserBody>(http, async (g, ops, b, ct) =>
         {
@@ -72,6 +75,9 @@ internal static class AdminEndpoints
             .WithSummary("Mail the user a one-time, expiring password-reset link (the Forgot password machinery); the reply says where it went and until when, never the link.");
         users.MapPut("/{id}/business-unit", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserBusinessUnitAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
             .Accepts<NamesBody>("application/json");
+        users.MapPut("/{id}/manager", (string id, HttpContext http) => Change<ManagerBody>(http, (g, ops, b, ct) => ops.SetUserManagerAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
+            .Accepts<ManagerBody>("application/json")
+            .WithSummary("Set or clear (null or \"\") the user's manager: a user the caller may view, never a loop; needs assign on the user, never one's own. Audited as user.profile.");
         users.MapPut("/{id}/zoneinfo", (string id, HttpContext http) => Change<ZoneInfoBody>(http, (g, ops, b, ct) => ops.SetUserZoneInfoAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
             .Accepts<ZoneInfoBody>("application/json").WithSummary("Set the user's time zone (IANA id, OpenID Connect zoneinfo); the analyzer judges working hours in it.");
         users.MapPut("/{id}/roles", (string id, HttpContext http) => Change<NamesBody>(http, (g, ops, b, ct) => ops.SetUserRolesAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
@@ -121,13 +127,25 @@ internal static class AdminEndpoints
             .WithSummary("Delete an empty unit: refused for the root and while child units, users, teams or record shares are bound to it; If-Match checks the version.");
 
         var teams = api.MapGroup("/teams").WithTags("Teams");
-        teams.MapGet("/", ListTeamsAsync);
-        teams.MapPost("/", Body(http => Change<TeamBody>(http, (g, ops, b, ct) => ops.CreateTeamAsync(g, b, ct), StatusCodes.Status201Created))).Accepts<TeamBody>("application/json");
+        teams.MapGet("/", ListTeamsAsync).Produces<List<TeamView>>().WithSummary("Teams in business units where the caller may read teams, with members, roles and field security profiles.");
+        teams.MapGet("/{id}", GetTeamAsync).Produces<TeamView>().WithSummary("One team; the ETag is the version for If-Match.");
+        teams.MapPost("/", Body(http => Change<TeamBody>(http, (g, ops, b, ct) => ops.CreateTeamAsync(g, b, ct), StatusCodes.Status201Created))).Accepts<TeamBody>("application/json")
+            .WithSummary("Create a team (id, name, owning business_unit, optional roles and members); needs create on team covering the unit. Names are unique.");
+        teams.MapPut("/{id}", (string id, HttpContext http) => Change<TeamBody>(http, (g, ops, b, ct) => ops.RenameTeamAsync(g, id, b with { Version = b.Version ?? IntIfMatch(http) }, ct)))
+            .Accepts<TeamBody>("application/json").WithSummary("Rename a team (name); needs update on team covering its unit. Audited as team.update.");
+        teams.MapPut("/{id}/members", (string id, HttpContext http) => Change<TeamBody>(http, (g, ops, b, ct) => ops.SetTeamMembersAsync(g, id, b.Members ?? [], b.Version ?? IntIfMatch(http), ct)))
+            .Accepts<TeamBody>("application/json")
+            .WithSummary("Replace the team's members (user ids): each added or removed user must be one the caller may view and assign, never the caller; added members get the team's roles and profiles, so the caller must hold them. Audited as team.members.");
+        teams.MapPost("/{id}/members/{userId}", (string id, string userId, HttpContext http) => Change(http, (g, ops, ct) => ops.ChangeTeamMembersAsync(g, id, [userId], [], IntIfMatch(http), "user", null, ct)))
+            .WithSummary("Add one member (the same rules as replacing the members).");
+        teams.MapDelete("/{id}/members/{userId}", (string id, string userId, HttpContext http) => Change(http, (g, ops, ct) => ops.ChangeTeamMembersAsync(g, id, [], [userId], IntIfMatch(http), "user", null, ct)))
+            .WithSummary("Remove one member (the same rules as replacing the members).");
         teams.MapPut("/{id}/roles", (string id, HttpContext http) => Change<TeamBody>(http, (g, ops, b, ct) => ops.SetTeamRolesAsync(g, id, b with { Version = b.Version ?? IntIfMatch(http) }, ct)))
             .Accepts<TeamBody>("application/json");
         teams.MapPut("/{id}/field-security-profiles", (string id, HttpContext http) => Change<TeamBody>(http, (g, ops, b, ct) => ops.SetTeamFieldProfilesAsync(g, id, b with { Version = b.Version ?? IntIfMatch(http) }, ct)))
             .Accepts<TeamBody>("application/json").WithSummary("Replace the team's field security profiles (its members hold them).");
-        teams.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteTeamAsync(g, id, ct)));
+        teams.MapDelete("/{id}", (string id, HttpContext http) => Change(http, (g, ops, ct) => ops.DeleteTeamAsync(g, id, ct)))
+            .WithSummary("Delete a team: its memberships, roles, profiles and the record shares to it go with it; needs delete on team covering its unit.");
 
         var profiles = api.MapGroup("/field-security-profiles").WithTags("Field security profiles");
         profiles.MapGet("/", ListProfilesAsync);
@@ -192,15 +210,81 @@ internal static class AdminEndpoints
 
     // ---- reads --------------------------------------------------------------------------------------------------
 
-    private static async Task<IResult> ListUsersAsync(HttpContext http, IdentityStore store, TimeProvider time)
+    private static async Task<IResult> ListUsersAsync(HttpContext http, IdentityStore store, TimeProvider time,
+        [FromQuery] string? q, [FromQuery] string? kind, [FromQuery] string? status, [FromQuery] string? sort, [FromQuery] string? order,
+        [FromQuery] string? offset, [FromQuery] string? limit)
     {
-        if (Guard(http, out var guard) is { } refused || guard.Require(SystemEntities.User, CrmAction.Read) is { } denied && (refused = Problem(denied)) is not null)
+        if (Guard(http, out var guard) is { } refused)
         {
             return refused;
         }
 
-        var users = await store.Users.AsNoTracking().OrderBy(u => u.UserName).ToListAsync(http.RequestAborted);
-        return TypedResults.Ok(users.Where(u => guard.Covers(SystemEntities.User, CrmAction.Read, u.BusinessUnit)).Select(u => AdminOperations.View(guard.Snapshot, u, time.GetUtcNow())).ToList());
+        var (query, bad) = UserQuery.Parse(name => name switch
+        {
+            "q" => q, "kind" => kind, "status" => status, "sort" => sort, "order" => order, "offset" => offset, "limit" => limit, _ => null,
+        });
+        if (bad is not null)
+        {
+            return Problem(bad);
+        }
+
+        var (page, problem) = await AdminOperations.SearchUsersAsync(guard, store, query!, time.GetUtcNow(), http.RequestAborted);
+        if (problem is not null)
+        {
+            return Problem(problem);
+        }
+
+        http.Response.Headers["X-Total-Count"] = page!.Total.ToString(CultureInfo.InvariantCulture);
+        var links = new List<string>();
+        if (page.NextOffset is { } next)
+        {
+            links.Add($"<{UsersLink(http, next)}>; rel=\"next\"");
+        }
+
+        if (page.PreviousOffset is { } previous)
+        {
+            links.Add($"<{UsersLink(http, previous)}>; rel=\"prev\"");
+        }
+
+        if (links.Count > 0)
+        {
+            http.Response.Headers[HeaderNames.Link] = string.Join(", ", links);
+        }
+
+        return TypedResults.Ok(page.Users);
+    }
+
+    /// <summary>The same search at another offset (RFC 8288 link target, relative to the API root).</summary>
+    private static string UsersLink(HttpContext http, int offset)
+    {
+        var query = http.Request.Query.Where(p => p.Key != "offset").SelectMany(p => p.Value.Select(v => $"{Uri.EscapeDataString(p.Key)}={Uri.EscapeDataString(v ?? "")}"))
+            .Append($"offset={offset.ToString(CultureInfo.InvariantCulture)}");
+        return "/admin/api/users?" + string.Join("&", query);
+    }
+
+    private static async Task<IResult> GetTeamAsync(string id, HttpContext http, IdentityStore store)
+    {
+        if (Guard(http, out var guard) is { } refused)
+        {
+            return refused;
+        }
+
+        var snapshot = guard.Snapshot;
+        var index = snapshot.TeamIndex(id);
+        if (index < 0)
+        {
+            return Problem(AdminProblem.NotFound("team", id));
+        }
+
+        var team = snapshot.Teams[index];
+        if (guard.Require(SystemEntities.Team, CrmAction.Read, snapshot.BusinessUnits[team.BusinessUnit].Id) is { } denied)
+        {
+            return Problem(denied);
+        }
+
+        var version = await store.Teams.AsNoTracking().Where(t => t.Id == id).Select(t => t.Version).SingleOrDefaultAsync(http.RequestAborted);
+        http.Response.Headers.ETag = $"\"{version.ToString(CultureInfo.InvariantCulture)}\"";
+        return TypedResults.Ok(AdminOperations.View(snapshot, team, version));
     }
 
     private static async Task<IResult> GetUserAsync(string id, HttpContext http, IdentityStore store, TimeProvider time)
@@ -313,8 +397,7 @@ internal static class AdminEndpoints
         var versions = await store.Teams.AsNoTracking().ToDictionaryAsync(t => t.Id, t => t.Version, http.RequestAborted);
         return TypedResults.Ok(snapshot.Teams
             .Where(t => guard.Covers(SystemEntities.Team, CrmAction.Read, snapshot.BusinessUnits[t.BusinessUnit].Id))
-            .Select(t => new TeamView(t.Id, t.Name, snapshot.BusinessUnits[t.BusinessUnit].Id, [.. t.Members.Select(m => snapshot.Users[m].Id)],
-                [.. t.Roles.Select(r => snapshot.Roles[r].Id)], versions.GetValueOrDefault(t.Id)))
+            .Select(t => AdminOperations.View(snapshot, t, versions.GetValueOrDefault(t.Id)))
             .ToList());
     }
 

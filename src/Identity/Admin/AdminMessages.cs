@@ -49,7 +49,8 @@ internal sealed record TeamBody(
     [property: JsonPropertyName("business_unit")] string? BusinessUnit,
     [property: JsonPropertyName("roles")] List<string>? Roles,
     [property: JsonPropertyName("version")] int? Version,
-    [property: JsonPropertyName("field_security_profiles")] List<string>? FieldSecurityProfiles = null);
+    [property: JsonPropertyName("field_security_profiles")] List<string>? FieldSecurityProfiles = null,
+    [property: JsonPropertyName("members")] List<string>? Members = null);
 
 internal sealed record TeamView(
     [property: JsonPropertyName("id")] string Id,
@@ -57,7 +58,13 @@ internal sealed record TeamView(
     [property: JsonPropertyName("business_unit")] string BusinessUnit,
     [property: JsonPropertyName("members")] IReadOnlyList<string> Members,
     [property: JsonPropertyName("roles")] IReadOnlyList<string> Roles,
-    [property: JsonPropertyName("version")] int Version);
+    [property: JsonPropertyName("version")] int Version,
+    [property: JsonPropertyName("field_security_profiles")] IReadOnlyList<string>? FieldSecurityProfiles = null);
+
+/// <summary>The user's manager (a user id the caller may view); an empty string or null clears it. <c>version</c> is the user's ETag.</summary>
+internal sealed record ManagerBody(
+    [property: JsonPropertyName("manager")] string? Manager,
+    [property: JsonPropertyName("version")] string? Version = null);
 
 internal sealed record UserBody(
     [property: JsonPropertyName("user_name")] string? UserName,
@@ -81,7 +88,11 @@ internal sealed record UserView(
     [property: JsonPropertyName("zoneinfo")] string? ZoneInfo = null,
     [property: JsonPropertyName("hired")] string? Hired = null,
     [property: JsonPropertyName("terminated")] string? Terminated = null,
-    [property: JsonPropertyName("field_security_profiles")] IReadOnlyList<string>? FieldSecurityProfiles = null);
+    [property: JsonPropertyName("field_security_profiles")] IReadOnlyList<string>? FieldSecurityProfiles = null,
+    [property: JsonPropertyName("email")] string? Email = null,
+    [property: JsonPropertyName("manager")] string? Manager = null,
+    [property: JsonPropertyName("application_client_id")] string? ApplicationClientId = null,
+    [property: JsonPropertyName("locked_until")] DateTimeOffset? LockedUntil = null);
 
 /// <summary>The user's time zone, an IANA id (OpenID Connect Core §5.1 <c>zoneinfo</c>); null clears it.</summary>
 internal sealed record ZoneInfoBody(

@@ -400,10 +400,15 @@ internal sealed partial class AdminOperations
             // ASP.NET Core Identity keeps the authenticator key and recovery codes as user tokens of its own store.
             await context.Store.UserTokens.Where(t => t.UserId == userId && t.LoginProvider == "[AspNetUserStore]").ExecuteDeleteAsync(cancellationToken);
 
+            // Passkeys (Identity's AspNetUserPasskeys) answer the second step and sign in on their own: a reset after a lost
+            // or stolen device removes them too, or the device would still sign in (NIST SP 800-63B §6.1.2.1 lost authenticators).
+            var passkeys = await context.Store.UserPasskeys.Where(p => p.UserId == userId).ExecuteDeleteAsync(cancellationToken);
+            await context.Store.PasskeyUses.Where(p => p.UserId == userId).ExecuteDeleteAsync(cancellationToken);
+
             // Sessions signed in with the old second factor end too, in the same transaction: the next sign-in enrols a new one.
             var revoked = await incidents.RevokeUserAsync(user, cancellationToken);
             context.Audit(new AuditChange("user.reset_mfa", "system_user", userId, user.UserName!, new { mfa = before },
-                new { mfa = false, tokens_revoked = revoked.TokensRevoked }, TargetUser: userId));
+                new { mfa = false, passkeys_removed = passkeys, tokens_revoked = revoked.TokensRevoked }, TargetUser: userId));
             return null;
         }, cancellationToken, allowSelf: false);
 
@@ -449,6 +454,15 @@ internal sealed partial class AdminOperations
             user.IsDisabled, user.LockoutEnd > now, user.TwoFactorEnabled, user.ConcurrencyStamp ?? "", user.ZoneInfo,
             user.Hired?.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
             user.Terminated?.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
-            info is null ? [] : [.. info.DirectProfiles.Select(p => snapshot.Profiles[p].Id)]);
+            info is null ? [] : [.. info.DirectProfiles.Select(p => snapshot.Profiles[p].Id)],
+            user.Email, user.ManagerId, user.ApplicationClientId, user.LockoutEnd > now ? user.LockoutEnd : null);
     }
+
+    /// <summary>
+    /// Sets (or clears, with null or "") the user's manager: the same audited change as a provisioning client's
+    /// (<see cref="SetUserProfileAsync"/>, <c>user.profile</c>), so the manager must be a user the caller may view, the
+    /// chain may not loop, the caller needs assign on the user and changes no manager of their own.
+    /// </summary>
+    public Task<AdminProblem?> SetUserManagerAsync(AdminGuard guard, string userId, ManagerBody body, CancellationToken cancellationToken) =>
+        SetUserProfileAsync(guard, userId, new ProfileBody(null, null, null, null, null, body.Manager?.Trim() ?? "", body.Version), cancellationToken);
 }

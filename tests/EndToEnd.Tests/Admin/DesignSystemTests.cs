@@ -98,6 +98,7 @@ public sealed class DesignSystemTests(AdminSite site) : IClassFixture<AdminSite>
             ("/admin", "admin-overview"),
             ("/admin/users", "admin-users"),
             ("/admin/users?user=alice", "admin-user"),
+            ("/admin/teams?team=west-sales", "admin-teams"),
             ("/admin/roles?role=sales_rep", "admin-role-grid"),
             ("/admin/business-units?unit=sales", "admin-business-units"),
             ("/admin/field-security?profile=all_secured_fields", "admin-field-security"),
