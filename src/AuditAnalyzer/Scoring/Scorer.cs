@@ -456,7 +456,7 @@ internal sealed class Scorer
         }
 
         b.LastEventTicks = e.UtcTicks;
-        if (e.Country is { } place && e.Succeeded)
+        if (e.Country is { } place && e.Succeeded && e.Action != AccessAction.LoginFailed)
         {
             (user.Whereabouts ??= new Whereabouts()).Saw(place, e.UtcTicks, e.EventId);
         }

@@ -50,6 +50,19 @@ public sealed class TakeoverDetectorTests
     }
 
     [Fact]
+    public void A_refused_sign_in_from_japan_is_no_impossible_travel()
+    {
+        // Password guessing from abroad is what lockout is for; only what someone actually did in the account counts.
+        var findings = Gina((org, day) =>
+        {
+            var guess = org.Add("gina", Org.Utc(day, 10), AccessAction.LoginFailed, country: "JP");
+            org.Add("gina", Org.Utc(day, 11), AccessAction.Search, "contact", country: "GB");
+        }).Score().For("gina");
+
+        Assert.DoesNotContain(findings, f => f.HasReason(ReasonCodes.ImpossibleTravel));
+    }
+
+    [Fact]
     public void A_jump_to_a_neighbouring_country_is_no_finding()
     {
         var findings = Gina((org, day) => org.Add("gina", Org.Utc(day, 9.5), AccessAction.Login, country: "FR")).Score().For("gina");

@@ -23,7 +23,8 @@ internal sealed class TakeoverDetector : IDetector
 
     public void Evaluate(AccessEvent e, in UserView view, ScoringPolicy policy, List<Signal> signals)
     {
-        if (e.Country is not { } here || view.Whereabouts is not { Country: { } before } last || view.Profile.Learning
+        // Only what someone did: a refused sign-in from abroad is a guess at the password, which the account's lockout handles.
+        if (!e.Succeeded || e.Action == AccessAction.LoginFailed || e.Country is not { } here || view.Whereabouts is not { Country: { } before } last || view.Profile.Learning
             || string.Equals(here, before, StringComparison.OrdinalIgnoreCase)
             || CountryPlaces.DistanceKm(before, here) is not { } km)
         {
