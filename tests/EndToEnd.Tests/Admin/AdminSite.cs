@@ -65,8 +65,20 @@ public sealed class AdminSite : IAsyncLifetime
         await Accessibility.AssertNoViolationsAsync(page); // the sign-in page
         await page.GetByLabel("User name").Or(page.Locator("#username")).First.FillAsync(userName);
         await page.Locator("#password").FillAsync(password);
-        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == path.Split('?')[0]);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
+        try
+        {
+            await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == path.Split('?')[0]);
+        }
+        catch (TimeoutException e)
+        {
+            // Seen twice in CI (a second sign-in that never reached its page) and never locally: say where the browser
+            // ended up and what it showed, and keep the picture, so the next occurrence explains itself.
+            var shown = await page.Locator("main").First.InnerTextAsync(new() { Timeout = 5_000 }).ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : "(no main element)", TaskScheduler.Default);
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, $"sign-in-stuck-{userName}-{DateTime.UtcNow:HHmmss}.png"), FullPage = true });
+            throw new TimeoutException($"{userName} signed in for {path} but the browser is on {page.Url} showing: {shown[..Math.Min(shown.Length, 400)]}", e);
+        }
+
         await Accessibility.AssertNoViolationsAsync(page);
         return page;
     }
