@@ -79,8 +79,10 @@ public sealed class ScimProvisioningTests(IdentityHost host) : IClassFixture<Ide
             { "schemas":["{{PatchOp}}"], "Operations":[{ "op":"replace", "value":{ "active":true } }] }
             """);
         Assert.True(reactivated.Status == HttpStatusCode.OK, reactivated.ToString());
-        // The revocation's cut-off reaches one second past the deactivation (tokens are stamped in whole seconds).
-        await Task.Delay(TimeSpan.FromSeconds(1.1), Cancel);
+        // The revocation's cut-off is one second past the deactivation and issue times are truncated to whole seconds, so
+        // only a code issued two seconds after the deactivation is certainly newer (1.1 s after the reactivation failed in
+        // CI when the reactivation followed within the same second).
+        await Task.Delay(TimeSpan.FromSeconds(2.1), Cancel);
         using (var again = host.CreateClient())
         {
             Assert.True(await IsActiveAsync(again, (await SignInAsync(again, "nina", password)).GetProperty("access_token").GetString()!));
