@@ -122,6 +122,24 @@ internal sealed class AccessEvents(IEnumerable<IAccessEventSink> sinks, TimeProv
         }
     }
 
+    /// <summary>
+    /// A sign-in step (password, passkey, upstream provider) from this request's address and browser: <paramref name="userId"/>
+    /// is "unknown" when no account was identified.
+    /// </summary>
+    public ValueTask WriteSignInAsync(HttpContext http, string userId, string? userName, string? tenant, string action, string details, string outcome) =>
+        WriteAsync(new AccessEvent
+        {
+            Timestamp = time.GetUtcNow(),
+            UserId = userId,
+            Action = action,
+            UserName = userName,
+            Tenant = tenant,
+            SourceIp = http.Connection.RemoteIpAddress?.ToString(),
+            UserAgent = http.Request.Headers.UserAgent.ToString(),
+            Outcome = outcome,
+            Details = details,
+        }, http.RequestAborted);
+
     /// <summary>What a signed-in person did to their own account (password, two-step, sessions), from this request's address.</summary>
     public ValueTask WriteAccountChangeAsync(CrmUser user, string action, string? details, HttpContext http) => WriteAsync(new AccessEvent
     {

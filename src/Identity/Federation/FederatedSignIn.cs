@@ -244,18 +244,7 @@ internal sealed partial class FederatedSignIn(
     }
 
     private ValueTask WriteAsync(HttpContext http, CrmUser? user, string action, string details, string outcome) =>
-        events.WriteAsync(new AccessEvent
-        {
-            Timestamp = events.Time.GetUtcNow(),
-            UserId = user?.Id ?? "unknown",
-            Action = action,
-            UserName = user?.UserName,
-            Tenant = user?.Tenant,
-            SourceIp = http.Connection.RemoteIpAddress?.ToString(),
-            UserAgent = http.Request.Headers.UserAgent.ToString(),
-            Outcome = outcome,
-            Details = details,
-        }, http.RequestAborted);
+        events.WriteSignInAsync(http, user?.Id ?? "unknown", user?.UserName, user?.Tenant, action, details, outcome);
 
     [LoggerMessage(EventId = 4471, Level = LogLevel.Warning, Message = "A user could not be created for a sign-in through {Provider}: {Problem}")]
     private static partial void LogCreateRefused(ILogger logger, string provider, string problem);

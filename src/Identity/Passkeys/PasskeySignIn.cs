@@ -130,18 +130,7 @@ internal sealed class PasskeySignIn(
     }
 
     private ValueTask WriteAsync(HttpContext http, CrmUser? user, string action, string details, string outcome) =>
-        events.WriteAsync(new AccessEvent
-        {
-            Timestamp = events.Time.GetUtcNow(),
-            UserId = user?.Id ?? "unknown",
-            Action = action,
-            UserName = user?.UserName,
-            Tenant = user?.Tenant,
-            SourceIp = http.Connection.RemoteIpAddress?.ToString(),
-            UserAgent = http.Request.Headers.UserAgent.ToString(),
-            Outcome = outcome,
-            Details = details,
-        }, http.RequestAborted);
+        events.WriteSignInAsync(http, user?.Id ?? "unknown", user?.UserName, user?.Tenant, action, details, outcome);
 }
 
 /// <summary>Credential ids as the pages and the browser carry them: base64url without padding (WebAuthn Level 3 §5.1).</summary>

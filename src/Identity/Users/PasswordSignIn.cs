@@ -96,16 +96,5 @@ internal sealed class PasswordSignIn(
     }
 
     private ValueTask WriteAsync(HttpContext http, string userId, string action, string? userName, string details, string outcome, CrmUser? user) =>
-        events.WriteAsync(new AccessEvent
-        {
-            Timestamp = events.Time.GetUtcNow(),
-            UserId = userId,
-            Action = action,
-            UserName = userName,
-            Tenant = user?.Tenant,
-            SourceIp = http.Connection.RemoteIpAddress?.ToString(),
-            UserAgent = http.Request.Headers.UserAgent.ToString(),
-            Outcome = outcome,
-            Details = details,
-        }, http.RequestAborted);
+        events.WriteSignInAsync(http, userId, userName, user?.Tenant, action, details, outcome);
 }
