@@ -40,6 +40,9 @@ internal sealed class PeerBaseline(string group)
 
     /// <summary>Members whose exports were unusual for themselves, per local day (runtime only, last few days).</summary>
     private readonly Dictionary<int, HashSet<string>> _unusual = [];
+
+    /// <summary>Members who touched data at hours rare for them, per local day (runtime only, last few days).</summary>
+    private readonly Dictionary<int, HashSet<string>> _oddHours = [];
     private readonly Dictionary<int, int> _activeByDay = [];
 
     public void MarkActiveDay(int day)
@@ -51,16 +54,22 @@ internal sealed class PeerBaseline(string group)
             {
                 _activeByDay.Remove(old);
                 _unusual.Remove(old);
+                _oddHours.Remove(old);
             }
         }
     }
 
-    public void MarkUnusual(int day, string userId)
+    public void MarkUnusual(int day, string userId) => Mark(_unusual, day, userId);
+
+    /// <summary>Notes that a member touched data at an hour rare for them on <paramref name="day"/>.</summary>
+    public void MarkOddHours(int day, string userId) => Mark(_oddHours, day, userId);
+
+    private static void Mark(Dictionary<int, HashSet<string>> marks, int day, string userId)
     {
-        if (!_unusual.TryGetValue(day, out var users))
+        if (!marks.TryGetValue(day, out var users))
         {
             users = new HashSet<string>(StringComparer.Ordinal);
-            _unusual[day] = users;
+            marks[day] = users;
         }
 
         users.Add(userId);
@@ -77,6 +86,19 @@ internal sealed class PeerBaseline(string group)
     {
         var (unusual, active) = Synchrony(day);
         return unusual >= 3 && unusual >= 0.25 * Math.Max(1, active);
+    }
+
+    /// <summary>How many members touched data at hours rare for them on <paramref name="day"/>, out of the members active that day.</summary>
+    public (int Odd, int Active) OddHoursSynchrony(int day) => (_oddHours.GetValueOrDefault(day)?.Count ?? 0, _activeByDay.GetValueOrDefault(day));
+
+    /// <summary>
+    /// A group-wide late day (an incident that kept a support team at work into the evening): at least three members, and
+    /// a quarter of the members active that day, touched data at hours rare for each of them.
+    /// </summary>
+    public bool IsGroupWideOddHours(int day)
+    {
+        var (odd, active) = OddHoursSynchrony(day);
+        return odd >= 3 && odd >= 0.25 * Math.Max(1, active);
     }
 
     public void AddMemberDay(in DayTotals day)

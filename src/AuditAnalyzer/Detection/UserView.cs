@@ -196,8 +196,11 @@ internal readonly record struct LocalTime(DateTime Local, int Day, int Hour, Day
     }
 }
 
-/// <summary>How usual an hour of the week is for a user (or, in learning mode, for their peers).</summary>
-internal readonly record struct HourRarity(bool Rare, double Share, bool Travelling, string? TravelCountry, int Hour, DayOfWeek Weekday, bool FromPeers);
+/// <summary>
+/// How usual an hour of the week is for a user (or, in learning mode, for their peers). <see cref="HomeRare"/> is the
+/// hour's rarity in the user's own time zone, which for a traveller differs from <see cref="Rare"/> (judged where they are).
+/// </summary>
+internal readonly record struct HourRarity(bool Rare, double Share, bool Travelling, string? TravelCountry, int Hour, DayOfWeek Weekday, bool FromPeers, bool HomeRare);
 
 /// <summary>
 /// Everything a detector may look at for one event: the event's user, their baselines, peers and directory row.

@@ -323,13 +323,13 @@ internal sealed class Scorer
         var hours = user.Hours!;
         var share = hours.Share(time.Weekday, time.Hour);
         var rare = share < rules.MaxShare && (!fromPeers || peerDays >= 50);
-        var result = new HourRarity(rare, share, false, null, time.Hour, time.Weekday, fromPeers);
+        var result = new HourRarity(rare, share, false, null, time.Hour, time.Weekday, fromPeers, rare);
         if (rare && travelling && CountryTimeZones.Of(e.Country!) is { } zone)
         {
             // A traveller's hours are judged in the local time of where they are.
             var there = LocalTime.Of(e.Timestamp, zone);
             var thereShare = hours.Share(there.Weekday, there.Hour);
-            result = new HourRarity(thereShare < rules.MaxShare, thereShare, true, e.Country, there.Hour, there.Weekday, fromPeers);
+            result = new HourRarity(thereShare < rules.MaxShare, thereShare, true, e.Country, there.Hour, there.Weekday, fromPeers, rare);
         }
 
         if (!travelling)
@@ -410,6 +410,7 @@ internal sealed class Scorer
             if (AccessActions.TouchesData(e.Action))
             {
                 user.OddRecordsToday += records * (e.Action == AccessAction.Decrypt ? Math.Max(1, e.FieldCount) : 1);
+                user.Peers.MarkOddHours(user.Baseline.CurrentDay, user.Baseline.UserId);
             }
 
             AddEvidence(user.OddEvidence, e.EventId);
@@ -498,25 +499,36 @@ internal sealed class Scorer
     /// <summary>
     /// Group-wide export days (a campaign, a period close) are not individual anomalies: when at least
     /// three members and a quarter of the group's active members exported unusually much for themselves
-    /// on the same local day, export reasons of that day are damped and say so. Checked when the finding
-    /// closes, by which time the whole day of the group has been seen.
+    /// on the same local day, export reasons of that day are damped and say so. Likewise a day on which a
+    /// group worked at hours rare for each of them (an incident that kept a support team late) damps the
+    /// odd-hours reason. Checked when the finding closes, by which time the whole day of the group has been seen.
     /// </summary>
     private static Func<Reason, Reason> Synchronised(Incident incident)
     {
-        if (!incident.User.Peers.IsGroupWide(incident.Day))
+        var peers = incident.User.Peers;
+        var exports = peers.IsGroupWide(incident.Day);
+        var late = peers.IsGroupWideOddHours(incident.Day);
+        if (!exports && !late)
         {
             return reason => reason;
         }
 
-        var (unusual, active) = incident.User.Peers.Synchrony(incident.Day);
-
-        return reason => reason.Code is ReasonCodes.OwnHistory or ReasonCodes.PeerHistory or ReasonCodes.Cumulative7 or ReasonCodes.Cumulative30
-            ? reason with
+        var (unusual, active) = peers.Synchrony(incident.Day);
+        var (odd, _) = peers.OddHoursSynchrony(incident.Day);
+        return reason => reason.Code switch
+        {
+            ReasonCodes.OwnHistory or ReasonCodes.PeerHistory or ReasonCodes.Cumulative7 or ReasonCodes.Cumulative30 when exports => reason with
             {
                 Score = Math.Round(reason.Score * 0.4, 1),
                 Text = $"{reason.Text}; damped: {unusual} of {active} active peers exported unusually much the same day (group-wide, e.g. a campaign or period close)",
-            }
-            : reason;
+            },
+            ReasonCodes.RareHour when late => reason with
+            {
+                Score = Math.Round(reason.Score * 0.4, 1),
+                Text = $"{reason.Text}; damped: {odd} of {active} active peers worked at hours rare for them the same day (group-wide, e.g. an incident)",
+            },
+            _ => reason,
+        };
     }
 
     private void Close(Incident incident, List<Finding> closed)

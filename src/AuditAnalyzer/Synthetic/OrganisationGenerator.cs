@@ -36,8 +36,9 @@ internal sealed record GenerationResult(string UsersPath, string EventsPath, str
 /// <summary>
 /// Writes a synthetic CRM organisation: users in seven time zones and eight roles with individual habits,
 /// normal work, benign look-alikes (marketing campaign exports, night-shift support, month- and
-/// quarter-end finance exports, travellers, new hires, leavers, recurring admin maintenance, late and
-/// weekend work, vacations, legitimate grants) and labelled insider scenarios, plus an answers file.
+/// quarter-end finance exports, product-incident days for support, travellers, new hires, leavers,
+/// recurring admin maintenance, late and weekend work, vacations, legitimate grants) and labelled
+/// insider scenarios, plus an answers file.
 /// Every size, time and schedule is drawn per user and per scenario from wide ranges, so detectors
 /// cannot succeed by matching a constant.
 /// </summary>
@@ -47,7 +48,7 @@ internal sealed partial class OrganisationGenerator
     [
         "bulk_export", "low_and_slow", "odd_hours", "privilege_escalation", "self_grant",
         "admin_snooping", "mass_decrypt", "dormant_reactivated", "after_termination", "rare_entity", "departure",
-        "snooping", "mass_sharing", "mass_delete",
+        "snooping", "mass_sharing", "mass_delete", "account_takeover",
     ];
 
     private static readonly Dictionary<string, string[]> Expected = new(StringComparer.Ordinal)
@@ -66,6 +67,7 @@ internal sealed partial class OrganisationGenerator
         ["snooping"] = [ReasonCodes.RecordsOutsideBook, ReasonCodes.DistinctRecords],
         ["mass_sharing"] = [ReasonCodes.MassSharing],
         ["mass_delete"] = [ReasonCodes.MassDelete],
+        ["account_takeover"] = [ReasonCodes.NewPlace, ReasonCodes.RoundTrip, ReasonCodes.ImpossibleTravel, ReasonCodes.RareHour],
     };
 
     /// <summary>Departments whose people work their own business unit's records; the others (finance, operations, IT) read every unit's.</summary>
@@ -81,6 +83,7 @@ internal sealed partial class OrganisationGenerator
     private readonly List<User> _users = [];
     private readonly PriorityQueue<GenEvent, (long, long)> _buffer = new();
     private readonly HashSet<long> _activeUserDays = [];
+    private readonly HashSet<int> _incidentDays = [];
     private long _sequence;
     private long _written;
 
@@ -97,6 +100,7 @@ internal sealed partial class OrganisationGenerator
         Directory.CreateDirectory(directory);
         CreateUsers();
         PlanScenarios();
+        PlanIncidents();
 
         var usersPath = Path.Combine(directory, "users.csv");
         WriteDirectory(usersPath);
@@ -258,6 +262,24 @@ internal sealed partial class OrganisationGenerator
         }
     }
 
+    /// <summary>
+    /// Product-incident days: two or three working days in the evaluation period on which every support team handles a flood
+    /// of cases, reading about three times its usual records and, for half of its people, working into the evening. A spike
+    /// shared by a whole peer group on one day is the look-alike of an individual's anomaly.
+    /// </summary>
+    private void PlanIncidents()
+    {
+        var evaluationDays = _settings.Days - _settings.WarmupDays;
+        for (var n = _random.Next(2, 4); n > 0 && evaluationDays > 5; n--)
+        {
+            var day = _settings.WarmupDays + _random.Next(0, evaluationDays);
+            if (_settings.Start.AddDays(day).DayOfWeek is not (DayOfWeek.Saturday or DayOfWeek.Sunday))
+            {
+                _incidentDays.Add(day);
+            }
+        }
+    }
+
     private void PlanScenarios()
     {
         var count = (int)Math.Round(_settings.Users * _settings.InsiderShare);
@@ -283,6 +305,7 @@ internal sealed partial class OrganisationGenerator
                 "snooping" => u => WorksOwnUnit(u) && !u.Behaviours.Contains("covering"),
                 "mass_sharing" => u => u.Role.Work.Any(w => w.Action == "share"),
                 "mass_delete" => u => u.Role.Work.Any(w => w.Action == "delete"),
+                "account_takeover" => u => !u.NightShift && !u.Behaviours.Contains("traveller") && u.Role.Role != "System Administrator",
                 _ => u => u.Role.Role != "System Administrator",
             };
             var user = candidates.FirstOrDefault(u => !used.Contains(u) && fits(u) && (scenario != "privilege_escalation" || admins.Any(a => a != u)));
@@ -357,6 +380,9 @@ internal sealed partial class OrganisationGenerator
             }
 
             var works = !onVacation && (weekend ? Chance(user.WeekendProbability) : Chance(0.95));
+            // A stolen account is used the night after its owner worked (the scenario's premise; a night after days away is
+            // judged by the new place and the hour alone).
+            works |= inScenario && user.Scenario == "account_takeover";
             if (works && !travelDay)
             {
                 NormalDay(user, date, day, region, trip.Destination is not null, weekend);
@@ -383,10 +409,16 @@ internal sealed partial class OrganisationGenerator
             start = Uniform(6, 7); // an early start
         }
 
+        var incident = !weekend && user.Role.Department == "Support" && _incidentDays.Contains(day);
+        if (incident && !user.NightShift && Chance(0.5))
+        {
+            length = Math.Max(length, Uniform(19.5, 22.5) - start); // into the evening with the rest of the team
+        }
+
         var country = region.Country;
         var session = "s" + _random.Next().ToString("x", CultureInfo.InvariantCulture);
         Emit(user, region, date, start, "login", null, 1, country, session);
-        var actions = (int)Math.Max(3, user.Activity * Uniform(0.7, 1.3) * (weekend ? 0.3 : 1));
+        var actions = (int)Math.Max(3, user.Activity * Uniform(0.7, 1.3) * (weekend ? 0.3 : 1) * (incident ? Uniform(2.5, 3.5) : 1));
         var totalWeight = user.Role.Work.Sum(w => w.Weight);
         for (var a = 0; a < actions; a++)
         {

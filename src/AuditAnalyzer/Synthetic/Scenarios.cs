@@ -20,6 +20,9 @@ internal sealed partial class OrganisationGenerator
 
     private static readonly string[] Choice8 = ["list", "read", "search"];
 
+    /// <summary>Where stolen credentials are used from: countries none of the organisation's regions works from.</summary>
+    private static readonly string[] AttackerCountries = ["NG", "RU", "BR", "VN", "ID", "UA", "RO", "PH", "TR", "CN", "ZA", "AR"];
+
     private void Inject(User user, DateOnly date, int day)
     {
         var region = user.Region;
@@ -229,6 +232,37 @@ internal sealed partial class OrganisationGenerator
                 }
 
                 user.ScenarioDescription = Describe($"deleted {total:N0} {entity} records on {date:yyyy-MM-dd}");
+                break;
+            }
+
+            case "account_takeover":
+            {
+                // A stolen password or session used the night after a working day, from a country the account never used,
+                // while its owner sleeps: searches, lists and an export or two. The owner is back at work in the morning.
+                var place = Pick(AttackerCountries.Where(c => Detection.CountryPlaces.DistanceKm(country, c) >= 2000).ToList());
+                var night = date.AddDays(1);
+                var hour = Uniform(0.5, 3.5);
+                var stolen = "t" + _random.Next().ToString("x", CultureInfo.InvariantCulture);
+                Emit(user, region, night, hour, "login", null, 1, place, stolen, malicious: true);
+                var usual = user.Role.Work.Where(w => w.Action is "read" or "list" or "search" or "report_run").Select(w => w.Entity).Distinct().ToList();
+                var searched = 0;
+                for (var s = _random.Next(3, 9); s > 0; s--)
+                {
+                    var found = _random.Next(5, 41);
+                    searched += found;
+                    Emit(user, region, night, hour + Uniform(0.02, 0.4), Chance(0.6) ? "search" : "list", Pick(usual), found, place, stolen, malicious: true);
+                }
+
+                var taken = 0;
+                var entities = user.Role.ExportEntities.Length > 0 ? user.Role.ExportEntities : [.. usual];
+                for (var x = _random.Next(1, 3); x > 0; x--)
+                {
+                    var records = _random.Next(200, 3001);
+                    taken += records;
+                    Emit(user, region, night, hour + Uniform(0.4, 0.8), "export", Pick(entities), records, place, stolen, malicious: true);
+                }
+
+                user.ScenarioDescription = Describe($"signed in from {place} at {hour:00.0}h local on {night:yyyy-MM-dd}, searched {searched:N0} and exported {taken:N0} records");
                 break;
             }
 

@@ -31,6 +31,33 @@ public sealed class OddHoursDetectorTests
     }
 
     [Fact]
+    public void An_evening_a_whole_team_worked_late_is_no_alert_but_one_person_alone_late_is()
+    {
+        // A product incident keeps the team at work until 23:00: a spike shared by the peer group the same day is the group's
+        // day, not one person's anomaly.
+        static Org Evening(int latePeers)
+        {
+            var org = new Org().Peers("p", 12, days: 31).User("alice");
+            org.WorkDays("alice", 31);
+            var day = Org.Weekday(30);
+            foreach (var who in Enumerable.Range(0, latePeers).Select(i => $"p{i:00}").Append("alice"))
+            {
+                for (var i = 0; i < 5; i++)
+                {
+                    org.Add(who, Org.Utc(day, 22 + (i * 0.3)), AccessAction.List, "contact", 50);
+                }
+            }
+
+            return org;
+        }
+
+        Assert.Contains(Evening(latePeers: 0).Score().For("alice").Alerts(), f => f.HasReason(ReasonCodes.RareHour));
+        var together = Evening(latePeers: 6).Score().For("alice").ToList();
+        Assert.DoesNotContain(together.Alerts(), f => f.HasReason(ReasonCodes.RareHour));
+        Assert.Contains(together, f => f.Reasons.Any(r => r.Code == ReasonCodes.RareHour && r.Text.Contains("peers worked at hours rare for them the same day", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public void The_same_night_is_normal_for_a_night_shift_worker()
     {
         var org = new Org().Peers("p", 20).User("nora", department: "Support", role: "Support Agent");

@@ -17,6 +17,15 @@ internal sealed record TakeoverPolicy
     /// </summary>
     public int FamiliarDays { get; init; } = 3;
 
+    /// <summary>
+    /// A stay in a country the account never used is judged as a possible takeover when it begins at most this long after
+    /// activity from a familiar country: a traveller arrives after a journey, a stolen session is used the same night.
+    /// </summary>
+    public TimeSpan HomeWithin { get; init; } = TimeSpan.FromHours(16);
+
+    /// <summary>Back in the familiar country within this long after such a stay: the two places were used at once.</summary>
+    public TimeSpan ReturnWithin { get; init; } = TimeSpan.FromHours(12);
+
     internal static TakeoverPolicy Read(PolicySection s)
     {
         var d = new TakeoverPolicy();
@@ -25,6 +34,8 @@ internal sealed record TakeoverPolicy
             MaxKmPerHour = s.Number("max_km_per_hour", d.MaxKmPerHour, 100, 100_000),
             MinKm = s.Number("min_km", d.MinKm, 0, 20_000),
             FamiliarDays = s.Integer("familiar_days", d.FamiliarDays, 1, 365),
+            HomeWithin = TimeSpan.FromHours(s.Number("home_within_hours", d.HomeWithin.TotalHours, 1, 72)),
+            ReturnWithin = TimeSpan.FromHours(s.Number("return_within_hours", d.ReturnWithin.TotalHours, 1, 72)),
         };
         s.RejectUnknown();
         return result;

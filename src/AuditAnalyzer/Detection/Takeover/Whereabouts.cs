@@ -12,12 +12,42 @@ internal sealed class Whereabouts
 
     public string? EventId { get; private set; }
 
+    /// <summary>The visit under way to a country the user had never worked from, or null.</summary>
+    public Visit? Away { get; set; }
+
     public void Saw(string country, long ticks, string eventId)
     {
         Country = country;
         Ticks = ticks;
         EventId = eventId;
     }
+}
+
+/// <summary>
+/// A stay in a country the user had never worked from, begun within hours of activity from a country they work from.
+/// What it touched at hours the user does not work at home is counted: a stolen session is used while its owner sleeps.
+/// </summary>
+internal sealed class Visit(string country, string home, long leftHomeTicks, long firstTicks)
+{
+    public string Country { get; } = country;
+
+    /// <summary>The familiar country the user was in before.</summary>
+    public string Home { get; } = home;
+
+    /// <summary>The last event from <see cref="Home"/> before the visit.</summary>
+    public long LeftHomeTicks { get; } = leftHomeTicks;
+
+    public long FirstTicks { get; } = firstTicks;
+
+    public long LastTicks { get; set; } = firstTicks;
+
+    /// <summary>Records searched, listed, read or exported during the visit at hours rare for the user at home.</summary>
+    public double RecordsAtNight { get; set; }
+
+    public double Exported { get; set; }
+
+    /// <summary>The visit's events that touched data at those hours (at most 20).</summary>
+    public List<string> Evidence { get; } = [];
 }
 
 /// <summary>
