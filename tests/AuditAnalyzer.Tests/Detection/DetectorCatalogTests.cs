@@ -3,7 +3,7 @@ using CrmSecurity.AuditAnalyzer.Policy;
 
 namespace CrmSecurity.AuditAnalyzer.Tests.Detection;
 
-/// <summary>What a new detector must bring: its codes under its name, its SIEM category, a weight the policy accepts, a README row.</summary>
+/// <summary>What a new detector must bring: its codes under its name, its SIEM category, a weight the policy accepts, a row in docs/audit-analyzer.md.</summary>
 public sealed class DetectorCatalogTests
 {
     // ECS 8.x event.category allowed values (https://www.elastic.co/guide/en/ecs/current/ecs-allowed-values-event-category.html).
@@ -49,13 +49,13 @@ public sealed class DetectorCatalogTests
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
         {
-            var candidate = Path.Combine(directory.FullName, "README.md");
+            var candidate = Path.Combine(directory.FullName, "docs", "audit-analyzer.md");
             if (File.Exists(candidate) && Directory.Exists(Path.Combine(directory.FullName, "src", "AuditAnalyzer")))
             {
                 return candidate;
             }
         }
 
-        throw new FileNotFoundException("README.md was not found above the test's directory.");
+        throw new FileNotFoundException("docs/audit-analyzer.md was not found above the test's directory.");
     }
 }

@@ -5,7 +5,7 @@ namespace CrmSecurity.Identity.Tests.Interop;
 
 /// <summary>
 /// Authlib (python3-authlib from Debian), a third-party OAuth client, authenticating with private_key_jwt against the real
-/// host, with a key pair made by the README's commands (section "Keys instead of a secret"), run as written there.
+/// host, with a key pair made by the commands of docs/identity.md (section "Keys instead of a secret"), run as written there.
 /// scripts/test.sh installs python3-authlib.
 /// </summary>
 public sealed class AuthlibInteropTests : IDisposable
@@ -94,12 +94,12 @@ public sealed class AuthlibInteropTests : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    /// <summary>The shell block that follows the marker comment in README.md.</summary>
+    /// <summary>The shell block that follows the marker comment in docs/identity.md.</summary>
     private static string ReadmeCommands(string root)
     {
-        var lines = File.ReadAllLines(Path.Combine(root, "README.md"));
+        var lines = File.ReadAllLines(Path.Combine(root, "docs", "identity.md"));
         var start = Array.FindIndex(lines, line => line.StartsWith(Marker, StringComparison.Ordinal));
-        Assert.True(start >= 0 && lines[start + 1] == "```sh", "README.md has no private_key_jwt command block after the marker.");
+        Assert.True(start >= 0 && lines[start + 1] == "```sh", "docs/identity.md has no private_key_jwt command block after the marker.");
         return string.Join('\n', lines.Skip(start + 2).TakeWhile(line => line != "```"));
     }
 

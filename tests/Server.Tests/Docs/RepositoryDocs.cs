@@ -1,0 +1,22 @@
+namespace CrmSecurity.Server.Tests.Docs;
+
+/// <summary>The repository's README.md and docs/ folder, found above the test's directory.</summary>
+internal static class RepositoryDocs
+{
+    public static string Root()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "README.md")) && Directory.Exists(Path.Combine(directory.FullName, "docs")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException("README.md and docs/ were not found above the test's directory.");
+    }
+
+    /// <summary>README.md and every page in docs/ (not below it: docs/ has no subfolders of pages).</summary>
+    public static IReadOnlyList<string> Pages(string root) =>
+        [Path.Combine(root, "README.md"), .. Directory.GetFiles(Path.Combine(root, "docs"), "*.md").Order(StringComparer.Ordinal)];
+}
