@@ -68,5 +68,9 @@ internal static class Catalogue
             ["opportunity", "account"], 0.35, 100, 0, null, 22),
     ];
 
+    /// <summary>Service accounts of integrations (never drawn for people): nightly API syncs of accounts and opportunities.</summary>
+    public static readonly RoleProfile Integration = new("Integration", "Integration Service", 0,
+        [("api_query", "account", 1), ("api_query", "opportunity", 0.6), ("update", "account", 0.05)], [], 0, 0, 0, null, 12);
+
     public static readonly string[] FirstNames = ["ana", "ben", "chen", "dara", "eli", "fay", "gus", "hana", "ivo", "jin", "kai", "lea", "max", "nia", "omar", "pia", "raj", "sia", "tom", "uma", "vic", "wen", "yui", "zoe"];
 }

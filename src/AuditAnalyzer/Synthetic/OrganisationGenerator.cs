@@ -37,8 +37,8 @@ internal sealed record GenerationResult(string UsersPath, string EventsPath, str
 /// Writes a synthetic CRM organisation: users in seven time zones and eight roles with individual habits,
 /// normal work, benign look-alikes (marketing campaign exports, night-shift support, month- and
 /// quarter-end finance exports, product-incident days for support, travellers, new hires, leavers,
-/// recurring admin maintenance, late and weekend work, vacations, legitimate grants) and labelled
-/// insider scenarios, plus an answers file.
+/// recurring admin maintenance, late and weekend work, vacations, legitimate grants, nightly integrations)
+/// and labelled insider scenarios, plus an answers file.
 /// Every size, time and schedule is drawn per user and per scenario from wide ranges, so detectors
 /// cannot succeed by matching a constant.
 /// </summary>
@@ -48,7 +48,7 @@ internal sealed partial class OrganisationGenerator
     [
         "bulk_export", "low_and_slow", "odd_hours", "privilege_escalation", "self_grant",
         "admin_snooping", "mass_decrypt", "dormant_reactivated", "after_termination", "rare_entity", "departure",
-        "snooping", "mass_sharing", "mass_delete", "account_takeover",
+        "snooping", "mass_sharing", "mass_delete", "account_takeover", "integration_abuse",
     ];
 
     private static readonly Dictionary<string, string[]> Expected = new(StringComparer.Ordinal)
@@ -68,6 +68,7 @@ internal sealed partial class OrganisationGenerator
         ["mass_sharing"] = [ReasonCodes.MassSharing],
         ["mass_delete"] = [ReasonCodes.MassDelete],
         ["account_takeover"] = [ReasonCodes.NewPlace, ReasonCodes.RoundTrip, ReasonCodes.ImpossibleTravel, ReasonCodes.RareHour],
+        ["integration_abuse"] = [ReasonCodes.RareHour, ReasonCodes.FirstSeenRare, ReasonCodes.OwnHistory, ReasonCodes.PeerHistory, ReasonCodes.SensitiveLimit],
     };
 
     /// <summary>Departments whose people work their own business unit's records; the others (finance, operations, IT) read every unit's.</summary>
@@ -260,6 +261,46 @@ internal sealed partial class OrganisationGenerator
 
             _users.Add(user);
         }
+
+        // Integrations: one service account per 200 people (at least two), each a nightly sync of accounts and opportunities
+        // at its own fixed hour, every day of the week, tens of thousands of records. Not people: no vacations, trips or
+        // habits; their peers are the other integrations.
+        for (var n = Math.Max(2, _settings.Users / 200); n > 0; n--)
+        {
+            var index = _users.Count;
+            var service = new User
+            {
+                Index = index,
+                Id = $"u{index + 1:00000}",
+                Name = $"svc-sync{index + 1}@example.test",
+                Role = Catalogue.Integration,
+                Region = Catalogue.Regions[_random.Next(Catalogue.Regions.Length)],
+                StartHour = Uniform(0.5, 4.5),
+                WorkHours = Uniform(0.3, 1.0),
+                Activity = Catalogue.Integration.ActionsPerDay * Uniform(0.8, 1.2),
+                SyncMedian = Math.Exp(Uniform(Math.Log(2000), Math.Log(30000))),
+                Hired = _settings.Start.AddDays(-_random.Next(200, 1500)),
+            };
+            service.Behaviours.Add("integration");
+            _users.Add(service);
+        }
+    }
+
+    /// <summary>An integration's nightly run: pages of API queries and a few updates, at its own hour.</summary>
+    private void IntegrationDay(User user, DateOnly date, Region region)
+    {
+        var session = "n" + _random.Next().ToString("x", CultureInfo.InvariantCulture);
+        var start = user.StartHour + Uniform(-0.1, 0.1);
+        Emit(user, region, date, start, "login", null, 1, region.Country, session);
+        foreach (var (action, entity, weight) in user.Role.Work)
+        {
+            var total = LogNormal(user.SyncMedian * weight, 0.35);
+            var pages = _random.Next(3, 11);
+            for (var p = 0; p < pages; p++)
+            {
+                Emit(user, region, date, start + (user.WorkHours * (p + 1) / (pages + 1)), action, entity, (int)Math.Max(1, total / pages), region.Country, session);
+            }
+        }
     }
 
     /// <summary>
@@ -308,7 +349,8 @@ internal sealed partial class OrganisationGenerator
                 "account_takeover" => u => !u.NightShift && !u.Behaviours.Contains("traveller") && u.Role.Role != "System Administrator",
                 _ => u => u.Role.Role != "System Administrator",
             };
-            var user = candidates.FirstOrDefault(u => !used.Contains(u) && fits(u) && (scenario != "privilege_escalation" || admins.Any(a => a != u)));
+            var user = candidates.FirstOrDefault(u => !used.Contains(u) && fits(u) && (scenario == "integration_abuse") == u.Behaviours.Contains("integration")
+                && (scenario != "privilege_escalation" || admins.Any(a => a != u)));
             if (user is null)
             {
                 continue;
@@ -363,6 +405,17 @@ internal sealed partial class OrganisationGenerator
         // A trip to another region starts and ends with a day in the air: nobody works in Frankfurt until 17:00 and in Tokyo
         // from 09:00 the next morning (8 hours for 9,000 km), which is exactly what impossible travel looks for.
         var travelDay = user.Trips.Any(t => day == t.From || day == t.To);
+
+        if (user.Behaviours.Contains("integration"))
+        {
+            IntegrationDay(user, date, region);
+            if (inScenario)
+            {
+                Inject(user, date, day);
+            }
+
+            return;
+        }
 
         if (employed && !dormant)
         {
@@ -833,6 +886,9 @@ internal sealed partial class OrganisationGenerator
 
         public double ExportMedian { get; init; }
 
+        /// <summary>An integration's typical records per nightly run.</summary>
+        public double SyncMedian { get; init; }
+
         public double DecryptsPerDay { get; init; }
 
         public double LateProbability { get; init; }
@@ -900,7 +956,7 @@ internal sealed partial class OrganisationGenerator
     {
         if (!_unitMembers.TryGetValue(unit, out var members))
         {
-            members = _users.Where(u => u.Region.BusinessUnit == unit).ToList();
+            members = _users.Where(u => u.Region.BusinessUnit == unit && !u.Behaviours.Contains("integration")).ToList();
             _unitMembers[unit] = members;
         }
 

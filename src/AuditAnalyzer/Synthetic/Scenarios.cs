@@ -266,6 +266,27 @@ internal sealed partial class OrganisationGenerator
                 break;
             }
 
+            case "integration_abuse":
+            {
+                // An integration's client secret used by someone else: in the working day instead of the nightly run,
+                // pulling contacts the sync never touches, and exporting them.
+                var hour = Uniform(10, 16);
+                var stolen = "i" + _random.Next().ToString("x", CultureInfo.InvariantCulture);
+                Emit(user, region, date, hour, "login", null, 1, country, stolen, malicious: true);
+                var pulled = _random.Next(500, 5001);
+                Emit(user, region, date, hour + Uniform(0.05, 0.3), "api_query", "contact", pulled, country, stolen, malicious: true);
+                var taken = 0;
+                for (var x = _random.Next(1, 4); x > 0; x--)
+                {
+                    var records = _random.Next(2000, 8001);
+                    taken += records;
+                    Emit(user, region, date, hour + Uniform(0.3, 1), "export", "contact", records, country, stolen, malicious: true);
+                }
+
+                user.ScenarioDescription = Describe($"integration credentials used at {hour:00.0}h local on {date:yyyy-MM-dd} to query {pulled:N0} and export {taken:N0} contacts");
+                break;
+            }
+
             case "rare_entity":
             {
                 var entity = Pick(Choice7);
