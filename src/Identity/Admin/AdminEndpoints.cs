@@ -58,7 +58,11 @@ internal static class AdminEndpoints
         {
             var (id, problem) = await ops.CreateUserAsync(g, b, ct);
             return (problem, id is null ? null : TypedResults.Created($"/admin/api/users/{id}", new { id }));
-        }))).Accepts<UserBody>("application/json").WithSummary("Create a user in a business unit.");
+        }))).Accepts<UserBody>("application/json").WithSummary("Create a user in a business unit (needs create on system_user covering it); an optional manager (a person the caller may view) needs assign there too. Audited as user.create.");
+        users.MapPut("/{id}", (string id, HttpContext http) => Change<UserProfileBody>(http, (g, ops, b, ct) => ops.UpdateUserProfileAsync(g, id, b with { Version = b.Version ?? IfMatch(http) }, ct)))
+            .Accepts<UserProfileBody>("application/json")
+            .WithSummary("Change a user's display name and/or e-mail address (null leaves one as it is); If-Match (or version) is the ETag of GET, a stale one is 409. "
+                + "Needs update on the user, never one's own; the address goes through the same validators as at creation. Audited as user.profile.");
         users.MapPost("/{id}/disable", (string id, HttpContext http) => Change(http, async (g, ops, ct) => (await ops.SetUserDisabledAsync(g, id, true, null, ct)).Problem))
             .WithSummary("Disable a user: every token, authorization and session of the user is revoked at once.");
         users.MapPost("/{id}/enable", (string id, HttpContext http) => Change(http, async (g, ops, ct) => (await ops.SetUserDisabledAsync(g, id, false, null, ct)).Problem));

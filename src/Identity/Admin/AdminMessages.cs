@@ -72,7 +72,17 @@ internal sealed record UserBody(
     [property: JsonPropertyName("email")] string? Email,
     [property: JsonPropertyName("business_unit")] string? BusinessUnit,
     [property: JsonPropertyName("password")] string? Password,
-    [property: JsonPropertyName("application_client_id")] string? ApplicationClientId);
+    [property: JsonPropertyName("application_client_id")] string? ApplicationClientId,
+    [property: JsonPropertyName("manager")] string? Manager = null);
+
+/// <summary>
+/// A person's own names as the users console edits them: display name and e-mail address (null leaves one as it is).
+/// <see cref="Version"/> is the user's concurrency stamp (If-Match, the ETag of <c>GET /admin/api/users/{id}</c>).
+/// </summary>
+internal sealed record UserProfileBody(
+    [property: JsonPropertyName("display_name")] string? DisplayName,
+    [property: JsonPropertyName("email")] string? Email,
+    [property: JsonPropertyName("version")] string? Version = null);
 
 internal sealed record UserView(
     [property: JsonPropertyName("id")] string Id,

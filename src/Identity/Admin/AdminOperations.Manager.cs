@@ -24,6 +24,14 @@ internal sealed partial class AdminOperations
     public const int MaxExternalIdLength = 256;
 
     /// <summary>
+    /// The users console's edit of a person's display name and e-mail address (<c>PUT /admin/api/users/{id}</c> and the users
+    /// page): the same audited change as a provisioning client's (<c>user.profile</c>), with its validators and its version
+    /// check (RFC 9110 §13.1.1 If-Match: a stale version is a 409 naming who changed the user last).
+    /// </summary>
+    public Task<AdminProblem?> UpdateUserProfileAsync(AdminGuard guard, string userId, UserProfileBody body, CancellationToken cancellationToken) =>
+        SetUserProfileAsync(guard, userId, new ProfileBody(null, body.DisplayName, body.Email, null, null, null, body.Version), cancellationToken);
+
+    /// <summary>
     /// Changes a user's directory attributes in one audited change (<c>user.profile</c>, before and after). The manager is
     /// part of the authorization model (a manager reads their reports' records, design.md hierarchy), so setting one needs
     /// <c>assign</c> on the user, and the manager must be a user the caller may view; a manager chain that loops is

@@ -44,6 +44,25 @@ internal sealed partial class AdminOperations
             return (null, denied);
         }
 
+        var managerId = string.IsNullOrWhiteSpace(body.Manager) ? null : body.Manager.Trim();
+        if (managerId is not null)
+        {
+            // Naming a manager hands the manager read of the new user's records (design.md hierarchy): the same rule as
+            // SetUserProfileAsync, assign on system_user in the unit, and a manager the caller may view (naming a user of
+            // another unit would reveal whether it exists).
+            if (guard.Require(SystemEntities.User, CrmAction.Assign, unit) is { } assignDenied)
+            {
+                return (null, assignDenied);
+            }
+
+            var manager = guard.Snapshot.User(managerId);
+            if (manager is null || manager.Definition.ApplicationClientId is not null
+                || !guard.Covers(SystemEntities.User, CrmAction.Read, guard.Snapshot.BusinessUnits[manager.BusinessUnit].Id))
+            {
+                return (null, AdminProblem.Invalid("manager", $"unknown user '{managerId}' (the manager must be a person you may view)."));
+            }
+        }
+
         var clientId = string.IsNullOrWhiteSpace(body.ApplicationClientId) ? null : body.ApplicationClientId.Trim();
         if (clientId is not null)
         {
@@ -74,6 +93,7 @@ internal sealed partial class AdminOperations
             DisplayName = string.IsNullOrWhiteSpace(body.DisplayName) ? body.UserName.Trim() : body.DisplayName.Trim(),
             BusinessUnit = unit,
             ApplicationClientId = clientId,
+            ManagerId = managerId,
             SecurityStamp = Guid.NewGuid().ToString("N"),
             LockoutEnabled = true,
         };
@@ -134,7 +154,7 @@ internal sealed partial class AdminOperations
 
         context.Store.Users.Add(user);
         context.Audit(new AuditChange("user.create", "system_user", user.Id, user.UserName!, null,
-            new { user_name = user.UserName, display_name = user.DisplayName, email, business_unit = user.BusinessUnit, application_client_id = clientId, password = user.PasswordHash is not null },
+            new { user_name = user.UserName, display_name = user.DisplayName, email, business_unit = user.BusinessUnit, application_client_id = clientId, manager = user.ManagerId, password = user.PasswordHash is not null },
             TargetUser: user.Id));
         return null;
     }

@@ -48,6 +48,20 @@ public sealed class IdentityAdminDocsCommandTests(IdentityHost host) : IClassFix
         Assert.True(await host.WithStoreAsync(store => store.AuditTrail.AnyAsync(e => e.Action == "user.password_reset_link" && e.TargetName == "bob", Cancel)));
     }
 
+    [Fact]
+    public async Task The_documented_create_and_edit_commands_create_nora_with_a_manager_then_correct_her_name_and_refuse_a_stale_version()
+    {
+        using var admin = await AdminApi.SecOpsAsync(host);
+
+        var (exit, output) = await RunAsync(Block("<!-- create-edit-commands:", "sh"), host.Issuer, admin.Token);
+
+        Assert.True(exit == 0, output);
+        Assert.Contains("Nora Newman <nora.newman@demo.example> in sales-west", output, StringComparison.Ordinal);
+        Assert.Contains("409 version", output, StringComparison.Ordinal);
+        var audit = await host.WithStoreAsync(store => store.AuditTrail.AsNoTracking().Where(e => e.TargetName == "nora").OrderBy(e => e.Sequence).Select(e => e.Action).ToListAsync(Cancel));
+        Assert.Equal(["user.create", "user.profile"], audit);
+    }
+
     /// <summary>The fenced block of <paramref name="language"/> that follows <paramref name="marker"/> in docs/identity-admin.md.</summary>
     internal static string Block(string marker, string language)
     {

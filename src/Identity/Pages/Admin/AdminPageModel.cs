@@ -23,6 +23,9 @@ internal abstract class AdminPageModel : PageModel
     /// <summary>Field name of the problem, for aria-describedby and the error summary.</summary>
     public string? ProblemField { get; protected set; }
 
+    /// <summary>What is wrong with <see cref="ProblemField"/>, for the message beside that control.</summary>
+    public string? ProblemFieldMessage { get; protected set; }
+
     public override async Task OnPageHandlerExecutionAsync(PageHandlerExecutingContext context, PageHandlerExecutionDelegate next)
     {
         var model = HttpContext.RequestServices.GetRequiredService<AuthorizationModel>();
@@ -49,6 +52,7 @@ internal abstract class AdminPageModel : PageModel
     {
         Problem = problem.Detail;
         ProblemField = problem.Errors?.Keys.FirstOrDefault();
+        ProblemFieldMessage = ProblemField is null ? null : problem.Errors![ProblemField].FirstOrDefault();
         Response.StatusCode = problem.Status;
         return Page();
     }

@@ -2,7 +2,9 @@ using CrmSecurity.CrmAuthorization;
 using CrmSecurity.Identity.Admin;
 using CrmSecurity.Identity.Authorization.Model;
 using CrmSecurity.Identity.Clients;
+using CrmSecurity.Identity.Data;
 using Microsoft.AspNetCore.Mvc;
+using Microsoft.EntityFrameworkCore;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace CrmSecurity.Identity.Pages.Admin;
@@ -10,10 +12,34 @@ namespace CrmSecurity.Identity.Pages.Admin;
 /// <summary>
 /// OIDC clients: the list (configuration's marked as such), a form to register or edit one with the grants and scopes this
 /// server offers as checkboxes, secret rotation that shows the new secret on this one response only, and deletion after a
-/// confirmation step. Every change goes through <see cref="AdminOperations"/> like the admin API and the verbs.
+/// confirmation step. Each client's application user (Dynamics 365 "application user": the user the client's own tokens act
+/// as) is shown with its business unit and roles, linked to the users page where its roles are assigned, and one can be
+/// created for a client that has none. Every change goes through <see cref="AdminOperations"/> like the admin API and the verbs.
 /// </summary>
-internal sealed class ClientsModel(AdminOperations operations) : AdminPageModel
+internal sealed class ClientsModel(AdminOperations operations, IdentityStore store) : AdminPageModel
 {
+    /// <summary>A client's application user as the clients table shows it.</summary>
+    internal sealed record ApplicationUser(string Id, string UserName, string BusinessUnit, IReadOnlyList<string> Roles, bool Visible);
+
+    /// <summary>The application user of each client that has one, by client id.</summary>
+    public IReadOnlyDictionary<string, ApplicationUser> ApplicationUsers { get; private set; } = new Dictionary<string, ApplicationUser>();
+
+    /// <summary><c>?appuser=</c>: the client to create an application user for.</summary>
+    [BindProperty(SupportsGet = true, Name = "appuser")]
+    public string? AppUserFor { get; set; }
+
+    [BindProperty(Name = "app_user_name")]
+    public string? AppUserName { get; set; }
+
+    [BindProperty(Name = "app_business_unit")]
+    public string? AppBusinessUnit { get; set; }
+
+    /// <summary>Units where the admin may create users, for the application user's picker.</summary>
+    public IReadOnlyList<BusinessUnitNode> AppUserUnits { get; private set; } = [];
+
+    /// <summary>Binding a user to a client needs create on system_user and update on the client (the operation's rules).</summary>
+    public bool CanCreateApplicationUser => CanUpdate && Guard.Require(SystemEntities.User, CrmAction.Create) is null;
+
     /// <summary>Overlaps offered for a rotation (the API and the verbs take any from 0 to 30 days).</summary>
     public static readonly IReadOnlyList<(string Value, string Label)> Overlaps =
         [("0", "none: the old secret stops now"), ("1h", "1 hour"), ("1d", "1 day"), ("7d", "7 days"), ("30d", "30 days")];
@@ -162,6 +188,26 @@ internal sealed class ClientsModel(AdminOperations operations) : AdminPageModel
         return Done($"Deleted the client '{DeleteId}'; {revoked?.TokensRevoked ?? 0} of its tokens revoked.", "/Admin/Clients", null);
     }
 
+    /// <summary>
+    /// Creates the client's application user through <see cref="AdminOperations.CreateUserAsync"/> (the API's
+    /// <c>POST /admin/api/users</c> with <c>application_client_id</c>), then opens it on the users page for its roles.
+    /// </summary>
+    public async Task<IActionResult> OnPostApplicationUserAsync(CancellationToken cancellationToken)
+    {
+        var clientId = AppUserFor ?? "";
+        var name = string.IsNullOrWhiteSpace(AppUserName) ? clientId + "-app" : AppUserName;
+        var (id, problem) = await operations.CreateUserAsync(Guard,
+            new UserBody(name, $"{clientId} (application user)", null, AppBusinessUnit ?? "", null, clientId), cancellationToken);
+        if (problem is not null)
+        {
+            await LoadAsync(cancellationToken);
+            return Refused(problem);
+        }
+
+        return Done($"Created {name.Trim()}, the application user of client '{clientId}': it has no roles yet; assign them below.", "/Admin/Users",
+            new { kind = "applications", user = id });
+    }
+
     private const string GrantTypes_AuthorizationCode = OpenIddict.Abstractions.OpenIddictConstants.GrantTypes.AuthorizationCode;
 
     private ClientBody Body(string? clientId) => new(
@@ -199,5 +245,22 @@ internal sealed class ClientsModel(AdminOperations operations) : AdminPageModel
         Editing = EditId is null ? null : Clients.FirstOrDefault(c => c.ClientId == EditId);
         ToRotate = RotateId is null ? null : Clients.FirstOrDefault(c => c.ClientId == RotateId);
         ToDelete = DeleteId is null ? null : Clients.FirstOrDefault(c => c.ClientId == DeleteId);
+
+        var snapshot = Guard.Snapshot;
+        var bound = await store.Users.AsNoTracking().Where(u => u.ApplicationClientId != null)
+            .Select(u => new { u.Id, u.UserName, u.BusinessUnit, u.ApplicationClientId }).ToListAsync(cancellationToken);
+        ApplicationUsers = bound.ToDictionary(u => u.ApplicationClientId!, u =>
+        {
+            // Its name, unit and roles only where the admin may view users of its unit (the users API's rule).
+            var visible = Guard.Covers(SystemEntities.User, CrmAction.Read, u.BusinessUnit);
+            var roles = visible && snapshot.User(u.Id) is { } info ? info.DirectRoles.Select(r => snapshot.Roles[r].Name).Order(StringComparer.CurrentCulture).ToList() : [];
+            return new ApplicationUser(u.Id, u.UserName ?? u.Id, Guard.BusinessUnitName(u.BusinessUnit ?? Guard.RootId), roles, visible);
+        }, StringComparer.Ordinal);
+
+        if (AppUserFor is not null && CanCreateApplicationUser && Clients.Any(c => c.ClientId == AppUserFor) && !ApplicationUsers.ContainsKey(AppUserFor))
+        {
+            var versions = await store.BusinessUnits.AsNoTracking().ToDictionaryAsync(b => b.Id, b => b.Version, cancellationToken);
+            AppUserUnits = [.. AdminOperations.BusinessUnitTree(Guard, versions).Where(n => Guard.Covers(SystemEntities.User, CrmAction.Create, n.View.Id))];
+        }
     }
 }

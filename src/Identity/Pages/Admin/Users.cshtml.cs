@@ -137,6 +137,53 @@ internal sealed class UsersModel(IdentityStore store, AdminOperations operations
     [BindProperty(Name = "manager")]
     public string? ManagerInput { get; set; }
 
+    /// <summary><c>?create=1</c> opens the form that creates a user.</summary>
+    [BindProperty(SupportsGet = true, Name = "create")]
+    public string? CreateMode { get; set; }
+
+    [BindProperty(Name = "new_user_name")]
+    public string? NewUserName { get; set; }
+
+    [BindProperty(Name = "new_display_name")]
+    public string? NewDisplayName { get; set; }
+
+    [BindProperty(Name = "new_email")]
+    public string? NewEmail { get; set; }
+
+    [BindProperty(Name = "new_business_unit")]
+    public string? NewBusinessUnit { get; set; }
+
+    [BindProperty(Name = "new_manager")]
+    public string? NewManager { get; set; }
+
+    /// <summary>Mail the new person a one-time link to choose their password (the password-reset machinery).</summary>
+    [BindProperty(Name = "send_link")]
+    public bool SendLink { get; set; }
+
+    /// <summary>The profile form's fields as posted: shown again after a refusal, so nothing typed is lost.</summary>
+    [BindProperty(Name = "profile_display_name")]
+    public string? ProfileDisplayName { get; set; }
+
+    [BindProperty(Name = "profile_email")]
+    public string? ProfileEmail { get; set; }
+
+    /// <summary>Which form a refusal is about (<c>create</c> or <c>profile</c>), so its message stands beside the right control.</summary>
+    public string? FailedForm { get; private set; }
+
+    /// <summary>Units where the admin may create users (the operation's own rule), for the create form's picker.</summary>
+    public IReadOnlyList<BusinessUnitNode> CreateTargets { get; private set; } = [];
+
+    /// <summary>People the admin may view, for the create form's manager picker (the first 500 by name).</summary>
+    public IReadOnlyList<UserView> ManagerChoices { get; private set; } = [];
+
+    public bool CanCreate => CreateTargets.Count > 0;
+
+    /// <summary>Whether the admin holds create on system_user at all (the link to the form is shown only then).</summary>
+    public bool MayCreate => Guard.Require(SystemEntities.User, CrmAction.Create) is null;
+
+    /// <summary>The message for <paramref name="field"/> of <paramref name="form"/> when the last post was refused there.</summary>
+    public string? FieldError(string form, string field) => FailedForm == form && ProblemField == field ? ProblemFieldMessage ?? Problem : null;
+
     public int CurrentPage => Query.Offset / Query.Limit + 1;
 
     public int PageCount => Results is null ? 1 : Math.Max(1, (Results.Total + Query.Limit - 1) / Query.Limit);
@@ -232,6 +279,48 @@ internal sealed class UsersModel(IdentityStore store, AdminOperations operations
     public async Task<IActionResult> OnPostManagerAsync(CancellationToken cancellationToken) =>
         await ResultAsync(await operations.SetUserManagerAsync(Guard, UserId ?? "", new ManagerBody(ManagerInput ?? "", Version), cancellationToken), "manager", cancellationToken);
 
+    /// <summary>
+    /// Creates a person through <see cref="AdminOperations.CreateUserAsync"/>, the API's own operation (so its audit entry and
+    /// its refusals: a business-unit admin who posts a unit outside his reach is refused there, whatever the picker offered),
+    /// then selects the new user; optionally mails them a one-time link to choose a password.
+    /// </summary>
+    public async Task<IActionResult> OnPostCreateAsync(CancellationToken cancellationToken)
+    {
+        var body = new UserBody(NewUserName, NewDisplayName, NewEmail, NewBusinessUnit ?? "", null, null, string.IsNullOrWhiteSpace(NewManager) ? null : NewManager);
+        var (id, problem) = await operations.CreateUserAsync(Guard, body, cancellationToken);
+        if (problem is not null)
+        {
+            FailedForm = "create";
+            CreateMode = "1";
+            return await RefusedAsync(problem, cancellationToken);
+        }
+
+        Refresh();
+        var name = Guard.Snapshot.User(id!)?.UserName ?? NewUserName;
+        var message = $"Created {name} in {Guard.BusinessUnitName(NewBusinessUnit!)}.";
+        if (SendLink)
+        {
+            var (sent, linkProblem) = await operations.SendPasswordResetLinkAsync(Guard, id!, mail, origin, time, tokens.Value.TokenLifespan, cancellationToken);
+            message += linkProblem is null
+                ? $" Sent a one-time link to choose a password to {sent!.SentTo}; it works once, until {sent.ExpiresAt.UtcDateTime:yyyy-MM-dd HH:mm} UTC."
+                : $" No password link was sent: {linkProblem.Detail}";
+        }
+
+        return Done(message, "/Admin/Users", State(id));
+    }
+
+    /// <summary>Display name and e-mail address: <see cref="AdminOperations.UpdateUserProfileAsync"/>, as <c>PUT /admin/api/users/{id}</c>.</summary>
+    public async Task<IActionResult> OnPostProfileAsync(CancellationToken cancellationToken)
+    {
+        var problem = await operations.UpdateUserProfileAsync(Guard, UserId ?? "", new UserProfileBody(ProfileDisplayName ?? "", ProfileEmail ?? "", Version), cancellationToken);
+        if (problem is not null)
+        {
+            FailedForm = "profile";
+        }
+
+        return await ResultAsync(problem, "name and e-mail address", cancellationToken);
+    }
+
     /// <summary>Mails the user a reset link; the page says where it went and until when, never the link.</summary>
     public async Task<IActionResult> OnPostResetLinkAsync(CancellationToken cancellationToken)
     {
@@ -325,6 +414,14 @@ internal sealed class UsersModel(IdentityStore store, AdminOperations operations
                     ManagerCandidates = [.. (candidates?.Users ?? []).Where(u => u.Id != row.Id)];
                 }
             }
+        }
+
+        if (CreateMode is not null)
+        {
+            var versions = await store.BusinessUnits.AsNoTracking().ToDictionaryAsync(b => b.Id, b => b.Version, cancellationToken);
+            CreateTargets = [.. AdminOperations.BusinessUnitTree(Guard, versions).Where(n => Guard.Covers(SystemEntities.User, CrmAction.Create, n.View.Id))];
+            var (people, _) = await AdminOperations.SearchUsersAsync(Guard, store, UserQuery.Default with { Kind = "people", Sort = "display_name", Limit = 500 }, now, cancellationToken);
+            ManagerChoices = people?.Users ?? [];
         }
 
         if (Guard.Require(SystemEntities.FieldProfile, CrmAction.Read) is null)
