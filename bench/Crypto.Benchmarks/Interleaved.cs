@@ -20,7 +20,16 @@ public static class Interleaved
             Report($"  raw AesGcm with same-length AAD {size,4} B vs raw AesGcm", () => fields.RawAesGcm(), () => fields.RawAesGcmWithAad(), 20_000);
             Report($"  field encrypt+decrypt {size,4} B vs raw AesGcm with same-length AAD", () => fields.RawAesGcmWithAad(), () => fields.FieldEncryptor(), 20_000);
             Report($"  raw AesGcm with AAD without context {size,4} B vs with full AAD", () => fields.RawAesGcmWithAad(), () => fields.RawAesGcmWithShortAad(), 20_000);
+            // Issue 16: what a format version binding the row inside the plaintext (no AAD call) could reach at best.
+            Report($"  raw AesGcm, row sealed in the plaintext, no AAD {size,4} B vs raw AesGcm", () => fields.RawAesGcm(), () => fields.RawAesGcmRowSealed(), 20_000);
+            Report($"  field encrypt+decrypt {size,4} B vs raw AesGcm, row sealed in the plaintext", () => fields.RawAesGcmRowSealed(), () => fields.FieldEncryptor(), 20_000);
             fields.Cleanup();
+        }
+
+        // BENCH_ONLY_FIELDS=1: the field rows alone (the format comparison of docs/crypto-formats.md), a minute or two.
+        if (Environment.GetEnvironmentVariable("BENCH_ONLY_FIELDS") is not null)
+        {
+            return;
         }
 
         if (Environment.GetEnvironmentVariable("BENCH_ONLY_JOB") is null)

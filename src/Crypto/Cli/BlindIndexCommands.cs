@@ -29,18 +29,18 @@ internal static class BlindIndexCommands
 
         public Option<string[]> Index { get; } = new("--index")
         {
-            Description = "A stored blind index, as INDEX_COLUMN:SOURCE_COLUMN[=CONTEXT_COLUMN]:NAME:NORMALISER:TRANSFORM:BITS (e.g. email_bidx:email:email_eq:email:whole:20; for EF Core entities Email_bidx_email_eq:Email_encrypted=Email:email_eq:email:whole:20); repeatable.",
+            Description = "A stored blind index, as INDEX_COLUMN:SOURCE_COLUMN[=CONTEXT_COLUMN]:NAME for an index of the blind-index registry or Crypto:Columns (e.g. email_bidx:email:email_eq: normaliser, transform and bits come from there), or INDEX_COLUMN:SOURCE_COLUMN[=CONTEXT_COLUMN]:NAME:NORMALISER:TRANSFORM:BITS for one declared only in code (for EF Core entities Email_bidx_email_eq:Email_encrypted=Email:email_eq:email:whole:20); repeatable.",
         };
 
         public IEnumerable<Option> All => [Tenant, KeyColumn, KeyType, Index];
 
-        /// <summary>The table of <paramref name="specs"/>, or an error naming the option to fix.</summary>
-        public (BlindIndexTable? Table, string? Error) Read(ParseResult parse, string table, IEnumerable<string> specs)
+        /// <summary>The table of <paramref name="specs"/> (definitions of named indexes from <paramref name="declared"/>), or an error naming the option to fix.</summary>
+        public (BlindIndexTable? Table, string? Error) Read(ParseResult parse, string table, IEnumerable<string> specs, CryptoColumns declared)
         {
             var indexes = new List<BlindIndexColumn>();
             foreach (var spec in specs)
             {
-                if (BlindIndexColumn.Parse(spec, out var error) is not { } column)
+                if (BlindIndexColumn.Parse(spec, table, declared, out var error) is not { } column)
                 {
                     return (null, $"--index {error}");
                 }
@@ -214,7 +214,7 @@ internal static class BlindIndexCommands
                 return await KeyCommands.Fail("blind-index recompute needs at least one --index.", ExitCodes.Usage);
             }
 
-            var (table, error) = options.Read(parse, parse.GetValue(tableOption)!, specs);
+            var (table, error) = options.Read(parse, parse.GetValue(tableOption)!, specs, services.GetRequiredService<CryptoColumns>());
             if (table is null)
             {
                 return await KeyCommands.Fail(error!, ExitCodes.Usage);

@@ -6,6 +6,7 @@ using CrmSecurity.Crypto.Fields;
 using CrmSecurity.Crypto.Keys;
 using CrmSecurity.Crypto.Providers;
 using CrmSecurity.Crypto.Rotation;
+using CrmSecurity.Crypto.Service;
 using CrmSecurity.Crypto.Subjects;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -78,7 +79,7 @@ internal static class KeyDestroyCommand
             BlindIndexTable? indexTable = null;
             if (parse.GetValue(scanIndexOption) is { Length: > 0 } indexed)
             {
-                var (read, problem) = indexes.Read(parse, indexed, parse.GetValue(indexes.Index) ?? []);
+                var (read, problem) = indexes.Read(parse, indexed, parse.GetValue(indexes.Index) ?? [], services.GetRequiredService<CryptoColumns>());
                 if (read is null || read.Indexes.Count == 0)
                 {
                     return await KeyCommands.Fail(problem ?? "--scan-index needs at least one --index.", ExitCodes.Usage);

@@ -4,6 +4,7 @@ using System.Globalization;
 using CrmSecurity.Crypto.Fields;
 using CrmSecurity.Crypto.Providers;
 using CrmSecurity.Crypto.Rotation;
+using CrmSecurity.Crypto.Service;
 using CrmSecurity.Crypto.Subjects;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -72,7 +73,7 @@ internal static class KeyUsageCommand
 
             if (specs.Length > 0)
             {
-                var (indexTable, error) = indexes.Read(parse, table, specs);
+                var (indexTable, error) = indexes.Read(parse, table, specs, services.GetRequiredService<CryptoColumns>());
                 if (indexTable is null)
                 {
                     return await KeyCommands.Fail(error!, ExitCodes.Usage);

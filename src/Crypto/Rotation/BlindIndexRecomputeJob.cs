@@ -20,20 +20,42 @@ namespace CrmSecurity.Crypto.Rotation;
 internal sealed record BlindIndexColumn(string IndexColumn, string SourceColumn, string ContextColumn, BlindIndexDefinition Definition)
 {
     /// <summary>
-    /// Parses <c>INDEX_COLUMN:SOURCE_COLUMN[=CONTEXT_COLUMN]:NAME:NORMALISER:TRANSFORM:BITS</c>, e.g.
-    /// <c>email_bidx:email:email_eq:email:whole:20</c>; null with <paramref name="error"/> naming what is wrong.
+    /// Parses <c>INDEX_COLUMN:SOURCE_COLUMN[=CONTEXT_COLUMN]:NAME</c>, an index of the blind-index registry or of
+    /// <c>Crypto:Columns</c> (<paramref name="declared"/>) whose normaliser, transform and bits come from there, e.g.
+    /// <c>email_bidx:email:email_eq</c>; or the full <c>INDEX_COLUMN:SOURCE_COLUMN[=CONTEXT_COLUMN]:NAME:NORMALISER:TRANSFORM:BITS</c>
+    /// for an index declared only in an application's code (EF Core), which must then agree with a declared index of the
+    /// same name. Null with <paramref name="error"/> naming what is wrong.
     /// </summary>
-    public static BlindIndexColumn? Parse(string spec, out string? error)
+    /// <param name="spec">The <c>--index</c> value.</param>
+    /// <param name="table">The table, as the registry names it (also the context's table).</param>
+    /// <param name="declared">The declared columns (registry and configuration); null reads full specs only.</param>
+    /// <param name="error">Why the spec was refused.</param>
+    public static BlindIndexColumn? Parse(string spec, string table, CryptoColumns? declared, out string? error)
     {
         error = null;
         var parts = spec.Split(':');
-        if (parts.Length != 6 || parts.Take(3).Any(p => p.Length == 0))
+        if (parts.Length is not (3 or 6) || parts.Take(3).Any(p => p.Length == 0))
         {
-            error = $"'{spec}': expected INDEX_COLUMN:SOURCE_COLUMN[=CONTEXT_COLUMN]:NAME:NORMALISER:TRANSFORM:BITS (e.g. email_bidx:email:email_eq:email:whole:20).";
+            error = $"'{spec}': expected INDEX_COLUMN:SOURCE_COLUMN[=CONTEXT_COLUMN]:NAME for an index of the blind-index registry (e.g. email_bidx:email:email_eq), or INDEX_COLUMN:SOURCE_COLUMN[=CONTEXT_COLUMN]:NAME:NORMALISER:TRANSFORM:BITS for one declared only in code (e.g. email_bidx:email:email_eq:email:whole:20).";
             return null;
         }
 
         var source = parts[1].Split('=', 2);
+        var contextColumn = source.Length == 2 ? source[1] : source[0];
+        // The registry (or Crypto:Columns) is the one source of an index's definition: the job recomputes what lookups
+        // compute, so a definition repeated by hand that differs would write indexes no lookup ever finds.
+        var registered = declared?.Find(table, contextColumn)?.Indexes.GetValueOrDefault(parts[2]);
+        if (parts.Length == 3)
+        {
+            if (registered is null)
+            {
+                error = $"'{spec}': {table}.{contextColumn} has no blind index '{parts[2]}' in the blind-index registry or Crypto:Columns (see `blind-index list`); for an index declared only in code give NAME:NORMALISER:TRANSFORM:BITS.";
+                return null;
+            }
+
+            return new BlindIndexColumn(parts[0], source[0], contextColumn, registered);
+        }
+
         var normaliser = CryptoColumns.ParseNormaliser(parts[3]);
         var transform = CryptoColumns.ParseTransform(parts[4]);
         if (normaliser is null)
@@ -48,9 +70,13 @@ internal sealed record BlindIndexColumn(string IndexColumn, string SourceColumn,
         {
             error = $"'{spec}': bits '{parts[5]}' must be a number from 1 to 256.";
         }
+        else if (registered is not null && (registered.Normaliser.Name != normaliser.Name || registered.Transform.Name != transform.Name || registered.Bits != bits))
+        {
+            error = string.Create(CultureInfo.InvariantCulture, $"'{spec}': {table}.{contextColumn} index '{parts[2]}' is registered as {registered.Normaliser.Name}:{registered.Transform.Name}:{registered.Bits}, not {normaliser.Name}:{transform.Name}:{bits}; name it as {parts[0]}:{parts[1]}:{parts[2]} to use the registered definition.");
+        }
         else
         {
-            return new BlindIndexColumn(parts[0], source[0], source.Length == 2 ? source[1] : source[0], new BlindIndexDefinition(parts[2], bits, normaliser, transform));
+            return new BlindIndexColumn(parts[0], source[0], contextColumn, new BlindIndexDefinition(parts[2], bits, normaliser, transform));
         }
 
         return null;

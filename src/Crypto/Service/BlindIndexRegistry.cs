@@ -170,7 +170,7 @@ internal sealed class BlindIndexRegistry(IDbContextFactory<CryptoDbContext> data
             return Task.FromResult(new RegistryChange(RegistryChange.Invalid, errors, null));
         }
 
-        return ChangeAsync(table, column, actor, configured, events, (rows, definitions) =>
+        return ChangeAsync($"define {name}", table, column, actor, configured, events, (rows, definitions) =>
         {
             var existing = definitions.FirstOrDefault(d => d.Name == name);
             if (existing is not null)
@@ -234,7 +234,7 @@ internal sealed class BlindIndexRegistry(IDbContextFactory<CryptoDbContext> data
             return new RegistryChange(RegistryChange.Invalid, errors, null);
         }
 
-        return await ChangeAsync(table, column, actor, configured, events, (rows, definitions) =>
+        return await ChangeAsync("rows", table, column, actor, configured, events, (rows, definitions) =>
             rows == expectedRows
                 ? Proposal.NothingToDo
                 : new Proposal(expectedRows, [.. definitions.Select(d => new BlindIndexSettings { Name = d.Name, Normaliser = d.Normaliser, Transform = d.Transform, Bits = d.Bits })], null),
@@ -251,7 +251,7 @@ internal sealed class BlindIndexRegistry(IDbContextFactory<CryptoDbContext> data
             return new RegistryChange(RegistryChange.Invalid, errors, null);
         }
 
-        return await ChangeAsync(table, column, actor, configured, events, (rows, definitions) =>
+        return await ChangeAsync($"remove {name}", table, column, actor, configured, events, (rows, definitions) =>
             definitions.Any(d => d.Name == name)
                 ? new Proposal(rows, [.. definitions.Where(d => d.Name != name).Select(d => new BlindIndexSettings { Name = d.Name, Normaliser = d.Normaliser, Transform = d.Transform, Bits = d.Bits })], null)
                 : Proposal.Refuse(RegistryChange.NotFound, "name", $"{table}.{column} has no blind index '{name}' in the registry."),
@@ -264,7 +264,7 @@ internal sealed class BlindIndexRegistry(IDbContextFactory<CryptoDbContext> data
     /// audit event, then commits.
     /// </summary>
     private async Task<RegistryChange> ChangeAsync(
-        string table, string column, RegistryActor actor, CryptoColumns configured, ICryptoEventSink events,
+        string operation, string table, string column, RegistryActor actor, CryptoColumns configured, ICryptoEventSink events,
         Func<long?, List<BlindIndexDefinitionRecord>, Proposal> propose, CancellationToken cancellationToken)
     {
         if (configured.FindConfigured(table, column) is { Indexes.Count: > 0 })
@@ -337,7 +337,7 @@ internal sealed class BlindIndexRegistry(IDbContextFactory<CryptoDbContext> data
         var after = Describe(columnRecord, definitions.Where(d => kept.Contains(d.Name)).ToList());
 
         // No change without its audit event: written before the commit, so a failed write rolls the change back.
-        await events.WriteAsync(Event(actor, table, column, "success", Summary(before, after), now), cancellationToken);
+        await events.WriteAsync(Event(actor, table, column, "success", Summary(operation, before, after), now), cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         Invalidate();
         return new RegistryChange(RegistryChange.Changed, [], after);
@@ -356,8 +356,9 @@ internal sealed class BlindIndexRegistry(IDbContextFactory<CryptoDbContext> data
             Details = details,
         };
 
-    private static string Summary(RegisteredColumn? before, RegisteredColumn? after) =>
-        $"blind-index registry: before {Json(before)} after {Json(after)}";
+    // The operation first, so an auditor reading the trail sees what was done before reading the column's states.
+    private static string Summary(string operation, RegisteredColumn? before, RegisteredColumn? after) =>
+        $"blind-index registry {operation}: before {Json(before)} after {Json(after)}";
 
     private static string Json(RegisteredColumn? column) => column is null
         ? "none"

@@ -54,7 +54,11 @@ public sealed class BlindIndexRotationVerbTests : IDisposable
         }
 
         var commands = DocumentedCommands();
-        Assert.Equal(6, commands.Count);
+        Assert.Equal(7, commands.Count);
+
+        // 0. The index is registered (20 bits for 4,000,000 rows): the jobs below name it and take its definition from there.
+        await AssertRunsAsync(commands[0], "email_eq (email, whole, 20 bits)");
+        commands.RemoveAt(0);
 
         // 1. Stage, 2. recompute: every index moves to version 2 while the application still writes version 1.
         await AssertRunsAsync(commands[0], "Keyset 'blind-index': version 2 added (staged, not primary).");
@@ -81,6 +85,31 @@ public sealed class BlindIndexRotationVerbTests : IDisposable
         Assert.Contains("no blind index was scanned", withoutScan, StringComparison.Ordinal);
         await AssertRunsAsync(commands[5], "Keyset 'blind-index' version 1 destroyed");
         Assert.Matches(new Regex(@"blind-index\W+[0-9a-f]{8}\W+1\W+Destroyed"), (await RunAsync("keys", "list")).Output);
+    }
+
+    [Fact]
+    public async Task A_recompute_names_a_registered_index_and_cannot_redefine_it()
+    {
+        Assert.Equal(0, (await RunAsync("keys", "init")).ExitCode);
+        await ExecuteAsync("CREATE TABLE contacts (id INTEGER PRIMARY KEY, email BLOB, email_bidx BLOB)");
+        await InsertAsync(1);
+        Assert.Equal(0, (await RunAsync("blind-index", "define", "--table", "contacts", "--column", "email", "--name", "email_eq", "--normaliser", "email", "--expected-rows", "4000000")).ExitCode);
+        Assert.Equal(0, (await RunAsync("keys", "rotate", "--keyset", "blind-index", "--stage")).ExitCode);
+
+        // Fewer bits than the registry's 20: the job would write indexes no lookup computes, so it is refused and writes nothing.
+        var (narrower, narrowerOutput) = await RunAsync("blind-index", "recompute", "--tenant", "acme", "--table", "contacts", "--index", "email_bidx:email:email_eq:email:whole:8");
+        Assert.Equal(64, narrower);
+        Assert.Contains("index 'email_eq' is registered as email:whole:20, not email:whole:8", narrowerOutput, StringComparison.Ordinal);
+        // A name the registry does not know.
+        var (unknown, unknownOutput) = await RunAsync("blind-index", "recompute", "--tenant", "acme", "--table", "contacts", "--index", "email_bidx:email:email_prefix");
+        Assert.Equal(64, unknown);
+        Assert.Contains("contacts.email has no blind index 'email_prefix' in the blind-index registry", unknownOutput, StringComparison.Ordinal);
+        var (usage, usageOutput) = await RunAsync("keys", "usage", "--table", "contacts", "--tenant", "acme", "--index", "email_bidx:email:email_eq");
+        Assert.True(usage == 0, usageOutput);
+        Assert.Matches(new Regex(@"blind-index\W+1\W+Active, primary\W+1\b"), usageOutput); // nothing moved by the refused runs
+
+        // Named by the registry, the job recomputes under the registered definition.
+        await AssertRunsAsync(["blind-index", "recompute", "--tenant", "acme", "--table", "contacts", "--index", "email_bidx:email:email_eq"], "1 rows; index values found: 1 under version 1;", "1 written under version 2.");
     }
 
     public void Dispose()

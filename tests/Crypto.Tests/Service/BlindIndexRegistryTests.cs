@@ -131,6 +131,37 @@ public sealed class RegistryHost : IAsyncLifetime
             ? [.. (await File.ReadAllLinesAsync(EventFile, TestContext.Current.CancellationToken)).Select(line => JsonDocument.Parse(line).RootElement.Clone())]
             : [];
 
+    /// <summary>
+    /// The rows of <c>identity_access_events</c> (what Identity's access-event writer stores, off the request path) the
+    /// query gives, once at least <paramref name="atLeast"/> have arrived or 30 s have passed.
+    /// </summary>
+    public async Task<List<string[]>> TrailAsync(string sql, int atLeast)
+    {
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var rows = new List<string[]>();
+            await using (var connection = new SqliteConnection($"Data Source={Path.Combine(_directory, "security.db")}"))
+            {
+                await connection.OpenAsync(TestContext.Current.CancellationToken);
+                await using var command = connection.CreateCommand();
+                command.CommandText = sql;
+                await using var reader = await command.ExecuteReaderAsync(TestContext.Current.CancellationToken);
+                while (await reader.ReadAsync(TestContext.Current.CancellationToken))
+                {
+                    rows.Add([.. Enumerable.Range(0, reader.FieldCount).Select(i => reader.IsDBNull(i) ? "" : Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture)!)]);
+                }
+            }
+
+            if (rows.Count >= atLeast || waited.Elapsed > TimeSpan.FromSeconds(30))
+            {
+                return rows;
+            }
+
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_factory is not null)
@@ -210,6 +241,37 @@ public sealed class BlindIndexRegistryTests(RegistryHost host) : IClassFixture<R
         var denied = (await host.EventsAsync()).Where(e => e.GetProperty("record_id").GetString() == "account.tax_id" && e.GetProperty("outcome").GetString() == "denied").ToList();
         Assert.Equal(3, denied.Count);
         Assert.All(denied, e => Assert.Equal(RegistryHost.CrmApp, e.GetProperty("client_id").GetString()));
+    }
+
+    [Fact]
+    public async Task Every_change_and_every_refused_attempt_reaches_the_access_event_trail_an_auditor_reads()
+    {
+        var dave = await host.PersonTokenAsync("dave");
+        var app = await host.CrmAppTokenAsync("crypto:admin");
+
+        var (defined, _) = await host.SendAsync(dave, HttpMethod.Put, $"{Admin}/quote/ref/ref_eq", new { normaliser = "exact", expectedRows = 100_000 });
+        var (appDefines, _) = await host.SendAsync(app, HttpMethod.Put, $"{Admin}/quote/ref/ref_wide", new { normaliser = "exact", bits = 64 });
+        var (appRemoves, _) = await host.SendAsync(app, HttpMethod.Delete, $"{Admin}/quote/ref/ref_eq");
+        var (removed, _) = await host.SendAsync(dave, HttpMethod.Delete, $"{Admin}/quote/ref/ref_eq");
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.Forbidden, HttpStatusCode.Forbidden, HttpStatusCode.OK), (defined, appDefines, appRemoves, removed));
+
+        // The query docs/crypto-operations.md gives auditors, on the table Identity's writer fills (as for shred and destroy).
+        var trail = (await host.TrailAsync(
+                "SELECT Timestamp, UserId, ClientId, Outcome, Details FROM identity_access_events WHERE Privilege = 'crypto_blind_index' AND Details LIKE '%record quote.ref%' ORDER BY Timestamp",
+                atLeast: 4))
+            .Select(r => (Client: r[2], Outcome: r[3], Details: r[4])).ToList();
+
+        Assert.Equal(4, trail.Count);
+        var changes = trail.Where(e => e.Outcome == "success").ToList();
+        Assert.Equal(2, changes.Count);
+        Assert.All(changes, e => Assert.Equal(RegistryHost.Console, e.Client));
+        Assert.Contains(changes, e => e.Details.Contains("blind-index registry define ref_eq: before none after", StringComparison.Ordinal));
+        Assert.Contains(changes, e => e.Details.Contains("blind-index registry remove ref_eq: before", StringComparison.Ordinal) && e.Details.EndsWith("\"indexes\":[]}", StringComparison.Ordinal));
+        var refusals = trail.Where(e => e.Outcome == "denied").ToList();
+        Assert.Equal(2, refusals.Count);
+        Assert.All(refusals, e => Assert.Equal(RegistryHost.CrmApp, e.Client));
+        Assert.Contains(refusals, e => e.Details.Contains("create refused", StringComparison.Ordinal));
+        Assert.Contains(refusals, e => e.Details.Contains("delete refused", StringComparison.Ordinal));
     }
 
     [Fact]
