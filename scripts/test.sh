@@ -32,7 +32,7 @@ trap cleanup EXIT
 
 echo "== dependencies"
 deps_ensure_apt postgresql softhsm2
-# Authlib: a third-party private_key_jwt client (tests/Identity.Tests/Interop/authlib); openssl for the README's key commands.
+# Authlib: a third-party private_key_jwt client (tests/Identity.Tests/Interop/authlib); openssl for the key commands of docs/identity.md ("Keys instead of a secret").
 deps_ensure_apt python3-authlib python3-requests python3-cryptography openssl
 
 echo "== PostgreSQL"

@@ -8,7 +8,7 @@ namespace CrmSecurity.AuditAnalyzer.Benchmarks;
 
 /// <summary>
 /// Parse-only against parse-and-score over the same generated file (200 users, 30 days, about 100,000
-/// events), in the same run: the ratio is what the README reports.
+/// events), in the same run: the ratio is what docs/benchmarks.md reports ("Access-log analyzer: throughput and memory").
 /// </summary>
 [MemoryDiagnoser]
 public class ScoringBenchmarks

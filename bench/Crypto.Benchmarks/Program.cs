@@ -6,7 +6,7 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 // A short job (BenchmarkDotNet's ShortRun, 1 launch and 3 warm-up iterations, with 15 measured iterations
 // instead of 3 because the 2 cores are shared and 3 iterations were too noisy), in process, so a run fits on
 // the machine. Every class measures its baseline (the raw platform primitive) in
-// the same run, and the Ratio column is the figure the README quotes.
+// the same run, and the Ratio column is the figure docs/benchmarks.md quotes ("Crypto").
 if (args is ["--profile-reencryption"])
 {
     var bench = new CrmSecurity.Crypto.Benchmarks.ReencryptionBenchmarks();

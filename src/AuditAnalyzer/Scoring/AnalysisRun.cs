@@ -82,7 +82,7 @@ internal static class AnalysisRun
             // One thread, but still stage by stage: read and parse a batch, then order and score it. Switching
             // between the parser and the scorer per event made each evict the other's working set from the
             // CPU caches (lines, string pool and JSON reader state against per-user baselines); per batch each
-            // stage runs with its own data warm (see the README's speed section for the measured effect).
+            // stage runs with its own data warm (see docs/benchmarks.md, "Access-log analyzer: throughput and memory", for the measured effect).
             var batch = new AccessEvent[SingleThreadBatchSize];
             long count = 0;
             var more = true;

@@ -15,7 +15,7 @@ namespace CrmSecurity.Crypto.Cli;
 /// <summary>
 /// <c>keys usage</c>: how many stored values still use each key version, from a scan of a table's encrypted columns
 /// (named as for <c>reencrypt</c>, binary or <c>cf1:</c> text form). Only the ciphertext headers are read (keyset id and
-/// version, README byte layout): no key is used and nothing is decrypted, so it runs with no keyring access beyond the
+/// version, docs/crypto-formats.md §3 "Binary form"): no key is used and nothing is decrypted, so it runs with no keyring access beyond the
 /// listing. A version with no value left is what a later destroy could remove.
 /// </summary>
 internal static class KeyUsageCommand

@@ -4,7 +4,7 @@ using System.Security.Cryptography;
 namespace CrmSecurity.Crypto.Fields;
 
 /// <summary>
-/// The 14-byte header every field ciphertext starts with (documented byte by byte in the README):
+/// The 14-byte header every field ciphertext starts with (documented byte by byte in docs/crypto-formats.md, §3 "Binary form"):
 /// <c>format(1) algorithm(1) keyset-id(4, BE) key-version(4, BE) column-check(2, BE) row-check(2, BE)</c>.
 /// The whole header is authenticated (it is associated data of the AEAD / SIV), so none of it can be changed
 /// without the decryption failing.

@@ -29,7 +29,7 @@ internal enum CallerKind
 internal sealed record CryptoCaller(string? Subject, string? ClientId, CallerKind Kind, IReadOnlyList<string> Tenants)
 {
     // The one place the service names token claims. JWT claim names: RFC 7519 §4.1.2 (sub), RFC 9068 §2.2
-    // (client_id), RFC 8693 §4.1 (act); tenant is this service's (README, claims contract).
+    // (client_id), RFC 8693 §4.1 (act); tenant is this service's (docs/identity.md, "Claims contract").
 
     /// <summary>The subject claim, <c>sub</c> (RFC 7519 §4.1.2).</summary>
     public const string SubjectClaim = "sub";

@@ -7,7 +7,7 @@ namespace CrmSecurity.Identity.Events;
 /// <summary>
 /// Writes access events to <c>identity_access_events</c> and to the log in batches, off the request path:
 /// a token request costs a channel write, not a database round trip. Events still queued are written when
-/// the host stops; a crash loses at most one flush interval (documented in the README).
+/// the host stops; a crash loses at most one flush interval (documented in docs/limits.md).
 /// </summary>
 internal sealed partial class DatabaseEventSink(IServiceScopeFactory scopes, ILogger<DatabaseEventSink> logger)
     : BatchingQueue<AccessEvent>(50_000, waitWhenFull: true), IAccessEventSink

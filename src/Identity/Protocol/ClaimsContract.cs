@@ -10,7 +10,7 @@ using static OpenIddict.Abstractions.OpenIddictConstants;
 namespace CrmSecurity.Identity.Protocol;
 
 /// <summary>
-/// The claims every token carries, a stable contract for CRM apps and the authorization model (README, "Claims").
+/// The claims every token carries, a stable contract for CRM apps and the authorization model (docs/identity.md, "Claims contract").
 /// Access tokens: <c>sub</c>, <c>name</c>, <c>preferred_username</c>, <c>email</c>, <c>role</c> (flat, one per role),
 /// <c>tenant</c>, <c>business_unit</c>, <c>perm_ver</c>, <c>amr</c>, plus the protocol claims (<c>iss</c>, <c>aud</c>,
 /// <c>exp</c>, <c>iat</c>, <c>jti</c>, <c>client_id</c>, <c>scope</c>, RFC 9068 §2.2), <c>zoneinfo</c> when set. ID tokens:

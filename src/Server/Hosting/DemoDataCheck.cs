@@ -5,7 +5,7 @@ namespace CrmSecurity.Server.Hosting;
 
 /// <summary>
 /// In Production, start-up refuses a database that holds the demo clients: their secrets are printed by demo mode and
-/// published in the README, so anyone could get tokens for them (a database seeded in Development and then promoted is
+/// published in docs/identity.md ("Try it"), so anyone could get tokens for them (a database seeded in Development and then promoted is
 /// the usual way they get there). Demo mode itself is refused in Production by Identity's settings check.
 /// </summary>
 internal sealed class DemoDataCheck(IServiceScopeFactory scopes, IHostEnvironment environment) : IHostedService

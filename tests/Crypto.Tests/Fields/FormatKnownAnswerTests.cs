@@ -5,7 +5,7 @@ using CrmSecurity.Crypto.Tests.Support;
 namespace CrmSecurity.Crypto.Tests.Fields;
 
 /// <summary>
-/// Known answers for our own format, computed independently from the README's byte-by-byte description
+/// Known answers for our own format, computed independently from the byte-by-byte description of docs/crypto-formats.md
 /// (with Python's `cryptography`: HKDF-SHA-256, AESGCM, AESSIV, HMAC), for root key 00..1f and keyset id 01020304.
 /// A change to the format or the key derivation breaks these.
 /// </summary>

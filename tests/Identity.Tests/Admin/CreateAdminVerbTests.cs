@@ -89,7 +89,7 @@ public sealed partial class CreateAdminVerbTests : IAsyncLifetime
     [Fact]
     public async Task In_Production_the_documented_commands_create_the_administrator_once()
     {
-        // The README's "First run in production": the environment an installation has, nothing of a development checkout.
+        // docs/install.md, "First run in production": the environment an installation has, nothing of a development checkout.
         var production = new Dictionary<string, string?>(Settings)
         {
             ["ASPNETCORE_ENVIRONMENT"] = null,

@@ -59,7 +59,7 @@ public sealed class AuthlibInteropTests : IDisposable
         File.Copy(Path.Combine(root, "scripts", "client-jwks.py"), Path.Combine(_directory, "scripts", "client-jwks.py"));
         var (commandsExit, commandsOutput) = await RunAsync("bash", ["-euo", "pipefail", "-c", ReadmeCommands(root)]);
         Assert.True(commandsExit == 0, commandsOutput);
-        // The client's key server publishes the JWKS the README's commands made (docs/identity-clients.md, JwksUri).
+        // The client's key server publishes the JWKS the commands of docs/identity.md ("Keys instead of a secret") made (docs/identity-clients.md, JwksUri).
         await using var keyServer = new JwksServer();
         keyServer.Publish("/jwks.json", await File.ReadAllTextAsync(Path.Combine(_directory, "client-jwks.json"), TestContext.Current.CancellationToken));
 

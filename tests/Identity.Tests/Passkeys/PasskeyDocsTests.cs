@@ -46,7 +46,7 @@ public sealed class PasskeyDocsTests
     private static List<string> Validate(IdentitySettings settings)
     {
         var result = new IdentitySettingsValidator(new ProductionEnvironment(), new ConfigurationBuilder().Build()).Validate(null, settings);
-        // Production also wants AllowedHosts and more, which the example leaves to the README's own sections.
+        // Production also wants AllowedHosts and more, which the example leaves to docs/install.md and docs/configuration.md.
         return result.Failed ? [.. result.Failures.Where(f => f.Contains("Passkeys", StringComparison.Ordinal))] : [];
     }
 

@@ -25,7 +25,7 @@ public sealed partial class ClientDocsTests
 
         var result = new IdentitySettingsValidator(new ProductionEnvironment(), new ConfigurationBuilder().Build()).Validate(null, settings);
 
-        // Production also wants an issuer and AllowedHosts, which the example leaves to the README's own sections.
+        // Production also wants an issuer and AllowedHosts, which the example leaves to docs/install.md and docs/configuration.md.
         var errors = result.Failed ? result.Failures.Where(f => !f.Contains("Issuer", StringComparison.Ordinal) && !f.Contains("AllowedHosts", StringComparison.Ordinal)).ToList() : [];
         Assert.Empty(errors);
         Assert.Equal("https://keys.billing.example.com/.well-known/jwks.json", settings.Clients[0].JwksUri);

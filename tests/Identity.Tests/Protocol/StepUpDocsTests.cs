@@ -65,7 +65,7 @@ public sealed class StepUpDocsTests
     private static List<string> Validate(IdentitySettings settings)
     {
         var result = new IdentitySettingsValidator(new ProductionEnvironment(), new ConfigurationBuilder().Build()).Validate(null, settings);
-        // Production also wants an issuer and AllowedHosts, which the example leaves to the README's own sections.
+        // Production also wants an issuer and AllowedHosts, which the example leaves to docs/install.md and docs/configuration.md.
         return result.Failed ? [.. result.Failures.Where(f => !f.Contains("Issuer", StringComparison.Ordinal) && !f.Contains("AllowedHosts", StringComparison.Ordinal))] : [];
     }
 

@@ -67,7 +67,7 @@ public sealed class PseudonymKeyTests(ReviewerHost host) : IClassFixture<Reviewe
         Assert.Equal(Pseudonym(key, dave), detail.GetProperty("user").GetString());
     }
 
-    /// <summary>The pseudonym as README defines it: <c>user-</c> and 8 hex digits of HMAC-SHA-256 of the user id.</summary>
+    /// <summary>The pseudonym as docs/audit-analyzer.md ("Reviewing findings") defines it: <c>user-</c> and 8 hex digits of HMAC-SHA-256 of the user id.</summary>
     private static string Pseudonym(byte[] key, string userId) =>
         "user-" + Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes(userId)).AsSpan(0, 4));
 

@@ -4,7 +4,7 @@ using System.Text;
 namespace CrmSecurity.Security.Tests.Authorization;
 
 /// <summary>
-/// The demo users' ids: name-based and stable (README "Try it": SHA-256 of <c>crm-security/demo-user/NAME</c> laid out as an
+/// The demo users' ids: name-based and stable (see docs/sample-crm.md; SHA-256 of <c>crm-security/demo-user/NAME</c> laid out as an
 /// RFC 9562 version-8 UUID), so the sample CRM names record owners before the service's database exists, and so do these
 /// tests, without a sign-in per user.
 /// </summary>

@@ -149,7 +149,7 @@ public sealed partial class LogSecretsTests : IAsyncLifetime
         // Batched writers (access events, the analyzer) flush off the request path: give them a moment before reading.
         await Task.Delay(TimeSpan.FromSeconds(2), Cancel);
         // From the moment the service listens: demo mode prints the demo people's published passwords and the demo
-        // clients' secrets before that, on purpose (README, Try it).
+        // clients' secrets before that, on purpose (docs/identity.md, "Try it").
         var output = server.Output;
         var log = output[output.IndexOf("CRM security service listening on", StringComparison.Ordinal)..];
 

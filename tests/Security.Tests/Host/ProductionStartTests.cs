@@ -5,7 +5,7 @@ namespace CrmSecurity.Security.Tests.Host;
 
 /// <summary>
 /// Start-up refuses insecure Production settings with exit code 78 naming what to fix. The attacker is whoever finds a
-/// Production instance that kept the demo clients (their secrets are published in the README).
+/// Production instance that kept the demo clients (their secrets are published in docs/identity.md, "Try it").
 /// </summary>
 public sealed class ProductionStartTests(SecurityHost host) : IClassFixture<SecurityHost>
 {

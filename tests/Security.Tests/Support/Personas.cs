@@ -5,7 +5,7 @@ using CrmSecurity.Tests.Support;
 namespace CrmSecurity.Security.Tests.Support;
 
 /// <summary>
-/// The demo organisation's people and clients (README, "Try it") as attackers and victims: a token for any of them is
+/// The demo organisation's people and clients (docs/identity.md, "Try it") as attackers and victims: a token for any of them is
 /// obtained exactly as a CRM app obtains one, through the authorization code flow or client credentials.
 /// </summary>
 public static class Personas

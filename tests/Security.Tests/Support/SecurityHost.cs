@@ -8,7 +8,7 @@ namespace CrmSecurity.Security.Tests.Support;
 
 /// <summary>
 /// The real host (src/Server's Program) in-process on a free loopback port over real HTTP, in demo mode (the demo
-/// organisation, users and clients of the README), on a SQLite file in a folder of its own, with a master key (the
+/// organisation, users and clients of docs/identity.md, "Try it"), on a SQLite file in a folder of its own, with a master key (the
 /// installation's key-encryption key) in a file of that folder, as an operator would configure it. Attack tests use only
 /// what an attacker has: HTTP requests, and for the database attacker the database file itself.
 /// </summary>

@@ -12,7 +12,7 @@ public sealed class DemoHistoryTests(DemoHost host) : IClassFixture<DemoHost>
     [Fact]
     public async Task A_fresh_demo_host_scores_the_planted_anomalies_into_findings()
     {
-        // Read from the findings table: over HTTP findings are pseudonymous (README, "Live ingestion"), and which user a
+        // Read from the findings table: over HTTP findings are pseudonymous (docs/audit-analyzer.md, "Live ingestion and background scoring"), and which user a
         // finding is about is exactly what this test checks. The scorer polls every 200 ms here.
         List<JsonElement> findings = [];
         await host.WaitForRowsAsync("SELECT json FROM analyzer_live_findings", rows =>

@@ -4,7 +4,7 @@ using CrmSecurity.Tests.Support;
 namespace CrmSecurity.Server.Tests.Hosting;
 
 /// <summary>
-/// A development checkout as the README describes it: <c>dotnet run --project src/Server</c> once (Development, demo data,
+/// A development checkout as docs/install.md describes it ("Verbs in a development checkout"): <c>dotnet run --project src/Server</c> once (Development, demo data,
 /// a generated development key), then the verbs with <c>dotnet run --project src/Server -- VERB</c>. <c>dotnet run</c> sets
 /// only what the launch profile names (ASPNETCORE_ENVIRONMENT), so each process here gets exactly that environment and
 /// no DOTNET_ENVIRONMENT, in a folder of its own that stands for the checkout.
