@@ -221,6 +221,20 @@ public static class AuditAnalyzerCommands
                 return Task.FromResult(64);
             }
 
+            // Every schedule is drawn inside the period: a month at least, and insiders act only after the warm-up, in the
+            // at least 20 days after it.
+            if (parse.GetValue(days) < 30)
+            {
+                Console.Error.WriteLine($"--days {parse.GetValue(days)} is too short: at least 30 days.");
+                return Task.FromResult(64);
+            }
+
+            if (parse.GetValue(warmup) < 0 || parse.GetValue(warmup) > parse.GetValue(days) - 20)
+            {
+                Console.Error.WriteLine($"--warmup-days {parse.GetValue(warmup)} must be between 0 and --days minus 20 ({parse.GetValue(days) - 20}): insiders act only after the warm-up.");
+                return Task.FromResult(64);
+            }
+
             var settings = new GeneratorSettings
             {
                 Seed = parse.GetValue(seed),

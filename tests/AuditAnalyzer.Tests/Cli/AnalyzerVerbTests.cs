@@ -12,6 +12,21 @@ public sealed class AnalyzerVerbTests : IAsyncLifetime
     private string Path(string name) => System.IO.Path.Combine(_directory, name);
 
     [Fact]
+    public async Task Generate_refuses_a_period_too_short_for_its_warm_up_naming_the_option_instead_of_crashing()
+    {
+        var cancellationToken = TestContext.Current.CancellationToken;
+        var (code, output) = await ServerProcess.RunVerbAsync(["generate", "--out", Path("short"), "--days", "30"], workingDirectory: _directory, cancellationToken: cancellationToken);
+
+        Assert.Equal(64, code);
+        Assert.Contains("--warmup-days 60 must be between 0 and --days minus 20 (10)", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", output, StringComparison.Ordinal);
+
+        var (fine, fineOutput) = await ServerProcess.RunVerbAsync(["generate", "--out", Path("short"), "--days", "30", "--warmup-days", "10", "--users", "40"],
+            workingDirectory: _directory, cancellationToken: cancellationToken);
+        Assert.True(fine == 0, fineOutput);
+    }
+
+    [Fact]
     public async Task Generate_analyze_and_evaluate_work_end_to_end_and_a_second_run_continues_from_the_baselines()
     {
         var cancellationToken = TestContext.Current.CancellationToken;
