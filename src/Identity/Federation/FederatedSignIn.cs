@@ -117,7 +117,16 @@ internal sealed partial class FederatedSignIn(
     {
         var display = provider.DisplayName ?? name;
         var email = principal.FindFirst("email")?.Value is { Length: > 0 and <= AdminOperations.MaxEmailLength } address ? address.Trim() : null;
-        if (email is not null && await users.FindByEmailAsync(email) is not null)
+        if (email is null)
+        {
+            // Every person here has an address (password resets, SCIM, the console's searches): an account without one
+            // would fail creation later with a message about an empty address. Say what is missing, where it is set.
+            LogCreateRefused(logger, name, $"the ID token carries no email claim; add 'email' to Identity:Federation:Providers:{name}:Scopes (or have the provider send it)");
+            await WriteAsync(http, null, AccessActions.LoginFailed, $"federation_no_email; idp={name}", Outcomes.Denied);
+            return (null, $"Your {display} account gave no e-mail address, which every account here needs, so none was created. Ask your security administrator.");
+        }
+
+        if (await users.FindByEmailAsync(email) is not null)
         {
             // The address says nothing about who owns the existing account: never link or merge on it.
             await WriteAsync(http, null, AccessActions.LoginFailed, $"federation_email_already_used; idp={name}", Outcomes.Denied);

@@ -17,6 +17,8 @@ public sealed class FederatedHosts : IAsyncLifetime
 {
     public const string CorpClient = "crm-downstream";
     public const string PartnerClient = "crm-downstream-partner";
+
+    public const string MuteClient = "crm-downstream-mute";
     public const string Secret = "downstream-secret-4f1c9a7e2d";
 
     public IdentityHost Upstream { get; private set; } = null!;
@@ -29,6 +31,7 @@ public sealed class FederatedHosts : IAsyncLifetime
         await Upstream.InitializeAsync();
         var corp = "Identity:Federation:Providers:corp:";
         var partner = "Identity:Federation:Providers:partner:";
+        var mute = "Identity:Federation:Providers:mute:";
         Downstream = new IdentityHost
         {
             ExtraSettings = new Dictionary<string, string?>
@@ -58,6 +61,14 @@ public sealed class FederatedHosts : IAsyncLifetime
                 [partner + "ClientSecret"] = Secret,
                 [partner + "Scopes:0"] = "profile",
                 [partner + "JustInTimeCreation"] = "false",
+                // Just-in-time creation, but the provider is asked for no e-mail address.
+                [mute + "DisplayName"] = "Mute",
+                [mute + "Authority"] = Upstream.Issuer,
+                [mute + "ClientId"] = MuteClient,
+                [mute + "ClientSecret"] = Secret,
+                [mute + "Scopes:0"] = "profile",
+                [mute + "JustInTimeCreation"] = "true",
+                [mute + "BusinessUnit"] = "sales-west",
             },
         };
         await Downstream.InitializeAsync();
@@ -65,7 +76,7 @@ public sealed class FederatedHosts : IAsyncLifetime
         // The downstream is a client of the upstream, registered with its callback paths.
         await using var scope = Upstream.Services.CreateAsyncScope();
         var registry = scope.ServiceProvider.GetRequiredService<ClientRegistry>();
-        foreach (var (client, provider) in new[] { (CorpClient, "corp"), (PartnerClient, "partner") })
+        foreach (var (client, provider) in new[] { (CorpClient, "corp"), (PartnerClient, "partner"), (MuteClient, "mute") })
         {
             await registry.RegisterAsync(new ClientSettings
             {
@@ -159,6 +170,22 @@ public sealed class FederationTests(FederatedHosts hosts) : IClassFixture<Federa
         Assert.Null(code);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("not linked to an account here", await response.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+        Assert.False(await hosts.Downstream.WithStoreAsync(store => store.Users.AnyAsync(u => u.UserName!.Contains(name), Cancel)));
+        await AssertNotSignedInAsync(browser);
+    }
+
+    [Fact]
+    public async Task A_provider_that_gives_no_email_address_gets_no_account_and_a_page_saying_what_is_missing()
+    {
+        var (name, password) = await UpstreamUserAsync("quinn", "sales_rep");
+        using var browser = new FederationBrowser();
+
+        var (_, response, code) = await SignInAsync(browser, "mute", name, password);
+
+        Assert.Null(code);
+        var page = await response.Content.ReadAsStringAsync(Cancel);
+        Assert.Contains("id=\"federation-error\"", page, StringComparison.Ordinal);
+        Assert.Contains("gave no e-mail address", page, StringComparison.Ordinal);
         Assert.False(await hosts.Downstream.WithStoreAsync(store => store.Users.AnyAsync(u => u.UserName!.Contains(name), Cancel)));
         await AssertNotSignedInAsync(browser);
     }
