@@ -283,7 +283,13 @@ internal sealed class UserBaseline
     }
 
     /// <summary>The highest total of <paramref name="span"/> consecutive active days in the long-term history (0 if shorter).</summary>
-    public double MaxHistoryRun(int span, float[] history)
+    public double MaxHistoryRun(int span, float[] history) => MaxHistoryRun(span, history, float.PositiveInfinity);
+
+    /// <summary>
+    /// The highest total of <paramref name="span"/> consecutive history days, each day counted at most
+    /// <paramref name="cap"/> (a spike of a day or two is not a habit of weeks).
+    /// </summary>
+    public double MaxHistoryRun(int span, float[] history, float cap)
     {
         if (span <= 0 || HistoryCount < span)
         {
@@ -294,10 +300,10 @@ internal sealed class UserBaseline
         double window = 0, best = 0;
         for (var i = 0; i < HistoryCount; i++)
         {
-            window += history[(start + i) % history.Length];
+            window += Math.Min(cap, history[(start + i) % history.Length]);
             if (i >= span)
             {
-                window -= history[(start + i - span) % history.Length];
+                window -= Math.Min(cap, history[(start + i - span) % history.Length]);
             }
 
             if (i >= span - 1 && window > best)
@@ -307,6 +313,20 @@ internal sealed class UserBaseline
         }
 
         return best;
+    }
+
+    /// <summary>The <paramref name="rank"/>-th largest value of the history (1 = the largest), or +inf with fewer values.</summary>
+    public float HistoryLargest(float[] history, int rank)
+    {
+        if (rank < 1 || HistoryCount < rank)
+        {
+            return float.PositiveInfinity;
+        }
+
+        Span<float> values = stackalloc float[HistoryCount];
+        history.AsSpan(0, HistoryCount).CopyTo(values);
+        values.Sort();
+        return values[HistoryCount - rank];
     }
 
     public double SensitiveRollingSum(string entity, int days)

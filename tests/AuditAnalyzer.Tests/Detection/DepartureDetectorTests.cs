@@ -14,11 +14,18 @@ public sealed class DepartureDetectorTests
     /// 80 working days of ~100 exported records a day, then <paramref name="lastDays"/> working days exporting
     /// <paramref name="perDay"/> a day; the user leaves on <paramref name="terminated"/> (working-day index) if given.
     /// </summary>
-    private static Org Leaver(double perDay, int lastDays = 10, int? terminated = 94)
+    private static Org Leaver(double perDay, int lastDays = 10, int? terminated = 94, bool spike = false)
     {
         var org = new Org().Peers("p", 12, exportRecords: 100, days: 90)
             .User("lea", terminated: terminated is { } t ? Org.Weekday(t) : null);
         org.WorkDays("lea", 80, exportRecords: 100);
+        if (spike)
+        {
+            // Months earlier, one day of twenty times the usual (a one-off list for a colleague), in the organisation's first
+            // fortnight, when nothing alerts, so the day stays in her history.
+            org.Add("lea", Org.Utc(Org.Weekday(8), 15), AccessAction.Export, "contact", 1900);
+        }
+
         for (var d = 80; d < 80 + lastDays; d++)
         {
             org.Add("lea", Org.Utc(Org.Weekday(d), 9), AccessAction.Login);
@@ -41,6 +48,17 @@ public sealed class DepartureDetectorTests
         Assert.Contains($"termination date {Org.Weekday(94):yyyy-MM-dd}", reason.Text, StringComparison.Ordinal);
         Assert.Contains("their own, from", reason.Text, StringComparison.Ordinal);
         Assert.True(reason.Actual!.Value > 2.5 * reason.Typical!.Value, reason.Text);
+    }
+
+    [Fact]
+    public void A_spike_day_months_earlier_does_not_hide_weeks_of_taking()
+    {
+        // Counted in full, the spike makes a nine-day run of about 2,800 in her history, and 1.5 times that is more than the
+        // at most 3,150 taken now (2.5 times her own normal, which the spike raised, is about 2,950); one day is not a habit of
+        // weeks, so each history day counts at most the third largest.
+        var reason = Leaver(perDay: 350, spike: true).Score().For("lea").Alerts().SelectMany(f => f.Reasons).FirstOrDefault(r => r.Code == ReasonCodes.ExportsBeforeLeaving);
+        Assert.NotNull(reason);
+        Assert.Contains("their own, from", reason.Text, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -9,7 +9,8 @@ namespace CrmSecurity.AuditAnalyzer.Detection;
 /// under the bulk-export thresholds, which are built for strangers to the data; a leaver taking "their" customers
 /// does it a little at a time. The rolling total is judged against the user's own long-term export mean for as many
 /// active days (from history older than the recent window, so the taking cannot raise its own baseline) and against
-/// the highest total of as many consecutive active days in that history (they have done it before); with too little
+/// the highest total of as many consecutive active days in that history, one or two spike days capped (they have done it
+/// before); with too little
 /// history of their own it says nothing. A pure function of the event, the directory and the baselines.
 /// </summary>
 internal sealed class DepartureDetector : IDetector
@@ -53,7 +54,10 @@ internal sealed class DepartureDetector : IDetector
         }
 
         var normal = p.LongTermExportMean * Math.Max(active, 1);
-        var highest = view.Baseline.MaxHistoryRun(active, view.Baseline.HistoryExported);
+        // "They have done it before" means weeks like these, not one or two big days: each history day counts at most the
+        // third largest (about the 95th percentile of 60 days), so a single spike does not hide a month of taking.
+        var cap = view.Baseline.HistoryLargest(view.Baseline.HistoryExported, 3);
+        var highest = view.Baseline.MaxHistoryRun(active, view.Baseline.HistoryExported, cap);
         var threshold = Math.Max(rules.MinRecords, Math.Max(rules.OverOwnNormal * normal, rules.OverHistoryMax * highest));
         if (sum <= threshold)
         {
