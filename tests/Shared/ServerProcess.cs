@@ -50,6 +50,29 @@ public sealed partial class ServerProcess : IAsyncDisposable
         return (process._process.ExitCode, process.Output);
     }
 
+    /// <summary>
+    /// The Testing environment of every child process, then <paramref name="environment"/> on top. Null unsets a variable
+    /// (the process would otherwise see it set and empty), so a test can take away one this sets, as DOTNET_ENVIRONMENT
+    /// for a start like `dotnet run`'s.
+    /// </summary>
+    public static void SetTestingEnvironment(ProcessStartInfo start, IReadOnlyDictionary<string, string?>? environment)
+    {
+        start.Environment["DOTNET_ENVIRONMENT"] = "Testing";
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
+        start.Environment["DOTNET_NOLOGO"] = "1";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                start.Environment.Remove(key);
+            }
+            else
+            {
+                start.Environment[key] = value;
+            }
+        }
+    }
+
     /// <summary>Starts the web service on a free port and waits until it says where it listens.</summary>
     public static Task<ServerProcess> StartAsync(
         IReadOnlyDictionary<string, string?>? environment = null,
@@ -148,22 +171,7 @@ public sealed partial class ServerProcess : IAsyncDisposable
             start.ArgumentList.Add(argument);
         }
 
-        start.Environment["DOTNET_ENVIRONMENT"] = "Testing";
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
-        {
-            // Null unsets the variable (the process would otherwise see it set and empty), so a test can take away
-            // one this class sets, as DOTNET_ENVIRONMENT for a start like `dotnet run`'s.
-            if (value is null)
-            {
-                start.Environment.Remove(key);
-            }
-            else
-            {
-                start.Environment[key] = value;
-            }
-        }
+        SetTestingEnvironment(start, environment);
 
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         var server = new ServerProcess(process);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CrmSecurity.Tests.Support;
 
 namespace CrmSecurity.Server.Tests.Docs;
 
@@ -47,20 +48,7 @@ internal static class DocCommands
         }
 
         start.Environment["CRM_SECURITY_SERVER_DLL"] = Path.Combine(AppContext.BaseDirectory, "CrmSecurity.Server.dll");
-        start.Environment["DOTNET_ENVIRONMENT"] = "Testing";
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Testing";
-        start.Environment["DOTNET_NOLOGO"] = "1";
-        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
-        {
-            if (value is null)
-            {
-                start.Environment.Remove(key);
-            }
-            else
-            {
-                start.Environment[key] = value;
-            }
-        }
+        ServerProcess.SetTestingEnvironment(start, environment);
 
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync(Cancel);
