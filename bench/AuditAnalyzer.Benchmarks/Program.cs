@@ -15,6 +15,7 @@ using CrmSecurity.AuditAnalyzer.Scoring;
 //                                 JIT time, and the peak working set. With --rounds N the list is repeated N times
 //                                 and the median ratio per mode is printed at the end: each round compares with
 //                                 the parse pass of the same round, so a change in machine load hits both alike.
+//                                 With --alloc, the types that allocate most (sampled) are listed after each mode.
 //                                 Modes: parse (read and parse only), order (+ reorder/dedupe window), score1
 //                                 (+ scoring, one thread), score (+ scoring, reading on a second thread).
 //   stages EVENTS USERS_CSV [COUNT] [ROUNDS] [STAGE,...]
@@ -41,10 +42,15 @@ internal static class Throughput
     public static int Run(string events, string? users, string[] arguments)
     {
         var rounds = 1;
+        AllocationTypes? allocations = null;
         var modes = new List<string>();
         for (var i = 0; i < arguments.Length; i++)
         {
-            if (arguments[i] == "--rounds" && i + 1 < arguments.Length)
+            if (arguments[i] == "--alloc")
+            {
+                allocations = new AllocationTypes();
+            }
+            else if (arguments[i] == "--rounds" && i + 1 < arguments.Length)
             {
                 rounds = int.Parse(arguments[++i], CultureInfo.InvariantCulture);
             }
@@ -69,7 +75,9 @@ internal static class Throughput
             double? parseWallRate = null;
             foreach (var mode in modes)
             {
+                allocations?.Start();
                 var (count, seconds, cpu, gc, jit, collections) = Measure(mode, files, users);
+                allocations?.Stop();
                 using var self = Process.GetCurrentProcess();
                 // The machine is shared: CPU seconds of this process are the fairer clock; wall time is shown too.
                 var rate = count / cpu;
@@ -95,6 +103,7 @@ internal static class Throughput
 
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{(rounds > 1 ? $"[{round}] " : "")}{mode,-6} {count,12:N0} events {seconds,7:0.00} s wall {cpu,7:0.00} s CPU (GC pauses {gc:0.00} s in {collections}, JIT {jit:0.00} s) {rate,12:N0} events/CPU-s{ratio}; peak working set {self.PeakWorkingSet64 / 1048576.0:N0} MiB, GC heap {GC.GetTotalMemory(false) / 1048576.0:N0} MiB"));
+                allocations?.Print(count);
             }
         }
 
@@ -126,6 +135,7 @@ internal static class Throughput
         var gcBefore = GC.GetTotalPauseDuration();
         int[] countsBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
         var jitBefore = System.Runtime.JitInfo.GetCompilationTime();
+        var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
         var clock = Stopwatch.StartNew();
         long count = 0;
         switch (mode)
@@ -159,6 +169,6 @@ internal static class Throughput
         self.Refresh();
         return (count, seconds, (self.TotalProcessorTime - cpuBefore).TotalSeconds,
             (GC.GetTotalPauseDuration() - gcBefore).TotalSeconds, (System.Runtime.JitInfo.GetCompilationTime() - jitBefore).TotalSeconds,
-            string.Create(CultureInfo.InvariantCulture, $"{GC.CollectionCount(0) - countsBefore[0]}/{GC.CollectionCount(1) - countsBefore[1]}/{GC.CollectionCount(2) - countsBefore[2]} gen0/1/2 collections"));
+            string.Create(CultureInfo.InvariantCulture, $"{GC.CollectionCount(0) - countsBefore[0]}/{GC.CollectionCount(1) - countsBefore[1]}/{GC.CollectionCount(2) - countsBefore[2]} gen0/1/2 collections, {(GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / (double)Math.Max(1, count):N0} bytes allocated per event"));
     }
 }

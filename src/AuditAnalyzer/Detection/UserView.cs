@@ -68,8 +68,11 @@ internal sealed class DayProfile
     public RobustStats Counter(int counter)
     {
         _counters ??= new RobustStats?[DayCounters.Count];
-        return _counters[counter] ??= Stats(d => d.Counters[counter], _baseline.History[counter]);
+        return _counters[counter] ??= CounterStats(counter);
     }
+
+    // Apart from Counter: a lambda capturing the parameter there allocated its closure on every call, cached or not.
+    private RobustStats CounterStats(int counter) => Stats(d => d.Counters[counter], _baseline.History[counter]);
 
     /// <summary>Mean exported per active day over history older than the recent window (for rolling totals).</summary>
     public double LongTermExportMean => _longTermExportMean ??= ComputeLongTermExportMean();

@@ -37,6 +37,9 @@ internal sealed class Scorer
     private readonly EntityActionKeys _keys = new();
     private readonly PriorityQueue<Incident, long> _closing = new();
     private readonly List<Signal> _signals = [];
+
+    // An array, not the catalogue's IReadOnlyList: a foreach over the interface allocated an enumerator per event.
+    private static readonly IDetector[] Detectors = [.. DetectorCatalog.All];
     private readonly Dictionary<string, List<(DateTimeOffset At, double Score, string Reason)>> _history = new(StringComparer.Ordinal);
     private long _lastTicks = long.MinValue;
 
@@ -87,7 +90,7 @@ internal sealed class Scorer
         var view = new UserView(key.Name, firstSeen, user.Baseline, user.Peers, user.Directory, user.IsAdmin, user.Profile!, time, hour,
             user.OddRecordsToday, user.DayEvidence, user.OddEvidence, user.Snooping, user.Whereabouts);
         _signals.Clear();
-        foreach (var detector in DetectorCatalog.All)
+        foreach (var detector in Detectors)
         {
             detector.Evaluate(e, view, _policy, _signals);
         }

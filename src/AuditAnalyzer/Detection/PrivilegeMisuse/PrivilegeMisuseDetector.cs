@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using CrmSecurity.AuditAnalyzer.Baselines;
 using CrmSecurity.AuditAnalyzer.Events;
 using CrmSecurity.AuditAnalyzer.Policy;
 
@@ -58,7 +59,7 @@ internal sealed class PrivilegeMisuseDetector : IDetector
             var peerCount = view.Peers.Members.Count;
             var sensitive = e.Action is AccessAction.Export or AccessAction.Decrypt or AccessAction.Impersonate or AccessAction.AdminChange
                 || policy.LimitFor(e.Entity) is not null;
-            var grant = b.Grants.LastOrDefault(g => g.Ticks <= e.UtcTicks && e.UtcTicks - g.Ticks <= rules.EscalationWindow.Ticks);
+            var grant = LatestGrant(b.Grants, e.UtcTicks, rules.EscalationWindow.Ticks);
             if (grant is not null && (peerCount < 5 || peerShare <= 0.2))
             {
                 var hours = TimeSpan.FromTicks(e.UtcTicks - grant.Ticks).TotalHours;
@@ -119,6 +120,22 @@ internal sealed class PrivilegeMisuseDetector : IDetector
         }
 
         return key;
+    }
+
+    /// <summary>The latest grant at or before <paramref name="ticks"/> and at most <paramref name="window"/> ticks older.</summary>
+    private static Grant? LatestGrant(List<Grant> grants, long ticks, long window)
+    {
+        // A loop, not LastOrDefault with a lambda: the closure over the event was allocated on every event scored.
+        for (var i = grants.Count - 1; i >= 0; i--)
+        {
+            var g = grants[i];
+            if (g.Ticks <= ticks && ticks - g.Ticks <= window)
+            {
+                return g;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
