@@ -190,13 +190,14 @@ internal static class AdminEndpoints
         clients.MapDelete("/{id}", (string id, HttpContext http) => Change(http, async (g, ops, ct) =>
         {
             var (revoked, problem) = await ops.DeleteClientAsync(g, id, IfMatch(http), ct);
-            return (problem, problem is not null ? null : TypedResults.Ok(new ClientDeletedView(id, revoked?.TokensRevoked ?? 0, revoked?.AuthorizationsRevoked ?? 0)));
-        })).Produces<ClientDeletedView>().WithSummary("Delete a run-time client: every token it holds is revoked first.");
+            return (problem, problem is not null ? null : TypedResults.Ok(new ClientRevocationView(id, revoked?.TokensRevoked ?? 0, revoked?.AuthorizationsRevoked ?? 0)));
+        })).Produces<ClientRevocationView>().WithSummary("Delete a run-time client: every token it holds is revoked first.");
         clients.MapPost("/{id}/revoke", (string id, HttpContext http) => Change(http, async (g, ops, ct) =>
         {
             var (summary, problem) = await ops.RevokeClientAsync(g, id, null, ct);
-            return (problem, summary is null ? null : TypedResults.Ok(summary));
-        }));
+            return (problem, summary is null ? null : TypedResults.Ok(new ClientRevocationView(summary.Value, summary.TokensRevoked, summary.AuthorizationsRevoked)));
+        })).Produces<ClientRevocationView>()
+            .WithSummary("Incident response: revoke every token and authorization of a client and keep the client; the reply counts what was revoked.");
 
         api.MapGet("/policies", ExportPolicies).WithTags("Policies")
             .WithSummary("Organisation, business units, roles and field security profiles as one document in the format of policies/authorization: review it, or seed another installation with it.");

@@ -221,8 +221,11 @@ internal sealed record SecretRotationBody(
     [property: JsonPropertyName("overlap")] string? Overlap,
     [property: JsonPropertyName("version")] string? Version = null);
 
-/// <summary>A deleted client, and how many of its stored tokens and authorizations were revoked with it.</summary>
-internal sealed record ClientDeletedView(
+/// <summary>
+/// A client whose stored tokens and authorizations were revoked, by its deletion or by incident response (the client
+/// kept), and how many: one answer, in the admin API's snake_case, for both.
+/// </summary>
+internal sealed record ClientRevocationView(
     [property: JsonPropertyName("client_id")] string ClientId,
     [property: JsonPropertyName("tokens_revoked")] long TokensRevoked,
     [property: JsonPropertyName("authorizations_revoked")] long AuthorizationsRevoked);

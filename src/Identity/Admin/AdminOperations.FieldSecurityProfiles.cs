@@ -223,16 +223,10 @@ internal sealed partial class AdminOperations
     public async Task<AdminProblem?> SetTeamFieldProfilesAsync(AdminGuard guard, string teamId, TeamBody body, CancellationToken cancellationToken)
     {
         var snapshot = guard.Snapshot;
-        var index = snapshot.TeamIndex(teamId);
-        if (index < 0)
+        var (found, refused) = Team(guard, teamId, CrmAction.Assign);
+        if (found is not { } team)
         {
-            return AdminProblem.NotFound("team", teamId);
-        }
-
-        var team = snapshot.Teams[index];
-        if (guard.Require(SystemEntities.Team, CrmAction.Assign, snapshot.BusinessUnits[team.BusinessUnit].Id) is { } denied)
-        {
-            return denied;
+            return refused;
         }
 
         if (team.Members.Contains(guard.Caller))
@@ -248,13 +242,11 @@ internal sealed partial class AdminOperations
 
         return await changes.ApplyAsync(guard.Actor, async context =>
         {
-            var record = await context.Store.Teams.SingleAsync(t => t.Id == teamId, cancellationToken);
-            if (await StaleAsync(context, "team", teamId, record.Name, record.Version, body.Version, cancellationToken) is { } stale)
+            if ((await EditedTeamAsync(context, teamId, body.Version, cancellationToken)).Problem is { } stale)
             {
                 return stale;
             }
 
-            record.Version++;
             await context.Store.TeamFieldProfiles.Where(a => a.TeamId == teamId).ExecuteDeleteAsync(cancellationToken);
             context.Store.TeamFieldProfiles.AddRange(wanted.Select(p => new TeamFieldProfileRecord { TeamId = teamId, ProfileId = p.Id }));
             context.Audit(new AuditChange("team.field_profiles", "team", teamId, team.Name,

@@ -71,17 +71,9 @@ internal sealed partial class AdminOperations
     /// <summary>Renames a team: update on team covering its unit; names stay unique; If-Match / version checks the copy edited.</summary>
     public async Task<AdminProblem?> RenameTeamAsync(AdminGuard guard, string teamId, TeamBody body, CancellationToken cancellationToken)
     {
-        var snapshot = guard.Snapshot;
-        var index = snapshot.TeamIndex(teamId);
-        if (index < 0)
+        if (Team(guard, teamId, CrmAction.Update).Problem is { } refused)
         {
-            return AdminProblem.NotFound("team", teamId);
-        }
-
-        var team = snapshot.Teams[index];
-        if (guard.Require(SystemEntities.Team, CrmAction.Update, snapshot.BusinessUnits[team.BusinessUnit].Id) is { } denied)
-        {
-            return denied;
+            return refused;
         }
 
         var name = body.Name?.Trim();
@@ -90,22 +82,21 @@ internal sealed partial class AdminOperations
             return AdminProblem.Invalid("name", $"name is required (at most {MaxNameLength} characters).");
         }
 
-        if (NameTaken(snapshot, name, teamId) is { } taken)
+        if (NameTaken(guard.Snapshot, name, teamId) is { } taken)
         {
             return taken;
         }
 
         return await changes.ApplyAsync(guard.Actor, async context =>
         {
-            var record = await context.Store.Teams.SingleAsync(t => t.Id == teamId, cancellationToken);
-            if (await StaleAsync(context, "team", teamId, record.Name, record.Version, body.Version, cancellationToken) is { } stale)
+            var (record, stale) = await EditedTeamAsync(context, teamId, body.Version, cancellationToken);
+            if (stale is not null)
             {
                 return stale;
             }
 
-            var before = record.Name;
+            var before = record!.Name;
             record.Name = name;
-            record.Version++;
             context.Audit(new AuditChange("team.update", "team", teamId, name, new { name = before }, new { name }));
             return null;
         }, cancellationToken);
@@ -115,13 +106,13 @@ internal sealed partial class AdminOperations
     public Task<AdminProblem?> SetTeamMembersAsync(AdminGuard guard, string teamId, IReadOnlyList<string> wanted, int? version, CancellationToken cancellationToken)
     {
         var snapshot = guard.Snapshot;
-        var index = snapshot.TeamIndex(teamId);
-        if (index < 0)
+        var (team, refused) = Team(guard, teamId, CrmAction.Assign);
+        if (refused is not null)
         {
-            return Task.FromResult<AdminProblem?>(AdminProblem.NotFound("team", teamId));
+            return Task.FromResult<AdminProblem?>(refused);
         }
 
-        var current = snapshot.Teams[index].Members.Select(m => snapshot.Users[m].Id).ToList();
+        var current = team!.Members.Select(m => snapshot.Users[m].Id).ToList();
         return ChangeTeamMembersAsync(guard, teamId, [.. wanted.Where(w => !current.Contains(w))], [.. current.Where(c => !wanted.Contains(c))], version, "members",
             wanted, cancellationToken);
     }
@@ -137,16 +128,10 @@ internal sealed partial class AdminOperations
         IReadOnlyList<string>? named, CancellationToken cancellationToken)
     {
         var snapshot = guard.Snapshot;
-        var index = snapshot.TeamIndex(teamId);
-        if (index < 0)
+        var (found, refused) = Team(guard, teamId, CrmAction.Assign);
+        if (found is not { } team)
         {
-            return AdminProblem.NotFound("team", teamId);
-        }
-
-        var team = snapshot.Teams[index];
-        if (guard.Require(SystemEntities.Team, CrmAction.Assign, snapshot.BusinessUnits[team.BusinessUnit].Id) is { } denied)
-        {
-            return denied;
+            return refused;
         }
 
         // Problems name the position in the body the caller sent (members[i]) or the path's user.
@@ -168,13 +153,11 @@ internal sealed partial class AdminOperations
         removed = [.. removed.Where(members.Contains)];
         return await changes.ApplyAsync(guard.Actor, async context =>
         {
-            var record = await context.Store.Teams.SingleAsync(t => t.Id == teamId, cancellationToken);
-            if (await StaleAsync(context, "team", teamId, record.Name, record.Version, version, cancellationToken) is { } stale)
+            if ((await EditedTeamAsync(context, teamId, version, cancellationToken)).Problem is { } stale)
             {
                 return stale;
             }
 
-            record.Version++;
             var removedIds = removed.Select(r => r.Id).ToList();
             await context.Store.TeamMembers.Where(m => m.TeamId == teamId && removedIds.Contains(m.UserId)).ExecuteDeleteAsync(cancellationToken);
             context.Store.TeamMembers.AddRange(added.Select(a => new TeamMemberRecord { TeamId = teamId, UserId = a.Id }));
@@ -221,6 +204,39 @@ internal sealed partial class AdminOperations
         return (users, null);
     }
 
+    /// <summary>
+    /// The team, when the caller may <paramref name="action"/> it: the right on team at a depth covering the team's business
+    /// unit (deny by default); otherwise the problem (404 for an unknown team, 403 naming the unit).
+    /// </summary>
+    private static (TeamInfo? Team, AdminProblem? Problem) Team(AdminGuard guard, string teamId, CrmAction action)
+    {
+        var snapshot = guard.Snapshot;
+        var index = snapshot.TeamIndex(teamId);
+        if (index < 0)
+        {
+            return (null, AdminProblem.NotFound("team", teamId));
+        }
+
+        var team = snapshot.Teams[index];
+        return guard.Require(SystemEntities.Team, action, snapshot.BusinessUnits[team.BusinessUnit].Id) is { } denied ? (null, denied) : (team, null);
+    }
+
+    /// <summary>
+    /// Inside a change: the team's row, when <paramref name="version"/> (If-Match) is its current version or not given
+    /// (RFC 9110 §13.1.1), with its version moved on; otherwise 409 naming who changed it last.
+    /// </summary>
+    private static async Task<(TeamRecord? Record, AdminProblem? Problem)> EditedTeamAsync(ChangeContext context, string teamId, int? version, CancellationToken cancellationToken)
+    {
+        var record = await context.Store.Teams.SingleAsync(t => t.Id == teamId, cancellationToken);
+        if (await StaleAsync(context, "team", teamId, record.Name, record.Version, version, cancellationToken) is { } stale)
+        {
+            return (null, stale);
+        }
+
+        record.Version++;
+        return (record, null);
+    }
+
     private static AdminProblem? NameTaken(AuthorizationSnapshot snapshot, string name, string? except) =>
         snapshot.Teams.FirstOrDefault(t => t.Id != except && string.Equals(t.Name, name.Trim(), StringComparison.OrdinalIgnoreCase)) is { } other
             ? Field(StatusCodes.Status409Conflict, "name", $"The team '{other.Name}' ({other.Id}) already has that name; team names are unique.")
@@ -233,17 +249,10 @@ internal sealed partial class AdminOperations
     public async Task<AdminProblem?> SetTeamRolesAsync(AdminGuard guard, string teamId, TeamBody body, CancellationToken cancellationToken)
     {
         var snapshot = guard.Snapshot;
-        var index = snapshot.TeamIndex(teamId);
-        if (index < 0)
+        var (found, refused) = Team(guard, teamId, CrmAction.Assign);
+        if (found is not { } team)
         {
-            return AdminProblem.NotFound("team", teamId);
-        }
-
-        var team = snapshot.Teams[index];
-        var unit = snapshot.BusinessUnits[team.BusinessUnit].Id;
-        if (guard.Require(SystemEntities.Team, CrmAction.Assign, unit) is { } denied)
-        {
-            return denied;
+            return refused;
         }
 
         if (team.Members.Contains(guard.Caller))
@@ -259,13 +268,11 @@ internal sealed partial class AdminOperations
 
         return await changes.ApplyAsync(guard.Actor, async context =>
         {
-            var record = await context.Store.Teams.SingleAsync(t => t.Id == teamId, cancellationToken);
-            if (await StaleAsync(context, "team", teamId, record.Name, record.Version, body.Version, cancellationToken) is { } stale)
+            if ((await EditedTeamAsync(context, teamId, body.Version, cancellationToken)).Problem is { } stale)
             {
                 return stale;
             }
 
-            record.Version++;
             await context.Store.TeamRoles.Where(r => r.TeamId == teamId).ExecuteDeleteAsync(cancellationToken);
             context.Store.TeamRoles.AddRange(roles.Select(r => new TeamRoleRecord { TeamId = teamId, RoleId = r.Id }));
             context.Audit(new AuditChange("team.roles", "team", teamId, team.Name,
@@ -277,16 +284,10 @@ internal sealed partial class AdminOperations
     public async Task<AdminProblem?> DeleteTeamAsync(AdminGuard guard, string teamId, CancellationToken cancellationToken)
     {
         var snapshot = guard.Snapshot;
-        var index = snapshot.TeamIndex(teamId);
-        if (index < 0)
+        var (found, refused) = Team(guard, teamId, CrmAction.Delete);
+        if (found is not { } team)
         {
-            return AdminProblem.NotFound("team", teamId);
-        }
-
-        var team = snapshot.Teams[index];
-        if (guard.Require(SystemEntities.Team, CrmAction.Delete, snapshot.BusinessUnits[team.BusinessUnit].Id) is { } denied)
-        {
-            return denied;
+            return refused;
         }
 
         return await changes.ApplyAsync(guard.Actor, async context =>

@@ -130,13 +130,15 @@ internal sealed partial class DemoSeeder(IServiceScopeFactory scopes, IOptions<I
                 store.BusinessUnits.Add(new() { Id = unit.Id, Name = unit.Name, ParentId = unit.Parent ?? root });
             }
 
-            // A business-unit limited admin: manages users and teams of Sales West only, and holds the sales
-            // manager's privileges so that it can hand out the sales roles (nobody grants what they do not hold).
+            // A business-unit limited admin: creates and manages users and teams of Sales West only (a Dynamics 365
+            // business-unit administrator's User privileges at business-unit depth), and holds the sales manager's
+            // privileges so that it can hand out the sales roles (nobody grants what they do not hold).
             var salesManager = context.Before.Roles[context.Before.RoleIndex("sales_manager")];
-            store.CrmRoles.Add(new() { Id = WestAdminRole, Name = "Sales West user administrator", Description = "Manages the users and teams of its own business unit; holds the sales manager's privileges to hand them out." });
+            store.CrmRoles.Add(new() { Id = WestAdminRole, Name = "Sales West user administrator", Description = "Creates and manages the users and teams of its own business unit; holds the sales manager's privileges to hand them out." });
             store.RolePrivileges.AddRange(salesManager.Definition.Privileges.Select(p => new RolePrivilegeRecord { RoleId = WestAdminRole, Entity = p.Entity, Action = p.Action.Name(), Depth = p.Depth.Name() }));
             store.RolePrivileges.AddRange(
             [
+                Privilege("system_user", CrmAction.Create, Depth.BusinessUnit),
                 Privilege("system_user", CrmAction.Read, Depth.BusinessUnit),
                 Privilege("system_user", CrmAction.Update, Depth.BusinessUnit),
                 Privilege("system_user", CrmAction.Assign, Depth.BusinessUnit),

@@ -226,6 +226,24 @@ public sealed class ClientAdminApiTests(IdentityHost host) : IClassFixture<Ident
     }
 
     [Fact]
+    public async Task Revoking_a_client_answers_in_snake_case_as_deleting_one_does_and_keeps_the_client()
+    {
+        using var admin = await AdminApi.SecOpsAsync(host);
+        var secret = await CreateAsync(admin, "breached-app", "confidential", ["client_credentials"], ["crm.api"]);
+        using var http = host.CreateClient();
+        Assert.Equal(HttpStatusCode.OK, (await ClientCredentialsStatusAsync(http, "breached-app", secret!)).Status);
+
+        var revoked = await admin.SendAsync(HttpMethod.Post, "admin/api/clients/breached-app/revoke", null);
+
+        // One JSON contract for the admin API: the same members as DELETE's answer, snake_case like every neighbour.
+        Assert.True(revoked.Status == HttpStatusCode.OK, revoked.Text);
+        Assert.Equal(["client_id", "tokens_revoked", "authorizations_revoked"], revoked.Json.EnumerateObject().Select(p => p.Name));
+        Assert.Equal("breached-app", revoked.Json.GetProperty("client_id").GetString());
+        Assert.True(revoked.Json.GetProperty("tokens_revoked").GetInt64() >= 0);
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("admin/api/clients/breached-app")).Status);
+    }
+
+    [Fact]
     public async Task The_openapi_document_describes_the_client_operations()
     {
         using var http = host.CreateClient();
@@ -236,6 +254,11 @@ public sealed class ClientAdminApiTests(IdentityHost host) : IClassFixture<Ident
         Assert.True(paths.GetProperty("/admin/api/clients/{id}").TryGetProperty("put", out _));
         Assert.True(paths.GetProperty("/admin/api/clients/{id}").TryGetProperty("delete", out _));
         Assert.True(paths.GetProperty("/admin/api/clients/{id}/secrets").TryGetProperty("post", out _));
+        var revoke = paths.GetProperty("/admin/api/clients/{id}/revoke").GetProperty("post");
+        Assert.Contains("revoke every token", revoke.GetProperty("summary").GetString(), StringComparison.Ordinal);
+        var answer = revoke.GetProperty("responses").GetProperty("200").GetProperty("content").GetProperty("application/json").GetProperty("schema").GetProperty("$ref").GetString()!;
+        var schema = document.RootElement.GetProperty("components").GetProperty("schemas").GetProperty(answer.Split('/')[^1]).GetProperty("properties");
+        Assert.Equal(["client_id", "tokens_revoked", "authorizations_revoked"], schema.EnumerateObject().Select(p => p.Name));
     }
 
     internal static async Task<string?> CreateAsync(AdminApi admin, string clientId, string type, string[] grants, string[] scopes, string[]? redirects = null)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using CrmSecurity.Identity.Authorization.Store;
 using CrmSecurity.Identity.Tests.Support;
+using CrmSecurity.Tests.Support;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using static CrmSecurity.Tests.Support.OAuthFlows;
@@ -15,7 +16,7 @@ public sealed class ScimDocsCommandTests(IdentityHost host) : IClassFixture<Iden
     {
         using var _ = await ScimClient.CreateAsync(host, "scim-docs", "sales", "security_admin");
 
-        var (exit, output) = await RunAsync(Block("<!-- scim-commands:"), new() { ["CLIENT_ID"] = "scim-docs", ["CLIENT_SECRET"] = "scim-docs-secret" });
+        var (exit, output) = await RunAsync(DocBlocks.Block("identity-scim.md", "scim-commands"), new() { ["CLIENT_ID"] = "scim-docs", ["CLIENT_SECRET"] = "scim-docs-secret" });
 
         Assert.True(exit == 0, output);
         Assert.True(output.Contains("found: 1 kim", StringComparison.Ordinal), output);
@@ -32,20 +33,12 @@ public sealed class ScimDocsCommandTests(IdentityHost host) : IClassFixture<Iden
     {
         var alice = host.Services.GetRequiredService<AuthorizationModel>().Current.Users.Single(u => u.UserName == "alice").Id;
 
-        var (exit, output) = await RunAsync(Block("<!-- authzen-commands:"), new() { ["CLIENT_ID"] = CrmClient, ["CLIENT_SECRET"] = CrmSecret, ["USER_ID"] = alice });
+        var (exit, output) = await RunAsync(DocBlocks.Block("identity-scim.md", "authzen-commands"), new() { ["CLIENT_ID"] = CrmClient, ["CLIENT_SECRET"] = CrmSecret, ["USER_ID"] = alice });
 
         Assert.True(exit == 0, output);
         Assert.True(output.Contains($"endpoint: {host.Issuer}access/v1/evaluation", StringComparison.Ordinal), output);
         Assert.True(output.Contains("decision: true (", StringComparison.Ordinal), output);
         Assert.True(output.Contains("decisions: true,false", StringComparison.Ordinal), output);
-    }
-
-    private static string Block(string marker)
-    {
-        var lines = File.ReadAllLines(Path.Combine(RepositoryRoot(), "docs", "identity-scim.md"));
-        var start = Array.FindIndex(lines, line => line.StartsWith(marker, StringComparison.Ordinal));
-        Assert.True(start >= 0 && lines[start + 1] == "```sh", $"docs/identity-scim.md has no sh block after {marker}.");
-        return string.Join('\n', lines.Skip(start + 2).TakeWhile(line => line != "```"));
     }
 
     private async Task<(int ExitCode, string Output)> RunAsync(string script, Dictionary<string, string> environment)
@@ -67,18 +60,5 @@ public sealed class ScimDocsCommandTests(IdentityHost host) : IClassFixture<Iden
         var errors = process.StandardError.ReadToEndAsync(Cancel);
         await process.WaitForExitAsync(Cancel);
         return (process.ExitCode, await output + await errors);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "Security.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("The repository root (Security.sln) was not found above the test assembly.");
     }
 }

@@ -27,13 +27,7 @@ internal static class DocCommands
         """;
 
     /// <summary>The lines of the sh block after <c>&lt;!-- <paramref name="marker"/>:</c> in docs/<paramref name="page"/>.</summary>
-    public static string Block(string page, string marker)
-    {
-        var lines = File.ReadAllLines(Path.Combine(RepositoryDocs.Root(), "docs", page));
-        var start = Array.FindIndex(lines, line => line.StartsWith($"<!-- {marker}:", StringComparison.Ordinal));
-        Assert.True(start >= 0 && start + 1 < lines.Length && lines[start + 1] == "```sh", $"docs/{page} has no sh block after a <!-- {marker}: --> marker");
-        return string.Join('\n', lines.Skip(start + 2).TakeWhile(line => line != "```"));
-    }
+    public static string Block(string page, string marker) => DocBlocks.Block(page, marker);
 
     /// <summary>
     /// Runs <paramref name="script"/> with <c>bash -euo pipefail</c> in <paramref name="directory"/>; stdout and stderr together.

@@ -1,20 +1,11 @@
+using CrmSecurity.Tests.Support;
+
 namespace CrmSecurity.Server.Tests.Docs;
 
 /// <summary>The repository's README.md and docs/ folder, found above the test's directory.</summary>
 internal static class RepositoryDocs
 {
-    public static string Root()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "README.md")) && Directory.Exists(Path.Combine(directory.FullName, "docs")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("README.md and docs/ were not found above the test's directory.");
-    }
+    public static string Root() => DocBlocks.Root();
 
     /// <summary>README.md and every page in docs/ (not below it: docs/ has no subfolders of pages).</summary>
     public static IReadOnlyList<string> Pages(string root) =>
