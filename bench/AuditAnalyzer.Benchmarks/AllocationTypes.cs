@@ -12,6 +12,10 @@ namespace CrmSecurity.AuditAnalyzer.Benchmarks;
 internal sealed class AllocationTypes : EventListener
 {
     private const int AllocationTick = 10;
+    private const int HeapStats = 4;
+    private long _promoted0;
+    private long _promoted1;
+    private int _collections;
     private readonly ConcurrentDictionary<string, long> _bytes = new(StringComparer.Ordinal);
     private volatile bool _on;
 
@@ -26,6 +30,7 @@ internal sealed class AllocationTypes : EventListener
     public void Start()
     {
         _bytes.Clear();
+        _promoted0 = _promoted1 = _collections = 0;
         _on = true;
     }
 
@@ -33,7 +38,21 @@ internal sealed class AllocationTypes : EventListener
 
     protected override void OnEventWritten(EventWrittenEventArgs e)
     {
-        if (!_on || e.EventId != AllocationTick || e.Payload is null || e.PayloadNames is null)
+        if (!_on || e.Payload is null || e.PayloadNames is null)
+        {
+            return;
+        }
+
+        if (e.EventId == HeapStats)
+        {
+            // After each collection: bytes that survived gen0 (now in gen1) and gen1 (now in gen2) in that collection.
+            _promoted0 += Convert.ToInt64(e.Payload[e.PayloadNames.IndexOf("TotalPromotedSize0")], CultureInfo.InvariantCulture);
+            _promoted1 += Convert.ToInt64(e.Payload[e.PayloadNames.IndexOf("TotalPromotedSize1")], CultureInfo.InvariantCulture);
+            _collections++;
+            return;
+        }
+
+        if (e.EventId != AllocationTick)
         {
             return;
         }
@@ -45,6 +64,8 @@ internal sealed class AllocationTypes : EventListener
 
     public void Print(long events, int top = 15)
     {
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"    promoted in {_collections} collections: {_promoted0 / 1048576.0:N0} MiB out of gen0 ({_promoted0 / (double)Math.Max(1, events):0.0} B/event), {_promoted1 / 1048576.0:N0} MiB out of gen1"));
         var total = _bytes.Values.Sum();
         foreach (var (type, bytes) in _bytes.OrderByDescending(p => p.Value).Take(top))
         {

@@ -11,9 +11,9 @@ namespace CrmSecurity.AuditAnalyzer.Detection;
 /// </summary>
 internal sealed class DayProfile
 {
-    private readonly UserBaseline _baseline;
-    private readonly PeerBaseline _peers;
     private readonly ScoringPolicy _policy;
+    private UserBaseline _baseline;
+    private PeerBaseline _peers;
     private RobustStats? _export;
     private RobustStats? _logExport;
     private RobustStats? _read;
@@ -29,29 +29,48 @@ internal sealed class DayProfile
 
     public DayProfile(UserBaseline baseline, PeerBaseline peers, ScoringPolicy policy, int day, int previousActive)
     {
+        _policy = policy;
         _baseline = baseline;
         _peers = peers;
-        _policy = policy;
+        Open(baseline, peers, day, previousActive);
+    }
+
+    /// <summary>
+    /// Starts the profile of the user's next day in this object: every cached part is forgotten. The scorer keeps one
+    /// profile per user instead of a new one a day, because each new one lived exactly a day (past the young
+    /// generation) and was then garbage: a tenth of what a pass promoted (docs/benchmarks.md).
+    /// </summary>
+    public void Open(UserBaseline baseline, PeerBaseline peers, int day, int previousActive)
+    {
+        _baseline = baseline;
+        _peers = peers;
+        _export = _logExport = _read = _decrypt = _adminRead = null;
+        _activeHours = _ownExportThreshold = _peerExportQuantile = _decryptThreshold = _adminReadThreshold = _longTermExportMean = null;
+        if (_counters is not null)
+        {
+            Array.Clear(_counters);
+        }
+
         Day = day;
         ActiveDaysBefore = baseline.Today.Active ? baseline.ActiveDays - 1 : baseline.ActiveDays;
-        Learning = ActiveDaysBefore < policy.LearningMinActiveDays;
+        Learning = ActiveDaysBefore < _policy.LearningMinActiveDays;
         var gap = previousActive > 0 && day > previousActive ? day - previousActive : 0;
-        DormantGapDays = gap >= policy.Privilege.DormantDays && ActiveDaysBefore >= 5 ? gap : 0;
+        DormantGapDays = gap >= _policy.Privilege.DormantDays && ActiveDaysBefore >= 5 ? gap : 0;
         TypicalGapDays = ActiveDaysBefore > 1 && baseline.FirstDay > 0
             ? Math.Max(1, (int)Math.Round((double)(previousActive - baseline.FirstDay) / Math.Max(1, ActiveDaysBefore - 1)))
             : 1;
     }
 
-    public int Day { get; }
+    public int Day { get; private set; }
 
-    public int ActiveDaysBefore { get; }
+    public int ActiveDaysBefore { get; private set; }
 
-    public bool Learning { get; }
+    public bool Learning { get; private set; }
 
     /// <summary>Days since the previous active day when that gap is at least the dormancy limit; else 0.</summary>
-    public int DormantGapDays { get; }
+    public int DormantGapDays { get; private set; }
 
-    public int TypicalGapDays { get; }
+    public int TypicalGapDays { get; private set; }
 
     public RobustStats Export => _export ?? ExportStats().Export;
 

@@ -41,12 +41,12 @@ internal static class AnalysisRun
     // about 2 MB) mostly die young instead of being promoted; the arrays go back to the reader for reuse. With 16,384-event
     // batches copied into a fresh 128 KiB array each, every batch was a large-object allocation and the events in flight
     // outlived a gen0 budget, so a pass ran about 50 gen2 collections instead of about 14 (see docs/benchmarks.md).
-    private const int BatchSize = 1024;
-    private const int BatchesAhead = 4;
+    private const int BatchSize = 256;
+    private const int BatchesAhead = 8;
 
     // Events parsed before they are scored on the single-threaded path: enough that switching between the
     // stages is rare, few enough (about a megabyte of events) that the batch is still in cache when scored.
-    private const int SingleThreadBatchSize = 4096;
+    private const int SingleThreadBatchSize = 1024;
 
     public static AnalysisResult Run(
         EventInput input,

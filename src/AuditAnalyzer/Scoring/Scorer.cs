@@ -290,7 +290,16 @@ internal sealed class Scorer
         user.LastCountry = null;
     }
 
-    private DayProfile Profile(UserContext user, int day, int previousActive) => new(user.Baseline, user.Peers, _policy, day, previousActive);
+    private DayProfile Profile(UserContext user, int day, int previousActive)
+    {
+        if (user.Profile is { } profile)
+        {
+            profile.Open(user.Baseline, user.Peers, day, previousActive);
+            return profile;
+        }
+
+        return new(user.Baseline, user.Peers, _policy, day, previousActive);
+    }
 
     private HourRarity Rarity(UserContext user, AccessEvent e, LocalTime time)
     {
