@@ -44,9 +44,10 @@ public sealed class LiveOptions
     /// <summary>
     /// Batches handled at once (read, parsed and stored). Ingestion gets its own bounded share of the host so a
     /// saturating sender never slows token, decision and page requests; beyond it batches wait (see
-    /// <see cref="MaxQueuedBatches"/>) or are refused with 429 and <c>Retry-After</c>.
+    /// <see cref="MaxQueuedBatches"/>) or are refused with 429 and <c>Retry-After</c>. One by default: on two cores it
+    /// accepted as many events as two did and kept token and decision latency within 3x its idle value (benchmarks.md).
     /// </summary>
-    public int MaxConcurrentBatches { get; set; } = 2;
+    public int MaxConcurrentBatches { get; set; } = 1;
 
     /// <summary>Batches that may wait for one of the <see cref="MaxConcurrentBatches"/>; one more is refused at once with 429. Zero: none waits.</summary>
     public int MaxQueuedBatches { get; set; } = 32;
