@@ -9,6 +9,13 @@ using System.Text.Json;
 // any error (a non-2xx answer or a failed request). Usage:
 //   LoadRun --url http://127.0.0.1:5190 --clients 200 --seconds 60 --warmup 10 --user <sub> [--ops token,check,events,empty,encrypt,encrypt-batch]
 //           [--batch 50] [--client demo-crm --secret demo-crm-secret] [--tenant demo]
+//   LoadRun ingest --url ... --user <sub> --provider sqlite|postgres --db <connection string> [--senders 16 --batch 500 --seconds 30]
+//           issue 17's ingestion run (IngestRun.cs): accepted events/s against a direct-write floor, probe p99 idle and busy.
+if (args.Length > 0 && args[0] == "ingest")
+{
+    return await IngestRun.RunAsync(args);
+}
+
 var settings = Settings.Parse(args);
 using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = settings.Clients, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
 using var http = new HttpClient(handler) { BaseAddress = new Uri(settings.Url), Timeout = TimeSpan.FromSeconds(30) };

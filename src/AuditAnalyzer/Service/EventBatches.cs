@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using CrmSecurity.AuditAnalyzer.Events;
 using CrmSecurity.AuditAnalyzer.Ingestion;
+using CrmSecurity.AuditAnalyzer.Service.IngestionWrites;
 using Microsoft.EntityFrameworkCore;
 
 namespace CrmSecurity.AuditAnalyzer.Service;
@@ -108,8 +109,30 @@ internal static class EventBatches
         return (rows, errors, lines, duplicates);
     }
 
-    /// <summary>Stores the rows not stored before, all in one transaction; returns how many were new.</summary>
+    /// <summary>
+    /// Stores the rows not stored before, all in one transaction (committed when this returns); returns how many were new.
+    /// SQLite and PostgreSQL: one insert that skips stored keys (<see cref="BatchInserts"/>); other providers: EF Core.
+    /// </summary>
     public static async Task<int> StoreAsync(LiveDbContext db, List<StoredEventRow> rows, CancellationToken cancellationToken)
+    {
+        if (rows.Count == 0)
+        {
+            return 0;
+        }
+
+        if (!BatchInserts.Supports(db))
+        {
+            return await StoreTrackedAsync(db, rows, cancellationToken);
+        }
+
+        var stored = await BatchInserts.InsertAsync(db, rows, cancellationToken);
+        AnalyzerMetrics.Ingested(rows[0].ClientId, stored, "accepted");
+        AnalyzerMetrics.Ingested(rows[0].ClientId, rows.Count - stored, "duplicate");
+        return stored;
+    }
+
+    /// <summary>The EF Core path (SQL Server): reads which keys are stored, adds the others, retries a key stored meanwhile.</summary>
+    private static async Task<int> StoreTrackedAsync(LiveDbContext db, List<StoredEventRow> rows, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {

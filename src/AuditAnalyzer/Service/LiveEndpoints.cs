@@ -8,6 +8,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Review;
+using CrmSecurity.AuditAnalyzer.Service.IngestionWrites;
 
 namespace CrmSecurity.AuditAnalyzer.Service;
 
@@ -32,7 +33,8 @@ internal static class LiveEndpoints
     }
 
     internal static async Task<Results<Ok<BatchResponse>, ValidationProblem, ProblemHttpResult>> IngestAsync(
-        HttpContext http, LiveDbContext db, IOptions<LiveOptions> options, LiveDirectory directory, TimeProvider time, CancellationToken cancellationToken)
+        HttpContext http, LiveDbContext db, IOptions<LiveOptions> options, LiveDirectory directory, IngestionGate gate, TimeProvider time,
+        CancellationToken cancellationToken)
     {
         var settings = options.Value;
 
@@ -51,6 +53,17 @@ internal static class LiveEndpoints
                 statusCode: StatusCodes.Status415UnsupportedMediaType);
         }
 
+        // Ingestion's own bounded share of the host, taken before the body is read so that buffers, threads and
+        // connections stay bounded too; when it is full the sender is told to come back (RFC 6585 §4, RFC 9110 §10.2.3).
+        using var slot = await gate.EnterAsync(cancellationToken);
+        if (slot is null)
+        {
+            http.Response.Headers.RetryAfter = gate.RetryAfterSeconds;
+            return TypedResults.Problem(title: "Ingestion is busy.",
+                detail: $"More batches are being stored than AuditAnalyzer:Live:MaxConcurrentBatches and MaxQueuedBatches allow. Send this batch again after {gate.RetryAfterSeconds} s; events already stored are not stored twice.",
+                statusCode: StatusCodes.Status429TooManyRequests);
+        }
+
         var limit = settings.MaxBatchBytes;
         var (body, length) = await BatchBody.ReadAsync(http, limit, cancellationToken);
         if (body is null)
@@ -58,24 +71,35 @@ internal static class LiveEndpoints
             return TooLarge($"The batch is larger than {limit} bytes (AuditAnalyzer:Live:MaxBatchBytes). Split it into smaller batches.");
         }
 
-        if (BatchBody.IsGzip(encoding, body.AsSpan(0, length)))
+        (List<StoredEventRow> Rows, List<LineError> Errors, int Lines, int Duplicates)? parsed;
+        try
         {
-            var inflated = BatchBody.Inflate(body, length, settings.MaxDecompressedBatchBytes);
-            if (inflated.Length < 0)
+            if (BatchBody.IsGzip(encoding, body.AsSpan(0, length)))
             {
-                return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = ["The body is not a valid gzip stream (RFC 1952)."] },
-                    title: "The batch cannot be read.");
+                var inflated = BatchBody.Inflate(body, length, settings.MaxDecompressedBatchBytes);
+                if (inflated.Length < 0)
+                {
+                    return TypedResults.ValidationProblem(new Dictionary<string, string[]> { ["body"] = ["The body is not a valid gzip stream (RFC 1952)."] },
+                        title: "The batch cannot be read.");
+                }
+
+                if (inflated.Bytes is null)
+                {
+                    return TooLarge($"The batch inflates to more than {settings.MaxDecompressedBatchBytes} bytes (AuditAnalyzer:Live:MaxDecompressedBatchBytes). Split it into smaller batches.");
+                }
+
+                BatchBody.Return(body);
+                (body, length) = (inflated.Bytes, inflated.Length);
             }
 
-            if (inflated.Bytes is null)
-            {
-                return TooLarge($"The batch inflates to more than {settings.MaxDecompressedBatchBytes} bytes (AuditAnalyzer:Live:MaxDecompressedBatchBytes). Split it into smaller batches.");
-            }
-
-            (body, length) = (inflated.Bytes, inflated.Length);
+            parsed = EventBatches.Parse(body, length, binding.ClientId, settings, time.GetUtcNow(), binding);
+        }
+        finally
+        {
+            // Parsing copied what it keeps into strings: the buffer goes back to the pool before the (slower) store.
+            BatchBody.Return(body);
         }
 
-        var parsed = EventBatches.Parse(body, length, binding.ClientId, settings, time.GetUtcNow(), binding);
         if (parsed is not { } batch)
         {
             return TooLarge($"The batch has more than {settings.MaxBatchLines} lines (AuditAnalyzer:Live:MaxBatchLines). Split it into smaller batches.");
@@ -88,7 +112,20 @@ internal static class LiveEndpoints
                 title: "No line of the batch is a valid access event.");
         }
 
-        var stored = await EventBatches.StoreAsync(db, batch.Rows, cancellationToken);
+        int stored;
+        try
+        {
+            // Committed when it returns: a 200 means every stored event is durable.
+            stored = await EventBatches.StoreAsync(db, batch.Rows, cancellationToken);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested && gate.IsStoreUnavailable(e))
+        {
+            http.Response.Headers.RetryAfter = gate.RetryAfterSeconds;
+            return TypedResults.Problem(title: "The event store is unavailable.",
+                detail: $"Nothing of this batch is acknowledged. Send it again after {gate.RetryAfterSeconds} s; events already stored are not stored twice.",
+                statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+
         return TypedResults.Ok(new BatchResponse(batch.Lines, stored, batch.Duplicates + (batch.Rows.Count - stored), batch.Errors.Count, batch.Errors));
     }
 

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Runtime.InteropServices;
+using CrmSecurity.AuditAnalyzer.Service.IngestionWrites;
 using CrmSecurity.Shared;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -42,8 +43,9 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
         while (start < length)
         {
             var end = ChunkEnd(body, start, length, settings.MaxBatchLines);
-            var chunk = body.AsSpan(start, end - start).ToArray();
-            var parsed = EventBatches.Parse(chunk, chunk.Length, clientId, settings, time.GetUtcNow())
+            // Usually one chunk: parsed in place, not copied.
+            var (chunk, chunkLength) = start == 0 ? (body, end) : (body.AsSpan(start, end - start).ToArray(), end - start);
+            var parsed = EventBatches.Parse(chunk, chunkLength, clientId, settings, time.GetUtcNow())
                 ?? throw new InvalidOperationException("A chunk cut at MaxBatchLines line ends was refused as too long.");
             var stored = parsed.Rows.Count == 0 ? 0 : await StoreAsync(db, parsed.Rows, cancellationToken);
             total = new LiveWriteResult(
@@ -58,12 +60,18 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
     }
 
     /// <summary>
-    /// Stores the rows not stored before. The table is append-only, so one prepared INSERT per row in one transaction
+    /// Stores the rows not stored before. On SQL Server: the table is append-only, so one prepared INSERT per row in one transaction
     /// replaces EF Core's change tracking (ten times faster for a large batch such as the demo history); a key taken
     /// meanwhile by a concurrent writer falls back to <see cref="EventBatches.StoreAsync"/>, which re-checks.
     /// </summary>
     private static async Task<int> StoreAsync(LiveDbContext db, List<StoredEventRow> rows, CancellationToken cancellationToken)
     {
+        if (BatchInserts.Supports(db))
+        {
+            // SQLite and PostgreSQL: the HTTP path's single insert that skips stored keys (and SQLite's writer turn).
+            return await EventBatches.StoreAsync(db, rows, cancellationToken);
+        }
+
         var keys = rows.Select(r => r.EventKey).ToList();
         var known = (await db.Events.AsNoTracking().Where(e => keys.Contains(e.EventKey)).Select(e => e.EventKey).ToListAsync(cancellationToken))
             .ToHashSet(StringComparer.Ordinal);

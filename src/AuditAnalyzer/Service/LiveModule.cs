@@ -52,6 +52,7 @@ public static class LiveModule
         services.AddSingleton<LiveScoring>();
         services.AddSingleton<OrganisationHistory>();
         services.AddSingleton<ILiveEventWriter, LiveEventWriter>();
+        services.AddSingleton<IngestionWrites.IngestionGate>();
         services.AddSingleton<LiveDirectory>();
         // Before the scorer and the review start: a clear pseudonym key of an older database is wrapped first.
         services.AddHostedService<PseudonymKeyUpgrade>();

@@ -1,0 +1,404 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using NpgsqlTypes;
+
+/// <summary>
+/// Issue 17's ingestion load run, in one process and one run so that the ratios compare like with like on a shared,
+/// noisy machine: (1) idle: probe clients measure token, check and health latency; (2) ingestion: senders post batches
+/// of contract events as fast as the service accepts them (a 429 or 503 is waited out and the same batch sent again),
+/// the same probes run alongside; (3) floor: the same rows written straight into a copy of the events table (PostgreSQL
+/// binary COPY, SQLite plain 500-row transactions). Prints one table with the load average next to each phase.
+/// </summary>
+internal static class IngestRun
+{
+    private static readonly string[] SqliteNames = ["$k", "$c", "$u", "$p", "$t", "$l", "$r"];
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        string Get(string name, string fallback)
+        {
+            var at = Array.IndexOf(args, "--" + name);
+            return at >= 0 && at + 1 < args.Length ? args[at + 1] : fallback;
+        }
+
+        int Int(string name, int fallback) => int.Parse(Get(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
+
+        var url = Get("url", "http://127.0.0.1:5191");
+        var senders = Int("senders", 16);
+        var batch = Int("batch", 500);
+        var seconds = Int("seconds", 30);
+        var idleSeconds = Int("idle", 15);
+        var floorSeconds = Int("floor-seconds", 15);
+        var floorWriters = Int("floor-writers", 1);
+        var probes = Int("probes", 3);
+        var probeInterval = TimeSpan.FromMilliseconds(Int("probe-interval-ms", 50));
+        var user = Get("user", "");
+        var businessUnit = Get("business-unit", "sales-west");
+        var provider = Get("provider", "sqlite");
+        var database = Get("db", "");
+        var client = Get("client", "demo-crm");
+        var secret = Get("secret", "demo-crm-secret");
+
+        using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = senders + probes + 4, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
+        using var http = new HttpClient(handler) { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(60) };
+
+        async Task<HttpResponseMessage> TokenAsync(string scope, CancellationToken ct)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/connect/token")
+            {
+                Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope }),
+            };
+            // RFC 6749 §2.3.1 client_secret_basic.
+            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{client}:{secret}")));
+            return await http.SendAsync(request, ct);
+        }
+
+        async Task<string> AccessTokenAsync(string scope)
+        {
+            using var response = await TokenAsync(scope, CancellationToken.None);
+            var text = await response.Content.ReadAsStringAsync();
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException($"token for scope '{scope}': HTTP {(int)response.StatusCode} {text}");
+            }
+
+            using var document = JsonDocument.Parse(text);
+            return document.RootElement.GetProperty("access_token").GetString()!;
+        }
+
+        var writeToken = await AccessTokenAsync("events:write");
+        var decideToken = await AccessTokenAsync("authz.decide");
+        var checkBody = JsonSerializer.Serialize(new { user_id = user, entity = "contact", action = "read", record = new { owner = user, business_unit = businessUnit } });
+
+        // The probes: one request at a time each, token, check and health in turn, one every probe interval (paced, so
+        // that the probes measure latency without taking the cores the senders would use).
+        Func<int, CancellationToken, Task<HttpResponseMessage>>[] probeCalls =
+        [
+            (_, ct) => TokenAsync("crm.api", ct),
+            (_, ct) =>
+            {
+                var request = new HttpRequestMessage(HttpMethod.Post, "/authz/v1/check") { Content = new StringContent(checkBody, Encoding.UTF8, "application/json") };
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", decideToken);
+                return http.SendAsync(request, ct);
+            },
+            (_, ct) => http.GetAsync(new Uri("/health/live", UriKind.Relative), ct),
+        ];
+        string[] probeNames = ["token", "check", "health"];
+
+        async Task<List<double>[]> ProbeAsync(CancellationToken stop)
+        {
+            var latencies = probeNames.Select(_ => new List<double>()).ToArray();
+            var errors = 0;
+            await Task.WhenAll(Enumerable.Range(0, probes).Select(async p =>
+            {
+                var mine = probeNames.Select(_ => new List<double>()).ToArray();
+                for (var i = p; !stop.IsCancellationRequested; i++)
+                {
+                    var op = i % probeNames.Length;
+                    var started = Stopwatch.GetTimestamp();
+                    try
+                    {
+                        using var response = await probeCalls[op](i, CancellationToken.None);
+                        await response.Content.LoadIntoBufferAsync();
+                        if (!response.IsSuccessStatusCode)
+                        {
+                            Interlocked.Increment(ref errors);
+                        }
+                    }
+                    catch (HttpRequestException)
+                    {
+                        Interlocked.Increment(ref errors);
+                    }
+
+                    var elapsed = Stopwatch.GetElapsedTime(started);
+                    mine[op].Add(elapsed.TotalMilliseconds);
+                    if (elapsed < probeInterval)
+                    {
+                        try
+                        {
+                            await Task.Delay(probeInterval - elapsed, stop);
+                        }
+                        catch (OperationCanceledException)
+                        {
+                            break;
+                        }
+                    }
+                }
+
+                lock (latencies)
+                {
+                    for (var op = 0; op < mine.Length; op++)
+                    {
+                        latencies[op].AddRange(mine[op]);
+                    }
+                }
+            }));
+            if (errors > 0)
+            {
+                Console.WriteLine($"  probe errors: {errors}");
+            }
+
+            return latencies;
+        }
+
+        var rows = new RowSource(batch);
+
+        // Warm-up: the JIT, the connection pools, the first pages of the table.
+        Console.WriteLine($"ingestion load run against {url}: {senders} senders x {batch} events, {probes} probes (one request per {probeInterval.TotalMilliseconds} ms each), provider {provider}");
+        using (var warm = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
+        {
+            await Task.WhenAll(ProbeAsync(warm.Token), SendAsync(2, warm.Token));
+        }
+
+        // Phase 1: idle.
+        var idleLoad = LoadAverage();
+        List<double>[] idle;
+        using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(idleSeconds)))
+        {
+            idle = await ProbeAsync(stop.Token);
+        }
+
+        // Phase 2: ingestion with the same probes.
+        var ingestLoadBefore = LoadAverage();
+        List<double>[] busy;
+        (long Accepted, long Batches, long Refused, long Unavailable, long Errors) sent;
+        var clock = Stopwatch.StartNew();
+        using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds)))
+        {
+            var probing = ProbeAsync(stop.Token);
+            sent = await SendAsync(senders, stop.Token);
+            busy = await probing;
+        }
+
+        var ingestSeconds = clock.Elapsed.TotalSeconds;
+        var ingestLoad = LoadAverage();
+
+        // Phase 3: the floor, the same rows straight into a copy of the table.
+        var floorLoadBefore = LoadAverage();
+        var floorRows = provider.StartsWith("postgres", StringComparison.OrdinalIgnoreCase)
+            ? await PostgresFloorAsync(database, rows, floorWriters, TimeSpan.FromSeconds(floorSeconds))
+            : await SqliteFloorAsync(database, rows, TimeSpan.FromSeconds(floorSeconds));
+        var floorLoad = LoadAverage();
+
+        var accepted = sent.Accepted / ingestSeconds;
+        var floor = floorRows / (double)floorSeconds;
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"accepted events/s      {accepted,10:F0}   ({sent.Batches} batches, {sent.Refused} x 429, {sent.Unavailable} x 503, {sent.Errors} errors; load {ingestLoadBefore} -> {ingestLoad})"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"floor rows/s           {floor,10:F0}   ({(provider.StartsWith("postgres", StringComparison.OrdinalIgnoreCase) ? $"binary COPY of {batch}-row batches, {floorWriters} writers" : $"plain {batch}-row transactions, 1 writer")}; load {floorLoadBefore} -> {floorLoad})"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio                  {accepted / floor,10:P0}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"p99 ms",-8} {"idle",8} {"ingesting",10} {"x",6}   (idle load {idleLoad})"));
+        for (var op = 0; op < probeNames.Length; op++)
+        {
+            var (a, b) = (Percentile(idle[op], 0.99), Percentile(busy[op], 0.99));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{probeNames[op],-8} {a,8:F1} {b,10:F1} {b / a,6:F1}   ({idle[op].Count} / {busy[op].Count} requests)"));
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT accepted_per_s={accepted:F0} floor_per_s={floor:F0} errors={sent.Errors}"));
+        return sent.Errors == 0 ? 0 : 1;
+
+        async Task<(long, long, long, long, long)> SendAsync(int count, CancellationToken stop)
+        {
+            long accepted = 0, batches = 0, refused = 0, unavailable = 0, errors = 0;
+            await Task.WhenAll(Enumerable.Range(0, count).Select(async _ =>
+            {
+                string? pending = null;
+                while (!stop.IsCancellationRequested)
+                {
+                    pending ??= rows.NextBatchLines();
+                    using var request = new HttpRequestMessage(HttpMethod.Post, "/analyzer/events") { Content = new StringContent(pending, Encoding.UTF8, "application/x-ndjson") };
+                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", writeToken);
+                    try
+                    {
+                        using var response = await http.SendAsync(request, CancellationToken.None);
+                        var text = await response.Content.ReadAsStringAsync();
+                        if (response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable)
+                        {
+                            Interlocked.Increment(ref response.StatusCode == HttpStatusCode.TooManyRequests ? ref refused : ref unavailable);
+                            var wait = response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1);
+                            try
+                            {
+                                await Task.Delay(wait, stop);
+                            }
+                            catch (OperationCanceledException)
+                            {
+                                return;
+                            }
+
+                            continue; // the same batch again: idempotent on event_id
+                        }
+
+                        if (!response.IsSuccessStatusCode)
+                        {
+                            Interlocked.Increment(ref errors);
+                            Console.WriteLine($"  HTTP {(int)response.StatusCode}: {(text.Length > 160 ? text[..160] : text)}");
+                        }
+                        else
+                        {
+                            using var document = JsonDocument.Parse(text);
+                            Interlocked.Add(ref accepted, document.RootElement.GetProperty("stored").GetInt32());
+                            Interlocked.Increment(ref batches);
+                        }
+                    }
+                    catch (HttpRequestException e)
+                    {
+                        Interlocked.Increment(ref errors);
+                        Console.WriteLine($"  {e.Message}");
+                    }
+
+                    pending = null;
+                }
+            }));
+            return (accepted, batches, refused, unavailable, errors);
+        }
+    }
+
+    private static async Task<long> SqliteFloorAsync(string connectionString, RowSource rows, TimeSpan duration)
+    {
+        await using var connection = new SqliteConnection(connectionString);
+        await connection.OpenAsync();
+        await CopyTableAsync(connection, "SELECT sql FROM sqlite_master WHERE tbl_name = 'analyzer_live_events' AND sql IS NOT NULL");
+        var written = 0L;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < duration)
+        {
+            await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync();
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "INSERT INTO bench_floor_events (event_key, client_id, user_id, \"partition\", timestamp_ticks, line, scored, received_ticks) VALUES ($k, $c, $u, $p, $t, $l, 0, $r)";
+            var parameters = SqliteNames.Select(name => command.Parameters.Add(new SqliteParameter { ParameterName = name })).ToArray();
+            foreach (var row in rows.NextBatchRows())
+            {
+                (parameters[0].Value, parameters[1].Value, parameters[2].Value, parameters[3].Value, parameters[4].Value, parameters[5].Value, parameters[6].Value) =
+                    (row.Key, row.Client, row.User, row.Partition, row.Ticks, row.Line, row.Received);
+                await command.ExecuteNonQueryAsync();
+            }
+
+            await transaction.CommitAsync();
+            written += rows.BatchSize;
+        }
+
+        return written;
+    }
+
+    private static async Task CopyTableAsync(SqliteConnection connection, string query)
+    {
+        var statements = new List<string>();
+        await using (var read = connection.CreateCommand())
+        {
+            read.CommandText = query;
+            await using var reader = await read.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                statements.Add(reader.GetString(0).Replace("analyzer_live_events", "bench_floor_events", StringComparison.Ordinal));
+            }
+        }
+
+        await using var command = connection.CreateCommand();
+        command.CommandText = "DROP TABLE IF EXISTS bench_floor_events; " + string.Join("; ", statements);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<long> PostgresFloorAsync(string connectionString, RowSource rows, int writers, TimeSpan duration)
+    {
+        await using (var connection = new NpgsqlConnection(connectionString))
+        {
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("DROP TABLE IF EXISTS bench_floor_events; CREATE TABLE bench_floor_events (LIKE analyzer_live_events INCLUDING ALL)", connection);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        var written = 0L;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(async _ =>
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            while (clock.Elapsed < duration)
+            {
+                await using (var copy = await connection.BeginBinaryImportAsync(
+                    "COPY bench_floor_events (event_key, client_id, user_id, \"partition\", timestamp_ticks, line, scored, received_ticks) FROM STDIN (FORMAT BINARY)"))
+                {
+                    foreach (var row in rows.NextBatchRows())
+                    {
+                        await copy.StartRowAsync();
+                        await copy.WriteAsync(row.Key, NpgsqlDbType.Varchar);
+                        await copy.WriteAsync(row.Client, NpgsqlDbType.Varchar);
+                        await copy.WriteAsync(row.User, NpgsqlDbType.Varchar);
+                        await copy.WriteAsync(row.Partition, NpgsqlDbType.Integer);
+                        await copy.WriteAsync(row.Ticks, NpgsqlDbType.Bigint);
+                        await copy.WriteAsync(row.Line, NpgsqlDbType.Text);
+                        await copy.WriteAsync(false, NpgsqlDbType.Boolean);
+                        await copy.WriteAsync(row.Received, NpgsqlDbType.Bigint);
+                    }
+
+                    await copy.CompleteAsync();
+                }
+
+                Interlocked.Add(ref written, rows.BatchSize);
+            }
+        }));
+        return written;
+    }
+
+    private static double Percentile(List<double> values, double q)
+    {
+        if (values.Count == 0)
+        {
+            return 0;
+        }
+
+        var sorted = values.ToArray();
+        Array.Sort(sorted);
+        return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+    }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+    /// <summary>Contract events (design.md), each with a fresh event_id; as JSON lines for the service, as rows for the floor.</summary>
+    internal sealed class RowSource(int batchSize)
+    {
+        private long _next;
+
+        public int BatchSize => batchSize;
+
+        public readonly record struct Row(string Key, string Client, string User, int Partition, long Ticks, string Line, long Received);
+
+        private string NextLine(Random random, out string user, out long ticks)
+        {
+            var id = Interlocked.Increment(ref _next);
+            var now = DateTimeOffset.UtcNow;
+            ticks = now.UtcTicks;
+            user = "load-user-" + random.Next(5000).ToString(CultureInfo.InvariantCulture);
+            return string.Create(CultureInfo.InvariantCulture,
+                $"{{\"event_id\":\"ev-{Environment.ProcessId}-{id}\",\"timestamp\":\"{now:O}\",\"user_id\":\"{user}\",\"action\":\"read\",\"entity\":\"contact\",\"record_id\":\"{random.Next(100_000)}\",\"source_ip\":\"10.0.{random.Next(256)}.{random.Next(256)}\"}}");
+        }
+
+        public string NextBatchLines()
+        {
+            var lines = new StringBuilder(batchSize * 220);
+            for (var i = 0; i < batchSize; i++)
+            {
+                lines.Append(NextLine(Random.Shared, out _, out _)).Append('\n');
+            }
+
+            return lines.ToString();
+        }
+
+        public IEnumerable<Row> NextBatchRows()
+        {
+            var received = DateTimeOffset.UtcNow.UtcTicks;
+            for (var i = 0; i < batchSize; i++)
+            {
+                var line = NextLine(Random.Shared, out var user, out var ticks);
+                yield return new Row("demo-crm:" + line[13..line.IndexOf('"', 13)], "demo-crm", user, (int)((uint)user.GetHashCode() % 16), ticks, line, received);
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Issue 17's ingestion load run against the real service (Release build, fresh database, demo data): 16 senders post
+# batches of 500 contract events as fast as the service takes them while probe clients time token, check and health
+# requests; then the same rows are written straight into a copy of the events table (PostgreSQL binary COPY, SQLite
+# plain 500-row transactions). One run prints accepted events/s, that floor, their ratio, and the probes' p99 idle and
+# during ingestion, each phase with the load average.
+#
+#   bench/LoadRun/run-ingest.sh [sqlite|postgres] [seconds] [senders]     defaults: sqlite 30 16
+#
+# SERVER_SOURCE=/path/to/a/checkout measures another tree's service (a before/after comparison) with this load run.
+# INGEST_SETTINGS="AuditAnalyzer__Live__MaxConcurrentBatches=4 ..." adds settings to the service's environment.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$root"
+# shellcheck source=scripts/lib/deps.sh
+. "$root/scripts/lib/deps.sh"
+provider=${1:-sqlite}
+seconds=${2:-30}
+senders=${3:-16}
+port=${BENCH_PORT:-5192}
+source_tree=${SERVER_SOURCE:-$root}
+
+deps_ensure_apt sqlite3
+export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+work=$(mktemp -d /tmp/crm-ingest-run.XXXXXX)
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
+  wait 2>/dev/null
+  [ "$provider" = postgres ] && postgres_stop
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+server="$root/artifacts/bench/ingest-server-$(printf '%s' "$source_tree" | md5sum | cut -c1-8)"
+dotnet build "$source_tree/src/Server" -c Release -o "$server" -v q -nologo >/dev/null
+dotnet build bench/LoadRun -c Release -o "$root/artifacts/bench/loadrun" -v q -nologo >/dev/null
+
+case "$provider" in
+  sqlite)
+    database=(Database__Provider=Sqlite "Database__ConnectionString=Data Source=$work/security.db")
+    direct="Data Source=$work/security.db"
+    ;;
+  postgres)
+    # shellcheck source=scripts/lib/postgres.sh
+    . "$root/scripts/lib/postgres.sh"
+    postgres_start
+    connection="Host=127.0.0.1;Port=$POSTGRES_PORT;Username=postgres;Database=postgres"
+    database=(Database__Provider=PostgreSql "Database__ConnectionString=$connection")
+    direct=$connection
+    ;;
+  *) echo "usage: $0 [sqlite|postgres] [seconds] [senders]" >&2; exit 2 ;;
+esac
+
+# shellcheck disable=SC2086 # INGEST_SETTINGS is a list of NAME=value words
+env ASPNETCORE_ENVIRONMENT=Benchmark DOTNET_ENVIRONMENT=Benchmark Modules__Crypto__Enabled=false \
+  Identity__DemoMode=true Identity__AllowHttp=true AuditAnalyzer__DemoHistory__Enabled=false \
+  Identity__Throttling__TokenPerIpPerSecond=1000000 Identity__Throttling__TokenPerClientPerSecond=1000000 \
+  "${database[@]}" ${INGEST_SETTINGS:-} \
+  dotnet "$server/CrmSecurity.Server.dll" --urls "http://127.0.0.1:$port" >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 300); do
+  curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log" >&2; exit 1; }
+  sleep 0.2
+done
+
+# Decision checks are made for the demo sales rep.
+if [ "$provider" = sqlite ]; then
+  user=$(sqlite3 "$work/security.db" "select Id from AspNetUsers where UserName = 'alice'")
+else
+  user=$(postgres_run "$(postgres_bin)/psql" -h "$POSTGRES_DIR" -p "$POSTGRES_PORT" -U postgres -d postgres -Atc "select \"Id\" from \"AspNetUsers\" where \"UserName\" = 'alice'")
+fi
+echo "server: $source_tree ($(git -C "$source_tree" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")), $(nproc) cores, $(date -u +%FT%TZ)"
+dotnet "$root/artifacts/bench/loadrun/CrmSecurity.LoadRun.dll" ingest --url "http://127.0.0.1:$port" \
+  --provider "$provider" --db "$direct" --user "$user" --seconds "$seconds" --senders "$senders" --batch 500 \
+  --floor-writers "$([ "$provider" = postgres ] && echo 4 || echo 1)"
