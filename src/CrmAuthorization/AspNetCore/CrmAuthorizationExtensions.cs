@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authentication.OpenIdConnect;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -36,6 +37,10 @@ public static class CrmAuthorizationExtensions
             provider.GetRequiredService<IOptions<CrmAuthorizationOptions>>(),
             provider.GetRequiredService<TimeProvider>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAuthorizationHandler, CrmPermissionHandler>());
+        // A refusal for want of a step-up is answered with the challenge that gets one; every other result as ASP.NET Core does.
+        services.RemoveAll<IAuthorizationMiddlewareResultHandler>();
+        services.AddSingleton<IAuthorizationMiddlewareResultHandler, CrmStepUpResultHandler>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<OpenIdConnectOptions>, OpenIdConnectStepUp>());
 
         services.AddAuthentication(CrmAuthorizationDefaults.Scheme).AddJwtBearer(CrmAuthorizationDefaults.Scheme, _ => { });
         services.AddOptions<JwtBearerOptions>(CrmAuthorizationDefaults.Scheme).Configure<IOptions<CrmAuthorizationOptions>>((bearer, crm) =>
