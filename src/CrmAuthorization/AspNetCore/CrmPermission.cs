@@ -68,7 +68,7 @@ internal sealed partial class CrmPermissionHandler(CrmDecisions decisions, IOpti
                 if (!StepUpRule.IsMet(context.User, settings, time.GetUtcNow()))
                 {
                     // The allow is not acted on until the user has stepped up (docs/risk-access.md).
-                    context.Fail(new StepUpFailure(this, $"{requirement} is allowed only after a step-up to a second factor: {obligation.Reason}", settings.MfaAcr, settings.StepUpMaxAge));
+                    context.Fail(new StepUpFailure(this, requirement, $"{requirement} is allowed only after a step-up to a second factor: {obligation.Reason}", settings.MfaAcr, settings.StepUpMaxAge));
                     return;
                 }
             }

@@ -42,33 +42,35 @@ internal static class StepUpRule
 }
 
 /// <summary>The failure a <see cref="CrmPermissionHandler"/> gives when the allow obliges a step-up the user has not made.</summary>
-internal sealed class StepUpFailure(IAuthorizationHandler handler, string message, string acr, TimeSpan? maxAge) : AuthorizationFailureReason(handler, message)
+internal sealed class StepUpFailure(IAuthorizationHandler handler, IAuthorizationRequirement requirement, string message, string acr, TimeSpan? maxAge)
+    : AuthorizationFailureReason(handler, message)
 {
+    /// <summary>The requirement a step-up would meet.</summary>
+    public IAuthorizationRequirement Requirement { get; } = requirement;
+
     public string Acr { get; } = acr;
 
     public TimeSpan? MaxAge { get; } = maxAge;
 }
 
 /// <summary>
-/// Turns a refusal for want of a step-up into the challenge that gets one, and leaves every other result to ASP.NET Core's
-/// own handler. A bearer (API) caller gets 401 with <c>error="insufficient_user_authentication"</c> and the
+/// Turns a refusal for want of a step-up into the challenge that gets one, and leaves every other result to the handler it
+/// decorates: the one the app registered before <c>AddCrmAuthorization</c>, or ASP.NET Core's own. A bearer (API) caller gets 401 with <c>error="insufficient_user_authentication"</c> and the
 /// <c>acr_values</c> (and <c>max_age</c>) to ask for (RFC 9470 §3); an interactive app's challenge scheme (OpenID Connect)
 /// is challenged again with them, so the user re-runs the sign-in at the service with a second factor.
 /// </summary>
 internal sealed partial class CrmStepUpResultHandler(
-    IAuthenticationSchemeProvider schemes, IOptionsMonitor<JwtBearerOptions> bearer, ILogger<CrmStepUpResultHandler> logger) : IAuthorizationMiddlewareResultHandler
+    IAuthorizationMiddlewareResultHandler inner, IAuthenticationSchemeProvider schemes, IOptionsMonitor<JwtBearerOptions> bearer,
+    ILogger<CrmStepUpResultHandler> logger) : IAuthorizationMiddlewareResultHandler
 {
     /// <summary>The item of the challenge's properties that <see cref="OpenIdConnectStepUp"/> copies into <c>acr_values</c>.</summary>
     public const string AcrValuesItem = "crm_security.acr_values";
 
-    private readonly AuthorizationMiddlewareResultHandler _default = new();
-
     public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
     {
-        if (authorizeResult.Succeeded || context.User.Identity?.IsAuthenticated != true
-            || authorizeResult.AuthorizationFailure?.FailureReasons.OfType<StepUpFailure>().FirstOrDefault() is not { } stepUp)
+        if (authorizeResult.Succeeded || context.User.Identity?.IsAuthenticated != true || OnlyStepUp(authorizeResult.AuthorizationFailure) is not { } stepUp)
         {
-            await _default.HandleAsync(next, context, policy, authorizeResult);
+            await inner.HandleAsync(next, context, policy, authorizeResult);
             return;
         }
 
@@ -77,7 +79,7 @@ internal sealed partial class CrmStepUpResultHandler(
         if (!await AdvertisedAsync(stepUp.Acr, context.RequestAborted))
         {
             LogAcrNotAdvertised(logger, stepUp.Acr);
-            await _default.HandleAsync(next, context, policy, PolicyAuthorizationResult.Forbid(authorizeResult.AuthorizationFailure));
+            await inner.HandleAsync(next, context, policy, PolicyAuthorizationResult.Forbid(authorizeResult.AuthorizationFailure));
             return;
         }
 
@@ -105,6 +107,23 @@ internal sealed partial class CrmStepUpResultHandler(
 
         LogStepUp(logger, scheme.Name, context.Request.Path);
         await context.ChallengeAsync(scheme.Name, properties);
+    }
+
+    /// <summary>
+    /// The step-up to ask for when a step-up is all the request lacks: every failed requirement failed for want of one and
+    /// nothing else failed. A policy that also fails for another reason (a page needing <c>contact:read</c>, which obliges
+    /// a step-up, and <c>contact:export</c>, which the same finding denies) is refused: a second factor would not change
+    /// the answer, and the user would sign in again only to be refused.
+    /// </summary>
+    private static StepUpFailure? OnlyStepUp(AuthorizationFailure? failure)
+    {
+        if (failure is null || failure.FailureReasons.Any(r => r is not StepUpFailure))
+        {
+            return null;
+        }
+
+        var stepUps = failure.FailureReasons.OfType<StepUpFailure>().ToList();
+        return stepUps.Count > 0 && failure.FailedRequirements.All(r => stepUps.Any(s => ReferenceEquals(s.Requirement, r))) ? stepUps[0] : null;
     }
 
     private async Task<bool> AdvertisedAsync(string acr, CancellationToken cancellationToken)

@@ -6,6 +6,9 @@ using CrmSecurity.Identity.Authorization.Store;
 using CrmSecurity.Identity.Contracts;
 using CrmSecurity.Identity.Tests.Support;
 using CrmSecurity.Tests.Support;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Policy;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.DependencyInjection;
 using static CrmSecurity.Tests.Support.OAuthFlows;
@@ -111,6 +114,63 @@ public sealed class CrmStepUpTests(RiskyUsersHost host) : IClassFixture<RiskyUse
         Assert.True((await decisions.ProfileAsync(principal, Cancel)).Holds("contact", CrmAction.Export)); // what the handler used to act on
         Assert.True(read.Allowed);
         Assert.Equal("step_up", Assert.Single(read.Obligations!).Type);
+    }
+
+    [Fact]
+    public async Task A_request_that_a_step_up_would_not_let_through_is_refused_with_403_not_sent_to_step_up()
+    {
+        // bob's open critical finding obliges a step-up for read and denies export (shipped policy): a page needing both
+        // would refuse him after his second factor anyway, so he is not sent round a sign-in for nothing.
+        Critical("bob");
+        await using var crm = await SampleCrm.StartAsync(host.Issuer, Contacts());
+        using var browser = host.CreateClient();
+        using var http = crm.CreateClient(await TokenAsync(browser, "bob", "Bob-Manages-The-Team-42"));
+
+        using var both = await http.GetAsync(new Uri("contacts/export", UriKind.Relative), Cancel);
+        using var read = await http.GetAsync(new Uri("contacts", UriKind.Relative), Cancel);
+
+        Assert.Equal(HttpStatusCode.Forbidden, both.StatusCode);
+        Assert.DoesNotContain("insufficient_user_authentication", both.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Unauthorized, read.StatusCode); // read alone: a step-up is all it lacks
+        Assert.Contains("insufficient_user_authentication", read.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_apps_own_authorization_result_handler_keeps_answering_refusals_and_the_step_up_still_works()
+    {
+        // The app registered its own refusal answer before AddCrmAuthorization; the library decorates it, not replaces it.
+        Critical("alice");
+        await using var crm = await SampleCrm.StartAsync(host.Issuer, Contacts(), services: s => s.AddSingleton<IAuthorizationMiddlewareResultHandler, AppRefusals>());
+        using var browser = host.CreateClient();
+        using var http = crm.CreateClient(await TokenAsync(browser, "alice", AlicePassword));
+
+        using var refused = await http.GetAsync(new Uri("invoices", UriKind.Relative), Cancel); // no role of alice's grants invoice:read
+        using var stepUp = await http.GetAsync(new Uri("contacts/c-1", UriKind.Relative), Cancel);
+
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Equal(AppRefusals.Body, await refused.Content.ReadAsStringAsync(Cancel));
+        Assert.Equal(HttpStatusCode.Unauthorized, stepUp.StatusCode);
+        Assert.Contains("insufficient_user_authentication", stepUp.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+    }
+
+    /// <summary>An app's own answer to a refusal (its problem details, its page); everything else as ASP.NET Core does.</summary>
+    private sealed class AppRefusals : IAuthorizationMiddlewareResultHandler
+    {
+        public const string Body = "refused by the app's own handler";
+
+        private readonly AuthorizationMiddlewareResultHandler _default = new();
+
+        public Task HandleAsync(RequestDelegate next, HttpContext context,
+            AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
+        {
+            if (authorizeResult.Forbidden)
+            {
+                context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                return context.Response.WriteAsync(Body, context.RequestAborted);
+            }
+
+            return _default.HandleAsync(next, context, policy, authorizeResult);
+        }
     }
 
     private static async Task<string> TokenAsync(HttpClient browser, string user, string password)
