@@ -43,6 +43,8 @@ builder.Services.AddCrmAuthorization(options =>
     options.ClientId = builder.Configuration["Crm:ClientId"] ?? "demo-crm";
     options.ClientSecret = builder.Configuration["Crm:ClientSecret"];
     options.RequireHttps = !builder.Environment.IsDevelopment() && !builder.Environment.IsEnvironment("Testing");
+    // How soon a model change or a finding opened or closed reaches this app (cached profiles and checks).
+    options.ProfileRevalidation = builder.Configuration.GetValue("Crm:ProfileRevalidation", options.ProfileRevalidation);
 });
 builder.Services.AddSingleton<ContactAccess>();
 builder.Services.AddSingleton<BackchannelLogoutReceiver>();
