@@ -43,6 +43,8 @@ builder.Services.AddCrmAuthorization(options =>
     options.ClientId = builder.Configuration["Crm:ClientId"] ?? "demo-crm";
     options.ClientSecret = builder.Configuration["Crm:ClientSecret"];
     options.RequireHttps = !builder.Environment.IsDevelopment() && !builder.Environment.IsEnvironment("Testing");
+    // How soon a model change or a finding opened or closed reaches this app (cached profiles and checks).
+    options.ProfileRevalidation = builder.Configuration.GetValue("Crm:ProfileRevalidation", options.ProfileRevalidation);
 });
 builder.Services.AddSingleton<ContactAccess>();
 builder.Services.AddSingleton<BackchannelLogoutReceiver>();
@@ -57,6 +59,24 @@ builder.Services.AddAuthentication(options =>
         options.Cookie.SameSite = SameSiteMode.Lax;
         // Sessions the service ended by a back-channel logout token are over here too.
         options.Events.OnValidatePrincipal = context => context.HttpContext.RequestServices.GetRequiredService<BackchannelLogoutReceiver>().ValidateAsync(context);
+        // 403 in place, not a redirect to an access-denied page this sample does not have; a refused export is an access
+        // event like a done one.
+        options.Events.OnRedirectToAccessDenied = context =>
+        {
+            var http = context.HttpContext;
+            if (http.Request.Path.StartsWithSegments("/contacts/export", StringComparison.OrdinalIgnoreCase))
+            {
+                http.RequestServices.GetRequiredService<AccessEventSender>().Write(new AccessEvent
+                {
+                    UserId = Program.UserId(http.User), UserName = http.User.Identity?.Name, Action = "export", Entity = "contact", RecordCount = 0, Outcome = "denied",
+                    SourceIp = http.Connection.RemoteIpAddress?.ToString()
+                });
+            }
+
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            context.Response.ContentType = "text/plain";
+            return context.Response.WriteAsync("Not allowed: your roles, or an open finding about you, do not allow this.", http.RequestAborted);
+        };
     })
     .AddOpenIdConnect(options =>
     {
@@ -85,8 +105,19 @@ builder.Services.AddAuthentication(options =>
             options.Scope.Add(scope);
         }
     });
-builder.Services.AddAuthorization(options => options.FallbackPolicy = options.DefaultPolicy);
-builder.Services.AddRazorPages();
+builder.Services.AddAuthorization(options =>
+{
+    options.FallbackPolicy = options.DefaultPolicy;
+    // Through AddCrmAuthorization's handler: the privilege, then the service's check, which may refuse (an open finding) or
+    // oblige a step-up; a user who has not stepped up is sent back to the service for a second factor before the page runs.
+    options.AddPolicy("contact:read", policy => policy.RequireAuthenticatedUser().AddRequirements(new CrmPermissionRequirement(ContactAccess.Entity, CrmAction.Read)));
+    options.AddPolicy("contact:export", policy => policy.RequireAuthenticatedUser().AddRequirements(new CrmPermissionRequirement(ContactAccess.Entity, CrmAction.Export)));
+});
+builder.Services.AddRazorPages(options =>
+{
+    options.Conventions.AuthorizeFolder("/Contacts", "contact:read");
+    options.Conventions.AuthorizePage("/Contacts/Export", "contact:export");
+});
 
 var app = builder.Build();
 using (var scope = app.Services.CreateScope())

@@ -1,9 +1,13 @@
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Authentication.OpenIdConnect;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Policy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.CrmAuthorization;
@@ -36,6 +40,10 @@ public static class CrmAuthorizationExtensions
             provider.GetRequiredService<IOptions<CrmAuthorizationOptions>>(),
             provider.GetRequiredService<TimeProvider>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAuthorizationHandler, CrmPermissionHandler>());
+        // A refusal for want of a step-up is answered with the challenge that gets one; every other result by the handler the
+        // app registered (decorated, not replaced: its own 403 page or problem details stay), or by ASP.NET Core's.
+        DecorateResultHandler(services);
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<OpenIdConnectOptions>, OpenIdConnectStepUp>());
 
         services.AddAuthentication(CrmAuthorizationDefaults.Scheme).AddJwtBearer(CrmAuthorizationDefaults.Scheme, _ => { });
         services.AddOptions<JwtBearerOptions>(CrmAuthorizationDefaults.Scheme).Configure<IOptions<CrmAuthorizationOptions>>((bearer, crm) =>
@@ -52,6 +60,36 @@ public static class CrmAuthorizationExtensions
         services.AddAuthorization();
         return services;
     }
+
+    /// <summary>
+    /// Replaces the app's <see cref="IAuthorizationMiddlewareResultHandler"/> registration (the last one, the one ASP.NET
+    /// Core resolves) by <see cref="CrmStepUpResultHandler"/> around it, with the same lifetime; without one, around ASP.NET
+    /// Core's default. Calling <c>AddCrmAuthorization</c> twice decorates once.
+    /// </summary>
+    private static void DecorateResultHandler(IServiceCollection services)
+    {
+        if (services.Any(d => d.ServiceType == typeof(StepUpDecorated)))
+        {
+            return;
+        }
+
+        services.AddSingleton<StepUpDecorated>();
+        var app = services.LastOrDefault(d => d.ServiceType == typeof(IAuthorizationMiddlewareResultHandler) && !d.IsKeyedService);
+        services.RemoveAll<IAuthorizationMiddlewareResultHandler>();
+        services.Add(ServiceDescriptor.Describe(typeof(IAuthorizationMiddlewareResultHandler), provider => new CrmStepUpResultHandler(
+            app is null ? new AuthorizationMiddlewareResultHandler() : Inner(provider, app),
+            provider.GetRequiredService<IAuthenticationSchemeProvider>(),
+            provider.GetRequiredService<IOptionsMonitor<JwtBearerOptions>>(),
+            provider.GetRequiredService<ILogger<CrmStepUpResultHandler>>()), app?.Lifetime ?? ServiceLifetime.Singleton));
+    }
+
+    private static IAuthorizationMiddlewareResultHandler Inner(IServiceProvider provider, ServiceDescriptor app) =>
+        (IAuthorizationMiddlewareResultHandler)(app.ImplementationInstance
+            ?? app.ImplementationFactory?.Invoke(provider)
+            ?? ActivatorUtilities.CreateInstance(provider, app.ImplementationType!));
+
+    /// <summary>Marks a service collection whose result handler <see cref="DecorateResultHandler"/> has decorated.</summary>
+    private sealed class StepUpDecorated;
 
     /// <summary>
     /// The endpoint requires an authenticated user who holds <paramref name="action"/> on <paramref name="entity"/> at

@@ -30,6 +30,18 @@ public sealed class CrmAuthorizationOptions
     /// </summary>
     public bool UseDpop { get; set; }
 
+    /// <summary>
+    /// The <c>acr</c> value asked for (<c>acr_values</c>) when a decision obliges a step-up to <c>mfa</c>: the service's
+    /// MFA class, <c>urn:crm-security:acr:mfa</c>, as its discovery document lists it in <c>acr_values_supported</c>.
+    /// </summary>
+    public string MfaAcr { get; set; } = "urn:crm-security:acr:mfa";
+
+    /// <summary>
+    /// How recent the user's sign-in (<c>auth_time</c>) must be to meet a step-up; the challenge asks for it as
+    /// <c>max_age</c>. Null: any sign-in of the session with a second factor meets it.
+    /// </summary>
+    public TimeSpan? StepUpMaxAge { get; set; } = TimeSpan.FromMinutes(15);
+
     /// <summary>Refuse a plain-HTTP issuer (OAuth 2.0 needs TLS, RFC 6749 §3.1). Off only for loopback tests.</summary>
     public bool RequireHttps { get; set; } = true;
 
@@ -77,6 +89,16 @@ internal sealed class CrmAuthorizationOptionsValidator : IValidateOptions<CrmAut
         if (options.ProfileRevalidation < TimeSpan.Zero)
         {
             errors.Add("CrmAuthorization:ProfileRevalidation must not be negative.");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.MfaAcr))
+        {
+            errors.Add("CrmAuthorization:MfaAcr is empty; set the service's MFA acr value (urn:crm-security:acr:mfa).");
+        }
+
+        if (options.StepUpMaxAge is { } maxAge && maxAge < TimeSpan.FromSeconds(1))
+        {
+            errors.Add("CrmAuthorization:StepUpMaxAge must be at least 1 second (max_age is in seconds), or empty for no limit.");
         }
 
         if (options.MaxCachedProfiles < 1)

@@ -55,6 +55,7 @@ public sealed class CrmDecisions : IDisposable
     private readonly CrmAuthorizationOptions _options;
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, CachedProfile> _profiles = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CachedCheck> _checks = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _tokenLock = new(1, 1);
     private AppToken? _token;
     private readonly DpopSigner? _dpop;
@@ -102,7 +103,7 @@ public sealed class CrmDecisions : IDisposable
         }
 
         var path = $"users/{Uri.EscapeDataString(userId)}/profile" + (permVer is { } v ? $"?perm_ver={v.ToString(CultureInfo.InvariantCulture)}" : "");
-        using var response = await SendAsync(path, cached?.Profile.PermVer, cancellationToken);
+        using var response = await SendAsync(HttpMethod.Get, path, null, cached?.Profile.PermVer, cancellationToken);
         Interlocked.Increment(ref _fetches);
         if (response.StatusCode == HttpStatusCode.NotModified && cached is not null)
         {
@@ -123,6 +124,52 @@ public sealed class CrmDecisions : IDisposable
         return profile;
     }
 
+    /// <summary>
+    /// The service's check (<c>POST /authz/v1/check</c>) for the signed-in user of <paramref name="user"/>: unlike the
+    /// profile, its answer carries what risk does to this one decision, a refusal (basis <c>risk</c>) or an obligation such
+    /// as <c>{"type":"step_up","value":"mfa"}</c> the app must meet before acting on the allow. Without a record the answer
+    /// (whether the user may do the action at all) is cached per user, <c>perm_ver</c>, entity and action for
+    /// <see cref="CrmAuthorizationOptions.ProfileRevalidation"/>, so risk that begins or ends reaches the app within it.
+    /// </summary>
+    public async Task<CheckResponse> CheckAsync(ClaimsPrincipal user, string entity, CrmAction action, CrmRecord? record = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentException.ThrowIfNullOrEmpty(entity);
+        var subject = user.FindFirst("sub")?.Value;
+        if (string.IsNullOrEmpty(subject) || subject == user.FindFirst("client_id")?.Value)
+        {
+            throw new CrmDecisionException("The token names no user (no sub, or a client acting for itself); CRM permissions belong to users.");
+        }
+
+        var permVer = long.TryParse(user.FindFirst("perm_ver")?.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var version) ? version : (long?)null;
+        var key = record is null ? string.Create(CultureInfo.InvariantCulture, $"{subject}\n{permVer}\n{entity}\n{action.Name()}") : null;
+        if (key is not null && _checks.TryGetValue(key, out var cached) && _time.GetElapsedTime(cached.CheckedAt) < _options.ProfileRevalidation)
+        {
+            return cached.Response;
+        }
+
+        var request = new CheckRequest { UserId = subject, Entity = entity, Action = action.Name(), Record = record, PermVer = permVer };
+        using var response = await SendAsync(HttpMethod.Post, "check", request, etag: null, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new CrmDecisionException($"The decision API answered {(int)response.StatusCode} to the check of {entity}:{action.Name()} for user '{subject}': {await DetailAsync(response, cancellationToken)}", response.StatusCode);
+        }
+
+        var answer = await response.Content.ReadFromJsonAsync<CheckResponse>(cancellationToken)
+            ?? throw new CrmDecisionException($"The decision API sent an empty check for user '{subject}'.");
+        if (key is not null)
+        {
+            if (_checks.Count >= _options.MaxCachedProfiles)
+            {
+                _checks.Clear();
+            }
+
+            _checks[key] = new CachedCheck(answer, _time.GetTimestamp());
+        }
+
+        return answer;
+    }
+
     private void Remember(string userId, CrmAccessProfile profile)
     {
         if (_profiles.Count >= _options.MaxCachedProfiles)
@@ -133,18 +180,23 @@ public sealed class CrmDecisions : IDisposable
         _profiles[userId] = new CachedProfile(profile, _time.GetTimestamp());
     }
 
-    private async Task<HttpResponseMessage> SendAsync(string path, long? etag, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, object? body, long? etag, CancellationToken cancellationToken)
     {
         var http = _clients.CreateClient(HttpClientName);
         for (var attempt = 0; ; attempt++)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(DecisionApi(), path));
+            using var request = new HttpRequestMessage(method, new Uri(DecisionApi(), path));
+            if (body is not null)
+            {
+                request.Content = JsonContent.Create(body, body.GetType());
+            }
+
             var token = await TokenAsync(cancellationToken);
             if (token.Dpop && _dpop is not null)
             {
                 // RFC 9449 §7.1: the DPoP scheme, and a proof for this request with the token's hash (ath).
                 request.Headers.Authorization = new AuthenticationHeaderValue("DPoP", token.Value);
-                request.Headers.Add("DPoP", _dpop.Proof(HttpMethod.Get, request.RequestUri!, token.Value, nonce: null));
+                request.Headers.Add("DPoP", _dpop.Proof(method, request.RequestUri!, token.Value, nonce: null));
             }
             else
             {
@@ -275,4 +327,6 @@ public sealed class CrmDecisions : IDisposable
     private sealed record AppToken(string Value, DateTimeOffset Until, bool Dpop);
 
     private sealed record CachedProfile(CrmAccessProfile Profile, long CheckedAt);
+
+    private sealed record CachedCheck(CheckResponse Response, long CheckedAt);
 }

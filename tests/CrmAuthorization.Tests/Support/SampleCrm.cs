@@ -29,11 +29,17 @@ public sealed class SampleCrm : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<SampleCrm> StartAsync(string issuer, IReadOnlyList<Contact> contacts, Action<CrmAuthorizationOptions>? configure = null)
+    /// <param name="issuer">The service.</param>
+    /// <param name="contacts">The app's records.</param>
+    /// <param name="configure">More options for AddCrmAuthorization.</param>
+    /// <param name="services">The app's own registrations, made before AddCrmAuthorization.</param>
+    public static async Task<SampleCrm> StartAsync(
+        string issuer, IReadOnlyList<Contact> contacts, Action<CrmAuthorizationOptions>? configure = null, Action<IServiceCollection>? services = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
+        services?.Invoke(builder.Services);
         builder.Services.AddCrmAuthorization(options =>
         {
             options.Issuer = new Uri(issuer);
@@ -51,6 +57,8 @@ public sealed class SampleCrm : IAsyncDisposable
         app.MapGet("/contacts/{id}", (string id) => contacts.FirstOrDefault(c => c.Id == id) is { } contact ? Results.Ok(contact) : Results.NotFound())
             .RequireCrmPermission("contact", "read").WithCrmFieldMasking("contact");
         app.MapGet("/unguarded/contacts/{id}", (string id) => contacts.First(c => c.Id == id)).WithCrmFieldMasking("contact"); // masking alone, no policy
+ // A page that lists contacts and exports them needs both privileges (two policies, combined).
+        app.MapGet("/contacts/export", () => contacts).RequireCrmPermission("contact", "read").RequireCrmPermission("contact", "export");
         app.MapGet("/invoices", () => new[] { new { id = "i-1" } }).RequireCrmPermission("invoice", "read");
         app.MapPut("/contacts/{id}", async (string id, HttpContext http) =>
         {

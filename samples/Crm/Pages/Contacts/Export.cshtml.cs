@@ -16,13 +16,7 @@ public sealed class ExportModel(CrmDbContext db, ContactAccess access, AccessEve
         var profile = await access.ProfileAsync(User, cancellationToken);
         if (!profile.Holds(ContactAccess.Entity, CrmAction.Export))
         {
-            events.Write(new AccessEvent
-            {
-                UserId = Program.UserId(User), UserName = User.Identity?.Name, Action = "export", Entity = "contact", RecordCount = 0, Outcome = "denied",
-                SourceIp = HttpContext.Connection.RemoteIpAddress?.ToString()
-            });
-            // 403 in place, not the cookie handler's redirect to an access-denied page this sample does not have.
-            return new ContentResult { StatusCode = StatusCodes.Status403Forbidden, Content = "Your roles do not grant export on contacts.", ContentType = "text/plain" };
+            return Forbid(); // the page's policy (contact:export) already refused this; kept for defence in depth
         }
 
         // Export covers what the export privilege's depth covers, with fields hidden or masked as on screen.
