@@ -37,15 +37,16 @@ internal sealed record AnalysisResult(
 internal static class AnalysisRun
 {
     // Batches handed from the reading thread to the scoring thread: small enough that a batch's array stays off the
-    // large-object heap (1,024 references = 8 KiB) and that the events in flight (at most BatchesAhead + 2 batches,
-    // about 2 MB) mostly die young instead of being promoted; the arrays go back to the reader for reuse. With 16,384-event
+    // large-object heap (256 references = 2 KiB) and that the events in flight (at most BatchesAhead + 2 batches,
+    // about 1 MB) mostly die young instead of being promoted; the arrays go back to the reader for reuse. With 16,384-event
     // batches copied into a fresh 128 KiB array each, every batch was a large-object allocation and the events in flight
     // outlived a gen0 budget, so a pass ran about 50 gen2 collections instead of about 14 (see docs/benchmarks.md).
     private const int BatchSize = 256;
     private const int BatchesAhead = 8;
 
     // Events parsed before they are scored on the single-threaded path: enough that switching between the
-    // stages is rare, few enough (about a megabyte of events) that the batch is still in cache when scored.
+    // stages is rare, few enough (about 400 KB of events) that the batch is still in cache when scored and that
+    // fewer events outlive a gen0 budget (it was 4,096).
     private const int SingleThreadBatchSize = 1024;
 
     public static AnalysisResult Run(
@@ -57,9 +58,10 @@ internal static class AnalysisRun
         bool pipelined = true,
         CancellationToken cancellationToken = default)
     {
-        // A pass is a batch job (the analyze and evaluate verbs and the benchmarks run it; the live service scores through
-        // LiveScoring, never here): ask the GC for batch mode, i.e. no background gen2 collections running beside the two
-        // stages on their cores. Measured: about a tenth less CPU per pass on 2 cores (docs/benchmarks.md).
+        // A pass is a batch job (the analyze verb and the benchmarks run it; the live service scores through LiveScoring,
+        // never here): ask the GC for batch mode, i.e. no background gen2 collections running beside the two stages on
+        // their cores. Measured once with the same effect from DOTNET_gcConcurrent=0, three rounds each on a loaded
+        // machine: pipelined scoring rose from a median 26% to 31% of parse-only CPU (docs/benchmarks.md).
         var latency = GCSettings.LatencyMode;
         GCSettings.LatencyMode = GCLatencyMode.Batch;
         try
