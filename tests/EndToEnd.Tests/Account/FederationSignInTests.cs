@@ -67,12 +67,7 @@ public sealed class FederationSite : IAsyncLifetime
         }), cancel);
 
         _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Environment.GetEnvironmentVariable("CRM_SECURITY_TEST_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
+        Browser = await AdminSite.LaunchChromiumAsync(_playwright);
         Directory.CreateDirectory(AdminSite.Screenshots);
         Assertions.SetDefaultExpectTimeout(30_000);
     }

@@ -18,6 +18,17 @@ public sealed class AdminSite : IAsyncLifetime
 
     public Uri BaseAddress => _server!.BaseAddress;
 
+    /// <summary>
+    /// Headless Chromium as every browser test here launches it: Debian's chromium (Playwright's own browser download
+    /// does not work here), found by scripts/test.sh through <c>CRM_SECURITY_TEST_CHROMIUM</c>.
+    /// </summary>
+    public static Task<IBrowser> LaunchChromiumAsync(IPlaywright playwright) => playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+    {
+        ExecutablePath = Environment.GetEnvironmentVariable("CRM_SECURITY_TEST_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium",
+        Headless = true,
+        Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    });
+
     public static string Screenshots { get; } = Path.Combine(RepositoryRoot(), "artifacts", "screenshots");
 
     public async ValueTask InitializeAsync()
@@ -33,13 +44,7 @@ public sealed class AdminSite : IAsyncLifetime
         }, cancellationToken: TestContext.Current.CancellationToken);
 
         _playwright = await Playwright.CreateAsync();
-        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            // Playwright's own browser download does not work here: Debian's chromium, found by scripts/test.sh.
-            ExecutablePath = Environment.GetEnvironmentVariable("CRM_SECURITY_TEST_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
+        Browser = await LaunchChromiumAsync(_playwright);
         Directory.CreateDirectory(Screenshots);
         Assertions.SetDefaultExpectTimeout(30_000);
     }

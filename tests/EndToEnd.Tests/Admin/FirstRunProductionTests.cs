@@ -52,12 +52,7 @@ public sealed partial class FirstRunProductionTests : IAsyncDisposable
 
         await using var server = await ServerProcess.StartOnAsync(_origin, settings, _directory, Cancel);
         using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Environment.GetEnvironmentVariable("CRM_SECURITY_TEST_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
+        await using var browser = await AdminSite.LaunchChromiumAsync(playwright);
         await using var context = await browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = _origin.AbsoluteUri });
         context.SetDefaultTimeout(90_000);
         var page = await context.NewPageAsync();

@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using CrmSecurity.EndToEnd.Tests.Admin;
 using CrmSecurity.Samples.Crm.Tests;
 using CrmSecurity.Tests.Support;
 using Microsoft.Data.Sqlite;
@@ -75,12 +76,7 @@ public sealed class NightExportJourneyTests : IAsyncLifetime
         }, Cancel);
 
         _playwright = await Playwright.CreateAsync();
-        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = Environment.GetEnvironmentVariable("CRM_SECURITY_TEST_CHROMIUM") is { Length: > 0 } path ? path : "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
+        _browser = await AdminSite.LaunchChromiumAsync(_playwright);
         Directory.CreateDirectory(Admin.AdminSite.Screenshots);
     }
 
