@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime;
-using System.Threading.Channels;
 using CrmSecurity.AuditAnalyzer.Events;
 using CrmSecurity.AuditAnalyzer.Findings;
 using CrmSecurity.AuditAnalyzer.Ingestion;
@@ -38,11 +37,14 @@ internal static class AnalysisRun
 {
     // Batches handed from the reading thread to the scoring thread: small enough that a batch's array stays off the
     // large-object heap (256 references = 2 KiB) and that the events in flight (at most BatchesAhead + 2 batches,
-    // about 1 MB) mostly die young instead of being promoted; the arrays go back to the reader for reuse. With 16,384-event
+    // about 450 KB) mostly die young instead of being promoted; the arrays go back to the reader for reuse. With 16,384-event
     // batches copied into a fresh 128 KiB array each, every batch was a large-object allocation and the events in flight
-    // outlived a gen0 budget, so a pass ran about 50 gen2 collections instead of about 14 (see docs/benchmarks.md).
+    // outlived a gen0 budget, so a pass ran about 50 gen2 collections instead of about 14 (see docs/benchmarks.md). With
+    // 8 batches ahead the events in flight were most of what each collection promoted (119 MiB a pass; 95 MiB at 2 ahead).
+    // The reader, about twice as fast as the scorer, finds the queue full and sleeps until it is down to ResumeAt.
     private const int BatchSize = 256;
-    private const int BatchesAhead = 8;
+    private const int BatchesAhead = 4;
+    private const int ResumeAt = 1;
 
     // Events parsed before they are scored on the single-threaded path: enough that switching between the
     // stages is rare, few enough (about 400 KB of events) that the batch is still in cache when scored and that
@@ -181,11 +183,10 @@ internal static class AnalysisRun
 
         void Pipelined()
         {
-            // Reading and parsing run on their own thread, a bounded number of batches ahead of scoring, so
-            // the two stages overlap on a multi-core machine; memory stays bounded by the channel. Scored batches
-            // travel back on a second channel, so a pass allocates BatchesAhead + 2 arrays in all.
-            var full = Channel.CreateBounded<(AccessEvent[] Events, int Count)>(new BoundedChannelOptions(BatchesAhead) { SingleReader = true, SingleWriter = true });
-            var empty = Channel.CreateUnbounded<AccessEvent[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            // Reading and parsing run on their own thread, a bounded number of batches ahead of scoring, so the two
+            // stages overlap on a multi-core machine; memory stays bounded by the hand-off, and scored batches go back
+            // to the reader, so a pass allocates at most BatchesAhead + 2 arrays in all.
+            var handOff = new BatchHandOff<AccessEvent[]>(BatchesAhead, ResumeAt);
             long bytesRead = 0;
             var reading = Task.Run(() =>
             {
@@ -199,53 +200,44 @@ internal static class AnalysisRun
                         if (n == BatchSize)
                         {
                             Interlocked.Exchange(ref bytesRead, input.BytesRead);
-                            while (!full.Writer.TryWrite((batch, n)))
-                            {
-                                full.Writer.WaitToWriteAsync(cancellationToken).AsTask().GetAwaiter().GetResult();
-                            }
-
-                            batch = empty.Reader.TryRead(out var reused) ? reused : new AccessEvent[BatchSize];
+                            batch = handOff.Add(batch, n, cancellationToken) ?? new AccessEvent[BatchSize];
                             n = 0;
                         }
                     }
 
                     if (n > 0)
                     {
-                        full.Writer.WriteAsync((batch, n), cancellationToken).AsTask().GetAwaiter().GetResult();
+                        _ = handOff.Add(batch, n, cancellationToken);
                     }
 
-                    full.Writer.Complete();
+                    handOff.Complete();
                 }
                 catch (Exception e)
                 {
-                    full.Writer.Complete(e);
+                    handOff.Complete(e);
                 }
             }, cancellationToken);
 
-            var reader = full.Reader;
             var batches = 0;
-            while (reader.WaitToReadAsync(cancellationToken).AsTask().GetAwaiter().GetResult())
+            AccessEvent[]? emptied = null;
+            while (handOff.TryTake(emptied, out var batch, out var n, cancellationToken))
             {
-                while (reader.TryRead(out var item))
+                for (var i = 0; i < n; i++)
                 {
-                    var (batch, n) = item;
-                    for (var i = 0; i < n; i++)
+                    ordering.Add(batch[i], ready);
+                    if (ready.Count > 0)
                     {
-                        ordering.Add(batch[i], ready);
-                        if (ready.Count > 0)
-                        {
-                            Drain();
-                        }
+                        Drain();
                     }
+                }
 
-                    // Cleared before reuse: a scored event must not outlive its batch through the array.
-                    Array.Clear(batch, 0, n);
-                    empty.Writer.TryWrite(batch);
-                    if ((++batches & 63) == 0)
-                    {
-                        cancellationToken.ThrowIfCancellationRequested();
-                        progress?.Invoke(Interlocked.Read(ref bytesRead), input.TotalBytes);
-                    }
+                // Cleared before reuse: a scored event must not outlive its batch through the array.
+                Array.Clear(batch, 0, n);
+                emptied = batch;
+                if ((++batches & 63) == 0)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    progress?.Invoke(Interlocked.Read(ref bytesRead), input.TotalBytes);
                 }
             }
 
