@@ -50,8 +50,9 @@ internal sealed class DatabaseMembershipTable(
         }
         else
         {
-            throw new InvalidOperationException(
-                $"{LiveOptions.Section}:Runtime {LiveOptions.OrleansRuntime} runs on SQLite (one process) or PostgreSQL (the membership tables in the same database); this database is {provider}. Use {LiveOptions.LeasesRuntime}.");
+            // A configuration error (the host reports it as one, exit 78): only this database's provider tells.
+            throw new OptionsValidationException(LiveOptions.Section, typeof(LiveOptions),
+                [$"{LiveOptions.Section}:Runtime {LiveOptions.OrleansRuntime} runs on SQLite (one process) or PostgreSQL (the membership tables in the same database); this database is {provider}. Use {LiveOptions.LeasesRuntime}."]);
         }
 
         await _inner.InitializeMembershipTableAsync(tryInitTableVersion, CancellationToken.None);
