@@ -191,18 +191,22 @@ public sealed class OrleansScoringTests : IAsyncLifetime
         Assert.Equal(leases, orleans);
     }
 
-    [Fact]
-    public async Task An_unknown_runtime_stops_start_up_naming_the_setting()
+    [Theory]
+    [InlineData("akka", "SiloPort", "11111", "AuditAnalyzer:Live:Runtime")]
+    [InlineData("orleans", "SiloPort", "70000", "AuditAnalyzer:Live:Orleans:SiloPort")]
+    [InlineData("orleans", "AdvertisedAddress", "silo.example", "AuditAnalyzer:Live:Orleans:AdvertisedAddress")]
+    public async Task A_runtime_setting_that_cannot_work_stops_start_up_naming_the_setting(string runtime, string orleansKey, string value, string named)
     {
         var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(new Dictionary<string, string?>
         {
             ["Database__Provider"] = "Sqlite",
             ["Database__ConnectionString"] = $"Data Source={Path.Combine(_directory, "security.db")}",
-            ["AuditAnalyzer__Live__Runtime"] = "akka",
+            ["AuditAnalyzer__Live__Runtime"] = runtime,
+            [$"AuditAnalyzer__Live__Orleans__{orleansKey}"] = value,
         }, Cancel);
 
         Assert.Equal(78, exitCode);
-        Assert.Contains("AuditAnalyzer:Live:Runtime", output, StringComparison.Ordinal);
+        Assert.Contains(named, output, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
     }
 }
