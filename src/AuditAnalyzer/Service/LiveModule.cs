@@ -49,6 +49,7 @@ public static class LiveModule
         services.TryAddSingleton(TimeProvider.System);
         services.AddDbContext<LiveDbContext>(database);
         services.AddSingleton<FindingStore>();
+        services.AddSingleton<PartitionScoring>();
         services.AddSingleton<LiveScoring>();
         services.AddSingleton<OrganisationHistory>();
         services.AddSingleton<ILiveEventWriter, LiveEventWriter>();
@@ -60,7 +61,18 @@ public static class LiveModule
         services.AddSingleton<LiveUserRisks>();
         services.AddHostedService<LiveUserRisksRefresher>();
         services.AddHealthChecks().AddCheck<ScorerHealthCheck>("analyzer-scorer", tags: [ReadyTag]);
-        services.AddHostedService(provider => provider.GetRequiredService<LiveScoring>());
+        // AuditAnalyzer:Live:Runtime: partition leases polled by each instance (the default), or a grain per partition on
+        // an in-process Orleans silo. A value that is neither stops start-up in LiveOptionsValidator (exit 78).
+        var live = builder.Configuration.GetSection(LiveOptions.Section);
+        if (string.Equals(live[nameof(LiveOptions.Runtime)], LiveOptions.OrleansRuntime, StringComparison.OrdinalIgnoreCase)
+            && !string.Equals(live[nameof(LiveOptions.Scoring)], "false", StringComparison.OrdinalIgnoreCase))
+        {
+            Orleans.OrleansScoring.Add(builder);
+        }
+        else
+        {
+            services.AddHostedService(provider => provider.GetRequiredService<LiveScoring>());
+        }
 
         // Review: without a host bridge to an authorization model and audit trail, nobody may review (deny by default).
         services.AddOptions<ReviewOptions>().Bind(builder.Configuration.GetSection(ReviewOptions.Section)).ValidateOnStart();

@@ -60,6 +60,19 @@ public sealed class LiveOptions
 
     /// <summary>Identifies this instance in the lease table; empty for host name, process id and a random suffix.</summary>
     public string? InstanceId { get; set; }
+
+    /// <summary>
+    /// What runs background scoring: <c>leases</c> (the default: each instance polls and leases partitions in the database)
+    /// or <c>orleans</c> (an in-process Orleans silo with a grain per partition; settings under <c>AuditAnalyzer:Live:Orleans</c>).
+    /// </summary>
+    public string Runtime { get; set; } = LeasesRuntime;
+
+    internal const string LeasesRuntime = "leases";
+    internal const string OrleansRuntime = "orleans";
+
+    internal bool UsesLeases => string.Equals(Runtime, LeasesRuntime, StringComparison.OrdinalIgnoreCase);
+
+    internal bool UsesOrleans => string.Equals(Runtime, OrleansRuntime, StringComparison.OrdinalIgnoreCase);
 }
 
 /// <summary>
@@ -133,6 +146,11 @@ internal sealed class LiveOptionsValidator : IValidateOptions<LiveOptions>
         if (options.RetryAfter < TimeSpan.FromSeconds(1) || options.RetryAfter > TimeSpan.FromHours(1))
         {
             errors.Add($"{LiveOptions.Section}:RetryAfter is {options.RetryAfter}; use 00:00:01 to 01:00:00 (sent as whole seconds in Retry-After).");
+        }
+
+        if (!options.UsesLeases && !options.UsesOrleans)
+        {
+            errors.Add($"{LiveOptions.Section}:Runtime is '{options.Runtime}'; use {LiveOptions.LeasesRuntime} (partition leases in the database, the default) or {LiveOptions.OrleansRuntime} (a grain per partition on an in-process Orleans silo).");
         }
 
         foreach (var (client, sender) in options.Senders)

@@ -13,36 +13,28 @@ using Microsoft.Extensions.Options;
 namespace CrmSecurity.AuditAnalyzer.Service;
 
 /// <summary>
-/// Background scoring of the stored events, partition by partition. Each poll renews or takes the leases this
-/// instance can get, scores each held partition's unscored events in arrival order, and in one transaction
-/// checks the lease is still held, saves the findings (closed ones and open ones as they stand, by id) and
-/// marks the events scored. A partition new to this instance is first rebuilt by replaying its scored events,
-/// so a finding is neither lost nor doubled when an instance dies and another takes over.
+/// Background scoring of the stored events, partition by partition (<c>AuditAnalyzer:Live:Runtime</c> = <c>leases</c>).
+/// Each poll renews or takes the leases this instance can get and lets <see cref="PartitionScoring"/> score each held
+/// partition. The Orleans runtime (<c>Orleans/</c>) runs the same <see cref="PartitionScoring"/> inside a grain per partition.
 /// </summary>
 internal sealed partial class LiveScoring(
     IServiceScopeFactory scopes,
     IOptions<LiveOptions> options,
-    ScoringPolicy policy,
-    LiveDirectory directory,
+    PartitionScoring partitions,
     TimeProvider time,
-    FindingStore store,
-    OrganisationHistory history,
     ILogger<LiveScoring> logger) : BackgroundService
 {
-    private const int PageSize = 2000;
     private readonly Dictionary<int, PartitionState> _held = [];
     private readonly LiveOptions _options = options.Value;
 
-    public string Owner { get; } = string.IsNullOrWhiteSpace(options.Value.InstanceId)
-        ? $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}"
-        : options.Value.InstanceId;
+    public string Owner { get; } = PartitionScoring.OwnerOf(options.Value);
 
     /// <summary>Partitions this instance scored in its last poll (for tests and health).</summary>
     public IReadOnlyCollection<int> Held { get; private set; } = [];
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!_options.Scoring)
+        if (!_options.Scoring || !_options.UsesLeases)
         {
             return;
         }
@@ -103,57 +95,118 @@ internal sealed partial class LiveScoring(
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
-
-        // Only partitions with unscored events, already held (their open findings close by the clock), or left
-        // by a dead instance (an expired lease) are leased: an idle instance holds no lease and costs two small
-        // queries per poll.
-        var nowTicks = time.GetUtcNow().UtcTicks;
-        var pending = await db.Events.AsNoTracking().Where(e => !e.Scored).Select(e => e.Partition).Distinct().ToListAsync(cancellationToken);
-        var orphaned = await db.Leases.AsNoTracking().Where(l => l.ExpiresTicks < nowTicks).Select(l => l.Partition).ToListAsync(cancellationToken);
-        foreach (var partition in pending.Union(orphaned).Union(_held.Keys).Where(p => p < _options.Partitions).Order().ToList())
+        foreach (var partition in (await PartitionScoring.WorthScoringAsync(db, time, cancellationToken)).Union(_held.Keys).Where(p => p < _options.Partitions).Order().ToList())
         {
-            var now = time.GetUtcNow();
-
-            // A held lease is renewed once half of it has run, not on every poll: an idle partition costs one
-            // SELECT per poll. Writes are fenced by a renewal in their own transaction either way.
-            if (!_held.TryGetValue(partition, out var state) || state.LeaseUntil - now < _options.LeaseDuration / 2)
+            PartitionState? state;
+            try
             {
-                var outcome = await PartitionLeases.TryAcquireAsync(db, partition, Owner, now, _options.LeaseDuration, cancellationToken);
-                if (outcome == LeaseOutcome.Refused)
-                {
-                    _held.Remove(partition);
-                    continue;
-                }
-
-                if (outcome == LeaseOutcome.Acquired || state is null)
-                {
-                    LogAcquired(logger, partition, Owner);
-                    state = await RebuildAsync(db, partition, cancellationToken);
-                    _held[partition] = state;
-                }
-
-                state.LeaseUntil = now + _options.LeaseDuration;
+                state = await partitions.StepAsync(db, partition, Owner, _held.GetValueOrDefault(partition), cancellationToken);
+            }
+            catch
+            {
+                // The in-memory state may be ahead of the database now: drop it, the next poll rebuilds it.
+                _held.Remove(partition);
+                throw;
             }
 
-            // A person's directory data changed (a time zone, a business unit, roles): replay the partition's history
-            // under the new directory, as a takeover would, so local hours and peers are judged as they are now.
-            if (!ReferenceEquals(state.Directory, directory.Current))
-            {
-                LogDirectoryChanged(logger, partition);
-                var leaseUntil = state.LeaseUntil;
-                state = await RebuildAsync(db, partition, cancellationToken);
-                state.LeaseUntil = leaseUntil;
-                _held[partition] = state;
-            }
-
-            if (!await ScoreNewAsync(db, partition, state, cancellationToken))
+            if (state is null)
             {
                 _held.Remove(partition);
-                LogLost(logger, partition, Owner);
+            }
+            else
+            {
+                _held[partition] = state;
             }
         }
 
         Held = [.. _held.Keys];
+    }
+
+    [LoggerMessage(EventId = 6102, Level = LogLevel.Error, Message = "A background scoring poll failed; it is retried")]
+    private static partial void LogPollFailed(ILogger logger, Exception exception);
+}
+
+/// <summary>
+/// Scoring one partition, shared by both runtimes (the lease poller <see cref="LiveScoring"/> and the Orleans grain per
+/// partition): take or renew the partition's lease, rebuild its scorer by replaying its scored events when it is new
+/// to the caller, score its unscored events in arrival order, and save findings and progress in one transaction that
+/// first checks the lease is still held. The lease is the write fence on both runtimes, so a finding is neither lost
+/// nor doubled when an instance (or a silo) dies and another takes over.
+/// </summary>
+internal sealed partial class PartitionScoring(
+    IOptions<LiveOptions> options,
+    ScoringPolicy policy,
+    LiveDirectory directory,
+    TimeProvider time,
+    FindingStore store,
+    OrganisationHistory history,
+    ILogger<PartitionScoring> logger)
+{
+    private const int PageSize = 2000;
+    private readonly LiveOptions _options = options.Value;
+
+    /// <summary>The name an instance writes into the lease table: its configured id, or host name, process id and a random suffix.</summary>
+    public static string OwnerOf(LiveOptions options) => string.IsNullOrWhiteSpace(options.InstanceId)
+        ? $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}"
+        : options.InstanceId;
+
+    /// <summary>
+    /// Partitions worth a step: those with unscored events and those left by a dead owner (an expired lease, whose open
+    /// findings close by the clock). An idle installation costs two small queries.
+    /// </summary>
+    public static async Task<List<int>> WorthScoringAsync(LiveDbContext db, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var nowTicks = time.GetUtcNow().UtcTicks;
+        var pending = await db.Events.AsNoTracking().Where(e => !e.Scored).Select(e => e.Partition).Distinct().ToListAsync(cancellationToken);
+        var orphaned = await db.Leases.AsNoTracking().Where(l => l.ExpiresTicks < nowTicks).Select(l => l.Partition).ToListAsync(cancellationToken);
+        return [.. pending.Union(orphaned)];
+    }
+
+    /// <summary>
+    /// One step for one partition under <paramref name="owner"/>'s lease: the state to keep for the next step, or null
+    /// when the partition is not (or no longer) the owner's. An exception leaves the database consistent, but the
+    /// caller must drop <paramref name="state"/> (it may be ahead of the database).
+    /// </summary>
+    public async Task<PartitionState?> StepAsync(LiveDbContext db, int partition, string owner, PartitionState? state, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+
+        // A held lease is renewed once half of it has run, not on every step: an idle partition costs one SELECT per
+        // step. Writes are fenced by a renewal in their own transaction either way.
+        if (state is null || state.LeaseUntil - now < _options.LeaseDuration / 2)
+        {
+            var outcome = await PartitionLeases.TryAcquireAsync(db, partition, owner, now, _options.LeaseDuration, cancellationToken);
+            if (outcome == LeaseOutcome.Refused)
+            {
+                return null;
+            }
+
+            if (outcome == LeaseOutcome.Acquired || state is null)
+            {
+                LogAcquired(logger, partition, owner);
+                state = await RebuildAsync(db, partition, cancellationToken);
+            }
+
+            state.LeaseUntil = now + _options.LeaseDuration;
+        }
+
+        // A person's directory data changed (a time zone, a business unit, roles): replay the partition's history
+        // under the new directory, as a takeover would, so local hours and peers are judged as they are now.
+        if (!ReferenceEquals(state.Directory, directory.Current))
+        {
+            LogDirectoryChanged(logger, partition);
+            var leaseUntil = state.LeaseUntil;
+            state = await RebuildAsync(db, partition, cancellationToken);
+            state.LeaseUntil = leaseUntil;
+        }
+
+        if (!await ScoreNewAsync(db, partition, owner, state, cancellationToken))
+        {
+            LogLost(logger, partition, owner);
+            return null;
+        }
+
+        return state;
     }
 
     private PartitionState NewState()
@@ -192,7 +245,7 @@ internal sealed partial class LiveScoring(
     }
 
     /// <summary>Scores the partition's unscored events and saves the result; false when the lease was lost.</summary>
-    private async Task<bool> ScoreNewAsync(LiveDbContext db, int partition, PartitionState state, CancellationToken cancellationToken)
+    private async Task<bool> ScoreNewAsync(LiveDbContext db, int partition, string owner, PartitionState state, CancellationToken cancellationToken)
     {
         var page = await db.Events.AsNoTracking()
             .Where(e => e.Partition == partition && !e.Scored)
@@ -214,38 +267,30 @@ internal sealed partial class LiveScoring(
         state.Scorer.OpenFindings(findings);
         await store.PrepareAsync(db, cancellationToken);
         var strategy = db.Database.CreateExecutionStrategy();
-        try
+        return await strategy.ExecuteAsync(async () =>
         {
-            return await strategy.ExecuteAsync(async () =>
+            await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+
+            // Fencing: the lease row is locked by this UPDATE until commit, so nobody takes the partition over
+            // while these findings are written, and an instance (or a grain activation) that lost it writes nothing.
+            if (!await PartitionLeases.RenewAsync(db, partition, owner, now, _options.LeaseDuration, cancellationToken))
             {
-                await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
+                await transaction.RollbackAsync(cancellationToken);
+                return false;
+            }
 
-                // Fencing: the lease row is locked by this UPDATE until commit, so nobody takes the partition over
-                // while these findings are written, and an instance that lost it writes nothing.
-                if (!await PartitionLeases.RenewAsync(db, partition, Owner, now, _options.LeaseDuration, cancellationToken))
-                {
-                    await transaction.RollbackAsync(cancellationToken);
-                    return false;
-                }
+            await store.SaveAsync(db, findings, now, cancellationToken);
+            var seqs = page.Select(e => e.Seq).ToList();
+            if (seqs.Count > 0)
+            {
+                await db.Events.Where(e => seqs.Contains(e.Seq)).ExecuteUpdateAsync(s => s.SetProperty(e => e.Scored, true), cancellationToken);
+            }
 
-                await store.SaveAsync(db, findings, now, cancellationToken);
-                var seqs = page.Select(e => e.Seq).ToList();
-                if (seqs.Count > 0)
-                {
-                    await db.Events.Where(e => seqs.Contains(e.Seq)).ExecuteUpdateAsync(s => s.SetProperty(e => e.Scored, true), cancellationToken);
-                }
-
-                await transaction.CommitAsync(cancellationToken);
-                state.LeaseUntil = now + _options.LeaseDuration;
-                return true;
-            });
-        }
-        catch
-        {
-            // The in-memory state is ahead of the database now: drop it, the next poll rebuilds it.
-            _held.Remove(partition);
-            throw;
-        }
+            await transaction.CommitAsync(cancellationToken);
+            state.LeaseUntil = now + _options.LeaseDuration;
+            state.EventsScored += page.Count;
+            return true;
+        });
     }
 
     private static void ScorePage(PartitionState state, List<StoredEventRow> page, List<Finding> findings)
@@ -274,20 +319,21 @@ internal sealed partial class LiveScoring(
 
     [LoggerMessage(EventId = 6103, Level = LogLevel.Information, Message = "The directory changed: rebuilding partition {Partition} under it")]
     private static partial void LogDirectoryChanged(ILogger logger, int partition);
+}
 
-    [LoggerMessage(EventId = 6102, Level = LogLevel.Error, Message = "A background scoring poll failed; it is retried")]
-    private static partial void LogPollFailed(ILogger logger, Exception exception);
+/// <summary>One partition's scorer as its current owner holds it.</summary>
+internal sealed class PartitionState(Scorer scorer, JsonLinesEventParser parser, UserDirectory directory)
+{
+    public Scorer Scorer { get; } = scorer;
 
-    private sealed class PartitionState(Scorer scorer, JsonLinesEventParser parser, UserDirectory directory)
-    {
-        public Scorer Scorer { get; } = scorer;
+    /// <summary>The directory the scorer was built with.</summary>
+    public UserDirectory Directory { get; } = directory;
 
-        /// <summary>The directory the scorer was built with.</summary>
-        public UserDirectory Directory { get; } = directory;
+    public JsonLinesEventParser Parser { get; } = parser;
 
-        public JsonLinesEventParser Parser { get; } = parser;
+    /// <summary>Until when the owner's lease runs, as of its last renewal.</summary>
+    public DateTimeOffset LeaseUntil { get; set; }
 
-        /// <summary>Until when this instance's lease runs, as of its last renewal.</summary>
-        public DateTimeOffset LeaseUntil { get; set; }
-    }
+    /// <summary>Events this state scored and saved (not those it replayed).</summary>
+    public long EventsScored { get; set; }
 }
