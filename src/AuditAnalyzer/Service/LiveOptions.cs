@@ -60,6 +60,13 @@ public sealed class LiveOptions
 
     /// <summary>Identifies this instance in the lease table; empty for host name, process id and a random suffix.</summary>
     public string? InstanceId { get; set; }
+
+    /// <summary>
+    /// Days a stored event is kept after its event time once it is scored; older scored events are deleted in the
+    /// background (<c>Retention/EventRetention</c>). At least the scoring policy's longest baseline window, so a partition
+    /// rebuilt from the kept events has the history its baselines use.
+    /// </summary>
+    public int RetentionDays { get; set; } = 90;
 }
 
 /// <summary>
