@@ -14,9 +14,10 @@ internal sealed record RetentionPass(DateTimeOffset Cutoff, long Deleted, int Ba
 /// Deletes stored events older than <see cref="LiveOptions.RetentionDays"/> by event time, only those already scored, in
 /// small steps so ingestion and scoring are never held up: the events table is walked in arrival order (<c>seq</c>, the
 /// primary key) <see cref="RowsPerBatch"/> sequence numbers at a time, each step one <c>DELETE</c> in its own
-/// transaction, with a short pause after each step that deleted something. The walk stops at the first step whose events
-/// all arrived after the cutoff: arrival order follows arrival time, so nothing further on can be old enough (an event
-/// sent months late is deleted once its arrival, too, is older than the retention). The same statements run on SQLite,
+/// transaction, with a short pause after each step that deleted something. The walk stops at the first step that holds
+/// no event older than the cutoff: events arrive roughly in event-time order, so a pass reads about as many rows as it
+/// deletes, never the whole table. An event that arrived after newer ones (a backfill of old history sent after live
+/// events) waits until the events that arrived before it have aged out too. The same statements run on SQLite,
 /// PostgreSQL and SQL Server. Before anything is deleted the organisation's first day is written down
 /// (<see cref="OrganisationHistory.RememberFirstDayAsync"/>), so the learning period does not restart.
 /// Runs on instances that score (<see cref="LiveOptions.Scoring"/>): a minute after start, then hourly.
@@ -84,9 +85,9 @@ internal sealed partial class EventRetention(
             while (from is { } start)
             {
                 var end = start + RowsPerBatch;
-                var firstArrival = await db.Events.AsNoTracking().Where(e => e.Seq >= start && e.Seq < end)
-                    .MinAsync(e => (long?)e.ReceivedTicks, cancellationToken);
-                if (firstArrival is null || firstArrival >= cutoffTicks)
+                var oldest = await db.Events.AsNoTracking().Where(e => e.Seq >= start && e.Seq < end)
+                    .MinAsync(e => (long?)e.TimestampTicks, cancellationToken);
+                if (oldest is null || oldest >= cutoffTicks)
                 {
                     break;
                 }
