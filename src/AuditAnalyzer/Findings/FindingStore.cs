@@ -75,6 +75,8 @@ internal sealed class FindingStore(ScoringPolicy policy, PseudonymKeys pseudonym
             row.PeerGroup = finding.PeerGroup is { } group && !group.StartsWith('(') ? group : null;
             row.Pseudonym = Pseudonyms.Of(pseudonymKey, finding.UserId);
             row.Entities = Evidence.EntityList(evidence);
+            // Kept with the finding: the events behind it are deleted after the retention period, the finding is not.
+            row.Evidence = EvidenceCopy.Serialize(evidence);
 
             // The update time is the finding's version in the export feed (ordered by it, held back while younger than
             // the settle time). An open finding is saved as it stands each time its partition scores; a save that

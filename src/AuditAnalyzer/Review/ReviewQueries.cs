@@ -112,7 +112,9 @@ internal static class ReviewQueries
         var eventIds = stored?.EventIds ?? [];
         var notes = await db.Notes.AsNoTracking().Where(n => n.FindingId == id).OrderBy(n => n.Id)
             .Select(n => new ReviewNote(n.AuthorName, n.Text, new DateTimeOffset(n.CreatedTicks, TimeSpan.Zero))).ToListAsync(cancellationToken);
-        var evidence = await Evidence.LoadAsync(db, f.UserId, f.WindowStartTicks, f.WindowEndTicks, eventIds, cancellationToken);
+        // The copy saved with the finding outlives the events (retention); a finding saved before copies were kept reads the events.
+        var evidence = EvidenceCopy.ParseOrNull(f.Evidence)
+            ?? await Evidence.LoadAsync(db, f.UserId, f.WindowStartTicks, f.WindowEndTicks, eventIds, cancellationToken);
         var since = (now - TimeSpan.FromDays(30)).UtcTicks;
         var history = await HistoryAsync(db, f.UserId, since, 100, cancellationToken);
         return new FindingDetail(

@@ -61,6 +61,12 @@ internal sealed class StoredFindingRow
 
     /// <summary>The CRM entities the evidence touched, as <c>,contact,account,</c>: what an <c>entity</c> suppression matches.</summary>
     public string Entities { get; set; } = ",";
+
+    /// <summary>
+    /// A copy of the evidence timeline as it was when the finding was saved (JSON, <c>Findings/EvidenceCopy</c>): the finding
+    /// page shows it after retention has deleted the events. Null for findings saved by builds before schema 4.
+    /// </summary>
+    public string? Evidence { get; set; }
 }
 
 /// <summary>Who scores a partition of users, until when (a lease; taken over once expired).</summary>
@@ -76,8 +82,8 @@ internal sealed class PartitionLeaseRow
 /// <summary>The live service's tables: received events, findings, partition leases, and the review workflow's.</summary>
 public sealed class LiveDbContext(DbContextOptions<LiveDbContext> options) : DbContext(options)
 {
-    /// <summary>Schema version of these tables, checked by the host at start (3: events indexed by user and time).</summary>
-    public const int SchemaVersion = 3;
+    /// <summary>Schema version of these tables, checked by the host at start (3: events indexed by user and time; 4: a finding's evidence copy).</summary>
+    public const int SchemaVersion = 4;
 
     internal DbSet<StoredEventRow> Events => Set<StoredEventRow>();
 
@@ -135,6 +141,8 @@ public sealed class LiveDbContext(DbContextOptions<LiveDbContext> options) : DbC
             e.Property(x => x.PeerGroup).HasColumnName("peer_group").HasMaxLength(200);
             e.Property(x => x.Pseudonym).HasColumnName("pseudonym").HasMaxLength(20);
             e.Property(x => x.Entities).HasColumnName("entities").HasMaxLength(2000);
+            // Nullable, so the additive upgrade at start adds it to older databases; their findings keep reading the events.
+            e.Property(x => x.Evidence).HasColumnName("evidence");
             e.HasIndex(x => new { x.UserId, x.WindowStartTicks });
             e.HasIndex(x => x.Pseudonym);
             e.HasIndex(x => new { x.UpdatedTicks, x.Id }); // the export feed and forwarders read changes in this order

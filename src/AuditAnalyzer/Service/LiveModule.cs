@@ -74,6 +74,8 @@ public static class LiveModule
             services.AddHostedService(provider => provider.GetRequiredService<LiveScoring>());
         }
 
+        Retention.RetentionSettings.AddEventRetention(services); // deletes scored events older than RetentionDays
+
         // Review: without a host bridge to an authorization model and audit trail, nobody may review (deny by default).
         services.AddOptions<ReviewOptions>().Bind(builder.Configuration.GetSection(ReviewOptions.Section)).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ReviewOptions>, ReviewOptionsValidator>();

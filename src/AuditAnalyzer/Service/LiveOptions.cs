@@ -73,6 +73,13 @@ public sealed class LiveOptions
     internal bool UsesLeases => string.Equals(Runtime, LeasesRuntime, StringComparison.OrdinalIgnoreCase);
 
     internal bool UsesOrleans => string.Equals(Runtime, OrleansRuntime, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Days a stored event is kept after its event time once it is scored; older scored events are deleted in the
+    /// background (<c>Retention/EventRetention</c>). At least the scoring policy's longest baseline window, so a partition
+    /// rebuilt from the kept events has the history its baselines use.
+    /// </summary>
+    public int RetentionDays { get; set; } = 90;
 }
 
 /// <summary>

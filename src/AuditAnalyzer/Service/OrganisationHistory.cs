@@ -1,3 +1,4 @@
+using System.Globalization;
 using CrmSecurity.AuditAnalyzer.Policy;
 using Microsoft.EntityFrameworkCore;
 
@@ -7,7 +8,9 @@ namespace CrmSecurity.AuditAnalyzer.Service;
 /// How much history the installation itself has (policy <c>organisation_learning_days</c>): the UTC day of the earliest
 /// event its scorers have seen. The live scorers report it after every page they score; the review queue reads it to say
 /// whether, and until when, the organisation is still learning. An instance that has scored nothing yet falls back to the
-/// event time of the first event stored (by arrival), one indexed row.
+/// first day written down in <c>analyzer_review_settings</c> (<see cref="SettingKey"/>, written once, before retention first
+/// deletes events), and a database that has none yet to the event time of the first event stored (by arrival), one indexed row.
+/// Without the written day, deleting old events would move the first day forward and the organisation would look new again.
 /// </summary>
 internal sealed class OrganisationHistory(ScoringPolicy policy)
 {
@@ -44,8 +47,54 @@ internal sealed class OrganisationHistory(ScoringPolicy policy)
         }
     }
 
-    /// <summary>UTC day number of the first stored event by arrival (the primary key's order), or null before any event.</summary>
-    public static async Task<int?> FirstArrivalDayAsync(LiveDbContext db, CancellationToken cancellationToken)
+    /// <summary>The setting that holds the organisation's first day (a UTC day number) once retention has written it.</summary>
+    internal const string SettingKey = "organisation_first_day";
+
+    /// <summary>
+    /// UTC day number of the organisation's first event: the written-down day, or else that of the first stored event by
+    /// arrival (the primary key's order); null before any event.
+    /// </summary>
+    public static async Task<int?> FirstArrivalDayAsync(LiveDbContext db, CancellationToken cancellationToken) =>
+        await WrittenFirstDayAsync(db, cancellationToken) ?? await FirstStoredDayAsync(db, cancellationToken);
+
+    /// <summary>
+    /// Writes the first day down unless it is already: called before events are deleted, once per retention pass. Race-safe
+    /// between instances: the key is unique, and on a conflict the day written first stays.
+    /// </summary>
+    public static async Task RememberFirstDayAsync(LiveDbContext db, CancellationToken cancellationToken)
+    {
+        if (await WrittenFirstDayAsync(db, cancellationToken) is not null || await FirstStoredDayAsync(db, cancellationToken) is not { } day)
+        {
+            return;
+        }
+
+        var row = new Review.ReviewSettingRow { Key = SettingKey, Value = day.ToString(CultureInfo.InvariantCulture) };
+        db.ReviewSettings.Add(row);
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException)
+        {
+            db.Entry(row).State = EntityState.Detached;
+            if (await WrittenFirstDayAsync(db, cancellationToken) is null)
+            {
+                throw;
+            }
+
+            // Another instance wrote it first (the same day, from the same table).
+        }
+
+        db.Entry(row).State = EntityState.Detached;
+    }
+
+    private static async Task<int?> WrittenFirstDayAsync(LiveDbContext db, CancellationToken cancellationToken)
+    {
+        var value = await db.ReviewSettings.AsNoTracking().Where(s => s.Key == SettingKey).Select(s => s.Value).FirstOrDefaultAsync(cancellationToken);
+        return int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var day) ? day : null;
+    }
+
+    private static async Task<int?> FirstStoredDayAsync(LiveDbContext db, CancellationToken cancellationToken)
     {
         var ticks = await db.Events.AsNoTracking().OrderBy(e => e.Seq).Select(e => (long?)e.TimestampTicks).FirstOrDefaultAsync(cancellationToken);
         return ticks is { } t ? (int)(t / TimeSpan.TicksPerDay) : null;

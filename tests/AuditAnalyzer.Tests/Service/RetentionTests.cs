@@ -1,0 +1,247 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using CrmSecurity.AuditAnalyzer.Review;
+using CrmSecurity.AuditAnalyzer.Service;
+using CrmSecurity.AuditAnalyzer.Service.Retention;
+using CrmSecurity.AuditAnalyzer.Tests.Support;
+using CrmSecurity.Tests.Support;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CrmSecurity.AuditAnalyzer.Tests.Service;
+
+/// <summary>
+/// Retention of stored events (<c>AuditAnalyzer:Live:RetentionDays</c>) through the real host, on SQLite and on the real
+/// PostgreSQL. Events are sent over HTTP with event times in the past; the test scores them with the host's own scorer
+/// (<see cref="LiveScoring.PollAsync"/>, its background loop switched off) and runs a retention pass itself, as of now, so
+/// nothing waits on a clock.
+/// </summary>
+public sealed class RetentionTests : IAsyncDisposable
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
+    private readonly string _directory = Directory.CreateTempSubdirectory("crm-analyzer-retention-").FullName;
+    private PostgresDatabase? _postgres;
+    private LiveHost? _host;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private async Task<LiveHost> StartAsync(string provider, bool demo = true)
+    {
+        if (provider == "PostgreSql" && _postgres is null)
+        {
+            _postgres = await PostgresDatabase.CreateAsync(cancellationToken: Cancel);
+        }
+
+        _host = LiveHost.Start(_directory, _postgres?.ConnectionString, new Dictionary<string, string?>
+        {
+            // The test scores and deletes itself; neither background loop runs.
+            ["AuditAnalyzer:Live:Scoring"] = "false",
+            ["Identity:DemoMode"] = demo ? "true" : "false",
+        });
+        return _host;
+    }
+
+    private async Task<LiveHost> RestartAsync(string provider, bool demo)
+    {
+        await _host!.DisposeAsync();
+        return await StartAsync(provider, demo);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            await _host.DisposeAsync();
+        }
+
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
+
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A last write of the host's dispose; the temporary folder is left behind.
+        }
+    }
+
+    private static string Line(string eventId, string user, string action, DateTimeOffset time, string extra = "") =>
+        $"{{\"event_id\":\"{eventId}\",\"timestamp\":\"{time.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)}\"," +
+        $"\"user_id\":\"{user}\",\"action\":\"{action}\"{extra}}}";
+
+    /// <summary><paramref name="count"/> reads by <paramref name="user"/>, a second apart from <paramref name="from"/>.</summary>
+    private static IEnumerable<string> Reads(string prefix, string user, DateTimeOffset from, int count) =>
+        Enumerable.Range(0, count).Select(i => Line($"{prefix}-{i}", user, "read", from.AddSeconds(i), ",\"entity\":\"contact\""));
+
+    private static async Task PostAsync(LiveHost host, IEnumerable<string> lines)
+    {
+        var token = await host.WriterTokenAsync();
+        foreach (var chunk in lines.Chunk(5_000))
+        {
+            var (status, _, body) = await host.PostEventsAsync(token, string.Join('\n', chunk));
+            Assert.True(status == HttpStatusCode.OK, $"events refused: {(int)status} {body}");
+            Assert.Equal(0, body.GetProperty("rejected").GetInt32());
+        }
+    }
+
+    /// <summary>Scores every stored event with the host's own scorer, poll by poll (2,000 events per partition each).</summary>
+    private static async Task ScoreAllAsync(LiveHost host)
+    {
+        var scoring = host.Services.GetRequiredService<LiveScoring>();
+        for (var poll = 0; poll < 50; poll++)
+        {
+            await scoring.PollAsync(Cancel);
+            await using var scope = host.Services.CreateAsyncScope();
+            if (!await scope.ServiceProvider.GetRequiredService<LiveDbContext>().Events.AnyAsync(e => !e.Scored, Cancel))
+            {
+                return;
+            }
+        }
+
+        Assert.Fail("the scorer left events unscored after 50 polls");
+    }
+
+    private static async Task<List<string>> StoredIdsAsync(LiveHost host, string user)
+    {
+        await using var scope = host.Services.CreateAsyncScope();
+        var keys = await scope.ServiceProvider.GetRequiredService<LiveDbContext>().Events.AsNoTracking()
+            .Where(e => e.UserId == user).Select(e => new { e.EventKey, e.ClientId }).ToListAsync(Cancel);
+        return [.. keys.Select(k => k.EventKey[(k.ClientId.Length + 1)..]).Order(StringComparer.Ordinal)];
+    }
+
+    private static Task<RetentionPass> RetainAsync(LiveHost host) => host.Services.GetRequiredService<EventRetention>().DeleteExpiredAsync(Cancel);
+
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("PostgreSql")]
+    public async Task Scored_events_older_than_the_retention_are_deleted_in_steps_and_newer_ones_are_kept(string provider)
+    {
+        var host = await StartAsync(provider);
+        // 6,000 events 100 days old (more than one 5,000-row step), one a day inside the 90 days, and a week-old day.
+        await PostAsync(host, Reads("old", "ret-ann", Now.AddDays(-100), 6_000)
+            .Concat([Line("edge-1", "ret-ann", "read", Now.AddDays(-89)), Line("edge-2", "ret-bob", "read", Now.AddDays(-89))])
+            .Concat(Reads("new", "ret-bob", Now.AddDays(-7), 50)));
+        await ScoreAllAsync(host);
+
+        var pass = await RetainAsync(host);
+
+        Assert.Equal(6_000, pass.Deleted);
+        Assert.True(pass.Batches >= 2, $"6,000 rows were deleted in {pass.Batches} step(s); at most 5,000 go in one transaction");
+        Assert.Equal(["edge-1"], await StoredIdsAsync(host, "ret-ann"));
+        Assert.Equal(51, (await StoredIdsAsync(host, "ret-bob")).Count);
+        Assert.Equal(0, (await RetainAsync(host)).Deleted);
+    }
+
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("PostgreSql")]
+    public async Task Old_events_not_scored_yet_are_kept(string provider)
+    {
+        var host = await StartAsync(provider);
+        await PostAsync(host, Reads("early", "ret-cat", Now.AddDays(-120), 10));
+        await ScoreAllAsync(host);
+        await PostAsync(host, Reads("waiting", "ret-cat", Now.AddDays(-100), 10));
+
+        var pass = await RetainAsync(host);
+
+        Assert.Equal(10, pass.Deleted);
+        var kept = await StoredIdsAsync(host, "ret-cat");
+        Assert.Equal(10, kept.Count);
+        Assert.All(kept, id => Assert.StartsWith("waiting-", id, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("PostgreSql")]
+    public async Task A_finding_still_shows_its_evidence_after_its_events_are_deleted(string provider)
+    {
+        var host = await StartAsync(provider);
+        var night = Now.Date.AddDays(-100).AddHours(3);
+        // 48,000 contacts in one export: over the contact limit, a reason that needs no history (the organisation is new).
+        await PostAsync(host, [
+            Line("x-1", "ret-carl", "login", night, ",\"source_ip\":\"203.0.113.9\""),
+            Line("x-2", "ret-carl", "export", night.AddMinutes(4), ",\"entity\":\"contact\",\"record_count\":48000,\"source_ip\":\"203.0.113.9\""),
+            Line("later", "ret-dan", "read", Now.AddDays(-1)),
+        ]);
+        await ScoreAllAsync(host);
+        string id;
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            id = await scope.ServiceProvider.GetRequiredService<LiveDbContext>().Findings.Where(f => f.UserId == "ret-carl").Select(f => f.Id).SingleAsync(Cancel);
+        }
+
+        var before = await DetailAsync(host, id);
+        var pass = await RetainAsync(host);
+        var after = await DetailAsync(host, id);
+
+        Assert.Equal(2, pass.Deleted);
+        Assert.Empty(await StoredIdsAsync(host, "ret-carl"));
+        Assert.Contains(before.Evidence, e => e.EventId == "x-2");
+        Assert.Equal(before.Evidence, after.Evidence);
+        var export = Assert.Single(after.Evidence, e => e.EventId == "x-2");
+        Assert.Equal(("export", "contact", 48_000L, "203.0.113.9", "demo-crm"), (export.Action, export.Entity, export.RecordCount, export.SourceIp, export.ClientId));
+    }
+
+    private static async Task<FindingDetail> DetailAsync(LiveHost host, string id)
+    {
+        // What GET /analyzer/review/findings/{id} and the finding page (/review/findings/{id}) show.
+        await using var scope = host.Services.CreateAsyncScope();
+        var detail = await ReviewQueries.DetailAsync(
+            scope.ServiceProvider.GetRequiredService<LiveDbContext>(), id, DateTimeOffset.UtcNow, host.Services.GetRequiredService<PeerGroupSizes>(), Cancel);
+        return detail ?? throw new InvalidOperationException($"finding {id} not found");
+    }
+
+    [Theory]
+    [InlineData("Sqlite")]
+    [InlineData("PostgreSql")]
+    public async Task The_organisation_does_not_start_learning_again_when_its_first_events_are_deleted(string provider)
+    {
+        // Without the demo's seeding (its admin changes are today's first events) and without a token: nothing else arrives first.
+        var host = await StartAsync(provider, demo: false);
+        var first = Now.AddDays(-100);
+        // In-process, as Identity stores its access events: over HTTP the writer's own token request would arrive first (today).
+        var lines = string.Join('\n', Reads("first", "ret-eve", first, 5).Concat(Reads("recent", "ret-eve", Now.AddDays(-3), 5)));
+        var written = await host.Services.GetRequiredService<ILiveEventWriter>().WriteAsync("demo-crm", Encoding.UTF8.GetBytes(lines), Cancel);
+        Assert.Equal(10, written.Stored);
+        await ScoreAllAsync(host);
+        await using (var before = host.Services.CreateAsyncScope())
+        {
+            Assert.Equal(DateOnly.FromDateTime(first.UtcDateTime).DayNumber, await OrganisationHistory.FirstArrivalDayAsync(before.ServiceProvider.GetRequiredService<LiveDbContext>(), Cancel));
+        }
+
+        Assert.Equal(5, (await RetainAsync(host)).Deleted);
+        // A restarted instance has seen nothing itself: it reads the first day from the database, as a rebuild does.
+        host = await RestartAsync(provider, demo: false);
+        await using var scope = host.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
+        var learning = await host.Services.GetRequiredService<OrganisationHistory>().LearningAsync(db, DateOnly.FromDateTime(Now.UtcDateTime), Cancel);
+
+        Assert.Equal(DateOnly.FromDateTime(first.UtcDateTime).DayNumber, await OrganisationHistory.FirstArrivalDayAsync(db, Cancel));
+        Assert.Null(learning);
+    }
+
+    [Theory]
+    [InlineData("30")]
+    [InlineData("89")]
+    [InlineData("36501")]
+    public async Task A_retention_shorter_than_the_longest_baseline_window_stops_start_up_naming_the_setting(string days)
+    {
+        var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(new Dictionary<string, string?>
+        {
+            ["Database__Provider"] = "Sqlite",
+            ["Database__ConnectionString"] = $"Data Source={Path.Combine(_directory, "security.db")}",
+            ["AuditAnalyzer__Live__RetentionDays"] = days,
+        }, Cancel);
+
+        Assert.Equal(78, exitCode);
+        Assert.Contains("AuditAnalyzer:Live:RetentionDays", output, StringComparison.Ordinal);
+        Assert.Contains("history_days 60", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+}
