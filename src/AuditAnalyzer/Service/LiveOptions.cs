@@ -60,6 +60,13 @@ public sealed class LiveOptions
 
     /// <summary>Identifies this instance in the lease table; empty for host name, process id and a random suffix.</summary>
     public string? InstanceId { get; set; }
+
+    /// <summary>
+    /// Parsed batches of one database that may wait for their commit at once (SQLite and PostgreSQL): batches queued by
+    /// concurrent requests are committed together, one transaction for several, while the next batches are parsed. A
+    /// batch beyond it keeps its ingestion slot until there is room, so memory stays bounded.
+    /// </summary>
+    public int MaxUncommittedBatches { get; set; } = 8;
 }
 
 /// <summary>
@@ -133,6 +140,11 @@ internal sealed class LiveOptionsValidator : IValidateOptions<LiveOptions>
         if (options.RetryAfter < TimeSpan.FromSeconds(1) || options.RetryAfter > TimeSpan.FromHours(1))
         {
             errors.Add($"{LiveOptions.Section}:RetryAfter is {options.RetryAfter}; use 00:00:01 to 01:00:00 (sent as whole seconds in Retry-After).");
+        }
+
+        if (options.MaxUncommittedBatches is < 1 or > 1024)
+        {
+            errors.Add($"{LiveOptions.Section}:MaxUncommittedBatches is {options.MaxUncommittedBatches}; use 1 to 1024 (parsed batches waiting for their commit).");
         }
 
         foreach (var (client, sender) in options.Senders)
