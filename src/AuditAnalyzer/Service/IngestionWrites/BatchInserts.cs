@@ -39,6 +39,9 @@ internal static class BatchInserts
     /// <summary>Whether this database gets the statements here (otherwise the caller keeps its own path).</summary>
     public static bool Supports(LiveDbContext db) => db.Database.ProviderName is SqliteProvider or PostgreSqlProvider;
 
+    /// <summary>Whether the database's write work runs in this process (SQLite), on the host's own cores.</summary>
+    public static bool WritesInProcess(LiveDbContext db) => db.Database.ProviderName is SqliteProvider;
+
     /// <summary>
     /// Inserts the rows whose key is not stored yet, all or none, committed when this returns; returns how many were new.
     /// The rows have distinct keys (the parser drops repeats within a batch) and one client and arrival time.
