@@ -2,7 +2,7 @@
 # Client-credentials tokens per second per core on loopback HTTP, with wrk as the concurrent load tool.
 #
 #   bench/Identity.Benchmarks/run.sh [seconds] [connections]      (defaults: 20 s measured, 32 connections)
-#   BENCH_ONLY=shipped bench/Identity.Benchmarks/run.sh           one configuration only
+#   BENCH_ONLY=shipped bench/Identity.Benchmarks/run.sh           one configuration only (or a list: "no-analyzer shipped")
 #
 # The service is pinned to CPU 0 (taskset) and wrk to CPU 1, so the service's rate is its rate on one core.
 # Each configuration gets a fresh SQLite database, 30 s of warm-up (BENCH_WARMUP), then the measured run. Besides wrk's rate and
@@ -12,6 +12,9 @@
 #   +secrets   verified client secrets remembered as keyed digests (PBKDF2 once per process)
 #   +es256     access tokens signed with ES256
 #   shipped    + client-credentials access tokens without a token row, revocable through the revocation list
+#   no-analyzer   shipped, with the AuditAnalyzer module off: no in-process copy of Identity's events, no scoring
+#   no-scoring    shipped, with the analyzer's background scoring off: the in-process hand-off of every token's event alone
+# no-analyzer, no-scoring and shipped side by side give the hand-off's and the scorer's shares of a token's cost.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -38,7 +41,7 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 run() {
   local name=$1; shift
-  [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = "$name" ] || return 0
+  [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $name "* ]] || return 0
   rm -rf "$work/db" && mkdir -p "$work/db"
   env "$@" \
     ASPNETCORE_ENVIRONMENT=Benchmark DOTNET_ENVIRONMENT=Benchmark Modules__Crypto__Enabled=false \
@@ -74,4 +77,8 @@ run +secrets \
 run +es256 \
   Identity__Performance__ClientCredentialsTokenStorage=Database Identity__Performance__CacheVerifiedClientSecrets=true Identity__SigningKeys__AccessTokenAlgorithm=ES256
 run shipped \
+  Identity__Performance__ClientCredentialsTokenStorage=RevocationList Identity__Performance__CacheVerifiedClientSecrets=true Identity__SigningKeys__AccessTokenAlgorithm=ES256
+run no-analyzer Modules__AuditAnalyzer__Enabled=false \
+  Identity__Performance__ClientCredentialsTokenStorage=RevocationList Identity__Performance__CacheVerifiedClientSecrets=true Identity__SigningKeys__AccessTokenAlgorithm=ES256
+run no-scoring AuditAnalyzer__Live__Scoring=false \
   Identity__Performance__ClientCredentialsTokenStorage=RevocationList Identity__Performance__CacheVerifiedClientSecrets=true Identity__SigningKeys__AccessTokenAlgorithm=ES256

@@ -44,6 +44,8 @@ internal static class IngestRun
         var database = Get("db", "");
         var client = Get("client", "demo-crm");
         var secret = Get("secret", "demo-crm-secret");
+        var serverPid = Int("server-pid", 0);
+        var databasePid = Int("db-pid", 0);
 
         using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = senders + probes + 4, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
         using var http = new HttpClient(handler) { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(60) };
@@ -166,6 +168,7 @@ internal static class IngestRun
 
         // Phase 2: ingestion with the same probes.
         var ingestLoadBefore = LoadAverage();
+        var ingestCpuBefore = CpuSeconds(serverPid, databasePid);
         List<double>[] busy;
         (long Accepted, long Batches, long Refused, long Unavailable, long Errors) sent;
         var clock = Stopwatch.StartNew();
@@ -177,13 +180,16 @@ internal static class IngestRun
         }
 
         var ingestSeconds = clock.Elapsed.TotalSeconds;
+        var ingestCpu = CpuSeconds(serverPid, databasePid).Minus(ingestCpuBefore);
         var ingestLoad = LoadAverage();
 
         // Phase 3: the floor, the same rows straight into a copy of the table.
         var floorLoadBefore = LoadAverage();
+        var floorCpuBefore = CpuSeconds(serverPid, databasePid);
         var floorRows = provider.StartsWith("postgres", StringComparison.OrdinalIgnoreCase)
             ? await PostgresFloorAsync(database, rows, floorWriters, TimeSpan.FromSeconds(floorSeconds))
             : await SqliteFloorAsync(database, rows, TimeSpan.FromSeconds(floorSeconds));
+        var floorCpu = CpuSeconds(serverPid, databasePid).Minus(floorCpuBefore);
         var floorLoad = LoadAverage();
 
         var accepted = sent.Accepted / ingestSeconds;
@@ -192,6 +198,21 @@ internal static class IngestRun
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"accepted events/s      {accepted,10:F0}   ({sent.Batches} batches, {sent.Refused} x 429, {sent.Unavailable} x 503, {sent.Errors} errors; load {ingestLoadBefore} -> {ingestLoad})"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"floor rows/s           {floor,10:F0}   ({(provider.StartsWith("postgres", StringComparison.OrdinalIgnoreCase) ? $"binary COPY of {batch}-row batches, {floorWriters} writers" : $"plain {batch}-row transactions, 1 writer")}; load {floorLoadBefore} -> {floorLoad})"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio                  {accepted / floor,10:P0}"));
+        if (serverPid > 0)
+        {
+            // On a machine shared with other work the wall-clock ratio also measures how the scheduler shares the cores
+            // between phases with different numbers of runnable threads; events per CPU-second of everything involved
+            // (service, database server, this load generator) does not.
+            var ingestPerCpu = sent.Accepted / ingestCpu.Total;
+            // The floor does not involve the service (its background scorer may still be busy then): not counted.
+            var floorPerCpu = floorRows / (floorCpu.Database + floorCpu.Generator);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"events per CPU-second  {ingestPerCpu,10:F0}   (service {ingestCpu.Server:F1} s + database {ingestCpu.Database:F1} s + load generator {ingestCpu.Generator:F1} s)"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"floor per CPU-second   {floorPerCpu,10:F0}   (database {floorCpu.Database:F1} s + load generator {floorCpu.Generator:F1} s; service meanwhile {floorCpu.Server:F1} s, not counted)"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ratio per CPU-second   {ingestPerCpu / floorPerCpu,10:P0}"));
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"p99 ms",-8} {"idle",8} {"ingesting",10} {"x",6}   (idle load {idleLoad})"));
         for (var op = 0; op < probeNames.Length; op++)
         {
@@ -356,6 +377,70 @@ internal static class IngestRun
         var sorted = values.ToArray();
         Array.Sort(sorted);
         return sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)];
+    }
+
+    /// <summary>CPU time used so far (utime + stime, proc(5)) by the service, the database server with its backends, and this process.</summary>
+    private readonly record struct Cpu(double Server, double Database, double Generator)
+    {
+        public double Total => Server + Database + Generator;
+
+        public Cpu Minus(Cpu before) => new(Server - before.Server, Database - before.Database, Generator - before.Generator);
+    }
+
+    private static Cpu CpuSeconds(int serverPid, int databasePid)
+    {
+        const double ticksPerSecond = 100; // USER_HZ: 100 on Linux x86-64 (getconf CLK_TCK)
+        double Ticks(int pid)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                // After "pid (comm) ": field 3 is state, so utime (field 14) and stime (15) are at 11 and 12 here.
+                return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / ticksPerSecond;
+            }
+            catch (IOException)
+            {
+                return 0;
+            }
+        }
+
+        double Database()
+        {
+            if (databasePid <= 0)
+            {
+                return 0;
+            }
+
+            // The postmaster and its children (backends, background writers), with what ended children used (cutime, cstime).
+            var total = 0.0;
+            foreach (var directory in Directory.EnumerateDirectories("/proc"))
+            {
+                if (!int.TryParse(Path.GetFileName(directory), out var pid))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    var stat = File.ReadAllText($"/proc/{pid}/stat");
+                    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    if (pid == databasePid || int.Parse(fields[1], CultureInfo.InvariantCulture) == databasePid)
+                    {
+                        total += (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)
+                            + (pid == databasePid ? long.Parse(fields[13], CultureInfo.InvariantCulture) + long.Parse(fields[14], CultureInfo.InvariantCulture) : 0)) / ticksPerSecond;
+                    }
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // The process ended meanwhile.
+                }
+            }
+
+            return total;
+        }
+
+        return new Cpu(serverPid > 0 ? Ticks(serverPid) : 0, Database(), Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds);
     }
 
     private static string LoadAverage() =>

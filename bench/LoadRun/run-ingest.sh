@@ -3,7 +3,8 @@
 # batches of 500 contract events as fast as the service takes them while probe clients time token, check and health
 # requests; then the same rows are written straight into a copy of the events table (PostgreSQL binary COPY, SQLite
 # plain 500-row transactions). One run prints accepted events/s, that floor, their ratio, and the probes' p99 idle and
-# during ingestion, each phase with the load average.
+# during ingestion, each phase with the load average; and the same ratio per CPU-second of the service, the database
+# server and the load generator together (on a shared machine the wall-clock ratio also measures the scheduler).
 #
 #   bench/LoadRun/run-ingest.sh [sqlite|postgres] [seconds] [senders]     defaults: sqlite 30 16
 #
@@ -74,4 +75,5 @@ fi
 echo "server: $source_tree ($(git -C "$source_tree" rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")), $(nproc) cores, $(date -u +%FT%TZ)"
 dotnet "$root/artifacts/bench/loadrun/CrmSecurity.LoadRun.dll" ingest --url "http://127.0.0.1:$port" \
   --provider "$provider" --db "$direct" --user "$user" --seconds "$seconds" --senders "$senders" --batch 500 \
-  --floor-writers "$([ "$provider" = postgres ] && echo 4 || echo 1)"
+  --floor-writers "$([ "$provider" = postgres ] && echo 4 || echo 1)" --server-pid "$server_pid" \
+  --db-pid "$([ "$provider" = postgres ] && head -n1 "$POSTGRES_DIR/data/postmaster.pid" || echo 0)"

@@ -111,9 +111,10 @@ internal static class EventBatches
 
     /// <summary>
     /// Stores the rows not stored before, all in one transaction (committed when this returns); returns how many were new.
-    /// SQLite and PostgreSQL: one insert that skips stored keys (<see cref="BatchInserts"/>); other providers: EF Core.
+    /// SQLite and PostgreSQL: one insert that skips stored keys (<see cref="BatchInserts"/>), committed together with the
+    /// batches other requests queued meanwhile (<see cref="GroupCommits"/>); other providers: EF Core.
     /// </summary>
-    public static async Task<int> StoreAsync(LiveDbContext db, List<StoredEventRow> rows, CancellationToken cancellationToken)
+    public static async Task<int> StoreAsync(LiveDbContext db, List<StoredEventRow> rows, int maxUncommitted, CancellationToken cancellationToken)
     {
         if (rows.Count == 0)
         {
@@ -125,9 +126,23 @@ internal static class EventBatches
             return await StoreTrackedAsync(db, rows, cancellationToken);
         }
 
-        var stored = await BatchInserts.InsertAsync(db, rows, cancellationToken);
-        AnalyzerMetrics.Ingested(rows[0].ClientId, stored, "accepted");
-        AnalyzerMetrics.Ingested(rows[0].ClientId, rows.Count - stored, "duplicate");
+        return await CommitAsync(db, await GroupCommits.EnqueueAsync(db, rows, maxUncommitted, cancellationToken));
+    }
+
+    /// <summary>
+    /// Queues the rows for <see cref="CommitAsync"/> (SQLite and PostgreSQL), waiting while <paramref name="maxUncommitted"/>
+    /// batches of the database are uncommitted; null when there is nothing to store or the provider stores through
+    /// <see cref="StoreAsync"/>. Once queued the batch is written even if its sender stops waiting.
+    /// </summary>
+    public static async Task<GroupCommits.Pending?> QueueAsync(LiveDbContext db, List<StoredEventRow> rows, int maxUncommitted, CancellationToken cancellationToken) =>
+        rows.Count == 0 || !BatchInserts.Supports(db) ? null : await GroupCommits.EnqueueAsync(db, rows, maxUncommitted, cancellationToken);
+
+    /// <summary>Waits until a queued batch is committed; returns how many of its rows were new.</summary>
+    public static async Task<int> CommitAsync(LiveDbContext db, GroupCommits.Pending pending)
+    {
+        var stored = await pending.CommitAsync(db);
+        AnalyzerMetrics.Ingested(pending.Rows[0].ClientId, stored, "accepted");
+        AnalyzerMetrics.Ingested(pending.Rows[0].ClientId, pending.Rows.Count - stored, "duplicate");
         return stored;
     }
 

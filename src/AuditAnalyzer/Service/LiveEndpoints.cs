@@ -115,8 +115,19 @@ internal static class LiveEndpoints
         int stored;
         try
         {
-            // Committed when it returns: a 200 means every stored event is durable.
-            stored = await EventBatches.StoreAsync(db, batch.Rows, cancellationToken);
+            // The batch is queued for the next group commit. On a database server the slot then goes to the next batch,
+            // which is read and parsed while this one is written (the write's work is mostly the server's). On SQLite the
+            // write runs on this host's cores too, so the slot is kept until the commit: MaxConcurrentBatches keeps
+            // bounding ingestion's share of the host. Committed when CommitAsync returns: a 200 means every stored event is durable.
+            var queued = await EventBatches.QueueAsync(db, batch.Rows, settings.MaxUncommittedBatches, cancellationToken);
+            if (!BatchInserts.WritesInProcess(db))
+            {
+                slot.Dispose();
+            }
+
+            stored = queued is null
+                ? await EventBatches.StoreAsync(db, batch.Rows, settings.MaxUncommittedBatches, cancellationToken)
+                : await EventBatches.CommitAsync(db, queued);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested && gate.IsStoreUnavailable(e))
         {

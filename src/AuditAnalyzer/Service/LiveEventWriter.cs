@@ -47,7 +47,7 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
             var (chunk, chunkLength) = start == 0 ? (body, end) : (body.AsSpan(start, end - start).ToArray(), end - start);
             var parsed = EventBatches.Parse(chunk, chunkLength, clientId, settings, time.GetUtcNow())
                 ?? throw new InvalidOperationException("A chunk cut at MaxBatchLines line ends was refused as too long.");
-            var stored = parsed.Rows.Count == 0 ? 0 : await StoreAsync(db, parsed.Rows, cancellationToken);
+            var stored = parsed.Rows.Count == 0 ? 0 : await StoreAsync(db, parsed.Rows, settings.MaxUncommittedBatches, cancellationToken);
             total = new LiveWriteResult(
                 total.Lines + parsed.Lines,
                 total.Stored + stored,
@@ -64,12 +64,12 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
     /// replaces EF Core's change tracking (ten times faster for a large batch such as the demo history); a key taken
     /// meanwhile by a concurrent writer falls back to <see cref="EventBatches.StoreAsync"/>, which re-checks.
     /// </summary>
-    private static async Task<int> StoreAsync(LiveDbContext db, List<StoredEventRow> rows, CancellationToken cancellationToken)
+    private static async Task<int> StoreAsync(LiveDbContext db, List<StoredEventRow> rows, int maxUncommitted, CancellationToken cancellationToken)
     {
         if (BatchInserts.Supports(db))
         {
-            // SQLite and PostgreSQL: the HTTP path's single insert that skips stored keys (and SQLite's writer turn).
-            return await EventBatches.StoreAsync(db, rows, cancellationToken);
+            // SQLite and PostgreSQL: the HTTP path's insert that skips stored keys, committed together with queued HTTP batches.
+            return await EventBatches.StoreAsync(db, rows, maxUncommitted, cancellationToken);
         }
 
         var keys = rows.Select(r => r.EventKey).ToList();
@@ -97,7 +97,7 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
             catch (DbException)
             {
                 await transaction.RollbackAsync(cancellationToken);
-                return await EventBatches.StoreAsync(db, fresh, cancellationToken);
+                return await EventBatches.StoreAsync(db, fresh, maxUncommitted, cancellationToken);
             }
         }
         finally

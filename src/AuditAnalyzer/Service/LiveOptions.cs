@@ -80,6 +80,13 @@ public sealed class LiveOptions
     /// rebuilt from the kept events has the history its baselines use.
     /// </summary>
     public int RetentionDays { get; set; } = 90;
+
+    /// <summary>
+    /// Parsed batches of one database that may wait for their commit at once (SQLite and PostgreSQL): batches queued by
+    /// concurrent requests are committed together, one transaction for several, while the next batches are parsed. A
+    /// batch beyond it keeps its ingestion slot until there is room, so memory stays bounded.
+    /// </summary>
+    public int MaxUncommittedBatches { get; set; } = 8;
 }
 
 /// <summary>
@@ -158,6 +165,11 @@ internal sealed class LiveOptionsValidator : IValidateOptions<LiveOptions>
         if (!options.UsesLeases && !options.UsesOrleans)
         {
             errors.Add($"{LiveOptions.Section}:Runtime is '{options.Runtime}'; use {LiveOptions.LeasesRuntime} (partition leases in the database, the default) or {LiveOptions.OrleansRuntime} (a grain per partition on an in-process Orleans silo).");
+        }
+
+        if (options.MaxUncommittedBatches is < 1 or > 1024)
+        {
+            errors.Add($"{LiveOptions.Section}:MaxUncommittedBatches is {options.MaxUncommittedBatches}; use 1 to 1024 (parsed batches waiting for their commit).");
         }
 
         foreach (var (client, sender) in options.Senders)

@@ -12,6 +12,7 @@ public sealed class IngestionSettingsTests : IDisposable
     [InlineData("MaxQueuedBatches", "-1")]
     [InlineData("BatchQueueTimeout", "00:00:00")]
     [InlineData("RetryAfter", "-00:00:01")]
+    [InlineData("MaxUncommittedBatches", "0")]
     public async Task A_limit_that_cannot_work_stops_start_up_naming_the_setting(string setting, string value)
     {
         var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(new Dictionary<string, string?>
