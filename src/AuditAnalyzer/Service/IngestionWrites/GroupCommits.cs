@@ -80,7 +80,7 @@ internal static class GroupCommits
 
                     var group = new List<Pending>();
                     var total = 0;
-                    var maxRows = db.Database.ProviderName == "Microsoft.EntityFrameworkCore.Sqlite" ? SqliteMaxRowsPerCommit : MaxRowsPerCommit;
+                    var maxRows = BatchInserts.WritesInProcess(db) ? SqliteMaxRowsPerCommit : MaxRowsPerCommit;
                     while (group.Count < MaxBatchesPerCommit && lane.Queue.TryPeek(out var next)
                         && (group.Count == 0 || total + next.Rows.Count <= maxRows) && lane.Queue.TryDequeue(out next))
                     {
