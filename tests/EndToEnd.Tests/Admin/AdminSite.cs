@@ -73,8 +73,22 @@ public sealed class AdminSite : IAsyncLifetime
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
         try
         {
-            // The document, not every subresource: a CI run saw the page shown in full and its load event still pending at 90 s.
-            await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == path.Split('?')[0], new() { WaitUntil = WaitUntilState.DOMContentLoaded });
+            // Poll the address and wait for the page's main element rather than for a navigation event: CI runs saw the
+            // browser on the right page, shown in full, while Playwright's WaitForURL (load, then DOMContentLoaded) still
+            // waited at 90 s, as if the event had fired before the wait began listening.
+            var target = path.Split('?')[0];
+            var deadline = DateTime.UtcNow.AddSeconds(90);
+            while (new Uri(page.Url).AbsolutePath != target)
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"the browser did not reach {target} within 90 s");
+                }
+
+                await Task.Delay(100);
+            }
+
+            await page.Locator("main").First.WaitForAsync(new() { State = WaitForSelectorState.Visible });
         }
         catch (TimeoutException e)
         {
