@@ -67,7 +67,15 @@ internal sealed partial class DemoHistory(
                 for (var i = 0; i < actions; i++)
                 {
                     var (action, entity, rows) = Pick(user.Work, random);
-                    events.Add(Event(user, day, start + (0.1 + ((end - start - 0.2) * i / actions)), ref sequence, action, entity, rows(random)));
+                    var hour = start + (0.1 + ((end - start - 0.2) * i / actions));
+                    var count = rows(random);
+                    events.Add(Event(user, day, hour, ref sequence, action, entity, count));
+                    if (entity == "contact" && action is "read" or "list" or "search")
+                    {
+                        // The sample CRM decrypts the email and phone of every contact row it shows and reports each
+                        // decrypt: without them in the history, a visitor's first contact list is a mass decrypt.
+                        events.Add(Event(user, day, hour + 0.001, ref sequence, "decrypt", "contact", count, fields: ["email", "phone"]));
+                    }
                 }
 
                 events.Add(Event(user, day, end, ref sequence, "logout", null, 1));
