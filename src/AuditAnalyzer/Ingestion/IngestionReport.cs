@@ -19,6 +19,9 @@ internal enum RejectReason
 
     /// <summary>Live ingestion: the line's user is not one the sending client may report on.</summary>
     UserNotAllowed,
+
+    /// <summary>Live ingestion: the line's event time is older than the stored events' retention (<c>AuditAnalyzer:Live:RetentionDays</c>).</summary>
+    OlderThanRetention,
 }
 
 internal static class RejectReasons
@@ -37,6 +40,7 @@ internal static class RejectReasons
         RejectReason.AlreadyAnalysed => "already_analysed",
         RejectReason.TenantNotAllowed => "tenant_not_allowed",
         RejectReason.UserNotAllowed => "user_not_allowed",
+        RejectReason.OlderThanRetention => "older_than_retention",
         _ => reason.ToString(),
     };
 }

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.IO.Hashing;
 using System.Security.Cryptography;
 using System.Text;
@@ -31,7 +32,9 @@ internal static class EventBatches
     /// <summary>
     /// Parses the batch (already decompressed: gzip is not sniffed here, so only the caller decides how far a body may
     /// inflate); null when it has more than <see cref="LiveOptions.MaxBatchLines"/> lines (nothing is stored then).
-    /// With a <paramref name="binding"/> (an HTTP sender), a line outside it is rejected with its reason.
+    /// With a <paramref name="binding"/> (an HTTP sender), a line outside it is rejected with its reason. A line whose event
+    /// time is older than <paramref name="now"/> (the host's clock) minus <see cref="LiveOptions.RetentionDays"/> is rejected
+    /// as <c>older_than_retention</c>, from every sender.
     /// </summary>
     public static (List<StoredEventRow> Rows, List<LineError> Errors, int Lines, int Duplicates)? Parse(
         byte[] body, int length, string clientId, LiveOptions options, DateTimeOffset now, SenderBinding? binding = null)
@@ -41,6 +44,8 @@ internal static class EventBatches
         report.Rejected += r => errors.Add(new LineError(r.Line, RejectReasons.Name(r.Reason), r.Message));
         var parser = new JsonLinesEventParser(new EventFields("batch", report, new StringPool(10_000)));
         var rows = new List<StoredEventRow>();
+        // Retention (Retention/EventRetention) deletes scored events older than this, and their idempotency keys with them.
+        var cutoff = now - TimeSpan.FromDays(options.RetentionDays);
         var keys = new HashSet<string>(StringComparer.Ordinal);
         var duplicates = 0;
         var lines = 0;
@@ -81,6 +86,16 @@ internal static class EventBatches
             if (binding?.Check(e) is { } refused)
             {
                 errors.Add(new LineError(reader.LineNumber, RejectReasons.Name(refused.Reason), refused.Message));
+                continue;
+            }
+
+            // Only events inside the retention window are stored: one older than it would be deleted by the next retention
+            // pass, or was deleted already, so a re-sent copy would be stored and scored again (doubled findings, rewritten
+            // history, baselines fed with stale days) whatever its event_id (issue 17, retention; SECURITY.md, rogue CRM app).
+            if (e.UtcTicks < cutoff.UtcTicks)
+            {
+                errors.Add(new LineError(reader.LineNumber, RejectReasons.Name(RejectReason.OlderThanRetention), string.Create(CultureInfo.InvariantCulture,
+                    $"the event time is before {cutoff.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}: events are kept {options.RetentionDays} days (AuditAnalyzer:Live:RetentionDays), so one that old is not stored")));
                 continue;
             }
 

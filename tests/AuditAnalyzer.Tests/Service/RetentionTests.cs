@@ -8,18 +8,25 @@ using CrmSecurity.AuditAnalyzer.Tests.Support;
 using CrmSecurity.Tests.Support;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 
 namespace CrmSecurity.AuditAnalyzer.Tests.Service;
 
 /// <summary>
 /// Retention of stored events (<c>AuditAnalyzer:Live:RetentionDays</c>) through the real host, on SQLite and on the real
-/// PostgreSQL. Events are sent over HTTP with event times in the past; the test scores them with the host's own scorer
-/// (<see cref="LiveScoring.PollAsync"/>, its background loop switched off) and runs a retention pass itself, as of now, so
-/// nothing waits on a clock.
+/// PostgreSQL. Events are sent over HTTP with event times in the past but inside the retention window (the host refuses
+/// older ones); the test scores them with the host's own scorer (<see cref="LiveScoring.PollAsync"/>, its background loop
+/// switched off) and runs a retention pass itself over the host's database, as of <see cref="Later"/>, forty days on, as
+/// the hourly pass would once that time has passed, so nothing waits on a clock.
 /// </summary>
 public sealed class RetentionTests : IAsyncDisposable
 {
     private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
+
+    /// <summary>When the test's retention passes run: events sent now up to 50 days old are more than 90 days old then.</summary>
+    private static readonly DateTimeOffset Later = Now.AddDays(40);
     private readonly string _directory = Directory.CreateTempSubdirectory("crm-analyzer-retention-").FullName;
     private PostgresDatabase? _postgres;
     private LiveHost? _host;
@@ -115,7 +122,13 @@ public sealed class RetentionTests : IAsyncDisposable
         return [.. keys.Select(k => k.EventKey[(k.ClientId.Length + 1)..]).Order(StringComparer.Ordinal)];
     }
 
-    private static Task<RetentionPass> RetainAsync(LiveHost host) => host.Services.GetRequiredService<EventRetention>().DeleteExpiredAsync(Cancel);
+    /// <summary>One retention pass over the host's database and settings, as of <see cref="Later"/>.</summary>
+    private static async Task<RetentionPass> RetainAsync(LiveHost host)
+    {
+        using var retention = new EventRetention(host.Services.GetRequiredService<IServiceScopeFactory>(), host.Services.GetRequiredService<IOptions<LiveOptions>>(),
+            new FakeTimeProvider(Later), NullLogger<EventRetention>.Instance);
+        return await retention.DeleteExpiredAsync(Cancel);
+    }
 
     [Theory]
     [InlineData("Sqlite")]
@@ -123,9 +136,9 @@ public sealed class RetentionTests : IAsyncDisposable
     public async Task Scored_events_older_than_the_retention_are_deleted_in_steps_and_newer_ones_are_kept(string provider)
     {
         var host = await StartAsync(provider);
-        // 6,000 events 100 days old (more than one 5,000-row step), one a day inside the 90 days, and a week-old day.
-        await PostAsync(host, Reads("old", "ret-ann", Now.AddDays(-100), 6_000)
-            .Concat([Line("edge-1", "ret-ann", "read", Now.AddDays(-89)), Line("edge-2", "ret-bob", "read", Now.AddDays(-89))])
+        // As of the pass: 6,000 events 100 days old (more than one 5,000-row step), one a day inside the 90 days, and last week's day.
+        await PostAsync(host, Reads("old", "ret-ann", Later.AddDays(-100), 6_000)
+            .Concat([Line("edge-1", "ret-ann", "read", Later.AddDays(-89)), Line("edge-2", "ret-bob", "read", Later.AddDays(-89))])
             .Concat(Reads("new", "ret-bob", Now.AddDays(-7), 50)));
         await ScoreAllAsync(host);
 
@@ -144,9 +157,9 @@ public sealed class RetentionTests : IAsyncDisposable
     public async Task Old_events_not_scored_yet_are_kept(string provider)
     {
         var host = await StartAsync(provider);
-        await PostAsync(host, Reads("early", "ret-cat", Now.AddDays(-120), 10));
+        await PostAsync(host, Reads("early", "ret-cat", Later.AddDays(-120), 10));
         await ScoreAllAsync(host);
-        await PostAsync(host, Reads("waiting", "ret-cat", Now.AddDays(-100), 10));
+        await PostAsync(host, Reads("waiting", "ret-cat", Later.AddDays(-100), 10));
 
         var pass = await RetainAsync(host);
 
@@ -162,7 +175,7 @@ public sealed class RetentionTests : IAsyncDisposable
     public async Task A_finding_still_shows_its_evidence_after_its_events_are_deleted(string provider)
     {
         var host = await StartAsync(provider);
-        var night = Now.Date.AddDays(-100).AddHours(3);
+        var night = Later.Date.AddDays(-100).AddHours(3);
         // 48,000 contacts in one export: over the contact limit, a reason that needs no history (the organisation is new).
         await PostAsync(host, [
             Line("x-1", "ret-carl", "login", night, ",\"source_ip\":\"203.0.113.9\""),
@@ -204,7 +217,7 @@ public sealed class RetentionTests : IAsyncDisposable
     {
         // Without the demo's seeding (its admin changes are today's first events) and without a token: nothing else arrives first.
         var host = await StartAsync(provider, demo: false);
-        var first = Now.AddDays(-100);
+        var first = Later.AddDays(-100);
         // In-process, as Identity stores its access events: over HTTP the writer's own token request would arrive first (today).
         var lines = string.Join('\n', Reads("first", "ret-eve", first, 5).Concat(Reads("recent", "ret-eve", Now.AddDays(-3), 5)));
         var written = await host.Services.GetRequiredService<ILiveEventWriter>().WriteAsync("demo-crm", Encoding.UTF8.GetBytes(lines), Cancel);
@@ -224,6 +237,20 @@ public sealed class RetentionTests : IAsyncDisposable
 
         Assert.Equal(DateOnly.FromDateTime(first.UtcDateTime).DayNumber, await OrganisationHistory.FirstArrivalDayAsync(db, Cancel));
         Assert.Null(learning);
+    }
+
+    [Fact]
+    public async Task The_in_process_writer_refuses_events_older_than_the_retention_as_the_HTTP_path_does()
+    {
+        // Identity's own events and the demo history go through ILiveEventWriter: the same window as POST /analyzer/events.
+        var host = await StartAsync("Sqlite", demo: false);
+        var now = host.Services.GetRequiredService<TimeProvider>().GetUtcNow();
+        var lines = string.Join('\n', Line("inside", "ret-fay", "read", now.AddDays(-89)), Line("outside", "ret-fay", "read", now.AddDays(-91)));
+
+        var written = await host.Services.GetRequiredService<ILiveEventWriter>().WriteAsync("demo-crm", Encoding.UTF8.GetBytes(lines), Cancel);
+
+        Assert.Equal((2, 1, 0, 1), (written.Lines, written.Stored, written.Duplicates, written.Rejected));
+        Assert.Equal(["inside"], await StoredIdsAsync(host, "ret-fay"));
     }
 
     [Theory]

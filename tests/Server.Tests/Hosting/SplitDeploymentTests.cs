@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Net;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CrmSecurity.Server.Tests.Hosting;
 
@@ -47,8 +49,11 @@ public sealed class SplitDeploymentTests(IdentityOnlyHost identity) : IClassFixt
         using var reader = analyzer.CreateClient(await identity.TokenAsync("findings:read"));
         using var anonymous = analyzer.CreateClient();
 
+        // 10:00 UTC yesterday by the analyzer host's clock: events older than its retention are refused.
+        var at = new DateTimeOffset(analyzer.Services.GetRequiredService<TimeProvider>().GetUtcNow().UtcDateTime.Date.AddDays(-1).AddHours(10), TimeSpan.Zero)
+            .ToString("O", CultureInfo.InvariantCulture);
         using var sent = await writer.PostAsync(new Uri("analyzer/events", UriKind.Relative),
-            new StringContent("""{"event_id":"split-1","timestamp":"2026-11-20T10:00:00+00:00","user_id":"u1","action":"read","entity":"contact"}""", Encoding.UTF8, "application/x-ndjson"), Cancel);
+            new StringContent($$"""{"event_id":"split-1","timestamp":"{{at}}","user_id":"u1","action":"read","entity":"contact"}""", Encoding.UTF8, "application/x-ndjson"), Cancel);
         using var findings = await reader.GetAsync(new Uri("analyzer/findings", UriKind.Relative), Cancel);
         using var unauthenticated = await anonymous.GetAsync(new Uri("analyzer/findings", UriKind.Relative), Cancel);
         using var wrongScope = await writer.GetAsync(new Uri("analyzer/findings", UriKind.Relative), Cancel);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
@@ -51,9 +52,12 @@ public sealed class MetricsTests(DemoHost host) : IClassFixture<DemoHost>, IDisp
     {
         using var http = host.CreateClient(await host.TokenAsync("events:write", CrmClient, CrmSecret));
         var id = Guid.NewGuid().ToString("N");
+        // 10:00 UTC yesterday by the host's clock: events older than the retention are refused (and counted as rejected).
+        var yesterday = new DateTimeOffset(host.Services.GetRequiredService<TimeProvider>().GetUtcNow().UtcDateTime.Date.AddDays(-1).AddHours(10), TimeSpan.Zero);
+        var (first, second) = (yesterday.ToString("O", CultureInfo.InvariantCulture), yesterday.AddMinutes(1).ToString("O", CultureInfo.InvariantCulture));
         var batch = $$"""
-            {"event_id":"{{id}}-1","timestamp":"2026-11-20T10:00:00+00:00","user_id":"metrics-user","action":"read","entity":"contact"}
-            {"event_id":"{{id}}-2","timestamp":"2026-11-20T10:01:00+00:00","user_id":"metrics-user","action":"list","entity":"contact","record_count":20}
+            {"event_id":"{{id}}-1","timestamp":"{{first}}","user_id":"metrics-user","action":"read","entity":"contact"}
+            {"event_id":"{{id}}-2","timestamp":"{{second}}","user_id":"metrics-user","action":"list","entity":"contact","record_count":20}
             {"timestamp":"not a time","user_id":"metrics-user","action":"read"}
             """;
         string Tags(string result) => $"client={CrmClient},result={result}";
