@@ -38,9 +38,9 @@ internal static class ScorerSnapshot
 
     public static byte[] Write(Scorer scorer, UserDirectory directory, SnapshotCoverage coverage)
     {
-        using var payload = new MemoryStream();
-        using (var brotli = new BrotliStream(payload, CompressionLevel.Fastest, leaveOpen: true))
-        using (var w = new BinaryWriter(brotli, Encoding.UTF8, leaveOpen: true))
+        // Written whole, then compressed in one call: a BinaryWriter straight over the compressor pays per small write.
+        using var raw = new MemoryStream();
+        using (var w = new BinaryWriter(raw, Encoding.UTF8, leaveOpen: true))
         {
             w.Write(PolicyFingerprint(scorer.Policy));
             w.Write(DirectoryFingerprint(directory));
@@ -55,6 +55,12 @@ internal static class ScorerSnapshot
 
             scorer.WriteState(w);
             w.Write(EndMarker);
+        }
+
+        using var payload = new MemoryStream(Math.Max(1024, (int)raw.Length / 4));
+        using (var brotli = new BrotliStream(payload, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            brotli.Write(raw.GetBuffer(), 0, (int)raw.Length);
         }
 
         var body = payload.GetBuffer().AsSpan(0, (int)payload.Length);
@@ -89,8 +95,14 @@ internal static class ScorerSnapshot
 
         try
         {
-            using var brotli = new BrotliStream(new MemoryStream(data, 9, data.Length - 9), CompressionMode.Decompress);
-            using var r = new BinaryReader(brotli, Encoding.UTF8);
+            using var raw = new MemoryStream();
+            using (var brotli = new BrotliStream(new MemoryStream(data, 9, data.Length - 9), CompressionMode.Decompress))
+            {
+                brotli.CopyTo(raw);
+            }
+
+            raw.Position = 0;
+            using var r = new BinaryReader(raw, Encoding.UTF8);
             if (r.ReadString() != PolicyFingerprint(scorer.Policy))
             {
                 reason = "made under another scoring policy";
