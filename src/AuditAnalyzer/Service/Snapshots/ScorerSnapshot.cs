@@ -122,7 +122,14 @@ internal static class ScorerSnapshot
             }
 
             var covered = r.ReadInt64();
-            var gaps = new long[r.ReadInt32()];
+            var gapCount = r.ReadInt32();
+            if (gapCount is < 0 or > PartitionSnapshots.MaxGaps)
+            {
+                reason = "damaged (gaps)";
+                return null;
+            }
+
+            var gaps = new long[gapCount];
             for (var i = 0; i < gaps.Length; i++)
             {
                 gaps[i] = r.ReadInt64();
@@ -138,8 +145,10 @@ internal static class ScorerSnapshot
             reason = null;
             return new SnapshotCoverage(covered, gaps);
         }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException or ArgumentException or FormatException or OverflowException or InvalidOperationException or DecoderFallbackException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
+            // Whatever a damaged or crafted body makes the reader throw (a count out of range, a string cut short), the
+            // snapshot is only ignored: the partition is replayed, never left unscored.
             reason = $"unreadable ({e.GetType().Name})";
             return null;
         }
