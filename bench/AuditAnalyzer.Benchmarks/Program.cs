@@ -8,7 +8,7 @@ using CrmSecurity.AuditAnalyzer.Ingestion;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Scoring;
 
-// Two modes:
+// Modes:
 //   throughput EVENTS USERS_CSV [--rounds N] [MODE...]
 //                                 the modes (default: parse order score) one after the other over the same file
 //                                 in this process, with events/s, the ratio to the latest parse-only pass, GC and
@@ -22,6 +22,9 @@ using CrmSecurity.AuditAnalyzer.Scoring;
 //                                 read/parse, the reorder window, the scorer, and all three in one pass (parse,
 //                                 order, score, all) timed apart over the first COUNT events (default 1,000,000),
 //                                 ROUNDS times (default 7); see Stages.
+//   snapshot-rebuild USERS DAYS [ROUNDS]
+//                                 rebuilding a partition's scorer by replaying its history against restoring it from
+//                                 a snapshot, same process, same generated organisation (see SnapshotRebuild).
 //   anything else                 BenchmarkDotNet micro-benchmarks (see ScoringBenchmarks).
 if (args.Length >= 2 && args[0] == "throughput")
 {
@@ -32,6 +35,12 @@ if (args.Length >= 3 && args[0] == "stages")
 {
     return Stages.Run(args[1], args[2], args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 1_000_000,
         args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 7, args.Length > 5 ? args[5].Split(',') : []);
+}
+
+if (args.Length >= 3 && args[0] == "snapshot-rebuild")
+{
+    return SnapshotRebuild.Run(int.Parse(args[1], CultureInfo.InvariantCulture), int.Parse(args[2], CultureInfo.InvariantCulture),
+        args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 3);
 }
 
 BenchmarkSwitcher.FromAssembly(typeof(ScoringBenchmarks).Assembly).Run(args);

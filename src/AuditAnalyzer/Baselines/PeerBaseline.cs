@@ -146,6 +146,83 @@ internal sealed class PeerBaseline(string group)
         }
     }
 
+    /// <summary>
+    /// Writes the group's state into a scorer snapshot: the stored layout of <see cref="Persistence.BaselineSerializer"/>
+    /// plus what only a running scorer keeps (the last days' unusual and late members, and the cached quantiles with the
+    /// version they were computed at, which are reused for up to 256 member-days and so change later scores).
+    /// </summary>
+    public void WriteState(BinaryWriter w)
+    {
+        var bytes = Persistence.BaselineSerializer.Write(this);
+        w.Write(bytes.Length);
+        w.Write(bytes);
+        w.Write(_exportQuantileAt);
+        w.Write(_exportQuantile);
+        w.Write(_decryptQuantile);
+        w.Write(_readMedian);
+        w.Write(_exportMean);
+        w.Write(_quantileVersion);
+        w.Write(_version);
+        WriteMarks(w, _unusual);
+        WriteMarks(w, _oddHours);
+        w.Write(_activeByDay.Count);
+        foreach (var (day, count) in _activeByDay)
+        {
+            w.Write(day);
+            w.Write(count);
+        }
+    }
+
+    /// <summary>Reads a group written by <see cref="WriteState"/>.</summary>
+    public static PeerBaseline ReadState(BinaryReader r, string group)
+    {
+        var p = Persistence.BaselineSerializer.ReadPeer(group, r.ReadBytes(r.ReadInt32()));
+        p._exportQuantileAt = r.ReadDouble();
+        p._exportQuantile = r.ReadDouble();
+        p._decryptQuantile = r.ReadDouble();
+        p._readMedian = r.ReadDouble();
+        p._exportMean = r.ReadDouble();
+        p._quantileVersion = r.ReadInt32();
+        p._version = r.ReadInt32();
+        ReadMarks(r, p._unusual);
+        ReadMarks(r, p._oddHours);
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            p._activeByDay[r.ReadInt32()] = r.ReadInt32();
+        }
+
+        return p;
+    }
+
+    private static void WriteMarks(BinaryWriter w, Dictionary<int, HashSet<string>> marks)
+    {
+        w.Write(marks.Count);
+        foreach (var (day, users) in marks)
+        {
+            w.Write(day);
+            w.Write(users.Count);
+            foreach (var user in users)
+            {
+                w.Write(user);
+            }
+        }
+    }
+
+    private static void ReadMarks(BinaryReader r, Dictionary<int, HashSet<string>> marks)
+    {
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            var day = r.ReadInt32();
+            var users = new HashSet<string>(StringComparer.Ordinal);
+            for (var k = r.ReadInt32(); k > 0; k--)
+            {
+                users.Add(r.ReadString());
+            }
+
+            marks[day] = users;
+        }
+    }
+
     private void Refresh(double q)
     {
         // Recomputed at most once per 256 new member-days: quantiles of a 2,048 sample barely move in between.

@@ -361,6 +361,177 @@ internal sealed class UserBaseline
 
     public void PruneGrants(long olderThanTicks) => Grants.RemoveAll(g => g.Ticks < olderThanTicks);
 
+    /// <summary>
+    /// Writes this baseline into a scorer snapshot exactly as it is in memory (the rings in their slots, so sums over them
+    /// add in the same order after a restore). Unlike <see cref="Persistence.BaselineSerializer"/>, which adapts a stored
+    /// baseline to another build's counters and history length, a snapshot is only read back by the same layout: the
+    /// caller checks the counters and the history length and replays instead when they differ.
+    /// </summary>
+    public void WriteState(BinaryWriter w)
+    {
+        w.Write(PeerGroup);
+        w.Write(ActiveDays);
+        w.Write(FirstDay);
+        w.Write(LastActiveDay);
+        w.Write(CurrentDay);
+        w.Write(LastEventTicks);
+        foreach (var v in HourSlots)
+        {
+            w.Write(v);
+        }
+
+        foreach (var v in ActiveDaysByWeekday)
+        {
+            w.Write(v);
+        }
+
+        foreach (var d in Recent)
+        {
+            w.Write(d.Day);
+            for (var c = 0; c < DayCounters.Count; c++)
+            {
+                w.Write(d.Counters[c]);
+            }
+
+            w.Write(d.HoursMask);
+            w.Write(d.Tainted);
+        }
+
+        w.Write(HistoryCount);
+        w.Write(HistoryNext);
+        foreach (var counter in History)
+        {
+            for (var i = 0; i < HistoryCount; i++)
+            {
+                w.Write(counter[i]);
+            }
+        }
+
+        w.Write(EntityActions.Count);
+        foreach (var key in EntityActions)
+        {
+            w.Write(key);
+        }
+
+        w.Write(Countries.Count);
+        foreach (var (country, count) in Countries)
+        {
+            w.Write(country);
+            w.Write(count);
+        }
+
+        w.Write(SensitiveExports.Count);
+        foreach (var (entity, totals) in SensitiveExports)
+        {
+            w.Write(entity);
+            foreach (var v in totals)
+            {
+                w.Write(v);
+            }
+        }
+
+        w.Write(Grants.Count);
+        foreach (var g in Grants)
+        {
+            w.Write(g.Ticks);
+            w.Write(g.Privilege);
+            w.Write(g.GrantedBy);
+            w.Write(g.EventId);
+        }
+
+        w.Write(BookUnits.Count);
+        foreach (var (unit, days) in BookUnits)
+        {
+            w.Write(unit);
+            w.Write(days);
+        }
+    }
+
+    /// <summary>Reads a baseline written by <see cref="WriteState"/> with the same counters and history length.</summary>
+    public static UserBaseline ReadState(BinaryReader r, string userId, int historyDays)
+    {
+        var b = new UserBaseline(userId, historyDays)
+        {
+            PeerGroup = r.ReadString(),
+            ActiveDays = r.ReadInt32(),
+            FirstDay = r.ReadInt32(),
+            LastActiveDay = r.ReadInt32(),
+            CurrentDay = r.ReadInt32(),
+            LastEventTicks = r.ReadInt64(),
+        };
+        for (var i = 0; i < b.HourSlots.Length; i++)
+        {
+            b.HourSlots[i] = r.ReadInt32();
+        }
+
+        for (var i = 0; i < b.ActiveDaysByWeekday.Length; i++)
+        {
+            b.ActiveDaysByWeekday[i] = r.ReadInt32();
+        }
+
+        for (var i = 0; i < RecentDays; i++)
+        {
+            var day = new DayTotals { Day = r.ReadInt32() };
+            for (var c = 0; c < DayCounters.Count; c++)
+            {
+                day.Counters[c] = r.ReadSingle();
+            }
+
+            day.HoursMask = r.ReadUInt32();
+            day.Tainted = r.ReadBoolean();
+            b.Recent[i] = day;
+        }
+
+        b.HistoryCount = r.ReadInt32();
+        b.HistoryNext = r.ReadInt32();
+        if (b.HistoryCount > historyDays || b.HistoryNext >= historyDays || b.HistoryCount < 0 || b.HistoryNext < 0)
+        {
+            throw new InvalidDataException($"The snapshot of '{userId}' holds {b.HistoryCount} history days; this policy keeps {historyDays}.");
+        }
+
+        foreach (var counter in b.History)
+        {
+            for (var i = 0; i < b.HistoryCount; i++)
+            {
+                counter[i] = r.ReadSingle();
+            }
+        }
+
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            b.EntityActions.Add(r.ReadString());
+        }
+
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            b.Countries[r.ReadString()] = r.ReadInt32();
+        }
+
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            var entity = r.ReadString();
+            var totals = new float[RecentDays];
+            for (var k = 0; k < totals.Length; k++)
+            {
+                totals[k] = r.ReadSingle();
+            }
+
+            b.SensitiveExports[entity] = totals;
+        }
+
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            b.Grants.Add(new Grant(r.ReadInt64(), r.ReadString(), r.ReadString(), r.ReadString()));
+        }
+
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            b.BookUnits[r.ReadString()] = r.ReadInt32();
+        }
+
+        return b;
+    }
+
     private void PushHistory(DayTotals day)
     {
         for (var i = 0; i < DayCounters.Count; i++)

@@ -120,6 +120,43 @@ internal sealed class HourProfile
         }
     }
 
+    /// <summary>
+    /// Writes the filled profile into a scorer snapshot: it was filled from the counts (a user's, or in learning mode the
+    /// peers') as they were when the day first needed it, and is kept as it was for the rest of that day.
+    /// </summary>
+    public void WriteState(BinaryWriter w)
+    {
+        foreach (var values in (double[][])[_weekShare, _weekdayHour, _weekendHour, _anyHour])
+        {
+            w.Write(values.Length);
+            foreach (var v in values)
+            {
+                w.Write(v);
+            }
+        }
+    }
+
+    /// <summary>Reads a profile written by <see cref="WriteState"/> with the policy's kernel.</summary>
+    public static HourProfile ReadState(BinaryReader r, double kernelHours)
+    {
+        var (weights, reach) = Kernel(kernelHours);
+        var profile = new HourProfile(weights, reach);
+        foreach (var values in (double[][])[profile._weekShare, profile._weekdayHour, profile._weekendHour, profile._anyHour])
+        {
+            if (r.ReadInt32() != values.Length)
+            {
+                throw new InvalidDataException("The snapshot's hour profile was made with another kernel width.");
+            }
+
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = r.ReadDouble();
+            }
+        }
+
+        return profile;
+    }
+
     private static KernelWeights? _kernel;
 
     private static (double[] Weights, int Reach) Kernel(double kernelHours)

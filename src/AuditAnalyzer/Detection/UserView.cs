@@ -61,6 +61,107 @@ internal sealed class DayProfile
             : 1;
     }
 
+    private DayProfile(UserBaseline baseline, PeerBaseline peers, ScoringPolicy policy)
+    {
+        _policy = policy;
+        _baseline = baseline;
+        _peers = peers;
+    }
+
+    /// <summary>
+    /// Writes the day's profile into a scorer snapshot, with what it has cached so far: a cached value was computed from
+    /// the peers as they were at its first use, and recomputing it after a restore would judge the rest of the day differently.
+    /// </summary>
+    public void WriteState(BinaryWriter w)
+    {
+        w.Write(Day);
+        w.Write(ActiveDaysBefore);
+        w.Write(Learning);
+        w.Write(DormantGapDays);
+        w.Write(TypicalGapDays);
+        WriteStats(w, _export);
+        WriteStats(w, _logExport);
+        WriteStats(w, _read);
+        WriteStats(w, _decrypt);
+        WriteStats(w, _adminRead);
+        WriteNumber(w, _activeHours);
+        WriteNumber(w, _ownExportThreshold);
+        WriteNumber(w, _peerExportQuantile);
+        WriteNumber(w, _decryptThreshold);
+        WriteNumber(w, _adminReadThreshold);
+        WriteNumber(w, _longTermExportMean);
+        w.Write(_counters?.Length ?? -1);
+        foreach (var counter in _counters ?? [])
+        {
+            WriteStats(w, counter);
+        }
+    }
+
+    /// <summary>Reads a profile written by <see cref="WriteState"/> for the restored <paramref name="baseline"/> and <paramref name="peers"/>.</summary>
+    public static DayProfile ReadState(BinaryReader r, UserBaseline baseline, PeerBaseline peers, ScoringPolicy policy)
+    {
+        var p = new DayProfile(baseline, peers, policy)
+        {
+            Day = r.ReadInt32(),
+            ActiveDaysBefore = r.ReadInt32(),
+            Learning = r.ReadBoolean(),
+            DormantGapDays = r.ReadInt32(),
+            TypicalGapDays = r.ReadInt32(),
+        };
+        p._export = ReadStats(r);
+        p._logExport = ReadStats(r);
+        p._read = ReadStats(r);
+        p._decrypt = ReadStats(r);
+        p._adminRead = ReadStats(r);
+        p._activeHours = ReadNumber(r);
+        p._ownExportThreshold = ReadNumber(r);
+        p._peerExportQuantile = ReadNumber(r);
+        p._decryptThreshold = ReadNumber(r);
+        p._adminReadThreshold = ReadNumber(r);
+        p._longTermExportMean = ReadNumber(r);
+        var counters = r.ReadInt32();
+        if (counters >= 0)
+        {
+            p._counters = new RobustStats?[counters];
+            for (var i = 0; i < counters; i++)
+            {
+                p._counters[i] = ReadStats(r);
+            }
+        }
+
+        return p;
+    }
+
+    private static void WriteNumber(BinaryWriter w, double? value)
+    {
+        w.Write(value.HasValue);
+        w.Write(value ?? 0);
+    }
+
+    private static double? ReadNumber(BinaryReader r)
+    {
+        var has = r.ReadBoolean();
+        var value = r.ReadDouble();
+        return has ? value : null;
+    }
+
+    private static void WriteStats(BinaryWriter w, RobustStats? stats)
+    {
+        w.Write(stats.HasValue);
+        if (stats is { } s)
+        {
+            w.Write(s.Count);
+            w.Write(s.Median);
+            w.Write(s.Mad);
+            w.Write(s.Mean);
+            w.Write(s.Max);
+            w.Write(s.P90);
+        }
+    }
+
+    private static RobustStats? ReadStats(BinaryReader r) =>
+        r.ReadBoolean() ? new RobustStats(r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble()) : null;
+
     public int Day { get; private set; }
 
     public int ActiveDaysBefore { get; private set; }

@@ -215,6 +215,165 @@ internal sealed class Scorer
     /// <summary>Users seen so far (this run or before) whose own history is still too short to trust.</summary>
     public int UsersInLearningMode => Baselines.Users.Values.Count(b => b.ActiveDays > 0 && b.ActiveDays < _policy.LearningMinActiveDays);
 
+    /// <summary>
+    /// Writes everything this scorer holds into a snapshot (<c>Service/Snapshots</c>): counters, peer groups, users'
+    /// baselines and their day so far, the findings still open and the recent findings behind <see cref="Risks"/>. A
+    /// scorer built with the same policy and directory that reads it with <see cref="ReadState"/> scores the following
+    /// events exactly as this one would have. Caches that change no result (identity caches, the time zone offset, the
+    /// ids of entity/action pairs) are left out and rebuilt.
+    /// </summary>
+    public void WriteState(BinaryWriter w)
+    {
+        w.Write(_lastTicks);
+        w.Write(EventsScored);
+        w.Write(UsersNotInDirectory);
+        w.Write(FindingsWritten);
+        w.Write(SignalsHeldBack);
+        w.Write(Baselines.OrganisationFirstDay.HasValue);
+        w.Write(Baselines.OrganisationFirstDay ?? 0);
+
+        w.Write(Baselines.Peers.Count);
+        foreach (var (group, peers) in Baselines.Peers)
+        {
+            w.Write(group);
+            peers.WriteState(w);
+        }
+
+        w.Write(Baselines.Users.Count);
+        foreach (var (userId, baseline) in Baselines.Users)
+        {
+            w.Write(userId);
+            baseline.WriteState(w);
+        }
+
+        w.Write(_users.Count);
+        foreach (var (userId, user) in _users)
+        {
+            w.Write(userId);
+            user.WriteState(w);
+        }
+
+        // The queue's own array order, so the restored heap is the same heap (ties close in the same order).
+        w.Write(_closing.Count);
+        foreach (var (incident, due) in _closing.UnorderedItems)
+        {
+            w.Write(due);
+            incident.WriteState(w);
+        }
+
+        w.Write(_history.Count);
+        foreach (var (userId, findings) in _history)
+        {
+            w.Write(userId);
+            w.Write(findings.Count);
+            foreach (var (at, score, reason) in findings)
+            {
+                WriteTime(w, at);
+                w.Write(score);
+                w.Write(reason);
+            }
+        }
+    }
+
+    /// <summary>Reads a snapshot written by <see cref="WriteState"/> into this scorer, which must not have scored anything yet.</summary>
+    public void ReadState(BinaryReader r)
+    {
+        if (EventsScored != 0 || _users.Count != 0)
+        {
+            throw new InvalidOperationException("A snapshot is read into a new scorer only.");
+        }
+
+        _lastTicks = r.ReadInt64();
+        EventsScored = r.ReadInt64();
+        var notInDirectory = r.ReadInt32();
+        FindingsWritten = r.ReadInt32();
+        SignalsHeldBack = r.ReadInt64();
+        var hasFirstDay = r.ReadBoolean();
+        var firstDay = r.ReadInt32();
+        Baselines.OrganisationFirstDay = hasFirstDay ? firstDay : null;
+
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            var group = r.ReadString();
+            Baselines.Peers[group] = PeerBaseline.ReadState(r, group);
+        }
+
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            var userId = r.ReadString();
+            Baselines.Users[userId] = UserBaseline.ReadState(r, userId, Baselines.HistoryDays);
+        }
+
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            // Made the way a first event makes it (directory row, peer group, admin roles), then given its day so far.
+            Context(r.ReadString()).ReadState(r, _policy);
+        }
+
+        UsersNotInDirectory = notInDirectory;
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            var due = r.ReadInt64();
+            var incident = Incident.ReadState(r, _users);
+            _closing.Enqueue(incident, due);
+        }
+
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            var userId = r.ReadString();
+            var findings = new List<(DateTimeOffset At, double Score, string Reason)>();
+            for (var k = r.ReadInt32(); k > 0; k--)
+            {
+                findings.Add((ReadTime(r), r.ReadDouble(), r.ReadString()));
+            }
+
+            _history[userId] = findings;
+        }
+    }
+
+    private static void WriteTime(BinaryWriter w, DateTimeOffset time)
+    {
+        w.Write(time.UtcTicks);
+        w.Write((short)time.Offset.TotalMinutes);
+    }
+
+    private static DateTimeOffset ReadTime(BinaryReader r)
+    {
+        var ticks = r.ReadInt64();
+        var offset = TimeSpan.FromMinutes(r.ReadInt16());
+        return new DateTimeOffset(ticks + offset.Ticks, offset);
+    }
+
+    private static void WriteText(BinaryWriter w, string? text)
+    {
+        w.Write(text is not null);
+        w.Write(text ?? "");
+    }
+
+    private static string? ReadText(BinaryReader r)
+    {
+        var has = r.ReadBoolean();
+        var text = r.ReadString();
+        return has ? text : null;
+    }
+
+    private static void WriteList(BinaryWriter w, IReadOnlyCollection<string> values)
+    {
+        w.Write(values.Count);
+        foreach (var value in values)
+        {
+            w.Write(value);
+        }
+    }
+
+    private static void ReadList(BinaryReader r, ICollection<string> into)
+    {
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            into.Add(r.ReadString());
+        }
+    }
+
     private UserContext Context(string userId)
     {
         if (_usersByIdentity.Find(userId) is { } known)
@@ -640,6 +799,55 @@ internal sealed class Scorer
 
         public Incident? Open { get; set; }
 
+        /// <summary>Writes the user's day so far (see <see cref="Scorer.WriteState"/>); the done-pairs bit set is rebuilt from the baseline.</summary>
+        public void WriteState(BinaryWriter w)
+        {
+            w.Write(Profile is not null);
+            Profile?.WriteState(w);
+            w.Write(OddRecordsToday);
+            WriteList(w, DayEvidence);
+            WriteList(w, OddEvidence);
+            WriteList(w, CountriesToday);
+            w.Write(Snooping is not null);
+            Snooping?.WriteState(w);
+            w.Write(RarityCacheSlot);
+            var rarity = RarityCache;
+            w.Write(rarity.Rare);
+            w.Write(rarity.Share);
+            w.Write(rarity.Travelling);
+            WriteText(w, rarity.TravelCountry);
+            w.Write(rarity.Hour);
+            w.Write((int)rarity.Weekday);
+            w.Write(rarity.FromPeers);
+            w.Write(rarity.HomeRare);
+            w.Write(Hours is not null);
+            Hours?.WriteState(w);
+            w.Write(HoursFilled);
+            w.Write(HoursPeerDays);
+            WriteText(w, HomeCountry);
+            WriteText(w, LastCountry);
+            w.Write(Whereabouts is not null);
+            Whereabouts?.WriteState(w);
+        }
+
+        public void ReadState(BinaryReader r, ScoringPolicy policy)
+        {
+            Profile = r.ReadBoolean() ? DayProfile.ReadState(r, Baseline, Peers, policy) : null;
+            OddRecordsToday = r.ReadDouble();
+            ReadList(r, DayEvidence);
+            ReadList(r, OddEvidence);
+            ReadList(r, CountriesToday);
+            Snooping = r.ReadBoolean() ? SnoopingDay.ReadState(r) : null;
+            RarityCacheSlot = r.ReadInt32();
+            RarityCache = new HourRarity(r.ReadBoolean(), r.ReadDouble(), r.ReadBoolean(), ReadText(r), r.ReadInt32(), (DayOfWeek)r.ReadInt32(), r.ReadBoolean(), r.ReadBoolean());
+            Hours = r.ReadBoolean() ? HourProfile.ReadState(r, policy.OddHours.KernelHours) : null;
+            HoursFilled = r.ReadBoolean();
+            HoursPeerDays = r.ReadInt64();
+            HomeCountry = ReadText(r);
+            LastCountry = ReadText(r);
+            Whereabouts = r.ReadBoolean() ? Whereabouts.ReadState(r) : null;
+        }
+
         private ulong[] _done = [];
 
         /// <summary>True when the user has done the entity/action pair with this id (<see cref="EntityActionKeys"/>).</summary>
@@ -711,6 +919,78 @@ internal sealed class Scorer
             {
                 DetectedAt = signal.Time;
             }
+        }
+
+        /// <summary>Writes the incident (its user by id, and whether it is the user's open one) into a snapshot.</summary>
+        public void WriteState(BinaryWriter w)
+        {
+            w.Write(User.Baseline.UserId);
+            w.Write(ReferenceEquals(User.Open, this));
+            w.Write(Day);
+            WriteTime(w, Start);
+            WriteTime(w, End);
+            w.Write(DetectedAt.HasValue);
+            WriteTime(w, DetectedAt ?? default);
+            w.Write(Learning);
+            w.Write(Closed);
+            w.Write(_best.Count);
+            foreach (var (code, reason) in _best)
+            {
+                w.Write(code);
+                w.Write(reason.Code);
+                w.Write(reason.Score);
+                w.Write(reason.Text);
+                w.Write(reason.Typical.HasValue);
+                w.Write(reason.Typical ?? 0);
+                w.Write(reason.Actual.HasValue);
+                w.Write(reason.Actual ?? 0);
+            }
+
+            WriteList(w, _events);
+        }
+
+        public static Incident ReadState(BinaryReader r, Dictionary<string, UserContext> users)
+        {
+            var userId = r.ReadString();
+            if (!users.TryGetValue(userId, out var user))
+            {
+                throw new InvalidDataException($"The snapshot has an open finding of '{userId}' but not the user.");
+            }
+
+            var open = r.ReadBoolean();
+            var day = r.ReadInt32();
+            var incident = new Incident(user, ReadTime(r), day) { End = ReadTime(r) };
+            var detected = r.ReadBoolean();
+            var detectedAt = ReadTime(r);
+            incident.DetectedAt = detected ? detectedAt : null;
+            incident.Learning = r.ReadBoolean();
+            incident.Closed = r.ReadBoolean();
+            for (var i = r.ReadInt32(); i > 0; i--)
+            {
+                var key = r.ReadString();
+                var code = r.ReadString();
+                var score = r.ReadDouble();
+                var text = r.ReadString();
+                var hasTypical = r.ReadBoolean();
+                var typical = r.ReadDouble();
+                var hasActual = r.ReadBoolean();
+                var actual = r.ReadDouble();
+                incident._best[key] = new Reason(code, score, text, hasTypical ? typical : null, hasActual ? actual : null);
+            }
+
+            for (var i = r.ReadInt32(); i > 0; i--)
+            {
+                var id = r.ReadString();
+                incident._events.Add(id);
+                incident._eventSet.Add(id);
+            }
+
+            if (open)
+            {
+                user.Open = incident;
+            }
+
+            return incident;
         }
 
         public Finding ToFinding(ScoringPolicy policy, Func<Reason, Reason> adjust)

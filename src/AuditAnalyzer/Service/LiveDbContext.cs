@@ -82,8 +82,8 @@ internal sealed class PartitionLeaseRow
 /// <summary>The live service's tables: received events, findings, partition leases, and the review workflow's.</summary>
 public sealed class LiveDbContext(DbContextOptions<LiveDbContext> options) : DbContext(options)
 {
-    /// <summary>Schema version of these tables, checked by the host at start (3: events indexed by user and time; 4: a finding's evidence copy).</summary>
-    public const int SchemaVersion = 4;
+    /// <summary>Schema version of these tables, checked by the host at start (3: events indexed by user and time; 4: a finding's evidence copy; 5: partition snapshots).</summary>
+    public const int SchemaVersion = 5;
 
     internal DbSet<StoredEventRow> Events => Set<StoredEventRow>();
 
@@ -156,5 +156,7 @@ public sealed class LiveDbContext(DbContextOptions<LiveDbContext> options) : DbC
             e.Property(x => x.ExpiresTicks).HasColumnName("expires_ticks");
         });
         Review.ReviewTables.Configure(modelBuilder);
+        // A new table: the additive upgrade at start creates it in older databases, which then replay once and snapshot.
+        Snapshots.PartitionSnapshotRow.Configure(modelBuilder);
     }
 }

@@ -87,6 +87,16 @@ public sealed class LiveOptions
     /// batch beyond it keeps its ingestion slot until there is room, so memory stays bounded.
     /// </summary>
     public int MaxUncommittedBatches { get; set; } = 8;
+
+    /// <summary>
+    /// Scored events of a partition between two snapshots of its scorer state (<c>Service/Snapshots</c>): a restart or a
+    /// takeover continues from the snapshot and replays only the events scored after it. Zero: no snapshots (every
+    /// rebuild replays the partition's whole history).
+    /// </summary>
+    public int SnapshotEveryEvents { get; set; } = 50_000;
+
+    /// <summary>Longest time between two snapshots of a partition that scored events in between.</summary>
+    public TimeSpan SnapshotInterval { get; set; } = TimeSpan.FromMinutes(5);
 }
 
 /// <summary>
@@ -170,6 +180,16 @@ internal sealed class LiveOptionsValidator : IValidateOptions<LiveOptions>
         if (options.MaxUncommittedBatches is < 1 or > 1024)
         {
             errors.Add($"{LiveOptions.Section}:MaxUncommittedBatches is {options.MaxUncommittedBatches}; use 1 to 1024 (parsed batches waiting for their commit).");
+        }
+
+        if (options.SnapshotEveryEvents is < 0 or > 100_000_000)
+        {
+            errors.Add($"{LiveOptions.Section}:SnapshotEveryEvents is {options.SnapshotEveryEvents}; use 0 (no snapshots: every rebuild replays the whole history) to 100000000 (scored events between two snapshots of a partition).");
+        }
+
+        if (options.SnapshotInterval < TimeSpan.FromSeconds(1) || options.SnapshotInterval > TimeSpan.FromDays(1))
+        {
+            errors.Add($"{LiveOptions.Section}:SnapshotInterval is {options.SnapshotInterval}; use 00:00:01 to 1.00:00:00 (for example 00:05:00).");
         }
 
         foreach (var (client, sender) in options.Senders)

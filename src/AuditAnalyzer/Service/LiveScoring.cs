@@ -4,6 +4,7 @@ using CrmSecurity.AuditAnalyzer.Ingestion;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Policy;
 using CrmSecurity.AuditAnalyzer.Scoring;
+using CrmSecurity.AuditAnalyzer.Service.Snapshots;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -145,6 +146,9 @@ internal sealed partial class PartitionScoring(
     private const int PageSize = 2000;
     private readonly LiveOptions _options = options.Value;
 
+    /// <summary>The partitions' scorer snapshots: restored on a rebuild, written with the scoring transaction.</summary>
+    public PartitionSnapshots Snapshots { get; } = new(options.Value, time, logger);
+
     /// <summary>The name an instance writes into the lease table: its configured id, or host name, process id and a random suffix.</summary>
     public static string OwnerOf(LiveOptions options) => string.IsNullOrWhiteSpace(options.InstanceId)
         ? $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid().ToString("N")[..8]}"
@@ -218,28 +222,57 @@ internal sealed partial class PartitionScoring(
         return new PartitionState(scorer, parser, users);
     }
 
-    /// <summary>Replays the events already scored (by any instance) so baselines and open findings are as their last owner left them.</summary>
+    /// <summary>
+    /// Rebuilds the partition's scorer as its last owner left it: from its snapshot when there is a usable one, replaying
+    /// only the events scored after it (and those below it that were still unscored when it was written); otherwise by
+    /// replaying every scored event of the partition.
+    /// </summary>
     private async Task<PartitionState> RebuildAsync(LiveDbContext db, int partition, CancellationToken cancellationToken)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var state = NewState();
         // Every partition counts the organisation's learning period from the installation's first day, not its own first event.
-        state.Scorer.Baselines.OrganisationFirstDay = history.KnownFirstDay ?? await OrganisationHistory.FirstArrivalDayAsync(db, cancellationToken);
+        var firstDay = history.KnownFirstDay ?? await OrganisationHistory.FirstArrivalDayAsync(db, cancellationToken);
+        var coverage = await Snapshots.TryRestoreAsync(db, partition, state, cancellationToken);
+        if (coverage is null)
+        {
+            state = NewState(); // a snapshot read only in part leaves nothing behind
+            state.Scorer.Baselines.OrganisationFirstDay = firstDay;
+        }
+        else if (firstDay is { } first && (state.Scorer.Baselines.OrganisationFirstDay is not { } kept || first < kept))
+        {
+            state.Scorer.Baselines.OrganisationFirstDay = first;
+        }
+
         var discarded = new List<Finding>();
-        long after = 0;
+        long replayed = 0;
+        var scored = db.Events.AsNoTracking().Where(e => e.Partition == partition && e.Scored);
+        if (coverage is { Gaps.Count: > 0 })
+        {
+            var gaps = coverage.Gaps.ToList();
+            var late = await scored.Where(e => gaps.Contains(e.Seq)).OrderBy(e => e.Seq).ToListAsync(cancellationToken);
+            ScorePage(state, late, discarded);
+            replayed += late.Count;
+            discarded.Clear();
+        }
+
+        var after = coverage?.CoveredSeq ?? 0;
         while (true)
         {
-            var page = await db.Events.AsNoTracking()
-                .Where(e => e.Partition == partition && e.Scored && e.Seq > after)
+            var page = await scored
+                .Where(e => e.Seq > after)
                 .OrderBy(e => e.Seq)
                 .Take(PageSize)
                 .ToListAsync(cancellationToken);
             if (page.Count == 0)
             {
+                Snapshots.CountReplayed(partition, replayed, coverage is not null, clock.Elapsed);
                 return state;
             }
 
             ScorePage(state, page, discarded);
             discarded.Clear(); // already saved when the events were first scored
+            replayed += page.Count;
             after = page[^1].Seq;
         }
     }
@@ -285,6 +318,8 @@ internal sealed partial class PartitionScoring(
             {
                 await db.Events.Where(e => seqs.Contains(e.Seq)).ExecuteUpdateAsync(s => s.SetProperty(e => e.Scored, true), cancellationToken);
             }
+
+            await Snapshots.SaveIfDueAsync(db, partition, state, page.Count, now, cancellationToken);
 
             await transaction.CommitAsync(cancellationToken);
             state.LeaseUntil = now + _options.LeaseDuration;
@@ -336,4 +371,10 @@ internal sealed class PartitionState(Scorer scorer, JsonLinesEventParser parser,
 
     /// <summary>Events this state scored and saved (not those it replayed).</summary>
     public long EventsScored { get; set; }
+
+    /// <summary>The scorer's event count when its last snapshot was written or read (see <see cref="PartitionSnapshots"/>).</summary>
+    public long SnapshotEvents { get; set; }
+
+    /// <summary>When its last snapshot was written or read; never: the first scoring transaction writes one.</summary>
+    public DateTimeOffset SnapshotTime { get; set; } = DateTimeOffset.MinValue;
 }

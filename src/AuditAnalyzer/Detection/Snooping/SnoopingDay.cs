@@ -60,6 +60,78 @@ internal sealed class SnoopingDay
         LastReported = 0;
     }
 
+    /// <summary>Writes the day so far into a scorer snapshot (the records as their hashes, the sets in their order).</summary>
+    public void WriteState(BinaryWriter w)
+    {
+        WriteHashes(w, _records);
+        WriteHashes(w, _outside);
+        w.Write(_outsideByOwner.Count);
+        foreach (var (owner, count) in _outsideByOwner)
+        {
+            w.Write(owner);
+            w.Write(count);
+        }
+
+        WriteStrings(w, _unitsToday);
+        WriteStrings(w, _outsideUnits);
+        WriteStrings(w, Evidence);
+        w.Write(TopOwnerRecords);
+        w.Write(LastReported);
+    }
+
+    /// <summary>Reads a day written by <see cref="WriteState"/>.</summary>
+    public static SnoopingDay ReadState(BinaryReader r)
+    {
+        var day = new SnoopingDay();
+        ReadHashes(r, day._records);
+        ReadHashes(r, day._outside);
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            day._outsideByOwner[r.ReadString()] = r.ReadInt32();
+        }
+
+        ReadStrings(r, day._unitsToday);
+        ReadStrings(r, day._outsideUnits);
+        ReadStrings(r, day.Evidence);
+        day.TopOwnerRecords = r.ReadInt32();
+        day.LastReported = r.ReadDouble();
+        return day;
+    }
+
+    private static void WriteHashes(BinaryWriter w, HashSet<ulong> hashes)
+    {
+        w.Write(hashes.Count);
+        foreach (var hash in hashes)
+        {
+            w.Write(hash);
+        }
+    }
+
+    private static void ReadHashes(BinaryReader r, HashSet<ulong> hashes)
+    {
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            hashes.Add(r.ReadUInt64());
+        }
+    }
+
+    private static void WriteStrings(BinaryWriter w, IReadOnlyCollection<string> values)
+    {
+        w.Write(values.Count);
+        foreach (var value in values)
+        {
+            w.Write(value);
+        }
+    }
+
+    private static void ReadStrings(BinaryReader r, ICollection<string> into)
+    {
+        for (var i = r.ReadInt32(); i > 0; i--)
+        {
+            into.Add(r.ReadString());
+        }
+    }
+
     /// <summary>A unit the user read on <c>book_days</c> earlier days and on <c>book_share</c> of their active days.</summary>
     private static bool InBook(UserBaseline baseline, string unit, SnoopingPolicy rules)
     {

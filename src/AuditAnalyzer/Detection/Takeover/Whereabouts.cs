@@ -15,6 +15,60 @@ internal sealed class Whereabouts
     /// <summary>The visit under way to a country the user had never worked from, or null.</summary>
     public Visit? Away { get; set; }
 
+    /// <summary>Writes the last position and the visit under way into a scorer snapshot.</summary>
+    public void WriteState(BinaryWriter w)
+    {
+        w.Write(Country is not null);
+        w.Write(Country ?? "");
+        w.Write(Ticks);
+        w.Write(EventId is not null);
+        w.Write(EventId ?? "");
+        w.Write(Away is not null);
+        if (Away is { } visit)
+        {
+            w.Write(visit.Country);
+            w.Write(visit.Home);
+            w.Write(visit.LeftHomeTicks);
+            w.Write(visit.FirstTicks);
+            w.Write(visit.LastTicks);
+            w.Write(visit.RecordsAtNight);
+            w.Write(visit.Exported);
+            w.Write(visit.Evidence.Count);
+            foreach (var id in visit.Evidence)
+            {
+                w.Write(id);
+            }
+        }
+    }
+
+    /// <summary>Reads what <see cref="WriteState"/> wrote.</summary>
+    public static Whereabouts ReadState(BinaryReader r)
+    {
+        var hasCountry = r.ReadBoolean();
+        var country = r.ReadString();
+        var where = new Whereabouts { Country = hasCountry ? country : null, Ticks = r.ReadInt64() };
+        var hasEvent = r.ReadBoolean();
+        var eventId = r.ReadString();
+        where.EventId = hasEvent ? eventId : null;
+        if (r.ReadBoolean())
+        {
+            var visit = new Visit(r.ReadString(), r.ReadString(), r.ReadInt64(), r.ReadInt64())
+            {
+                LastTicks = r.ReadInt64(),
+                RecordsAtNight = r.ReadDouble(),
+                Exported = r.ReadDouble(),
+            };
+            for (var i = r.ReadInt32(); i > 0; i--)
+            {
+                visit.Evidence.Add(r.ReadString());
+            }
+
+            where.Away = visit;
+        }
+
+        return where;
+    }
+
     public void Saw(string country, long ticks, string eventId)
     {
         Country = country;
