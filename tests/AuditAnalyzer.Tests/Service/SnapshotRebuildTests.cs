@@ -22,7 +22,7 @@ public sealed class SnapshotRebuildTests : IAsyncDisposable
         var folder = Directory.CreateTempSubdirectory("crm-snapshot-live-").FullName;
         try
         {
-            var result = new OrganisationGenerator(new GeneratorSettings { Users = 16, Days = 30, WarmupDays = 12, Seed = 23, InsiderShare = 0.3, Noise = false }).Write(folder);
+            var result = new OrganisationGenerator(new GeneratorSettings { Users = 16, Days = 30, WarmupDays = 12, Seed = 23, InsiderShare = 0.3, Noise = false, Start = RecentMonday() }).Write(folder);
             return File.ReadAllLines(result.EventsPath);
         }
         finally
@@ -30,6 +30,13 @@ public sealed class SnapshotRebuildTests : IAsyncDisposable
             Directory.Delete(folder, recursive: true);
         }
     });
+
+    /// <summary>The Monday six weeks ago: the history ends ten days ago, inside the live store's retention (events older are refused).</summary>
+    private static DateOnly RecentMonday()
+    {
+        var day = DateOnly.FromDateTime(DateTime.UtcNow).AddDays(-40);
+        return day.AddDays(-(((int)day.DayOfWeek + 6) % 7));
+    }
 
     private readonly List<string> _directories = [];
     private readonly List<PostgresDatabase> _databases = [];
