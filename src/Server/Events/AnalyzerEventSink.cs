@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity.Events;
 using CrmSecurity.Shared;
+using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Server.Events;
 
@@ -19,7 +20,7 @@ namespace CrmSecurity.Server.Events;
 /// The queue is bounded and never waits: when the database is stuck and the queue is full, the analyzer's copy of an
 /// event is dropped (counted and logged) rather than holding a token request. Identity's own table still has it.
 /// </remarks>
-internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, ILogger<AnalyzerEventSink> logger)
+internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, IOptions<IdentityEventsOptions> options, ILogger<AnalyzerEventSink> logger)
     : BatchingQueue<AccessEvent>(50_000, waitWhenFull: false), IAccessEventSink
 {
     /// <summary>The sending client the events are stored under (<c>identity:{event_id}</c>).</summary>
@@ -27,8 +28,11 @@ internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, ILogger
 
     private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
+    private readonly bool _enabled = options.Value.Enabled;
+
     // Never waits: when the database is stuck the analyzer's copy is dropped rather than holding a token request.
-    public ValueTask WriteAsync(AccessEvent accessEvent, CancellationToken cancellationToken) => EnqueueAsync(accessEvent, cancellationToken);
+    public ValueTask WriteAsync(AccessEvent accessEvent, CancellationToken cancellationToken) =>
+        _enabled ? EnqueueAsync(accessEvent, cancellationToken) : ValueTask.CompletedTask;
 
     protected override void OnDropped(AccessEvent item, long dropped)
     {
@@ -38,7 +42,10 @@ internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, ILogger
         }
     }
 
-    protected override async Task StoreAsync(List<AccessEvent> batch)
+    protected override Task StoreAsync(List<AccessEvent> batch) => StoreBatchAsync(batch);
+
+    /// <summary>What the background writer does with one batch; called directly by the hand-off benchmark and tests.</summary>
+    internal async Task StoreBatchAsync(List<AccessEvent> batch)
     {
         using var lines = new MemoryStream();
         foreach (var e in batch)
@@ -92,4 +99,16 @@ internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, ILogger
 
     [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "The analyzer rejected {Rejected} of {Count} Identity access events as invalid")]
     private static partial void LogRejected(ILogger logger, int rejected, int count);
+}
+
+/// <summary>
+/// <c>AuditAnalyzer:IdentityEvents:Enabled</c> (default <c>true</c>): whether Identity's access events are copied to the
+/// analyzer in-process. Off, the analyzer scores only what is sent to it; Identity's own table keeps every event either way.
+/// Mainly for pricing the hand-off (bench/Identity.Benchmarks/handoff.sh); a value that is not a boolean stops start-up (exit 78).
+/// </summary>
+internal sealed class IdentityEventsOptions
+{
+    public const string Section = "AuditAnalyzer:IdentityEvents";
+
+    public bool Enabled { get; set; } = true;
 }
