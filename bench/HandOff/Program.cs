@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
-using System.Text;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity.Events;
 using CrmSecurity.Server.Events;
@@ -16,10 +15,14 @@ namespace CrmSecurity.HandOff;
 //   dotnet run -c Release --project bench/HandOff -- [rounds] [tokens per round] [batches of 500 events per round]
 // The real host (src/Server's Program, in-process, in-memory HTTP, fresh SQLite file, demo clients) with the hand-off
 // switched off, so token requests do not feed it, and background scoring off, so nothing scores what is stored. Each round:
-//   token   POST /connect/token (client credentials, demo-crm), one at a time: what one event's request costs
-//   sink    AnalyzerEventSink.StoreBatchAsync on batches of 500 token_issue events (the background writer's batch):
-//           contract mapping, the JSON line, validation and the insert (SQLite, group commit); what the hand-off costs per event
-//   writer  ILiveEventWriter.WriteAsync on the same events already as JSON Lines (parse + validate + insert), for the split
+//   token     POST /connect/token (client credentials, demo-crm), one at a time: what one event's request costs
+//   sink      AnalyzerEventSink.StoreBatchAsync on batches of 500 token_issue events (the background writer's batch):
+//             contract mapping, the JSON line, validation and the insert (SQLite, group commit); what the hand-off costs per event
+//   writer    ILiveEventWriter.WriteAsync on the same events already as JSON Lines (parse + validate + insert): the sink's
+//             path before it wrote its lines itself, without the serializing
+//   json-old  the JSON lines as the sink made them before (reflection serializer, one string per event, then UTF-8 bytes)
+//   json-new  AnalyzerEventSink.Lines: source-generated serializer into one reused buffer, one string per event
+//   insert    ILiveEventWriter.WriteValidatedAsync on lines made beforehand: what storing costs without any parsing
 // Per phase: wall ns and process CPU ns per operation and bytes allocated per operation; medians over the rounds.
 internal static class HandOffBench
 {
@@ -40,11 +43,14 @@ internal static class HandOffBench
             using var factory = new WebApplicationFactory<Program>().WithWebHostBuilder(builder =>
             {
                 builder.UseEnvironment("Testing");
+                // The server's settings files are copied beside this program (the factory would look for a source tree).
+                builder.UseContentRoot(AppContext.BaseDirectory);
                 foreach (var (key, value) in new Dictionary<string, string?>
                 {
                     ["Database:Provider"] = "Sqlite",
                     ["Database:ConnectionString"] = $"Data Source={Path.Combine(directory, "security.db")}",
                     ["Identity:AllowHttp"] = "true",
+                    ["Identity:Issuer"] = "http://localhost/", // the in-memory server listens nowhere
                     ["Identity:DemoMode"] = "true",
                     ["Identity:MailPickupDirectory"] = Path.Combine(directory, "mail"),
                     ["Identity:Throttling:TokenPerIpPerSecond"] = "1000000",
@@ -88,20 +94,22 @@ internal static class HandOffBench
             })];
 
             // The JSON Lines the sink made before it took the writer's pre-validated entry: same mapping, default serializer.
-            static byte[] Lines(List<AccessEvent> batch)
+            static ReadOnlyMemory<byte> Lines(List<AccessEvent> batch)
             {
-                var text = new StringBuilder();
+                // Exactly the sink's code before (commit 3b32643): serialized into one stream, handed over as its buffer.
+                var lines = new MemoryStream();
                 foreach (var e in batch)
                 {
-                    text.Append(System.Text.Json.JsonSerializer.Serialize(AnalyzerEventSink.ToContract(e), LinesOptions)).Append('\n');
+                    System.Text.Json.JsonSerializer.Serialize(lines, AnalyzerEventSink.ToContract(e), LinesOptions);
+                    lines.WriteByte((byte)'\n');
                 }
 
-                return Encoding.UTF8.GetBytes(text.ToString());
+                return lines.GetBuffer().AsMemory(0, (int)lines.Length);
             }
 
             var phases = new Dictionary<string, List<(double Wall, double Cpu, double Bytes)>>(StringComparer.Ordinal)
             {
-                ["token"] = [], ["sink"] = [], ["writer"] = [],
+                ["token"] = [], ["sink"] = [], ["writer"] = [], ["json-old"] = [], ["json-new"] = [], ["insert"] = [],
             };
 
             async Task<(double Wall, double Cpu, double Bytes)> MeasureAsync(int operations, Func<Task> work)
@@ -149,6 +157,33 @@ internal static class HandOffBench
                         await sink.StoreBatchAsync(batch);
                     }
                 }));
+                batches = [.. Enumerable.Range(0, batchesPerRound).Select(_ => Batch())];
+                phases["json-old"].Add(await MeasureAsync(batchesPerRound * BatchSize, () =>
+                {
+                    foreach (var batch in batches)
+                    {
+                        Lines(batch);
+                    }
+
+                    return Task.CompletedTask;
+                }));
+                phases["json-new"].Add(await MeasureAsync(batchesPerRound * BatchSize, () =>
+                {
+                    foreach (var batch in batches)
+                    {
+                        AnalyzerEventSink.Lines(batch);
+                    }
+
+                    return Task.CompletedTask;
+                }));
+                var validated = Enumerable.Range(0, batchesPerRound).Select(_ => AnalyzerEventSink.Lines(Batch())).ToList();
+                phases["insert"].Add(await MeasureAsync(batchesPerRound * BatchSize, async () =>
+                {
+                    foreach (var batch in validated)
+                    {
+                        await writer.WriteValidatedAsync(AnalyzerEventSink.ClientId, batch, CancellationToken.None);
+                    }
+                }));
                 var lines = Enumerable.Range(0, batchesPerRound).Select(_ => Lines(Batch())).ToList();
                 phases["writer"].Add(await MeasureAsync(batchesPerRound * BatchSize, async () =>
                 {
@@ -165,11 +200,11 @@ internal static class HandOffBench
                 return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
             }
 
-            Console.WriteLine($"{"phase",-8} {"wall ns/op",12} {"CPU ns/op",12} {"bytes/op",10}   (medians of {rounds} rounds; CPU = the whole process)");
+            Console.WriteLine($"{"phase",-9} {"wall ns/op",12} {"CPU ns/op",12} {"bytes/op",10}   (medians of {rounds} rounds; CPU = the whole process)");
             foreach (var (name, results) in phases)
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{name,-8} {Median(results.Select(r => r.Wall)),12:N0} {Median(results.Select(r => r.Cpu)),12:N0} {Median(results.Select(r => r.Bytes)),10:N0}"));
+                    $"{name,-9} {Median(results.Select(r => r.Wall)),12:N0} {Median(results.Select(r => r.Cpu)),12:N0} {Median(results.Select(r => r.Bytes)),10:N0}"));
             }
 
             var perRound = phases["token"].Zip(phases["sink"], (token, sink) => (Cpu: sink.Cpu / token.Cpu, Wall: sink.Wall / token.Wall)).ToList();

@@ -12,6 +12,8 @@
 #   off      AuditAnalyzer:IdentityEvents:Enabled=false: Identity's events are not copied to the analyzer
 #   on       as shipped: every token's event is serialized, stored in the analyzer's table and scored
 #   noscore  on, with the analyzer's background scoring off (AuditAnalyzer:Live:Scoring=false): the hand-off alone
+#   before   on, run from another build (BENCH_BEFORE_DIR: a Release output of src/Server, e.g. of an earlier commit), to
+#            compare two versions of the hand-off in the same minutes
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
@@ -38,12 +40,13 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 run() {
   local name=$1
-  local extra=()
+  local extra=() dir=$server_dir
   case "$name" in
     off) extra=(AuditAnalyzer__IdentityEvents__Enabled=false) ;;
     on) extra=() ;;
     noscore) extra=(AuditAnalyzer__Live__Scoring=false) ;;
-    *) echo "error: unknown configuration '$name' (off, on, noscore)" >&2; exit 2 ;;
+    before) dir=${BENCH_BEFORE_DIR:?set BENCH_BEFORE_DIR to the other build}; extra=() ;;
+    *) echo "error: unknown configuration '$name' (off, on, noscore, before)" >&2; exit 2 ;;
   esac
   rm -rf "$work/db" && mkdir -p "$work/db"
   env "${extra[@]}" \
@@ -53,7 +56,7 @@ run() {
     Identity__Performance__ClientCredentialsTokenStorage=RevocationList Identity__Performance__CacheVerifiedClientSecrets=true \
     Identity__SigningKeys__AccessTokenAlgorithm=ES256 \
     Database__Provider=Sqlite "Database__ConnectionString=Data Source=$work/db/security.db" \
-    taskset -c 0 dotnet "$server_dir/CrmSecurity.Server.dll" --urls "http://127.0.0.1:$port" >"$work/server.log" 2>&1 &
+    taskset -c 0 dotnet "$dir/CrmSecurity.Server.dll" --urls "http://127.0.0.1:$port" >"$work/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 300); do
     curl -fs "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && break

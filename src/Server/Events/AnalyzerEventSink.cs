@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CrmSecurity.AuditAnalyzer.Service;
@@ -26,8 +28,6 @@ internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, IOption
     /// <summary>The sending client the events are stored under (<c>identity:{event_id}</c>).</summary>
     public const string ClientId = "identity";
 
-    private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
-
     private readonly bool _enabled = options.Value.Enabled;
 
     // Never waits: when the database is stuck the analyzer's copy is dropped rather than holding a token request.
@@ -47,16 +47,9 @@ internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, IOption
     /// <summary>What the background writer does with one batch; called directly by the hand-off benchmark and tests.</summary>
     internal async Task StoreBatchAsync(List<AccessEvent> batch)
     {
-        using var lines = new MemoryStream();
-        foreach (var e in batch)
-        {
-            JsonSerializer.Serialize(lines, ToContract(e), Json);
-            lines.WriteByte((byte)'\n');
-        }
-
         try
         {
-            var result = await writer.WriteAsync(ClientId, lines.GetBuffer().AsMemory(0, (int)lines.Length), CancellationToken.None);
+            var result = await writer.WriteValidatedAsync(ClientId, Lines(batch), CancellationToken.None);
             if (result.Rejected > 0)
             {
                 LogRejected(logger, result.Rejected, batch.Count);
@@ -67,6 +60,29 @@ internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, IOption
             // Identity's own sink keeps the events; the analyzer's copy must not take the token endpoint down.
             LogStoreFailed(logger, e, batch.Count);
         }
+    }
+
+    /// <summary>
+    /// Each event as its contract line, written by the source-generated serializer into one buffer reused for the batch;
+    /// the writer stores these without parsing them again (they are ours, made just now). Byte for byte the line the
+    /// reflection serializer wrote before, which is what <c>POST /analyzer/events</c> stores for the same event.
+    /// </summary>
+    internal static List<ContractLine> Lines(List<AccessEvent> batch)
+    {
+        var lines = new List<ContractLine>(batch.Count);
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using var json = new Utf8JsonWriter(buffer);
+        foreach (var e in batch)
+        {
+            var contract = ToContract(e);
+            JsonSerializer.Serialize(json, contract, AnalyzerEventJson.Default.AccessEvent);
+            lines.Add(new ContractLine(contract.EventId, contract.UserId, contract.Timestamp, contract.Action, contract.Outcome,
+                Encoding.UTF8.GetString(buffer.WrittenSpan)));
+            buffer.ResetWrittenCount();
+            json.Reset();
+        }
+
+        return lines;
     }
 
     /// <summary>The event in design.md's access-event contract, with an action the analyzer scores.</summary>
@@ -112,3 +128,8 @@ internal sealed class IdentityEventsOptions
 
     public bool Enabled { get; set; } = true;
 }
+
+/// <summary>Identity's access event in its contract JSON (nulls left out), serialized without reflection.</summary>
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(AccessEvent))]
+internal sealed partial class AnalyzerEventJson : JsonSerializerContext;
