@@ -1,8 +1,11 @@
+using System.Buffers;
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Identity.Events;
 using CrmSecurity.Shared;
+using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.Server.Events;
 
@@ -19,16 +22,17 @@ namespace CrmSecurity.Server.Events;
 /// The queue is bounded and never waits: when the database is stuck and the queue is full, the analyzer's copy of an
 /// event is dropped (counted and logged) rather than holding a token request. Identity's own table still has it.
 /// </remarks>
-internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, ILogger<AnalyzerEventSink> logger)
+internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, IOptions<IdentityEventsOptions> options, ILogger<AnalyzerEventSink> logger)
     : BatchingQueue<AccessEvent>(50_000, waitWhenFull: false), IAccessEventSink
 {
     /// <summary>The sending client the events are stored under (<c>identity:{event_id}</c>).</summary>
     public const string ClientId = "identity";
 
-    private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    private readonly bool _enabled = options.Value.Enabled;
 
     // Never waits: when the database is stuck the analyzer's copy is dropped rather than holding a token request.
-    public ValueTask WriteAsync(AccessEvent accessEvent, CancellationToken cancellationToken) => EnqueueAsync(accessEvent, cancellationToken);
+    public ValueTask WriteAsync(AccessEvent accessEvent, CancellationToken cancellationToken) =>
+        _enabled ? EnqueueAsync(accessEvent, cancellationToken) : ValueTask.CompletedTask;
 
     protected override void OnDropped(AccessEvent item, long dropped)
     {
@@ -38,18 +42,14 @@ internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, ILogger
         }
     }
 
-    protected override async Task StoreAsync(List<AccessEvent> batch)
-    {
-        using var lines = new MemoryStream();
-        foreach (var e in batch)
-        {
-            JsonSerializer.Serialize(lines, ToContract(e), Json);
-            lines.WriteByte((byte)'\n');
-        }
+    protected override Task StoreAsync(List<AccessEvent> batch) => StoreBatchAsync(batch);
 
+    /// <summary>What the background writer does with one batch; called directly by the hand-off benchmark and tests.</summary>
+    internal async Task StoreBatchAsync(List<AccessEvent> batch)
+    {
         try
         {
-            var result = await writer.WriteAsync(ClientId, lines.GetBuffer().AsMemory(0, (int)lines.Length), CancellationToken.None);
+            var result = await writer.WriteValidatedAsync(ClientId, Lines(batch), CancellationToken.None);
             if (result.Rejected > 0)
             {
                 LogRejected(logger, result.Rejected, batch.Count);
@@ -60,6 +60,29 @@ internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, ILogger
             // Identity's own sink keeps the events; the analyzer's copy must not take the token endpoint down.
             LogStoreFailed(logger, e, batch.Count);
         }
+    }
+
+    /// <summary>
+    /// Each event as its contract line, written by the source-generated serializer into one buffer reused for the batch;
+    /// the writer stores these without parsing them again (they are ours, made just now). Byte for byte the line the
+    /// reflection serializer wrote before, which is what <c>POST /analyzer/events</c> stores for the same event.
+    /// </summary>
+    internal static List<ContractLine> Lines(List<AccessEvent> batch)
+    {
+        var lines = new List<ContractLine>(batch.Count);
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using var json = new Utf8JsonWriter(buffer);
+        foreach (var e in batch)
+        {
+            var contract = ToContract(e);
+            JsonSerializer.Serialize(json, contract, AnalyzerEventJson.Default.AccessEvent);
+            lines.Add(new ContractLine(contract.EventId, contract.UserId, contract.Timestamp, contract.Action, contract.Outcome,
+                Encoding.UTF8.GetString(buffer.WrittenSpan)));
+            buffer.ResetWrittenCount();
+            json.Reset();
+        }
+
+        return lines;
     }
 
     /// <summary>The event in design.md's access-event contract, with an action the analyzer scores.</summary>
@@ -93,3 +116,20 @@ internal sealed partial class AnalyzerEventSink(ILiveEventWriter writer, ILogger
     [LoggerMessage(EventId = 1202, Level = LogLevel.Warning, Message = "The analyzer rejected {Rejected} of {Count} Identity access events as invalid")]
     private static partial void LogRejected(ILogger logger, int rejected, int count);
 }
+
+/// <summary>
+/// <c>AuditAnalyzer:IdentityEvents:Enabled</c> (default <c>true</c>): whether Identity's access events are copied to the
+/// analyzer in-process. Off, the analyzer scores only what is sent to it; Identity's own table keeps every event either way.
+/// Mainly for pricing the hand-off (bench/Identity.Benchmarks/handoff.sh); a value that is not a boolean stops start-up (exit 78).
+/// </summary>
+internal sealed class IdentityEventsOptions
+{
+    public const string Section = "AuditAnalyzer:IdentityEvents";
+
+    public bool Enabled { get; set; } = true;
+}
+
+/// <summary>Identity's access event in its contract JSON (nulls left out), serialized without reflection.</summary>
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(AccessEvent))]
+internal sealed partial class AnalyzerEventJson : JsonSerializerContext;

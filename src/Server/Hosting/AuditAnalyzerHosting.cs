@@ -36,6 +36,7 @@ internal static class AuditAnalyzerHosting
     /// </summary>
     public static IHostApplicationBuilder AddIdentityEventsToAnalyzer(this IHostApplicationBuilder builder)
     {
+        builder.Services.AddOptions<IdentityEventsOptions>().Bind(builder.Configuration.GetSection(IdentityEventsOptions.Section)).ValidateOnStart();
         builder.Services.AddSingleton<AnalyzerEventSink>();
         builder.Services.AddSingleton<IAccessEventSink>(provider => provider.GetRequiredService<AnalyzerEventSink>());
         builder.Services.AddHostedService(provider => provider.GetRequiredService<AnalyzerEventSink>());
