@@ -106,13 +106,15 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
         ArgumentNullException.ThrowIfNull(events);
         var settings = options.Value;
         var now = time.GetUtcNow().UtcTicks;
+        // An event older than the retention is refused by the parser (older_than_retention), as over HTTP: send it there.
+        var cutoff = now - TimeSpan.FromDays(settings.RetentionDays).Ticks;
         var rows = new List<StoredEventRow>(events.Count);
         var keys = new HashSet<string>(events.Count, StringComparer.Ordinal);
         var duplicates = 0;
         StringBuilder? questioned = null;
         foreach (var e in events)
         {
-            if (!PassesParserRules(e, settings))
+            if (!PassesParserRules(e, settings) || e.Timestamp.UtcTicks < cutoff)
             {
                 // Whatever the parser would reject (or store differently) goes through it, line by line as over HTTP.
                 (questioned ??= new StringBuilder()).Append(e.Line).Append('\n');

@@ -258,6 +258,20 @@ public sealed class RetentionTests : IAsyncDisposable
         Assert.Equal(["inside"], await StoredIdsAsync(host, "ret-fay"));
     }
 
+    [Fact]
+    public async Task The_pre_validated_in_process_entry_refuses_events_older_than_the_retention_too()
+    {
+        // WriteValidatedAsync (Identity's hand-off) skips the parser for lines it vouches for; an old one still goes through it.
+        var host = await StartAsync("Sqlite", demo: false);
+        var now = host.Services.GetRequiredService<TimeProvider>().GetUtcNow();
+        ContractLine Contract(string id, DateTimeOffset at) => new(id, "ret-gil", at, "read", null, Line(id, "ret-gil", "read", at));
+
+        var written = await host.Services.GetRequiredService<ILiveEventWriter>().WriteValidatedAsync("identity", [Contract("fresh", now.AddDays(-1)), Contract("stale", now.AddDays(-91))], Cancel);
+
+        Assert.Equal((2, 1, 0, 1), (written.Lines, written.Stored, written.Duplicates, written.Rejected));
+        Assert.Equal(["fresh"], await StoredIdsAsync(host, "ret-gil"));
+    }
+
     [Theory]
     [InlineData("30")]
     [InlineData("89")]
