@@ -57,13 +57,19 @@ internal sealed class ScoringLag(string provider, string connectionString, int p
         {
             try
             {
-                while (_acked.TryPeek(out var batch))
+                // Every batch acknowledged since the last poll in one statement: one look-up per batch fell behind a
+                // saturating run on a loaded machine, and its queue then showed up as scoring lag.
+                var batches = _acked.ToArray();
+                if (batches.Length > 0)
                 {
-                    var seq = await MaxSeqAsync(batch.First, batch.Last);
+                    var seqs = await SeqsAsync([.. batches.SelectMany(b => new[] { b.First, b.Last })]);
                     lock (_waiting)
                     {
-                        _acked.TryDequeue(out _);
-                        _waiting.Add((batch.Phase, batch.Acked, seq));
+                        foreach (var batch in batches)
+                        {
+                            _acked.TryDequeue(out _);
+                            _waiting.Add((batch.Phase, batch.Acked, Math.Max(seqs.GetValueOrDefault(batch.First, long.MaxValue), seqs.GetValueOrDefault(batch.Last, 0))));
+                        }
                     }
                 }
 
@@ -109,19 +115,32 @@ internal sealed class ScoringLag(string provider, string connectionString, int p
         return Convert.ToInt64(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
     }
 
-    private async Task<long> MaxSeqAsync(string first, string last)
+    /// <summary>The seqs the keys were stored under (acknowledged, so stored; a missing one counts as not scored yet).</summary>
+    private async Task<Dictionary<string, long>> SeqsAsync(string[] keys)
     {
         await using var command = _connection!.CreateCommand();
-        command.CommandText = "SELECT max(seq) FROM analyzer_live_events WHERE event_key IN (@a, @b)";
-        foreach (var (name, value) in new[] { ("@a", first), ("@b", last) })
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "@k";
+        if (Postgres)
         {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = name;
-            parameter.Value = value;
-            command.Parameters.Add(parameter);
+            command.CommandText = "SELECT event_key, seq FROM analyzer_live_events WHERE event_key = ANY(@k)";
+            parameter.Value = keys;
+        }
+        else
+        {
+            command.CommandText = "SELECT event_key, seq FROM analyzer_live_events WHERE event_key IN (SELECT value FROM json_each(@k))";
+            parameter.Value = JsonSerializer.Serialize(keys);
         }
 
-        return await command.ExecuteScalarAsync() is long seq ? seq : long.MaxValue; // acknowledged, so stored: MaxValue never happens
+        command.Parameters.Add(parameter);
+        var seqs = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            seqs[reader.GetString(0)] = reader.GetInt64(1);
+        }
+
+        return seqs;
     }
 
     private async Task<long?> LowestUnscoredAsync()
