@@ -18,6 +18,7 @@ using NpgsqlTypes;
 internal static class IngestRun
 {
     private static readonly string[] SqliteNames = ["$k", "$c", "$u", "$p", "$t", "$l", "$r"];
+    private static readonly string[] BenchRoles = ["bench_findings_reader"];
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -30,6 +31,9 @@ internal static class IngestRun
         int Int(string name, int fallback) => int.Parse(Get(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);
 
         var url = Get("url", "http://127.0.0.1:5191");
+        // Two hosts (or more) on one database: senders spread over them; probes and the findings API on the first.
+        var urls = Get("urls", url).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        url = urls[0];
         var senders = Int("senders", 16);
         var batch = Int("batch", 500);
         var seconds = Int("seconds", 30);
@@ -44,26 +48,36 @@ internal static class IngestRun
         var database = Get("db", "");
         var client = Get("client", "demo-crm");
         var secret = Get("secret", "demo-crm-secret");
-        var serverPid = Int("server-pid", 0);
+        var serverPids = Get("server-pid", "0").Split(',').Select(p => int.Parse(p, CultureInfo.InvariantCulture)).Where(p => p > 0).ToArray();
+        var serverPid = serverPids.FirstOrDefault();
+        var partitions = Int("partitions", 16);
+        // Paced phases after the saturating one, as fractions of its accepted rate: where scoring keeps up.
+        var fractions = Get("fractions", "0.25,0.5,0.75").Split(',', StringSplitOptions.RemoveEmptyEntries)
+            .Select(f => double.Parse(f, CultureInfo.InvariantCulture)).ToArray();
+        var pacedSeconds = Int("paced-seconds", seconds);
+        var drainLimit = TimeSpan.FromSeconds(Int("drain-seconds", 180));
+        var plantEvery = TimeSpan.FromSeconds(Int("plant-every", 5));
+        var auditClient = Get("audit-client", "demo-audit");
+        var auditSecret = Get("audit-secret", "demo-audit-secret");
         var databasePid = Int("db-pid", 0);
 
         using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = senders + probes + 4, PooledConnectionLifetime = Timeout.InfiniteTimeSpan };
         using var http = new HttpClient(handler) { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(60) };
 
-        async Task<HttpResponseMessage> TokenAsync(string scope, CancellationToken ct)
+        async Task<HttpResponseMessage> TokenAsync(string scope, CancellationToken ct, string? host = null, string? asClient = null, string? asSecret = null)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, "/connect/token")
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(new Uri(host ?? url), "/connect/token"))
             {
                 Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["grant_type"] = "client_credentials", ["scope"] = scope }),
             };
             // RFC 6749 §2.3.1 client_secret_basic.
-            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{client}:{secret}")));
+            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{asClient ?? client}:{asSecret ?? secret}")));
             return await http.SendAsync(request, ct);
         }
 
-        async Task<string> AccessTokenAsync(string scope)
+        async Task<string> AccessTokenAsync(string scope, string? host = null, string? asClient = null, string? asSecret = null)
         {
-            using var response = await TokenAsync(scope, CancellationToken.None);
+            using var response = await TokenAsync(scope, CancellationToken.None, host, asClient, asSecret);
             var text = await response.Content.ReadAsStringAsync();
             if (!response.IsSuccessStatusCode)
             {
@@ -74,8 +88,65 @@ internal static class IngestRun
             return document.RootElement.GetProperty("access_token").GetString()!;
         }
 
-        var writeToken = await AccessTokenAsync("events:write");
+        // Each host's own token (each host may sign with its own key).
+        var writeTokens = new string[urls.Length];
+        for (var h = 0; h < urls.Length; h++)
+        {
+            writeTokens[h] = await AccessTokenAsync("events:write", urls[h]);
+        }
+
+        await GrantFindingsReadAsync();
+        var readToken = await AccessTokenAsync("findings:read", url, auditClient, auditSecret);
         var decideToken = await AccessTokenAsync("authz.decide");
+        // The findings API answers a client only as the model allows: the audit client's application user gets a role that
+        // reads findings (pseudonymous), as an operator would give it through the admin API.
+        async Task GrantFindingsReadAsync()
+        {
+            var admin = await AccessTokenAsync("identity.admin", url, "demo-secops", "demo-secops-secret");
+            async Task<string> CallAsync(HttpMethod method, string path, object? body)
+            {
+                using var request = new HttpRequestMessage(method, path);
+                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", admin);
+                if (body is not null)
+                {
+                    request.Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
+                }
+
+                using var response = await http.SendAsync(request);
+                var text = await response.Content.ReadAsStringAsync();
+                if (!response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.Conflict)
+                {
+                    throw new InvalidOperationException($"{method} {path}: HTTP {(int)response.StatusCode} {text}");
+                }
+
+                return text;
+            }
+
+            await CallAsync(HttpMethod.Post, "/admin/api/roles", new
+            {
+                id = "bench_findings_reader",
+                name = "Findings reader (load run)",
+                description = "Reads pseudonymous findings",
+                privileges = new Dictionary<string, Dictionary<string, string>> { ["audit_finding"] = new() { ["read"] = "organization" } },
+            });
+            using var users = JsonDocument.Parse(await CallAsync(HttpMethod.Get, "/admin/api/users", null));
+            var list = users.RootElement.ValueKind == JsonValueKind.Array ? users.RootElement : users.RootElement.GetProperty("items");
+            var id = list.EnumerateArray().Where(u => u.GetProperty("user_name").GetString() == "demo-audit-app").Select(u => u.GetProperty("id").GetString()).FirstOrDefault();
+            if (id is null)
+            {
+                using var created = JsonDocument.Parse(await CallAsync(HttpMethod.Post, "/admin/api/users", new
+                {
+                    user_name = "demo-audit-app",
+                    display_name = "Load run's findings reader (application user)",
+                    business_unit = "compliance",
+                    application_client_id = auditClient,
+                }));
+                id = created.RootElement.GetProperty("id").GetString();
+            }
+
+            await CallAsync(HttpMethod.Put, $"/admin/api/users/{id}/roles", new { roles = BenchRoles });
+        }
+
         var checkBody = JsonSerializer.Serialize(new { user_id = user, entity = "contact", action = "read", record = new { owner = user, business_unit = businessUnit } });
 
         // The probes: one request at a time each, token, check and health in turn, one every probe interval (paced, so
@@ -150,13 +221,19 @@ internal static class IngestRun
         }
 
         var rows = new RowSource(batch);
+        await using var lag = new ScoringLag(provider, database, partitions);
+        using var lagStop = new CancellationTokenSource();
+        var lagPolling = lag.RunAsync(lagStop.Token);
+        var findingLag = new FindingLag(http, urls, writeTokens, readToken);
 
         // Warm-up: the JIT, the connection pools, the first pages of the table.
-        Console.WriteLine($"ingestion load run against {url}: {senders} senders x {batch} events, {probes} probes (one request per {probeInterval.TotalMilliseconds} ms each), provider {provider}");
+        Console.WriteLine($"ingestion load run against {string.Join(", ", urls)}: {senders} senders x {batch} events, {probes} probes (one request per {probeInterval.TotalMilliseconds} ms each), provider {provider}");
         using (var warm = new CancellationTokenSource(TimeSpan.FromSeconds(5)))
         {
-            await Task.WhenAll(ProbeAsync(warm.Token), SendAsync(2, warm.Token));
+            await Task.WhenAll(ProbeAsync(warm.Token), SendAsync(2, warm.Token, 0, 0));
         }
+
+        await DrainAsync(0);
 
         // Phase 1: idle.
         var idleLoad = LoadAverage();
@@ -166,33 +243,62 @@ internal static class IngestRun
             idle = await ProbeAsync(stop.Token);
         }
 
-        // Phase 2: ingestion with the same probes.
+        // Phase 2: ingestion with the same probes, as fast as the service takes it; a finding planted every few seconds.
         var ingestLoadBefore = LoadAverage();
-        var ingestCpuBefore = CpuSeconds(serverPid, databasePid);
+        var ingestCpuBefore = CpuSeconds(serverPids, databasePid);
         List<double>[] busy;
         (long Accepted, long Batches, long Refused, long Unavailable, long Errors) sent;
+        (List<double> Lags, int Missing) planted;
         var clock = Stopwatch.StartNew();
         using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds)))
         {
             var probing = ProbeAsync(stop.Token);
-            sent = await SendAsync(senders, stop.Token);
+            var planting = findingLag.RunAsync(plantEvery, stop.Token);
+            sent = await SendAsync(senders, stop.Token, 1, 0);
             busy = await probing;
+            planted = await planting;
         }
 
         var ingestSeconds = clock.Elapsed.TotalSeconds;
-        var ingestCpu = CpuSeconds(serverPid, databasePid).Minus(ingestCpuBefore);
+        var ingestCpu = CpuSeconds(serverPids, databasePid).Minus(ingestCpuBefore);
         var ingestLoad = LoadAverage();
+        var accepted = sent.Accepted / ingestSeconds;
+        var lagRows = new List<string> { LagRow("saturating", 1, accepted, ingestLoad, await lag.BacklogAsync(), await DrainAsync(1), planted) };
+
+        // Paced phases: the same senders held to a fraction of the saturating rate. Scoring keeps up where its lag stays
+        // bounded; the highest such rate is the maximum sustained rate.
+        for (var i = 0; i < fractions.Length; i++)
+        {
+            var phase = i + 2;
+            var rate = accepted * fractions[i];
+            var load = LoadAverage();
+            var pacedClock = Stopwatch.StartNew();
+            (long Accepted, long Batches, long Refused, long Unavailable, long Errors) paced;
+            using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(pacedSeconds)))
+            {
+                var planting = findingLag.RunAsync(plantEvery, stop.Token);
+                paced = await SendAsync(senders, stop.Token, phase, rate);
+                planted = await planting;
+            }
+
+            sent = (sent.Accepted, sent.Batches, sent.Refused + paced.Refused, sent.Unavailable + paced.Unavailable, sent.Errors + paced.Errors);
+            var pacedRate = paced.Accepted / pacedClock.Elapsed.TotalSeconds;
+            lagRows.Add(LagRow(string.Create(CultureInfo.InvariantCulture, $"paced {fractions[i]:P0}"), phase, pacedRate, $"{load} -> {LoadAverage()}",
+                await lag.BacklogAsync(), await DrainAsync(phase), planted));
+        }
+
+        await lagStop.CancelAsync();
+        await lagPolling;
 
         // Phase 3: the floor, the same rows straight into a copy of the table.
         var floorLoadBefore = LoadAverage();
-        var floorCpuBefore = CpuSeconds(serverPid, databasePid);
+        var floorCpuBefore = CpuSeconds(serverPids, databasePid);
         var floorRows = provider.StartsWith("postgres", StringComparison.OrdinalIgnoreCase)
             ? await PostgresFloorAsync(database, rows, floorWriters, TimeSpan.FromSeconds(floorSeconds))
             : await SqliteFloorAsync(database, rows, TimeSpan.FromSeconds(floorSeconds));
-        var floorCpu = CpuSeconds(serverPid, databasePid).Minus(floorCpuBefore);
+        var floorCpu = CpuSeconds(serverPids, databasePid).Minus(floorCpuBefore);
         var floorLoad = LoadAverage();
 
-        var accepted = sent.Accepted / ingestSeconds;
         var floor = floorRows / (double)floorSeconds;
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"accepted events/s      {accepted,10:F0}   ({sent.Batches} batches, {sent.Refused} x 429, {sent.Unavailable} x 503, {sent.Errors} errors; load {ingestLoadBefore} -> {ingestLoad})"));
@@ -220,20 +326,81 @@ internal static class IngestRun
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{probeNames[op],-8} {a,8:F1} {b,10:F1} {b / a,6:F1}   ({idle[op].Count} / {busy[op].Count} requests)"));
         }
 
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{"scoring",-12} {"events/s",9}   {"scoring lag s: p50 / p99 / max",-32} {"batches",8} {"backlog at end",15} {"drained in",11}   {"finding lag s: p50 / max (n)",-30} load"));
+        foreach (var row in lagRows)
+        {
+            Console.WriteLine(row);
+        }
+
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT accepted_per_s={accepted:F0} floor_per_s={floor:F0} errors={sent.Errors}"));
         return sent.Errors == 0 ? 0 : 1;
 
-        async Task<(long, long, long, long, long)> SendAsync(int count, CancellationToken stop)
+        // Waits until every batch of the phase is scored (at most the drain limit); how long that took, null when it did not.
+        async Task<double?> DrainAsync(int phase)
         {
-            long accepted = 0, batches = 0, refused = 0, unavailable = 0, errors = 0;
-            await Task.WhenAll(Enumerable.Range(0, count).Select(async _ =>
+            var waited = Stopwatch.StartNew();
+            while (lag.Waiting(phase) > 0)
             {
-                string? pending = null;
+                if (waited.Elapsed > drainLimit)
+                {
+                    return null;
+                }
+
+                await Task.Delay(ScoringLag.PollInterval);
+            }
+
+            return waited.Elapsed.TotalSeconds;
+        }
+
+        string LagRow(string name, int phase, double rate, string load, long backlog, double? drained, (List<double> Lags, int Missing) findings)
+        {
+            var (scored, waiting) = lag.Lags(phase);
+            // A batch still unscored after the drain limit counts with its age then: a lower bound, marked with '>'.
+            var all = scored.Concat(waiting).ToList();
+            var open = waiting.Count > 0 ? ">" : "";
+            var lagText = all.Count == 0 ? "-" : string.Create(CultureInfo.InvariantCulture, $"{Percentile(all, 0.5):F1} / {open}{Percentile(all, 0.99):F1} / {open}{all.Max():F1}");
+            var findingText = findings.Lags.Count == 0 ? $"- ({findings.Missing} not seen)" : string.Create(CultureInfo.InvariantCulture,
+                $"{Percentile(findings.Lags, 0.5):F1} / {(findings.Missing > 0 ? ">180" : findings.Lags.Max().ToString("F1", CultureInfo.InvariantCulture))} ({findings.Lags.Count + findings.Missing}{(findings.Missing > 0 ? $", {findings.Missing} not seen" : "")})");
+            return string.Create(CultureInfo.InvariantCulture,
+                $"{name,-12} {rate,9:F0}   {lagText,-32} {all.Count,8} {backlog,15} {(drained is { } d ? $"{d:F1} s" : $">{drainLimit.TotalSeconds:F0} s"),11}   {findingText,-30} {load}");
+        }
+
+        async Task<(long, long, long, long, long)> SendAsync(int count, CancellationToken stop, int phase, double rate)
+        {
+            long accepted = 0, batches = 0, refused = 0, unavailable = 0, errors = 0, issued = 0;
+            var started = Stopwatch.GetTimestamp();
+            await Task.WhenAll(Enumerable.Range(0, count).Select(async sender =>
+            {
+                var host = sender % urls.Length;
+                (string Lines, string First, string Last)? pending = null;
                 while (!stop.IsCancellationRequested)
                 {
+                    if (pending is null && rate > 0)
+                    {
+                        // Paced: batch n is due n x batch / rate seconds after the start, whichever sender sends it.
+                        var due = TimeSpan.FromSeconds(Interlocked.Increment(ref issued) * (double)batch / rate);
+                        var wait = due - Stopwatch.GetElapsedTime(started);
+                        if (wait > TimeSpan.Zero)
+                        {
+                            try
+                            {
+                                await Task.Delay(wait, stop);
+                            }
+                            catch (OperationCanceledException)
+                            {
+                                return;
+                            }
+                        }
+                    }
+
                     pending ??= rows.NextBatchLines();
-                    using var request = new HttpRequestMessage(HttpMethod.Post, "/analyzer/events") { Content = new StringContent(pending, Encoding.UTF8, "application/x-ndjson") };
-                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", writeToken);
+                    using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(new Uri(urls[host]), "/analyzer/events"))
+                    {
+                        Content = new StringContent(pending.Value.Lines, Encoding.UTF8, "application/x-ndjson"),
+                    };
+                    request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", writeTokens[host]);
                     try
                     {
                         using var response = await http.SendAsync(request, CancellationToken.None);
@@ -264,6 +431,7 @@ internal static class IngestRun
                             using var document = JsonDocument.Parse(text);
                             Interlocked.Add(ref accepted, document.RootElement.GetProperty("stored").GetInt32());
                             Interlocked.Increment(ref batches);
+                            lag.Acked(phase, $"{client}:{pending.Value.First}", $"{client}:{pending.Value.Last}");
                         }
                     }
                     catch (HttpRequestException e)
@@ -387,7 +555,7 @@ internal static class IngestRun
         public Cpu Minus(Cpu before) => new(Server - before.Server, Database - before.Database, Generator - before.Generator);
     }
 
-    private static Cpu CpuSeconds(int serverPid, int databasePid)
+    private static Cpu CpuSeconds(int[] serverPids, int databasePid)
     {
         const double ticksPerSecond = 100; // USER_HZ: 100 on Linux x86-64 (getconf CLK_TCK)
         double Ticks(int pid)
@@ -440,7 +608,7 @@ internal static class IngestRun
             return total;
         }
 
-        return new Cpu(serverPid > 0 ? Ticks(serverPid) : 0, Database(), Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds);
+        return new Cpu(serverPids.Sum(Ticks), Database(), Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds);
     }
 
     private static string LoadAverage() =>
@@ -465,15 +633,24 @@ internal static class IngestRun
                 $"{{\"event_id\":\"ev-{Environment.ProcessId}-{id}\",\"timestamp\":\"{now:O}\",\"user_id\":\"{user}\",\"action\":\"read\",\"entity\":\"contact\",\"record_id\":\"{random.Next(100_000)}\",\"source_ip\":\"10.0.{random.Next(256)}.{random.Next(256)}\"}}");
         }
 
-        public string NextBatchLines()
+        /// <summary>A batch as JSON lines, with its first and last event_id (a batch is stored in line order).</summary>
+        public (string Lines, string First, string Last) NextBatchLines()
         {
             var lines = new StringBuilder(batchSize * 220);
+            string first = "", last = "";
             for (var i = 0; i < batchSize; i++)
             {
-                lines.Append(NextLine(Random.Shared, out _, out _)).Append('\n');
+                var line = NextLine(Random.Shared, out _, out _);
+                last = line[13..line.IndexOf('"', 13)];
+                if (i == 0)
+                {
+                    first = last;
+                }
+
+                lines.Append(line).Append('\n');
             }
 
-            return lines.ToString();
+            return (lines.ToString(), first, last);
         }
 
         public IEnumerable<Row> NextBatchRows()

@@ -86,7 +86,22 @@ internal sealed class ScorerHealthCheck(IServiceScopeFactory scopes, IOptions<Li
         var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
         var now = time.GetUtcNow().UtcTicks;
         var waitingSince = now - (settings.LeaseDuration * 2).Ticks;
-        var stale = await db.Events.AsNoTracking().AnyAsync(e => !e.Scored && e.ReceivedTicks < waitingSince, cancellationToken);
+        // Per partition, when its first unscored event (in seq order, the order it is scored in) was received: an index
+        // probe each on (partition, scored, seq), instead of a filter over every stored event on each health check.
+        var stale = false;
+        for (var first = 0; first < settings.Partitions && !stale; first += 32)
+        {
+            IQueryable<long>? probes = null;
+            for (var p = first; p < Math.Min(settings.Partitions, first + 32); p++)
+            {
+                var partition = p; // one parameter per probe
+                var probe = db.Events.AsNoTracking().Where(e => e.Partition == partition && !e.Scored).OrderBy(e => e.Seq).Select(e => e.ReceivedTicks).Take(1);
+                probes = probes is null ? probe : probes.Concat(probe);
+            }
+
+            stale = (await probes!.ToListAsync(cancellationToken)).Any(received => received < waitingSince);
+        }
+
         if (!stale || await db.Leases.AsNoTracking().AnyAsync(l => l.ExpiresTicks > now, cancellationToken))
         {
             return HealthCheckResult.Healthy();

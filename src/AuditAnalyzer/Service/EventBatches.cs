@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.IO.Hashing;
 using System.Security.Cryptography;
@@ -205,7 +206,27 @@ internal static class EventBatches
     /// <summary>The stored line as the scorer's event, with the id it was stored under as its evidence id.</summary>
     public static AccessEvent? ToEvent(StoredEventRow row, JsonLinesEventParser parser)
     {
-        var e = parser.Parse(Encoding.UTF8.GetBytes(row.Line), row.Seq);
-        return e is null ? null : e with { EventId = row.EventKey[(row.ClientId.Length + 1)..], HasSourceId = true, SourceFile = null, SourceLine = row.Seq };
+        // The scorer reads every stored line: encode it into a reused buffer, not a new array per event.
+        var max = Encoding.UTF8.GetMaxByteCount(row.Line.Length);
+        var buffer = max <= ToEventBuffer.Length ? ToEventBuffer : ArrayPool<byte>.Shared.Rent(max);
+        try
+        {
+            var length = Encoding.UTF8.GetBytes(row.Line, buffer);
+            var e = parser.Parse(buffer.AsSpan(0, length), row.Seq);
+            return e is null ? null : e with { EventId = row.EventKey[(row.ClientId.Length + 1)..], HasSourceId = true, SourceFile = null, SourceLine = row.Seq };
+        }
+        finally
+        {
+            if (!ReferenceEquals(buffer, ToEventBuffer))
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
     }
+
+    // One per thread: a partition is scored by one thread at a time, and the parser keeps no reference to the bytes.
+    [ThreadStatic]
+    private static byte[]? _toEventBuffer;
+
+    private static byte[] ToEventBuffer => _toEventBuffer ??= new byte[16 * 1024];
 }

@@ -96,7 +96,7 @@ internal sealed partial class LiveScoring(
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
-        foreach (var partition in (await PartitionScoring.WorthScoringAsync(db, time, cancellationToken)).Union(_held.Keys).Where(p => p < _options.Partitions).Order().ToList())
+        foreach (var partition in (await PartitionScoring.WorthScoringAsync(db, time, _options.Partitions, cancellationToken)).Union(_held.Keys).Where(p => p < _options.Partitions).Order().ToList())
         {
             PartitionState? state;
             try
@@ -144,6 +144,7 @@ internal sealed partial class PartitionScoring(
     ILogger<PartitionScoring> logger)
 {
     private const int PageSize = 2000;
+    private const int MaxPagesPerStep = 5;
     private readonly LiveOptions _options = options.Value;
 
     /// <summary>The partitions' scorer snapshots: restored on a rebuild, written with the scoring transaction.</summary>
@@ -158,13 +159,34 @@ internal sealed partial class PartitionScoring(
     /// Partitions worth a step: those with unscored events and those left by a dead owner (an expired lease, whose open
     /// findings close by the clock). An idle installation costs two small queries.
     /// </summary>
-    public static async Task<List<int>> WorthScoringAsync(LiveDbContext db, TimeProvider time, CancellationToken cancellationToken)
+    /// <remarks>
+    /// "Has partition p an unscored event" is asked of each partition, one index probe on (partition, scored, seq) each,
+    /// the probes joined with UNION ALL into one statement per <see cref="ProbesPerQuery"/> partitions: a
+    /// <c>SELECT DISTINCT partition WHERE NOT scored</c> read the whole index on every poll (no skip scan), a cost that
+    /// grew with the stored events, scored or not.
+    /// </remarks>
+    public static async Task<List<int>> WorthScoringAsync(LiveDbContext db, TimeProvider time, int partitions, CancellationToken cancellationToken)
     {
         var nowTicks = time.GetUtcNow().UtcTicks;
-        var pending = await db.Events.AsNoTracking().Where(e => !e.Scored).Select(e => e.Partition).Distinct().ToListAsync(cancellationToken);
+        var pending = new List<int>();
+        for (var first = 0; first < partitions; first += ProbesPerQuery)
+        {
+            IQueryable<int>? probes = null;
+            for (var p = first; p < Math.Min(partitions, first + ProbesPerQuery); p++)
+            {
+                var partition = p; // one parameter per probe
+                var probe = db.Events.AsNoTracking().Where(e => e.Partition == partition && !e.Scored).OrderBy(e => e.Seq).Select(e => e.Partition).Take(1);
+                probes = probes is null ? probe : probes.Concat(probe);
+            }
+
+            pending.AddRange(await probes!.ToListAsync(cancellationToken));
+        }
+
         var orphaned = await db.Leases.AsNoTracking().Where(l => l.ExpiresTicks < nowTicks).Select(l => l.Partition).ToListAsync(cancellationToken);
         return [.. pending.Union(orphaned)];
     }
+
+    private const int ProbesPerQuery = 32;
 
     /// <summary>
     /// One step for one partition under <paramref name="owner"/>'s lease: the state to keep for the next step, or null
@@ -204,13 +226,22 @@ internal sealed partial class PartitionScoring(
             state.LeaseUntil = leaseUntil;
         }
 
-        if (!await ScoreNewAsync(db, partition, owner, state, cancellationToken))
+        // A backlog is worked off page after page (each page its own fenced transaction) within one step, up to
+        // MaxPagesPerStep: the poll's pause then comes once per round over the partitions, not once per page.
+        for (var pages = 1; ; pages++)
         {
-            LogLost(logger, partition, owner);
-            return null;
-        }
+            var before = state.EventsScored;
+            if (!await ScoreNewAsync(db, partition, owner, state, cancellationToken))
+            {
+                LogLost(logger, partition, owner);
+                return null;
+            }
 
-        return state;
+            if (state.EventsScored - before < PageSize || pages == MaxPagesPerStep)
+            {
+                return state;
+            }
+        }
     }
 
     private PartitionState NewState()

@@ -53,6 +53,18 @@ public sealed class ScorerHealthCheckTests : IDisposable
     }
 
     [Fact]
+    public async Task A_waiting_event_in_any_partition_counts_and_a_scored_one_does_not()
+    {
+        // Partition 40 of 50: beyond the first statement's probes. An old scored event before it in the same partition.
+        await AddEventAsync(received: Now - TimeSpan.FromMinutes(9), partition: 40, key: "c:0", scored: true);
+        Assert.Equal(HealthStatus.Healthy, await CheckAsync(new LiveOptions { Partitions = 50 }));
+
+        await AddEventAsync(received: Now - TimeSpan.FromMinutes(5), partition: 40);
+
+        Assert.Equal(HealthStatus.Unhealthy, await CheckAsync(new LiveOptions { Partitions = 50 }));
+    }
+
+    [Fact]
     public async Task Events_received_just_now_do_not_count_as_waiting()
     {
         await AddEventAsync(received: Now - TimeSpan.FromSeconds(5));
@@ -80,11 +92,11 @@ public sealed class ScorerHealthCheckTests : IDisposable
         return (await check.CheckHealthAsync(new HealthCheckContext(), TestContext.Current.CancellationToken)).Status;
     }
 
-    private async Task AddEventAsync(DateTimeOffset received)
+    private async Task AddEventAsync(DateTimeOffset received, int partition = 0, string key = "c:1", bool scored = false)
     {
         await using var scope = _services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
-        db.Events.Add(new StoredEventRow { EventKey = "c:1", ClientId = "c", UserId = "u", Line = "{}", ReceivedTicks = received.UtcTicks });
+        db.Events.Add(new StoredEventRow { EventKey = key, ClientId = "c", UserId = "u", Line = "{}", ReceivedTicks = received.UtcTicks, Partition = partition, Scored = scored });
         await db.SaveChangesAsync(TestContext.Current.CancellationToken);
     }
 }
