@@ -25,7 +25,7 @@ public sealed class AnalyzerEventSinkTests(InProcessHost host) : IClassFixture<I
     public async Task A_handed_off_event_is_stored_byte_for_byte_as_POST_analyzer_events_stores_the_same_event()
     {
         var run = Guid.NewGuid().ToString("N")[..8];
-        var at = new DateTimeOffset(2026, 12, 7, 9, 30, 15, 123, TimeSpan.Zero).AddTicks(4567);
+        var at = new DateTimeOffset(DateTime.UtcNow.Date.AddDays(-1), TimeSpan.Zero).Add(new TimeSpan(0, 9, 30, 15, 123)).AddTicks(4567); // yesterday: inside the retention
         List<AccessEvent> events =
         [
             new()
@@ -79,9 +79,9 @@ public sealed class AnalyzerEventSinkTests(InProcessHost host) : IClassFixture<I
         // The row's event time comes from the field the caller gives, not from reading the line: proof that the line was
         // not parsed (a caller that serialized the event just now, like the sink, gives the same time in both).
         var id = "vouched-" + Guid.NewGuid().ToString("N")[..8];
-        var inLine = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var inLine = new DateTimeOffset(DateTime.UtcNow.Date.AddDays(-2), TimeSpan.Zero); // inside the retention, which an older event would not pass
         var given = inLine.AddHours(5);
-        var line = $"{{\"event_id\":\"{id}\",\"timestamp\":\"2026-01-01T00:00:00+00:00\",\"user_id\":\"carol\",\"action\":\"login\"}}";
+        var line = $"{{\"event_id\":\"{id}\",\"timestamp\":\"{inLine:yyyy-MM-dd}T00:00:00+00:00\",\"user_id\":\"carol\",\"action\":\"login\"}}";
 
         var result = await host.Services.GetRequiredService<ILiveEventWriter>().WriteValidatedAsync(
             AnalyzerEventSink.ClientId, [new ContractLine(id, "carol", given, "login", null, line)], TestContext.Current.CancellationToken);
