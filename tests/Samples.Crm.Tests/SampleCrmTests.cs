@@ -214,14 +214,38 @@ public sealed partial class SampleCrmTests : IAsyncLifetime
     {
         var bobId = (string)Scalar("select Owner from contacts where OwnerName = 'bob' limit 1")!;
         var rows = Count("BusinessUnit = 'sales-west'");
-        // Bob sees email and phone (national id hidden): two values a row. Export until past the detector's 200 values a day.
-        var exports = (int)(200 / (2 * rows)) + 1;
+        long Findings() => ServiceCount($"select count(*) from analyzer_live_findings where user_id = '{bobId}' and json like '%mass_decrypt%'");
+
+        // Bob sees email and phone (national id hidden): two values a row. His demo history has the decrypts of his usual
+        // contact lists (a few hundred values a day), so the detector's threshold is several times his busiest day: export
+        // until it opens a finding, at most 6,000 values. Once it has, the CRM refuses further exports (risk-based access).
         using var bob = await SignInAsync("bob", "Bob-Manages-The-Team-42");
-        for (var i = 0; i < exports; i++)
+        var exports = 0;
+        var found = 0L;
+        while (found == 0 && exports * rows * 2 < 6_000)
         {
             using var export = await bob.GetAsync("contacts/export", Cancel);
+            if (export.StatusCode == HttpStatusCode.Forbidden && (found = Findings()) > 0)
+            {
+                break; // the finding came between two exports, and the CRM refused the next one because of it
+            }
+
             Assert.Equal(HttpStatusCode.OK, export.StatusCode);
+            exports++;
+            for (var attempt = 0; attempt < 5 && found == 0; attempt++)
+            {
+                await Task.Delay(200, Cancel);
+                found = Findings();
+            }
         }
+
+        for (var attempt = 0; attempt < 150 && found == 0; attempt++)
+        {
+            await Task.Delay(200, Cancel);
+            found = Findings();
+        }
+
+        Assert.True(found > 0, $"no mass-decrypt finding about bob after {exports} exports, {exports * rows * 2} values decrypted");
 
         // At least one event a row and export (the contact list he lands on after signing in decrypts its rows too).
         var decrypted = await ServiceLinesAsync($"user_id = '{bobId}' and line like '%\"action\":\"decrypt\"%' and line like '%\"outcome\":\"success\"%'", exports * rows);
@@ -231,15 +255,6 @@ public sealed partial class SampleCrmTests : IAsyncLifetime
         Assert.All(decrypted, line => Assert.DoesNotContain("@example.com", line, StringComparison.Ordinal));
         var hidden = await ServiceLinesAsync($"user_id = '{bobId}' and line like '%\"action\":\"decrypt\"%' and line like '%\"outcome\":\"denied\"%'", exports * rows);
         Assert.All(hidden, line => Assert.Contains("\"fields\":[\"national_id\"]", line, StringComparison.Ordinal));
-
-        var found = 0L;
-        for (var attempt = 0; attempt < 150 && found == 0; attempt++)
-        {
-            await Task.Delay(200, Cancel);
-            found = ServiceCount($"select count(*) from analyzer_live_findings where user_id = '{bobId}' and json like '%mass_decrypt%'");
-        }
-
-        Assert.True(found > 0, $"no mass-decrypt finding about bob after {exports * rows * 2} values decrypted");
     }
 
     /// <summary>Searches by email as the page's form does: a POST with its anti-forgery token.</summary>
