@@ -407,44 +407,8 @@ internal sealed class UserBaseline
             }
         }
 
-        w.Write(EntityActions.Count);
-        foreach (var key in EntityActions)
-        {
-            w.Write(key);
-        }
-
-        w.Write(Countries.Count);
-        foreach (var (country, count) in Countries)
-        {
-            w.Write(country);
-            w.Write(count);
-        }
-
-        w.Write(SensitiveExports.Count);
-        foreach (var (entity, totals) in SensitiveExports)
-        {
-            w.Write(entity);
-            foreach (var v in totals)
-            {
-                w.Write(v);
-            }
-        }
-
-        w.Write(Grants.Count);
-        foreach (var g in Grants)
-        {
-            w.Write(g.Ticks);
-            w.Write(g.Privilege);
-            w.Write(g.GrantedBy);
-            w.Write(g.EventId);
-        }
-
-        w.Write(BookUnits.Count);
-        foreach (var (unit, days) in BookUnits)
-        {
-            w.Write(unit);
-            w.Write(days);
-        }
+        WriteLearned(w);
+        WriteBookUnits(w);
     }
 
     /// <summary>Reads a baseline written by <see cref="WriteState"/> with the same counters and history length.</summary>
@@ -497,14 +461,62 @@ internal sealed class UserBaseline
             }
         }
 
+        b.ReadLearned(r);
+        b.ReadBookUnits(r);
+
+        return b;
+    }
+
+    /// <summary>
+    /// The learned sets (entity-action pairs, countries, recent sensitive exports, grants) in the order both the scorer
+    /// snapshot (<see cref="WriteState"/>) and the baseline file (<c>BaselineSerializer</c>) keep them.
+    /// </summary>
+    internal void WriteLearned(BinaryWriter w)
+    {
+        w.Write(EntityActions.Count);
+        foreach (var key in EntityActions)
+        {
+            w.Write(key);
+        }
+
+        w.Write(Countries.Count);
+        foreach (var (country, count) in Countries)
+        {
+            w.Write(country);
+            w.Write(count);
+        }
+
+        w.Write(SensitiveExports.Count);
+        foreach (var (entity, totals) in SensitiveExports)
+        {
+            w.Write(entity);
+            foreach (var v in totals)
+            {
+                w.Write(v);
+            }
+        }
+
+        w.Write(Grants.Count);
+        foreach (var g in Grants)
+        {
+            w.Write(g.Ticks);
+            w.Write(g.Privilege);
+            w.Write(g.GrantedBy);
+            w.Write(g.EventId);
+        }
+    }
+
+    /// <summary>Reads what <see cref="WriteLearned"/> wrote into this baseline.</summary>
+    internal void ReadLearned(BinaryReader r)
+    {
         for (var i = r.ReadInt32(); i > 0; i--)
         {
-            b.EntityActions.Add(r.ReadString());
+            EntityActions.Add(r.ReadString());
         }
 
         for (var i = r.ReadInt32(); i > 0; i--)
         {
-            b.Countries[r.ReadString()] = r.ReadInt32();
+            Countries[r.ReadString()] = r.ReadInt32();
         }
 
         for (var i = r.ReadInt32(); i > 0; i--)
@@ -516,20 +528,33 @@ internal sealed class UserBaseline
                 totals[k] = r.ReadSingle();
             }
 
-            b.SensitiveExports[entity] = totals;
+            SensitiveExports[entity] = totals;
         }
 
         for (var i = r.ReadInt32(); i > 0; i--)
         {
-            b.Grants.Add(new Grant(r.ReadInt64(), r.ReadString(), r.ReadString(), r.ReadString()));
+            Grants.Add(new Grant(r.ReadInt64(), r.ReadString(), r.ReadString(), r.ReadString()));
         }
+    }
 
+    /// <summary>The snooping detector's book (business units and the days they were worked in), after the learned sets.</summary>
+    internal void WriteBookUnits(BinaryWriter w)
+    {
+        w.Write(BookUnits.Count);
+        foreach (var (unit, days) in BookUnits)
+        {
+            w.Write(unit);
+            w.Write(days);
+        }
+    }
+
+    /// <summary>Reads what <see cref="WriteBookUnits"/> wrote into this baseline.</summary>
+    internal void ReadBookUnits(BinaryReader r)
+    {
         for (var i = r.ReadInt32(); i > 0; i--)
         {
-            b.BookUnits[r.ReadString()] = r.ReadInt32();
+            BookUnits[r.ReadString()] = r.ReadInt32();
         }
-
-        return b;
     }
 
     private void PushHistory(DayTotals day)

@@ -72,44 +72,8 @@ internal static class BaselineSerializer
                 }
             }
 
-            w.Write(b.EntityActions.Count);
-            foreach (var key in b.EntityActions)
-            {
-                w.Write(key);
-            }
-
-            w.Write(b.Countries.Count);
-            foreach (var (country, count) in b.Countries)
-            {
-                w.Write(country);
-                w.Write(count);
-            }
-
-            w.Write(b.SensitiveExports.Count);
-            foreach (var (entity, totals) in b.SensitiveExports)
-            {
-                w.Write(entity);
-                foreach (var v in totals)
-                {
-                    w.Write(v);
-                }
-            }
-
-            w.Write(b.Grants.Count);
-            foreach (var g in b.Grants)
-            {
-                w.Write(g.Ticks);
-                w.Write(g.Privilege);
-                w.Write(g.GrantedBy);
-                w.Write(g.EventId);
-            }
-
-            w.Write(b.BookUnits.Count);
-            foreach (var (unit, days) in b.BookUnits)
-            {
-                w.Write(unit);
-                w.Write(days);
-            }
+            b.WriteLearned(w);
+            b.WriteBookUnits(w);
         }
 
         return memory.ToArray();
@@ -203,39 +167,10 @@ internal static class BaselineSerializer
         b.HistoryCount = kept;
         b.HistoryNext = kept % historyDays;
 
-        for (var i = r.ReadInt32(); i > 0; i--)
-        {
-            b.EntityActions.Add(r.ReadString());
-        }
-
-        for (var i = r.ReadInt32(); i > 0; i--)
-        {
-            b.Countries[r.ReadString()] = r.ReadInt32();
-        }
-
-        for (var i = r.ReadInt32(); i > 0; i--)
-        {
-            var entity = r.ReadString();
-            var totals = new float[UserBaseline.RecentDays];
-            for (var k = 0; k < totals.Length; k++)
-            {
-                totals[k] = r.ReadSingle();
-            }
-
-            b.SensitiveExports[entity] = totals;
-        }
-
-        for (var i = r.ReadInt32(); i > 0; i--)
-        {
-            b.Grants.Add(new Grant(r.ReadInt64(), r.ReadString(), r.ReadString(), r.ReadString()));
-        }
-
+        b.ReadLearned(r);
         if (version == Version)
         {
-            for (var i = r.ReadInt32(); i > 0; i--)
-            {
-                b.BookUnits[r.ReadString()] = r.ReadInt32();
-            }
+            b.ReadBookUnits(r);
         }
 
         return b;
