@@ -180,14 +180,14 @@ public sealed class FederationSignInTests(FederationSite site) : IClassFixture<F
 
         await button.ClickAsync();
         // The upstream's own sign-in page (its host, its form): the downstream never sees bob's password.
-        await page.WaitForURLAsync(url => new Uri(url).Authority == site.Upstream.Authority && new Uri(url).AbsolutePath == "/account/login");
+        await page.WaitForAddressAsync(url => new Uri(url).Authority == site.Upstream.Authority && new Uri(url).AbsolutePath == "/account/login");
         await page.Locator("#username").FillAsync("bob");
         await page.Locator("#password").FillAsync("Bob-Manages-The-Team-42");
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
 
         try
         {
-            await page.WaitForURLAsync(url => new Uri(url).Authority == site.Downstream.Authority && new Uri(url).AbsolutePath == "/account");
+            await page.WaitForAddressAsync(url => new Uri(url).Authority == site.Downstream.Authority && new Uri(url).AbsolutePath == "/account");
         }
         catch (TimeoutException e)
         {

@@ -106,7 +106,7 @@ public class PasskeySite : IAsyncLifetime
         await page.Locator("#username").FillAsync(userName);
         await page.Locator("#password").FillAsync(password);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true }).ClickAsync();
-        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath != "/account/login");
+        await page.WaitForAddressAsync(url => new Uri(url).AbsolutePath != "/account/login");
     }
 
     /// <summary>Registers a passkey named <paramref name="name"/> on the account page with the page's authenticator.</summary>

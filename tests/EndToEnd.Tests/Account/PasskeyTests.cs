@@ -39,7 +39,7 @@ public sealed partial class PasskeyTests(PasskeySite site) : IClassFixture<Passk
         await page.GotoAsync("/account/login?ReturnUrl=%2Faccount%2Fpasskeys");
         await AdminSite.ScreenshotAsync(page, "sign-in-with-passkey");
         await page.GetByRole(AriaRole.Button, new() { Name = "Use a passkey" }).ClickAsync();
-        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/account/passkeys");
+        await page.WaitForAddressAsync(url => new Uri(url).AbsolutePath == "/account/passkeys");
         await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "Your passkeys" })).Not.ToContainTextAsync("Not used yet");
 
         var claims = await site.AuthorizationCodeFlowAsync(page);
@@ -61,7 +61,7 @@ public sealed partial class PasskeyTests(PasskeySite site) : IClassFixture<Passk
 
         // WebAuthn Level 3 §5.1.4.1 conditional mediation: the page asks as it loads; picking the passkey signs in.
         await page.GotoAsync("/account/login?ReturnUrl=%2Faccount");
-        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/account");
+        await page.WaitForAddressAsync(url => new Uri(url).AbsolutePath == "/account");
         await Assertions.Expect(page.GetByRole(AriaRole.Table, new() { Name = "Where you are signed in" }).GetByRole(AriaRole.Row).Filter(new() { HasText = "This browser" }))
             .ToContainTextAsync("passkey");
     }
@@ -77,7 +77,7 @@ public sealed partial class PasskeyTests(PasskeySite site) : IClassFixture<Passk
         await PasskeySite.SignInWithPasswordAsync(page, "ed", "Ed-Sells-In-The-East-42", "/account");
         var claims = await site.AuthorizationCodeFlowAsync(page, acrValues: "urn:crm-security:acr:mfa", stepUp: async stepUpPage =>
         {
-            await stepUpPage.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/account/login-2fa");
+            await stepUpPage.WaitForAddressAsync(url => new Uri(url).AbsolutePath == "/account/login-2fa");
             await AdminSite.ScreenshotAsync(stepUpPage, "sign-in-second-step-passkey");
             await stepUpPage.GetByRole(AriaRole.Button, new() { Name = "Use a passkey" }).ClickAsync();
         });
@@ -133,7 +133,7 @@ public sealed partial class PasskeyTests(PasskeySite site) : IClassFixture<Passk
         });
         await erin.GotoAsync("/connect/authorize?client_id=demo-crm&response_type=code&scope=openid&redirect_uri=" + Uri.EscapeDataString("http://localhost:5081/signin-oidc")
             + "&state=s&nonce=n&code_challenge=" + new string('A', 43) + "&code_challenge_method=S256&acr_values=" + Uri.EscapeDataString("urn:crm-security:acr:mfa"));
-        await erin.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/account/login-2fa");
+        await erin.WaitForAddressAsync(url => new Uri(url).AbsolutePath == "/account/login-2fa");
         await erin.GetByRole(AriaRole.Button, new() { Name = "Use a passkey" }).ClickAsync();
 
         await Assertions.Expect(erin.Locator("#passkey-error")).ToContainTextAsync("That passkey was not accepted");
@@ -164,7 +164,7 @@ public sealed partial class PasskeyTests(PasskeySite site) : IClassFixture<Passk
         });
         await page.GotoAsync("/account/login?ReturnUrl=%2Faccount");
         await page.GetByRole(AriaRole.Button, new() { Name = "Use a passkey" }).ClickAsync();
-        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/account");
+        await page.WaitForAddressAsync(url => new Uri(url).AbsolutePath == "/account");
         Assert.NotNull(body);
         Assert.Contains("crm.passkey=", cookie, StringComparison.Ordinal);
 

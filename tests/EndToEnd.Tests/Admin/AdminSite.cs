@@ -77,17 +77,7 @@ public sealed class AdminSite : IAsyncLifetime
             // browser on the right page, shown in full, while Playwright's WaitForURL (load, then DOMContentLoaded) still
             // waited at 90 s, as if the event had fired before the wait began listening.
             var target = path.Split('?')[0];
-            var deadline = DateTime.UtcNow.AddSeconds(90);
-            while (new Uri(page.Url).AbsolutePath != target)
-            {
-                if (DateTime.UtcNow > deadline)
-                {
-                    throw new TimeoutException($"the browser did not reach {target} within 90 s");
-                }
-
-                await Task.Delay(100);
-            }
-
+            await page.WaitForAddressAsync(url => new Uri(url).AbsolutePath == target);
             await page.Locator("main").First.WaitForAsync(new() { State = WaitForSelectorState.Visible });
         }
         catch (TimeoutException e)

@@ -16,7 +16,7 @@ public sealed class AuditViewerTests(AdminSite site) : IClassFixture<AdminSite>
         await page.GetByRole(AriaRole.Navigation, new() { Name = "Administration" }).GetByRole(AriaRole.Link, new() { Name = "Audit trail" }).ClickAsync();
         await page.GetByLabel("Action").SelectOptionAsync("role.update");
         await page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("action=role.update", StringComparison.Ordinal));
+        await page.WaitForAddressAsync(url => url.Contains("action=role.update", StringComparison.Ordinal));
 
         var rows = page.Locator("#audit-entries > tbody > tr");
         var change = rows.Filter(new() { HasText = "Marketing" });

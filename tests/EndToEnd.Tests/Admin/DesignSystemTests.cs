@@ -50,7 +50,7 @@ public sealed class DesignSystemTests(AdminSite site) : IClassFixture<AdminSite>
         await page.Locator("#password").FillAsync("Alice-Sells-Widgets-42");
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
 
-        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/");
+        await page.WaitForAddressAsync(url => new Uri(url).AbsolutePath == "/");
         await Assertions.Expect(page.GetByRole(AriaRole.Heading, new() { Level = 1 })).ToHaveTextAsync("Welcome, alice");
     }
 
@@ -142,7 +142,7 @@ public sealed class DesignSystemTests(AdminSite site) : IClassFixture<AdminSite>
         await page.Locator("#username").FillAsync("dave");
         await page.Locator("#password").FillAsync(DavePassword);
         await page.GetByRole(AriaRole.Button, new() { Name = "Sign in" }).ClickAsync();
-        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/");
+        await page.WaitForAddressAsync(url => new Uri(url).AbsolutePath == "/");
         Assert.Equal("rgb(15, 19, 25)", await page.EvaluateAsync<string>("getComputedStyle(document.documentElement).backgroundColor"));
 
         foreach (var (path, name) in new[] { ("/", "landing"), ("/admin/roles?role=sales_rep", "admin-role-grid"), ("/admin/audit", "admin-audit"), ("/admin/shares?revoke=none", "admin-shares"), ("/review", "review-queue"), ("/account", "account") })

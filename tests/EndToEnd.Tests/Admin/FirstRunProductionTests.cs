@@ -67,7 +67,7 @@ public sealed partial class FirstRunProductionTests : IAsyncDisposable
 
         // 2. Sign in: Production requires two-step verification for admins, so the admin pages send her to turn it on.
         await SignInAsync(page, "/admin");
-        await page.WaitForURLAsync(url => url.Contains("/account/two-factor?required=admin", StringComparison.Ordinal));
+        await page.WaitForAddressAsync(url => url.Contains("/account/two-factor?required=admin", StringComparison.Ordinal));
         await Assertions.Expect(page.Locator("#required-for-admin")).ToBeVisibleAsync();
         await AdminSite.ScreenshotAsync(page, "first-run-two-factor-required");
         var key = await page.Locator("#shared-key").InnerTextAsync();
@@ -84,7 +84,7 @@ public sealed partial class FirstRunProductionTests : IAsyncDisposable
         // Each authenticator code is accepted once (RFC 6238 §5.2): the enrolment used this step's, so the app's next one.
         await page.Locator("#code").FillAsync(Totp.Code(key, DateTimeOffset.UtcNow.AddSeconds(30)));
         await page.GetByRole(AriaRole.Button, new() { Name = "Verify" }).ClickAsync();
-        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == "/admin/clients");
+        await page.WaitForAddressAsync(url => new Uri(url).AbsolutePath == "/admin/clients");
 
         // 3. Register the installation's first CRM app on the Clients page; its secret, shown once, gets a token.
         await page.GetByLabel("Client id").FillAsync("crm-app");
@@ -115,7 +115,7 @@ public sealed partial class FirstRunProductionTests : IAsyncDisposable
         await page.GetByRole(AriaRole.Navigation, new() { Name = "Administration" }).GetByRole(AriaRole.Link, new() { Name = "Audit trail" }).ClickAsync();
         await page.GetByLabel("Action").SelectOptionAsync("role.update");
         await page.GetByRole(AriaRole.Button, new() { Name = "Filter" }).ClickAsync();
-        await page.WaitForURLAsync(url => url.Contains("action=role.update", StringComparison.Ordinal));
+        await page.WaitForAddressAsync(url => url.Contains("action=role.update", StringComparison.Ordinal));
         var change = page.Locator("#audit-entries > tbody > tr").Filter(new() { HasText = "Marketing" });
         await Assertions.Expect(change).ToHaveCountAsync(1);
         await Assertions.Expect(change).ToContainTextAsync("ada");

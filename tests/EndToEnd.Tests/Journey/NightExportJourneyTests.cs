@@ -280,7 +280,7 @@ public sealed class NightExportJourneyTests : IAsyncLifetime
         await SubmitLoginAsync(page, user, password);
         try
         {
-            await page.WaitForURLAsync(url => new Uri(url).Port == _sample.BaseAddress.Port && new Uri(url).AbsolutePath == "/contacts");
+            await page.WaitForAddressAsync(url => new Uri(url).Port == _sample.BaseAddress.Port && new Uri(url).AbsolutePath == "/contacts");
         }
         catch (TimeoutException e)
         {
@@ -319,7 +319,7 @@ public sealed class NightExportJourneyTests : IAsyncLifetime
         var page = await context.NewPageAsync();
         await page.GotoAsync(path);
         await SubmitLoginAsync(page, user, password);
-        await page.WaitForURLAsync(url => new Uri(url).AbsolutePath == path);
+        await page.WaitForAddressAsync(url => new Uri(url).AbsolutePath == path);
         return page;
     }
 
