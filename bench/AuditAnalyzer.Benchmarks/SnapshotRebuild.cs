@@ -64,12 +64,12 @@ internal static class SnapshotRebuild
 
                 var state = clock.Elapsed.TotalMilliseconds;
                 clock.Restart();
-                var snapshot = ScorerSnapshot.Write(scorer, directory, new SnapshotCoverage(seq, []));
+                var snapshot = ScorerSnapshot.Write(scorer, new SnapshotCoverage(seq, []));
                 var write = clock.Elapsed.TotalMilliseconds;
 
                 clock.Restart();
                 var restored = new ScoringOptions { Policy = policy, Directory = directory }.Build();
-                if (ScorerSnapshot.TryRead(snapshot, restored, directory, out var reason) is null)
+                if (ScorerSnapshot.TryRead(snapshot, restored, out var reason) is null)
                 {
                     Console.Error.WriteLine($"the snapshot was not read back: {reason}");
                     return 1;

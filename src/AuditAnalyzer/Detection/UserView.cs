@@ -61,6 +61,12 @@ internal sealed class DayProfile
             : 1;
     }
 
+    /// <summary>
+    /// The person moved to another peer group during the day (a directory change): what the profile has already
+    /// computed stays for the rest of the day, what it computes from now on comes from the new group.
+    /// </summary>
+    public void MovePeers(PeerBaseline peers) => _peers = peers;
+
     private DayProfile(UserBaseline baseline, PeerBaseline peers, ScoringPolicy policy)
     {
         _policy = policy;

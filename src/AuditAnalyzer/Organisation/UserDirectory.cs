@@ -31,6 +31,24 @@ internal sealed record DirectoryUser
     public string PeerGroup => PeerGroupOf(Department, Roles.Count > 0 ? Roles[0] : Title);
 
     public static string PeerGroupOf(string department, string role) => $"{department}/{role}";
+
+    /// <summary>
+    /// A digest of every field the scorer reads (name, department, title, roles, unit, manager, time zone, hire and
+    /// termination dates): equal for equal data whatever the object, 0 for someone not in the directory. Live scoring
+    /// compares it to apply a directory change to the people it changed only.
+    /// </summary>
+    public static ulong ScoringDigest(DirectoryUser? user)
+    {
+        if (user is null)
+        {
+            return 0;
+        }
+
+        var line = string.Join('\u001f', user.UserId, user.UserName, user.Department, user.Title, string.Join('\u001e', user.Roles), user.BusinessUnit,
+            user.Manager, user.TimeZone.Id, user.Hired?.DayNumber, user.Terminated?.DayNumber);
+        var digest = System.IO.Hashing.XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(line));
+        return digest == 0 ? 1 : digest;
+    }
 }
 
 /// <summary>The directory snapshot: who is who, where they work from, and who has left.</summary>

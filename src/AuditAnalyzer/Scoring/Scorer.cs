@@ -30,7 +30,7 @@ internal sealed class ScoringOptions
 internal sealed class Scorer
 {
     private readonly ScoringPolicy _policy;
-    private readonly UserDirectory _directory;
+    private UserDirectory _directory;
     private readonly TimeProvider _time;
     private readonly Dictionary<string, UserContext> _users = new(StringComparer.Ordinal);
     private readonly IdentityCache<UserContext> _usersByIdentity = new(4096);
@@ -54,6 +54,9 @@ internal sealed class Scorer
     public BaselineSet Baselines { get; }
 
     public ScoringPolicy Policy => _policy;
+
+    /// <summary>The directory the scorer judges by (the last one given to <see cref="Rebind"/>).</summary>
+    public UserDirectory Directory => _directory;
 
     public long EventsScored { get; private set; }
 
@@ -108,6 +111,72 @@ internal sealed class Scorer
         }
 
         Learn(user, e, time, key);
+    }
+
+    /// <summary>
+    /// Judges from now on by <paramref name="next"/>, a newer directory, and returns how many of the people this scorer
+    /// knows it changed. What they did stays learnt as it was: a changed person's next events are judged under their new
+    /// time zone, unit, roles and dates; if their peer group changed they count as its member from now on (their past
+    /// days stay in the old group's pooled sample, which is what that group did then); and their profile's caches that
+    /// hang on the old data (local-time offset, hour rarity, hour profile) are refilled. Nothing is replayed, and the
+    /// people the change did not touch keep every bit of their state. A scorer restored from a snapshot made under an
+    /// older directory ends in the same state (<see cref="ReadState"/> applies the same move to the people whose data
+    /// differs), so a takeover and a scorer that saw the change live judge the following events alike.
+    /// </summary>
+    public int Rebind(UserDirectory next)
+    {
+        if (ReferenceEquals(next, _directory))
+        {
+            return 0;
+        }
+
+        _directory = next;
+        var changed = 0;
+        foreach (var (userId, user) in _users)
+        {
+            var row = next.Find(userId);
+            if (DirectoryUser.ScoringDigest(row) == DirectoryUser.ScoringDigest(user.Directory))
+            {
+                user.KeepRow(row); // the same data in the new directory's object: the old one can go
+                continue;
+            }
+
+            Move(user, row, user.Peers);
+            changed++;
+        }
+
+        return changed;
+    }
+
+    /// <summary>Gives <paramref name="user"/> their new directory row, moving their membership from <paramref name="from"/> to the row's peer group.</summary>
+    private void Move(UserContext user, DirectoryUser? row, PeerBaseline from)
+    {
+        var group = row?.PeerGroup ?? "(not in directory)";
+        var to = Baselines.Peer(group);
+        user.Baseline.PeerGroup = group;
+        if (!ReferenceEquals(from, to) && from.Members.Remove(user.Baseline.UserId))
+        {
+            // "How many members have done this" counts each member once, in the group they belong to now.
+            to.Members.Add(user.Baseline.UserId);
+            foreach (var done in user.Baseline.EntityActions)
+            {
+                if (from.EntityActionMembers.TryGetValue(done, out var count))
+                {
+                    if (count <= 1)
+                    {
+                        from.EntityActionMembers.Remove(done);
+                    }
+                    else
+                    {
+                        from.EntityActionMembers[done] = count - 1;
+                    }
+                }
+
+                to.EntityActionMembers[done] = to.EntityActionMembers.GetValueOrDefault(done) + 1;
+            }
+        }
+
+        user.Rebind(row, to, row is not null && row.Roles.Any(_policy.AdminRoles.Contains));
     }
 
     /// <summary>Closes findings whose window ended before <paramref name="ticks"/> (a live stream calls this on a timer).</summary>
@@ -250,6 +319,7 @@ internal sealed class Scorer
         foreach (var (userId, user) in _users)
         {
             w.Write(userId);
+            w.Write(DirectoryUser.ScoringDigest(user.Directory)); // the data judged by, so a restore under a newer directory moves whom it changed
             user.WriteState(w);
         }
 
@@ -307,7 +377,16 @@ internal sealed class Scorer
         for (var i = r.ReadInt32(); i > 0; i--)
         {
             // Made the way a first event makes it (directory row, peer group, admin roles), then given its day so far.
-            Context(r.ReadString()).ReadState(r, _policy);
+            var userId = r.ReadString();
+            var judgedBy = r.ReadUInt64();
+            var before = Baselines.Users.TryGetValue(userId, out var learnt) ? learnt.PeerGroup : null;
+            var user = Context(userId);
+            user.ReadState(r, _policy);
+            if (judgedBy != DirectoryUser.ScoringDigest(user.Directory))
+            {
+                // The directory changed since the snapshot: the same move Rebind makes for a scorer that saw it live.
+                Move(user, user.Directory, before is null ? user.Peers : Baselines.Peer(before));
+            }
         }
 
         UsersNotInDirectory = notInDirectory;
@@ -737,11 +816,27 @@ internal sealed class Scorer
     {
         public UserBaseline Baseline { get; } = baseline;
 
-        public PeerBaseline Peers { get; } = peers;
+        public PeerBaseline Peers { get; private set; } = peers;
 
-        public DirectoryUser? Directory { get; } = directory;
+        public DirectoryUser? Directory { get; private set; } = directory;
 
-        public bool IsAdmin { get; } = isAdmin;
+        public bool IsAdmin { get; private set; } = isAdmin;
+
+        /// <summary>Another object with the same data (a newer directory in which this person did not change).</summary>
+        public void KeepRow(DirectoryUser? row) => Directory = row;
+
+        /// <summary>New directory data (see <see cref="Scorer.Rebind"/>): the caches that hang on the old data are dropped.</summary>
+        public void Rebind(DirectoryUser? row, PeerBaseline peers, bool isAdmin)
+        {
+            Directory = row;
+            Peers = peers;
+            IsAdmin = isAdmin;
+            Profile?.MovePeers(peers);
+            _offsetFrom = long.MaxValue; // the time zone may have changed
+            _offsetTo = long.MinValue;
+            RarityCacheSlot = -1;
+            HoursFilled = false;
+        }
 
         public DayProfile? Profile { get; set; }
 

@@ -146,6 +146,10 @@ internal sealed partial class PartitionScoring(
     private const int PageSize = 2000;
     private const int MaxPagesPerStep = 5;
     private readonly LiveOptions _options = options.Value;
+    private long _peopleRebound;
+
+    /// <summary>People whose changed directory data a partition's scorer took on without a replay (since start).</summary>
+    public long PeopleRebound => Interlocked.Read(ref _peopleRebound);
 
     /// <summary>The partitions' scorer snapshots: restored on a rebuild, written with the scoring transaction.</summary>
     public PartitionSnapshots Snapshots { get; } = new(options.Value, time, logger);
@@ -216,14 +220,13 @@ internal sealed partial class PartitionScoring(
             state.LeaseUntil = now + _options.LeaseDuration;
         }
 
-        // A person's directory data changed (a time zone, a business unit, roles): replay the partition's history
-        // under the new directory, as a takeover would, so local hours and peers are judged as they are now.
-        if (!ReferenceEquals(state.Directory, directory.Current))
+        // Someone's directory data changed (a time zone, a business unit, roles, a termination date): the people it
+        // changed are judged by their new data from now on, without a replay (Scorer.Rebind says what moves and what stays).
+        if (directory.Current is var current && !ReferenceEquals(state.Directory, current))
         {
-            LogDirectoryChanged(logger, partition);
-            var leaseUntil = state.LeaseUntil;
-            state = await RebuildAsync(db, partition, cancellationToken);
-            state.LeaseUntil = leaseUntil;
+            var changed = state.Scorer.Rebind(current);
+            Interlocked.Add(ref _peopleRebound, changed);
+            LogDirectoryChanged(logger, partition, changed);
         }
 
         // A backlog is worked off page after page (each page its own fenced transaction) within one step, up to
@@ -250,7 +253,7 @@ internal sealed partial class PartitionScoring(
         var parser = new JsonLinesEventParser(new EventFields("stored", report, new StringPool()));
         var users = directory.Current;
         var scorer = new ScoringOptions { Policy = policy, Directory = users, TimeProvider = time }.Build();
-        return new PartitionState(scorer, parser, users);
+        return new PartitionState(scorer, parser);
     }
 
     /// <summary>
@@ -383,17 +386,17 @@ internal sealed partial class PartitionScoring(
     [LoggerMessage(EventId = 6101, Level = LogLevel.Warning, Message = "Lost the lease of partition {Partition} ({Owner}); its unsaved work is discarded")]
     private static partial void LogLost(ILogger logger, int partition, string owner);
 
-    [LoggerMessage(EventId = 6103, Level = LogLevel.Information, Message = "The directory changed: rebuilding partition {Partition} under it")]
-    private static partial void LogDirectoryChanged(ILogger logger, int partition);
+    [LoggerMessage(EventId = 6103, Level = LogLevel.Information, Message = "The directory changed: partition {Partition} judges {People} changed people by their new data")]
+    private static partial void LogDirectoryChanged(ILogger logger, int partition, int people);
 }
 
 /// <summary>One partition's scorer as its current owner holds it.</summary>
-internal sealed class PartitionState(Scorer scorer, JsonLinesEventParser parser, UserDirectory directory)
+internal sealed class PartitionState(Scorer scorer, JsonLinesEventParser parser)
 {
     public Scorer Scorer { get; } = scorer;
 
-    /// <summary>The directory the scorer was built with.</summary>
-    public UserDirectory Directory { get; } = directory;
+    /// <summary>The directory the scorer judges by.</summary>
+    public UserDirectory Directory => Scorer.Directory;
 
     public JsonLinesEventParser Parser { get; } = parser;
 

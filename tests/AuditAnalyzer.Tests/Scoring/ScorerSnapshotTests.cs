@@ -93,15 +93,15 @@ public sealed class ScorerSnapshotTests : IClassFixture<ScorerSnapshotTests.Gene
         var before = _org.New();
         var findings = Score(_org.Events, 0, at, before, complete: false);
 
-        var snapshot = ScorerSnapshot.Write(before, _org.People, Coverage);
+        var snapshot = ScorerSnapshot.Write(before, Coverage);
         var after = _org.New();
-        var coverage = ScorerSnapshot.TryRead(snapshot, after, _org.People, out var reason);
+        var coverage = ScorerSnapshot.TryRead(snapshot, after, out var reason);
 
         Assert.Null(reason);
         Assert.Equal(Coverage.CoveredSeq, coverage!.CoveredSeq);
         Assert.Equal(Coverage.Gaps, coverage.Gaps);
         // The restored scorer holds the same state, byte for byte, as the one it was taken from.
-        Assert.Equal(snapshot, ScorerSnapshot.Write(after, _org.People, Coverage));
+        Assert.Equal(snapshot, ScorerSnapshot.Write(after, Coverage));
         Assert.Equal(before.Risks(_org.Events[at].Timestamp), after.Risks(_org.Events[at].Timestamp));
 
         findings.AddRange(Score(_org.Events, at, _org.Events.Count, after, complete: true));
@@ -118,7 +118,7 @@ public sealed class ScorerSnapshotTests : IClassFixture<ScorerSnapshotTests.Gene
         var before = _org.New();
         Score(_org.Events, 0, at, before, complete: false);
         var after = _org.New();
-        ScorerSnapshot.TryRead(ScorerSnapshot.Write(before, _org.People, Coverage), after, _org.People, out _);
+        ScorerSnapshot.TryRead(ScorerSnapshot.Write(before, Coverage), after, out _);
 
         var open = new List<Finding>();
         before.OpenFindings(open);
@@ -135,7 +135,7 @@ public sealed class ScorerSnapshotTests : IClassFixture<ScorerSnapshotTests.Gene
         var snapshot = Snapshot();
         snapshot[0] = ScorerSnapshot.FormatVersion + 1;
 
-        Assert.Null(ScorerSnapshot.TryRead(snapshot, _org.New(), _org.People, out var reason));
+        Assert.Null(ScorerSnapshot.TryRead(snapshot, _org.New(), out var reason));
         Assert.Contains("format version", reason, StringComparison.Ordinal);
     }
 
@@ -149,7 +149,7 @@ public sealed class ScorerSnapshotTests : IClassFixture<ScorerSnapshotTests.Gene
         var index = position < 0 ? snapshot.Length + position : position;
         snapshot[index] ^= 0x5A;
 
-        Assert.Null(ScorerSnapshot.TryRead(snapshot, _org.New(), _org.People, out var reason));
+        Assert.Null(ScorerSnapshot.TryRead(snapshot, _org.New(), out var reason));
         Assert.Contains("damaged", reason, StringComparison.Ordinal);
     }
 
@@ -158,8 +158,8 @@ public sealed class ScorerSnapshotTests : IClassFixture<ScorerSnapshotTests.Gene
     {
         var snapshot = Snapshot();
 
-        Assert.Null(ScorerSnapshot.TryRead(snapshot[..(snapshot.Length / 2)], _org.New(), _org.People, out _));
-        Assert.Null(ScorerSnapshot.TryRead([], _org.New(), _org.People, out _));
+        Assert.Null(ScorerSnapshot.TryRead(snapshot[..(snapshot.Length / 2)], _org.New(), out _));
+        Assert.Null(ScorerSnapshot.TryRead([], _org.New(), out _));
     }
 
     [Fact]
@@ -172,23 +172,87 @@ public sealed class ScorerSnapshotTests : IClassFixture<ScorerSnapshotTests.Gene
         System.IO.Hashing.XxHash3.Hash(body, snapshot.AsSpan(1, 8));
         body.CopyTo(snapshot, 9);
 
-        Assert.Null(ScorerSnapshot.TryRead(snapshot, _org.New(), _org.People, out var reason));
+        Assert.Null(ScorerSnapshot.TryRead(snapshot, _org.New(), out var reason));
         Assert.Contains("unreadable", reason, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void A_snapshot_made_under_another_directory_is_ignored()
+    /// <summary>
+    /// The organisation's directory a while later: one person moved to another time zone, one to another department (so
+    /// another peer group), one was given an administrator role, and one left on the day of the log's midpoint.
+    /// </summary>
+    private (UserDirectory Directory, DirectoryUser Moved, DirectoryUser Transferred, DirectoryUser Promoted, DirectoryUser Leaver) Changed()
     {
-        // One person moved to another time zone: their local hours, and so their baselines, are judged differently now.
-        var moved = _org.People.Users.First();
-        var changed = new UserDirectory(_org.People.Users.Select(u => u == moved
-            ? u with { TimeZone = TimeZoneInfo.FindSystemTimeZoneById(u.TimeZone.Id == "Asia/Tokyo" ? "Europe/Paris" : "Asia/Tokyo") }
+        var people = _org.People.Users.OrderBy(u => u.UserId, StringComparer.Ordinal).ToList();
+        var leaverId = _org.Events[(int)(_org.Events.Count * 0.95)].UserId;
+        var leaver = people.Single(u => u.UserId == leaverId);
+        var others = people.Where(u => u != leaver).ToList();
+        var moved = others[0];
+        var transferred = others.Skip(1).First(u => others.Any(o => o.Department != u.Department));
+        var promoted = others.Skip(2).First(u => u != transferred && !u.Roles.Any(ScoringPolicy.Default().AdminRoles.Contains));
+        var department = others.First(o => o.Department != transferred.Department).Department;
+        var admin = ScoringPolicy.Default().AdminRoles.First();
+        var midpoint = DateOnly.FromDateTime(_org.Events[_org.Events.Count / 2].Timestamp.UtcDateTime);
+        var directory = new UserDirectory(people.Select(u =>
+            u == moved ? u with { TimeZone = TimeZoneInfo.FindSystemTimeZoneById(u.TimeZone.Id == "Asia/Tokyo" ? "America/Chicago" : "Asia/Tokyo") }
+            : u == transferred ? u with { Department = department }
+            : u == promoted ? u with { Roles = [.. u.Roles, admin] }
+            : u == leaver ? u with { Terminated = midpoint }
             : u));
-        var same = new UserDirectory(_org.People.Users);
+        return (directory, moved, transferred, promoted, leaver);
+    }
 
-        Assert.Null(ScorerSnapshot.TryRead(Snapshot(), _org.New(), changed, out var reason));
-        Assert.Contains("directory", reason, StringComparison.Ordinal);
-        Assert.NotNull(ScorerSnapshot.TryRead(Snapshot(), _org.New(), same, out _)); // equal content in another object is the same directory
+    [Theory]
+    [InlineData(0.3)]
+    [InlineData(0.61)]
+    [InlineData(0.8)]
+    public void A_snapshot_made_under_an_older_directory_continues_exactly_as_a_scorer_that_took_the_change_live(double split)
+    {
+        var (changed, moved, transferred, promoted, leaver) = Changed();
+        var at = (int)(_org.Events.Count * split);
+
+        // Live: one scorer is told of the new directory between two events, and nothing is replayed.
+        var live = _org.New();
+        var findings = Score(_org.Events, 0, at, live, complete: false);
+        var snapshot = ScorerSnapshot.Write(live, Coverage);
+        var oldGroup = live.Baselines.Users[transferred.UserId].PeerGroup;
+        Assert.Equal(4, live.Rebind(changed));
+
+        // A takeover: a new scorer, built with the new directory, restores the snapshot made under the old one.
+        var restored = new ScoringOptions { Directory = changed }.Build();
+        Assert.NotNull(ScorerSnapshot.TryRead(snapshot, restored, out var reason));
+        Assert.Null(reason);
+        Assert.Equal(ScorerSnapshot.Write(live, Coverage), ScorerSnapshot.Write(restored, Coverage)); // the same state, byte for byte
+
+        // The transferred person counts in their new group, no longer in the old one.
+        var newGroup = changed.Find(transferred.UserId)!.PeerGroup;
+        Assert.Equal(newGroup, live.Baselines.Users[transferred.UserId].PeerGroup);
+        Assert.Contains(transferred.UserId, live.Baselines.Peers[newGroup].Members);
+        Assert.DoesNotContain(transferred.UserId, live.Baselines.Peers[oldGroup].Members);
+
+        var liveRest = Score(_org.Events, at, _org.Events.Count, live, complete: true);
+        var restoredRest = Score(_org.Events, at, _org.Events.Count, restored, complete: true);
+        Assert.Equal(liveRest, restoredRest);
+
+        // And the change took effect: the leaver's activity after their last day is a finding now, and was not before.
+        findings.AddRange(liveRest);
+        static bool AfterTermination(string json, string userId) =>
+            FindingJson.Parse(json) is var f && f.UserId == userId && f.Reasons.Any(r => r.Code == ReasonCodes.AfterTermination);
+        Assert.Contains(findings, f => AfterTermination(f, leaver.UserId));
+        Assert.DoesNotContain(_org.Reference, f => AfterTermination(f, leaver.UserId));
+        Assert.NotEqual(moved.UserId, promoted.UserId);
+    }
+
+    [Fact]
+    public void A_directory_with_the_same_data_in_a_new_object_changes_no_one_and_no_finding()
+    {
+        var at = _org.Events.Count / 3;
+        var scorer = _org.New();
+        var findings = Score(_org.Events, 0, at, scorer, complete: false);
+
+        Assert.Equal(0, scorer.Rebind(new UserDirectory(_org.People.Users)));
+        findings.AddRange(Score(_org.Events, at, _org.Events.Count, scorer, complete: true));
+
+        Assert.Equal(_org.Reference, findings);
     }
 
     [Fact]
@@ -197,7 +261,7 @@ public sealed class ScorerSnapshotTests : IClassFixture<ScorerSnapshotTests.Gene
         var stricter = ScoringPolicy.Default() with { MinFindingScore = 30 };
         var scorer = new ScoringOptions { Policy = stricter, Directory = _org.People }.Build();
 
-        Assert.Null(ScorerSnapshot.TryRead(Snapshot(), scorer, _org.People, out var reason));
+        Assert.Null(ScorerSnapshot.TryRead(Snapshot(), scorer, out var reason));
         Assert.Contains("policy", reason, StringComparison.Ordinal);
     }
 
@@ -205,6 +269,6 @@ public sealed class ScorerSnapshotTests : IClassFixture<ScorerSnapshotTests.Gene
     {
         var scorer = _org.New();
         Score(_org.Events, 0, _org.Events.Count / 4, scorer, complete: false);
-        return ScorerSnapshot.Write(scorer, _org.People, Coverage);
+        return ScorerSnapshot.Write(scorer, Coverage);
     }
 }

@@ -9,7 +9,8 @@ namespace CrmSecurity.AuditAnalyzer.Service.Snapshots;
 /// history. A snapshot is written every <see cref="LiveOptions.SnapshotEveryEvents"/> scored events or
 /// <see cref="LiveOptions.SnapshotInterval"/>, whichever comes first, inside the transaction that saves findings and marks
 /// events scored, so it always matches the <c>scored</c> flags. One that cannot be used (another format, damaged, another
-/// policy or directory) is ignored and the partition is replayed as before.
+/// policy) is ignored and the partition is replayed as before; one made under an older directory is used, and the people
+/// whose data changed since are moved as a live directory change moves them (<see cref="Scoring.Scorer.Rebind"/>).
 /// </summary>
 internal sealed partial class PartitionSnapshots(LiveOptions options, TimeProvider time, ILogger logger)
 {
@@ -56,7 +57,7 @@ internal sealed partial class PartitionSnapshots(LiveOptions options, TimeProvid
             return null;
         }
 
-        var coverage = ScorerSnapshot.TryRead(row.Data, state.Scorer, state.Directory, out var reason);
+        var coverage = ScorerSnapshot.TryRead(row.Data, state.Scorer, out var reason);
         if (coverage is null)
         {
             Interlocked.Increment(ref _ignored);
@@ -93,7 +94,7 @@ internal sealed partial class PartitionSnapshots(LiveOptions options, TimeProvid
             return;
         }
 
-        var data = ScorerSnapshot.Write(state.Scorer, state.Directory, new SnapshotCoverage(covered, gaps));
+        var data = ScorerSnapshot.Write(state.Scorer, new SnapshotCoverage(covered, gaps));
         await db.Set<PartitionSnapshotRow>().Where(s => s.Partition == partition).ExecuteDeleteAsync(cancellationToken);
         var row = new PartitionSnapshotRow
         {

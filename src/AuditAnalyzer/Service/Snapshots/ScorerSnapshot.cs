@@ -5,7 +5,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using CrmSecurity.AuditAnalyzer.Baselines;
-using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Policy;
 using CrmSecurity.AuditAnalyzer.Scoring;
 
@@ -19,31 +18,32 @@ internal sealed record SnapshotCoverage(long CoveredSeq, IReadOnlyList<long> Gap
 /// <list type="number">
 /// <item>one byte: the format version. A snapshot of another version is ignored (the partition is replayed), never an error;</item>
 /// <item>eight bytes: XxHash3 of the rest, so a torn or altered row is ignored too;</item>
-/// <item>the rest, Brotli-compressed: the policy's and the directory's fingerprints, the day counters and history length
+/// <item>the rest, Brotli-compressed: the policy's fingerprint, the day counters and history length
 /// the baselines were laid out with, the coverage (highest sequence number and the unscored gaps below it), then the
-/// scorer's own state (<see cref="Scorer.WriteState"/>, each baseline and detector state writing its own part beside its class).</item>
+/// scorer's own state (<see cref="Scorer.WriteState"/>, each baseline and detector state writing its own part beside its class,
+/// and a digest of each person's directory data, so a snapshot read under a newer directory moves whom it changed).</item>
 /// </list>
+/// Format 1 held the whole directory's fingerprint and was ignored under any other directory; a format 1 snapshot is now
+/// ignored once (the partition is replayed, then written in format 2).
 /// </summary>
 internal static class ScorerSnapshot
 {
-    public const byte FormatVersion = 1;
+    public const byte FormatVersion = 2;
 
     private const int EndMarker = 0x534E4150; // "SNAP": the reader got to the end it was written with
 
-    private static readonly ConditionalWeakTable<UserDirectory, string> DirectoryFingerprints = [];
     private static readonly ConditionalWeakTable<ScoringPolicy, string> PolicyFingerprints = [];
 
     // Thresholds may be infinite (a limit that is off); the fingerprint only needs a stable text of every value.
     private static readonly JsonSerializerOptions PolicyText = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
-    public static byte[] Write(Scorer scorer, UserDirectory directory, SnapshotCoverage coverage)
+    public static byte[] Write(Scorer scorer, SnapshotCoverage coverage)
     {
         // Written whole, then compressed in one call: a BinaryWriter straight over the compressor pays per small write.
         using var raw = new MemoryStream();
         using (var w = new BinaryWriter(raw, Encoding.UTF8, leaveOpen: true))
         {
             w.Write(PolicyFingerprint(scorer.Policy));
-            w.Write(DirectoryFingerprint(directory));
             w.Write(DayCounters.Count);
             w.Write(scorer.Baselines.HistoryDays);
             w.Write(coverage.CoveredSeq);
@@ -74,10 +74,11 @@ internal static class ScorerSnapshot
     /// <summary>
     /// Reads <paramref name="data"/> into <paramref name="scorer"/> (new, built with the current policy and directory) and
     /// returns what it covers; or null, with the reason, when the snapshot cannot be used as it is: another format
-    /// version, damaged, or made under another policy or directory. On null the scorer may hold part of the snapshot and
-    /// must be thrown away.
+    /// version, damaged, or made under another policy. A snapshot made under another directory is used: the people whose
+    /// data changed are moved as <see cref="Scorer.Rebind"/> moves them. On null the scorer may hold part of the snapshot
+    /// and must be thrown away.
     /// </summary>
-    public static SnapshotCoverage? TryRead(byte[] data, Scorer scorer, UserDirectory directory, out string? reason)
+    public static SnapshotCoverage? TryRead(byte[] data, Scorer scorer, out string? reason)
     {
         if (data.Length < 9 || data[0] != FormatVersion)
         {
@@ -106,12 +107,6 @@ internal static class ScorerSnapshot
             if (r.ReadString() != PolicyFingerprint(scorer.Policy))
             {
                 reason = "made under another scoring policy";
-                return null;
-            }
-
-            if (r.ReadString() != DirectoryFingerprint(directory))
-            {
-                reason = "made under another directory";
                 return null;
             }
 
@@ -153,23 +148,6 @@ internal static class ScorerSnapshot
             return null;
         }
     }
-
-    /// <summary>
-    /// A digest of everything the scorer reads from the directory (ids, names, departments, titles, roles, units, managers,
-    /// time zones, hire and termination dates), in user id order: equal for equal directories whatever their object.
-    /// </summary>
-    public static string DirectoryFingerprint(UserDirectory directory) => DirectoryFingerprints.GetValue(directory, static d =>
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var u in d.Users.OrderBy(u => u.UserId, StringComparer.Ordinal))
-        {
-            var line = string.Join('\u001f', u.UserId, u.UserName, u.Department, u.Title, string.Join('\u001e', u.Roles), u.BusinessUnit, u.Manager,
-                u.TimeZone.Id, u.Hired?.DayNumber, u.Terminated?.DayNumber);
-            hash.AppendData(Encoding.UTF8.GetBytes(line + "\n"));
-        }
-
-        return Convert.ToHexString(hash.GetHashAndReset());
-    });
 
     /// <summary>A digest of the scoring policy's values (its JSON form), so a snapshot is not continued under changed thresholds.</summary>
     public static string PolicyFingerprint(ScoringPolicy policy) => PolicyFingerprints.GetValue(policy, static p =>
