@@ -34,6 +34,15 @@ public static class AnalyzerMetrics
         }
     }
 
+    private static double _scoringLag;
+
+    // Seconds the oldest unscored event had waited at the last measurement (ScoringLag), seen from the database: all instances.
+    private static readonly ObservableGauge<double> ScoringLagGauge = Meter.CreateObservableGauge(
+        "crm_security.analyzer.scoring_lag", () => Volatile.Read(ref _scoringLag), "s",
+        "How long the oldest unscored event has waited since it was received (all instances); 0 when none waits");
+
+    internal static void SetScoringLag(double seconds) => Volatile.Write(ref _scoringLag, seconds);
+
     internal static void SetFindings(IReadOnlyList<(string Detector, string Severity, long Count)> findings) => _findings = findings;
 
     private static IEnumerable<Measurement<long>> Observe() =>
@@ -86,21 +95,8 @@ internal sealed class ScorerHealthCheck(IServiceScopeFactory scopes, IOptions<Li
         var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
         var now = time.GetUtcNow().UtcTicks;
         var waitingSince = now - (settings.LeaseDuration * 2).Ticks;
-        // Per partition, when its first unscored event (in seq order, the order it is scored in) was received: an index
-        // probe each on (partition, scored, seq), instead of a filter over every stored event on each health check.
-        var stale = false;
-        for (var first = 0; first < settings.Partitions && !stale; first += 32)
-        {
-            IQueryable<long>? probes = null;
-            for (var p = first; p < Math.Min(settings.Partitions, first + 32); p++)
-            {
-                var partition = p; // one parameter per probe
-                var probe = db.Events.AsNoTracking().Where(e => e.Partition == partition && !e.Scored).OrderBy(e => e.Seq).Select(e => e.ReceivedTicks).Take(1);
-                probes = probes is null ? probe : probes.Concat(probe);
-            }
-
-            stale = (await probes!.ToListAsync(cancellationToken)).Any(received => received < waitingSince);
-        }
+        // When the oldest unscored event was received: an index probe per partition, not a filter over every stored event.
+        var stale = await ScoringLag.OldestUnscoredAsync(db, settings.Partitions, cancellationToken) < waitingSince;
 
         if (!stale || await db.Leases.AsNoTracking().AnyAsync(l => l.ExpiresTicks > now, cancellationToken))
         {

@@ -33,7 +33,7 @@ internal static class LiveEndpoints
     }
 
     internal static async Task<Results<Ok<BatchResponse>, ValidationProblem, ProblemHttpResult>> IngestAsync(
-        HttpContext http, LiveDbContext db, IOptions<LiveOptions> options, LiveDirectory directory, IngestionGate gate, TimeProvider time,
+        HttpContext http, LiveDbContext db, IOptions<LiveOptions> options, LiveDirectory directory, IngestionGate gate, ScoringLag lag, TimeProvider time,
         CancellationToken cancellationToken)
     {
         var settings = options.Value;
@@ -51,6 +51,14 @@ internal static class LiveEndpoints
             // RFC 9110 §15.5.16: an encoding we do not decode is refused, not stored as garbage.
             return TypedResults.Problem(title: "The content encoding is not supported.", detail: "Content-Encoding must be gzip or left out.",
                 statusCode: StatusCodes.Status415UnsupportedMediaType);
+        }
+
+        // Backpressure from scoring (AuditAnalyzer:Live:MaxScoringLag): while the oldest unscored event has waited longer,
+        // the sender holds the batch, so findings do not fall further behind their evidence (RFC 9110 §15.6.4, §10.2.3).
+        if (lag.Refusing is { } behind)
+        {
+            http.Response.Headers.RetryAfter = gate.RetryAfterSeconds;
+            return TypedResults.Problem(title: "Scoring is behind.", detail: lag.Explain(behind, gate.RetryAfterSeconds), statusCode: StatusCodes.Status503ServiceUnavailable);
         }
 
         // Ingestion's own bounded share of the host, taken before the body is read so that buffers, threads and

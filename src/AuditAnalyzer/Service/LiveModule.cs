@@ -58,6 +58,8 @@ public static class LiveModule
         // Before the scorer and the review start: a clear pseudonym key of an older database is wrapped first.
         services.AddHostedService<PseudonymKeyUpgrade>();
         services.AddHostedService<FindingsMetricsRefresher>();
+        services.AddSingleton<ScoringLag>();
+        services.AddHostedService<ScoringLagWatch>();
         services.AddSingleton<LiveUserRisks>();
         services.AddHostedService<LiveUserRisksRefresher>();
         services.AddHealthChecks().AddCheck<ScorerHealthCheck>("analyzer-scorer", tags: [ReadyTag]);

@@ -97,6 +97,14 @@ public sealed class LiveOptions
 
     /// <summary>Longest time between two snapshots of a partition that scored events in between.</summary>
     public TimeSpan SnapshotInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Backpressure from scoring: while the oldest unscored event (on any instance) has waited longer than this, new
+    /// batches are answered 503 with <c>Retry-After</c>, so a finding never trails its evidence by much more and senders
+    /// hold what scoring cannot take yet. Zero (the default): never refused for this; the lag is still measured
+    /// (<c>crm_security.analyzer.scoring_lag</c>).
+    /// </summary>
+    public TimeSpan MaxScoringLag { get; set; } = TimeSpan.Zero;
 }
 
 /// <summary>
@@ -190,6 +198,11 @@ internal sealed class LiveOptionsValidator : IValidateOptions<LiveOptions>
         if (options.SnapshotInterval < TimeSpan.FromSeconds(1) || options.SnapshotInterval > TimeSpan.FromDays(1))
         {
             errors.Add($"{LiveOptions.Section}:SnapshotInterval is {options.SnapshotInterval}; use 00:00:01 to 1.00:00:00 (for example 00:05:00).");
+        }
+
+        if (options.MaxScoringLag != TimeSpan.Zero && (options.MaxScoringLag < TimeSpan.FromSeconds(1) || options.MaxScoringLag > TimeSpan.FromHours(1)))
+        {
+            errors.Add($"{LiveOptions.Section}:MaxScoringLag is {options.MaxScoringLag}; use 00:00:00 (never refuse batches because scoring is behind, the default) or 00:00:01 to 01:00:00 (for example 00:00:05).");
         }
 
         foreach (var (client, sender) in options.Senders)

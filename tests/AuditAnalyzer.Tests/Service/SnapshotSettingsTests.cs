@@ -12,6 +12,8 @@ public sealed class SnapshotSettingsTests : IDisposable
     [InlineData("SnapshotEveryEvents", "100000001")]
     [InlineData("SnapshotInterval", "00:00:00")]
     [InlineData("SnapshotInterval", "2.00:00:00")]
+    [InlineData("MaxScoringLag", "00:00:00.5")]
+    [InlineData("MaxScoringLag", "02:00:00")]
     public async Task A_snapshot_setting_that_cannot_work_stops_start_up_naming_the_setting(string setting, string value)
     {
         var (exitCode, output) = await ServerProcess.StartExpectingExitAsync(new Dictionary<string, string?>
