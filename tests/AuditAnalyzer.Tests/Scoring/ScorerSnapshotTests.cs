@@ -265,6 +265,16 @@ public sealed class ScorerSnapshotTests : IClassFixture<ScorerSnapshotTests.Gene
         Assert.Contains("policy", reason, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void A_snapshot_is_used_by_a_host_that_loaded_the_same_policy_from_another_path()
+    {
+        var elsewhere = ScoringPolicy.Default() with { Source = "/etc/crm-security/audit-analyzer.json" };
+        var scorer = new ScoringOptions { Policy = elsewhere, Directory = _org.People }.Build();
+
+        Assert.NotNull(ScorerSnapshot.TryRead(Snapshot(), scorer, out var reason));
+        Assert.Null(reason);
+    }
+
     private byte[] Snapshot()
     {
         var scorer = _org.New();

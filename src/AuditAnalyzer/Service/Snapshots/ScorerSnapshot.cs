@@ -149,9 +149,13 @@ internal static class ScorerSnapshot
         }
     }
 
-    /// <summary>A digest of the scoring policy's values (its JSON form), so a snapshot is not continued under changed thresholds.</summary>
-    public static string PolicyFingerprint(ScoringPolicy policy) => PolicyFingerprints.GetValue(policy, static p =>
+    /// <summary>
+    /// A digest of the scoring policy's values (its JSON form), so a snapshot is not continued under changed thresholds.
+    /// Where the policy was read from is not a value: hosts that load the same policy from different paths share snapshots.
+    /// </summary>
+    public static string PolicyFingerprint(ScoringPolicy policy) => PolicyFingerprints.GetValue(policy, static policy =>
     {
+        var p = policy with { Source = "" };
         string text;
         try
         {
@@ -159,7 +163,7 @@ internal static class ScorerSnapshot
         }
         catch (Exception e) when (e is NotSupportedException or ArgumentException or InvalidOperationException)
         {
-            text = $"{p.Source}|{p.HistoryDays}|{p}"; // record's own ToString: every scalar member
+            text = $"{p.HistoryDays}|{p}"; // record's own ToString: every scalar member
         }
 
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
