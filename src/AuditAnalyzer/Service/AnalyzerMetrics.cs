@@ -73,7 +73,7 @@ internal sealed partial class FindingsMetricsRefresher(IServiceScopeFactory scop
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    [LoggerMessage(EventId = 6110, Level = LogLevel.Warning, Message = "Could not read the findings counts for the metrics; the last counts stay")]
+    [LoggerMessage(EventId = 6104, Level = LogLevel.Warning, Message = "Could not read the findings counts for the metrics; the last counts stay")]
     private static partial void LogRefreshFailed(ILogger logger, Exception exception);
 }
 

@@ -428,10 +428,10 @@ internal sealed partial class ClientJwksFetcher : IDisposable
 
     public void Dispose() => _http.Dispose();
 
-    [LoggerMessage(EventId = 4600, Level = LogLevel.Information, Message = "Fetched the JWKS of client {ClientId}: {KeyCount} signing keys, cached for {Lifetime}")]
+    [LoggerMessage(EventId = 4610, Level = LogLevel.Information, Message = "Fetched the JWKS of client {ClientId}: {KeyCount} signing keys, cached for {Lifetime}")]
     private static partial void LogFetched(ILogger logger, string clientId, int keyCount, TimeSpan lifetime);
 
-    [LoggerMessage(EventId = 4601, Level = LogLevel.Warning, Message = "Could not fetch the JWKS of client {ClientId} from {Uri}: {Reason}")]
+    [LoggerMessage(EventId = 4611, Level = LogLevel.Warning, Message = "Could not fetch the JWKS of client {ClientId} from {Uri}: {Reason}")]
     private static partial void LogFetchFailed(ILogger logger, string clientId, string uri, string reason);
 
     private sealed class Entry

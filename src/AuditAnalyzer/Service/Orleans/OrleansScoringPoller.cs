@@ -71,9 +71,9 @@ internal sealed partial class OrleansScoringPoller(
         }
     }
 
-    [LoggerMessage(EventId = 6111, Level = LogLevel.Error, Message = "Looking for partitions to score failed; it is retried")]
+    [LoggerMessage(EventId = 6171, Level = LogLevel.Error, Message = "Looking for partitions to score failed; it is retried")]
     private static partial void LogPollFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(EventId = 6112, Level = LogLevel.Warning, Message = "Asking partition {Partition}'s grain to score failed; it is asked again")]
+    [LoggerMessage(EventId = 6172, Level = LogLevel.Warning, Message = "Asking partition {Partition}'s grain to score failed; it is asked again")]
     private static partial void LogCallFailed(ILogger logger, int partition, Exception exception);
 }

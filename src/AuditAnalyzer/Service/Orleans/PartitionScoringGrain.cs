@@ -97,6 +97,6 @@ internal sealed partial class PartitionScoringGrain(
         return scored;
     }
 
-    [LoggerMessage(EventId = 6110, Level = LogLevel.Error, Message = "Scoring partition {Partition} on this silo failed; it is retried")]
+    [LoggerMessage(EventId = 6170, Level = LogLevel.Error, Message = "Scoring partition {Partition} on this silo failed; it is retried")]
     private static partial void LogStepFailed(ILogger logger, int partition, Exception exception);
 }
