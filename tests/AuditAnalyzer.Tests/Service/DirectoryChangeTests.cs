@@ -51,32 +51,7 @@ public sealed class DirectoryChangeTests : IAsyncDisposable
 
     private static IReadOnlyList<DirectoryEntry> People(LiveHost host) => [.. host.Services.GetRequiredService<IDirectorySource>().Current.Users];
 
-    private static async Task PostAsync(LiveHost host, IEnumerable<string> lines)
-    {
-        var token = await host.WriterTokenAsync();
-        foreach (var chunk in lines.Chunk(1_000))
-        {
-            var (status, _, body) = await host.PostEventsAsync(token, string.Join('\n', chunk));
-            Assert.True(status == HttpStatusCode.OK, $"events refused: {(int)status} {body}");
-            Assert.Equal(0, body.GetProperty("rejected").GetInt32());
-        }
-    }
 
-    private static async Task ScoreAllAsync(LiveHost host)
-    {
-        var scoring = host.Services.GetRequiredService<LiveScoring>();
-        for (var poll = 0; poll < 50; poll++)
-        {
-            await scoring.PollAsync(Cancel);
-            await using var scope = host.Services.CreateAsyncScope();
-            if (!await scope.ServiceProvider.GetRequiredService<LiveDbContext>().Events.AnyAsync(e => !e.Scored, Cancel))
-            {
-                return;
-            }
-        }
-
-        Assert.Fail("the scorer left events unscored after 50 polls");
-    }
 
     /// <summary>What a security admin does in the console: sets the person's last day (the admin API the console calls).</summary>
     private static async Task TerminateAsync(LiveHost host, string userId, DateOnly lastDay)
@@ -111,15 +86,15 @@ public sealed class DirectoryChangeTests : IAsyncDisposable
         var people = People(host);
         var frank = people.Single(p => p.UserName == "frank");
         var grace = people.Single(p => p.UserName == "grace");
-        await PostAsync(host, History(people));
-        await ScoreAllAsync(host);
+        await host.PostAllAsync(History(people), 1000);
+        await host.ScoreAllAsync();
         var snapshots = host.Services.GetRequiredService<PartitionScoring>().Snapshots;
         var replayedBefore = snapshots.Replayed;
 
         await TerminateAsync(host, frank.UserId, DateOnly.FromDateTime(Today.AddDays(-4).UtcDateTime));
         await MoveAsync(host, grace.UserId, "Pacific/Auckland");
-        await PostAsync(host, [Line("after-1", frank.UserId, "export", Today.AddDays(-2).AddHours(11)), Line("after-2", grace.UserId, "read", Today.AddDays(-2).AddHours(11))]);
-        await ScoreAllAsync(host);
+        await host.PostAllAsync([Line("after-1", frank.UserId, "export", Today.AddDays(-2).AddHours(11)), Line("after-2", grace.UserId, "read", Today.AddDays(-2).AddHours(11))]);
+        await host.ScoreAllAsync();
 
         Assert.Contains(ReasonCodes.AfterTermination, await ReasonsAboutAsync(host, frank.UserId));
         // No partition was rebuilt for the change: nothing replayed, no snapshot set aside, the two people taken on as changed.
@@ -136,8 +111,8 @@ public sealed class DirectoryChangeTests : IAsyncDisposable
         {
             var people = People(before);
             frankId = people.Single(p => p.UserName == "frank").UserId;
-            await PostAsync(before, History(people));
-            await ScoreAllAsync(before);
+            await before.PostAllAsync(History(people), 1000);
+            await before.ScoreAllAsync();
             await using var scope = before.Services.CreateAsyncScope();
             partitions = await scope.ServiceProvider.GetRequiredService<LiveDbContext>().Set<CrmSecurity.AuditAnalyzer.Service.Snapshots.PartitionSnapshotRow>().CountAsync(Cancel);
 
@@ -146,8 +121,8 @@ public sealed class DirectoryChangeTests : IAsyncDisposable
         }
 
         await using var after = Start();
-        await PostAsync(after, [Line("after-1", frankId, "export", Today.AddDays(-2).AddHours(11))]);
-        await ScoreAllAsync(after);
+        await after.PostAllAsync([Line("after-1", frankId, "export", Today.AddDays(-2).AddHours(11))]);
+        await after.ScoreAllAsync();
 
         var snapshots = after.Services.GetRequiredService<PartitionScoring>().Snapshots;
         // Each partition the new host took (frank's among them: it scored his export) continued from its snapshot.

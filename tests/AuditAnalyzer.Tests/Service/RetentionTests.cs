@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
 using CrmSecurity.AuditAnalyzer.Review;
 using CrmSecurity.AuditAnalyzer.Service;
@@ -85,33 +84,7 @@ public sealed class RetentionTests : IAsyncDisposable
     private static IEnumerable<string> Reads(string prefix, string user, DateTimeOffset from, int count) =>
         Enumerable.Range(0, count).Select(i => Line($"{prefix}-{i}", user, "read", from.AddSeconds(i), ",\"entity\":\"contact\""));
 
-    private static async Task PostAsync(LiveHost host, IEnumerable<string> lines)
-    {
-        var token = await host.WriterTokenAsync();
-        foreach (var chunk in lines.Chunk(5_000))
-        {
-            var (status, _, body) = await host.PostEventsAsync(token, string.Join('\n', chunk));
-            Assert.True(status == HttpStatusCode.OK, $"events refused: {(int)status} {body}");
-            Assert.Equal(0, body.GetProperty("rejected").GetInt32());
-        }
-    }
 
-    /// <summary>Scores every stored event with the host's own scorer, poll by poll (2,000 events per partition each).</summary>
-    private static async Task ScoreAllAsync(LiveHost host)
-    {
-        var scoring = host.Services.GetRequiredService<LiveScoring>();
-        for (var poll = 0; poll < 50; poll++)
-        {
-            await scoring.PollAsync(Cancel);
-            await using var scope = host.Services.CreateAsyncScope();
-            if (!await scope.ServiceProvider.GetRequiredService<LiveDbContext>().Events.AnyAsync(e => !e.Scored, Cancel))
-            {
-                return;
-            }
-        }
-
-        Assert.Fail("the scorer left events unscored after 50 polls");
-    }
 
     private static async Task<List<string>> StoredIdsAsync(LiveHost host, string user)
     {
@@ -142,10 +115,10 @@ public sealed class RetentionTests : IAsyncDisposable
     {
         var host = await StartAsync(provider);
         // As of the pass: 6,000 events 100 days old (more than one 5,000-row step), one a day inside the 90 days, and last week's day.
-        await PostAsync(host, Reads("old", "ret-ann", Later.AddDays(-100), 6_000)
+        await host.PostAllAsync(Reads("old", "ret-ann", Later.AddDays(-100), 6_000)
             .Concat([Line("edge-1", "ret-ann", "read", Later.AddDays(-89)), Line("edge-2", "ret-bob", "read", Later.AddDays(-89))])
-            .Concat(Reads("new", "ret-bob", Now.AddDays(-7), 50)));
-        await ScoreAllAsync(host);
+            .Concat(Reads("new", "ret-bob", Now.AddDays(-7), 50)), 5000);
+        await host.ScoreAllAsync();
 
         var pass = await RetainAsync(host);
 
@@ -162,9 +135,9 @@ public sealed class RetentionTests : IAsyncDisposable
     public async Task Old_events_not_scored_yet_are_kept(string provider)
     {
         var host = await StartAsync(provider);
-        await PostAsync(host, Reads("early", "ret-cat", Later.AddDays(-120), 10));
-        await ScoreAllAsync(host);
-        await PostAsync(host, Reads("waiting", "ret-cat", Later.AddDays(-100), 10));
+        await host.PostAllAsync(Reads("early", "ret-cat", Later.AddDays(-120), 10), 5000);
+        await host.ScoreAllAsync();
+        await host.PostAllAsync(Reads("waiting", "ret-cat", Later.AddDays(-100), 10), 5000);
 
         var pass = await RetainAsync(host);
 
@@ -182,12 +155,12 @@ public sealed class RetentionTests : IAsyncDisposable
         var host = await StartAsync(provider);
         var night = Later.Date.AddDays(-100).AddHours(3);
         // 48,000 contacts in one export: over the contact limit, a reason that needs no history (the organisation is new).
-        await PostAsync(host, [
+        await host.PostAllAsync([
             Line("x-1", "ret-carl", "login", night, ",\"source_ip\":\"203.0.113.9\""),
             Line("x-2", "ret-carl", "export", night.AddMinutes(4), ",\"entity\":\"contact\",\"record_count\":48000,\"source_ip\":\"203.0.113.9\""),
             Line("later", "ret-dan", "read", Now.AddDays(-1)),
         ]);
-        await ScoreAllAsync(host);
+        await host.ScoreAllAsync();
         string id;
         await using (var scope = host.Services.CreateAsyncScope())
         {
@@ -227,7 +200,7 @@ public sealed class RetentionTests : IAsyncDisposable
         var lines = string.Join('\n', Reads("first", "ret-eve", first, 5).Concat(Reads("recent", "ret-eve", Now.AddDays(-3), 5)));
         var written = await host.Services.GetRequiredService<ILiveEventWriter>().WriteAsync("demo-crm", Encoding.UTF8.GetBytes(lines), Cancel);
         Assert.Equal(10, written.Stored);
-        await ScoreAllAsync(host);
+        await host.ScoreAllAsync();
         await using (var before = host.Services.CreateAsyncScope())
         {
             Assert.Equal(DateOnly.FromDateTime(first.UtcDateTime).DayNumber, await OrganisationHistory.FirstArrivalDayAsync(before.ServiceProvider.GetRequiredService<LiveDbContext>(), Cancel));

@@ -1,4 +1,3 @@
-using System.Net;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.AuditAnalyzer.Service.Snapshots;
 using CrmSecurity.AuditAnalyzer.Synthetic;
@@ -72,32 +71,7 @@ public sealed class SnapshotRebuildTests : IAsyncDisposable
 
     private static PartitionSnapshots Snapshots(LiveHost host) => host.Services.GetRequiredService<PartitionScoring>().Snapshots;
 
-    private static async Task PostAsync(LiveHost host, IEnumerable<string> lines)
-    {
-        var token = await host.WriterTokenAsync();
-        foreach (var chunk in lines.Chunk(2_000))
-        {
-            var (status, _, body) = await host.PostEventsAsync(token, string.Join('\n', chunk));
-            Assert.True(status == HttpStatusCode.OK, $"events refused: {(int)status} {body}");
-            Assert.Equal(0, body.GetProperty("rejected").GetInt32());
-        }
-    }
 
-    private static async Task ScoreAllAsync(LiveHost host)
-    {
-        var scoring = host.Services.GetRequiredService<LiveScoring>();
-        for (var poll = 0; poll < 100; poll++)
-        {
-            await scoring.PollAsync(Cancel);
-            await using var scope = host.Services.CreateAsyncScope();
-            if (!await scope.ServiceProvider.GetRequiredService<LiveDbContext>().Events.AnyAsync(e => !e.Scored, Cancel))
-            {
-                return;
-            }
-        }
-
-        Assert.Fail("the scorer left events unscored after 100 polls");
-    }
 
     private static async Task<List<string>> FindingsAsync(LiveHost host)
     {
@@ -126,10 +100,10 @@ public sealed class SnapshotRebuildTests : IAsyncDisposable
     private async Task<List<string>> NeverRestartedAsync(string provider)
     {
         await using var control = Start(await InstallationAsync(provider), snapshotEvery: 0);
-        await PostAsync(control, FirstPart);
-        await ScoreAllAsync(control);
-        await PostAsync(control, SecondPart);
-        await ScoreAllAsync(control);
+        await control.PostAllAsync(FirstPart);
+        await control.ScoreAllAsync(100);
+        await control.PostAllAsync(SecondPart);
+        await control.ScoreAllAsync(100);
         return await FindingsAsync(control);
     }
 
@@ -142,15 +116,15 @@ public sealed class SnapshotRebuildTests : IAsyncDisposable
         var place = await InstallationAsync(provider);
 
         var before = Start(place, snapshotEvery: 1); // a snapshot with every scoring transaction: nothing to replay
-        await PostAsync(before, FirstPart);
-        await ScoreAllAsync(before);
+        await before.PostAllAsync(FirstPart);
+        await before.ScoreAllAsync(100);
         Assert.True(Snapshots(before).Written > 0);
         Assert.Equal(4, await SnapshotRowsAsync(before)); // every partition has users of the generated organisation
         await before.DisposeAsync();
 
         await using var after = Start(place, snapshotEvery: 1);
-        await PostAsync(after, SecondPart);
-        await ScoreAllAsync(after);
+        await after.PostAllAsync(SecondPart);
+        await after.ScoreAllAsync(100);
 
         var snapshots = Snapshots(after);
         Assert.Equal((4L, 0L, 0L), (snapshots.Restored, snapshots.Ignored, snapshots.Replayed));
@@ -164,16 +138,16 @@ public sealed class SnapshotRebuildTests : IAsyncDisposable
     {
         var place = await InstallationAsync("Sqlite");
         var before = Start(place, snapshotEvery: 3_000); // the first transaction and then every 3,000 events
-        await PostAsync(before, FirstPart);
-        await ScoreAllAsync(before);
+        await before.PostAllAsync(FirstPart);
+        await before.ScoreAllAsync(100);
         var uncovered = await UncoveredAsync(before);
         var total = FirstPart.Length;
         Assert.Equal(4, await SnapshotRowsAsync(before));
         await before.DisposeAsync();
 
         await using var after = Start(place, snapshotEvery: 3_000);
-        await PostAsync(after, SecondPart);
-        await ScoreAllAsync(after);
+        await after.PostAllAsync(SecondPart);
+        await after.ScoreAllAsync(100);
 
         var snapshots = Snapshots(after);
         Assert.Equal(4, snapshots.Restored);
@@ -186,8 +160,8 @@ public sealed class SnapshotRebuildTests : IAsyncDisposable
     {
         var place = await InstallationAsync("Sqlite");
         var before = Start(place, snapshotEvery: 1);
-        await PostAsync(before, FirstPart);
-        await ScoreAllAsync(before);
+        await before.PostAllAsync(FirstPart);
+        await before.ScoreAllAsync(100);
         long scored;
         await using (var scope = before.Services.CreateAsyncScope())
         {
@@ -208,8 +182,8 @@ public sealed class SnapshotRebuildTests : IAsyncDisposable
         await before.DisposeAsync();
 
         await using var after = Start(place, snapshotEvery: 1);
-        await PostAsync(after, SecondPart);
-        await ScoreAllAsync(after);
+        await after.PostAllAsync(SecondPart);
+        await after.ScoreAllAsync(100);
 
         var snapshots = Snapshots(after);
         Assert.Equal((0L, 4L, scored), (snapshots.Restored, snapshots.Ignored, snapshots.Replayed));

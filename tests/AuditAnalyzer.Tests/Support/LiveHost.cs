@@ -5,6 +5,7 @@ using System.Text.Json;
 using CrmSecurity.AuditAnalyzer.Service;
 using CrmSecurity.Tests.Support;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace CrmSecurity.AuditAnalyzer.Tests.Support;
@@ -153,6 +154,35 @@ public sealed class LiveHost : IAsyncDisposable
         using var response = await http.SendAsync(request, Cancel);
         var text = await response.Content.ReadAsStringAsync(Cancel);
         return (response.StatusCode, response.Content.Headers.ContentType?.MediaType ?? "", text.Length > 0 ? JsonDocument.Parse(text).RootElement.Clone() : default);
+    }
+
+    /// <summary>Sends <paramref name="lines"/> as the demo CRM in batches of <paramref name="batch"/>, each answered 200 with no rejected line.</summary>
+    public async Task PostAllAsync(IEnumerable<string> lines, int batch = 2_000)
+    {
+        var token = await WriterTokenAsync();
+        foreach (var chunk in lines.Chunk(batch))
+        {
+            var (status, _, body) = await PostEventsAsync(token, string.Join('\n', chunk));
+            Assert.True(status == HttpStatusCode.OK, $"events refused: {(int)status} {body}");
+            Assert.Equal(0, body.GetProperty("rejected").GetInt32());
+        }
+    }
+
+    /// <summary>Scores every stored event with the host's own scorer (a host started with scoring off), poll by poll.</summary>
+    public async Task ScoreAllAsync(int polls = 50)
+    {
+        var scoring = Services.GetRequiredService<LiveScoring>();
+        for (var poll = 0; poll < polls; poll++)
+        {
+            await scoring.PollAsync(Cancel);
+            await using var scope = Services.CreateAsyncScope();
+            if (!await scope.ServiceProvider.GetRequiredService<LiveDbContext>().Events.AnyAsync(e => !e.Scored, Cancel))
+            {
+                return;
+            }
+        }
+
+        Assert.Fail($"the scorer left events unscored after {polls} polls");
     }
 
     public async Task<(HttpStatusCode Status, JsonElement Body)> GetFindingsAsync(string? token, string query = "")
