@@ -385,7 +385,7 @@ internal sealed class Scorer
             if (judgedBy != DirectoryUser.ScoringDigest(user.Directory))
             {
                 // The directory changed since the snapshot: the same move Rebind makes for a scorer that saw it live.
-                Move(user, user.Directory, before is null ? user.Peers : Baselines.Peer(before));
+                Move(user, user.Directory, before is not null && Baselines.Peers.TryGetValue(before, out var old) ? old : user.Peers);
             }
         }
 
