@@ -95,8 +95,8 @@ internal sealed class ScorerHealthCheck(IServiceScopeFactory scopes, IOptions<Li
         var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
         var now = time.GetUtcNow().UtcTicks;
         var waitingSince = now - (settings.LeaseDuration * 2).Ticks;
-        // When the oldest unscored event was received: an index probe per partition, not a filter over every stored event.
-        var stale = await ScoringLag.OldestUnscoredAsync(db, settings.Partitions, cancellationToken) < waitingSince;
+        // When the oldest unscored event was received (the log answers with one index probe per partition).
+        var stale = await scope.ServiceProvider.GetRequiredService<EventLog.IEventLog>().OldestPendingAsync(settings.Partitions, cancellationToken) < waitingSince;
 
         if (!stale || await db.Leases.AsNoTracking().AnyAsync(l => l.ExpiresTicks > now, cancellationToken))
         {

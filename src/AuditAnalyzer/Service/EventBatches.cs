@@ -5,8 +5,6 @@ using System.Security.Cryptography;
 using System.Text;
 using CrmSecurity.AuditAnalyzer.Events;
 using CrmSecurity.AuditAnalyzer.Ingestion;
-using CrmSecurity.AuditAnalyzer.Service.IngestionWrites;
-using Microsoft.EntityFrameworkCore;
 
 namespace CrmSecurity.AuditAnalyzer.Service;
 
@@ -17,9 +15,9 @@ internal sealed record LineError(long Line, string Reason, string Message);
 internal sealed record BatchResult(int Lines, int Accepted, int Duplicates, IReadOnlyList<LineError> Errors);
 
 /// <summary>
-/// A batch of JSON Lines access events, validated with the same parser as the <c>analyze</c> verb and stored
-/// in one transaction: every valid line is stored (or found already stored), every invalid one is returned
-/// with its line number. Idempotent on (client, <c>event_id</c>); a line without <c>event_id</c> is keyed by
+/// A batch of JSON Lines access events, validated with the same parser as the <c>analyze</c> verb and appended to the
+/// ingestion log (<see cref="EventLog.IEventLog"/>) in one transaction: every valid line is stored (or found already
+/// stored), every invalid one is returned with its line number. Idempotent on (client, <c>event_id</c>); a line without <c>event_id</c> is keyed by
 /// a SHA-256 of its bytes, so re-sending the same batch never stores anything twice, across restarts too.
 /// </summary>
 internal static class EventBatches
@@ -125,81 +123,13 @@ internal static class EventBatches
         return (rows, errors, lines, duplicates);
     }
 
-    /// <summary>
-    /// Stores the rows not stored before, all in one transaction (committed when this returns); returns how many were new.
-    /// SQLite and PostgreSQL: one insert that skips stored keys (<see cref="BatchInserts"/>), committed together with the
-    /// batches other requests queued meanwhile (<see cref="GroupCommits"/>); other providers: EF Core.
-    /// </summary>
-    public static async Task<int> StoreAsync(LiveDbContext db, List<StoredEventRow> rows, int maxUncommitted, CancellationToken cancellationToken)
+    /// <summary>Counts an appended batch in the ingestion metric: <paramref name="stored"/> new events, the others duplicates.</summary>
+    public static void CountAppended(List<StoredEventRow> rows, int stored)
     {
-        if (rows.Count == 0)
+        if (rows.Count > 0)
         {
-            return 0;
-        }
-
-        if (!BatchInserts.Supports(db))
-        {
-            return await StoreTrackedAsync(db, rows, cancellationToken);
-        }
-
-        return await CommitAsync(db, await GroupCommits.EnqueueAsync(db, rows, maxUncommitted, cancellationToken));
-    }
-
-    /// <summary>
-    /// Queues the rows for <see cref="CommitAsync"/> (SQLite and PostgreSQL), waiting while <paramref name="maxUncommitted"/>
-    /// batches of the database are uncommitted; null when there is nothing to store or the provider stores through
-    /// <see cref="StoreAsync"/>. Once queued the batch is written even if its sender stops waiting.
-    /// </summary>
-    public static async Task<GroupCommits.Pending?> QueueAsync(LiveDbContext db, List<StoredEventRow> rows, int maxUncommitted, CancellationToken cancellationToken) =>
-        rows.Count == 0 || !BatchInserts.Supports(db) ? null : await GroupCommits.EnqueueAsync(db, rows, maxUncommitted, cancellationToken);
-
-    /// <summary>Waits until a queued batch is committed; returns how many of its rows were new.</summary>
-    public static async Task<int> CommitAsync(LiveDbContext db, GroupCommits.Pending pending)
-    {
-        var stored = await pending.CommitAsync(db);
-        AnalyzerMetrics.Ingested(pending.Rows[0].ClientId, stored, "accepted");
-        AnalyzerMetrics.Ingested(pending.Rows[0].ClientId, pending.Rows.Count - stored, "duplicate");
-        return stored;
-    }
-
-    /// <summary>The EF Core path (SQL Server): reads which keys are stored, adds the others, retries a key stored meanwhile.</summary>
-    private static async Task<int> StoreTrackedAsync(LiveDbContext db, List<StoredEventRow> rows, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                var keys = rows.Select(r => r.EventKey).ToList();
-                var known = (await db.Events.AsNoTracking().Where(e => keys.Contains(e.EventKey)).Select(e => e.EventKey).ToListAsync(cancellationToken))
-                    .ToHashSet(StringComparer.Ordinal);
-                var fresh = rows.Where(r => !known.Contains(r.EventKey)).ToList();
-                if (fresh.Count > 0)
-                {
-                    db.Events.AddRange(fresh);
-                    await db.SaveChangesAsync(cancellationToken);
-                }
-
-                if (rows.Count > 0)
-                {
-                    AnalyzerMetrics.Ingested(rows[0].ClientId, fresh.Count, "accepted");
-                    AnalyzerMetrics.Ingested(rows[0].ClientId, rows.Count - fresh.Count, "duplicate");
-                }
-
-                return fresh.Count;
-            }
-            catch (DbUpdateException) when (attempt < 3)
-            {
-                // The same event arrived concurrently on another request or instance (unique event_key): look again.
-                db.ChangeTracker.Clear();
-                foreach (var row in rows)
-                {
-                    row.Seq = 0;
-                }
-            }
-            finally
-            {
-                db.ChangeTracker.Clear();
-            }
+            AnalyzerMetrics.Ingested(rows[0].ClientId, stored, "accepted");
+            AnalyzerMetrics.Ingested(rows[0].ClientId, rows.Count - stored, "duplicate");
         }
     }
 

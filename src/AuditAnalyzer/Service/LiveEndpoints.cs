@@ -8,6 +8,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Review;
+using CrmSecurity.AuditAnalyzer.Service.EventLog;
 using CrmSecurity.AuditAnalyzer.Service.IngestionWrites;
 
 namespace CrmSecurity.AuditAnalyzer.Service;
@@ -33,7 +34,7 @@ internal static class LiveEndpoints
     }
 
     internal static async Task<Results<Ok<BatchResponse>, ValidationProblem, ProblemHttpResult>> IngestAsync(
-        HttpContext http, LiveDbContext db, IOptions<LiveOptions> options, LiveDirectory directory, IngestionGate gate, ScoringLag lag, TimeProvider time,
+        HttpContext http, IEventLog log, IOptions<LiveOptions> options, LiveDirectory directory, IngestionGate gate, ScoringLag lag, TimeProvider time,
         CancellationToken cancellationToken)
     {
         var settings = options.Value;
@@ -123,19 +124,13 @@ internal static class LiveEndpoints
         int stored;
         try
         {
-            // The batch is queued for the next group commit. On a database server the slot then goes to the next batch,
-            // which is read and parsed while this one is written (the write's work is mostly the server's). On SQLite the
-            // write runs on this host's cores too, so the slot is kept until the commit: MaxConcurrentBatches keeps
-            // bounding ingestion's share of the host. Committed when CommitAsync returns: a 200 means every stored event is durable.
-            var queued = await EventBatches.QueueAsync(db, batch.Rows, settings.MaxUncommittedBatches, cancellationToken);
-            if (!BatchInserts.WritesInProcess(db))
-            {
-                slot.Dispose();
-            }
-
-            stored = queued is null
-                ? await EventBatches.StoreAsync(db, batch.Rows, settings.MaxUncommittedBatches, cancellationToken)
-                : await EventBatches.CommitAsync(db, queued);
+            // The batch is appended to the ingestion log. On a database server (or a broker) the slot goes to the next batch
+            // as soon as the batch is queued, and that batch is read and parsed while this one is written (the write's work is
+            // mostly the server's). On SQLite the write runs on this host's cores too, so the slot is kept until the commit:
+            // MaxConcurrentBatches keeps bounding ingestion's share of the host. Durable when AppendAsync returns: a 200
+            // means every stored event is durable.
+            stored = await log.AppendAsync(batch.Rows, slot.Dispose, cancellationToken);
+            EventBatches.CountAppended(batch.Rows, stored);
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested && gate.IsStoreUnavailable(e))
         {

@@ -1,9 +1,6 @@
-using System.Data.Common;
 using System.Runtime.InteropServices;
 using System.Text;
-using CrmSecurity.AuditAnalyzer.Service.IngestionWrites;
-using CrmSecurity.Shared;
-using Microsoft.EntityFrameworkCore;
+using CrmSecurity.AuditAnalyzer.Service.EventLog;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -17,8 +14,8 @@ namespace CrmSecurity.AuditAnalyzer.Service;
 public sealed record LiveWriteResult(int Lines, int Stored, int Duplicates, int Rejected);
 
 /// <summary>
-/// Stores access events in the live event table from inside the process, exactly as <c>POST /analyzer/events</c>
-/// would for the sending client: same parser, same idempotency key (client and <c>event_id</c>),
+/// Stores access events in the live event log (the live event table) from inside the process, exactly as
+/// <c>POST /analyzer/events</c> would for the sending client: same parser, same idempotency key (client and <c>event_id</c>),
 /// same partitions. For a module of the same host (Identity) that must not go through HTTP and a token.
 /// </summary>
 public interface ILiveEventWriter
@@ -76,7 +73,7 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
         var body = MemoryMarshal.TryGetArray(jsonLines, out var segment) && segment.Offset == 0 ? segment.Array! : jsonLines.ToArray();
         var length = jsonLines.Length;
         await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
+        var log = scope.ServiceProvider.GetRequiredService<IEventLog>();
         var total = new LiveWriteResult(0, 0, 0, 0);
 
         // The parser refuses more than MaxBatchLines at once (it bounds an HTTP request): cut at line ends instead.
@@ -88,7 +85,7 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
             var (chunk, chunkLength) = start == 0 ? (body, end) : (body.AsSpan(start, end - start).ToArray(), end - start);
             var parsed = EventBatches.Parse(chunk, chunkLength, clientId, settings, time.GetUtcNow())
                 ?? throw new InvalidOperationException("A chunk cut at MaxBatchLines line ends was refused as too long.");
-            var stored = parsed.Rows.Count == 0 ? 0 : await StoreAsync(db, parsed.Rows, settings.MaxUncommittedBatches, cancellationToken);
+            var stored = parsed.Rows.Count == 0 ? 0 : await AppendAsync(log, parsed.Rows, cancellationToken);
             total = new LiveWriteResult(
                 total.Lines + parsed.Lines,
                 total.Stored + stored,
@@ -146,7 +143,7 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
         if (rows.Count > 0)
         {
             await using var scope = scopes.CreateAsyncScope();
-            stored = await StoreAsync(scope.ServiceProvider.GetRequiredService<LiveDbContext>(), rows, settings.MaxUncommittedBatches, cancellationToken);
+            stored = await AppendAsync(scope.ServiceProvider.GetRequiredService<IEventLog>(), rows, cancellationToken);
         }
 
         var total = new LiveWriteResult(rows.Count + duplicates, stored, duplicates + (rows.Count - stored), 0);
@@ -173,53 +170,12 @@ internal sealed class LiveEventWriter(IServiceScopeFactory scopes, IOptions<Live
         && Events.AccessActions.TryParse(action, out _)
         && e.Outcome is null or "" or "success" or "denied" or "error";
 
-    /// <summary>
-    /// Stores the rows not stored before. On SQL Server: the table is append-only, so one prepared INSERT per row in one transaction
-    /// replaces EF Core's change tracking (ten times faster for a large batch such as the demo history); a key taken
-    /// meanwhile by a concurrent writer falls back to <see cref="EventBatches.StoreAsync"/>, which re-checks.
-    /// </summary>
-    private static async Task<int> StoreAsync(LiveDbContext db, List<StoredEventRow> rows, int maxUncommitted, CancellationToken cancellationToken)
+    /// <summary>Appends the rows to the ingestion log (durable on return); returns how many were new.</summary>
+    private static async Task<int> AppendAsync(IEventLog log, List<StoredEventRow> rows, CancellationToken cancellationToken)
     {
-        if (BatchInserts.Supports(db))
-        {
-            // SQLite and PostgreSQL: the HTTP path's insert that skips stored keys, committed together with queued HTTP batches.
-            return await EventBatches.StoreAsync(db, rows, maxUncommitted, cancellationToken);
-        }
-
-        var keys = rows.Select(r => r.EventKey).ToList();
-        var known = (await db.Events.AsNoTracking().Where(e => keys.Contains(e.EventKey)).Select(e => e.EventKey).ToListAsync(cancellationToken))
-            .ToHashSet(StringComparer.Ordinal);
-        var fresh = rows.Where(r => !known.Contains(r.EventKey)).ToList();
-        if (fresh.Count == 0)
-        {
-            AnalyzerMetrics.Ingested(rows[0].ClientId, rows.Count, "duplicate");
-            return 0;
-        }
-
-        var insert = PreparedInsert<StoredEventRow>.For(db);
-        await db.Database.OpenConnectionAsync(cancellationToken);
-        try
-        {
-            await using var transaction = await db.Database.GetDbConnection().BeginTransactionAsync(cancellationToken);
-            try
-            {
-                await insert.ExecuteAsync(transaction, fresh, cancellationToken);
-                await transaction.CommitAsync(cancellationToken);
-                AnalyzerMetrics.Ingested(rows[0].ClientId, fresh.Count, "accepted");
-                AnalyzerMetrics.Ingested(rows[0].ClientId, rows.Count - fresh.Count, "duplicate");
-            }
-            catch (DbException)
-            {
-                await transaction.RollbackAsync(cancellationToken);
-                return await EventBatches.StoreAsync(db, fresh, maxUncommitted, cancellationToken);
-            }
-        }
-        finally
-        {
-            await db.Database.CloseConnectionAsync();
-        }
-
-        return fresh.Count;
+        var stored = await log.AppendAsync(rows, handedOver: null, cancellationToken);
+        EventBatches.CountAppended(rows, stored);
+        return stored;
     }
 
     /// <summary>The end (exclusive) of the chunk from <paramref name="start"/> holding at most <paramref name="lines"/> line breaks.</summary>

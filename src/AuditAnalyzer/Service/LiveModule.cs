@@ -48,6 +48,9 @@ public static class LiveModule
         services.AddSingleton<IValidateOptions<LiveOptions>, LiveOptionsValidator>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddDbContext<LiveDbContext>(database);
+        // The ingestion log (issue 17's seam): the events table, one per scope over that scope's context. A Kafka-backed
+        // deployment registers its own IEventLog here instead (docs/live-analysis-scale.md, "The seam").
+        services.TryAddScoped<EventLog.IEventLog, EventLog.DatabaseEventLog>();
         services.AddSingleton<FindingStore>();
         services.AddSingleton<PartitionScoring>();
         services.AddSingleton<LiveScoring>();

@@ -4,6 +4,7 @@ using CrmSecurity.AuditAnalyzer.Ingestion;
 using CrmSecurity.AuditAnalyzer.Organisation;
 using CrmSecurity.AuditAnalyzer.Policy;
 using CrmSecurity.AuditAnalyzer.Scoring;
+using CrmSecurity.AuditAnalyzer.Service.EventLog;
 using CrmSecurity.AuditAnalyzer.Service.Snapshots;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -96,12 +97,13 @@ internal sealed partial class LiveScoring(
     {
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
-        foreach (var partition in (await PartitionScoring.WorthScoringAsync(db, time, _options.Partitions, cancellationToken)).Union(_held.Keys).Where(p => p < _options.Partitions).Order().ToList())
+        var log = scope.ServiceProvider.GetRequiredService<IEventLog>();
+        foreach (var partition in (await PartitionScoring.WorthScoringAsync(log, db, time, _options.Partitions, cancellationToken)).Union(_held.Keys).Where(p => p < _options.Partitions).Order().ToList())
         {
             PartitionState? state;
             try
             {
-                state = await partitions.StepAsync(db, partition, Owner, _held.GetValueOrDefault(partition), cancellationToken);
+                state = await partitions.StepAsync(db, log, partition, Owner, _held.GetValueOrDefault(partition), cancellationToken);
             }
             catch
             {
@@ -160,44 +162,24 @@ internal sealed partial class PartitionScoring(
         : options.InstanceId;
 
     /// <summary>
-    /// Partitions worth a step: those with unscored events and those left by a dead owner (an expired lease, whose open
-    /// findings close by the clock). An idle installation costs two small queries.
+    /// Partitions worth a step: those with events the log has not seen acknowledged (<see cref="IEventLog.PendingPartitionsAsync"/>)
+    /// and those left by a dead owner (an expired lease, whose open findings close by the clock). An idle installation costs
+    /// two small queries.
     /// </summary>
-    /// <remarks>
-    /// "Has partition p an unscored event" is asked of each partition, one index probe on (partition, scored, seq) each,
-    /// the probes joined with UNION ALL into one statement per <see cref="ProbesPerQuery"/> partitions: a
-    /// <c>SELECT DISTINCT partition WHERE NOT scored</c> read the whole index on every poll (no skip scan), a cost that
-    /// grew with the stored events, scored or not.
-    /// </remarks>
-    public static async Task<List<int>> WorthScoringAsync(LiveDbContext db, TimeProvider time, int partitions, CancellationToken cancellationToken)
+    public static async Task<List<int>> WorthScoringAsync(IEventLog log, LiveDbContext db, TimeProvider time, int partitions, CancellationToken cancellationToken)
     {
         var nowTicks = time.GetUtcNow().UtcTicks;
-        var pending = new List<int>();
-        for (var first = 0; first < partitions; first += ProbesPerQuery)
-        {
-            IQueryable<int>? probes = null;
-            for (var p = first; p < Math.Min(partitions, first + ProbesPerQuery); p++)
-            {
-                var partition = p; // one parameter per probe
-                var probe = db.Events.AsNoTracking().Where(e => e.Partition == partition && !e.Scored).OrderBy(e => e.Seq).Select(e => e.Partition).Take(1);
-                probes = probes is null ? probe : probes.Concat(probe);
-            }
-
-            pending.AddRange(await probes!.ToListAsync(cancellationToken));
-        }
-
+        var pending = await log.PendingPartitionsAsync(partitions, cancellationToken);
         var orphaned = await db.Leases.AsNoTracking().Where(l => l.ExpiresTicks < nowTicks).Select(l => l.Partition).ToListAsync(cancellationToken);
         return [.. pending.Union(orphaned)];
     }
-
-    private const int ProbesPerQuery = 32;
 
     /// <summary>
     /// One step for one partition under <paramref name="owner"/>'s lease: the state to keep for the next step, or null
     /// when the partition is not (or no longer) the owner's. An exception leaves the database consistent, but the
     /// caller must drop <paramref name="state"/> (it may be ahead of the database).
     /// </summary>
-    public async Task<PartitionState?> StepAsync(LiveDbContext db, int partition, string owner, PartitionState? state, CancellationToken cancellationToken)
+    public async Task<PartitionState?> StepAsync(LiveDbContext db, IEventLog log, int partition, string owner, PartitionState? state, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
 
@@ -214,7 +196,7 @@ internal sealed partial class PartitionScoring(
             if (outcome == LeaseOutcome.Acquired || state is null)
             {
                 LogAcquired(logger, partition, owner);
-                state = await RebuildAsync(db, partition, cancellationToken);
+                state = await RebuildAsync(db, log, partition, cancellationToken);
             }
 
             state.LeaseUntil = now + _options.LeaseDuration;
@@ -234,7 +216,7 @@ internal sealed partial class PartitionScoring(
         for (var pages = 1; ; pages++)
         {
             var before = state.EventsScored;
-            if (!await ScoreNewAsync(db, partition, owner, state, cancellationToken))
+            if (!await ScoreNewAsync(db, log, partition, owner, state, cancellationToken))
             {
                 LogLost(logger, partition, owner);
                 return null;
@@ -261,12 +243,12 @@ internal sealed partial class PartitionScoring(
     /// only the events scored after it (and those below it that were still unscored when it was written); otherwise by
     /// replaying every scored event of the partition.
     /// </summary>
-    private async Task<PartitionState> RebuildAsync(LiveDbContext db, int partition, CancellationToken cancellationToken)
+    private async Task<PartitionState> RebuildAsync(LiveDbContext db, IEventLog log, int partition, CancellationToken cancellationToken)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var state = NewState();
         // Every partition counts the organisation's learning period from the installation's first day, not its own first event.
-        var firstDay = history.KnownFirstDay ?? await OrganisationHistory.FirstArrivalDayAsync(db, cancellationToken);
+        var firstDay = history.KnownFirstDay ?? await OrganisationHistory.FirstArrivalDayAsync(db, log, cancellationToken);
         var coverage = await Snapshots.TryRestoreAsync(db, partition, state, cancellationToken);
         if (coverage is null)
         {
@@ -280,11 +262,9 @@ internal sealed partial class PartitionScoring(
 
         var discarded = new List<Finding>();
         long replayed = 0;
-        var scored = db.Events.AsNoTracking().Where(e => e.Partition == partition && e.Scored);
         if (coverage is { Gaps.Count: > 0 })
         {
-            var gaps = coverage.Gaps.ToList();
-            var late = await scored.Where(e => gaps.Contains(e.Seq)).OrderBy(e => e.Seq).ToListAsync(cancellationToken);
+            var late = await log.ReplayAsync(partition, coverage.Gaps.ToList(), cancellationToken);
             ScorePage(state, late, discarded);
             replayed += late.Count;
             discarded.Clear();
@@ -293,11 +273,7 @@ internal sealed partial class PartitionScoring(
         var after = coverage?.CoveredSeq ?? 0;
         while (true)
         {
-            var page = await scored
-                .Where(e => e.Seq > after)
-                .OrderBy(e => e.Seq)
-                .Take(PageSize)
-                .ToListAsync(cancellationToken);
+            var page = await log.ReplayAsync(partition, after, PageSize, cancellationToken);
             if (page.Count == 0)
             {
                 Snapshots.CountReplayed(partition, replayed, coverage is not null, clock.Elapsed);
@@ -312,13 +288,9 @@ internal sealed partial class PartitionScoring(
     }
 
     /// <summary>Scores the partition's unscored events and saves the result; false when the lease was lost.</summary>
-    private async Task<bool> ScoreNewAsync(LiveDbContext db, int partition, string owner, PartitionState state, CancellationToken cancellationToken)
+    private async Task<bool> ScoreNewAsync(LiveDbContext db, IEventLog log, int partition, string owner, PartitionState state, CancellationToken cancellationToken)
     {
-        var page = await db.Events.AsNoTracking()
-            .Where(e => e.Partition == partition && !e.Scored)
-            .OrderBy(e => e.Seq)
-            .Take(PageSize)
-            .ToListAsync(cancellationToken);
+        var page = await log.ReadPendingAsync(partition, PageSize, cancellationToken);
         var findings = new List<Finding>();
         ScorePage(state, page, findings);
         history.Saw(state.Scorer.Baselines.OrganisationFirstDay);
@@ -334,7 +306,8 @@ internal sealed partial class PartitionScoring(
         state.Scorer.OpenFindings(findings);
         await store.PrepareAsync(db, cancellationToken);
         var strategy = db.Database.CreateExecutionStrategy();
-        return await strategy.ExecuteAsync(async () =>
+        Func<CancellationToken, Task>? afterCommit = null;
+        var saved = await strategy.ExecuteAsync(async () =>
         {
             await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
 
@@ -347,11 +320,9 @@ internal sealed partial class PartitionScoring(
             }
 
             await store.SaveAsync(db, findings, now, cancellationToken);
-            var seqs = page.Select(e => e.Seq).ToList();
-            if (seqs.Count > 0)
-            {
-                await db.Events.Where(e => seqs.Contains(e.Seq)).ExecuteUpdateAsync(s => s.SetProperty(e => e.Scored, true), cancellationToken);
-            }
+            // The page is acknowledged in this transaction (the database log) or once it has committed (a log outside the
+            // database, which re-delivers what a crash in between left unacknowledged: IEventLog.AcknowledgeAsync says why that is safe).
+            afterCommit = await log.AcknowledgeAsync(db, partition, page, cancellationToken);
 
             await Snapshots.SaveIfDueAsync(db, partition, state, page.Count, now, cancellationToken);
 
@@ -360,6 +331,12 @@ internal sealed partial class PartitionScoring(
             state.EventsScored += page.Count;
             return true;
         });
+        if (saved && afterCommit is not null)
+        {
+            await afterCommit(cancellationToken);
+        }
+
+        return saved;
     }
 
     private static void ScorePage(PartitionState state, List<StoredEventRow> page, List<Finding> findings)

@@ -58,6 +58,13 @@ internal sealed class OrganisationHistory(ScoringPolicy policy)
         await WrittenFirstDayAsync(db, cancellationToken) ?? await FirstStoredDayAsync(db, cancellationToken);
 
     /// <summary>
+    /// The same for a scorer, which reads events only through the ingestion log: the written-down day, or else the first
+    /// event's day by the log's position (for the database log, the same row as <see cref="FirstArrivalDayAsync(LiveDbContext, CancellationToken)"/>).
+    /// </summary>
+    public static async Task<int?> FirstArrivalDayAsync(LiveDbContext db, EventLog.IEventLog log, CancellationToken cancellationToken) =>
+        await WrittenFirstDayAsync(db, cancellationToken) ?? await log.FirstArrivalDayAsync(cancellationToken);
+
+    /// <summary>
     /// Writes the first day down unless it is already: called before events are deleted, once per retention pass. Race-safe
     /// between instances: the key is unique, and on a conflict the day written first stays.
     /// </summary>

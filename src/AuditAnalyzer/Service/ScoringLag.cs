@@ -1,5 +1,5 @@
 using System.Globalization;
-using Microsoft.EntityFrameworkCore;
+using CrmSecurity.AuditAnalyzer.Service.EventLog;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 namespace CrmSecurity.AuditAnalyzer.Service;
 
 /// <summary>
-/// How far live scoring is behind, seen from the database (so across every instance): how long the oldest unscored
+/// How far live scoring is behind, seen from the event log (the database: so across every instance): how long the oldest unscored
 /// event has waited since it was received. It is measured about once a second (<see cref="ScoringLagWatch"/>), published
 /// as the gauge <c>crm_security.analyzer.scoring_lag</c> (seconds), and, with <see cref="LiveOptions.MaxScoringLag"/> set,
 /// turns new batches away (503, <c>Retry-After</c>) while scoring is further behind than that: the sender keeps what the
@@ -52,33 +52,6 @@ internal sealed class ScoringLag(IOptions<LiveOptions> options, TimeProvider tim
         Interlocked.Exchange(ref _measuredTicks, time.GetUtcNow().UtcTicks);
         AnalyzerMetrics.SetScoringLag(Lag?.TotalSeconds ?? 0);
     }
-
-    /// <summary>
-    /// When the oldest unscored event (in seq order, the order it is scored in) was received, over every partition; null
-    /// when none waits. One index probe per partition on (partition, scored, seq), 32 probes per statement: no filter over
-    /// the stored events.
-    /// </summary>
-    internal static async Task<long?> OldestUnscoredAsync(LiveDbContext db, int partitions, CancellationToken cancellationToken)
-    {
-        long? oldest = null;
-        for (var first = 0; first < partitions; first += 32)
-        {
-            IQueryable<long>? probes = null;
-            for (var p = first; p < Math.Min(partitions, first + 32); p++)
-            {
-                var partition = p; // one parameter per probe
-                var probe = db.Events.AsNoTracking().Where(e => e.Partition == partition && !e.Scored).OrderBy(e => e.Seq).Select(e => e.ReceivedTicks).Take(1);
-                probes = probes is null ? probe : probes.Concat(probe);
-            }
-
-            foreach (var received in await probes!.ToListAsync(cancellationToken))
-            {
-                oldest = oldest is { } known && known <= received ? known : received;
-            }
-        }
-
-        return oldest;
-    }
 }
 
 /// <summary>Measures <see cref="ScoringLag"/> about once a second on every instance (ingest-only ones too: they refuse by it).</summary>
@@ -92,8 +65,8 @@ internal sealed partial class ScoringLagWatch(IServiceScopeFactory scopes, Scori
             try
             {
                 await using var scope = scopes.CreateAsyncScope();
-                var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
-                lag.Measured(await ScoringLag.OldestUnscoredAsync(db, options.Value.Partitions, stoppingToken));
+                var log = scope.ServiceProvider.GetRequiredService<IEventLog>();
+                lag.Measured(await log.OldestPendingAsync(options.Value.Partitions, stoppingToken));
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

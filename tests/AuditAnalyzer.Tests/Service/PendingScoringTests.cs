@@ -1,11 +1,13 @@
 using System.Globalization;
 using System.Net;
 using CrmSecurity.AuditAnalyzer.Service;
+using CrmSecurity.AuditAnalyzer.Service.EventLog;
 using CrmSecurity.AuditAnalyzer.Tests.Support;
 using CrmSecurity.Tests.Support;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace CrmSecurity.AuditAnalyzer.Tests.Service;
 
@@ -105,7 +107,7 @@ public sealed class PendingScoringTests : IAsyncDisposable
             new PartitionLeaseRow { Partition = 5, Owner = "alive", ExpiresTicks = (Now + TimeSpan.FromMinutes(1)).UtcTicks });
         await db.SaveChangesAsync(Cancel);
 
-        var worth = await PartitionScoring.WorthScoringAsync(db, TimeProvider.System, partitions, Cancel);
+        var worth = await PartitionScoring.WorthScoringAsync(new DatabaseEventLog(db, Options.Create(new LiveOptions())), db, TimeProvider.System, partitions, Cancel);
 
         Assert.Equal([3, 9, 40, 49], worth.Order());
     }

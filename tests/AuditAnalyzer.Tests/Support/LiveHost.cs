@@ -30,8 +30,11 @@ public sealed class LiveHost : IAsyncDisposable
 
     public static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
-    /// <summary>Starts a host on <paramref name="directory"/>'s SQLite file, or on PostgreSQL when a connection string is given.</summary>
-    public static LiveHost Start(string directory, string? postgres = null, IDictionary<string, string?>? extra = null)
+    /// <summary>
+    /// Starts a host on <paramref name="directory"/>'s SQLite file, or on PostgreSQL when a connection string is given;
+    /// <paramref name="services"/> adds or replaces services of the host (an event log, a clock).
+    /// </summary>
+    public static LiveHost Start(string directory, string? postgres = null, IDictionary<string, string?>? extra = null, Action<IServiceCollection>? services = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -53,7 +56,7 @@ public sealed class LiveHost : IAsyncDisposable
             settings[key] = value;
         }
 
-        var (factory, baseAddress) = LoopbackHost.Start(settings);
+        var (factory, baseAddress) = LoopbackHost.Start(settings, services is null ? null : builder => builder.ConfigureServices(services));
         return new LiveHost(factory, baseAddress);
     }
 

@@ -30,7 +30,7 @@ internal sealed partial class OrleansScoringPoller(
             {
                 await using var scope = scopes.CreateAsyncScope();
                 var db = scope.ServiceProvider.GetRequiredService<LiveDbContext>();
-                foreach (var partition in (await PartitionScoring.WorthScoringAsync(db, time, settings.Partitions, stoppingToken)).Where(p => p < settings.Partitions))
+                foreach (var partition in (await PartitionScoring.WorthScoringAsync(scope.ServiceProvider.GetRequiredService<EventLog.IEventLog>(), db, time, settings.Partitions, stoppingToken)).Where(p => p < settings.Partitions))
                 {
                     if (!_calls.ContainsKey(partition))
                     {

@@ -84,7 +84,7 @@ internal sealed partial class PartitionScoringGrain(
         var before = _state?.EventsScored ?? 0;
         try
         {
-            _state = await scoring.StepAsync(db, Partition, _owner, _state, cancellationToken);
+            _state = await scoring.StepAsync(db, scope.ServiceProvider.GetRequiredService<EventLog.IEventLog>(), Partition, _owner, _state, cancellationToken);
         }
         catch
         {
