@@ -19,7 +19,10 @@ public sealed class ScorerHealthCheckTests : IDisposable
     public ScorerHealthCheckTests()
     {
         _connection.Open();
-        _services = new ServiceCollection().AddDbContext<LiveDbContext>(o => o.UseSqlite(_connection)).BuildServiceProvider();
+        var services = new ServiceCollection().AddDbContext<LiveDbContext>(o => o.UseSqlite(_connection));
+        services.AddOptions<LiveOptions>();
+        services.AddScoped<CrmSecurity.AuditAnalyzer.Service.EventLog.IEventLog, CrmSecurity.AuditAnalyzer.Service.EventLog.DatabaseEventLog>();
+        _services = services.BuildServiceProvider();
         using var scope = _services.CreateScope();
         scope.ServiceProvider.GetRequiredService<LiveDbContext>().Database.EnsureCreated();
     }
