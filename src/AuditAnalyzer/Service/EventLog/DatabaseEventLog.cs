@@ -95,50 +95,35 @@ internal sealed class DatabaseEventLog(LiveDbContext db, IOptions<LiveOptions> o
     /// <c>SELECT DISTINCT partition WHERE NOT scored</c> read the whole index on every poll (no skip scan), a cost that
     /// grew with the stored events, scored or not.
     /// </remarks>
-    public async Task<List<int>> PendingPartitionsAsync(int partitions, CancellationToken cancellationToken)
-    {
-        var pending = new List<int>();
-        for (var first = 0; first < partitions; first += ProbesPerQuery)
-        {
-            IQueryable<int>? probes = null;
-            for (var p = first; p < Math.Min(partitions, first + ProbesPerQuery); p++)
-            {
-                var partition = p; // one parameter per probe
-                var probe = db.Events.AsNoTracking().Where(e => e.Partition == partition && !e.Scored).OrderBy(e => e.Seq).Select(e => e.Partition).Take(1);
-                probes = probes is null ? probe : probes.Concat(probe);
-            }
-
-            pending.AddRange(await probes!.ToListAsync(cancellationToken));
-        }
-
-        return pending;
-    }
+    public async Task<List<int>> PendingPartitionsAsync(int partitions, CancellationToken cancellationToken) =>
+        await FirstPendingAsync(partitions, e => e.Partition, cancellationToken);
 
     /// <inheritdoc/>
-    /// <remarks>
-    /// Each partition's first unscored event (in seq order, the order it is scored in): one index probe per partition on
-    /// (partition, scored, seq), 32 per statement, never a filter over the stored events.
-    /// </remarks>
-    public async Task<long?> OldestPendingAsync(int partitions, CancellationToken cancellationToken)
+    /// <remarks>Each partition's first unscored event (in seq order, the order it is scored in), probed as above.</remarks>
+    public async Task<long?> OldestPendingAsync(int partitions, CancellationToken cancellationToken) =>
+        (await FirstPendingAsync(partitions, e => e.ReceivedTicks, cancellationToken)).Select(t => (long?)t).Min();
+
+    /// <summary>
+    /// <paramref name="value"/> of each partition's first unscored event (partitions without one give nothing): one index
+    /// probe per partition on (partition, scored, seq), the probes joined with UNION ALL, <see cref="ProbesPerQuery"/> to a statement.
+    /// </summary>
+    private async Task<List<T>> FirstPendingAsync<T>(int partitions, System.Linq.Expressions.Expression<Func<StoredEventRow, T>> value, CancellationToken cancellationToken)
     {
-        long? oldest = null;
+        var found = new List<T>();
         for (var first = 0; first < partitions; first += ProbesPerQuery)
         {
-            IQueryable<long>? probes = null;
+            IQueryable<T>? probes = null;
             for (var p = first; p < Math.Min(partitions, first + ProbesPerQuery); p++)
             {
                 var partition = p; // one parameter per probe
-                var probe = db.Events.AsNoTracking().Where(e => e.Partition == partition && !e.Scored).OrderBy(e => e.Seq).Select(e => e.ReceivedTicks).Take(1);
+                var probe = db.Events.AsNoTracking().Where(e => e.Partition == partition && !e.Scored).OrderBy(e => e.Seq).Select(value).Take(1);
                 probes = probes is null ? probe : probes.Concat(probe);
             }
 
-            foreach (var received in await probes!.ToListAsync(cancellationToken))
-            {
-                oldest = oldest is { } known && known <= received ? known : received;
-            }
+            found.AddRange(await probes!.ToListAsync(cancellationToken));
         }
 
-        return oldest;
+        return found;
     }
 
     /// <inheritdoc/>
