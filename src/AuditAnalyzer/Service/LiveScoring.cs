@@ -324,7 +324,7 @@ internal sealed partial class PartitionScoring(
             // database, which re-delivers what a crash in between left unacknowledged: IEventLog.AcknowledgeAsync says why that is safe).
             afterCommit = await log.AcknowledgeAsync(db, partition, page, cancellationToken);
 
-            await Snapshots.SaveIfDueAsync(db, partition, state, page.Count, now, cancellationToken);
+            await Snapshots.SaveIfDueAsync(db, log, partition, state, page, now, cancellationToken);
 
             await transaction.CommitAsync(cancellationToken);
             state.LeaseUntil = now + _options.LeaseDuration;

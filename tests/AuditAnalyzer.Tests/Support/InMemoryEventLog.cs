@@ -107,6 +107,19 @@ internal sealed class InMemoryEventLog : IEventLog
         });
     }
 
+    /// <summary>The page being acknowledged counts as acknowledged: its offsets are committed right after this transaction.</summary>
+    public Task<(long Covered, List<long> Gaps)> CoverageAsync(LiveDbContext db, int partition, IReadOnlyList<StoredEventRow> acknowledging, int maxGaps, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            var done = _acknowledged.Union(acknowledging.Select(e => e.Seq)).ToHashSet();
+            var events = _partitions.GetValueOrDefault(partition) ?? [];
+            var covered = events.Where(e => done.Contains(e.Seq)).Select(e => e.Seq).DefaultIfEmpty(0).Max();
+            var gaps = events.Where(e => e.Seq < covered && !done.Contains(e.Seq)).Select(e => e.Seq).Order().Take(maxGaps + 1).ToList();
+            return Task.FromResult((covered, gaps));
+        }
+    }
+
     public Task<List<int>> PendingPartitionsAsync(int partitions, CancellationToken cancellationToken)
     {
         lock (_gate)

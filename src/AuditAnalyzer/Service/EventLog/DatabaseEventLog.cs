@@ -127,6 +127,19 @@ internal sealed class DatabaseEventLog(LiveDbContext db, IOptions<LiveOptions> o
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Read in the scoring transaction after the <c>scored</c> update, so it matches the flags it covers. Events stored with
+    /// a lower sequence number than ones already scored (batches of concurrent senders commit out of order) are the gaps.
+    /// </remarks>
+    public async Task<(long Covered, List<long> Gaps)> CoverageAsync(LiveDbContext db, int partition, IReadOnlyList<StoredEventRow> acknowledging, int maxGaps, CancellationToken cancellationToken)
+    {
+        var events = db.Events.AsNoTracking().Where(e => e.Partition == partition);
+        var covered = await events.Where(e => e.Scored).MaxAsync(e => (long?)e.Seq, cancellationToken) ?? 0;
+        var gaps = await events.Where(e => !e.Scored && e.Seq < covered).OrderBy(e => e.Seq).Select(e => e.Seq).Take(maxGaps + 1).ToListAsync(cancellationToken);
+        return (covered, gaps);
+    }
+
+    /// <inheritdoc/>
     /// <remarks>The first row by sequence number (the primary key's order): one indexed row.</remarks>
     public async Task<int?> FirstArrivalDayAsync(CancellationToken cancellationToken)
     {

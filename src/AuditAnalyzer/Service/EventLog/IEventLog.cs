@@ -78,6 +78,15 @@ internal interface IEventLog
     Task<List<int>> PendingPartitionsAsync(int partitions, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Where a snapshot written now stands in the partition, asked inside the scoring transaction on <paramref name="db"/>
+    /// right after <see cref="AcknowledgeAsync"/> of <paramref name="acknowledging"/>: the highest position acknowledged
+    /// (those events included), and the positions below it not acknowledged yet, at most <paramref name="maxGaps"/> + 1 of
+    /// them (more tells the caller not to write this snapshot). A rebuild from the snapshot replays what comes after and
+    /// those gaps. Kafka: the offset about to be committed; positions there are given in commit order, so no gaps.
+    /// </summary>
+    Task<(long Covered, List<long> Gaps)> CoverageAsync(LiveDbContext db, int partition, IReadOnlyList<StoredEventRow> acknowledging, int maxGaps, CancellationToken cancellationToken);
+
+    /// <summary>
     /// When the oldest event not acknowledged yet (over partitions 0 .. <paramref name="partitions"/> - 1) was appended, as
     /// UTC ticks, or null when none waits: how far scoring is behind (<see cref="ScoringLag"/>: the gauge, the readiness
     /// check and backpressure). Kafka: the record at each partition's committed offset, its append timestamp.

@@ -75,20 +75,18 @@ internal sealed partial class PartitionSnapshots(LiveOptions options, TimeProvid
     /// Inside the transaction that marked <paramref name="scoredNow"/> more events scored: writes the partition's snapshot
     /// when it is due. The covered sequence number and the gaps below it are read in the same transaction, after the update.
     /// </summary>
-    public async Task SaveIfDueAsync(LiveDbContext db, int partition, PartitionState state, int scoredNow, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task SaveIfDueAsync(LiveDbContext db, EventLog.IEventLog log, int partition, PartitionState state, IReadOnlyList<StoredEventRow> scoredNow, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var since = state.Scorer.EventsScored - state.SnapshotEvents;
-        if (options.SnapshotEveryEvents == 0 || scoredNow == 0
+        if (options.SnapshotEveryEvents == 0 || scoredNow.Count == 0
             || (since < options.SnapshotEveryEvents && now - state.SnapshotTime < options.SnapshotInterval))
         {
             return;
         }
 
-        var events = db.Events.AsNoTracking().Where(e => e.Partition == partition);
-        var covered = await events.Where(e => e.Scored).MaxAsync(e => (long?)e.Seq, cancellationToken) ?? 0;
-        // Events stored with a lower sequence number than ones already scored (batches of concurrent senders commit out of
+        // Events appended with a lower position than ones already acknowledged (batches of concurrent senders commit out of
         // order) are not covered yet: the snapshot lists them, and a rebuild replays them if they are scored by then.
-        var gaps = await events.Where(e => !e.Scored && e.Seq < covered).OrderBy(e => e.Seq).Select(e => e.Seq).Take(MaxGaps + 1).ToListAsync(cancellationToken);
+        var (covered, gaps) = await log.CoverageAsync(db, partition, scoredNow, MaxGaps, cancellationToken);
         if (gaps.Count > MaxGaps)
         {
             return;
